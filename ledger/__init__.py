@@ -1,0 +1,1 @@
+"""Community ledger: the domain, usable without a web application."""

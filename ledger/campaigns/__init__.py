@@ -1,0 +1,1 @@
+"""Campaigns: reserved for its issue; empty until then."""

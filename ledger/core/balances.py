@@ -1,0 +1,203 @@
+"""Maintained balances: reading them, locking them and changing them.
+
+Each account has four non-negative totals in minor units: posted debits,
+posted credits, pending debits and pending credits. In the account's normal
+orientation (see `accounts.normal_sign`):
+
+    posted    = normal posted balance
+    pending   = pending amounts that would reduce it (money on hold going out)
+    available = posted - pending
+
+Writers lock the balance rows they touch in ascending account id order
+(SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the
+write lock), so two writers never deadlock on balances and never lose an update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from ledger.core.accounts import AccountView, get_account, list_accounts, normal_sign
+from ledger.core.errors import InsufficientFundsError
+from ledger.core.models import Account, Balance, JournalEntry, Posting
+from ledger.core.storage import is_postgresql
+
+
+@dataclass(slots=True)
+class WorkingBalance:
+    """A locked balance row being changed inside one unit of work."""
+
+    account: AccountView
+    posted_debits: int
+    posted_credits: int
+    pending_debits: int
+    pending_credits: int
+    version: int
+    dirty: bool = False
+
+    @property
+    def posted(self) -> int:
+        return normal_sign(self.account.type) * (self.posted_debits - self.posted_credits)
+
+    @property
+    def pending(self) -> int:
+        if normal_sign(self.account.type) == 1:
+            return self.pending_credits
+        return self.pending_debits
+
+    @property
+    def available(self) -> int:
+        return self.posted - self.pending
+
+    def post(self, amount: int) -> None:
+        """Apply one posted leg (debit positive)."""
+        if amount > 0:
+            self.posted_debits += amount
+        else:
+            self.posted_credits -= amount
+        self.version += 1
+        self.dirty = True
+
+    def hold(self, amount: int) -> None:
+        """Add (amount != 0) or release (negative of the same) a pending leg."""
+        if amount > 0:
+            self.pending_debits += amount
+        else:
+            self.pending_credits -= amount
+        self.dirty = True
+
+    def release(self, amount: int) -> None:
+        if amount > 0:
+            self.pending_debits -= amount
+        else:
+            self.pending_credits += amount
+        self.dirty = True
+
+    def check_overdraft(self, reference: str) -> None:
+        if self.account.no_overdraft and self.available < 0:
+            raise InsufficientFundsError(
+                f"account {self.account.code} would have {self.available} minor units "
+                "available; it may not go below zero",
+                account=self.account.code,
+                reference=reference,
+            )
+
+
+def lock_balances(session: Session, accounts: list[AccountView]) -> dict[int, WorkingBalance]:
+    """Lock and load the balance rows of `accounts` in ascending id order."""
+    by_id = {a.id: a for a in accounts}
+    stmt = (
+        select(Balance.account_id, Balance.posted_debits, Balance.posted_credits,
+               Balance.pending_debits, Balance.pending_credits, Balance.version)
+        .where(Balance.account_id.in_(sorted(by_id)))
+        .order_by(Balance.account_id)
+    )
+    if is_postgresql(session):
+        stmt = stmt.with_for_update()
+    out: dict[int, WorkingBalance] = {}
+    for row in session.execute(stmt):
+        out[row.account_id] = WorkingBalance(by_id[row.account_id], row.posted_debits,
+                                             row.posted_credits, row.pending_debits,
+                                             row.pending_credits, row.version)
+    return out
+
+
+_UPDATE = (
+    update(Balance.__table__)
+    .where(Balance.__table__.c.account_id == bindparam("b_account_id"))
+    .values(
+        posted_debits=bindparam("b_posted_debits"),
+        posted_credits=bindparam("b_posted_credits"),
+        pending_debits=bindparam("b_pending_debits"),
+        pending_credits=bindparam("b_pending_credits"),
+        version=bindparam("b_version"),
+    )
+)
+
+
+def store_balances(session: Session, balances: dict[int, WorkingBalance]) -> None:
+    rows = [
+        {
+            "b_account_id": b.account.id,
+            "b_posted_debits": b.posted_debits,
+            "b_posted_credits": b.posted_credits,
+            "b_pending_debits": b.pending_debits,
+            "b_pending_credits": b.pending_credits,
+            "b_version": b.version,
+        }
+        for b in balances.values()
+        if b.dirty
+    ]
+    if rows:
+        session.connection().execute(_UPDATE, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceView:
+    """A balance in the account's normal orientation, in minor units."""
+
+    account: AccountView
+    posted: int
+    pending: int
+    available: int
+    as_of: date | None = None
+
+
+def balance(session: Session, code: str, as_of: date | None = None) -> BalanceView:
+    """Current balance from the maintained row, or a replay up to `as_of` (inclusive)."""
+    account = get_account(session, code)
+    sign = normal_sign(account.type)
+    if as_of is None:
+        row = session.execute(
+            select(Balance).where(Balance.account_id == account.id)
+        ).scalar_one()
+        wb = WorkingBalance(account, row.posted_debits, row.posted_credits,
+                            row.pending_debits, row.pending_credits, row.version)
+        return BalanceView(account, wb.posted, wb.pending, wb.available)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Posting.amount_minor), 0))
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(Posting.account_id == account.id, JournalEntry.effective_on <= as_of)
+    )
+    posted = sign * int(total or 0)
+    return BalanceView(account, posted, 0, posted, as_of)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialBalanceLine:
+    account: AccountView
+    debit: int  # net debit balance (>= 0)
+    credit: int  # net credit balance (>= 0)
+
+
+def trial_balance(session: Session, as_of: date | None = None) -> list[TrialBalanceLine]:
+    """Net posted balance of every account, split into debit and credit columns."""
+    accounts = list_accounts(session)
+    if as_of is None:
+        nets = {
+            row.account_id: row.posted_debits - row.posted_credits
+            for row in session.execute(select(Balance))
+        }
+    else:
+        nets = {
+            account_id: int(total)
+            for account_id, total in session.execute(
+                select(Posting.account_id, func.sum(Posting.amount_minor))
+                .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+                .where(JournalEntry.effective_on <= as_of)
+                .group_by(Posting.account_id)
+            )
+        }
+    lines = []
+    for account in accounts:
+        net = nets.get(account.id, 0)
+        lines.append(TrialBalanceLine(account, max(net, 0), max(-net, 0)))
+    return lines
+
+
+def account_ids(session: Session) -> dict[int, Account]:
+    return {a.id: a for a in session.scalars(select(Account))}

@@ -1,0 +1,114 @@
+"""Errors of the engine, each with a stable machine-readable `code`.
+
+The web layer maps them to HTTP in one place; the CLI prints the code. Codes are
+part of the public contract: never rename one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every domain error. `code` is stable; `details` is JSON-safe."""
+
+    code = "ledger_error"
+    http_status = 422
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidAmountError(LedgerError):
+    code = "invalid_amount"
+
+
+class UnknownCurrencyError(LedgerError):
+    code = "unknown_currency"
+
+
+class CurrencyMismatchError(LedgerError):
+    code = "currency_mismatch"
+
+
+class InvalidEntryError(LedgerError):
+    code = "invalid_entry"
+
+
+class UnbalancedEntryError(InvalidEntryError):
+    code = "unbalanced_entry"
+
+
+class InvalidAccountError(LedgerError):
+    code = "invalid_account"
+
+
+class AccountNotFoundError(LedgerError):
+    code = "account_not_found"
+    http_status = 404
+
+
+class AccountExistsError(LedgerError):
+    code = "account_exists"
+    http_status = 409
+
+
+class EntryNotFoundError(LedgerError):
+    code = "entry_not_found"
+    http_status = 404
+
+
+class HoldNotFoundError(LedgerError):
+    code = "hold_not_found"
+    http_status = 404
+
+
+class IdempotencyConflictError(LedgerError):
+    """Same idempotency key, different request: nothing was written."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+
+
+class InsufficientFundsError(LedgerError):
+    """A no-overdraft account's available balance would go below zero."""
+
+    code = "insufficient_funds"
+    http_status = 409
+
+
+class AlreadyReversedError(LedgerError):
+    code = "already_reversed"
+    http_status = 409
+
+
+class HoldResolvedError(LedgerError):
+    code = "hold_already_resolved"
+    http_status = 409
+
+
+class HoldExpiredError(LedgerError):
+    code = "hold_expired"
+    http_status = 409
+
+
+class HoldAmountError(LedgerError):
+    code = "hold_amount_exceeded"
+
+
+class ClosedPeriodError(LedgerError):
+    code = "period_closed"
+    http_status = 409
+
+
+class InvalidPeriodError(LedgerError):
+    code = "invalid_period"
+
+
+class ConcurrencyError(LedgerError):
+    """Retries of a deadlock or serialization failure were exhausted."""
+
+    code = "concurrency_retry_exhausted"
+    http_status = 503

@@ -1,0 +1,478 @@
+"""Journal entries: validation, idempotency, posting and reversal.
+
+An entry has two or more postings, signed integer minor units with debits
+positive, that sum to zero in each currency (I1). Posting one:
+
+1. answers from the stored result when its idempotency key was seen with the
+   same canonical request, or refuses with a conflict if the request differs (I4);
+2. resolves accounts and refuses a posting whose currency is not its account's;
+3. locks the balance rows in ascending account id order, applies the postings
+   and refuses any no-overdraft account whose available balance would go below
+   zero (I5);
+4. locks the journal head, refuses a date in a closed period (I8), and writes
+   the entry with the next gapless sequence number and its hash-chain link (I9).
+
+All of it happens in the caller's unit of work, so a refusal leaves nothing (I10).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from ledger.core.accounts import AccountView, accounts_by_code
+from ledger.core.balances import WorkingBalance, lock_balances, store_balances
+from ledger.core.chain import canonical_json, chain_hash, entry_canonical, request_hash
+from ledger.core.clock import Clock, rome_today
+from ledger.core.errors import (
+    AlreadyReversedError,
+    CurrencyMismatchError,
+    EntryNotFoundError,
+    IdempotencyConflictError,
+    InvalidEntryError,
+    UnbalancedEntryError,
+)
+from ledger.core.models import (
+    Account,
+    IdempotencyKey,
+    JournalEntry,
+    LedgerHead,
+    Posting,
+)
+from ledger.core.money import Money
+from ledger.core.periods import check_open, locked_through
+from ledger.core.storage import is_postgresql
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_NARRATION = 500
+
+
+# --------------------------------------------------------------------------- specs
+@dataclass(frozen=True, slots=True)
+class PostingSpec:
+    """One leg of a requested entry: an account code and a signed amount."""
+
+    account: str
+    amount: Money
+
+
+def _check_metadata(metadata: Mapping[str, Any]) -> str:
+    """Serialise metadata canonically; only str keys and str/int/bool/None values."""
+    if not isinstance(metadata, Mapping):
+        raise InvalidEntryError("metadata must be an object")
+    for key, value in metadata.items():
+        if not isinstance(key, str):
+            raise InvalidEntryError("metadata keys are strings")
+        if value is not None and not isinstance(value, str | int | bool):
+            raise InvalidEntryError(
+                f"metadata value of {key!r} must be a string, integer, boolean or null",
+                key=key,
+            )
+    return canonical_json(dict(metadata))
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or not key.strip() or len(key) > 255:
+        raise InvalidEntryError("an idempotency key of 1 to 255 characters is required")
+    return key
+
+
+def _check_text(kind: str, narration: str) -> None:
+    if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
+        raise InvalidEntryError(
+            f"kind {kind!r} must be lower-case letters, digits and '_' (e.g. 'donation')"
+        )
+    if not isinstance(narration, str) or len(narration) > MAX_NARRATION:
+        raise InvalidEntryError(f"narration must be text of at most {MAX_NARRATION} characters")
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    """A request to post one journal entry. Validated on construction (I1)."""
+
+    idempotency_key: str
+    kind: str
+    postings: Sequence[PostingSpec]
+    effective_on: date | None = None
+    narration: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    actor: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_key(self.idempotency_key)
+        _check_text(self.kind, self.narration)
+        if self.effective_on is not None and (
+            not isinstance(self.effective_on, date) or isinstance(self.effective_on, datetime)
+        ):
+            raise InvalidEntryError("effective_on must be a date")
+        object.__setattr__(self, "postings", tuple(self.postings))
+        if len(self.postings) < 2:
+            raise InvalidEntryError("an entry needs at least two postings")
+        sums: dict[str, int] = defaultdict(int)
+        for p in self.postings:
+            if not isinstance(p, PostingSpec) or not isinstance(p.amount, Money):
+                raise InvalidEntryError("postings are PostingSpec(account, Money)")
+            if p.amount.is_zero():
+                raise InvalidEntryError(f"posting to {p.account} has a zero amount")
+            sums[p.amount.currency] += p.amount.minor
+        unbalanced = {c: s for c, s in sums.items() if s != 0}
+        if unbalanced:
+            raise UnbalancedEntryError(
+                "postings do not sum to zero in "
+                + ", ".join(f"{c} (off by {s})" for c, s in sorted(unbalanced.items())),
+                off_by={c: str(s) for c, s in unbalanced.items()},
+            )
+        object.__setattr__(self, "_metadata_json", _check_metadata(self.metadata))
+
+    @property
+    def metadata_json(self) -> str:
+        return str(object.__getattribute__(self, "_metadata_json"))
+
+    def request(self) -> dict[str, Any]:
+        """The canonical request compared for idempotency (as given, defaults unresolved)."""
+        return {
+            "op": "entry",
+            "kind": self.kind,
+            "effective_on": self.effective_on.isoformat() if self.effective_on else None,
+            "narration": self.narration,
+            "metadata": self.metadata_json,
+            "postings": [[p.account, p.amount.currency, p.amount.minor] for p in self.postings],
+        }
+
+
+# --------------------------------------------------------------------------- views
+@dataclass(frozen=True, slots=True)
+class PostingView:
+    leg: int
+    account: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    id: str
+    sequence: int
+    idempotency_key: str
+    kind: str
+    effective_on: date
+    recorded_at: datetime
+    actor: str | None
+    narration: str
+    metadata: dict[str, Any]
+    reverses_entry_id: str | None
+    hold_id: str | None
+    hash: str
+    postings: tuple[PostingView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """The entry and whether this call created it (False: an idempotent replay)."""
+
+    entry: EntryView
+    created: bool
+
+
+def load_entries(session: Session, entry_ids: Sequence[str]) -> dict[str, EntryView]:
+    if not entry_ids:
+        return {}
+    entries = session.scalars(select(JournalEntry).where(JournalEntry.id.in_(entry_ids))).all()
+    legs: dict[str, list[PostingView]] = defaultdict(list)
+    rows = session.execute(
+        select(Posting.entry_id, Posting.leg, Posting.amount_minor, Posting.currency,
+               Account.code)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.entry_id.in_(entry_ids))
+        .order_by(Posting.entry_id, Posting.leg)
+    )
+    for r in rows:
+        legs[r.entry_id].append(PostingView(r.leg, r.code, Money(r.amount_minor, r.currency)))
+    return {
+        e.id: EntryView(
+            e.id, e.sequence, e.idempotency_key, e.kind, e.effective_on, e.recorded_at,
+            e.actor, e.narration, json.loads(e.metadata_json), e.reverses_entry_id, e.hold_id,
+            e.hash, tuple(legs[e.id]),
+        )
+        for e in entries
+    }
+
+
+def get_entry(session: Session, *, sequence: int | None = None,
+              entry_id: str | None = None) -> EntryView:
+    stmt = select(JournalEntry.id)
+    stmt = stmt.where(JournalEntry.sequence == sequence) if sequence is not None else stmt.where(
+        JournalEntry.id == entry_id)
+    found = session.scalar(stmt)
+    if found is None:
+        raise EntryNotFoundError(
+            f"no entry {sequence if sequence is not None else entry_id}",
+            sequence=sequence, id=entry_id,
+        )
+    return load_entries(session, [found])[found]
+
+
+# --------------------------------------------------------------------------- idempotency
+def lookup_keys(session: Session, keys: Sequence[str]) -> dict[str, IdempotencyKey]:
+    if not keys:
+        return {}
+    rows = session.scalars(select(IdempotencyKey).where(IdempotencyKey.key.in_(set(keys))))
+    return {r.key: r for r in rows}
+
+
+def check_replay(
+    row: IdempotencyKey | None, operation: str, req_hash: str
+) -> IdempotencyKey | None:
+    """Return the stored row for an identical retry; raise on a conflicting one."""
+    if row is None:
+        return None
+    if row.operation != operation or row.request_hash != req_hash:
+        raise IdempotencyConflictError(
+            f"idempotency key {row.key!r} was used for a different request; nothing was written",
+            idempotency_key=row.key,
+        )
+    return row
+
+
+# --------------------------------------------------------------------------- writing
+@dataclass
+class PreparedEntry:
+    """An entry ready to be written: accounts resolved, effective date fixed."""
+
+    key: str
+    req_hash: str
+    operation: str
+    kind: str
+    effective_on: date
+    narration: str
+    metadata_json: str
+    actor: str | None
+    legs: list[tuple[AccountView, int]]
+    reverses_entry_id: str | None = None
+    hold_id: str | None = None
+
+
+def lock_head(session: Session) -> LedgerHead:
+    stmt = select(LedgerHead).where(LedgerHead.id == 1)
+    if is_postgresql(session):
+        stmt = stmt.with_for_update()
+    head = session.execute(stmt).scalar_one()
+    return head
+
+
+def write_entries(
+    session: Session,
+    prepared: Sequence[PreparedEntry],
+    balances: dict[int, WorkingBalance],
+    *,
+    clock: Clock,
+    extra_idempotency: Sequence[dict[str, Any]] = (),
+) -> list[str]:
+    """Apply and write prepared entries with locked `balances`; return their new ids.
+
+    The caller has locked every balance the entries touch. This applies the
+    postings, checks overdrafts after each entry, takes the journal head, checks
+    periods and writes entries, postings, idempotency keys, balances and head.
+    """
+    for p in prepared:
+        for account, amount in p.legs:
+            balances[account.id].post(amount)
+        for account, _amount in p.legs:
+            balances[account.id].check_overdraft(p.key)
+
+    head = lock_head(session)
+    lock_date = locked_through(session)
+    for p in prepared:
+        check_open(p.effective_on, lock_date)
+
+    now = clock.now()
+    recorded_at = max(now, head.last_recorded_at) if head.last_recorded_at else now
+    sequence, previous = head.last_sequence, head.last_hash
+    entry_rows: list[dict[str, Any]] = []
+    posting_rows: list[dict[str, Any]] = []
+    key_rows: list[dict[str, Any]] = list(extra_idempotency)
+    ids: list[str] = []
+    for p in prepared:
+        sequence += 1
+        entry_id = str(uuid.uuid4())
+        legs = [(leg, a.id, a.currency, amount) for leg, (a, amount) in enumerate(p.legs)]
+        canonical = entry_canonical(
+            sequence=sequence, entry_id=entry_id, idempotency_key=p.key,
+            request_hash=p.req_hash, kind=p.kind, effective_on=p.effective_on,
+            recorded_at=recorded_at, actor=p.actor, narration=p.narration,
+            metadata_json=p.metadata_json, reverses_entry_id=p.reverses_entry_id,
+            hold_id=p.hold_id, postings=legs,
+        )
+        previous = chain_hash(previous, canonical)
+        entry_rows.append({
+            "id": entry_id, "sequence": sequence, "idempotency_key": p.key,
+            "request_hash": p.req_hash, "kind": p.kind, "effective_on": p.effective_on,
+            "recorded_at": recorded_at, "actor": p.actor, "narration": p.narration,
+            "metadata_json": p.metadata_json, "reverses_entry_id": p.reverses_entry_id,
+            "hold_id": p.hold_id, "hash": previous,
+        })
+        posting_rows.extend(
+            {"entry_id": entry_id, "leg": leg, "account_id": account_id, "currency": cur,
+             "amount_minor": amount}
+            for leg, account_id, cur, amount in legs
+        )
+        key_rows.append({"key": p.key, "operation": p.operation, "request_hash": p.req_hash,
+                         "entry_id": entry_id, "hold_id": p.hold_id, "created_at": now})
+        ids.append(entry_id)
+
+    if entry_rows:
+        session.execute(insert(JournalEntry), entry_rows)
+        session.execute(insert(Posting), posting_rows)
+    if key_rows:
+        session.execute(insert(IdempotencyKey), key_rows)
+    store_balances(session, balances)
+    head.last_sequence = sequence
+    head.last_hash = previous
+    head.last_recorded_at = recorded_at
+    session.flush()
+    return ids
+
+
+def _prepare(session: Session, specs: Sequence[EntrySpec], clock: Clock,
+             accounts: dict[str, AccountView]) -> list[PreparedEntry]:
+    today = rome_today(clock)
+    out = []
+    for spec in specs:
+        legs = []
+        for p in spec.postings:
+            account = accounts[p.account]
+            if account.currency != p.amount.currency:
+                raise CurrencyMismatchError(
+                    f"account {account.code} is in {account.currency}, "
+                    f"the posting is in {p.amount.currency}",
+                    account=account.code,
+                )
+            legs.append((account, p.amount.minor))
+        out.append(PreparedEntry(
+            key=spec.idempotency_key, req_hash=request_hash(spec.request()), operation="entry",
+            kind=spec.kind, effective_on=spec.effective_on or today, narration=spec.narration,
+            metadata_json=spec.metadata_json, actor=spec.actor, legs=legs,
+        ))
+    return out
+
+
+def post_entries(session: Session, specs: Sequence[EntrySpec], *,
+                 clock: Clock) -> list[PostResult]:
+    """Post a batch of entries atomically (all or none), in order, in `session`.
+
+    An identical retry of a key returns the stored entry with created=False; a
+    key repeated inside the batch is answered the same way.
+    """
+    stored = lookup_keys(session, [s.idempotency_key for s in specs])
+    results: list[PostResult | None] = [None] * len(specs)
+    fresh: list[tuple[int, EntrySpec]] = []
+    seen_in_batch: dict[str, tuple[str, int]] = {}
+    replay_ids: dict[int, str] = {}
+    for i, spec in enumerate(specs):
+        req = request_hash(spec.request())
+        replay = check_replay(stored.get(spec.idempotency_key), "entry", req)
+        if replay is not None:
+            assert replay.entry_id is not None
+            replay_ids[i] = replay.entry_id
+            continue
+        earlier = seen_in_batch.get(spec.idempotency_key)
+        if earlier is not None:
+            if earlier[0] != req:
+                raise IdempotencyConflictError(
+                    f"idempotency key {spec.idempotency_key!r} appears twice in the batch "
+                    "with different requests", idempotency_key=spec.idempotency_key)
+            replay_ids[i] = f"batch:{earlier[1]}"
+            continue
+        seen_in_batch[spec.idempotency_key] = (req, i)
+        fresh.append((i, spec))
+
+    new_ids: dict[int, str] = {}
+    if fresh:
+        codes = {p.account for _, s in fresh for p in s.postings}
+        accounts = accounts_by_code(session, codes)
+        prepared = _prepare(session, [s for _, s in fresh], clock, accounts)
+        balances = lock_balances(session, list(accounts.values()))
+        ids = write_entries(session, prepared, balances, clock=clock)
+        new_ids = {i: entry_id for (i, _), entry_id in zip(fresh, ids, strict=True)}
+
+    wanted = list(new_ids.values()) + [v for v in replay_ids.values()
+                                       if not v.startswith("batch:")]
+    views = load_entries(session, wanted)
+    for i, entry_id in new_ids.items():
+        results[i] = PostResult(views[entry_id], True)
+    for i, ref in replay_ids.items():
+        if ref.startswith("batch:"):
+            results[i] = PostResult(views[new_ids[int(ref[6:])]], False)
+        else:
+            results[i] = PostResult(views[ref], False)
+    return [r for r in results if r is not None]
+
+
+def post_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> PostResult:
+    """Post one entry in `session` (see `post_entries`)."""
+    return post_entries(session, [spec], clock=clock)[0]
+
+
+def reverse_entry(
+    session: Session,
+    *,
+    idempotency_key: str,
+    clock: Clock,
+    sequence: int | None = None,
+    entry_id: str | None = None,
+    narration: str | None = None,
+    effective_on: date | None = None,
+    actor: str | None = None,
+) -> PostResult:
+    """Post the exact opposite of an entry, at most once per entry (I3).
+
+    The reversal is dated `effective_on` (default: today in Europe/Rome), never
+    back into the original's date when that period has closed.
+    """
+    _check_key(idempotency_key)
+    original = get_entry(session, sequence=sequence, entry_id=entry_id)
+    text = narration if narration is not None else f"Storno della registrazione n. {original.sequence}"
+    _check_text("reversal", text)
+    req = {"op": "reversal", "target": original.id, "narration": narration,
+           "effective_on": effective_on.isoformat() if effective_on else None}
+    req_hash = request_hash(req)
+    replay = check_replay(lookup_keys(session, [idempotency_key]).get(idempotency_key),
+                          "reversal", req_hash)
+    if replay is not None:
+        assert replay.entry_id is not None
+        return PostResult(load_entries(session, [replay.entry_id])[replay.entry_id], False)
+    if original.reverses_entry_id is not None:
+        raise InvalidEntryError(
+            f"entry {original.sequence} is itself a reversal; post a new entry instead",
+            sequence=original.sequence,
+        )
+    codes = {p.account for p in original.postings}
+    accounts = accounts_by_code(session, codes)
+    balances = lock_balances(session, list(accounts.values()))
+    # Checked after the locks, so a concurrent reversal that committed first is seen.
+    existing = session.scalar(
+        select(JournalEntry.sequence).where(JournalEntry.reverses_entry_id == original.id)
+    )
+    if existing is not None:
+        raise AlreadyReversedError(
+            f"entry {original.sequence} was already reversed by entry {existing}",
+            sequence=original.sequence, reversed_by=existing,
+        )
+    prepared = PreparedEntry(
+        key=idempotency_key, req_hash=req_hash, operation="reversal", kind="reversal",
+        effective_on=effective_on or rome_today(clock), narration=text,
+        metadata_json=canonical_json({"reverses_sequence": original.sequence}),
+        actor=actor,
+        legs=[(accounts[p.account], -p.amount.minor) for p in original.postings],
+        reverses_entry_id=original.id,
+    )
+    [new_id] = write_entries(session, [prepared], balances, clock=clock)
+    return PostResult(load_entries(session, [new_id])[new_id], True)

@@ -1,0 +1,80 @@
+"""Periods: closing a calendar month locks every date up to its last day (I8).
+
+Closing a month also closes any earlier month still open: the book has one
+lock date, the end of the latest closed month, and nothing may be dated on or
+before it afterwards. A month can be closed only once it has ended in
+Europe/Rome. Closing takes the journal head lock, so it serialises with posting.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.core.clock import Clock, rome_today
+from ledger.core.errors import ClosedPeriodError, InvalidPeriodError
+from ledger.core.models import LedgerHead, Period
+from ledger.core.storage import is_postgresql
+
+PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def locked_through(session: Session) -> date | None:
+    """The last day of the latest closed month, or None."""
+    value: date | None = session.scalar(select(func.max(Period.ends_on)))
+    return value
+
+
+def check_open(effective_on: date, lock_date: date | None) -> None:
+    if lock_date is not None and effective_on <= lock_date:
+        raise ClosedPeriodError(
+            f"{effective_on.isoformat()} falls in a closed period "
+            f"(the books are closed through {lock_date.isoformat()})",
+            effective_on=effective_on.isoformat(), closed_through=lock_date.isoformat(),
+        )
+
+
+def parse_period(text: str) -> tuple[int, int]:
+    match = PERIOD_PATTERN.match(text or "")
+    if match is None:
+        raise InvalidPeriodError(f"period {text!r} is not YYYY-MM", period=text)
+    return int(match.group(1)), int(match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodClose:
+    period: str
+    ends_on: date
+    created: bool
+
+
+def close_period(session: Session, period: str, *, clock: Clock,
+                 actor: str | None = None) -> PeriodClose:
+    """Close `period` (YYYY-MM). Closing an already closed month changes nothing."""
+    year, month = parse_period(period)
+    ends_on = date(year, month, calendar.monthrange(year, month)[1])
+    if ends_on >= rome_today(clock):
+        raise InvalidPeriodError(
+            f"{period} has not ended yet in Europe/Rome; it can be closed from "
+            f"{date.fromordinal(ends_on.toordinal() + 1).isoformat()}",
+            period=period,
+        )
+    head_stmt = select(LedgerHead).where(LedgerHead.id == 1)
+    if is_postgresql(session):
+        head_stmt = head_stmt.with_for_update()
+    session.execute(head_stmt).scalar_one()
+    current = locked_through(session)
+    if current is not None and ends_on <= current:
+        return PeriodClose(period, ends_on, False)
+    session.add(Period(period=period, ends_on=ends_on, closed_at=clock.now(), closed_by=actor))
+    session.flush()
+    return PeriodClose(period, ends_on, True)
+
+
+def closed_periods(session: Session) -> list[Period]:
+    return list(session.scalars(select(Period).order_by(Period.ends_on)))

@@ -1,0 +1,80 @@
+"""Unit of work: one database transaction per service call, retried on contention.
+
+A caller (a CLI command, a web request, a webhook) opens one unit of work; every
+engine function it calls writes through the same session, and the unit commits
+once at the end or rolls back entirely, so a rejected request leaves no trace
+(I10). Deadlocks, serialization failures and a lost race on a unique key (two
+requests with the same idempotency key) roll back and run the whole callable
+again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.core.errors import ConcurrencyError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# SQLSTATEs worth a retry: serialization_failure, deadlock_detected,
+# lock_not_available; unique_violation is retried because the retry then finds
+# the winner's row and answers from it (idempotency), or fails for a real reason.
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03", "23505"}
+DEFAULT_ATTEMPTS = 8
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in _RETRY_SQLSTATES:
+        return True
+    if isinstance(exc, IntegrityError):
+        text = str(orig).lower()
+        return "unique" in text
+    if isinstance(exc, OperationalError):
+        text = str(orig).lower()
+        return "database is locked" in text or "busy" in text
+    return False
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception."""
+    session = factory()
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
+
+
+def run_in_transaction(
+    factory: sessionmaker[Session],
+    work: Callable[[Session], T],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+) -> T:
+    """Run `work(session)` in its own transaction, retrying transient conflicts."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with unit_of_work(factory) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if not _is_retryable(exc) or attempt == attempts:
+                if _is_retryable(exc):
+                    raise ConcurrencyError(
+                        "the database stayed contended; try again", attempts=attempts
+                    ) from exc
+                raise
+            log.debug("retrying after transient conflict (attempt %d): %s", attempt, exc.orig)
+            time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not crypto
+    raise AssertionError("unreachable")

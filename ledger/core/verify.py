@@ -1,0 +1,307 @@
+"""verify: check every invariant over the whole book, naming the first failure.
+
+Walks the journal in sequence order, recomputing what the engine maintains:
+per-entry balance (I1), reversal links (I3), idempotency records (I4), running
+no-overdraft balances (I5), closed periods at recording time (I8), the gapless
+sequence and hash chain (I9); then compares the replay with the maintained
+balances and the global zero sum (I7), open holds with pending totals (I6),
+looks for rows outside any entry (I10) and for the append-only triggers (I2).
+The first failure is the lowest sequence number, then the lowest invariant.
+It only reads.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from ledger.core.accounts import normal_sign
+from ledger.core.chain import GENESIS_HASH, chain_hash, entry_canonical
+from ledger.core.models import (
+    Account,
+    Balance,
+    Hold,
+    HoldResolution,
+    IdempotencyKey,
+    JournalEntry,
+    LedgerHead,
+    Period,
+    Posting,
+)
+
+# The append-only triggers the migrations install (I2); verify fails without them.
+APPEND_ONLY_TABLES = ("journal_entries", "postings", "holds", "hold_resolutions",
+                      "idempotency_keys", "periods")
+MAX_REPORTED = 100
+_ORDER = {f"I{n}": n for n in range(1, 11)}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    invariant: str
+    sequence: int | None
+    message: str
+
+    def sort_key(self) -> tuple[float, int]:
+        return (self.sequence if self.sequence is not None else float("inf"),
+                _ORDER[self.invariant])
+
+
+@dataclass
+class VerifyReport:
+    entries_checked: int = 0
+    last_sequence: int = 0
+    head_hash: str = GENESIS_HASH
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    @property
+    def first(self) -> Violation | None:
+        return min(self.violations, key=Violation.sort_key) if self.violations else None
+
+    def add(self, invariant: str, sequence: int | None, message: str) -> None:
+        if len(self.violations) < MAX_REPORTED:
+            self.violations.append(Violation(invariant, sequence, message))
+
+
+def _expected_triggers(dialect: str) -> set[str]:
+    if dialect == "postgresql":
+        return {f"{t}_append_only" for t in APPEND_ONLY_TABLES} | {
+            "postings_balanced", "journal_entries_balanced"}
+    return {f"{t}_no_{op}" for t in APPEND_ONLY_TABLES for op in ("update", "delete")}
+
+
+def _installed_triggers(session: Session) -> set[str]:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        rows = session.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
+    else:
+        rows = session.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+    return {r[0] for r in rows}
+
+
+def verify(session: Session, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Check I1-I10; the report's `first` names the earliest failing sequence."""
+    report = VerifyReport()
+    dialect = session.get_bind().dialect.name
+    missing = _expected_triggers(dialect) - _installed_triggers(session)
+    if missing:
+        report.add("I2", None, "append-only or balance triggers missing: "
+                   + ", ".join(sorted(missing)))
+
+    accounts = {a.id: a for a in session.scalars(select(Account))}
+    keys = {k.key: k for k in session.scalars(select(IdempotencyKey))}
+    periods = sorted(session.scalars(select(Period)), key=lambda p: p.closed_at)
+    close_times = [p.closed_at for p in periods]
+    lock_after: list[date] = []
+    for p in periods:
+        lock_after.append(max(p.ends_on, lock_after[-1]) if lock_after else p.ends_on)
+
+    debits: dict[int, int] = defaultdict(int)
+    credits: dict[int, int] = defaultdict(int)
+    legs_count: dict[int, int] = defaultdict(int)
+    running: dict[int, int] = defaultdict(int)
+    seen: dict[str, tuple[int, list[tuple[int, int, str, int]], str | None]] = {}
+    reversed_by: dict[str, int] = {}
+    prev_hash = GENESIS_HASH
+    expected = 1
+    last_recorded: datetime | None = None
+
+    stmt = (
+        select(JournalEntry, Posting.leg, Posting.account_id, Posting.currency,
+               Posting.amount_minor)
+        .outerjoin(Posting, Posting.entry_id == JournalEntry.id)
+        .order_by(JournalEntry.sequence, Posting.leg)
+        .execution_options(yield_per=5000)
+    )
+    current: JournalEntry | None = None
+    legs: list[tuple[int, int, str, int]] = []
+
+    def finish(entry: JournalEntry, legs: list[tuple[int, int, str, int]]) -> None:
+        nonlocal prev_hash, expected, last_recorded
+        seq = entry.sequence
+        if seq != expected:
+            report.add("I9", expected, f"sequence {expected} is missing or out of order "
+                       f"(found {seq})")
+            expected = seq
+        # I1
+        sums: dict[str, int] = defaultdict(int)
+        for _leg, account_id, currency, amount in legs:
+            sums[currency] += amount
+            account = accounts.get(account_id)
+            if account is None or account.currency != currency:
+                report.add("I1", seq, f"entry {seq} posts {currency} to account {account_id}")
+        if len(legs) < 2:
+            report.add("I1", seq, f"entry {seq} has {len(legs)} postings")
+        for currency, total in sorted(sums.items()):
+            if total != 0:
+                report.add("I1", seq, f"entry {seq} is off by {total} {currency} minor units")
+        # I3
+        if entry.reverses_entry_id is not None:
+            target = seen.get(entry.reverses_entry_id)
+            if target is None:
+                report.add("I3", seq, f"entry {seq} reverses an entry not before it")
+            else:
+                if entry.reverses_entry_id in reversed_by:
+                    report.add("I3", seq, f"entry {target[0]} reversed twice "
+                               f"({reversed_by[entry.reverses_entry_id]} and {seq})")
+                reversed_by[entry.reverses_entry_id] = seq
+                if target[2] is not None:
+                    report.add("I3", seq, f"entry {seq} reverses a reversal")
+                want = sorted((a, c, -m) for _l, a, c, m in target[1])
+                if sorted((a, c, m) for _l, a, c, m in legs) != want:
+                    report.add("I3", seq, f"entry {seq} is not the exact opposite of "
+                               f"entry {target[0]}")
+        # I4
+        key = keys.get(entry.idempotency_key)
+        if key is None or key.entry_id != entry.id or key.request_hash != entry.request_hash:
+            report.add("I4", seq, f"entry {seq} has no matching idempotency record")
+        # I5 and I7 accumulation
+        for _leg, account_id, _currency, amount in legs:
+            legs_count[account_id] += 1
+            if amount > 0:
+                debits[account_id] += amount
+            else:
+                credits[account_id] -= amount
+            account = accounts.get(account_id)
+            if account is not None and account.no_overdraft:
+                running[account_id] += normal_sign(account.type) * amount
+        for _leg, account_id, _currency, _amount in legs:
+            account = accounts.get(account_id)
+            if account is not None and account.no_overdraft and running[account_id] < 0:
+                report.add("I5", seq, f"no-overdraft account {account.code} is at "
+                           f"{running[account_id]} after entry {seq}")
+        # I8
+        i = bisect_right(close_times, entry.recorded_at)
+        if i and entry.effective_on <= lock_after[i - 1]:
+            report.add("I8", seq, f"entry {seq} dated {entry.effective_on} was recorded after "
+                       f"the books closed through {lock_after[i - 1]}")
+        # I9
+        if last_recorded is not None and entry.recorded_at < last_recorded:
+            report.add("I9", seq, f"entry {seq} was recorded before the entry preceding it")
+        last_recorded = entry.recorded_at
+        canonical = entry_canonical(
+            sequence=seq, entry_id=entry.id, idempotency_key=entry.idempotency_key,
+            request_hash=entry.request_hash, kind=entry.kind, effective_on=entry.effective_on,
+            recorded_at=entry.recorded_at, actor=entry.actor, narration=entry.narration,
+            metadata_json=entry.metadata_json, reverses_entry_id=entry.reverses_entry_id,
+            hold_id=entry.hold_id, postings=legs,
+        )
+        prev_hash = chain_hash(prev_hash, canonical)
+        if prev_hash != entry.hash:
+            report.add("I9", seq, f"entry {seq} does not match its hash-chain link")
+            prev_hash = entry.hash  # report each break once, not every entry after it
+        seen[entry.id] = (seq, list(legs), entry.reverses_entry_id)
+        expected = seq + 1
+        report.entries_checked += 1
+        report.last_sequence = seq
+        if progress is not None and report.entries_checked % 10000 == 0:
+            progress(report.entries_checked)
+
+    for row in session.execute(stmt):
+        entry = row[0]
+        if current is None or entry.id != current.id:
+            if current is not None:
+                finish(current, legs)
+            current, legs = entry, []
+            session.expunge(entry)
+        if row.leg is not None:
+            legs.append((row.leg, row.account_id, row.currency, row.amount_minor))
+    if current is not None:
+        finish(current, legs)
+    report.head_hash = prev_hash
+
+    head = session.get(LedgerHead, 1)
+    if head is None:
+        report.add("I9", 1, "the journal head row is missing")
+    else:
+        if head.last_sequence > report.last_sequence:
+            report.add("I9", report.last_sequence + 1,
+                       f"the journal ends at {report.last_sequence} but its head says "
+                       f"{head.last_sequence}: entries were removed from the tail")
+        elif head.last_sequence < report.last_sequence:
+            report.add("I9", head.last_sequence + 1, "entries exist past the journal head")
+        elif head.last_hash != prev_hash:
+            report.add("I9", report.last_sequence or None, "the head hash does not match the "
+                       "chain")
+
+    _check_balances(session, report, accounts, debits, credits, legs_count)
+    _check_holds(session, report, accounts)
+    orphans = session.scalar(
+        select(func.count()).select_from(Posting).where(
+            Posting.entry_id.not_in(select(JournalEntry.id)))
+    )
+    if orphans:
+        report.add("I10", None, f"{orphans} postings belong to no entry")
+    if progress is not None:
+        progress(report.entries_checked)
+    return report
+
+
+def _check_balances(session: Session, report: VerifyReport, accounts: dict[int, Account],
+                    debits: dict[int, int], credits: dict[int, int],
+                    legs_count: dict[int, int]) -> None:
+    totals: dict[str, int] = defaultdict(int)
+    stored = {b.account_id: b for b in session.scalars(select(Balance))}
+    for account_id, account in sorted(accounts.items()):
+        b = stored.get(account_id)
+        totals[account.currency] += debits[account_id] - credits[account_id]
+        if b is None:
+            report.add("I7", None, f"account {account.code} has no balance row")
+            continue
+        if (b.posted_debits, b.posted_credits) != (debits[account_id], credits[account_id]):
+            report.add("I7", None, f"account {account.code}: maintained balance "
+                       f"{b.posted_debits}/{b.posted_credits} differs from the journal "
+                       f"{debits[account_id]}/{credits[account_id]}")
+        if b.version != legs_count[account_id]:
+            report.add("I7", None, f"account {account.code}: version {b.version} but "
+                       f"{legs_count[account_id]} postings")
+        if account.no_overdraft:
+            sign = normal_sign(account.type)
+            posted = sign * (b.posted_debits - b.posted_credits)
+            pending = b.pending_credits if sign == 1 else b.pending_debits
+            if posted - pending < 0:
+                report.add("I5", None, f"no-overdraft account {account.code} has "
+                           f"{posted - pending} available")
+    for currency, total in sorted(totals.items()):
+        if total != 0:
+            report.add("I7", None, f"the book does not sum to zero in {currency}: {total}")
+
+
+def _check_holds(session: Session, report: VerifyReport, accounts: dict[int, Account]) -> None:
+    resolutions = {r.hold_id: r for r in session.scalars(select(HoldResolution))}
+    pend_d: dict[int, int] = defaultdict(int)
+    pend_c: dict[int, int] = defaultdict(int)
+    posted_entries = {
+        e.hold_id: e.id for e in session.scalars(
+            select(JournalEntry).where(JournalEntry.hold_id.is_not(None)))
+    }
+    for hold in session.scalars(select(Hold)):
+        res = resolutions.get(hold.id)
+        if res is None:
+            pend_d[hold.debit_account_id] += hold.amount_minor
+            pend_c[hold.credit_account_id] += hold.amount_minor
+            if hold.id in posted_entries:
+                report.add("I6", None, f"hold {hold.id} has an entry but no resolution")
+            continue
+        if res.amount_minor > hold.amount_minor:
+            report.add("I6", None, f"hold {hold.id} posted more than it held")
+        if (res.outcome == "posted") != (res.entry_id is not None) or (
+            res.entry_id is not None and posted_entries.get(hold.id) != res.entry_id
+        ):
+            report.add("I6", None, f"hold {hold.id}: resolution and entry disagree")
+    for b in session.scalars(select(Balance)):
+        if (b.pending_debits, b.pending_credits) != (pend_d[b.account_id], pend_c[b.account_id]):
+            code = accounts[b.account_id].code if b.account_id in accounts else b.account_id
+            report.add("I6", None, f"account {code}: pending {b.pending_debits}/"
+                       f"{b.pending_credits} differs from open holds "
+                       f"{pend_d[b.account_id]}/{pend_c[b.account_id]}")

@@ -1,0 +1,1 @@
+"""Funds: reserved for its issue; empty until then."""

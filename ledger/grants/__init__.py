@@ -1,0 +1,1 @@
+"""Grants: reserved for its issue; empty until then."""

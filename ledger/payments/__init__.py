@@ -1,0 +1,1 @@
+"""Payments: reserved for its issue; empty until then."""

@@ -1,0 +1,1 @@
+"""Reconcile: reserved for its issue; empty until then."""

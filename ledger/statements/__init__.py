@@ -1,0 +1,1 @@
+"""Statements: reserved for its issue; empty until then."""
