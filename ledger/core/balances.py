@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountView, get_account, list_accounts, normal_sign
 from ledger.core.errors import InsufficientFundsError
-from ledger.core.models import Account, Balance, JournalEntry, Posting
+from ledger.core.models import Balance, JournalEntry, Posting
 from ledger.core.storage import is_postgresql
 
 
@@ -107,8 +107,8 @@ def lock_balances(session: Session, accounts: list[AccountView]) -> dict[int, Wo
 
 
 _UPDATE = (
-    update(Balance.__table__)
-    .where(Balance.__table__.c.account_id == bindparam("b_account_id"))
+    update(Balance)
+    .where(Balance.account_id == bindparam("b_account_id"))
     .values(
         posted_debits=bindparam("b_posted_debits"),
         posted_credits=bindparam("b_posted_credits"),
@@ -197,7 +197,3 @@ def trial_balance(session: Session, as_of: date | None = None) -> list[TrialBala
         net = nets.get(account.id, 0)
         lines.append(TrialBalanceLine(account, max(net, 0), max(-net, 0)))
     return lines
-
-
-def account_ids(session: Session) -> dict[int, Account]:
-    return {a.id: a for a in session.scalars(select(Account))}

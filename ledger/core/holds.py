@@ -254,7 +254,8 @@ def resolve_hold(
             metadata_json=hold.metadata_json, actor=actor,
             legs=[(debit, posted), (credit, -posted)], hold_id=hold.id,
         )
-        [entry_id] = write_entries(session, [prepared], balances, clock=clock)
+        [view] = write_entries(session, [prepared], balances, clock=clock)
+        entry_id = view.id
     else:
         store_balances(session, balances)
         session.execute(insert(IdempotencyKey), [{

@@ -274,9 +274,8 @@ def write_entries(
     balances: dict[int, WorkingBalance],
     *,
     clock: Clock,
-    extra_idempotency: Sequence[dict[str, Any]] = (),
-) -> list[str]:
-    """Apply and write prepared entries with locked `balances`; return their new ids.
+) -> list[EntryView]:
+    """Apply and write prepared entries with locked `balances`; return the new entries.
 
     The caller has locked every balance the entries touch. This applies the
     postings, checks overdrafts after each entry, takes the journal head, checks
@@ -298,8 +297,8 @@ def write_entries(
     sequence, previous = head.last_sequence, head.last_hash
     entry_rows: list[dict[str, Any]] = []
     posting_rows: list[dict[str, Any]] = []
-    key_rows: list[dict[str, Any]] = list(extra_idempotency)
-    ids: list[str] = []
+    key_rows: list[dict[str, Any]] = []
+    views: list[EntryView] = []
     for p in prepared:
         sequence += 1
         entry_id = str(uuid.uuid4())
@@ -326,7 +325,12 @@ def write_entries(
         )
         key_rows.append({"key": p.key, "operation": p.operation, "request_hash": p.req_hash,
                          "entry_id": entry_id, "hold_id": p.hold_id, "created_at": now})
-        ids.append(entry_id)
+        views.append(EntryView(
+            entry_id, sequence, p.key, p.kind, p.effective_on, recorded_at, p.actor,
+            p.narration, json.loads(p.metadata_json), p.reverses_entry_id, p.hold_id, previous,
+            tuple(PostingView(leg, a.code, Money(amount, a.currency))
+                  for leg, (a, amount) in enumerate(p.legs)),
+        ))
 
     if entry_rows:
         session.execute(insert(JournalEntry), entry_rows)
@@ -338,7 +342,7 @@ def write_entries(
     head.last_hash = previous
     head.last_recorded_at = recorded_at
     session.flush()
-    return ids
+    return views
 
 
 def _prepare(session: Session, specs: Sequence[EntrySpec], clock: Clock,
@@ -394,25 +398,25 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *,
         seen_in_batch[spec.idempotency_key] = (req, i)
         fresh.append((i, spec))
 
-    new_ids: dict[int, str] = {}
+    created: dict[int, EntryView] = {}
     if fresh:
         codes = {p.account for _, s in fresh for p in s.postings}
         accounts = accounts_by_code(session, codes)
         prepared = _prepare(session, [s for _, s in fresh], clock, accounts)
         balances = lock_balances(session, list(accounts.values()))
-        ids = write_entries(session, prepared, balances, clock=clock)
-        new_ids = {i: entry_id for (i, _), entry_id in zip(fresh, ids, strict=True)}
+        written = write_entries(session, prepared, balances, clock=clock)
+        created = {i: view for (i, _), view in zip(fresh, written, strict=True)}
 
-    wanted = list(new_ids.values()) + [v for v in replay_ids.values()
-                                       if not v.startswith("batch:")]
-    views = load_entries(session, wanted)
-    for i, entry_id in new_ids.items():
-        results[i] = PostResult(views[entry_id], True)
+    stored_views = load_entries(
+        session, [v for v in replay_ids.values() if not v.startswith("batch:")]
+    )
+    for i, view in created.items():
+        results[i] = PostResult(view, True)
     for i, ref in replay_ids.items():
         if ref.startswith("batch:"):
-            results[i] = PostResult(views[new_ids[int(ref[6:])]], False)
+            results[i] = PostResult(created[int(ref[6:])], False)
         else:
-            results[i] = PostResult(views[ref], False)
+            results[i] = PostResult(stored_views[ref], False)
     return [r for r in results if r is not None]
 
 
@@ -439,7 +443,9 @@ def reverse_entry(
     """
     _check_key(idempotency_key)
     original = get_entry(session, sequence=sequence, entry_id=entry_id)
-    text = narration if narration is not None else f"Storno della registrazione n. {original.sequence}"
+    text = narration if narration is not None else (
+        f"Storno della registrazione n. {original.sequence}"
+    )
     _check_text("reversal", text)
     req = {"op": "reversal", "target": original.id, "narration": narration,
            "effective_on": effective_on.isoformat() if effective_on else None}
@@ -474,5 +480,5 @@ def reverse_entry(
         legs=[(accounts[p.account], -p.amount.minor) for p in original.postings],
         reverses_entry_id=original.id,
     )
-    [new_id] = write_entries(session, [prepared], balances, clock=clock)
-    return PostResult(load_entries(session, [new_id])[new_id], True)
+    [view] = write_entries(session, [prepared], balances, clock=clock)
+    return PostResult(view, True)

@@ -30,7 +30,8 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
 # Stored as BIGINT: refuse anything PostgreSQL could not hold.
 MAX_MINOR: Final = 2**63 - 1
 
-_DECIMAL_STRING = re.compile(r"^(-)?(\d+)(?:\.(\d+))?$")
+# ASCII only: \d would otherwise accept Arabic-Indic or full-width digits.
+_DECIMAL_STRING = re.compile(r"^(-)?(\d+)(?:\.(\d+))?$", re.ASCII)
 
 
 def exponent(currency: str) -> int:

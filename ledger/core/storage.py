@@ -26,7 +26,7 @@ def database_url(url: str | None = None) -> str:
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine; no connection is opened until first use."""
     resolved = make_url(database_url(url))
-    if resolved.drivername.startswith("postgresql") and resolved.drivername == "postgresql":
+    if resolved.drivername == "postgresql":
         resolved = resolved.set(drivername="postgresql+psycopg")
     if resolved.get_backend_name() == "sqlite":
         database = resolved.database
@@ -62,5 +62,6 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def is_postgresql(session_or_engine: Session | Engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
-    return bind.dialect.name == "postgresql"
+    if isinstance(session_or_engine, Session):
+        return session_or_engine.get_bind().dialect.name == "postgresql"
+    return session_or_engine.dialect.name == "postgresql"

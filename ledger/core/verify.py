@@ -223,16 +223,15 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     head = session.get(LedgerHead, 1)
     if head is None:
         report.add("I9", 1, "the journal head row is missing")
-    else:
-        if head.last_sequence > report.last_sequence:
-            report.add("I9", report.last_sequence + 1,
-                       f"the journal ends at {report.last_sequence} but its head says "
-                       f"{head.last_sequence}: entries were removed from the tail")
-        elif head.last_sequence < report.last_sequence:
-            report.add("I9", head.last_sequence + 1, "entries exist past the journal head")
-        elif head.last_hash != prev_hash:
-            report.add("I9", report.last_sequence or None, "the head hash does not match the "
-                       "chain")
+    elif head.last_sequence > report.last_sequence:
+        report.add("I9", report.last_sequence + 1,
+                   f"the journal ends at {report.last_sequence} but its head says "
+                   f"{head.last_sequence}: entries were removed from the tail")
+    elif head.last_sequence < report.last_sequence:
+        report.add("I9", head.last_sequence + 1, "entries exist past the journal head")
+    elif head.last_hash != prev_hash:
+        report.add("I9", report.last_sequence or None, "the head hash does not match the "
+                   "chain")
 
     _check_balances(session, report, accounts, debits, credits, legs_count)
     _check_holds(session, report, accounts)

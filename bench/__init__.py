@@ -1,0 +1,1 @@
+"""Benchmarks of the engine: they print figures with their conditions, never pass/fail."""
