@@ -41,6 +41,12 @@ class UnbalancedEntryError(InvalidEntryError):
     code = "unbalanced_entry"
 
 
+class PersonalDataError(InvalidEntryError):
+    """A narration or metadata would put personal data into the immutable journal."""
+
+    code = "personal_data_in_journal"
+
+
 class InvalidAccountError(LedgerError):
     code = "invalid_account"
 

@@ -50,6 +50,7 @@ from ledger.core.models import (
 )
 from ledger.core.money import Money
 from ledger.core.periods import check_open, locked_through
+from ledger.core.privacy import refuse_personal_metadata, refuse_personal_text
 from ledger.core.storage import is_postgresql
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -77,6 +78,7 @@ def _check_metadata(metadata: Mapping[str, Any]) -> str:
                 f"metadata value of {key!r} must be a string, integer, boolean or null",
                 key=key,
             )
+    refuse_personal_metadata(metadata)
     return canonical_json(dict(metadata))
 
 
@@ -93,6 +95,7 @@ def _check_text(kind: str, narration: str) -> None:
         )
     if not isinstance(narration, str) or len(narration) > MAX_NARRATION:
         raise InvalidEntryError(f"narration must be text of at most {MAX_NARRATION} characters")
+    refuse_personal_text(narration, "narration")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -99,7 +100,11 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
                    + ", ".join(sorted(missing)))
 
     accounts = {a.id: a for a in session.scalars(select(Account))}
-    keys = {k.key: k for k in session.scalars(select(IdempotencyKey))}
+    keys = {
+        row.key: (row.entry_id, row.request_hash)
+        for row in session.execute(select(IdempotencyKey.key, IdempotencyKey.entry_id,
+                                          IdempotencyKey.request_hash))
+    }
     periods = sorted(session.scalars(select(Period)), key=lambda p: p.closed_at)
     close_times = [p.closed_at for p in periods]
     lock_after: list[date] = []
@@ -116,17 +121,25 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     expected = 1
     last_recorded: datetime | None = None
 
+    # Only entries that something reverses need their legs kept for the I3 check.
+    targets = set(session.scalars(
+        select(JournalEntry.reverses_entry_id).where(JournalEntry.reverses_entry_id.is_not(None))
+    ))
     stmt = (
-        select(JournalEntry, Posting.leg, Posting.account_id, Posting.currency,
-               Posting.amount_minor)
+        select(JournalEntry.id, JournalEntry.sequence, JournalEntry.idempotency_key,
+               JournalEntry.request_hash, JournalEntry.kind, JournalEntry.effective_on,
+               JournalEntry.recorded_at, JournalEntry.actor, JournalEntry.narration,
+               JournalEntry.metadata_json, JournalEntry.reverses_entry_id,
+               JournalEntry.hold_id, JournalEntry.hash,
+               Posting.leg, Posting.account_id, Posting.currency, Posting.amount_minor)
         .outerjoin(Posting, Posting.entry_id == JournalEntry.id)
         .order_by(JournalEntry.sequence, Posting.leg)
         .execution_options(yield_per=5000)
     )
-    current: JournalEntry | None = None
+    current: Any = None
     legs: list[tuple[int, int, str, int]] = []
 
-    def finish(entry: JournalEntry, legs: list[tuple[int, int, str, int]]) -> None:
+    def finish(entry: Any, legs: list[tuple[int, int, str, int]]) -> None:
         nonlocal prev_hash, expected, last_recorded
         seq = entry.sequence
         if seq != expected:
@@ -163,7 +176,7 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
                                f"entry {target[0]}")
         # I4
         key = keys.get(entry.idempotency_key)
-        if key is None or key.entry_id != entry.id or key.request_hash != entry.request_hash:
+        if key != (entry.id, entry.request_hash):
             report.add("I4", seq, f"entry {seq} has no matching idempotency record")
         # I5 and I7 accumulation
         for _leg, account_id, _currency, amount in legs:
@@ -200,7 +213,8 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
         if prev_hash != entry.hash:
             report.add("I9", seq, f"entry {seq} does not match its hash-chain link")
             prev_hash = entry.hash  # report each break once, not every entry after it
-        seen[entry.id] = (seq, list(legs), entry.reverses_entry_id)
+        if entry.id in targets:
+            seen[entry.id] = (seq, list(legs), entry.reverses_entry_id)
         expected = seq + 1
         report.entries_checked += 1
         report.last_sequence = seq
@@ -208,12 +222,10 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
             progress(report.entries_checked)
 
     for row in session.execute(stmt):
-        entry = row[0]
-        if current is None or entry.id != current.id:
+        if current is None or row.id != current.id:
             if current is not None:
                 finish(current, legs)
-            current, legs = entry, []
-            session.expunge(entry)
+            current, legs = row, []
         if row.leg is not None:
             legs.append((row.leg, row.account_id, row.currency, row.amount_minor))
     if current is not None:
