@@ -180,7 +180,9 @@ def trial_balance(session: Session, as_of: date | None = None) -> list[TrialBala
     if as_of is None:
         nets = {
             row.account_id: row.posted_debits - row.posted_credits
-            for row in session.execute(select(Balance))
+            for row in session.execute(
+                select(Balance.account_id, Balance.posted_debits, Balance.posted_credits)
+            )
         }
     else:
         nets = {

@@ -1,0 +1,126 @@
+"""The Flask application: `create_app` builds it without touching the database.
+
+The factory reads the settings (`web.config`), makes the SQLAlchemy engine
+(which opens no connection until a request needs one), keeps a `Ledger` in
+`app.extensions["ledger"]`, registers the blueprints, the error handlers and
+the security headers every response carries. No migrations, queries or
+network calls happen here, so the app builds even when the database is down;
+`/healthz` is where that shows.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from flask import Flask, Response, request
+from sqlalchemy.engine import make_url
+
+from ledger.core.clock import ROME
+from ledger.core.money import format_it
+from ledger.core.service import Ledger
+from ledger.core.storage import make_engine
+from web.config import load_config
+from web.db import EXTENSION
+
+__all__ = ["create_app"]
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; "
+    "script-src 'self'; "
+    "style-src 'self'; "
+    "img-src 'self'; "
+    "object-src 'none'; "
+    "base-uri 'none'; "
+    "form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+ACCOUNT_TYPES_IT = {
+    "asset": "Attività",
+    "liability": "Passività",
+    "equity": "Patrimonio netto",
+    "income": "Proventi",
+    "expense": "Oneri",
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, then `LEDGER_*` variables, then `config`."""
+    app = Flask(__name__, instance_relative_config=False)
+    settings = load_config(config)
+    app.config.update(settings)
+    _ensure_secret_key(app)
+
+    app.extensions[EXTENSION] = Ledger(
+        make_engine(app.config["DATABASE_URL"], **_engine_options(app)),
+        clock=app.config.get("CLOCK"),
+    )
+
+    from web import books
+    from web.errors import register_error_handlers
+
+    app.register_blueprint(books.bp)
+    register_error_handlers(app)
+    _register_template_helpers(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _ensure_secret_key(app: Flask) -> None:
+    if app.config.get("SECRET_KEY"):
+        return
+    # A fresh random key per process keeps sessions unforgeable without a secret in
+    # the repository; the cost is that they end at a restart and differ per worker.
+    app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+    if not app.config.get("TESTING"):
+        app.logger.warning(
+            "LEDGER_SECRET_KEY is not set: using a random key for this process; sessions "
+            "will not survive a restart and are not shared between processes"
+        )
+
+
+def _engine_options(app: Flask) -> dict[str, Any]:
+    url = make_url(app.config["DATABASE_URL"])
+    if url.get_backend_name() == "postgresql":
+        return {"connect_args": {"connect_timeout": int(app.config["DATABASE_CONNECT_TIMEOUT"])}}
+    return {}
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not request.path.startswith("/static/"):
+        # Pages show the books: keep them out of shared and back-button caches.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _money(minor: int, currency: str) -> str:
+    return format_it(minor, currency)
+
+
+def _date_it(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value is not None else ""
+
+
+def _datetime_it(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(ROME).strftime("%d/%m/%Y %H:%M")
+
+
+def _register_template_helpers(app: Flask) -> None:
+    app.add_template_filter(_money, "money")
+    app.add_template_filter(_date_it, "date_it")
+    app.add_template_filter(_datetime_it, "datetime_it")
+    app.jinja_env.globals["account_types_it"] = ACCOUNT_TYPES_IT

@@ -1,0 +1,88 @@
+"""Settings of the web application: defaults, then `LEDGER_*` variables, then a mapping.
+
+Every environment variable named `LEDGER_<KEY>` sets the setting `<KEY>`
+(`LEDGER_DATABASE_URL` -> `DATABASE_URL`). A value read from the environment is
+text (an empty one counts as unset); when the setting has a boolean or integer
+default it is converted, and a value that does not convert is a `ConfigError`
+rather than a silent default.
+The mapping given to `create_app` (tests, `ledger serve`) wins over both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ledger.core.storage import DEFAULT_DATABASE_URL
+
+ENV_PREFIX = "LEDGER_"
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": DEFAULT_DATABASE_URL,
+    # Seconds to wait for a PostgreSQL connection: a health check against an
+    # unreachable host must answer, not hang on the operating system's timeout.
+    "DATABASE_CONNECT_TIMEOUT": 5,
+    # None means "generate one for this process" (see web.create_app).
+    "SECRET_KEY": None,
+    "TESTING": False,
+    "DEBUG": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # A ledger.core.clock.Clock for the app's Ledger; only a mapping can set it.
+    "CLOCK": None,
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the application cannot use."""
+
+
+def _coerce(key: str, text: str) -> Any:
+    default = DEFAULTS.get(key)
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{key} must be true or false, not {text!r}")
+    if isinstance(default, int):
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{key} must be a whole number, not {text!r}") from None
+    return text
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings named by `LEDGER_*` variables, prefix stripped and values converted."""
+    settings: dict[str, Any] = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX:
+            continue
+        key = name[len(ENV_PREFIX) :]
+        if key == "CLOCK":
+            continue  # an object, not text: only a mapping can provide one
+        if text == "":
+            continue  # `LEDGER_SECRET_KEY=` means unset, not an empty secret
+        settings[key] = _coerce(key, text)
+    return settings
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Merge the settings: defaults < `LEDGER_*` environment < `overrides`."""
+    settings = dict(DEFAULTS)
+    settings.update(from_environment(os.environ if environ is None else environ))
+    if overrides:
+        settings.update(overrides)
+    if not settings.get("DATABASE_URL"):
+        raise ConfigError("DATABASE_URL is empty; set LEDGER_DATABASE_URL or leave it unset")
+    return settings
