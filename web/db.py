@@ -15,11 +15,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import current_app, g
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ledger.core.service import Ledger
-from ledger.core.storage import is_postgresql
 
 T = TypeVar("T")
 
@@ -43,12 +42,9 @@ def in_transaction(work: Callable[[Session], T], *, read_only: bool = False) -> 
         raise RuntimeError("a request runs one unit of work; put all its calls in one function")
     g._ledger_unit_of_work_used = True
 
-    def unit(session: Session) -> T:
-        if read_only and is_postgresql(session):
-            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-        return work(session)
-
-    return current_ledger().run(unit)
+    if read_only:
+        return current_ledger().read(work)
+    return current_ledger().run(work)
 
 
 def ping(engine: Engine) -> None:

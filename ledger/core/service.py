@@ -27,7 +27,7 @@ from ledger.core import periods as _periods
 from ledger.core.clock import Clock, SystemClock
 from ledger.core.money import Money
 from ledger.core.storage import make_engine, make_session_factory
-from ledger.core.uow import run_in_transaction
+from ledger.core.uow import run_in_transaction, run_read_only
 from ledger.core.verify import VerifyReport, verify
 
 T = TypeVar("T")
@@ -49,6 +49,10 @@ class Ledger:
         """Run `work(session)` as one unit of work (retried on transient conflicts)."""
         return run_in_transaction(self.sessions, work)
 
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in a read-only transaction over one snapshot."""
+        return run_read_only(self.sessions, work)
+
     # accounts -------------------------------------------------------------
     def create_account(self, code: str, account_type: str, *, currency: str = "EUR",
                        no_overdraft: bool = False,
@@ -58,7 +62,7 @@ class Ledger:
             no_overdraft=no_overdraft, name=name))
 
     def accounts(self) -> list[_accounts.AccountView]:
-        return self.run(_accounts.list_accounts)
+        return self.read(_accounts.list_accounts)
 
     # journal --------------------------------------------------------------
     def post(self, spec: _journal.EntrySpec) -> _journal.PostResult:
@@ -78,7 +82,7 @@ class Ledger:
             entry_id=entry_id, narration=narration, effective_on=effective_on, actor=actor))
 
     def entry(self, sequence: int) -> _journal.EntryView:
-        return self.run(lambda s: _journal.get_entry(s, sequence=sequence))
+        return self.read(lambda s: _journal.get_entry(s, sequence=sequence))
 
     # holds ----------------------------------------------------------------
     def hold(self, spec: _holds.HoldSpec) -> _holds.HoldResult:
@@ -101,7 +105,7 @@ class Ledger:
         return self.run(lambda s: _holds.expire_holds(s, clock=self.clock))
 
     def get_hold(self, hold_id: str) -> _holds.HoldView:
-        return self.run(lambda s: _holds.get_hold(s, hold_id))
+        return self.read(lambda s: _holds.get_hold(s, hold_id))
 
     # periods and reads ----------------------------------------------------
     def close_period(self, period: str, *, actor: str | None = None) -> _periods.PeriodClose:
@@ -109,11 +113,11 @@ class Ledger:
                                                         actor=actor))
 
     def balance(self, code: str, as_of: date | None = None) -> _balances.BalanceView:
-        return self.run(lambda s: _balances.balance(s, code, as_of))
+        return self.read(lambda s: _balances.balance(s, code, as_of))
 
     def trial_balance(self, as_of: date | None = None) -> list[_balances.TrialBalanceLine]:
-        return self.run(lambda s: _balances.trial_balance(s, as_of))
+        return self.read(lambda s: _balances.trial_balance(s, as_of))
 
     def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
         """Check I1-I10 over the whole book (read-only)."""
-        return self.run(lambda s: verify(s, progress=progress))
+        return self.read(lambda s: verify(s, progress=progress))

@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.core.errors import ConcurrencyError
+from ledger.core.storage import READ_ONLY_OPTION
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -54,6 +56,23 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         with session.begin():
             yield session
     finally:
+        session.close()
+
+
+def run_read_only(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Run `work(session)` in a read-only transaction that sees one snapshot.
+
+    PostgreSQL: REPEATABLE READ, READ ONLY (a write raises). SQLite: a deferred
+    BEGIN, which in WAL mode reads one snapshot without taking the write lock.
+    """
+    session = factory()
+    try:
+        session.connection(execution_options={READ_ONLY_OPTION: True})
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        return work(session)
+    finally:
+        session.rollback()
         session.close()
 
 
