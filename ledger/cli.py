@@ -2,27 +2,135 @@
 
 Every command opens its own unit of work. Errors print their stable code and
 exit non-zero. `web.cli` adds `serve` to this group and is the console script.
+Amounts are printed as decimal strings in the currency's scale ("12.50");
+long commands show progress on standard error only when it is a terminal.
 """
 
 from __future__ import annotations
 
-import click
+import csv
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NoReturn, TextIO
 
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from ledger.core.accounts import AccountView
+from ledger.core.errors import (
+    AccountNotFoundError,
+    CurrencyMismatchError,
+    InvalidAmountError,
+    InvalidEntryError,
+    LedgerError,
+)
+from ledger.core.journal import EntrySpec, EntryView, PostingSpec, PostResult
+from ledger.core.models import ACCOUNT_TYPES
+from ledger.core.money import Money, format_minor
 from ledger.core.service import Ledger
+
+ENTRY_FIELDS = frozenset(
+    {"idempotency_key", "kind", "effective_date", "narration", "postings", "metadata", "actor"}
+)
+POSTING_FIELDS = frozenset({"account", "amount", "currency"})
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+# --------------------------------------------------------------------------- plumbing
+class CommandError(click.ClickException):
+    """A refusal shown as `Error: <code>: <message>` with exit status 1."""
+
+    exit_code = 1
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class LedgerGroup(click.Group):
+    """A click group that turns domain and database errors into clean exits."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            raise CommandError(exc.code, exc.message) from exc
+        except (OperationalError, ProgrammingError) as exc:
+            # A missing table is the usual cause: a database nobody migrated yet.
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise CommandError(
+                "database_error",
+                f"{detail} (is the database reachable and migrated? run `ledger db upgrade`)",
+            ) from exc
 
 
 def open_ledger(ctx: click.Context) -> Ledger:
     """The Ledger for LEDGER_DATABASE_URL (or --database), made once per invocation."""
     obj = ctx.ensure_object(dict)
     if "ledger" not in obj:
-        obj["ledger"] = Ledger.from_url(obj.get("database_url"))
+        service = Ledger.from_url(obj.get("database_url"))
+        obj["ledger"] = service
+        # Release pooled connections when the command ends, so a test or script
+        # that runs many commands does not keep databases open.
+        ctx.find_root().call_on_close(service.engine.dispose)
     ledger: Ledger = obj["ledger"]
     return ledger
 
 
-@click.group()
-@click.option("--database", "database_url", envvar="LEDGER_DATABASE_URL", default=None,
-              help="Database URL (default: LEDGER_DATABASE_URL, else instance/ledger.sqlite3).")
+def _stderr_is_terminal() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+class Counter:
+    """A progress counter on standard error, silent unless stderr is a terminal."""
+
+    def __init__(self, label: str, *, every: int = 1) -> None:
+        self.label = label
+        self.every = every
+        self.enabled = _stderr_is_terminal()
+        self.shown = False
+
+    def __call__(self, count: int) -> None:
+        if self.enabled and count % self.every == 0:
+            click.echo(f"\r{self.label}: {count}", err=True, nl=False)
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+def _json_line(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def _amount(minor: int, currency: str) -> str:
+    return format_minor(minor, currency)
+
+
+def _as_date(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+# --------------------------------------------------------------------------- group
+@click.group(cls=LedgerGroup)
+@click.option(
+    "--database",
+    "database_url",
+    envvar="LEDGER_DATABASE_URL",
+    default=None,
+    help="Database URL (default: LEDGER_DATABASE_URL, else instance/ledger.sqlite3).",
+)
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None) -> None:
     """Community ledger: double-entry books for community-welfare programmes."""
@@ -44,5 +152,685 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo("database is up to date")
 
 
+# --------------------------------------------------------------------------- accounts
+@cli.group()
+def accounts() -> None:
+    """Chart of accounts."""
+
+
+@accounts.command("create")
+@click.argument("code")
+@click.option(
+    "--type",
+    "account_type",
+    required=True,
+    type=click.Choice(ACCOUNT_TYPES),
+    help="Account type; asset and expense are debit-normal.",
+)
+@click.option("--currency", default="EUR", show_default=True, help="ISO 4217 currency.")
+@click.option(
+    "--no-overdraft",
+    is_flag=True,
+    help="Refuse anything that would take the available balance below zero.",
+)
+@click.option("--name", default=None, help="Human-readable name (no personal data).")
+@click.pass_context
+def accounts_create(
+    ctx: click.Context,
+    code: str,
+    account_type: str,
+    currency: str,
+    no_overdraft: bool,
+    name: str | None,
+) -> None:
+    """Open account CODE (e.g. assets:bank:intesa)."""
+    account = open_ledger(ctx).create_account(
+        code, account_type, currency=currency.upper(), no_overdraft=no_overdraft, name=name
+    )
+    flags = ", no overdraft" if account.no_overdraft else ""
+    click.echo(f"created account {account.code} ({account.type}, {account.currency}{flags})")
+
+
+def _account_json(a: AccountView) -> dict[str, Any]:
+    return {
+        "code": a.code,
+        "name": a.name,
+        "type": a.type,
+        "currency": a.currency,
+        "no_overdraft": a.no_overdraft,
+    }
+
+
+@accounts.command("list")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def accounts_list(ctx: click.Context, fmt: str) -> None:
+    """List every account in code order."""
+    rows = open_ledger(ctx).accounts()
+    if fmt == "json":
+        click.echo(json.dumps([_account_json(a) for a in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no accounts yet (create one with `ledger accounts create`)")
+        return
+    width = max(len("code"), *(len(a.code) for a in rows))
+    click.echo(f"{'code':<{width}}  {'type':<9}  cur  flags         name")
+    for a in rows:
+        flags = "no-overdraft" if a.no_overdraft else ""
+        click.echo(
+            f"{a.code:<{width}}  {a.type:<9}  {a.currency}  {flags:<12}  {a.name or ''}".rstrip()
+        )
+
+
+# --------------------------------------------------------------------------- post
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a number")
+
+
+def _loads(text: str) -> Any:
+    # No float is ever made: decimals arrive as Decimal and are refused as amounts.
+    try:
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One request read from the input: its line number and parsed value or parse error."""
+
+    line: int
+    value: Any = None
+    error: str | None = None
+
+
+def split_documents(text: str) -> Iterator[_Item]:
+    """Read one JSON document or JSON lines.
+
+    The whole text is one document when it parses as one (it may be pretty-printed
+    over many lines) or when its first non-blank line is a lone "{" or "[" (a
+    pretty-printed document with a syntax error is one error, not one per line).
+    Otherwise every non-blank line is its own document.
+    """
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return
+    try:
+        yield _Item(first + 1, _loads(text))
+        return
+    except ValueError as exc:
+        if lines[first].strip() in ("{", "["):
+            lineno = getattr(exc, "lineno", first + 1)
+            yield _Item(lineno, error=f"not valid JSON: {exc}")
+            return
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield _Item(number, _loads(line))
+        except ValueError as exc:
+            yield _Item(number, error=f"not valid JSON: {exc}")
+
+
+class _AccountCurrencies:
+    """Account currencies, loaded once and refreshed when a code is not known yet."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.known: dict[str, str] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.known = {a.code: a.currency for a in self.ledger.accounts()}
+
+    def __getitem__(self, code: str) -> str:
+        if code not in self.known:
+            self.refresh()
+        if code not in self.known:
+            raise AccountNotFoundError(f"no account {code}", code=code)
+        return self.known[code]
+
+
+def _require_str(obj: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEntryError(f"{key!r} must be a string", field=key)
+    return value
+
+
+def entry_from_json(obj: Any, currencies: Callable[[str], str]) -> EntrySpec:
+    """Build an EntrySpec from a parsed JSON entry; amounts must be decimal strings."""
+    if not isinstance(obj, dict):
+        raise InvalidEntryError("an entry is a JSON object (use JSON lines for several)")
+    unknown = sorted(set(obj) - ENTRY_FIELDS)
+    if unknown:
+        raise InvalidEntryError(
+            f"unknown field {unknown[0]!r}; an entry has {', '.join(sorted(ENTRY_FIELDS))}",
+            field=unknown[0],
+        )
+    key = _require_str(obj, "idempotency_key")
+    kind = _require_str(obj, "kind")
+    narration = _require_str(obj, "narration", required=False) or ""
+    actor = _require_str(obj, "actor", required=False)
+    effective = _require_str(obj, "effective_date", required=False)
+    effective_on: date | None = None
+    if effective is not None:
+        try:
+            if not _ISO_DATE.match(effective):
+                raise ValueError
+            effective_on = date.fromisoformat(effective)
+        except ValueError:
+            raise InvalidEntryError(
+                f"effective_date {effective!r} is not a YYYY-MM-DD date", field="effective_date"
+            ) from None
+    metadata = obj.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise InvalidEntryError("metadata must be an object", field="metadata")
+    raw_postings = obj.get("postings")
+    if not isinstance(raw_postings, list):
+        raise InvalidEntryError("postings must be a list", field="postings")
+    postings = []
+    for number, raw in enumerate(raw_postings, start=1):
+        if not isinstance(raw, dict):
+            raise InvalidEntryError(f"posting {number} is not an object")
+        extra = sorted(set(raw) - POSTING_FIELDS)
+        if extra:
+            raise InvalidEntryError(f"posting {number} has an unknown field {extra[0]!r}")
+        account = raw.get("account")
+        if not isinstance(account, str):
+            raise InvalidEntryError(f"posting {number} needs an account code")
+        amount = raw.get("amount")
+        if not isinstance(amount, str):
+            raise InvalidAmountError(
+                f'posting {number}: amounts are decimal strings like "12.50", '
+                f"not {'a JSON number' if isinstance(amount, int | Decimal) else 'missing'}",
+                posting=number,
+            )
+        currency = currencies(account)
+        given = raw.get("currency")
+        if given is not None and given != currency:
+            raise CurrencyMismatchError(
+                f"posting {number}: account {account} is in {currency}, not {given}",
+                account=account,
+            )
+        postings.append(PostingSpec(account, Money.parse(amount, currency)))
+    assert key is not None and kind is not None
+    return EntrySpec(
+        key,
+        kind,
+        postings,
+        effective_on=effective_on,
+        narration=narration,
+        metadata=metadata,
+        actor=actor,
+    )
+
+
+def _result_json(result: PostResult) -> dict[str, Any]:
+    return {
+        "sequence": result.entry.sequence,
+        "id": result.entry.id,
+        "status": "created" if result.created else "existing",
+    }
+
+
+def _error_json(
+    line: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"line": line, "error": error}
+
+
+@cli.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+@click.pass_context
+def post(ctx: click.Context, file: TextIO) -> None:
+    """Post journal entries from FILE (default: standard input).
+
+    FILE holds one JSON entry (it may span several lines) or JSON lines, one
+    entry per line; each entry is posted in its own transaction:
+
+    \b
+      {"idempotency_key": "don-0001", "kind": "donation",
+       "effective_date": "2026-04-03", "narration": "Donazione",
+       "postings": [{"account": "assets:bank:intesa", "amount": "25.00"},
+                    {"account": "income:donations", "amount": "-25.00"}]}
+
+    Amounts are decimal strings, debit positive, in the account's currency.
+    Prints one JSON line per entry (sequence, id, status created|existing) or
+    a JSON error naming its line, and exits 1 if any entry was refused.
+    """
+    if file.isatty():
+        click.echo("reading entries from standard input (end with Ctrl-D)", err=True)
+    ledger = open_ledger(ctx)
+    try:
+        text = file.read()
+    except UnicodeDecodeError as exc:
+        raise CommandError("invalid_json", f"the input is not UTF-8 text ({exc.reason})") from exc
+    currencies = _AccountCurrencies(ledger)
+    counter = Counter("posted", every=100)
+    done = refused = 0
+    for item in split_documents(text):
+        if item.error is not None:
+            _json_line(_error_json(item.line, "invalid_json", item.error))
+            refused += 1
+            continue
+        try:
+            spec = entry_from_json(item.value, currencies.__getitem__)
+            result = ledger.post(spec)
+        except LedgerError as exc:
+            _json_line(_error_json(item.line, exc.code, exc.message, exc.details))
+            refused += 1
+            continue
+        _json_line(_result_json(result))
+        done += 1
+        counter(done)
+    counter.done()
+    if done == 0 and refused == 0:
+        raise CommandError("invalid_json", "no entries in the input")
+    if refused:
+        click.echo(f"{refused} of {done + refused} entries refused", err=True)
+        ctx.exit(1)
+
+
+@cli.command()
+@click.argument("sequence", type=click.IntRange(min=1))
+@click.option("--idempotency-key", required=True, help="Makes a retry safe.")
+@click.option("--narration", default=None, help="Default: 'Storno della registrazione n. N'.")
+@click.option(
+    "--effective-date",
+    type=DATE,
+    default=None,
+    help="Business date (default: today in Europe/Rome).",
+)
+@click.pass_context
+def reverse(
+    ctx: click.Context,
+    sequence: int,
+    idempotency_key: str,
+    narration: str | None,
+    effective_date: datetime | None,
+) -> None:
+    """Post the exact opposite of entry SEQUENCE (at most once per entry)."""
+    result = open_ledger(ctx).reverse(
+        idempotency_key=idempotency_key,
+        sequence=sequence,
+        narration=narration,
+        effective_on=_as_date(effective_date),
+    )
+    _json_line(_result_json(result))
+
+
+# --------------------------------------------------------------------------- entries
+@cli.group()
+def entries() -> None:
+    """Journal entries."""
+
+
+def entry_json(entry: EntryView) -> dict[str, Any]:
+    """An entry as JSON-safe data with decimal-string amounts."""
+    return {
+        "sequence": entry.sequence,
+        "id": entry.id,
+        "idempotency_key": entry.idempotency_key,
+        "kind": entry.kind,
+        "effective_date": entry.effective_on.isoformat(),
+        "recorded_at": entry.recorded_at.isoformat(),
+        "actor": entry.actor,
+        "narration": entry.narration,
+        "metadata": entry.metadata,
+        "reverses_entry_id": entry.reverses_entry_id,
+        "hold_id": entry.hold_id,
+        "hash": entry.hash,
+        "postings": [
+            {
+                "account": p.account,
+                "currency": p.amount.currency,
+                "amount": p.amount.amount_string(),
+            }
+            for p in entry.postings
+        ],
+    }
+
+
+@entries.command("show")
+@click.argument("sequence", type=click.IntRange(min=1))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def entries_show(ctx: click.Context, sequence: int, fmt: str) -> None:
+    """Show entry SEQUENCE with its postings."""
+    entry = open_ledger(ctx).entry(sequence)
+    if fmt == "json":
+        click.echo(json.dumps(entry_json(entry), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"entry {entry.sequence}  {entry.effective_on.isoformat()}  {entry.kind}")
+    click.echo(f"  id: {entry.id}")
+    click.echo(f"  key: {entry.idempotency_key}")
+    click.echo(f"  recorded: {entry.recorded_at.isoformat()}")
+    if entry.narration:
+        click.echo(f"  narration: {entry.narration}")
+    if entry.metadata:
+        click.echo(f"  metadata: {json.dumps(entry.metadata, ensure_ascii=False)}")
+    if entry.reverses_entry_id:
+        click.echo(f"  reverses: {entry.reverses_entry_id}")
+    width = max(len(p.account) for p in entry.postings)
+    for p in entry.postings:
+        click.echo(f"    {p.account:<{width}}  {p.amount.amount_string():>15} {p.amount.currency}")
+    click.echo(f"  hash: {entry.hash}")
+
+
+# --------------------------------------------------------------------------- balances
+@cli.command()
+@click.argument("code")
+@click.option("--as-of", type=DATE, default=None, help="Replay up to this date (inclusive).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def balance(ctx: click.Context, code: str, as_of: datetime | None, fmt: str) -> None:
+    """Balance of account CODE in its normal orientation."""
+    view = open_ledger(ctx).balance(code, _as_date(as_of))
+    cur = view.account.currency
+    data = {
+        "account": view.account.code,
+        "currency": cur,
+        "posted": _amount(view.posted, cur),
+        "pending": _amount(view.pending, cur),
+        "available": _amount(view.available, cur),
+    }
+    if fmt == "json":
+        _json_line(data)
+        return
+    when = f" as of {view.as_of.isoformat()}" if view.as_of else ""
+    click.echo(f"{view.account.code} ({view.account.type}, {cur}){when}")
+    for label in ("posted", "pending", "available"):
+        click.echo(f"  {label:<10} {data[label]:>18}")
+
+
+@cli.command("trial-balance")
+@click.option("--as-of", type=DATE, default=None, help="Replay up to this date (inclusive).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+def trial_balance_cmd(ctx: click.Context, as_of: datetime | None, fmt: str) -> None:
+    """Net balance of every account in debit and credit columns, totals per currency."""
+    lines = open_ledger(ctx).trial_balance(_as_date(as_of))
+    totals: dict[str, list[int]] = {}
+    for line in lines:
+        t = totals.setdefault(line.account.currency, [0, 0])
+        t[0] += line.debit
+        t[1] += line.credit
+    rows = [
+        (
+            ln.account.code,
+            ln.account.type,
+            ln.account.currency,
+            _amount(ln.debit, ln.account.currency),
+            _amount(ln.credit, ln.account.currency),
+        )
+        for ln in lines
+    ]
+    total_rows = [(cur, _amount(d, cur), _amount(c, cur)) for cur, (d, c) in sorted(totals.items())]
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "as_of": as_of.date().isoformat() if as_of else None,
+                    "lines": [
+                        dict(
+                            zip(("account", "type", "currency", "debit", "credit"), r, strict=True)
+                        )
+                        for r in rows
+                    ],
+                    "totals": {cur: {"debit": d, "credit": c} for cur, d, c in total_rows},
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("account", "type", "currency", "debit", "credit"))
+        writer.writerows(rows)
+        writer.writerows(("total", "", cur, d, c) for cur, d, c in total_rows)
+        return
+    width = max([len("account"), *(len(r[0]) for r in rows)])
+    num = max(
+        [
+            len("credit"),
+            *(len(r[3]) for r in rows),
+            *(len(r[4]) for r in rows),
+            *(len(t[1]) for t in total_rows),
+            *(len(t[2]) for t in total_rows),
+        ]
+    )
+    click.echo(f"trial balance{' as of ' + as_of.date().isoformat() if as_of else ''}")
+    click.echo(f"{'account':<{width}}  {'type':<9}  cur  {'debit':>{num}}  {'credit':>{num}}")
+    for code, typ, cur, d, c in rows:
+        click.echo(f"{code:<{width}}  {typ:<9}  {cur}  {d:>{num}}  {c:>{num}}")
+    for cur, d, c in total_rows:
+        click.echo(f"{'total':<{width}}  {'':<9}  {cur}  {d:>{num}}  {c:>{num}}")
+
+
+# --------------------------------------------------------------------------- periods, holds
+@cli.group()
+def periods() -> None:
+    """Accounting periods (calendar months)."""
+
+
+@periods.command("close")
+@click.argument("period", metavar="YYYY-MM")
+@click.pass_context
+def periods_close(ctx: click.Context, period: str) -> None:
+    """Close month YYYY-MM: nothing may be dated on or before its last day afterwards."""
+    closed = open_ledger(ctx).close_period(period)
+    if closed.created:
+        click.echo(
+            f"closed {closed.period}: the books are locked through {closed.ends_on.isoformat()}"
+        )
+    else:
+        click.echo(f"{closed.period} was already closed; nothing changed")
+
+
+@cli.group()
+def holds() -> None:
+    """Holds (pending transfers)."""
+
+
+@holds.command("expire")
+@click.pass_context
+def holds_expire(ctx: click.Context) -> None:
+    """Expire every open hold whose deadline has passed."""
+    expired = open_ledger(ctx).expire_holds()
+    click.echo(f"expired {len(expired)} hold{'s' if len(expired) != 1 else ''}")
+    for hold_id in expired:
+        click.echo(f"  {hold_id}")
+
+
+@holds.command("list")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def holds_list(ctx: click.Context, fmt: str) -> None:
+    """List the open holds."""
+    from ledger.core.holds import open_holds
+
+    rows = open_ledger(ctx).run(open_holds)
+    data = [
+        {
+            "id": h.id,
+            "kind": h.kind,
+            "debit_account": h.debit_account,
+            "credit_account": h.credit_account,
+            "currency": h.amount.currency,
+            "amount": h.amount.amount_string(),
+            "expires_at": h.expires_at.isoformat() if h.expires_at else None,
+            "narration": h.narration,
+        }
+        for h in rows
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    if not data:
+        click.echo("no open holds")
+    for h in data:
+        click.echo(
+            f"{h['id']}  {h['amount']:>14} {h['currency']}  {h['debit_account']} -> "
+            f"{h['credit_account']}  expires {h['expires_at'] or 'never'}"
+        )
+
+
+# --------------------------------------------------------------------------- verify
+@cli.command("verify")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def verify_cmd(ctx: click.Context, fmt: str) -> None:
+    """Check every invariant over the whole book; exit 1 naming the first failure."""
+    counter = Counter("verified entries")
+    report = open_ledger(ctx).verify(progress=counter)
+    counter.done()
+    first = report.first
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries_checked": report.entries_checked,
+                    "last_sequence": report.last_sequence,
+                    "head_hash": report.head_hash,
+                    "first": (
+                        {
+                            "invariant": first.invariant,
+                            "sequence": first.sequence,
+                            "message": first.message,
+                        }
+                        if first
+                        else None
+                    ),
+                    "violations": [
+                        {"invariant": v.invariant, "sequence": v.sequence, "message": v.message}
+                        for v in sorted(report.violations, key=lambda v: v.sort_key())
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    elif first is None:
+        click.echo(
+            f"ok: {report.entries_checked} entries checked, every invariant holds "
+            f"(head {report.head_hash})"
+        )
+    else:
+        where = (
+            f"sequence {first.sequence}" if first.sequence is not None else "the book as a whole"
+        )
+        click.echo(f"FAILED: first failure at {where}: {first.invariant}: {first.message}")
+        others = sorted(report.violations, key=lambda v: v.sort_key())[1:]
+        for v in others:
+            seq = f"sequence {v.sequence}" if v.sequence is not None else "book"
+            click.echo(f"  also {v.invariant} at {seq}: {v.message}")
+    if first is not None:
+        ctx.exit(1)
+
+
+# --------------------------------------------------------------------------- export, demo
+@cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["beancount", "csv"]), required=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="File to write (default: standard output).",
+)
+@click.pass_context
+def export_cmd(ctx: click.Context, fmt: str, output: str | None) -> None:
+    """Export the whole journal as a beancount ledger or a CSV of postings."""
+    from ledger.statements.export import export_beancount, export_csv
+
+    exporter = export_beancount if fmt == "beancount" else export_csv
+    counter = Counter("exported entries", every=1000)
+    ledger = open_ledger(ctx)
+
+    def write(stream: TextIO) -> None:
+        summary = ledger.run(lambda s: exporter(s, stream, progress=counter))
+        counter.done()
+        if output is not None:
+            click.echo(
+                f"wrote {summary.entries} entries ({summary.postings} postings) to {output}",
+                err=True,
+            )
+
+    if output is None:
+        write(sys.stdout)
+        return
+    # Written beside the target and renamed, so a failed export never leaves a
+    # truncated file where a good one was; newline="" keeps csv's line endings.
+    partial = f"{output}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as stream:
+            write(stream)
+        os.replace(partial, output)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Load demo data for a community programme (idempotent: safe to run twice)."""
+    from ledger.demo import load_demo
+
+    result = load_demo(open_ledger(ctx))
+    if result.changed:
+        click.echo(
+            f"demo data loaded: {result.accounts_created} accounts, "
+            f"{result.entries_created} entries, {result.holds_created} holds"
+        )
+    else:
+        click.echo("the demo data is already there; nothing changed")
+
+
 def main() -> None:
     cli()
+
+
+__all__ = ["cli", "entry_from_json", "entry_json", "main", "open_ledger", "split_documents"]

@@ -118,10 +118,11 @@ def get_hold(session: Session, hold_id: str) -> HoldView:
     hold = session.get(Hold, hold_id)
     if hold is None:
         raise HoldNotFoundError(f"no hold {hold_id}", hold_id=hold_id)
-    codes = dict(session.execute(
-        select(Account.id, Account.code).where(
-            Account.id.in_([hold.debit_account_id, hold.credit_account_id]))
-    ).tuples().all())
+    codes = {
+        row.id: row.code
+        for row in session.execute(select(Account.id, Account.code).where(
+            Account.id.in_([hold.debit_account_id, hold.credit_account_id])))
+    }
     res = session.scalar(select(HoldResolution).where(HoldResolution.hold_id == hold_id))
     return HoldView(
         hold.id, hold.idempotency_key, hold.kind, codes[hold.debit_account_id],

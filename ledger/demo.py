@@ -1,0 +1,343 @@
+"""Demo data: a community programme's first months of 2026, loaded idempotently.
+
+A microcredit fund, a crowdfunding campaign (number 1) with a campaign escrow,
+a foundation (number 1) whose matching pool reserves and releases match money,
+donations by card (with Stripe fees), bank transfer and cash, a Stripe payout,
+a microloan and its repayments, and a reversal of a donation entered twice.
+
+Every write carries a fixed idempotency key, so loading the demo again changes
+nothing. Entries are dated in 2026, in the past of the programme's "today", so
+statements and the trial balance show real data. Narrations are Italian and
+name parties only by id: no personal data enters the journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from ledger.core.errors import InvalidAccountError
+from ledger.core.holds import HoldSpec
+from ledger.core.journal import EntrySpec, PostingSpec
+from ledger.core.money import Money
+from ledger.core.service import Ledger
+
+DEMO_YEAR = 2026
+KEY_PREFIX = "demo-2026-"
+
+BANK = "assets:bank:intesa"
+STRIPE = "assets:stripe:clearing"
+CASH = "assets:cash:sportello"
+LOANS = "assets:microcredit:loans"
+FUND = "equity:funds:microcredit"
+ESCROW = "liabilities:campaigns:1:escrow"
+POOL = "liabilities:grants:1:pool"
+DONATIONS = "income:donations"
+FEES = "expenses:fees:stripe"
+
+# code, type, no_overdraft, name
+ACCOUNTS: tuple[tuple[str, str, bool, str], ...] = (
+    (BANK, "asset", True, "Conto corrente bancario (Intesa Sanpaolo)"),
+    (STRIPE, "asset", False, "Stripe: incassi con carta in transito"),
+    (CASH, "asset", True, "Cassa contanti dello sportello di comunità"),
+    (LOANS, "asset", False, "Microcrediti erogati da rimborsare"),
+    (FUND, "equity", False, "Fondo rotativo di microcredito"),
+    (ESCROW, "liability", False, "Campagna 1: fondi raccolti in attesa di erogazione"),
+    (POOL, "liability", True, "Fondazione 1: fondo di cofinanziamento"),
+    (DONATIONS, "income", False, "Donazioni libere"),
+    (FEES, "expense", False, "Commissioni sui pagamenti con carta (Stripe)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """How much of the demo this run wrote (all zero on a second run)."""
+
+    accounts_created: int
+    entries_created: int
+    holds_created: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.accounts_created or self.entries_created or self.holds_created)
+
+
+def _eur(text: str) -> Money:
+    return Money.parse(text, "EUR")
+
+
+def _on(month: int, day: int) -> date:
+    return date(DEMO_YEAR, month, day)
+
+
+def _entry(
+    key: str, kind: str, when: date, narration: str, legs: list[tuple[str, str]], **metadata: Any
+) -> EntrySpec:
+    return EntrySpec(
+        idempotency_key=KEY_PREFIX + key,
+        kind=kind,
+        effective_on=when,
+        narration=narration,
+        postings=[PostingSpec(code, _eur(amount)) for code, amount in legs],
+        metadata=metadata,
+    )
+
+
+def _card_donation(
+    key: str, when: date, gross: str, fee: str, credit: str, narration: str, **metadata: Any
+) -> EntrySpec:
+    net = _eur(gross) - _eur(fee)
+    return _entry(
+        key,
+        "donation",
+        when,
+        narration,
+        [(STRIPE, net.amount_string()), (FEES, fee), (credit, "-" + gross)],
+        channel="card",
+        **metadata,
+    )
+
+
+def _entries_before_match() -> list[EntrySpec]:
+    return [
+        _entry(
+            "fund-capital",
+            "fund_contribution",
+            _on(3, 2),
+            "Dotazione iniziale del fondo rotativo di microcredito",
+            [(BANK, "5000.00"), (FUND, "-5000.00")],
+            fund_id=1,
+        ),
+        _entry(
+            "grant-foundation-1",
+            "grant_received",
+            _on(3, 16),
+            "Contributo della fondazione 1 per il cofinanziamento della campagna 1",
+            [(BANK, "10000.00"), (POOL, "-10000.00")],
+            foundation_id=1,
+            campaign_id=1,
+        ),
+        _card_donation(
+            "donation-card-1",
+            _on(4, 3),
+            "50.00",
+            "1.00",
+            ESCROW,
+            "Donazione con carta alla campagna 1",
+            campaign_id=1,
+            donor_party_id=101,
+        ),
+        _card_donation(
+            "donation-card-2",
+            _on(4, 9),
+            "25.00",
+            "0.63",
+            ESCROW,
+            "Donazione con carta alla campagna 1",
+            campaign_id=1,
+            donor_party_id=102,
+        ),
+        _entry(
+            "donation-transfer-1",
+            "donation",
+            _on(4, 14),
+            "Donazione con bonifico alla campagna 1",
+            [(BANK, "200.00"), (ESCROW, "-200.00")],
+            channel="bank_transfer",
+            campaign_id=1,
+            donor_party_id=103,
+        ),
+        _entry(
+            "donation-cash-1",
+            "donation",
+            _on(4, 18),
+            "Donazione in contanti allo sportello di comunità",
+            [(CASH, "30.00"), (DONATIONS, "-30.00")],
+            channel="cash",
+            donor_party_id=104,
+        ),
+        _entry(
+            "stripe-payout-1",
+            "processor_payout",
+            _on(4, 21),
+            "Accredito Stripe sul conto corrente (donazioni con carta di aprile)",
+            [(BANK, "73.37"), (STRIPE, "-73.37")],
+            payout_ref="po_demo_0001",
+        ),
+        _entry(
+            "cash-deposit-1",
+            "cash_deposit",
+            _on(5, 4),
+            "Versamento in banca dei contanti dello sportello",
+            [(BANK, "30.00"), (CASH, "-30.00")],
+        ),
+    ]
+
+
+def _entries_after_match() -> list[EntrySpec]:
+    repayments = [
+        _entry(
+            f"repayment-1-{n}",
+            "repayment",
+            _on(6 + n, 1),
+            f"Rata n. {n} del microcredito n. 1",
+            [(BANK, "125.00"), (LOANS, "-125.00")],
+            loan_id=1,
+            instalment=n,
+        )
+        for n in range(1, 5)
+    ]
+    return [
+        _entry(
+            "loan-1",
+            "loan_disbursement",
+            _on(6, 3),
+            "Erogazione del microcredito n. 1 a tasso zero",
+            [(LOANS, "1500.00"), (BANK, "-1500.00")],
+            loan_id=1,
+            borrower_party_id=201,
+        ),
+        _entry(
+            "donation-cash-2",
+            "donation",
+            _on(6, 20),
+            "Donazione in contanti allo sportello di comunità",
+            [(CASH, "40.00"), (DONATIONS, "-40.00")],
+            channel="cash",
+            donor_party_id=105,
+        ),
+        *repayments,
+        _card_donation(
+            "donation-card-3",
+            _on(9, 12),
+            "100.00",
+            "1.75",
+            DONATIONS,
+            "Donazione con carta (erogazione liberale)",
+            donor_party_id=106,
+        ),
+        _card_donation(
+            "donation-card-4",
+            _on(9, 26),
+            "60.00",
+            "1.15",
+            ESCROW,
+            "Donazione con carta alla campagna 1",
+            campaign_id=1,
+            donor_party_id=107,
+        ),
+        _entry(
+            "stripe-payout-2",
+            "processor_payout",
+            _on(10, 5),
+            "Accredito Stripe sul conto corrente (donazioni con carta di settembre)",
+            [(BANK, "157.10"), (STRIPE, "-157.10")],
+            payout_ref="po_demo_0002",
+        ),
+        _entry(
+            "campaign-1-disbursement-1",
+            "campaign_disbursement",
+            _on(10, 20),
+            "Campagna 1: pagamento delle attrezzature per il laboratorio di quartiere",
+            [(ESCROW, "400.00"), (BANK, "-400.00")],
+            campaign_id=1,
+            supplier_party_id=301,
+        ),
+    ]
+
+
+def _ensure_accounts(ledger: Ledger) -> int:
+    existing = {a.code: a for a in ledger.accounts()}
+    created = 0
+    for code, account_type, no_overdraft, name in ACCOUNTS:
+        found = existing.get(code)
+        if found is None:
+            ledger.create_account(
+                code, account_type, currency="EUR", no_overdraft=no_overdraft, name=name
+            )
+            created += 1
+        elif (found.type, found.currency) != (account_type, "EUR"):
+            raise InvalidAccountError(
+                f"account {code} exists as {found.type} in {found.currency}; the demo needs "
+                f"{account_type} in EUR",
+                code=code,
+            )
+    return created
+
+
+def load_demo(ledger: Ledger) -> DemoResult:
+    """Load (or confirm) the demo book; every write is idempotent by its fixed key."""
+    accounts_created = _ensure_accounts(ledger)
+    entries_created = holds_created = 0
+
+    def post(spec: EntrySpec) -> str:
+        nonlocal entries_created
+        result = ledger.post(spec)
+        entries_created += result.created
+        return result.entry.id
+
+    for spec in _entries_before_match():
+        post(spec)
+
+    # The foundation matches 1:1 up to EUR 250: the match is reserved on the pool,
+    # then released in part once the cap is known.
+    match = ledger.hold(
+        HoldSpec(
+            idempotency_key=KEY_PREFIX + "match-hold-1",
+            kind="match_release",
+            debit_account=POOL,
+            credit_account=ESCROW,
+            amount=_eur("275.00"),
+            narration="Riserva del cofinanziamento 1:1 della fondazione 1 per la campagna 1",
+            metadata={"campaign_id": 1, "foundation_id": 1, "rule": "1:1"},
+        )
+    )
+    holds_created += match.created
+    released = ledger.post_hold(
+        match.hold.id,
+        idempotency_key=KEY_PREFIX + "match-release-1",
+        amount=_eur("250.00"),
+        effective_on=_on(5, 15),
+        narration="Cofinanziamento della fondazione 1 rilasciato alla campagna 1 "
+        "(tetto di 250,00 EUR)",
+    )
+    entries_created += released.created
+
+    for spec in _entries_after_match():
+        post(spec)
+
+    # The same cash donation typed in twice; the copy is reversed, never deleted.
+    duplicate = post(
+        _entry(
+            "donation-cash-2-duplicate",
+            "donation",
+            _on(6, 20),
+            "Donazione in contanti allo sportello di comunità",
+            [(CASH, "40.00"), (DONATIONS, "-40.00")],
+            channel="cash",
+            donor_party_id=105,
+        )
+    )
+    reversal = ledger.reverse(
+        idempotency_key=KEY_PREFIX + "reversal-duplicate-cash",
+        entry_id=duplicate,
+        effective_on=_on(6, 22),
+        narration="Storno: donazione in contanti registrata due volte",
+    )
+    entries_created += reversal.created
+
+    # A second match stays reserved, so the pool shows pending and available money.
+    pending = ledger.hold(
+        HoldSpec(
+            idempotency_key=KEY_PREFIX + "match-hold-2",
+            kind="match_release",
+            debit_account=POOL,
+            credit_account=ESCROW,
+            amount=_eur("60.00"),
+            narration="Riserva del cofinanziamento 1:1 per la donazione con carta del 26 settembre",
+            metadata={"campaign_id": 1, "foundation_id": 1, "rule": "1:1"},
+        )
+    )
+    holds_created += pending.created
+    return DemoResult(accounts_created, entries_created, holds_created)
