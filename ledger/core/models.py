@@ -235,6 +235,8 @@ class Period(Base):
     ends_on: Mapped[date] = mapped_column(Date, unique=True)
     closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     closed_by: Mapped[str | None] = mapped_column(String(255))
+    # The last journal sequence when the month closed: entries after it are checked (I8).
+    closed_after_sequence: Mapped[int] = mapped_column(BigInteger)
 
 
 def metadata_dict(text: str) -> dict[str, Any]:

@@ -67,11 +67,12 @@ def close_period(session: Session, period: str, *, clock: Clock,
     head_stmt = select(LedgerHead).where(LedgerHead.id == 1)
     if is_postgresql(session):
         head_stmt = head_stmt.with_for_update()
-    session.execute(head_stmt).scalar_one()
+    head = session.execute(head_stmt).scalar_one()
     current = locked_through(session)
     if current is not None and ends_on <= current:
         return PeriodClose(period, ends_on, False)
-    session.add(Period(period=period, ends_on=ends_on, closed_at=clock.now(), closed_by=actor))
+    session.add(Period(period=period, ends_on=ends_on, closed_at=clock.now(), closed_by=actor,
+                       closed_after_sequence=head.last_sequence))
     session.flush()
     return PeriodClose(period, ends_on, True)
 

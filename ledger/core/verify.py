@@ -2,8 +2,8 @@
 
 Walks the journal in sequence order, recomputing what the engine maintains:
 per-entry balance (I1), reversal links (I3), idempotency records (I4), running
-no-overdraft balances (I5), closed periods at recording time (I8), the gapless
-sequence and hash chain (I9); then compares the replay with the maintained
+no-overdraft balances (I5), periods closed before the entry was written (I8),
+the gapless sequence and hash chain (I9); then compares the replay with the maintained
 balances and the global zero sum (I7), open holds with pending totals (I6),
 looks for rows outside any entry (I10) and for the append-only triggers (I2).
 The first failure is the lowest sequence number, then the lowest invariant.
@@ -109,8 +109,9 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
         for row in session.execute(select(IdempotencyKey.key, IdempotencyKey.entry_id,
                                           IdempotencyKey.request_hash))
     }
-    periods = sorted(session.scalars(select(Period)), key=lambda p: p.closed_at)
-    close_times = [p.closed_at for p in periods]
+    # A close applies to the entries recorded after it, i.e. past its head sequence.
+    periods = sorted(session.scalars(select(Period)), key=lambda p: p.closed_after_sequence)
+    close_marks = [p.closed_after_sequence for p in periods]
     lock_after: list[date] = []
     for p in periods:
         lock_after.append(max(p.ends_on, lock_after[-1]) if lock_after else p.ends_on)
@@ -198,9 +199,7 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
                 report.add("I5", seq, f"no-overdraft account {account.code} is at "
                            f"{running[account_id]} after entry {seq}")
         # I8
-        # A close stamped at the very instant of the entry is taken as after it: the
-        # engine serialises both on the head lock and refuses entries into a closed month.
-        i = bisect_left(close_times, entry.recorded_at)
+        i = bisect_left(close_marks, seq)
         if i and entry.effective_on <= lock_after[i - 1]:
             report.add("I8", seq, f"entry {seq} dated {entry.effective_on} was recorded after "
                        f"the books closed through {lock_after[i - 1]}")

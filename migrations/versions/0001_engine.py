@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("ends_on", sa.Date, nullable=False),
         sa.Column("closed_at", _ts(), nullable=False),
         sa.Column("closed_by", sa.String(255)),
+        sa.Column("closed_after_sequence", sa.BigInteger, nullable=False),
         sa.UniqueConstraint("ends_on", name="uq_periods_ends_on"),
     )
 
