@@ -36,8 +36,11 @@ from ledger.core.money import Money
 from ledger.core.service import Ledger
 
 SMALL = os.environ.get("BENCH_SCALE") == "small"
-PG_URL = (os.environ.get("LEDGER_BENCH_POSTGRES_URL") or os.environ.get("LEDGER_TEST_POSTGRES_URL")
-          or "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_URL = (
+    os.environ.get("LEDGER_BENCH_POSTGRES_URL")
+    or os.environ.get("LEDGER_TEST_POSTGRES_URL")
+    or "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 SINGLE_N = 300 if SMALL else 2000
 BATCH_N = 2000 if SMALL else 20000
 BATCH_SIZE = 500
@@ -91,8 +94,9 @@ def pg_version() -> str | None:
 
 @contextmanager
 def pg_db() -> Iterator[str]:
-    admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     name = f"ledger_bench_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -120,10 +124,16 @@ def setup_accounts(ledger: Ledger, n: int = 10) -> list[str]:
 
 def spec(prefix: str, i: int, codes: list[str], rng: random.Random) -> EntrySpec:
     amount = rng.randint(1, 100_000)
-    return EntrySpec(f"{prefix}-{i}", "bench", [
-        PostingSpec(rng.choice(codes), eur(amount)),
-        PostingSpec("income:bench", eur(-amount)),
-    ], effective_on=date(2026, 1, 1 + i % 28), narration="bench")
+    return EntrySpec(
+        f"{prefix}-{i}",
+        "bench",
+        [
+            PostingSpec(rng.choice(codes), eur(amount)),
+            PostingSpec("income:bench", eur(-amount)),
+        ],
+        effective_on=date(2026, 1, 1 + i % 28),
+        narration="bench",
+    )
 
 
 def rate(n: int, seconds: float) -> str:
@@ -143,7 +153,7 @@ def bench_posting(url: str, out: Callable[[str], None]) -> None:
     specs = [spec("batch", i, codes, rng) for i in range(BATCH_N)]
     t0 = time.perf_counter()
     for k in range(0, BATCH_N, BATCH_SIZE):
-        ledger.post_batch(specs[k:k + BATCH_SIZE])
+        ledger.post_batch(specs[k : k + BATCH_SIZE])
     batched = time.perf_counter() - t0
     out(f"  engine, batches of {BATCH_SIZE}:             {rate(BATCH_N, batched)}")
 
@@ -157,20 +167,46 @@ def bench_posting(url: str, out: Callable[[str], None]) -> None:
     seq = start
     for k in range(0, BATCH_N, BATCH_SIZE):
         entries, postings = [], []
-        for s in specs[k:k + BATCH_SIZE]:
+        for s in specs[k : k + BATCH_SIZE]:
             seq += 1
             eid = str(uuid.uuid4())
             prev = chain_hash(prev, eid)
-            entries.append({"id": eid, "sequence": seq, "idempotency_key": f"core-{seq}",
-                            "request_hash": prev, "kind": "bench", "effective_on": s.effective_on,
-                            "recorded_at": ledger.clock.now(), "actor": None,
-                            "narration": "bench", "metadata_json": "{}",
-                            "reverses_entry_id": None, "hold_id": None, "hash": prev})
+            entries.append(
+                {
+                    "id": eid,
+                    "sequence": seq,
+                    "idempotency_key": f"core-{seq}",
+                    "request_hash": prev,
+                    "kind": "bench",
+                    "effective_on": s.effective_on,
+                    "recorded_at": ledger.clock.now(),
+                    "actor": None,
+                    "narration": "bench",
+                    "metadata_json": "{}",
+                    "reverses_entry_id": None,
+                    "hold_id": None,
+                    "hash": prev,
+                }
+            )
             amount = s.postings[0].amount.minor
-            postings.append({"entry_id": eid, "leg": 0, "account_id": ids[0],
-                             "currency": "EUR", "amount_minor": amount})
-            postings.append({"entry_id": eid, "leg": 1, "account_id": income,
-                             "currency": "EUR", "amount_minor": -amount})
+            postings.append(
+                {
+                    "entry_id": eid,
+                    "leg": 0,
+                    "account_id": ids[0],
+                    "currency": "EUR",
+                    "amount_minor": amount,
+                }
+            )
+            postings.append(
+                {
+                    "entry_id": eid,
+                    "leg": 1,
+                    "account_id": income,
+                    "currency": "EUR",
+                    "amount_minor": -amount,
+                }
+            )
         with ledger.sessions.begin() as session:
             session.execute(insert(JournalEntry), entries)
             session.execute(insert(Posting), postings)
@@ -187,10 +223,18 @@ def bench_concurrency(url: str, out: Callable[[str], None], workers: int = 8) ->
     ledger.create_account(hot[1], "asset", no_overdraft=True)
     ledger.create_account(hot[2], "liability")
     ledger.create_account("equity:seed", "equity")
-    ledger.post(EntrySpec("seed", "seed", [PostingSpec(hot[0], eur(10**9)),
-                                           PostingSpec(hot[1], eur(10**9)),
-                                           PostingSpec("equity:seed", eur(-2 * 10**9))],
-                          effective_on=date(2026, 1, 1)))
+    ledger.post(
+        EntrySpec(
+            "seed",
+            "seed",
+            [
+                PostingSpec(hot[0], eur(10**9)),
+                PostingSpec(hot[1], eur(10**9)),
+                PostingSpec("equity:seed", eur(-2 * 10**9)),
+            ],
+            effective_on=date(2026, 1, 1),
+        )
+    )
     stop = time.perf_counter() + CONC_SECONDS
     latencies: list[float] = []
     refused = 0
@@ -206,9 +250,12 @@ def bench_concurrency(url: str, out: Callable[[str], None], workers: int = 8) ->
         while time.perf_counter() < stop:
             a, b = rng.sample(hot, 2)
             amount = rng.randint(1, 5000)
-            s = EntrySpec(f"w{w}-{i}", "bench", [PostingSpec(a, eur(-amount)),
-                                                 PostingSpec(b, eur(amount))],
-                          effective_on=date(2026, 1, 2))
+            s = EntrySpec(
+                f"w{w}-{i}",
+                "bench",
+                [PostingSpec(a, eur(-amount)), PostingSpec(b, eur(amount))],
+                effective_on=date(2026, 1, 2),
+            )
             t = time.perf_counter()
             try:
                 ledger.post(s)
@@ -229,9 +276,11 @@ def bench_concurrency(url: str, out: Callable[[str], None], workers: int = 8) ->
     elapsed = time.perf_counter() - t0
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
-    out(f"  {workers} workers, 3 hot accounts:         {rate(len(latencies), elapsed)}, "
+    out(
+        f"  {workers} workers, 3 hot accounts:         {rate(len(latencies), elapsed)}, "
         f"p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-        f"{refused} refused for funds")
+        f"{refused} refused for funds"
+    )
     report = ledger.verify()
     out(f"  after the run verify(): {'ok' if report.ok else report.first}")
     ledger.engine.dispose()
@@ -265,9 +314,11 @@ def bench_reads_and_verify(url: str, out: Callable[[str], None]) -> None:
             t0 = time.perf_counter()
             report = ledger.verify()
             seconds = time.perf_counter() - t0
-            out(f"  verify over {report.entries_checked:,} entries: {seconds:.2f} s = "
+            out(
+                f"  verify over {report.entries_checked:,} entries: {seconds:.2f} s = "
                 f"{seconds / report.entries_checked * 100_000:.2f} s per 100k entries "
-                f"({'ok' if report.ok else report.first})")
+                f"({'ok' if report.ok else report.first})"
+            )
             t_verify_done = True
     ledger.engine.dispose()
 
@@ -283,8 +334,7 @@ def main() -> None:
     out(f"# community-ledger benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     for line in conditions(version):
         out(f"- {line}")
-    backends: list[tuple[str, Callable[[], AbstractContextManager[str]]]] = [
-        ("SQLite", sqlite_db)]
+    backends: list[tuple[str, Callable[[], AbstractContextManager[str]]]] = [("SQLite", sqlite_db)]
     if version:
         backends.append(("PostgreSQL", pg_db))
     for name, make in backends:

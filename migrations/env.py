@@ -12,8 +12,11 @@ target_metadata = Base.metadata
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=database_url(config.get_main_option("sqlalchemy.url")),
-                      target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=database_url(config.get_main_option("sqlalchemy.url")),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

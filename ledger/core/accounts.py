@@ -42,8 +42,9 @@ class AccountView:
 
     @classmethod
     def of(cls, row: Account) -> AccountView:
-        return cls(row.id, row.code, row.name, row.type, row.currency, row.no_overdraft,
-                   row.created_at)
+        return cls(
+            row.id, row.code, row.name, row.type, row.currency, row.no_overdraft, row.created_at
+        )
 
 
 def validate_code(code: str) -> str:
@@ -77,12 +78,26 @@ def create_account(
         raise InvalidAccountError("account name is longer than 200 characters")
     if session.scalar(select(Account.id).where(Account.code == code)) is not None:
         raise AccountExistsError(f"account {code} already exists", code=code)
-    row = Account(code=code, name=name, type=account_type, currency=currency,
-                  no_overdraft=no_overdraft, created_at=clock.now())
+    row = Account(
+        code=code,
+        name=name,
+        type=account_type,
+        currency=currency,
+        no_overdraft=no_overdraft,
+        created_at=clock.now(),
+    )
     session.add(row)
     session.flush()
-    session.add(Balance(account_id=row.id, posted_debits=0, posted_credits=0,
-                        pending_debits=0, pending_credits=0, version=0))
+    session.add(
+        Balance(
+            account_id=row.id,
+            posted_debits=0,
+            posted_credits=0,
+            pending_debits=0,
+            pending_credits=0,
+            version=0,
+        )
+    )
     session.flush()
     return AccountView.of(row)
 

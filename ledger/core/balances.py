@@ -91,8 +91,14 @@ def lock_balances(session: Session, accounts: list[AccountView]) -> dict[int, Wo
     """Lock and load the balance rows of `accounts` in ascending id order."""
     by_id = {a.id: a for a in accounts}
     stmt = (
-        select(Balance.account_id, Balance.posted_debits, Balance.posted_credits,
-               Balance.pending_debits, Balance.pending_credits, Balance.version)
+        select(
+            Balance.account_id,
+            Balance.posted_debits,
+            Balance.posted_credits,
+            Balance.pending_debits,
+            Balance.pending_credits,
+            Balance.version,
+        )
         .where(Balance.account_id.in_(sorted(by_id)))
         .order_by(Balance.account_id)
     )
@@ -100,9 +106,14 @@ def lock_balances(session: Session, accounts: list[AccountView]) -> dict[int, Wo
         stmt = stmt.with_for_update()
     out: dict[int, WorkingBalance] = {}
     for row in session.execute(stmt):
-        out[row.account_id] = WorkingBalance(by_id[row.account_id], row.posted_debits,
-                                             row.posted_credits, row.pending_debits,
-                                             row.pending_credits, row.version)
+        out[row.account_id] = WorkingBalance(
+            by_id[row.account_id],
+            row.posted_debits,
+            row.posted_credits,
+            row.pending_debits,
+            row.pending_credits,
+            row.version,
+        )
     return out
 
 
@@ -152,11 +163,15 @@ def balance(session: Session, code: str, as_of: date | None = None) -> BalanceVi
     account = get_account(session, code)
     sign = normal_sign(account.type)
     if as_of is None:
-        row = session.execute(
-            select(Balance).where(Balance.account_id == account.id)
-        ).scalar_one()
-        wb = WorkingBalance(account, row.posted_debits, row.posted_credits,
-                            row.pending_debits, row.pending_credits, row.version)
+        row = session.execute(select(Balance).where(Balance.account_id == account.id)).scalar_one()
+        wb = WorkingBalance(
+            account,
+            row.posted_debits,
+            row.posted_credits,
+            row.pending_debits,
+            row.pending_credits,
+            row.version,
+        )
         return BalanceView(account, wb.posted, wb.pending, wb.available)
     total = session.scalar(
         select(func.coalesce(func.sum(Posting.amount_minor), 0))

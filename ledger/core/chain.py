@@ -19,8 +19,9 @@ GENESIS_HASH = "0" * 64
 
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no spaces, UTF-8 kept, no floats allowed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_refuse)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_refuse
+    )
 
 
 def _refuse(value: Any) -> Any:

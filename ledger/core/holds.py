@@ -83,9 +83,13 @@ class HoldSpec:
 
     def request(self) -> dict[str, Any]:
         return {
-            "op": "hold", "kind": self.kind, "debit": self.debit_account,
-            "credit": self.credit_account, "currency": self.amount.currency,
-            "amount": self.amount.minor, "narration": self.narration,
+            "op": "hold",
+            "kind": self.kind,
+            "debit": self.debit_account,
+            "credit": self.credit_account,
+            "currency": self.amount.currency,
+            "amount": self.amount.minor,
+            "narration": self.narration,
             "metadata": self.metadata_json,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
@@ -120,14 +124,24 @@ def get_hold(session: Session, hold_id: str) -> HoldView:
         raise HoldNotFoundError(f"no hold {hold_id}", hold_id=hold_id)
     codes = {
         row.id: row.code
-        for row in session.execute(select(Account.id, Account.code).where(
-            Account.id.in_([hold.debit_account_id, hold.credit_account_id])))
+        for row in session.execute(
+            select(Account.id, Account.code).where(
+                Account.id.in_([hold.debit_account_id, hold.credit_account_id])
+            )
+        )
     }
     res = session.scalar(select(HoldResolution).where(HoldResolution.hold_id == hold_id))
     return HoldView(
-        hold.id, hold.idempotency_key, hold.kind, codes[hold.debit_account_id],
-        codes[hold.credit_account_id], Money(hold.amount_minor, hold.currency),
-        hold.created_at, hold.expires_at, hold.narration, json.loads(hold.metadata_json),
+        hold.id,
+        hold.idempotency_key,
+        hold.kind,
+        codes[hold.debit_account_id],
+        codes[hold.credit_account_id],
+        Money(hold.amount_minor, hold.currency),
+        hold.created_at,
+        hold.expires_at,
+        hold.narration,
+        json.loads(hold.metadata_json),
         res.outcome if res else "open",
         Money(res.amount_minor, hold.currency) if res and res.outcome == "posted" else None,
         res.entry_id if res else None,
@@ -137,8 +151,9 @@ def get_hold(session: Session, hold_id: str) -> HoldView:
 def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult:
     """Reserve money; refused if a no-overdraft account's available would go below zero."""
     req_hash = request_hash(spec.request())
-    replay = check_replay(lookup_keys(session, [spec.idempotency_key]).get(spec.idempotency_key),
-                          "hold", req_hash)
+    replay = check_replay(
+        lookup_keys(session, [spec.idempotency_key]).get(spec.idempotency_key), "hold", req_hash
+    )
     if replay is not None:
         assert replay.hold_id is not None
         return HoldResult(get_hold(session, replay.hold_id), False)
@@ -150,7 +165,9 @@ def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult
         if account.currency != spec.amount.currency:
             raise CurrencyMismatchError(
                 f"account {account.code} is in {account.currency}, "
-                f"the hold is in {spec.amount.currency}", account=account.code)
+                f"the hold is in {spec.amount.currency}",
+                account=account.code,
+            )
     debit, credit = accounts[spec.debit_account], accounts[spec.credit_account]
     balances = lock_balances(session, [debit, credit])
     balances[debit.id].hold(spec.amount.minor)
@@ -158,17 +175,39 @@ def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult
     for b in balances.values():
         b.check_overdraft(spec.idempotency_key)
     hold_id = str(uuid.uuid4())
-    session.execute(insert(Hold), [{
-        "id": hold_id, "idempotency_key": spec.idempotency_key, "request_hash": req_hash,
-        "kind": spec.kind, "debit_account_id": debit.id, "credit_account_id": credit.id,
-        "currency": spec.amount.currency, "amount_minor": spec.amount.minor,
-        "narration": spec.narration, "metadata_json": spec.metadata_json, "actor": spec.actor,
-        "created_at": now, "expires_at": spec.expires_at,
-    }])
-    session.execute(insert(IdempotencyKey), [{
-        "key": spec.idempotency_key, "operation": "hold", "request_hash": req_hash,
-        "entry_id": None, "hold_id": hold_id, "created_at": now,
-    }])
+    session.execute(
+        insert(Hold),
+        [
+            {
+                "id": hold_id,
+                "idempotency_key": spec.idempotency_key,
+                "request_hash": req_hash,
+                "kind": spec.kind,
+                "debit_account_id": debit.id,
+                "credit_account_id": credit.id,
+                "currency": spec.amount.currency,
+                "amount_minor": spec.amount.minor,
+                "narration": spec.narration,
+                "metadata_json": spec.metadata_json,
+                "actor": spec.actor,
+                "created_at": now,
+                "expires_at": spec.expires_at,
+            }
+        ],
+    )
+    session.execute(
+        insert(IdempotencyKey),
+        [
+            {
+                "key": spec.idempotency_key,
+                "operation": "hold",
+                "request_hash": req_hash,
+                "entry_id": None,
+                "hold_id": hold_id,
+                "created_at": now,
+            }
+        ],
+    )
     store_balances(session, balances)
     session.flush()
     return HoldResult(get_hold(session, hold_id), True)
@@ -190,8 +229,9 @@ def _refuse_if_resolved(session: Session, hold: Hold) -> None:
         select(HoldResolution.outcome).where(HoldResolution.hold_id == hold.id)
     )
     if outcome is not None:
-        raise HoldResolvedError(f"hold {hold.id} is already {outcome}", hold_id=hold.id,
-                                outcome=outcome)
+        raise HoldResolvedError(
+            f"hold {hold.id} is already {outcome}", hold_id=hold.id, outcome=outcome
+        )
 
 
 def resolve_hold(
@@ -212,14 +252,18 @@ def resolve_hold(
     _check_key(idempotency_key)
     if narration is not None:
         _check_text("hold", narration)
-    req = {"op": outcome, "hold": hold_id,
-           "amount": [amount.currency, amount.minor] if amount is not None else None,
-           "effective_on": effective_on.isoformat() if effective_on else None,
-           "narration": narration}
+    req = {
+        "op": outcome,
+        "hold": hold_id,
+        "amount": [amount.currency, amount.minor] if amount is not None else None,
+        "effective_on": effective_on.isoformat() if effective_on else None,
+        "narration": narration,
+    }
     req_hash = request_hash(req)
     operation = "post_hold" if outcome == "posted" else "void_hold"
-    replay = check_replay(lookup_keys(session, [idempotency_key]).get(idempotency_key),
-                          operation, req_hash)
+    replay = check_replay(
+        lookup_keys(session, [idempotency_key]).get(idempotency_key), operation, req_hash
+    )
     if replay is not None:
         return HoldResult(get_hold(session, hold_id), False)
 
@@ -228,15 +272,18 @@ def resolve_hold(
     now = clock.now()
     if outcome == "posted":
         if hold.expires_at is not None and now >= hold.expires_at:
-            raise HoldExpiredError(f"hold {hold.id} expired at {hold.expires_at.isoformat()}",
-                                   hold_id=hold.id)
+            raise HoldExpiredError(
+                f"hold {hold.id} expired at {hold.expires_at.isoformat()}", hold_id=hold.id
+            )
         posted = amount.minor if amount is not None else hold.amount_minor
         if amount is not None and amount.currency != hold.currency:
             raise CurrencyMismatchError("the amount is not in the hold's currency")
         if posted <= 0 or posted > hold.amount_minor:
             raise HoldAmountError(
                 f"a hold of {hold.amount_minor} minor units can post between 1 and "
-                f"{hold.amount_minor}", hold_id=hold.id)
+                f"{hold.amount_minor}",
+                hold_id=hold.id,
+            )
     else:
         posted = 0
 
@@ -249,24 +296,47 @@ def resolve_hold(
     entry_id: str | None = None
     if outcome == "posted":
         prepared = PreparedEntry(
-            key=idempotency_key, req_hash=req_hash, operation=operation, kind=hold.kind,
+            key=idempotency_key,
+            req_hash=req_hash,
+            operation=operation,
+            kind=hold.kind,
             effective_on=effective_on or rome_today(clock),
             narration=narration if narration is not None else hold.narration,
-            metadata_json=hold.metadata_json, actor=actor,
-            legs=[(debit, posted), (credit, -posted)], hold_id=hold.id,
+            metadata_json=hold.metadata_json,
+            actor=actor,
+            legs=[(debit, posted), (credit, -posted)],
+            hold_id=hold.id,
         )
         [view] = write_entries(session, [prepared], balances, clock=clock)
         entry_id = view.id
     else:
         store_balances(session, balances)
-        session.execute(insert(IdempotencyKey), [{
-            "key": idempotency_key, "operation": operation, "request_hash": req_hash,
-            "entry_id": None, "hold_id": hold.id, "created_at": now,
-        }])
-    session.execute(insert(HoldResolution), [{
-        "hold_id": hold.id, "outcome": outcome, "amount_minor": posted, "entry_id": entry_id,
-        "resolved_at": now, "actor": actor,
-    }])
+        session.execute(
+            insert(IdempotencyKey),
+            [
+                {
+                    "key": idempotency_key,
+                    "operation": operation,
+                    "request_hash": req_hash,
+                    "entry_id": None,
+                    "hold_id": hold.id,
+                    "created_at": now,
+                }
+            ],
+        )
+    session.execute(
+        insert(HoldResolution),
+        [
+            {
+                "hold_id": hold.id,
+                "outcome": outcome,
+                "amount_minor": posted,
+                "entry_id": entry_id,
+                "resolved_at": now,
+                "actor": actor,
+            }
+        ],
+    )
     session.flush()
     return HoldResult(get_hold(session, hold_id), True)
 
@@ -280,29 +350,44 @@ def expire_holds(session: Session, *, clock: Clock, limit: int = 1000) -> list[s
     now = clock.now()
     resolved = select(HoldResolution.hold_id)
     due = session.scalars(
-        select(Hold).where(Hold.expires_at.is_not(None), Hold.expires_at <= now,
-                           Hold.id.not_in(resolved))
-        .order_by(Hold.expires_at, Hold.id).limit(limit)
+        select(Hold)
+        .where(Hold.expires_at.is_not(None), Hold.expires_at <= now, Hold.id.not_in(resolved))
+        .order_by(Hold.expires_at, Hold.id)
+        .limit(limit)
     ).all()
     if not due:
         return []
     ids = {h.debit_account_id for h in due} | {h.credit_account_id for h in due}
-    accounts = [AccountView.of(a) for a in session.scalars(select(Account).where(
-        Account.id.in_(ids)))]
+    accounts = [
+        AccountView.of(a) for a in session.scalars(select(Account).where(Account.id.in_(ids)))
+    ]
     balances = lock_balances(session, accounts)
     # Under the locks, drop any hold that a concurrent call resolved meanwhile.
-    done = set(session.scalars(select(HoldResolution.hold_id).where(
-        HoldResolution.hold_id.in_([h.id for h in due]))))
+    done = set(
+        session.scalars(
+            select(HoldResolution.hold_id).where(HoldResolution.hold_id.in_([h.id for h in due]))
+        )
+    )
     expired = [h for h in due if h.id not in done]
     for h in expired:
         balances[h.debit_account_id].release(h.amount_minor)
         balances[h.credit_account_id].release(-h.amount_minor)
     if expired:
         lock_head(session)  # expiry is ordered with every other write
-        session.execute(insert(HoldResolution), [
-            {"hold_id": h.id, "outcome": "expired", "amount_minor": 0, "entry_id": None,
-             "resolved_at": now, "actor": None} for h in expired
-        ])
+        session.execute(
+            insert(HoldResolution),
+            [
+                {
+                    "hold_id": h.id,
+                    "outcome": "expired",
+                    "amount_minor": 0,
+                    "entry_id": None,
+                    "resolved_at": now,
+                    "actor": None,
+                }
+                for h in expired
+            ],
+        )
         store_balances(session, balances)
         session.flush()
     return [h.id for h in expired]
@@ -310,10 +395,20 @@ def expire_holds(session: Session, *, clock: Clock, limit: int = 1000) -> list[s
 
 def open_holds(session: Session) -> list[HoldView]:
     resolved = select(HoldResolution.hold_id)
-    ids = session.scalars(select(Hold.id).where(Hold.id.not_in(resolved))
-                          .order_by(Hold.created_at)).all()
+    ids = session.scalars(
+        select(Hold.id).where(Hold.id.not_in(resolved)).order_by(Hold.created_at)
+    ).all()
     return [get_hold(session, i) for i in ids]
 
 
-__all__ = ["HoldResult", "HoldSpec", "HoldView", "create_hold", "expire_holds", "get_hold",
-           "load_entries", "open_holds", "resolve_hold"]
+__all__ = [
+    "HoldResult",
+    "HoldSpec",
+    "HoldView",
+    "create_hold",
+    "expire_holds",
+    "get_hold",
+    "load_entries",
+    "open_holds",
+    "resolve_hold",
+]

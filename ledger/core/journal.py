@@ -191,8 +191,7 @@ def load_entries(session: Session, entry_ids: Sequence[str]) -> dict[str, EntryV
     entries = session.scalars(select(JournalEntry).where(JournalEntry.id.in_(entry_ids))).all()
     legs: dict[str, list[PostingView]] = defaultdict(list)
     rows = session.execute(
-        select(Posting.entry_id, Posting.leg, Posting.amount_minor, Posting.currency,
-               Account.code)
+        select(Posting.entry_id, Posting.leg, Posting.amount_minor, Posting.currency, Account.code)
         .join(Account, Account.id == Posting.account_id)
         .where(Posting.entry_id.in_(entry_ids))
         .order_by(Posting.entry_id, Posting.leg)
@@ -201,24 +200,39 @@ def load_entries(session: Session, entry_ids: Sequence[str]) -> dict[str, EntryV
         legs[r.entry_id].append(PostingView(r.leg, r.code, Money(r.amount_minor, r.currency)))
     return {
         e.id: EntryView(
-            e.id, e.sequence, e.idempotency_key, e.kind, e.effective_on, e.recorded_at,
-            e.actor, e.narration, json.loads(e.metadata_json), e.reverses_entry_id, e.hold_id,
-            e.hash, tuple(legs[e.id]),
+            e.id,
+            e.sequence,
+            e.idempotency_key,
+            e.kind,
+            e.effective_on,
+            e.recorded_at,
+            e.actor,
+            e.narration,
+            json.loads(e.metadata_json),
+            e.reverses_entry_id,
+            e.hold_id,
+            e.hash,
+            tuple(legs[e.id]),
         )
         for e in entries
     }
 
 
-def get_entry(session: Session, *, sequence: int | None = None,
-              entry_id: str | None = None) -> EntryView:
+def get_entry(
+    session: Session, *, sequence: int | None = None, entry_id: str | None = None
+) -> EntryView:
     stmt = select(JournalEntry.id)
-    stmt = stmt.where(JournalEntry.sequence == sequence) if sequence is not None else stmt.where(
-        JournalEntry.id == entry_id)
+    stmt = (
+        stmt.where(JournalEntry.sequence == sequence)
+        if sequence is not None
+        else stmt.where(JournalEntry.id == entry_id)
+    )
     found = session.scalar(stmt)
     if found is None:
         raise EntryNotFoundError(
             f"no entry {sequence if sequence is not None else entry_id}",
-            sequence=sequence, id=entry_id,
+            sequence=sequence,
+            id=entry_id,
         )
     return load_entries(session, [found])[found]
 
@@ -307,33 +321,78 @@ def write_entries(
         entry_id = str(uuid.uuid4())
         legs = [(leg, a.id, a.currency, amount) for leg, (a, amount) in enumerate(p.legs)]
         canonical = entry_canonical(
-            sequence=sequence, entry_id=entry_id, idempotency_key=p.key,
-            request_hash=p.req_hash, kind=p.kind, effective_on=p.effective_on,
-            recorded_at=recorded_at, actor=p.actor, narration=p.narration,
-            metadata_json=p.metadata_json, reverses_entry_id=p.reverses_entry_id,
-            hold_id=p.hold_id, postings=legs,
+            sequence=sequence,
+            entry_id=entry_id,
+            idempotency_key=p.key,
+            request_hash=p.req_hash,
+            kind=p.kind,
+            effective_on=p.effective_on,
+            recorded_at=recorded_at,
+            actor=p.actor,
+            narration=p.narration,
+            metadata_json=p.metadata_json,
+            reverses_entry_id=p.reverses_entry_id,
+            hold_id=p.hold_id,
+            postings=legs,
         )
         previous = chain_hash(previous, canonical)
-        entry_rows.append({
-            "id": entry_id, "sequence": sequence, "idempotency_key": p.key,
-            "request_hash": p.req_hash, "kind": p.kind, "effective_on": p.effective_on,
-            "recorded_at": recorded_at, "actor": p.actor, "narration": p.narration,
-            "metadata_json": p.metadata_json, "reverses_entry_id": p.reverses_entry_id,
-            "hold_id": p.hold_id, "hash": previous,
-        })
+        entry_rows.append(
+            {
+                "id": entry_id,
+                "sequence": sequence,
+                "idempotency_key": p.key,
+                "request_hash": p.req_hash,
+                "kind": p.kind,
+                "effective_on": p.effective_on,
+                "recorded_at": recorded_at,
+                "actor": p.actor,
+                "narration": p.narration,
+                "metadata_json": p.metadata_json,
+                "reverses_entry_id": p.reverses_entry_id,
+                "hold_id": p.hold_id,
+                "hash": previous,
+            }
+        )
         posting_rows.extend(
-            {"entry_id": entry_id, "leg": leg, "account_id": account_id, "currency": cur,
-             "amount_minor": amount}
+            {
+                "entry_id": entry_id,
+                "leg": leg,
+                "account_id": account_id,
+                "currency": cur,
+                "amount_minor": amount,
+            }
             for leg, account_id, cur, amount in legs
         )
-        key_rows.append({"key": p.key, "operation": p.operation, "request_hash": p.req_hash,
-                         "entry_id": entry_id, "hold_id": p.hold_id, "created_at": now})
-        views.append(EntryView(
-            entry_id, sequence, p.key, p.kind, p.effective_on, recorded_at, p.actor,
-            p.narration, json.loads(p.metadata_json), p.reverses_entry_id, p.hold_id, previous,
-            tuple(PostingView(leg, a.code, Money(amount, a.currency))
-                  for leg, (a, amount) in enumerate(p.legs)),
-        ))
+        key_rows.append(
+            {
+                "key": p.key,
+                "operation": p.operation,
+                "request_hash": p.req_hash,
+                "entry_id": entry_id,
+                "hold_id": p.hold_id,
+                "created_at": now,
+            }
+        )
+        views.append(
+            EntryView(
+                entry_id,
+                sequence,
+                p.key,
+                p.kind,
+                p.effective_on,
+                recorded_at,
+                p.actor,
+                p.narration,
+                json.loads(p.metadata_json),
+                p.reverses_entry_id,
+                p.hold_id,
+                previous,
+                tuple(
+                    PostingView(leg, a.code, Money(amount, a.currency))
+                    for leg, (a, amount) in enumerate(p.legs)
+                ),
+            )
+        )
 
     if entry_rows:
         session.execute(insert(JournalEntry), entry_rows)
@@ -348,8 +407,9 @@ def write_entries(
     return views
 
 
-def _prepare(session: Session, specs: Sequence[EntrySpec], clock: Clock,
-             accounts: dict[str, AccountView]) -> list[PreparedEntry]:
+def _prepare(
+    session: Session, specs: Sequence[EntrySpec], clock: Clock, accounts: dict[str, AccountView]
+) -> list[PreparedEntry]:
     today = rome_today(clock)
     out = []
     for spec in specs:
@@ -363,16 +423,23 @@ def _prepare(session: Session, specs: Sequence[EntrySpec], clock: Clock,
                     account=account.code,
                 )
             legs.append((account, p.amount.minor))
-        out.append(PreparedEntry(
-            key=spec.idempotency_key, req_hash=request_hash(spec.request()), operation="entry",
-            kind=spec.kind, effective_on=spec.effective_on or today, narration=spec.narration,
-            metadata_json=spec.metadata_json, actor=spec.actor, legs=legs,
-        ))
+        out.append(
+            PreparedEntry(
+                key=spec.idempotency_key,
+                req_hash=request_hash(spec.request()),
+                operation="entry",
+                kind=spec.kind,
+                effective_on=spec.effective_on or today,
+                narration=spec.narration,
+                metadata_json=spec.metadata_json,
+                actor=spec.actor,
+                legs=legs,
+            )
+        )
     return out
 
 
-def post_entries(session: Session, specs: Sequence[EntrySpec], *,
-                 clock: Clock) -> list[PostResult]:
+def post_entries(session: Session, specs: Sequence[EntrySpec], *, clock: Clock) -> list[PostResult]:
     """Post a batch of entries atomically (all or none), in order, in `session`.
 
     An identical retry of a key returns the stored entry with created=False; a
@@ -395,7 +462,9 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *,
             if earlier[0] != req:
                 raise IdempotencyConflictError(
                     f"idempotency key {spec.idempotency_key!r} appears twice in the batch "
-                    "with different requests", idempotency_key=spec.idempotency_key)
+                    "with different requests",
+                    idempotency_key=spec.idempotency_key,
+                )
             replay_ids[i] = f"batch:{earlier[1]}"
             continue
         seen_in_batch[spec.idempotency_key] = (req, i)
@@ -446,15 +515,22 @@ def reverse_entry(
     """
     _check_key(idempotency_key)
     original = get_entry(session, sequence=sequence, entry_id=entry_id)
-    text = narration if narration is not None else (
-        f"Storno della registrazione n. {original.sequence}"
+    text = (
+        narration
+        if narration is not None
+        else (f"Storno della registrazione n. {original.sequence}")
     )
     _check_text("reversal", text)
-    req = {"op": "reversal", "target": original.id, "narration": narration,
-           "effective_on": effective_on.isoformat() if effective_on else None}
+    req = {
+        "op": "reversal",
+        "target": original.id,
+        "narration": narration,
+        "effective_on": effective_on.isoformat() if effective_on else None,
+    }
     req_hash = request_hash(req)
-    replay = check_replay(lookup_keys(session, [idempotency_key]).get(idempotency_key),
-                          "reversal", req_hash)
+    replay = check_replay(
+        lookup_keys(session, [idempotency_key]).get(idempotency_key), "reversal", req_hash
+    )
     if replay is not None:
         assert replay.entry_id is not None
         return PostResult(load_entries(session, [replay.entry_id])[replay.entry_id], False)
@@ -473,11 +549,16 @@ def reverse_entry(
     if existing is not None:
         raise AlreadyReversedError(
             f"entry {original.sequence} was already reversed by entry {existing}",
-            sequence=original.sequence, reversed_by=existing,
+            sequence=original.sequence,
+            reversed_by=existing,
         )
     prepared = PreparedEntry(
-        key=idempotency_key, req_hash=req_hash, operation="reversal", kind="reversal",
-        effective_on=effective_on or rome_today(clock), narration=text,
+        key=idempotency_key,
+        req_hash=req_hash,
+        operation="reversal",
+        kind="reversal",
+        effective_on=effective_on or rome_today(clock),
+        narration=text,
         metadata_json=canonical_json({"reverses_sequence": original.sequence}),
         actor=actor,
         legs=[(accounts[p.account], -p.amount.minor) for p in original.postings],

@@ -72,9 +72,7 @@ class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
         UniqueConstraint("id", "currency", name="uq_accounts_id_currency"),
-        CheckConstraint(
-            "type IN ('asset','liability','equity','income','expense')", name="type"
-        ),
+        CheckConstraint("type IN ('asset','liability','equity','income','expense')", name="type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

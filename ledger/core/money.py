@@ -18,6 +18,7 @@ from typing import Final
 from ledger.core.errors import CurrencyMismatchError, InvalidAmountError, UnknownCurrencyError
 
 # ISO 4217 minor-unit exponents for the currencies a community fund may meet.
+# fmt: off
 CURRENCY_EXPONENTS: Final[dict[str, int]] = {
     "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2,
     "CZK": 2, "HUF": 2, "RON": 2, "BGN": 2, "ALL": 2, "RSD": 2, "MKD": 2, "BAM": 2,
@@ -26,6 +27,7 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
     "CAD": 2, "AUD": 2, "TRY": 2, "JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0,
     "TND": 3, "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3, "LYD": 3, "IQD": 3,
 }
+# fmt: on
 
 # Stored as BIGINT: refuse anything PostgreSQL could not hold.
 MAX_MINOR: Final = 2**63 - 1
@@ -45,9 +47,7 @@ def exponent(currency: str) -> int:
 def _check_minor(minor: object) -> int:
     # bool is an int subclass; True euros is a bug, not an amount.
     if isinstance(minor, bool) or not isinstance(minor, int):
-        raise InvalidAmountError(
-            f"amounts are integer minor units, not {type(minor).__name__}"
-        )
+        raise InvalidAmountError(f"amounts are integer minor units, not {type(minor).__name__}")
     if abs(minor) > MAX_MINOR:
         raise InvalidAmountError("amount out of range")
     return minor
@@ -69,9 +69,7 @@ class Money:
     def parse(cls, text: str, currency: str) -> Money:
         """Parse a decimal string ("12.50", "-3", "0.07"), refusing excess precision."""
         if not isinstance(text, str):
-            raise InvalidAmountError(
-                f"amounts are decimal strings, not {type(text).__name__}"
-            )
+            raise InvalidAmountError(f"amounts are decimal strings, not {type(text).__name__}")
         match = _DECIMAL_STRING.match(text.strip())
         if match is None:
             raise InvalidAmountError(f"not a decimal amount: {text!r}")

@@ -35,7 +35,8 @@ def check_open(effective_on: date, lock_date: date | None) -> None:
         raise ClosedPeriodError(
             f"{effective_on.isoformat()} falls in a closed period "
             f"(the books are closed through {lock_date.isoformat()})",
-            effective_on=effective_on.isoformat(), closed_through=lock_date.isoformat(),
+            effective_on=effective_on.isoformat(),
+            closed_through=lock_date.isoformat(),
         )
 
 
@@ -53,8 +54,9 @@ class PeriodClose:
     created: bool
 
 
-def close_period(session: Session, period: str, *, clock: Clock,
-                 actor: str | None = None) -> PeriodClose:
+def close_period(
+    session: Session, period: str, *, clock: Clock, actor: str | None = None
+) -> PeriodClose:
     """Close `period` (YYYY-MM). Closing an already closed month changes nothing."""
     year, month = parse_period(period)
     ends_on = date(year, month, calendar.monthrange(year, month)[1])
@@ -71,8 +73,15 @@ def close_period(session: Session, period: str, *, clock: Clock,
     current = locked_through(session)
     if current is not None and ends_on <= current:
         return PeriodClose(period, ends_on, False)
-    session.add(Period(period=period, ends_on=ends_on, closed_at=clock.now(), closed_by=actor,
-                       closed_after_sequence=head.last_sequence))
+    session.add(
+        Period(
+            period=period,
+            ends_on=ends_on,
+            closed_at=clock.now(),
+            closed_by=actor,
+            closed_after_sequence=head.last_sequence,
+        )
+    )
     session.flush()
     return PeriodClose(period, ends_on, True)
 

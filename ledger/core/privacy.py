@@ -17,17 +17,38 @@ from typing import Any
 
 from ledger.core.errors import PersonalDataError
 
-PERSONAL_KEYS = frozenset({
-    "name", "first_name", "last_name", "full_name", "surname", "nome", "cognome",
-    "email", "e_mail", "mail", "phone", "telefono", "address", "indirizzo",
-    "codice_fiscale", "fiscal_code", "tax_code", "cf", "iban", "birth_date",
-    "data_di_nascita",
-})
+PERSONAL_KEYS = frozenset(
+    {
+        "name",
+        "first_name",
+        "last_name",
+        "full_name",
+        "surname",
+        "nome",
+        "cognome",
+        "email",
+        "e_mail",
+        "mail",
+        "phone",
+        "telefono",
+        "address",
+        "indirizzo",
+        "codice_fiscale",
+        "fiscal_code",
+        "tax_code",
+        "cf",
+        "iban",
+        "birth_date",
+        "data_di_nascita",
+    }
+)
 _PATTERNS = {
     "an e-mail address": re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"),
     "a codice fiscale": re.compile(
         r"\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z]"
-        r"[0-9LMNPQRSTUV]{3}[A-Z]\b", re.IGNORECASE),
+        r"[0-9LMNPQRSTUV]{3}[A-Z]\b",
+        re.IGNORECASE,
+    ),
     # RF creditor references (RF + 2 check digits) are payment references, not accounts.
     "an IBAN": re.compile(r"\b(?!RF)[A-Z]{2}[0-9]{2}(?:\s?[A-Z0-9]){11,30}\b"),
 }

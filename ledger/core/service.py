@@ -54,12 +54,26 @@ class Ledger:
         return run_read_only(self.sessions, work)
 
     # accounts -------------------------------------------------------------
-    def create_account(self, code: str, account_type: str, *, currency: str = "EUR",
-                       no_overdraft: bool = False,
-                       name: str | None = None) -> _accounts.AccountView:
-        return self.run(lambda s: _accounts.create_account(
-            s, code, account_type, clock=self.clock, currency=currency,
-            no_overdraft=no_overdraft, name=name))
+    def create_account(
+        self,
+        code: str,
+        account_type: str,
+        *,
+        currency: str = "EUR",
+        no_overdraft: bool = False,
+        name: str | None = None,
+    ) -> _accounts.AccountView:
+        return self.run(
+            lambda s: _accounts.create_account(
+                s,
+                code,
+                account_type,
+                clock=self.clock,
+                currency=currency,
+                no_overdraft=no_overdraft,
+                name=name,
+            )
+        )
 
     def accounts(self) -> list[_accounts.AccountView]:
         return self.read(_accounts.list_accounts)
@@ -73,13 +87,28 @@ class Ledger:
         """Post several entries in one transaction: all or none."""
         return self.run(lambda s: _journal.post_entries(s, specs, clock=self.clock))
 
-    def reverse(self, *, idempotency_key: str, sequence: int | None = None,
-                entry_id: str | None = None, narration: str | None = None,
-                effective_on: date | None = None,
-                actor: str | None = None) -> _journal.PostResult:
-        return self.run(lambda s: _journal.reverse_entry(
-            s, idempotency_key=idempotency_key, clock=self.clock, sequence=sequence,
-            entry_id=entry_id, narration=narration, effective_on=effective_on, actor=actor))
+    def reverse(
+        self,
+        *,
+        idempotency_key: str,
+        sequence: int | None = None,
+        entry_id: str | None = None,
+        narration: str | None = None,
+        effective_on: date | None = None,
+        actor: str | None = None,
+    ) -> _journal.PostResult:
+        return self.run(
+            lambda s: _journal.reverse_entry(
+                s,
+                idempotency_key=idempotency_key,
+                clock=self.clock,
+                sequence=sequence,
+                entry_id=entry_id,
+                narration=narration,
+                effective_on=effective_on,
+                actor=actor,
+            )
+        )
 
     def entry(self, sequence: int) -> _journal.EntryView:
         return self.read(lambda s: _journal.get_entry(s, sequence=sequence))
@@ -88,18 +117,43 @@ class Ledger:
     def hold(self, spec: _holds.HoldSpec) -> _holds.HoldResult:
         return self.run(lambda s: _holds.create_hold(s, spec, clock=self.clock))
 
-    def post_hold(self, hold_id: str, *, idempotency_key: str, amount: Money | None = None,
-                  effective_on: date | None = None, narration: str | None = None,
-                  actor: str | None = None) -> _holds.HoldResult:
-        return self.run(lambda s: _holds.resolve_hold(
-            s, hold_id, outcome="posted", idempotency_key=idempotency_key, clock=self.clock,
-            amount=amount, effective_on=effective_on, narration=narration, actor=actor))
+    def post_hold(
+        self,
+        hold_id: str,
+        *,
+        idempotency_key: str,
+        amount: Money | None = None,
+        effective_on: date | None = None,
+        narration: str | None = None,
+        actor: str | None = None,
+    ) -> _holds.HoldResult:
+        return self.run(
+            lambda s: _holds.resolve_hold(
+                s,
+                hold_id,
+                outcome="posted",
+                idempotency_key=idempotency_key,
+                clock=self.clock,
+                amount=amount,
+                effective_on=effective_on,
+                narration=narration,
+                actor=actor,
+            )
+        )
 
-    def void_hold(self, hold_id: str, *, idempotency_key: str,
-                  actor: str | None = None) -> _holds.HoldResult:
-        return self.run(lambda s: _holds.resolve_hold(
-            s, hold_id, outcome="voided", idempotency_key=idempotency_key, clock=self.clock,
-            actor=actor))
+    def void_hold(
+        self, hold_id: str, *, idempotency_key: str, actor: str | None = None
+    ) -> _holds.HoldResult:
+        return self.run(
+            lambda s: _holds.resolve_hold(
+                s,
+                hold_id,
+                outcome="voided",
+                idempotency_key=idempotency_key,
+                clock=self.clock,
+                actor=actor,
+            )
+        )
 
     def expire_holds(self) -> list[str]:
         return self.run(lambda s: _holds.expire_holds(s, clock=self.clock))
@@ -109,8 +163,7 @@ class Ledger:
 
     # periods and reads ----------------------------------------------------
     def close_period(self, period: str, *, actor: str | None = None) -> _periods.PeriodClose:
-        return self.run(lambda s: _periods.close_period(s, period, clock=self.clock,
-                                                        actor=actor))
+        return self.run(lambda s: _periods.close_period(s, period, clock=self.clock, actor=actor))
 
     def balance(self, code: str, as_of: date | None = None) -> _balances.BalanceView:
         return self.read(lambda s: _balances.balance(s, code, as_of))

@@ -37,8 +37,14 @@ from ledger.core.models import (
 )
 
 # The append-only triggers the migrations install (I2); verify fails without them.
-APPEND_ONLY_TABLES = ("journal_entries", "postings", "holds", "hold_resolutions",
-                      "idempotency_keys", "periods")
+APPEND_ONLY_TABLES = (
+    "journal_entries",
+    "postings",
+    "holds",
+    "hold_resolutions",
+    "idempotency_keys",
+    "periods",
+)
 MAX_REPORTED = 100
 _ORDER = {f"I{n}": n for n in range(1, 11)}
 
@@ -50,8 +56,10 @@ class Violation:
     message: str
 
     def sort_key(self) -> tuple[float, int]:
-        return (self.sequence if self.sequence is not None else float("inf"),
-                _ORDER[self.invariant])
+        return (
+            self.sequence if self.sequence is not None else float("inf"),
+            _ORDER[self.invariant],
+        )
 
 
 @dataclass
@@ -78,7 +86,9 @@ def _expected_triggers(dialect: str) -> set[str]:
     if dialect == "postgresql":
         guards = ("append_only", "no_truncate")
         return {f"{t}_{g}" for t in APPEND_ONLY_TABLES for g in guards} | {
-            "postings_balanced", "journal_entries_balanced"}
+            "postings_balanced",
+            "journal_entries_balanced",
+        }
     return {f"{t}_no_{op}" for t in APPEND_ONLY_TABLES for op in ("update", "delete")}
 
 
@@ -87,8 +97,9 @@ def _installed_triggers(session: Session) -> set[str]:
     if dialect == "postgresql":
         # A disabled trigger ('D') or a replica-only one ('R') is listed but does
         # not fire in ordinary sessions, so it guards nothing.
-        rows = session.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
-                                    "AND tgenabled IN ('O', 'A')"))
+        rows = session.execute(
+            text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled IN ('O', 'A')")
+        )
     else:
         rows = session.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
     return {r[0] for r in rows}
@@ -100,14 +111,16 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     dialect = session.get_bind().dialect.name
     missing = _expected_triggers(dialect) - _installed_triggers(session)
     if missing:
-        report.add("I2", None, "append-only or balance triggers missing: "
-                   + ", ".join(sorted(missing)))
+        report.add(
+            "I2", None, "append-only or balance triggers missing: " + ", ".join(sorted(missing))
+        )
 
     accounts = {a.id: a for a in session.scalars(select(Account))}
     keys = {
         row.key: (row.entry_id, row.request_hash)
-        for row in session.execute(select(IdempotencyKey.key, IdempotencyKey.entry_id,
-                                          IdempotencyKey.request_hash))
+        for row in session.execute(
+            select(IdempotencyKey.key, IdempotencyKey.entry_id, IdempotencyKey.request_hash)
+        )
     }
     # A close applies to the entries recorded after it, i.e. past its head sequence.
     periods = sorted(session.scalars(select(Period)), key=lambda p: p.closed_after_sequence)
@@ -127,16 +140,33 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     last_recorded: datetime | None = None
 
     # Only entries that something reverses need their legs kept for the I3 check.
-    targets = set(session.scalars(
-        select(JournalEntry.reverses_entry_id).where(JournalEntry.reverses_entry_id.is_not(None))
-    ))
+    targets = set(
+        session.scalars(
+            select(JournalEntry.reverses_entry_id).where(
+                JournalEntry.reverses_entry_id.is_not(None)
+            )
+        )
+    )
     stmt = (
-        select(JournalEntry.id, JournalEntry.sequence, JournalEntry.idempotency_key,
-               JournalEntry.request_hash, JournalEntry.kind, JournalEntry.effective_on,
-               JournalEntry.recorded_at, JournalEntry.actor, JournalEntry.narration,
-               JournalEntry.metadata_json, JournalEntry.reverses_entry_id,
-               JournalEntry.hold_id, JournalEntry.hash,
-               Posting.leg, Posting.account_id, Posting.currency, Posting.amount_minor)
+        select(
+            JournalEntry.id,
+            JournalEntry.sequence,
+            JournalEntry.idempotency_key,
+            JournalEntry.request_hash,
+            JournalEntry.kind,
+            JournalEntry.effective_on,
+            JournalEntry.recorded_at,
+            JournalEntry.actor,
+            JournalEntry.narration,
+            JournalEntry.metadata_json,
+            JournalEntry.reverses_entry_id,
+            JournalEntry.hold_id,
+            JournalEntry.hash,
+            Posting.leg,
+            Posting.account_id,
+            Posting.currency,
+            Posting.amount_minor,
+        )
         .outerjoin(Posting, Posting.entry_id == JournalEntry.id)
         .order_by(JournalEntry.sequence, Posting.leg)
         .execution_options(yield_per=5000)
@@ -148,8 +178,9 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
         nonlocal prev_hash, expected, last_recorded
         seq = entry.sequence
         if seq != expected:
-            report.add("I9", expected, f"sequence {expected} is missing or out of order "
-                       f"(found {seq})")
+            report.add(
+                "I9", expected, f"sequence {expected} is missing or out of order (found {seq})"
+            )
             expected = seq
         # I1
         sums: dict[str, int] = defaultdict(int)
@@ -170,15 +201,20 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
                 report.add("I3", seq, f"entry {seq} reverses an entry not before it")
             else:
                 if entry.reverses_entry_id in reversed_by:
-                    report.add("I3", seq, f"entry {target[0]} reversed twice "
-                               f"({reversed_by[entry.reverses_entry_id]} and {seq})")
+                    report.add(
+                        "I3",
+                        seq,
+                        f"entry {target[0]} reversed twice "
+                        f"({reversed_by[entry.reverses_entry_id]} and {seq})",
+                    )
                 reversed_by[entry.reverses_entry_id] = seq
                 if target[2] is not None:
                     report.add("I3", seq, f"entry {seq} reverses a reversal")
                 want = sorted((a, c, -m) for _l, a, c, m in target[1])
                 if sorted((a, c, m) for _l, a, c, m in legs) != want:
-                    report.add("I3", seq, f"entry {seq} is not the exact opposite of "
-                               f"entry {target[0]}")
+                    report.add(
+                        "I3", seq, f"entry {seq} is not the exact opposite of entry {target[0]}"
+                    )
         # I4
         key = keys.get(entry.idempotency_key)
         if key != (entry.id, entry.request_hash):
@@ -196,23 +232,39 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
         for _leg, account_id, _currency, _amount in legs:
             account = accounts.get(account_id)
             if account is not None and account.no_overdraft and running[account_id] < 0:
-                report.add("I5", seq, f"no-overdraft account {account.code} is at "
-                           f"{running[account_id]} after entry {seq}")
+                report.add(
+                    "I5",
+                    seq,
+                    f"no-overdraft account {account.code} is at "
+                    f"{running[account_id]} after entry {seq}",
+                )
         # I8
         i = bisect_left(close_marks, seq)
         if i and entry.effective_on <= lock_after[i - 1]:
-            report.add("I8", seq, f"entry {seq} dated {entry.effective_on} was recorded after "
-                       f"the books closed through {lock_after[i - 1]}")
+            report.add(
+                "I8",
+                seq,
+                f"entry {seq} dated {entry.effective_on} was recorded after "
+                f"the books closed through {lock_after[i - 1]}",
+            )
         # I9
         if last_recorded is not None and entry.recorded_at < last_recorded:
             report.add("I9", seq, f"entry {seq} was recorded before the entry preceding it")
         last_recorded = entry.recorded_at
         canonical = entry_canonical(
-            sequence=seq, entry_id=entry.id, idempotency_key=entry.idempotency_key,
-            request_hash=entry.request_hash, kind=entry.kind, effective_on=entry.effective_on,
-            recorded_at=entry.recorded_at, actor=entry.actor, narration=entry.narration,
-            metadata_json=entry.metadata_json, reverses_entry_id=entry.reverses_entry_id,
-            hold_id=entry.hold_id, postings=legs,
+            sequence=seq,
+            entry_id=entry.id,
+            idempotency_key=entry.idempotency_key,
+            request_hash=entry.request_hash,
+            kind=entry.kind,
+            effective_on=entry.effective_on,
+            recorded_at=entry.recorded_at,
+            actor=entry.actor,
+            narration=entry.narration,
+            metadata_json=entry.metadata_json,
+            reverses_entry_id=entry.reverses_entry_id,
+            hold_id=entry.hold_id,
+            postings=legs,
         )
         prev_hash = chain_hash(prev_hash, canonical)
         if prev_hash != entry.hash:
@@ -241,20 +293,23 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     if head is None:
         report.add("I9", 1, "the journal head row is missing")
     elif head.last_sequence > report.last_sequence:
-        report.add("I9", report.last_sequence + 1,
-                   f"the journal ends at {report.last_sequence} but its head says "
-                   f"{head.last_sequence}: entries were removed from the tail")
+        report.add(
+            "I9",
+            report.last_sequence + 1,
+            f"the journal ends at {report.last_sequence} but its head says "
+            f"{head.last_sequence}: entries were removed from the tail",
+        )
     elif head.last_sequence < report.last_sequence:
         report.add("I9", head.last_sequence + 1, "entries exist past the journal head")
     elif head.last_hash != prev_hash:
-        report.add("I9", report.last_sequence or None, "the head hash does not match the "
-                   "chain")
+        report.add("I9", report.last_sequence or None, "the head hash does not match the chain")
 
     _check_balances(session, report, accounts, debits, credits, legs_count)
     _check_holds(session, report, accounts)
     orphans = session.scalar(
-        select(func.count()).select_from(Posting).where(
-            Posting.entry_id.not_in(select(JournalEntry.id)))
+        select(func.count())
+        .select_from(Posting)
+        .where(Posting.entry_id.not_in(select(JournalEntry.id)))
     )
     if orphans:
         report.add("I10", None, f"{orphans} postings belong to no entry")
@@ -263,9 +318,14 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     return report
 
 
-def _check_balances(session: Session, report: VerifyReport, accounts: dict[int, Account],
-                    debits: dict[int, int], credits: dict[int, int],
-                    legs_count: dict[int, int]) -> None:
+def _check_balances(
+    session: Session,
+    report: VerifyReport,
+    accounts: dict[int, Account],
+    debits: dict[int, int],
+    credits: dict[int, int],
+    legs_count: dict[int, int],
+) -> None:
     totals: dict[str, int] = defaultdict(int)
     stored = {b.account_id: b for b in session.scalars(select(Balance))}
     for account_id, account in sorted(accounts.items()):
@@ -275,19 +335,30 @@ def _check_balances(session: Session, report: VerifyReport, accounts: dict[int, 
             report.add("I7", None, f"account {account.code} has no balance row")
             continue
         if (b.posted_debits, b.posted_credits) != (debits[account_id], credits[account_id]):
-            report.add("I7", None, f"account {account.code}: maintained balance "
-                       f"{b.posted_debits}/{b.posted_credits} differs from the journal "
-                       f"{debits[account_id]}/{credits[account_id]}")
+            report.add(
+                "I7",
+                None,
+                f"account {account.code}: maintained balance "
+                f"{b.posted_debits}/{b.posted_credits} differs from the journal "
+                f"{debits[account_id]}/{credits[account_id]}",
+            )
         if b.version != legs_count[account_id]:
-            report.add("I7", None, f"account {account.code}: version {b.version} but "
-                       f"{legs_count[account_id]} postings")
+            report.add(
+                "I7",
+                None,
+                f"account {account.code}: version {b.version} but "
+                f"{legs_count[account_id]} postings",
+            )
         if account.no_overdraft:
             sign = normal_sign(account.type)
             posted = sign * (b.posted_debits - b.posted_credits)
             pending = b.pending_credits if sign == 1 else b.pending_debits
             if posted - pending < 0:
-                report.add("I5", None, f"no-overdraft account {account.code} has "
-                           f"{posted - pending} available")
+                report.add(
+                    "I5",
+                    None,
+                    f"no-overdraft account {account.code} has {posted - pending} available",
+                )
     for currency, total in sorted(totals.items()):
         if total != 0:
             report.add("I7", None, f"the book does not sum to zero in {currency}: {total}")
@@ -298,8 +369,8 @@ def _check_holds(session: Session, report: VerifyReport, accounts: dict[int, Acc
     pend_d: dict[int, int] = defaultdict(int)
     pend_c: dict[int, int] = defaultdict(int)
     posted_entries = {
-        e.hold_id: e.id for e in session.scalars(
-            select(JournalEntry).where(JournalEntry.hold_id.is_not(None)))
+        e.hold_id: e.id
+        for e in session.scalars(select(JournalEntry).where(JournalEntry.hold_id.is_not(None)))
     }
     for hold in session.scalars(select(Hold)):
         res = resolutions.get(hold.id)
@@ -318,6 +389,10 @@ def _check_holds(session: Session, report: VerifyReport, accounts: dict[int, Acc
     for b in session.scalars(select(Balance)):
         if (b.pending_debits, b.pending_credits) != (pend_d[b.account_id], pend_c[b.account_id]):
             code = accounts[b.account_id].code if b.account_id in accounts else b.account_id
-            report.add("I6", None, f"account {code}: pending {b.pending_debits}/"
-                       f"{b.pending_credits} differs from open holds "
-                       f"{pend_d[b.account_id]}/{pend_c[b.account_id]}")
+            report.add(
+                "I6",
+                None,
+                f"account {code}: pending {b.pending_debits}/"
+                f"{b.pending_credits} differs from open holds "
+                f"{pend_d[b.account_id]}/{pend_c[b.account_id]}",
+            )

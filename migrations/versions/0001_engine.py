@@ -22,8 +22,14 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-APPEND_ONLY = ("journal_entries", "postings", "holds", "hold_resolutions",
-               "idempotency_keys", "periods")
+APPEND_ONLY = (
+    "journal_entries",
+    "postings",
+    "holds",
+    "hold_resolutions",
+    "idempotency_keys",
+    "periods",
+)
 
 
 def _ts() -> sa.DateTime:
@@ -45,8 +51,9 @@ def upgrade() -> None:
         sa.Column("created_at", _ts(), nullable=False),
         sa.UniqueConstraint("code", name="uq_accounts_code"),
         sa.UniqueConstraint("id", "currency", name="uq_accounts_id_currency"),
-        sa.CheckConstraint("type IN ('asset','liability','equity','income','expense')",
-                           name="ck_accounts_type"),
+        sa.CheckConstraint(
+            "type IN ('asset','liability','equity','income','expense')", name="ck_accounts_type"
+        ),
     )
     op.create_table(
         "balances",
@@ -58,7 +65,9 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger, nullable=False),
         sa.CheckConstraint(
             "posted_debits >= 0 AND posted_credits >= 0 AND pending_debits >= 0 "
-            "AND pending_credits >= 0", name="ck_balances_non_negative"),
+            "AND pending_credits >= 0",
+            name="ck_balances_non_negative",
+        ),
     )
     op.create_table(
         "ledger_heads",
@@ -69,8 +78,7 @@ def upgrade() -> None:
         sa.CheckConstraint("id = 1", name="ck_ledger_heads_single_row"),
     )
     op.execute(
-        "INSERT INTO ledger_heads (id, last_sequence, last_hash) "
-        f"VALUES (1, 0, '{'0' * 64}')"
+        f"INSERT INTO ledger_heads (id, last_sequence, last_hash) VALUES (1, 0, '{'0' * 64}')"
     )
     op.create_table(
         "holds",
@@ -90,12 +98,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key", name="uq_holds_idempotency_key"),
         sa.CheckConstraint("amount_minor > 0", name="ck_holds_positive"),
         sa.CheckConstraint("debit_account_id <> credit_account_id", name="ck_holds_two_accounts"),
-        sa.ForeignKeyConstraint(["debit_account_id", "currency"],
-                                ["accounts.id", "accounts.currency"],
-                                name="fk_holds_debit_account_currency"),
-        sa.ForeignKeyConstraint(["credit_account_id", "currency"],
-                                ["accounts.id", "accounts.currency"],
-                                name="fk_holds_credit_account_currency"),
+        sa.ForeignKeyConstraint(
+            ["debit_account_id", "currency"],
+            ["accounts.id", "accounts.currency"],
+            name="fk_holds_debit_account_currency",
+        ),
+        sa.ForeignKeyConstraint(
+            ["credit_account_id", "currency"],
+            ["accounts.id", "accounts.currency"],
+            name="fk_holds_credit_account_currency",
+        ),
     )
     op.create_index("ix_holds_debit_account_id", "holds", ["debit_account_id"])
     op.create_index("ix_holds_credit_account_id", "holds", ["credit_account_id"])
@@ -125,16 +137,18 @@ def upgrade() -> None:
     op.create_table(
         "postings",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("entry_id", sa.String(36), sa.ForeignKey("journal_entries.id"),
-                  nullable=False),
+        sa.Column("entry_id", sa.String(36), sa.ForeignKey("journal_entries.id"), nullable=False),
         sa.Column("leg", sa.SmallInteger, nullable=False),
         sa.Column("account_id", sa.Integer, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("amount_minor", sa.BigInteger, nullable=False),
         sa.CheckConstraint("amount_minor <> 0", name="ck_postings_non_zero"),
         sa.UniqueConstraint("entry_id", "leg", name="uq_postings_entry_leg"),
-        sa.ForeignKeyConstraint(["account_id", "currency"], ["accounts.id", "accounts.currency"],
-                                name="fk_postings_account_currency"),
+        sa.ForeignKeyConstraint(
+            ["account_id", "currency"],
+            ["accounts.id", "accounts.currency"],
+            name="fk_postings_account_currency",
+        ),
     )
     op.create_index("ix_postings_entry_id", "postings", ["entry_id"])
     op.create_index("ix_postings_account_id", "postings", ["account_id"])
@@ -149,8 +163,9 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(255)),
         sa.UniqueConstraint("hold_id", name="uq_hold_resolutions_hold_id"),
         sa.UniqueConstraint("entry_id", name="uq_hold_resolutions_entry_id"),
-        sa.CheckConstraint("outcome IN ('posted','voided','expired')",
-                           name="ck_hold_resolutions_outcome"),
+        sa.CheckConstraint(
+            "outcome IN ('posted','voided','expired')", name="ck_hold_resolutions_outcome"
+        ),
         sa.CheckConstraint("amount_minor >= 0", name="ck_hold_resolutions_amount"),
     )
     op.create_table(
@@ -267,10 +282,23 @@ def _sqlite_guards() -> None:
 
 
 def downgrade() -> None:
-    for table in ("periods", "idempotency_keys", "hold_resolutions", "postings",
-                  "journal_entries", "holds", "ledger_heads", "balances", "accounts"):
+    for table in (
+        "periods",
+        "idempotency_keys",
+        "hold_resolutions",
+        "postings",
+        "journal_entries",
+        "holds",
+        "ledger_heads",
+        "balances",
+        "accounts",
+    ):
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":
-        for fn in ("ledger_check_entry()", "ledger_check_posting()",
-                   "ledger_assert_balanced(varchar)", "ledger_refuse_change()"):
+        for fn in (
+            "ledger_check_entry()",
+            "ledger_check_posting()",
+            "ledger_assert_balanced(varchar)",
+            "ledger_refuse_change()",
+        ):
             op.execute(f"DROP FUNCTION IF EXISTS {fn}")

@@ -12,10 +12,17 @@ def _book(ledger):
     ledger.create_account("assets:cash", "asset")
     ledger.create_account("income:donations", "income")
     for n, day in enumerate([date(2026, 4, 10), date(2026, 5, 3)], start=1):
-        ledger.post(EntrySpec(f"k{n}", "donation", [
-            PostingSpec("assets:cash", Money(1000 * n, "EUR")),
-            PostingSpec("income:donations", Money(-1000 * n, "EUR")),
-        ], effective_on=day))
+        ledger.post(
+            EntrySpec(
+                f"k{n}",
+                "donation",
+                [
+                    PostingSpec("assets:cash", Money(1000 * n, "EUR")),
+                    PostingSpec("income:donations", Money(-1000 * n, "EUR")),
+                ],
+                effective_on=day,
+            )
+        )
 
 
 def test_a_close_at_the_same_instant_as_the_entries_before_it_is_not_a_violation(ledger, clock):
@@ -25,18 +32,21 @@ def test_a_close_at_the_same_instant_as_the_entries_before_it_is_not_a_violation
     assert report.ok, report.violations
 
 
-def test_an_entry_slipped_into_a_closed_month_behind_the_engine_is_named_by_verify(
-    ledger, db_url
-):
+def test_an_entry_slipped_into_a_closed_month_behind_the_engine_is_named_by_verify(ledger, db_url):
     _book(ledger)
     # As the database owner, pretend April was closed before entry 1 was written.
     with ledger.engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO periods (period, ends_on, closed_at, closed_by, "
-                 "closed_after_sequence) VALUES ('2026-04', :ends, :at, NULL, 0)"),
-            {"ends": date(2026, 4, 30),
-             "at": datetime(2026, 5, 1, tzinfo=UTC).replace(tzinfo=None)
-             if db_url.startswith("sqlite") else datetime(2026, 5, 1, tzinfo=UTC)},
+            text(
+                "INSERT INTO periods (period, ends_on, closed_at, closed_by, "
+                "closed_after_sequence) VALUES ('2026-04', :ends, :at, NULL, 0)"
+            ),
+            {
+                "ends": date(2026, 4, 30),
+                "at": datetime(2026, 5, 1, tzinfo=UTC).replace(tzinfo=None)
+                if db_url.startswith("sqlite")
+                else datetime(2026, 5, 1, tzinfo=UTC),
+            },
         )
     report = ledger.verify()
     assert report.first is not None
