@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,6 +27,39 @@ from ledger.core.service import Ledger
 
 PG_ADMIN_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default "dev"). The example
+# counts are sized for the most expensive property test, the stateful ledger machine
+# (a fresh database per example, verify() after every step), which must stay under a
+# minute per backend on two cores; they apply to every property test that does not
+# ask for its own count, so cheap pure-function tests set a higher max_examples
+# themselves. "ci" is reproducible (derandomize) and prints the blob that replays a
+# failure; "nightly" is the long random search. No deadline: a database step's
+# duration depends on the machine's load, not on the code under test.
+STATEFUL_EXAMPLES = 25
+STATEFUL_STEPS = 50
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=STATEFUL_EXAMPLES,
+    stateful_step_count=STATEFUL_STEPS,
+    deadline=None,
+    print_blob=True,
+)
+settings.register_profile(
+    "dev",
+    max_examples=STATEFUL_EXAMPLES,
+    stateful_step_count=STATEFUL_STEPS,
+    deadline=None,
+)
+settings.register_profile(
+    "nightly",
+    max_examples=1000,
+    stateful_step_count=100,
+    deadline=None,
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -118,8 +118,26 @@ def test_parse_reads_decimal_strings_into_minor_units(text, currency, minor):
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "abc", "1,50", "1.234,56", "1e3", "+5", ".5", "5.", "--1", "1.2.3", "€5",
-     "5 EUR", "0x10", "1_000", "NaN", "Infinity", "- 1"],
+    [
+        "",
+        " ",
+        "abc",
+        "1,50",
+        "1.234,56",
+        "1e3",
+        "+5",
+        ".5",
+        "5.",
+        "--1",
+        "1.2.3",
+        "€5",
+        "5 EUR",
+        "0x10",
+        "1_000",
+        "NaN",
+        "Infinity",
+        "- 1",
+    ],
 )
 def test_parse_refuses_malformed_strings(text):
     with pytest.raises(InvalidAmountError):
