@@ -10,7 +10,8 @@ A hold then ends exactly once (a unique index on the resolution's hold id):
   whole hold leaves pending, so the unposted rest is released;
 - voided: nothing is posted, the hold leaves pending;
 - expired: as voided, at its deadline; posting after the deadline is refused
-  even if the expiry job has not run yet, so expiry is deterministic.
+  and voiding after it records the expiry, even if the expiry job has not run
+  yet, so expiry is deterministic.
 """
 
 from __future__ import annotations
@@ -286,6 +287,10 @@ def resolve_hold(
             )
     else:
         posted = 0
+    # A hold past its deadline has expired whether or not the sweep has run yet, so
+    # voiding it records the truth; the label never depends on the sweep's timing.
+    expired = hold.expires_at is not None and now >= hold.expires_at
+    recorded_outcome = "expired" if outcome == "voided" and expired else outcome
 
     balances = lock_balances(session, [debit, credit])
     # Re-checked under the locks: a concurrent post or void that committed first wins.
@@ -329,7 +334,7 @@ def resolve_hold(
         [
             {
                 "hold_id": hold.id,
-                "outcome": outcome,
+                "outcome": recorded_outcome,
                 "amount_minor": posted,
                 "entry_id": entry_id,
                 "resolved_at": now,

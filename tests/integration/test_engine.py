@@ -551,6 +551,20 @@ def test_a_hold_past_its_deadline_cannot_be_posted_even_before_the_sweep(funded,
     assert funded.get_hold(hold.id).status == "open"
 
 
+def test_voiding_a_hold_past_its_deadline_records_its_expiry_before_the_sweep(funded, clock):
+    deadline = clock.now() + timedelta(hours=1)
+    hold = funded.hold(
+        HoldSpec("h1", "grant", GRANTS, BANK, eur("30.00"), expires_at=deadline)
+    ).hold
+    clock.instant = deadline
+    result = funded.void_hold(hold.id, idempotency_key="v1")
+    assert result.created and result.hold.status == "expired"
+    assert balances(funded, BANK) == (10000, 0, 10000)
+    assert funded.expire_holds() == []
+    assert funded.void_hold(hold.id, idempotency_key="v1").hold.status == "expired"
+    assert_verified(funded)
+
+
 def test_expiring_holds_twice_expires_each_once(funded, clock):
     start = clock.now()
     soon = funded.hold(
