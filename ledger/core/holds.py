@@ -38,6 +38,7 @@ from ledger.core.errors import (
     HoldResolvedError,
     InvalidEntryError,
 )
+from ledger.core.head import lock_head
 from ledger.core.journal import (
     PreparedEntry,
     _check_key,
@@ -45,7 +46,6 @@ from ledger.core.journal import (
     _check_text,
     check_replay,
     load_entries,
-    lock_head,
     lookup_keys,
     write_entries,
 )

@@ -41,17 +41,16 @@ from ledger.core.errors import (
     InvalidEntryError,
     UnbalancedEntryError,
 )
+from ledger.core.head import Head, advance_head, lock_head
 from ledger.core.models import (
     Account,
     IdempotencyKey,
     JournalEntry,
-    LedgerHead,
     Posting,
 )
 from ledger.core.money import Money
 from ledger.core.periods import check_open, locked_through
 from ledger.core.privacy import refuse_personal_metadata, refuse_personal_text
-from ledger.core.storage import is_postgresql
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_NARRATION = 500
@@ -277,12 +276,10 @@ class PreparedEntry:
     hold_id: str | None = None
 
 
-def lock_head(session: Session) -> LedgerHead:
-    stmt = select(LedgerHead).where(LedgerHead.id == 1)
-    if is_postgresql(session):
-        stmt = stmt.with_for_update()
-    head = session.execute(stmt).scalar_one()
-    return head
+# Plain Core statements on the tables: the hot path needs no ORM unit of work.
+_INSERT_ENTRIES = insert(JournalEntry.__table__)  # type: ignore[arg-type]
+_INSERT_POSTINGS = insert(Posting.__table__)  # type: ignore[arg-type]
+_INSERT_KEYS = insert(IdempotencyKey.__table__)  # type: ignore[arg-type]
 
 
 def write_entries(
@@ -395,14 +392,13 @@ def write_entries(
         )
 
     if entry_rows:
-        session.execute(insert(JournalEntry), entry_rows)
-        session.execute(insert(Posting), posting_rows)
+        connection = session.connection()
+        connection.execute(_INSERT_ENTRIES, entry_rows)
+        connection.execute(_INSERT_POSTINGS, posting_rows)
     if key_rows:
-        session.execute(insert(IdempotencyKey), key_rows)
+        session.connection().execute(_INSERT_KEYS, key_rows)
     store_balances(session, balances)
-    head.last_sequence = sequence
-    head.last_hash = previous
-    head.last_recorded_at = recorded_at
+    advance_head(session, Head(sequence, previous, recorded_at))
     session.flush()
     return views
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import ClosedPeriodError, InvalidPeriodError
-from ledger.core.models import LedgerHead, Period
-from ledger.core.storage import is_postgresql
+from ledger.core.head import lock_head
+from ledger.core.models import Period
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -66,10 +66,7 @@ def close_period(
             f"{date.fromordinal(ends_on.toordinal() + 1).isoformat()}",
             period=period,
         )
-    head_stmt = select(LedgerHead).where(LedgerHead.id == 1)
-    if is_postgresql(session):
-        head_stmt = head_stmt.with_for_update()
-    head = session.execute(head_stmt).scalar_one()
+    head = lock_head(session)
     current = locked_through(session)
     if current is not None and ends_on <= current:
         return PeriodClose(period, ends_on, False)

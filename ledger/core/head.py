@@ -1,0 +1,61 @@
+"""The journal head: one row holding the last sequence, its chain hash and time.
+
+Every writer of entries (and a period close) locks this row, so sequence
+numbers are gapless and the hash chain is written in the entry's own
+transaction (I9). Writers lock balances first, in ascending account id order,
+and the head last, so the lock order is total and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from ledger.core.models import LedgerHead
+from ledger.core.storage import is_postgresql
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The end of the journal: last sequence, its chain hash and recording time."""
+
+    last_sequence: int
+    last_hash: str
+    last_recorded_at: datetime | None
+
+
+def lock_head(session: Session) -> Head:
+    """Lock the journal head row; every writer of entries serialises here."""
+    stmt = select(
+        LedgerHead.last_sequence, LedgerHead.last_hash, LedgerHead.last_recorded_at
+    ).where(LedgerHead.id == 1)
+    if is_postgresql(session):
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).one()
+    return Head(row.last_sequence, row.last_hash, row.last_recorded_at)
+
+
+_UPDATE_HEAD = (
+    update(LedgerHead)
+    .where(LedgerHead.id == 1)
+    .values(
+        last_sequence=bindparam("h_sequence"),
+        last_hash=bindparam("h_hash"),
+        last_recorded_at=bindparam("h_recorded_at"),
+    )
+)
+
+
+def advance_head(session: Session, head: Head) -> None:
+    """Store the new end of the journal (inside the transaction holding the lock)."""
+    session.connection().execute(
+        _UPDATE_HEAD,
+        {
+            "h_sequence": head.last_sequence,
+            "h_hash": head.last_hash,
+            "h_recorded_at": head.last_recorded_at,
+        },
+    )
