@@ -65,8 +65,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 def pytest_report_header(config: pytest.Config) -> str:
     if PG_ADMIN_URL:
         return f"databases: SQLite and PostgreSQL ({make_url(PG_ADMIN_URL).render_as_string()})"
-    return ("databases: SQLite only (set LEDGER_TEST_POSTGRES_URL to run the suite on "
-            "PostgreSQL too; PostgreSQL-only tests will be skipped with that reason)")
+    return (
+        "databases: SQLite only (set LEDGER_TEST_POSTGRES_URL to run the suite on "
+        "PostgreSQL too; PostgreSQL-only tests will be skipped with that reason)"
+    )
 
 
 def _pg_admin_engine():  # type: ignore[no-untyped-def]
