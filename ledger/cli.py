@@ -689,7 +689,7 @@ def holds_list(ctx: click.Context, fmt: str) -> None:
     """List the open holds."""
     from ledger.core.holds import open_holds
 
-    rows = open_ledger(ctx).run(open_holds)
+    rows = open_ledger(ctx).read(open_holds)
     data = [
         {
             "id": h.id,
@@ -790,7 +790,7 @@ def export_cmd(ctx: click.Context, fmt: str, output: str | None) -> None:
     ledger = open_ledger(ctx)
 
     def write(stream: TextIO) -> None:
-        summary = ledger.run(lambda s: exporter(s, stream, progress=counter))
+        summary = ledger.read(lambda s: exporter(s, stream, progress=counter))
         counter.done()
         if output is not None:
             click.echo(

@@ -41,16 +41,17 @@ from ledger.core.errors import (
 from ledger.core.head import lock_head
 from ledger.core.journal import (
     PreparedEntry,
-    _check_key,
-    _check_metadata,
-    _check_text,
+    check_key,
+    check_metadata,
     check_replay,
+    check_text,
     load_entries,
     lookup_keys,
     write_entries,
 )
 from ledger.core.models import Account, Hold, HoldResolution, IdempotencyKey
 from ledger.core.money import Money
+from ledger.core.privacy import check_actor
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,16 @@ class HoldSpec:
     actor: str | None = None
 
     def __post_init__(self) -> None:
-        _check_key(self.idempotency_key)
-        _check_text(self.kind, self.narration)
+        check_key(self.idempotency_key)
+        check_text(self.kind, self.narration)
+        check_actor(self.actor)
         if not isinstance(self.amount, Money) or self.amount.minor <= 0:
             raise InvalidEntryError("a hold amount must be positive Money")
         if self.debit_account == self.credit_account:
             raise InvalidEntryError("a hold moves money between two different accounts")
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise InvalidEntryError("expires_at must be timezone-aware")
-        object.__setattr__(self, "_metadata_json", _check_metadata(self.metadata))
+        object.__setattr__(self, "_metadata_json", check_metadata(self.metadata))
 
     @property
     def metadata_json(self) -> str:
@@ -250,9 +252,10 @@ def resolve_hold(
     """Post (in full or `amount` of it) or void an open hold."""
     if outcome not in ("posted", "voided"):
         raise InvalidEntryError("a hold is resolved by posting or voiding it")
-    _check_key(idempotency_key)
+    check_key(idempotency_key)
+    check_actor(actor)
     if narration is not None:
-        _check_text("hold", narration)
+        check_text("hold", narration)
     req = {
         "op": outcome,
         "hold": hold_id,

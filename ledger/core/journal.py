@@ -50,7 +50,7 @@ from ledger.core.models import (
 )
 from ledger.core.money import Money
 from ledger.core.periods import check_open, locked_through
-from ledger.core.privacy import refuse_personal_metadata, refuse_personal_text
+from ledger.core.privacy import check_actor, refuse_personal_metadata, refuse_personal_text
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_NARRATION = 500
@@ -65,7 +65,7 @@ class PostingSpec:
     amount: Money
 
 
-def _check_metadata(metadata: Mapping[str, Any]) -> str:
+def check_metadata(metadata: Mapping[str, Any]) -> str:
     """Serialise metadata canonically; only str keys and str/int/bool/None values."""
     if not isinstance(metadata, Mapping):
         raise InvalidEntryError("metadata must be an object")
@@ -81,13 +81,13 @@ def _check_metadata(metadata: Mapping[str, Any]) -> str:
     return canonical_json(dict(metadata))
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip() or len(key) > 255:
         raise InvalidEntryError("an idempotency key of 1 to 255 characters is required")
     return key
 
 
-def _check_text(kind: str, narration: str) -> None:
+def check_text(kind: str, narration: str) -> None:
     if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
         raise InvalidEntryError(
             f"kind {kind!r} must be lower-case letters, digits and '_' (e.g. 'donation')"
@@ -110,8 +110,9 @@ class EntrySpec:
     actor: str | None = None
 
     def __post_init__(self) -> None:
-        _check_key(self.idempotency_key)
-        _check_text(self.kind, self.narration)
+        check_key(self.idempotency_key)
+        check_text(self.kind, self.narration)
+        check_actor(self.actor)
         if self.effective_on is not None and (
             not isinstance(self.effective_on, date) or isinstance(self.effective_on, datetime)
         ):
@@ -133,7 +134,7 @@ class EntrySpec:
                 + ", ".join(f"{c} (off by {s})" for c, s in sorted(unbalanced.items())),
                 off_by={c: str(s) for c, s in unbalanced.items()},
             )
-        object.__setattr__(self, "_metadata_json", _check_metadata(self.metadata))
+        object.__setattr__(self, "_metadata_json", check_metadata(self.metadata))
 
     @property
     def metadata_json(self) -> str:
@@ -509,14 +510,15 @@ def reverse_entry(
     The reversal is dated `effective_on` (default: today in Europe/Rome), never
     back into the original's date when that period has closed.
     """
-    _check_key(idempotency_key)
+    check_key(idempotency_key)
+    check_actor(actor)
     original = get_entry(session, sequence=sequence, entry_id=entry_id)
     text = (
         narration
         if narration is not None
         else (f"Storno della registrazione n. {original.sequence}")
     )
-    _check_text("reversal", text)
+    check_text("reversal", text)
     req = {
         "op": "reversal",
         "target": original.id,

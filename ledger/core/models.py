@@ -9,7 +9,6 @@ triggers; `balances` and `ledger_heads` are the only rows the engine updates.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -190,9 +189,6 @@ class Hold(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
-HOLD_OUTCOMES = ("posted", "voided", "expired")
-
-
 class HoldResolution(Base):
     """How a hold ended. One row per hold at most (unique), never updated."""
 
@@ -235,11 +231,5 @@ class Period(Base):
     closed_by: Mapped[str | None] = mapped_column(String(255))
     # The last journal sequence when the month closed: entries after it are checked (I8).
     closed_after_sequence: Mapped[int] = mapped_column(BigInteger)
-
-
-def metadata_dict(text: str) -> dict[str, Any]:
-    import json
-
-    value = json.loads(text)
-    assert isinstance(value, dict)
-    return value
+    # The chain hash at that sequence: anchors the journal up to the close (I9).
+    head_hash: Mapped[str] = mapped_column(String(64))

@@ -20,6 +20,7 @@ from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import ClosedPeriodError, InvalidPeriodError
 from ledger.core.head import lock_head
 from ledger.core.models import Period
+from ledger.core.privacy import check_actor
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -58,6 +59,7 @@ def close_period(
     session: Session, period: str, *, clock: Clock, actor: str | None = None
 ) -> PeriodClose:
     """Close `period` (YYYY-MM). Closing an already closed month changes nothing."""
+    check_actor(actor)
     year, month = parse_period(period)
     ends_on = date(year, month, calendar.monthrange(year, month)[1])
     if ends_on >= rome_today(clock):
@@ -77,11 +79,8 @@ def close_period(
             closed_at=clock.now(),
             closed_by=actor,
             closed_after_sequence=head.last_sequence,
+            head_hash=head.last_hash,
         )
     )
     session.flush()
     return PeriodClose(period, ends_on, True)
-
-
-def closed_periods(session: Session) -> list[Period]:
-    return list(session.scalars(select(Period).order_by(Period.ends_on)))

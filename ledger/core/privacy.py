@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.core.errors import PersonalDataError
+from ledger.core.errors import InvalidEntryError, PersonalDataError
 
 PERSONAL_KEYS = frozenset(
     {
@@ -42,6 +42,7 @@ PERSONAL_KEYS = frozenset(
         "data_di_nascita",
     }
 )
+ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$", re.ASCII)
 _PATTERNS = {
     "an e-mail address": re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"),
     "a codice fiscale": re.compile(
@@ -73,3 +74,15 @@ def refuse_personal_metadata(metadata: Mapping[str, Any]) -> None:
             )
         if isinstance(value, str):
             refuse_personal_text(value, f"metadata {key!r}")
+
+
+def check_actor(actor: str | None) -> str | None:
+    """An actor is an id ("user:42", "cli", "stripe-webhook"), never a person's name or e-mail."""
+    if actor is None:
+        return None
+    if not isinstance(actor, str) or not ACTOR_PATTERN.match(actor):
+        raise InvalidEntryError(
+            "actor must be an id of at most 255 letters, digits and '_.:-' (e.g. 'user:42')"
+        )
+    refuse_personal_text(actor, "actor")
+    return actor

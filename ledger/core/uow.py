@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.core.errors import ConcurrencyError
@@ -27,25 +27,29 @@ from ledger.core.storage import READ_ONLY_OPTION
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# SQLSTATEs worth a retry: serialization_failure, deadlock_detected,
-# lock_not_available; unique_violation is retried because the retry then finds
-# the winner's row and answers from it (idempotency), or fails for a real reason.
-_RETRY_SQLSTATES = {"40001", "40P01", "55P03", "23505"}
+# Contention: serialization_failure, deadlock_detected, lock_not_available, and
+# SQLite's busy lock. Retried up to the attempt limit, then ConcurrencyError.
+_CONTENTION_SQLSTATES = {"40001", "40P01", "55P03"}
+# A lost race on a unique index (PostgreSQL only: two requests with the same
+# idempotency key). One retry finds the winner's row and answers from it; a
+# violation that persists is a real conflict and is raised as it is.
+_RACE_RETRIES = 2
 DEFAULT_ATTEMPTS = 8
 
 
-def _is_retryable(exc: DBAPIError) -> bool:
+def _classify(exc: DBAPIError) -> str | None:
+    """'contention', 'race' or None (not worth retrying)."""
     orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate in _RETRY_SQLSTATES:
-        return True
-    if isinstance(exc, IntegrityError):
-        text = str(orig).lower()
-        return "unique" in text
-    if isinstance(exc, OperationalError):
-        text = str(orig).lower()
-        return "database is locked" in text or "busy" in text
-    return False
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in _CONTENTION_SQLSTATES:
+        return "contention"
+    if sqlstate == "23505":
+        return "race"
+    if isinstance(exc, OperationalError) and sqlstate is None:
+        message = str(orig).lower()
+        if "database is locked" in message or "database is busy" in message:
+            return "contention"
+    return None
 
 
 @contextmanager
@@ -82,18 +86,27 @@ def run_in_transaction(
     *,
     attempts: int = DEFAULT_ATTEMPTS,
 ) -> T:
-    """Run `work(session)` in its own transaction, retrying transient conflicts."""
+    """Run `work(session)` in its own transaction, retrying transient conflicts.
+
+    `work` must have no effect outside the session: it may run more than once.
+    """
+    races = 0
     for attempt in range(1, attempts + 1):
         try:
             with unit_of_work(factory) as session:
                 return work(session)
         except DBAPIError as exc:
-            if not _is_retryable(exc) or attempt == attempts:
-                if _is_retryable(exc):
-                    raise ConcurrencyError(
-                        "the database stayed contended; try again", attempts=attempts
-                    ) from exc
+            kind = _classify(exc)
+            if kind == "race" and races < _RACE_RETRIES and attempt < attempts:
+                races += 1
+            elif kind == "contention" and attempt < attempts:
+                pass
+            elif kind == "contention":
+                raise ConcurrencyError(
+                    "the database stayed contended; try again", attempts=attempts
+                ) from exc
+            else:
                 raise
-            log.debug("retrying after transient conflict (attempt %d): %s", attempt, exc.orig)
+            log.debug("retrying after %s (attempt %d): %s", kind, attempt, exc.orig)
             time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not crypto
     raise AssertionError("unreachable")

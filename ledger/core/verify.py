@@ -88,8 +88,16 @@ def _expected_triggers(dialect: str) -> set[str]:
         return {f"{t}_{g}" for t in APPEND_ONLY_TABLES for g in guards} | {
             "postings_balanced",
             "journal_entries_balanced",
+            "accounts_guard",
+            "accounts_no_truncate",
+            "balances_no_delete",
+            "balances_no_truncate",
         }
-    return {f"{t}_no_{op}" for t in APPEND_ONLY_TABLES for op in ("update", "delete")}
+    return {f"{t}_no_{op}" for t in APPEND_ONLY_TABLES for op in ("update", "delete")} | {
+        "accounts_no_rewrite",
+        "accounts_no_delete",
+        "balances_no_delete",
+    }
 
 
 def _installed_triggers(session: Session) -> set[str]:
@@ -125,6 +133,12 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     # A close applies to the entries recorded after it, i.e. past its head sequence.
     periods = sorted(session.scalars(select(Period)), key=lambda p: p.closed_after_sequence)
     close_marks = [p.closed_after_sequence for p in periods]
+    # Each close recorded the chain hash at its sequence: the journal up to there
+    # can no longer be rewritten, even together with the head row (I9).
+    anchors = {p.closed_after_sequence: p.head_hash for p in periods}
+    if anchors.get(0, GENESIS_HASH) != GENESIS_HASH:
+        report.add("I9", 1, "a period closed on an empty journal records a non-genesis hash")
+    anchors.pop(0, None)
     lock_after: list[date] = []
     for p in periods:
         lock_after.append(max(p.ends_on, lock_after[-1]) if lock_after else p.ends_on)
@@ -267,6 +281,13 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
             postings=legs,
         )
         prev_hash = chain_hash(prev_hash, canonical)
+        anchored = anchors.pop(seq, None)
+        if anchored is not None and anchored != prev_hash:
+            report.add(
+                "I9",
+                seq,
+                f"entry {seq} does not match the hash recorded when a period was closed after it",
+            )
         if prev_hash != entry.hash:
             report.add("I9", seq, f"entry {seq} does not match its hash-chain link")
             prev_hash = entry.hash  # report each break once, not every entry after it
@@ -288,6 +309,9 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     if current is not None:
         finish(current, legs)
     report.head_hash = prev_hash
+    for seq in sorted(anchors):
+        if seq > 0:
+            report.add("I9", seq, f"entry {seq}, anchored by a period close, is missing")
 
     head = session.get(LedgerHead, 1)
     if head is None:

@@ -11,10 +11,10 @@ after the last entry, each account's balance as the engine maintains it. If
 with our balances to the minor unit (the assertions carry an explicit zero
 tolerance, because beancount would otherwise forgive half a unit either way).
 
-Both exports stream the journal in sequence order and only read. On
-PostgreSQL, give them a fresh session (for instance `Ledger.run`): they then
-read one REPEATABLE READ snapshot, so the balances asserted at the end are the
-balances of exactly the entries written before them.
+Both exports stream the journal in sequence order and only read. Run them in a
+read-only unit of work (`Ledger.read`), which sees one snapshot on either
+backend, so the balances asserted at the end are the balances of exactly the
+entries written before them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from ledger.core.balances import trial_balance
 from ledger.core.clock import ROME
 from ledger.core.models import Account, JournalEntry, Posting
 from ledger.core.money import format_minor
-from ledger.core.storage import is_postgresql
 
 Progress = Callable[[int], None]
 PROGRESS_EVERY = 1000
@@ -102,15 +101,6 @@ class _Entry:
 
 
 # --------------------------------------------------------------------------- reading
-def _read_snapshot(session: Session) -> None:
-    """Read one snapshot on PostgreSQL (a no-op when the session already has a connection)."""
-    if not is_postgresql(session):
-        return  # SQLite's BEGIN IMMEDIATE already excludes writers for the whole export.
-    transaction = session.get_transaction()
-    if transaction is None or not transaction.connections:
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-
-
 def _entries(session: Session) -> Iterator[_Entry]:
     """Every entry with its postings, in sequence order, streamed."""
     reversed_entry = aliased(JournalEntry)
@@ -226,7 +216,6 @@ def export_beancount(
     order with `seq`, `kind` and `entry-id` metadata, then one `balance`
     assertion per account dated the day after the last entry.
     """
-    _read_snapshot(session)
     accounts = list_accounts(session)
     names = beancount_account_names(accounts)
     first_use = _first_use(session)
@@ -295,7 +284,6 @@ def export_csv(session: Session, out: TextIO, *, progress: Progress | None = Non
     currency, amount (signed decimal string, debit positive), reverses_sequence
     (empty unless the entry is a reversal).
     """
-    _read_snapshot(session)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     count = postings = 0

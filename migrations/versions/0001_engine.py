@@ -6,7 +6,9 @@ Create Date: 2026-11-21
 
 Besides the tables this installs the database's own guards, so that even raw
 SQL cannot break the books:
-- on both backends, triggers refuse UPDATE and DELETE of posted records (I2);
+- on both backends, triggers refuse UPDATE and DELETE of posted records (I2),
+  DELETE of accounts and balance rows, and any change to what an account is
+  (its code, type, currency or no-overdraft flag; its name may change);
 - on PostgreSQL, a deferred constraint trigger refuses at COMMIT an entry whose
   postings do not sum to zero per currency or that has fewer than two (I1), and
   TRUNCATE of posted records is refused too.
@@ -184,6 +186,7 @@ def upgrade() -> None:
         sa.Column("closed_at", _ts(), nullable=False),
         sa.Column("closed_by", sa.String(255)),
         sa.Column("closed_after_sequence", sa.BigInteger, nullable=False),
+        sa.Column("head_hash", sa.String(64), nullable=False),
         sa.UniqueConstraint("ends_on", name="uq_periods_ends_on"),
     )
 
@@ -206,6 +209,31 @@ def _postgresql_guards() -> None:
             CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
             FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
         """)
+        op.execute(f"""
+            CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+        """)
+    op.execute("""
+        CREATE FUNCTION ledger_guard_account() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' OR NEW.id <> OLD.id OR NEW.code <> OLD.code
+               OR NEW.type <> OLD.type OR NEW.currency <> OLD.currency
+               OR NEW.no_overdraft <> OLD.no_overdraft THEN
+                RAISE EXCEPTION 'ledger: % of account % refused: an account is what the journal says it is',
+                    TG_OP, OLD.code USING ERRCODE = 'restrict_violation';
+            END IF;
+            RETURN NEW;
+        END $$;
+    """)
+    op.execute("""
+        CREATE TRIGGER accounts_guard BEFORE UPDATE OR DELETE ON accounts
+        FOR EACH ROW EXECUTE FUNCTION ledger_guard_account();
+    """)
+    op.execute("""
+        CREATE TRIGGER balances_no_delete BEFORE DELETE ON balances
+        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+    """)
+    for table in ("accounts", "balances"):
         op.execute(f"""
             CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
             FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
@@ -271,6 +299,22 @@ def _postgresql_guards() -> None:
 
 
 def _sqlite_guards() -> None:
+    op.execute("""
+        CREATE TRIGGER accounts_no_rewrite
+        BEFORE UPDATE OF id, code, type, currency, no_overdraft ON accounts
+        WHEN NEW.id IS NOT OLD.id OR NEW.code IS NOT OLD.code OR NEW.type IS NOT OLD.type
+          OR NEW.currency IS NOT OLD.currency OR NEW.no_overdraft IS NOT OLD.no_overdraft
+        BEGIN
+            SELECT RAISE(ABORT, 'ledger: changing what an account is is refused');
+        END;
+    """)
+    for table in ("accounts", "balances"):
+        op.execute(f"""
+            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            BEGIN
+                SELECT RAISE(ABORT, 'ledger: DELETE on {table} refused');
+            END;
+        """)
     for table in APPEND_ONLY:
         for operation in ("update", "delete"):
             op.execute(f"""
@@ -296,6 +340,7 @@ def downgrade() -> None:
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":
         for fn in (
+            "ledger_guard_account()",
             "ledger_check_entry()",
             "ledger_check_posting()",
             "ledger_assert_balanced(varchar)",

@@ -550,3 +550,33 @@ def test_deleting_every_posting_of_the_book_is_refused_on_every_backend(any_book
     exc = refused_now(ledger, "DELETE FROM postings")
     assert "append-only" in str(exc.orig)
     assert_books_intact(ledger, before)
+
+
+# --------------------------------------------------------------------------- accounts
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE accounts SET code = 'expenses:bank' WHERE code = 'assets:bank:intesa'",
+        "UPDATE accounts SET type = 'expense' WHERE code = 'assets:bank:intesa'",
+        "UPDATE accounts SET currency = 'USD' WHERE code = 'income:donations'",
+        "UPDATE accounts SET no_overdraft = NOT no_overdraft WHERE code = 'assets:bank:intesa'",
+        "DELETE FROM accounts WHERE code = 'income:donations'",
+        "DELETE FROM balances",
+    ],
+)
+def test_what_an_account_is_cannot_be_rewritten_behind_the_engine(ledger, statement):
+    ledger.create_account("assets:bank:intesa", "asset", no_overdraft=True)
+    ledger.create_account("income:donations", "income")
+    before = [(a.code, a.type, a.currency, a.no_overdraft) for a in ledger.accounts()]
+    with pytest.raises(DBAPIError), ledger.engine.begin() as conn:
+        conn.execute(text(statement))
+    assert [(a.code, a.type, a.currency, a.no_overdraft) for a in ledger.accounts()] == before
+    assert ledger.verify().ok
+
+
+def test_an_account_name_may_still_be_corrected(ledger):
+    ledger.create_account("assets:bank:intesa", "asset", name="Banca")
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET name = 'Intesa Sanpaolo'"))
+    assert [a.name for a in ledger.accounts()] == ["Intesa Sanpaolo"]
+    assert ledger.verify().ok

@@ -39,9 +39,11 @@ def test_an_entry_slipped_into_a_closed_month_behind_the_engine_is_named_by_veri
         conn.execute(
             text(
                 "INSERT INTO periods (period, ends_on, closed_at, closed_by, "
-                "closed_after_sequence) VALUES ('2026-04', :ends, :at, NULL, 0)"
+                "closed_after_sequence, head_hash) "
+                "VALUES ('2026-04', :ends, :at, NULL, 0, :genesis)"
             ),
             {
+                "genesis": "0" * 64,
                 "ends": date(2026, 4, 30),
                 "at": datetime(2026, 5, 1, tzinfo=UTC).replace(tzinfo=None)
                 if db_url.startswith("sqlite")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, text
@@ -344,3 +344,43 @@ def test_a_tamper_hidden_by_dropping_a_trigger_reports_both_the_sequence_and_i2(
     report = book.ledger.verify()
     assert_first(report, "I9", 3)
     assert any(v.invariant == "I2" and trigger in v.message for v in report.violations)
+
+
+def forge_away_the_last_two_entries(book: Book) -> None:
+    """Entries 5 and 6 (a donation and its reversal) cancel out: remove both, rewind
+    the head and fix the balance rows, leaving a self-consistent book."""
+    with as_owner(book.ledger) as conn:
+        delete_entry(conn, 6)
+        delete_entry(conn, 5)
+        last = conn.execute(text("SELECT hash FROM journal_entries WHERE sequence = 4")).one()
+        conn.execute(
+            text("UPDATE ledger_heads SET last_sequence = 4, last_hash = :h"), {"h": last.hash}
+        )
+        conn.execute(
+            text(
+                "UPDATE balances SET version = version - 2, posted_debits = posted_debits - 1000, "
+                "posted_credits = posted_credits - 1000 WHERE account_id IN "
+                "(SELECT id FROM accounts WHERE code IN "
+                "('assets:bank:intesa', 'income:donations'))"
+            )
+        )
+
+
+def test_a_perfect_forgery_of_an_unanchored_tail_passes_verify_which_is_why_heads_are_published(
+    book,
+):
+    # The limit of any self-contained chain: without an outside anchor, an owner
+    # who rewrites the tail consistently is not detectable from inside the book.
+    forge_away_the_last_two_entries(book)
+    report = book.ledger.verify()
+    assert report.ok and report.last_sequence == 4
+
+
+def test_a_perfect_forgery_of_the_tail_is_caught_by_the_hash_a_period_close_recorded(book, clock):
+    clock.instant = datetime(2026, 7, 2, 9, 0, tzinfo=UTC)
+    book.ledger.close_period("2026-06")
+    forge_away_the_last_two_entries(book)
+    report = book.ledger.verify()
+    assert_first(report, "I9", 6)
+    assert "anchored by a period close" in report.first.message
+    assert {v.invariant for v in report.violations} == {"I9"}

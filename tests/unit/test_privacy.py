@@ -1,6 +1,6 @@
 import pytest
 
-from ledger.core.errors import PersonalDataError
+from ledger.core.errors import InvalidEntryError, PersonalDataError
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.money import Money
 
@@ -60,3 +60,16 @@ def test_narrations_that_refer_to_parties_by_id_are_accepted(narration):
         metadata={"donor_id": 1187, "campaign_id": "42"},
     )
     assert spec.narration == narration
+
+
+@pytest.mark.parametrize(
+    "actor", ["mario.rossi@example.it", "Mario Rossi", "x" * 256, "", "RSSMRA85T10A562S"]
+)
+def test_an_actor_that_is_not_an_id_is_refused(actor):
+    with pytest.raises(InvalidEntryError):
+        EntrySpec("k", "donation", legs(), actor=actor)
+
+
+@pytest.mark.parametrize("actor", ["user:42", "cli", "stripe-webhook", "system.expiry"])
+def test_an_actor_that_is_an_id_is_kept(actor):
+    assert EntrySpec("k", "donation", legs(), actor=actor).actor == actor
