@@ -47,9 +47,10 @@ from ledger.core.journal import (
     check_text,
     load_entries,
     lookup_keys,
+    record_key,
     write_entries,
 )
-from ledger.core.models import Account, Hold, HoldResolution, IdempotencyKey
+from ledger.core.models import Account, Hold, HoldResolution
 from ledger.core.money import Money
 from ledger.core.privacy import check_actor
 
@@ -198,19 +199,7 @@ def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult
             }
         ],
     )
-    session.execute(
-        insert(IdempotencyKey),
-        [
-            {
-                "key": spec.idempotency_key,
-                "operation": "hold",
-                "request_hash": req_hash,
-                "entry_id": None,
-                "hold_id": hold_id,
-                "created_at": now,
-            }
-        ],
-    )
+    record_key(session, spec.idempotency_key, "hold", req_hash, hold_id=hold_id, created_at=now)
     store_balances(session, balances)
     session.flush()
     return HoldResult(get_hold(session, hold_id), True)
@@ -319,19 +308,7 @@ def resolve_hold(
         entry_id = view.id
     else:
         store_balances(session, balances)
-        session.execute(
-            insert(IdempotencyKey),
-            [
-                {
-                    "key": idempotency_key,
-                    "operation": operation,
-                    "request_hash": req_hash,
-                    "entry_id": None,
-                    "hold_id": hold.id,
-                    "created_at": now,
-                }
-            ],
-        )
+        record_key(session, idempotency_key, operation, req_hash, hold_id=hold.id, created_at=now)
     session.execute(
         insert(HoldResolution),
         [

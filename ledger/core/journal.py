@@ -259,6 +259,30 @@ def check_replay(
     return row
 
 
+def record_key(
+    session: Session,
+    key: str,
+    operation: str,
+    req_hash: str,
+    *,
+    created_at: datetime,
+    entry_id: str | None = None,
+    hold_id: str | None = None,
+) -> None:
+    """Register an idempotency key with its request hash and the result it produced."""
+    session.connection().execute(
+        _INSERT_KEYS,
+        {
+            "key": key,
+            "operation": operation,
+            "request_hash": req_hash,
+            "entry_id": entry_id,
+            "hold_id": hold_id,
+            "created_at": created_at,
+        },
+    )
+
+
 # --------------------------------------------------------------------------- writing
 @dataclass
 class PreparedEntry:
