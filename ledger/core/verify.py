@@ -55,11 +55,9 @@ class Violation:
     sequence: int | None
     message: str
 
-    def sort_key(self) -> tuple[float, int]:
-        return (
-            self.sequence if self.sequence is not None else float("inf"),
-            _ORDER[self.invariant],
-        )
+    def sort_key(self) -> tuple[bool, int, int]:
+        # Violations tied to a sequence come first, lowest sequence first.
+        return (self.sequence is None, self.sequence or 0, _ORDER[self.invariant])
 
 
 @dataclass
