@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from ledger.core.errors import InvalidAccountError
-from ledger.core.holds import HoldSpec
+from ledger.core.holds import HoldResult, HoldSpec
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.money import Money
 from ledger.core.service import Ledger
@@ -277,21 +277,29 @@ def load_demo(ledger: Ledger) -> DemoResult:
         entries_created += result.created
         return result.entry.id
 
+    def reserve_match(key: str, amount: str, narration: str) -> HoldResult:
+        """Reserve foundation 1's 1:1 match for campaign 1 on the pool."""
+        return ledger.hold(
+            HoldSpec(
+                idempotency_key=KEY_PREFIX + key,
+                kind="match_release",
+                debit_account=POOL,
+                credit_account=ESCROW,
+                amount=_eur(amount),
+                narration=narration,
+                metadata={"campaign_id": 1, "foundation_id": 1, "rule": "1:1"},
+            )
+        )
+
     for spec in _entries_before_match():
         post(spec)
 
     # The foundation matches 1:1 up to EUR 250: the match is reserved on the pool,
     # then released in part once the cap is known.
-    match = ledger.hold(
-        HoldSpec(
-            idempotency_key=KEY_PREFIX + "match-hold-1",
-            kind="match_release",
-            debit_account=POOL,
-            credit_account=ESCROW,
-            amount=_eur("275.00"),
-            narration="Riserva del cofinanziamento 1:1 della fondazione 1 per la campagna 1",
-            metadata={"campaign_id": 1, "foundation_id": 1, "rule": "1:1"},
-        )
+    match = reserve_match(
+        "match-hold-1",
+        "275.00",
+        "Riserva del cofinanziamento 1:1 della fondazione 1 per la campagna 1",
     )
     holds_created += match.created
     released = ledger.post_hold(
@@ -328,16 +336,10 @@ def load_demo(ledger: Ledger) -> DemoResult:
     entries_created += reversal.created
 
     # A second match stays reserved, so the pool shows pending and available money.
-    pending = ledger.hold(
-        HoldSpec(
-            idempotency_key=KEY_PREFIX + "match-hold-2",
-            kind="match_release",
-            debit_account=POOL,
-            credit_account=ESCROW,
-            amount=_eur("60.00"),
-            narration="Riserva del cofinanziamento 1:1 per la donazione con carta del 26 settembre",
-            metadata={"campaign_id": 1, "foundation_id": 1, "rule": "1:1"},
-        )
+    pending = reserve_match(
+        "match-hold-2",
+        "60.00",
+        "Riserva del cofinanziamento 1:1 per la donazione con carta del 26 settembre",
     )
     holds_created += pending.created
     return DemoResult(accounts_created, entries_created, holds_created)

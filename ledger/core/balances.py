@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -38,6 +39,18 @@ class WorkingBalance:
     pending_credits: int
     version: int
     dirty: bool = False
+
+    @classmethod
+    def of(cls, account: AccountView, row: Any) -> WorkingBalance:
+        """From a `balances` row (ORM object or Core row with the same columns)."""
+        return cls(
+            account,
+            row.posted_debits,
+            row.posted_credits,
+            row.pending_debits,
+            row.pending_credits,
+            row.version,
+        )
 
     @property
     def posted(self) -> int:
@@ -106,14 +119,7 @@ def lock_balances(session: Session, accounts: list[AccountView]) -> dict[int, Wo
         stmt = stmt.with_for_update()
     out: dict[int, WorkingBalance] = {}
     for row in session.execute(stmt):
-        out[row.account_id] = WorkingBalance(
-            by_id[row.account_id],
-            row.posted_debits,
-            row.posted_credits,
-            row.pending_debits,
-            row.pending_credits,
-            row.version,
-        )
+        out[row.account_id] = WorkingBalance.of(by_id[row.account_id], row)
     return out
 
 
@@ -164,14 +170,7 @@ def balance(session: Session, code: str, as_of: date | None = None) -> BalanceVi
     sign = normal_sign(account.type)
     if as_of is None:
         row = session.execute(select(Balance).where(Balance.account_id == account.id)).scalar_one()
-        wb = WorkingBalance(
-            account,
-            row.posted_debits,
-            row.posted_credits,
-            row.pending_debits,
-            row.pending_credits,
-            row.version,
-        )
+        wb = WorkingBalance.of(account, row)
         return BalanceView(account, wb.posted, wb.pending, wb.available)
     total = session.scalar(
         select(func.coalesce(func.sum(Posting.amount_minor), 0))

@@ -429,11 +429,12 @@ def write_entries(
 
 
 def _prepare(
-    session: Session, specs: Sequence[EntrySpec], clock: Clock, accounts: dict[str, AccountView]
+    specs: Sequence[tuple[EntrySpec, str]], clock: Clock, accounts: dict[str, AccountView]
 ) -> list[PreparedEntry]:
+    """Resolve accounts and dates of (spec, request hash) pairs."""
     today = rome_today(clock)
     out = []
-    for spec in specs:
+    for spec, req_hash in specs:
         legs = []
         for p in spec.postings:
             account = accounts[p.account]
@@ -447,7 +448,7 @@ def _prepare(
         out.append(
             PreparedEntry(
                 key=spec.idempotency_key,
-                req_hash=request_hash(spec.request()),
+                req_hash=req_hash,
                 operation="entry",
                 kind=spec.kind,
                 effective_on=spec.effective_on or today,
@@ -467,18 +468,18 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *, clock: Clock) 
     key repeated inside the batch is answered the same way.
     """
     stored = lookup_keys(session, [s.idempotency_key for s in specs])
-    results: list[PostResult | None] = [None] * len(specs)
-    fresh: list[tuple[int, EntrySpec]] = []
-    seen_in_batch: dict[str, tuple[str, int]] = {}
-    replay_ids: dict[int, str] = {}
+    fresh: list[tuple[int, EntrySpec, str]] = []
+    first_in_batch: dict[str, tuple[str, int]] = {}  # key -> (request hash, index)
+    replays: dict[int, str] = {}  # index -> stored entry id
+    repeats: dict[int, int] = {}  # index -> index of the same request earlier in the batch
     for i, spec in enumerate(specs):
         req = request_hash(spec.request())
         replay = check_replay(stored.get(spec.idempotency_key), "entry", req)
         if replay is not None:
             assert replay.entry_id is not None
-            replay_ids[i] = replay.entry_id
+            replays[i] = replay.entry_id
             continue
-        earlier = seen_in_batch.get(spec.idempotency_key)
+        earlier = first_in_batch.get(spec.idempotency_key)
         if earlier is not None:
             if earlier[0] != req:
                 raise IdempotencyConflictError(
@@ -486,31 +487,30 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *, clock: Clock) 
                     "with different requests",
                     idempotency_key=spec.idempotency_key,
                 )
-            replay_ids[i] = f"batch:{earlier[1]}"
+            repeats[i] = earlier[1]
             continue
-        seen_in_batch[spec.idempotency_key] = (req, i)
-        fresh.append((i, spec))
+        first_in_batch[spec.idempotency_key] = (req, i)
+        fresh.append((i, spec, req))
 
     created: dict[int, EntryView] = {}
     if fresh:
-        codes = {p.account for _, s in fresh for p in s.postings}
+        codes = {p.account for _, s, _ in fresh for p in s.postings}
         accounts = accounts_by_code(session, codes)
-        prepared = _prepare(session, [s for _, s in fresh], clock, accounts)
+        prepared = _prepare([(s, req) for _, s, req in fresh], clock, accounts)
         balances = lock_balances(session, list(accounts.values()))
         written = write_entries(session, prepared, balances, clock=clock)
-        created = {i: view for (i, _), view in zip(fresh, written, strict=True)}
+        created = {i: view for (i, _, _), view in zip(fresh, written, strict=True)}
 
-    stored_views = load_entries(
-        session, [v for v in replay_ids.values() if not v.startswith("batch:")]
-    )
-    for i, view in created.items():
-        results[i] = PostResult(view, True)
-    for i, ref in replay_ids.items():
-        if ref.startswith("batch:"):
-            results[i] = PostResult(created[int(ref[6:])], False)
+    stored_views = load_entries(session, list(replays.values()))
+    results: list[PostResult] = []
+    for i in range(len(specs)):
+        if i in created:
+            results.append(PostResult(created[i], True))
+        elif i in repeats:
+            results.append(PostResult(created[repeats[i]], False))
         else:
-            results[i] = PostResult(stored_views[ref], False)
-    return [r for r in results if r is not None]
+            results.append(PostResult(stored_views[replays[i]], False))
+    return results
 
 
 def post_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> PostResult:

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ledger.core.accounts import normal_sign
+from ledger.core.accounts import AccountView, normal_sign
+from ledger.core.balances import WorkingBalance
 from ledger.core.chain import GENESIS_HASH, chain_hash, entry_canonical
 from ledger.core.models import (
     Account,
@@ -372,14 +373,12 @@ def _check_balances(
                 f"{legs_count[account_id]} postings",
             )
         if account.no_overdraft:
-            sign = normal_sign(account.type)
-            posted = sign * (b.posted_debits - b.posted_credits)
-            pending = b.pending_credits if sign == 1 else b.pending_debits
-            if posted - pending < 0:
+            held = WorkingBalance.of(AccountView.of(account), b)
+            if held.available < 0:
                 report.add(
                     "I5",
                     None,
-                    f"no-overdraft account {account.code} has {posted - pending} available",
+                    f"no-overdraft account {account.code} has {held.available} available",
                 )
     for currency, total in sorted(totals.items()):
         if total != 0:
