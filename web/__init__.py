@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy.engine import make_url
 
-from ledger.core.clock import ROME
-from ledger.core.money import format_it
 from ledger.core.service import Ledger
 from ledger.core.storage import make_engine
 from web.config import load_config
@@ -66,10 +64,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         clock=app.config.get("CLOCK"),
     )
 
-    from web import books
+    from web import admin, auth, books, home
+    from web.access import init_access
+    from web.api import init_api
     from web.errors import register_error_handlers
+    from web.extensions import csrf, limiter
+    from web.i18n import init_i18n
+    from web.mail import init_mail
 
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        seconds=int(app.config["PERMANENT_SESSION_LIFETIME"])
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    init_i18n(app)
+    init_access(app)
+    init_mail(app)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(books.bp)
+    app.register_blueprint(admin.bp)
+    init_api(app)
     register_error_handlers(app)
     _register_template_helpers(app)
     app.after_request(_security_headers)
@@ -105,22 +120,8 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _money(minor: int, currency: str) -> str:
-    return format_it(minor, currency)
-
-
-def _date_it(value: date | None) -> str:
-    return value.strftime("%d/%m/%Y") if value is not None else ""
-
-
-def _datetime_it(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(ROME).strftime("%d/%m/%Y %H:%M")
-
-
 def _register_template_helpers(app: Flask) -> None:
-    app.add_template_filter(_money, "money")
-    app.add_template_filter(_date_it, "date_it")
-    app.add_template_filter(_datetime_it, "datetime_it")
+    from web.access import current_principal
+
     app.jinja_env.globals["account_types_it"] = ACCOUNT_TYPES_IT
+    app.jinja_env.globals["current_principal"] = current_principal

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from ledger.core.balances import TrialBalanceLine, trial_balance
 from ledger.core.chain import GENESIS_HASH
 from ledger.core.models import LedgerHead
+from web.access import allow, public
 from web.db import current_ledger, in_transaction, ping
 from web.errors import InvalidInputError
 
@@ -108,7 +109,8 @@ def _totals(lines: list[TrialBalanceLine]) -> list[CurrencyTotal]:
     return [by_currency[c] for c in sorted(by_currency)]
 
 
-@bp.get("/")
+@bp.get("/contabilita/bilancio")
+@allow("treasurer", "admin")
 def trial_balance_page() -> ResponseReturnValue:
     """Bilancio di verifica: every account's net balance, optionally as of a date."""
     as_of = parse_as_of(request.args.get("as_of"))
@@ -123,6 +125,7 @@ def trial_balance_page() -> ResponseReturnValue:
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> ResponseReturnValue:
     """Liveness and database reachability, for load balancers and monitors."""
     try:

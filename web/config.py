@@ -29,6 +29,37 @@ DEFAULTS: dict[str, Any] = {
     "DEBUG": False,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Cookies travel over HTTPS only. Browsers treat http://127.0.0.1 and
+    # http://localhost as secure, so `make run` and the browser tests work too.
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_NAME": "ledger_session",
+    "REMEMBER_COOKIE_SECURE": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    # CSRF tokens on every form (Flask-WTF); a token lives as long as the session.
+    "WTF_CSRF_ENABLED": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+    # Rate limits (Flask-Limiter syntax). Storage is per process in memory unless
+    # LEDGER_RATELIMIT_STORAGE_URI names a shared store such as redis://host:6379/0.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_LOGIN": "10 per minute",
+    "RATELIMIT_LOGIN_EMAIL": "20 per hour",
+    "RATELIMIT_REGISTER": "5 per hour",
+    "RATELIMIT_RESET": "5 per hour",
+    # Password-reset links expire after this many seconds.
+    "PASSWORD_RESET_MAX_AGE": 3600,
+    # How e-mail leaves: "log" writes it to the application log (development),
+    # "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT.
+    "MAIL_SENDER": "log",
+    "MAIL_FROM": "registro@localhost",
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # A ledger.core.clock.Clock for the app's Ledger; only a mapping can set it.
     "CLOCK": None,

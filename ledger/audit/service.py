@@ -1,0 +1,96 @@
+"""Record and read audit events; `record` joins the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.audit.models import AuditEvent
+from ledger.core.privacy import refuse_personal_metadata
+
+CHANNELS = ("web", "api", "cli")
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who acts and from where: the user (if known), the channel, address and agent."""
+
+    channel: str
+    user_id: int | None = None
+    source: str | None = None
+    user_agent: str | None = None
+
+
+def record(
+    session: Session,
+    origin: Origin,
+    action: str,
+    *,
+    now: datetime,
+    subject_type: str | None = None,
+    subject_id: str | int | None = None,
+    details: Mapping[str, Any] | None = None,
+    user_id: int | None = None,
+) -> AuditEvent:
+    """Add one event to the caller's transaction; `user_id` overrides the origin's user."""
+    if origin.channel not in CHANNELS:
+        raise ValueError(f"unknown audit channel {origin.channel!r}")
+    payload = dict(details or {})
+    refuse_personal_metadata(payload)
+    event = AuditEvent(
+        occurred_at=now,
+        actor_user_id=user_id if user_id is not None else origin.user_id,
+        channel=origin.channel,
+        action=action,
+        subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id),
+        source=(origin.source or None) and origin.source[:64],
+        user_agent=(origin.user_agent or None) and origin.user_agent[:200],
+        details=payload,
+    )
+    session.add(event)
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    events: list[AuditEvent]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_events(
+    session: Session,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    action: str | None = None,
+    actor_user_id: int | None = None,
+) -> AuditPage:
+    """Events newest first, optionally filtered by action prefix or actor."""
+    query = select(AuditEvent)
+    count = select(func.count()).select_from(AuditEvent)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action))
+        count = count.where(AuditEvent.action.startswith(action))
+    if actor_user_id is not None:
+        query = query.where(AuditEvent.actor_user_id == actor_user_id)
+        count = count.where(AuditEvent.actor_user_id == actor_user_id)
+    total = int(session.scalar(count) or 0)
+    page = max(1, page)
+    events = list(
+        session.scalars(
+            query.order_by(AuditEvent.id.desc()).limit(per_page).offset((page - 1) * per_page)
+        )
+    )
+    return AuditPage(events=events, total=total, page=page, per_page=per_page)

@@ -1,0 +1,38 @@
+"""Errors of people and credentials; codes are part of the public contract."""
+
+from __future__ import annotations
+
+from ledger.core.errors import LedgerError
+
+
+class InvalidPersonError(LedgerError):
+    """A field of a person or user is not acceptable (422); `details["field"]` names it."""
+
+    code = "invalid_person"
+
+
+class WeakPasswordError(LedgerError):
+    code = "weak_password"
+
+
+class EmailTakenError(LedgerError):
+    code = "email_taken"
+    http_status = 409
+
+
+class UserNotFoundError(LedgerError):
+    code = "user_not_found"
+    http_status = 404
+
+
+class TokenNotFoundError(LedgerError):
+    code = "token_not_found"
+    http_status = 404
+
+
+class InvalidTotpCodeError(LedgerError):
+    code = "invalid_totp_code"
+
+
+class WrongPasswordError(LedgerError):
+    code = "wrong_password"

@@ -1,0 +1,98 @@
+"""Tables of people and their credentials (created by migration 0002_people)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ledger.core.models import Base, UtcDateTime
+
+ROLES = ("donor", "proponent", "reviewer", "treasurer", "foundation_officer", "admin")
+SELF_REGISTER_ROLES = ("donor", "proponent")
+# Roles that can move money through the pages only after enrolling TOTP.
+TWO_FACTOR_ROLES = ("treasurer", "admin")
+LOCALES = ("it", "en")
+
+
+class Person(Base):
+    """Someone the programme knows: the only table that holds identity."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    # Stored lower-cased, so uniqueness and sign-in ignore case.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    codice_fiscale: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class User(Base):
+    """A person who can sign in, with roles and credentials."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("locale IN ('it','en')", name="locale"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str] = mapped_column(String(2), default="it")
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The last 30-second step whose code was accepted: a code is accepted once.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    person: Mapped[Person] = relationship(lazy="joined")
+    role_rows: Mapped[list[UserRole]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="UserRole.role"
+    )
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(row.role for row in self.role_rows)
+
+    @property
+    def email(self) -> str:
+        return self.person.email
+
+    @property
+    def totp_enrolled(self) -> bool:
+        return self.totp_enrolled_at is not None
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('donor','proponent','reviewer','treasurer','foundation_officer','admin')",
+            name="role",
+        ),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer credential for the JSON API; the token itself is never stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the whole token, hex: a token is 256 random bits, so a fast hash
+    # is enough (nothing to brute-force) and lookups stay a single index probe.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, shown in listings so an operator can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -1,0 +1,291 @@
+"""Services on people and users; each takes the caller's session and never commits.
+
+Validation happens before anything is written, so a refused call leaves no
+trace. E-mail addresses are stored lower-cased and trimmed; a codice fiscale is
+validated with python-stdnum (check character included) and stored compact and
+upper-case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from stdnum.it import codicefiscale
+
+from ledger.people import passwords, totp
+from ledger.people.errors import (
+    EmailTakenError,
+    InvalidPersonError,
+    InvalidTotpCodeError,
+    TokenNotFoundError,
+    UserNotFoundError,
+    WeakPasswordError,
+    WrongPasswordError,
+)
+from ledger.people.models import LOCALES, ROLES, ApiToken, Person, User, UserRole
+
+TOKEN_PREFIX = "clt_"
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_MAX_NAME = 200
+
+
+@dataclass(frozen=True, slots=True)
+class NewPerson:
+    """What is known of a person at registration."""
+
+    email: str
+    full_name: str
+    codice_fiscale: str | None = None
+    address: str | None = None
+
+
+def normalise_email(email: str) -> str:
+    """Trim and lower-case; refuse what is not shaped like an address."""
+    value = (email or "").strip().lower()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise InvalidPersonError(
+            "L'indirizzo e-mail non è valido: scrivilo nella forma nome@dominio.it.",
+            field="email",
+        )
+    return value
+
+
+def normalise_codice_fiscale(value: str | None) -> str | None:
+    """The compact upper-case codice fiscale, or None when blank; invalid ones are refused."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return str(codicefiscale.validate(value))
+    except StdnumValidationError:
+        raise InvalidPersonError(
+            "Il codice fiscale non è valido: controlla i 16 caratteri (o le 11 cifre "
+            "per un ente).",
+            field="codice_fiscale",
+        ) from None
+
+
+def check_password(password: str) -> None:
+    """Refuse passwords shorter than MIN_PASSWORD_LENGTH or absurdly long."""
+    if len(password) < passwords.MIN_PASSWORD_LENGTH:
+        raise WeakPasswordError(
+            f"La password deve avere almeno {passwords.MIN_PASSWORD_LENGTH} caratteri.",
+            field="password",
+            min_length=passwords.MIN_PASSWORD_LENGTH,
+        )
+    if len(password) > passwords.MAX_PASSWORD_LENGTH:
+        raise WeakPasswordError(
+            f"La password non può superare {passwords.MAX_PASSWORD_LENGTH} caratteri.",
+            field="password",
+        )
+
+
+def check_roles(roles: Iterable[str]) -> frozenset[str]:
+    """The roles as a set; unknown names and an empty set are refused."""
+    chosen = frozenset(roles)
+    unknown = sorted(chosen - set(ROLES))
+    if unknown:
+        raise InvalidPersonError(
+            f"Ruolo sconosciuto: {', '.join(unknown)}. Ruoli possibili: {', '.join(ROLES)}.",
+            field="roles",
+            unknown=unknown,
+        )
+    if not chosen:
+        raise InvalidPersonError("Serve almeno un ruolo.", field="roles")
+    return chosen
+
+
+def _clean_name(full_name: str) -> str:
+    value = " ".join((full_name or "").split())
+    if not value:
+        raise InvalidPersonError("Il nome è obbligatorio.", field="full_name")
+    if len(value) > _MAX_NAME:
+        raise InvalidPersonError(
+            f"Il nome non può superare {_MAX_NAME} caratteri.", field="full_name"
+        )
+    return value
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    """The user whose person has this e-mail (any case), or None."""
+    value = (email or "").strip().lower()
+    return session.scalars(select(User).join(Person).where(Person.email == value)).one_or_none()
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """The user with this id; UserNotFoundError otherwise."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFoundError(f"nessun utente con id {user_id}", user_id=user_id)
+    return user
+
+
+def create_user(
+    session: Session,
+    person: NewPerson,
+    *,
+    roles: Iterable[str],
+    password: str | None,
+    now: datetime,
+    locale: str = "it",
+) -> User:
+    """Create a person and their user with `roles`; a None password means no sign-in yet."""
+    email = normalise_email(person.email)
+    name = _clean_name(person.full_name)
+    cf = normalise_codice_fiscale(person.codice_fiscale)
+    chosen = check_roles(roles)
+    if password is not None:
+        check_password(password)
+    if locale not in LOCALES:
+        raise InvalidPersonError(f"Lingua sconosciuta: {locale}", field="locale")
+    if session.scalars(select(Person.id).where(Person.email == email)).first() is not None:
+        raise EmailTakenError(
+            "Questo indirizzo e-mail è già registrato: accedi o reimposta la password.",
+            field="email",
+        )
+    address = (person.address or "").strip() or None
+    row = Person(full_name=name, email=email, codice_fiscale=cf, address=address, created_at=now)
+    session.add(row)
+    session.flush()
+    user = User(
+        person_id=row.id,
+        password_hash=passwords.hash_password(password) if password is not None else None,
+        password_changed_at=now if password is not None else None,
+        active=True,
+        locale=locale,
+        created_at=now,
+    )
+    user.person = row
+    user.role_rows = [UserRole(role=role) for role in sorted(chosen)]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, else None (same cost either way)."""
+    user = find_user_by_email(session, email)
+    if user is None or not user.active:
+        passwords.verify_password(None, password)
+        return None
+    if not passwords.verify_password(user.password_hash, password):
+        return None
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return user
+
+
+def set_password(user: User, password: str, *, now: datetime) -> None:
+    """Replace the password (after a reset or by an operator)."""
+    check_password(password)
+    user.password_hash = passwords.hash_password(password)
+    user.password_changed_at = now
+
+
+def change_password(user: User, current: str, new: str, *, now: datetime) -> None:
+    """Replace the password after checking the current one."""
+    if not passwords.verify_password(user.password_hash, current):
+        raise WrongPasswordError("La password attuale non è corretta.", field="current_password")
+    set_password(user, new, now=now)
+
+
+def password_fingerprint(user: User) -> str:
+    """A short digest of the current password hash: a reset link carries it, so the
+    link stops working once the password has changed (one use only)."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------ API tokens
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, name: str, *, now: datetime) -> tuple[str, ApiToken]:
+    """Create a token for `user`; the plain token is returned once and never stored."""
+    label = " ".join((name or "").split()) or "token"
+    if len(label) > 100:
+        raise InvalidPersonError("Il nome del token supera 100 caratteri.", field="name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        name=label,
+        token_hash=hash_token(token),
+        prefix=token[:12],
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def user_for_token(session: Session, token: str) -> tuple[User, ApiToken] | None:
+    """The active user and live token row for a bearer token, else None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    return row.user, row
+
+
+def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
+    query = select(ApiToken).order_by(ApiToken.id)
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def revoke_token(session: Session, token_id: int, *, now: datetime) -> ApiToken:
+    """Revoke a token (idempotent: revoking twice keeps the first time)."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise TokenNotFoundError(f"nessun token con id {token_id}", token_id=token_id)
+    if row.revoked_at is None:
+        row.revoked_at = now
+    return row
+
+
+# ------------------------------------------------------------------ TOTP
+def begin_totp_enrolment(user: User) -> str:
+    """Give the user a new pending secret (replacing a pending one) and return it.
+
+    An enrolled user keeps their secret: re-enrolment is not a way around 2FA.
+    """
+    if user.totp_enrolled:
+        raise InvalidTotpCodeError("L'autenticazione a due fattori è già attiva.")
+    user.totp_secret = totp.new_secret()
+    return user.totp_secret
+
+
+def confirm_totp_enrolment(user: User, code: str, *, now: datetime) -> None:
+    """Activate the pending secret once the user proves their app shows the right code."""
+    if user.totp_enrolled or not user.totp_secret:
+        raise InvalidTotpCodeError("Nessuna attivazione in corso: ricomincia dall'inizio.")
+    step = totp.matching_step(user.totp_secret, code, now, None)
+    if step is None:
+        raise InvalidTotpCodeError(
+            "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora.",
+            field="code",
+        )
+    user.totp_enrolled_at = now
+    user.totp_last_step = step
+
+
+def verify_totp(user: User, code: str, *, now: datetime) -> bool:
+    """True (and the step is used up) when `code` is valid now for an enrolled user."""
+    if not user.totp_enrolled or not user.totp_secret:
+        return False
+    step = totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
+    if step is None:
+        return False
+    user.totp_last_step = step
+    return True

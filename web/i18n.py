@@ -1,0 +1,75 @@
+"""Languages: Italian by default, English on request; amounts and dates per locale.
+
+The language is the one the visitor chose with the switch (kept in the
+session, and on the user for signed-in users), else Italian: the browser's
+Accept-Language does not override the programme's language. Amounts keep the
+ISO code after the number in both languages ("1.234,56 EUR", "1,234.56 EUR"),
+which is how the books and statements print them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+from flask import Flask, session
+from flask_babel import get_locale
+
+from ledger.core.clock import ROME
+from ledger.core.money import CURRENCY_EXPONENTS
+from web.extensions import babel
+
+LANGUAGES = {"it": "Italiano", "en": "English"}
+DEFAULT_LANGUAGE = "it"
+SESSION_LANGUAGE = "lang"
+
+_DATE_FORMATS = {"it": "dd/MM/yyyy", "en": "d MMM yyyy"}
+_DATETIME_FORMATS = {"it": "dd/MM/yyyy HH:mm", "en": "d MMM yyyy HH:mm"}
+
+
+def select_locale() -> str:
+    chosen = session.get(SESSION_LANGUAGE)
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def current_language() -> str:
+    locale = get_locale()
+    return locale.language if locale is not None else DEFAULT_LANGUAGE
+
+
+def format_money(minor: int, currency: str) -> str:
+    """`minor` units of `currency` in the current locale, ISO code after the number."""
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    value = Decimal(minor).scaleb(-exponent)
+    pattern = "#,##0" + ("." + "0" * exponent if exponent else "")
+    return f"{format_decimal(value, format=pattern, locale=current_language())} {currency}"
+
+
+def format_day(value: date | None) -> str:
+    if value is None:
+        return ""
+    language = current_language()
+    return format_date(value, _DATE_FORMATS[language], locale=language)
+
+
+def format_instant(value: datetime | None) -> str:
+    """An aware timestamp shown in Italian time (Europe/Rome)."""
+    if value is None:
+        return ""
+    language = current_language()
+    return format_datetime(value, _DATETIME_FORMATS[language], tzinfo=ROME, locale=language)
+
+
+def init_i18n(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Rome")
+    babel.init_app(app, locale_selector=select_locale)
+    app.add_template_filter(format_money, "money")
+    app.add_template_filter(format_day, "date_it")
+    app.add_template_filter(format_instant, "datetime_it")
+    app.add_template_filter(format_day, "day")
+    app.add_template_filter(format_instant, "instant")
+    app.jinja_env.globals["languages"] = LANGUAGES
+    app.jinja_env.globals["current_language"] = current_language
