@@ -1,7 +1,554 @@
-"""(being written)"""
+"""Sign-in and the personal area: registration, sign-in with optional TOTP, sign-out,
+password change and reset, TOTP enrolment and the language switch.
+
+Each POST runs one unit of work that makes the change and writes its audit
+event, so a refused request leaves neither. E-mail (the reset link) goes to
+the outbox in that unit and is sent after the commit. A failed sign-in says
+the same thing whether the e-mail exists or not, and takes as long.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import login_user, logout_user
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+from wtforms import Form
+
+from ledger.audit.service import record
+from ledger.core.errors import LedgerError
+from ledger.outbox.service import enqueue
+from ledger.people import service as people
+from ledger.people import totp
+from ledger.people.errors import InvalidTotpCodeError
+from ledger.people.models import User
+from web.access import (
+    SESSION_PENDING_USER,
+    SESSION_TWO_FACTOR,
+    Principal,
+    audit_origin,
+    current_principal,
+    public,
+    signed_in,
+)
+from web.db import current_ledger, in_transaction
+from web.extensions import (
+    limiter,
+    login_email_limit,
+    login_limit,
+    register_limit,
+    reset_limit,
+    submitted_email,
+)
+from web.forms import (
+    ActionForm,
+    CodeForm,
+    EnrolForm,
+    LoginForm,
+    PasswordChangeForm,
+    RegisterForm,
+    ResetForm,
+    ResetRequestForm,
+)
+from web.i18n import LANGUAGES, SESSION_LANGUAGE
+from web.mail import flush_outbox
 
 bp = Blueprint("auth", __name__)
+
+SESSION_PENDING_SECRET = "pending_totp_secret"  # noqa: S105 - a session key name
+RESET_SALT = "password-reset"
+
+
+def _now() -> datetime:
+    return current_ledger().clock.now()
+
+
+def safe_next(default: str) -> str:
+    """The `next` target when it is a path on this site, else `default` (no open redirect)."""
+    target = request.values.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+        if not parts.scheme and "\\" not in target:
+            return target
+    return default
+
+
+def _field_error(form: Form, exc: LedgerError) -> None:
+    """Attach a domain error to the form field it names, or to the form as a whole."""
+    name = str(exc.details.get("field", ""))
+    field = getattr(form, name, None) if name else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*list(field.errors), exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _start_session(principal: Principal, *, two_factor: bool) -> None:
+    language = session.get(SESSION_LANGUAGE)
+    session.clear()  # a new session id for a new identity: no fixation
+    session.permanent = True
+    if language in LANGUAGES:
+        session[SESSION_LANGUAGE] = language
+    elif principal.locale in LANGUAGES:
+        session[SESSION_LANGUAGE] = principal.locale
+    login_user(principal)
+    session[SESSION_TWO_FACTOR] = two_factor
+
+
+# ------------------------------------------------------------------ registration
+@bp.route("/register", methods=["GET", "POST"])
+@public
+@limiter.limit(register_limit, methods=["POST"])
+def register() -> ResponseReturnValue:
+    """Self-registration of donors and proponents."""
+    if current_principal() is not None:
+        return redirect(url_for("auth.account"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        person = people.NewPerson(
+            email=form.email.data or "",
+            full_name=form.full_name.data or "",
+            codice_fiscale=form.codice_fiscale.data or None,
+        )
+        language = session.get(SESSION_LANGUAGE, "it")
+
+        def work(db: Session) -> Principal:
+            user = people.create_user(
+                db,
+                person,
+                roles=[form.role.data or "donor"],
+                password=form.password.data or "",
+                now=_now(),
+                locale=language if language in LANGUAGES else "it",
+            )
+            record(
+                db,
+                audit_origin(),
+                "user.register",
+                now=_now(),
+                subject_type="user",
+                subject_id=user.id,
+                details={"roles": sorted(user.roles)},
+                user_id=user.id,
+            )
+            return Principal.of(user)
+
+        try:
+            principal = in_transaction(work)
+        except LedgerError as exc:
+            _field_error(form, exc)
+        else:
+            _start_session(principal, two_factor=False)
+            flash(_("Registrazione completata: benvenuto!"), "success")
+            return redirect(url_for("auth.account"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/register.html", form=form), status
+
+
+# ------------------------------------------------------------------ sign-in
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(login_email_limit, methods=["POST"], key_func=submitted_email)
+def login() -> ResponseReturnValue:
+    """Sign in with e-mail and password; users with TOTP then confirm a code."""
+    if current_principal() is not None:
+        return redirect(safe_next(url_for("auth.account")))
+    form = LoginForm()
+    failed = False
+    if form.validate_on_submit():
+        email = form.email.data or ""
+        password = form.password.data or ""
+
+        def work(db: Session) -> Principal | None:
+            user = people.authenticate(db, email, password)
+            if user is None:
+                found = people.find_user_by_email(db, email)
+                record(
+                    db,
+                    audit_origin(),
+                    "session.login_failed",
+                    now=_now(),
+                    subject_type="user" if found else None,
+                    subject_id=found.id if found else None,
+                    user_id=found.id if found else None,
+                )
+                return None
+            if not user.totp_enrolled:
+                record(db, audit_origin(), "session.login", now=_now(), user_id=user.id)
+            return Principal.of(user)
+
+        principal = in_transaction(work)
+        if principal is None:
+            failed = True
+        elif principal.totp_enrolled:
+            session.clear()
+            session[SESSION_PENDING_USER] = principal.get_id()
+            target = safe_next("")
+            return redirect(
+                url_for("auth.two_factor_login", **({"next": target} if target else {}))
+            )
+        else:
+            _start_session(principal, two_factor=False)
+            return redirect(safe_next(url_for("auth.account")))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form, failed=failed), status
+
+
+def _pending_user_id() -> int | None:
+    pending = str(session.get(SESSION_PENDING_USER) or "")
+    user_part = pending.partition(":")[0]
+    return int(user_part) if user_part.isdigit() else None
+
+
+@bp.route("/login/2fa", methods=["GET", "POST"])
+@public
+@limiter.limit(login_limit, methods=["POST"])
+def two_factor_login() -> ResponseReturnValue:
+    """The second step of signing in: a TOTP code."""
+    user_id = _pending_user_id()
+    if user_id is None:
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    failed = False
+    if form.validate_on_submit():
+        code = form.code.data or ""
+        expected = str(session.get(SESSION_PENDING_USER))
+
+        def work(db: Session) -> Principal | None:
+            user = db.get(User, user_id)
+            if user is None or not user.active or Principal.of(user).get_id() != expected:
+                return None
+            if not people.verify_totp(user, code, now=_now()):
+                record(db, audit_origin(), "session.two_factor_failed", now=_now(), user_id=user.id)
+                return None
+            record(
+                db,
+                audit_origin(),
+                "session.login",
+                now=_now(),
+                user_id=user.id,
+                details={"two_factor": True},
+            )
+            return Principal.of(user)
+
+        principal = in_transaction(work)
+        if principal is None:
+            failed = True
+        else:
+            _start_session(principal, two_factor=True)
+            return redirect(safe_next(url_for("auth.account")))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/two_factor_login.html", form=form, failed=failed), status
+
+
+@bp.route("/account/2fa/verify", methods=["GET", "POST"])
+@signed_in
+def two_factor_verify() -> ResponseReturnValue:
+    """Confirm a TOTP code in this session (for a session that has not yet)."""
+    principal = current_principal()
+    assert principal is not None
+    if not principal.totp_enrolled:
+        return redirect(url_for("auth.two_factor_enrol", next=safe_next("")))
+    form = CodeForm()
+    failed = False
+    if form.validate_on_submit():
+        code = form.code.data or ""
+
+        def work(db: Session) -> bool:
+            user = people.get_user(db, principal.user_id)
+            ok = people.verify_totp(user, code, now=_now())
+            action = "session.two_factor" if ok else "session.two_factor_failed"
+            record(db, audit_origin(), action, now=_now())
+            return ok
+
+        if in_transaction(work):
+            session[SESSION_TWO_FACTOR] = True
+            return redirect(safe_next(url_for("auth.account")))
+        failed = True
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/two_factor_login.html", form=form, failed=failed), status
+
+
+@bp.post("/logout")
+@public
+def logout() -> ResponseReturnValue:
+    """Sign out (POST with a CSRF token, so another site cannot sign you out)."""
+    ActionForm()  # CSRFProtect has already checked the token
+    principal = current_principal()
+    if principal is not None:
+
+        def work(db: Session) -> None:
+            record(db, audit_origin(), "session.logout", now=_now())
+
+        in_transaction(work)
+    language = session.get(SESSION_LANGUAGE)
+    logout_user()
+    session.clear()
+    if language in LANGUAGES:
+        session[SESSION_LANGUAGE] = language
+    flash(_("Sei uscito dal registro."), "success")
+    return redirect(url_for("home.index"))
+
+
+# ------------------------------------------------------------------ personal area
+@bp.get("/account")
+@signed_in
+def account() -> ResponseReturnValue:
+    """The signed-in user's own data: identity, roles and security settings."""
+    principal = current_principal()
+    assert principal is not None
+
+    def read(db: Session) -> dict[str, Any]:
+        user = people.get_user(db, principal.user_id)
+        return {
+            "full_name": user.person.full_name,
+            "email": user.person.email,
+            "codice_fiscale": user.person.codice_fiscale,
+            "address": user.person.address,
+            "roles": sorted(user.roles),
+            "totp_enrolled": user.totp_enrolled,
+            "created_at": user.created_at,
+        }
+
+    me = in_transaction(read, read_only=True)
+    return render_template("auth/account.html", me=me, principal=principal)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@signed_in
+def password_change() -> ResponseReturnValue:
+    """Change one's password; every other session of the user ends."""
+    principal = current_principal()
+    assert principal is not None
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+
+        def work(db: Session) -> Principal:
+            user = people.get_user(db, principal.user_id)
+            people.change_password(
+                user, form.current_password.data or "", form.new_password.data or "", now=_now()
+            )
+            record(
+                db,
+                audit_origin(),
+                "user.password_change",
+                now=_now(),
+                subject_type="user",
+                subject_id=user.id,
+            )
+            return Principal.of(user)
+
+        try:
+            updated = in_transaction(work)
+        except LedgerError as exc:
+            _field_error(form, exc)
+        else:
+            two_factor = bool(session.get(SESSION_TWO_FACTOR))
+            _start_session(updated, two_factor=two_factor)
+            flash(_("Password cambiata."), "success")
+            return redirect(url_for("auth.account"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/password_change.html", form=form), status
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=RESET_SALT)
+
+
+def reset_token(user: User) -> str:
+    """A signed link token naming the user and their current password fingerprint."""
+    return _reset_serializer().dumps({"u": user.id, "f": people.password_fingerprint(user)})
+
+
+@bp.route("/password/reset", methods=["GET", "POST"])
+@public
+@limiter.limit(reset_limit, methods=["POST"])
+def reset_request() -> ResponseReturnValue:
+    """Ask for a reset link; the answer is the same whether the address is known."""
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        email = form.email.data or ""
+
+        def work(db: Session) -> None:
+            user = people.find_user_by_email(db, email)
+            if user is None or not user.active:
+                return
+            enqueue(db, "password_reset", {"user_id": user.id}, now=_now())
+            record(
+                db,
+                audit_origin(),
+                "user.password_reset_request",
+                now=_now(),
+                subject_type="user",
+                subject_id=user.id,
+            )
+
+        in_transaction(work)
+        flush_outbox()
+        flash(
+            _(
+                "Se l'indirizzo è registrato, riceverai un'e-mail con un link per "
+                "scegliere una nuova password. Il link vale un'ora."
+            ),
+            "success",
+        )
+        return redirect(url_for("auth.login"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/reset_request.html", form=form), status
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@public
+@limiter.limit(reset_limit, methods=["POST"])
+def reset(token: str) -> ResponseReturnValue:
+    """Choose a new password from a reset link (signed, expiring, usable once)."""
+    try:
+        data = _reset_serializer().loads(
+            token, max_age=int(current_app.config["PASSWORD_RESET_MAX_AGE"])
+        )
+        user_id, fingerprint = int(data["u"]), str(data["f"])
+    except SignatureExpired:
+        return _bad_link(_("Il link è scaduto: chiedine uno nuovo."))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return _bad_link(_("Il link non è valido: chiedine uno nuovo."))
+
+    def still_valid(db: Session) -> bool:
+        user = db.get(User, user_id)
+        return user is not None and people.password_fingerprint(user) == fingerprint
+
+    form = ResetForm()
+    if form.validate_on_submit():
+
+        def work(db: Session) -> bool:
+            if not still_valid(db):
+                return False
+            user = people.get_user(db, user_id)
+            people.set_password(user, form.password.data or "", now=_now())
+            record(
+                db,
+                audit_origin(),
+                "user.password_reset",
+                now=_now(),
+                subject_type="user",
+                subject_id=user.id,
+                user_id=user.id,
+            )
+            return True
+
+        try:
+            done = in_transaction(work)
+        except LedgerError as exc:
+            _field_error(form, exc)
+        else:
+            if not done:
+                return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
+            flash(_("Password impostata: ora puoi accedere."), "success")
+            return redirect(url_for("auth.login"))
+    elif not form.is_submitted() and not in_transaction(still_valid, read_only=True):
+        return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/reset.html", form=form), status
+
+
+def _bad_link(message: str) -> ResponseReturnValue:
+    return render_template("auth/bad_link.html", message=message), 410
+
+
+# ------------------------------------------------------------------ two-factor enrolment
+@bp.route("/account/2fa", methods=["GET", "POST"])
+@signed_in
+def two_factor_enrol() -> ResponseReturnValue:
+    """Enrol TOTP: show a new secret (text and QR code), activate it with a code."""
+    principal = current_principal()
+    assert principal is not None
+    if principal.totp_enrolled:
+        return render_template("auth/two_factor_enrolled.html")
+    secret = session.get(SESSION_PENDING_SECRET)
+    if not isinstance(secret, str) or len(secret) != 32:
+        secret = totp.new_secret()
+        session[SESSION_PENDING_SECRET] = secret
+    form = EnrolForm()
+    if form.validate_on_submit():
+        code = form.code.data or ""
+
+        def work(db: Session) -> None:
+            user = people.get_user(db, principal.user_id)
+            people.enrol_totp(user, secret, code, now=_now())
+            record(
+                db,
+                audit_origin(),
+                "user.totp_enrol",
+                now=_now(),
+                subject_type="user",
+                subject_id=user.id,
+            )
+
+        try:
+            in_transaction(work)
+        except InvalidTotpCodeError as exc:
+            _field_error(form, exc)
+        else:
+            session.pop(SESSION_PENDING_SECRET, None)
+            session[SESSION_TWO_FACTOR] = True
+            flash(_("Autenticazione a due fattori attivata."), "success")
+            return redirect(safe_next(url_for("auth.account")))
+    uri = totp.provisioning_uri(secret, principal.email)
+    status = 422 if form.is_submitted() else 200
+    return render_template(
+        "auth/two_factor_enrol.html",
+        form=form,
+        secret=secret,
+        grouped_secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        qr_svg=_qr_svg(uri),
+    ), status
+
+
+def _qr_svg(uri: str) -> str:
+    import segno
+
+    return str(segno.make(uri, error="m").svg_inline(scale=4, dark="#1b1f23", light="#ffffff"))
+
+
+# ------------------------------------------------------------------ language
+@bp.post("/language")
+@public
+def language() -> ResponseReturnValue:
+    """Switch the language of the pages (kept in the session and on the user)."""
+    form = ActionForm()
+    chosen = form.lang.data or request.form.get("lang", "")
+    if chosen in LANGUAGES:
+        session[SESSION_LANGUAGE] = chosen
+        principal = current_principal()
+        if principal is not None and principal.locale != chosen:
+
+            def work(db: Session) -> None:
+                user = people.get_user(db, principal.user_id)
+                people.set_locale(user, chosen)
+                record(
+                    db,
+                    audit_origin(),
+                    "user.language",
+                    now=_now(),
+                    subject_type="user",
+                    subject_id=user.id,
+                    details={"locale": chosen},
+                )
+
+            in_transaction(work)
+    return redirect(safe_next(url_for("home.index")))

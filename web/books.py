@@ -12,21 +12,38 @@ per request and is the CLI's job.
 from __future__ import annotations
 
 import re
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.audit.service import record
+from ledger.core.accounts import list_accounts
 from ledger.core.balances import TrialBalanceLine, trial_balance
 from ledger.core.chain import GENESIS_HASH
+from ledger.core.errors import InvalidAmountError, LedgerError
+from ledger.core.journal import EntrySpec, PostingSpec, PostResult, post_entry
 from ledger.core.models import LedgerHead
-from web.access import allow, public
+from ledger.core.money import Money
+from web.access import allow, audit_origin, current_principal, public
 from web.db import current_ledger, in_transaction, ping
 from web.errors import InvalidInputError
+from web.forms import EntryForm
 
 bp = Blueprint("books", __name__)
 
@@ -134,3 +151,92 @@ def healthz() -> ResponseReturnValue:
         current_app.logger.warning("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify({"status": "degraded", "database": "unreachable"}), 503
     return jsonify({"status": "ok", "database": "ok"})
+
+
+# ------------------------------------------------------------------ manual entries
+_ITALIAN_AMOUNT = re.compile(r"^\d{1,3}(\.\d{3})+(,\d+)?$")
+
+
+def parse_amount_text(text: str, currency: str) -> Money:
+    """A positive amount typed by a person: "12,50", "12.50" or "1.234,56".
+
+    A comma is the decimal separator; a dot is one too unless it groups
+    thousands ("1.234,56"). Floats never appear: the text goes to Money.parse.
+    """
+    value = "".join(text.split())
+    if _ITALIAN_AMOUNT.match(value):
+        value = value.replace(".", "")
+    value = value.replace(",", ".")
+    money = Money.parse(value, currency)
+    if money.minor <= 0:
+        raise InvalidAmountError("L'importo deve essere maggiore di zero.", field="amount")
+    return money
+
+
+@bp.route("/contabilita/registrazioni/nuova", methods=["GET", "POST"])
+@allow("treasurer", two_factor=True)
+def new_entry() -> ResponseReturnValue:
+    """A manual entry between two accounts of the same currency (treasurers, with 2FA).
+
+    The form carries a key made when it was shown, so a double click or a
+    resubmitted page posts the entry once (the engine's idempotency, I4).
+    """
+    principal = current_principal()
+    assert principal is not None
+    # The choices are read in their own snapshot, like the signed-in user: the
+    # request's one unit of work is the write.
+    accounts = current_ledger().read(list_accounts)
+    form = EntryForm()
+    choices = [(a.code, f"{a.code} ({a.currency})") for a in accounts]
+    form.debit_account.choices = choices
+    form.credit_account.choices = choices
+    if not form.form_key.data:
+        form.form_key.data = uuid.uuid4().hex
+    if form.validate_on_submit():
+        by_code = {a.code: a for a in accounts}
+        debit, credit = by_code[form.debit_account.data], by_code[form.credit_account.data]
+        try:
+            if debit.code == credit.code:
+                raise InvalidInputError(
+                    _("I due conti devono essere diversi."), field="credit_account"
+                )
+            if debit.currency != credit.currency:
+                raise InvalidInputError(
+                    _("I due conti hanno valute diverse."), field="credit_account"
+                )
+            amount = parse_amount_text(form.amount.data or "", debit.currency)
+            spec = EntrySpec(
+                idempotency_key=f"web:{principal.user_id}:{form.form_key.data}",
+                kind="manual",
+                postings=[PostingSpec(debit.code, amount), PostingSpec(credit.code, -amount)],
+                effective_on=form.effective_on.data,
+                narration=(form.narration.data or "").strip(),
+                actor=f"user:{principal.user_id}",
+            )
+
+            def work(db: Session) -> PostResult:
+                result = post_entry(db, spec, clock=current_ledger().clock)
+                if result.created:
+                    record(
+                        db,
+                        audit_origin(),
+                        "entry.post",
+                        now=current_ledger().clock.now(),
+                        subject_type="entry",
+                        subject_id=result.entry.sequence,
+                        details={"kind": "manual"},
+                    )
+                return result
+
+            result = in_transaction(work)
+        except LedgerError as exc:
+            field = getattr(form, str(exc.details.get("field", "")), None)
+            if field is not None and hasattr(field, "errors"):
+                field.errors = [*list(field.errors), exc.message]
+            else:
+                form.form_errors.append(exc.message)
+        else:
+            flash(_("Registrazione n. %(n)d contabilizzata.", n=result.entry.sequence), "success")
+            return redirect(url_for("books.trial_balance_page"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("new_entry.html", form=form, has_accounts=bool(accounts)), status

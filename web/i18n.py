@@ -16,6 +16,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from flask import Flask, session
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 from ledger.core.clock import ROME
 from ledger.core.money import CURRENCY_EXPONENTS
@@ -24,6 +25,15 @@ from web.extensions import babel
 LANGUAGES = {"it": "Italiano", "en": "English"}
 DEFAULT_LANGUAGE = "it"
 SESSION_LANGUAGE = "lang"
+
+ROLE_NAMES = {
+    "donor": _l("Donatore"),
+    "proponent": _l("Proponente"),
+    "reviewer": _l("Revisore"),
+    "treasurer": _l("Tesoriere"),
+    "foundation_officer": _l("Referente di fondazione"),
+    "admin": _l("Amministratore"),
+}
 
 _DATE_FORMATS = {"it": "dd/MM/yyyy", "en": "d MMM yyyy"}
 _DATETIME_FORMATS = {"it": "dd/MM/yyyy HH:mm", "en": "d MMM yyyy HH:mm"}
@@ -72,4 +82,5 @@ def init_i18n(app: Flask) -> None:
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_instant, "instant")
     app.jinja_env.globals["languages"] = LANGUAGES
+    app.jinja_env.globals["role_names"] = ROLE_NAMES
     app.jinja_env.globals["current_language"] = current_language

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.core.models import BigId, Base, UtcDateTime
+from ledger.core.models import Base, BigId, UtcDateTime
 
 
 class AuditEvent(Base):
@@ -26,4 +26,3 @@ class AuditEvent(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.core.models import BigId, Base, UtcDateTime
+from ledger.core.models import Base, BigId, UtcDateTime
 
 
 class OutboxMessage(Base):

@@ -22,9 +22,7 @@ _dummy_hash = _hasher.hash("not a password of anyone")
 def configure(*, memory_cost: int, time_cost: int, parallelism: int = 1) -> None:
     """Change the cost parameters (for tests; existing hashes still verify)."""
     global _hasher, _dummy_hash  # noqa: PLW0603 - one process-wide hasher
-    _hasher = PasswordHasher(
-        memory_cost=memory_cost, time_cost=time_cost, parallelism=parallelism
-    )
+    _hasher = PasswordHasher(memory_cost=memory_cost, time_cost=time_cost, parallelism=parallelism)
     _dummy_hash = _hasher.hash("not a password of anyone")
 
 

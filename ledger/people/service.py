@@ -32,7 +32,7 @@ from ledger.people.errors import (
 )
 from ledger.people.models import LOCALES, ROLES, ApiToken, Person, User, UserRole
 
-TOKEN_PREFIX = "clt_"
+TOKEN_PREFIX = "clt_"  # noqa: S105 - a public marker, not a secret
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _MAX_NAME = 200
 
@@ -66,8 +66,7 @@ def normalise_codice_fiscale(value: str | None) -> str | None:
         return str(codicefiscale.validate(value))
     except StdnumValidationError:
         raise InvalidPersonError(
-            "Il codice fiscale non è valido: controlla i 16 caratteri (o le 11 cifre "
-            "per un ente).",
+            "Il codice fiscale non è valido: controlla i 16 caratteri (o le 11 cifre per un ente).",
             field="codice_fiscale",
         ) from None
 
@@ -167,6 +166,25 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def set_roles(user: User, roles: Iterable[str]) -> frozenset[str]:
+    """Replace the user's roles with `roles` (validated as at creation; at least one)."""
+    chosen = check_roles(roles)
+    kept = [row for row in user.role_rows if row.role in chosen]
+    have = {row.role for row in kept}
+    # Kept rows stay the same objects, so a role both removed and re-added in one
+    # call cannot produce a delete and an insert of the same primary key.
+    user.role_rows = kept + [UserRole(role=role) for role in sorted(chosen - have)]
+    return chosen
+
+
+def deactivate_user(user: User) -> bool:
+    """Stop the user signing in and using their API tokens; False if already inactive."""
+    if not user.active:
+        return False
+    user.active = False
+    return True
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
@@ -289,3 +307,26 @@ def verify_totp(user: User, code: str, *, now: datetime) -> bool:
         return False
     user.totp_last_step = step
     return True
+
+
+def enrol_totp(user: User, secret: str, code: str, *, now: datetime) -> None:
+    """Activate TOTP with `secret` (shown to the user, kept in their session until
+    now) once `code` proves their authenticator shows the right codes."""
+    if user.totp_enrolled:
+        raise InvalidTotpCodeError("L'autenticazione a due fattori è già attiva.")
+    step = totp.matching_step(secret, code, now, None)
+    if step is None:
+        raise InvalidTotpCodeError(
+            "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora.",
+            field="code",
+        )
+    user.totp_secret = secret
+    user.totp_enrolled_at = now
+    user.totp_last_step = step
+
+
+def set_locale(user: User, locale: str) -> None:
+    """Remember the user's language."""
+    if locale not in LOCALES:
+        raise InvalidPersonError(f"Lingua sconosciuta: {locale}", field="locale")
+    user.locale = locale

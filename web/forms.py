@@ -1,0 +1,132 @@
+"""Forms of the pages (Flask-WTF: every form carries a CSRF token).
+
+Labels are lazily translated, so one form class serves both languages.
+Validation here is about shape (required, lengths, equal passwords); the
+domain services validate meaning (a real codice fiscale, an unused e-mail)
+and their errors are attached to the field they name.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from ledger.people.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+_required = DataRequired(message=_l("Campo obbligatorio."))
+
+
+class RegisterForm(FlaskForm):  # type: ignore[misc]
+    full_name = StringField(_l("Nome e cognome"), [_required, Length(max=200)])
+    email = EmailField(_l("E-mail"), [_required, Length(max=254)])
+    codice_fiscale = StringField(
+        _l("Codice fiscale (facoltativo)"),
+        [Optional(), Length(max=20)],
+        description=_l("Serve per le ricevute delle donazioni detraibili."),
+    )
+    password = PasswordField(
+        _l("Password"),
+        [_required, Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+        description=_l("Almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH),
+    )
+    password_confirm = PasswordField(
+        _l("Conferma la password"),
+        [_required, EqualTo("password", message=_l("Le due password non coincidono."))],
+    )
+    role = RadioField(
+        _l("Ruolo"),
+        choices=[("donor", _l("Donatore")), ("proponent", _l("Proponente"))],
+        default="donor",
+        validators=[_required],
+    )
+    submit = SubmitField(_l("Crea l'account"))
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField(_l("E-mail"), [_required, Length(max=254)])
+    password = PasswordField(_l("Password"), [_required, Length(max=MAX_PASSWORD_LENGTH)])
+    submit = SubmitField(_l("Accedi"))
+
+
+class CodeForm(FlaskForm):  # type: ignore[misc]
+    code = StringField(
+        _l("Codice a 6 cifre"),
+        [_required, Length(min=6, max=7)],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
+    )
+    submit = SubmitField(_l("Verifica"))
+
+
+class EnrolForm(CodeForm):
+    submit = SubmitField(_l("Attiva"))
+
+
+class PasswordChangeForm(FlaskForm):  # type: ignore[misc]
+    current_password = PasswordField(_l("Password attuale"), [_required])
+    new_password = PasswordField(
+        _l("Nuova password"),
+        [_required, Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+        description=_l("Almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH),
+    )
+    new_password_confirm = PasswordField(
+        _l("Conferma la nuova password"),
+        [_required, EqualTo("new_password", message=_l("Le due password non coincidono."))],
+    )
+    submit = SubmitField(_l("Cambia password"))
+
+
+class ResetRequestForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField(_l("E-mail"), [_required, Length(max=254)])
+    submit = SubmitField(_l("Invia il link"))
+
+
+class ResetForm(FlaskForm):  # type: ignore[misc]
+    password = PasswordField(
+        _l("Nuova password"),
+        [_required, Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+        description=_l("Almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH),
+    )
+    password_confirm = PasswordField(
+        _l("Conferma la nuova password"),
+        [_required, EqualTo("password", message=_l("Le due password non coincidono."))],
+    )
+    submit = SubmitField(_l("Imposta la password"))
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    """A form with no fields but the CSRF token (sign-out, language switch)."""
+
+    lang = HiddenField()
+
+
+class EntryForm(FlaskForm):  # type: ignore[misc]
+    """A manual journal entry between two accounts (treasurers)."""
+
+    form_key = HiddenField()
+    debit_account = SelectField(_l("Conto in dare (riceve)"), [_required])
+    credit_account = SelectField(_l("Conto in avere (cede)"), [_required])
+    amount = StringField(
+        _l("Importo"),
+        [_required, Length(max=24)],
+        description=_l("In euro, con la virgola o il punto per i centesimi: 12,50."),
+        render_kw={"inputmode": "decimal"},
+    )
+    effective_on = DateField(_l("Data di competenza"), [Optional()])
+    narration = TextAreaField(
+        _l("Descrizione"),
+        [Length(max=500)],
+        description=_l("Niente nomi, e-mail o codici fiscali: il giornale non si cancella."),
+    )
+    submit = SubmitField(_l("Registra"))
