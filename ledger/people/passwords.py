@@ -26,6 +26,13 @@ def configure(*, memory_cost: int, time_cost: int, parallelism: int = 1) -> None
     _dummy_hash = _hasher.hash("not a password of anyone")
 
 
+def restore_defaults() -> None:
+    """Go back to argon2-cffi's default parameters (after `configure`)."""
+    global _hasher, _dummy_hash  # noqa: PLW0603 - one process-wide hasher
+    _hasher = PasswordHasher()
+    _dummy_hash = _hasher.hash("not a password of anyone")
+
+
 def hash_password(password: str) -> str:
     """An Argon2id hash string (salt and parameters included)."""
     return _hasher.hash(password)

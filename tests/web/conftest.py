@@ -13,12 +13,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ledger.core.clock import FixedClock
 from web import create_app
 
 
 @pytest.fixture
-def app(db_url: str) -> Iterator[Flask]:
-    application = create_app({"DATABASE_URL": db_url, "TESTING": True})
+def app(db_url: str, clock: FixedClock) -> Iterator[Flask]:
+    application = create_app(
+        {"DATABASE_URL": db_url, "TESTING": True, "CLOCK": clock, "MAIL_SENDER": "memory"}
+    )
     yield application
     application.extensions["ledger"].engine.dispose()
 
@@ -84,3 +87,93 @@ def table_rows(html: str) -> dict[str, list[list[str]]]:
     parser = TableRows()
     parser.feed(html)
     return parser.sections
+
+
+# ------------------------------------------------------------------ people and sign-in
+import re  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+import pyotp  # noqa: E402
+
+from ledger.core.service import Ledger  # noqa: E402
+from ledger.people import passwords  # noqa: E402
+from ledger.people.service import NewPerson, create_user  # noqa: E402
+
+PASSWORD = "una password lunga"
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at 8 MiB and one pass: still the real function, fast enough for
+    hundreds of sign-ins; the default parameters are checked in tests/unit."""
+    passwords.configure(memory_cost=8 * 1024, time_cost=1)
+    yield
+    passwords.restore_defaults()
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = _CSRF.search(html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def form_post(client: FlaskClient, url: str, data: dict[str, str], *, page: str | None = None):  # type: ignore[no-untyped-def]
+    """GET the page that holds the form (or `page`), then POST with its CSRF token."""
+    html = client.get(page or url).get_data(as_text=True)
+    return client.post(url, data={"csrf_token": csrf_token(html), **data})
+
+
+def make_user(
+    ledger: Ledger,
+    email: str,
+    roles: list[str],
+    *,
+    password: str = PASSWORD,
+    totp_secret: str | None = None,
+) -> int:
+    """Create a user straight through the domain service; enrol TOTP if a secret is given."""
+
+    def work(session):  # type: ignore[no-untyped-def]
+        user = create_user(
+            session,
+            NewPerson(email=email, full_name=email.split("@")[0].title()),
+            roles=roles,
+            password=password,
+            now=ledger.clock.now(),
+        )
+        if totp_secret:
+            user.totp_secret = totp_secret
+            user.totp_enrolled_at = ledger.clock.now()
+        return user.id
+
+    return ledger.run(work)
+
+
+def totp_code(ledger: Ledger, secret: str, steps_ahead: int = 0) -> str:
+    """The code an authenticator shows at the ledger clock's instant (plus 30 s steps)."""
+    return pyotp.TOTP(secret).at(ledger.clock.now() + timedelta(seconds=30 * steps_ahead))
+
+
+def sign_in(
+    client: FlaskClient, email: str, password: str = PASSWORD, *, code: str | None = None
+):  # type: ignore[no-untyped-def]
+    """Sign in through the pages; with `code`, also pass the TOTP step."""
+    response = form_post(client, "/login", {"email": email, "password": password})
+    if code is not None:
+        assert response.status_code == 302 and "/login/2fa" in response.headers["Location"]
+        response = form_post(client, "/login/2fa", {"code": code})
+    return response
+
+
+TRIAL_BALANCE = "/contabilita/bilancio"
+
+
+@pytest.fixture
+def treasurer_client(client: FlaskClient, ledger: Ledger) -> FlaskClient:
+    """The test client signed in as a treasurer (no TOTP: reading needs none)."""
+    make_user(ledger, "tesoriere@example.org", ["treasurer"])
+    response = sign_in(client, "tesoriere@example.org")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client

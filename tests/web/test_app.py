@@ -22,7 +22,8 @@ from ledger.core.models import Account
 from ledger.core.money import Money
 from ledger.core.service import Ledger
 from ledger.core.storage import DEFAULT_DATABASE_URL
-from tests.web.conftest import table_rows
+from tests.web.conftest import TRIAL_BALANCE, table_rows
+from web.access import public
 from web import create_app
 from web.config import ConfigError, load_config
 from web.db import in_transaction
@@ -154,12 +155,12 @@ def test_healthz_answers_ok_after_reaching_the_database(client):
 
 
 # --------------------------------------------------------------------------- trial balance
-def test_the_trial_balance_shows_posted_amounts_the_italian_way_with_totals(client, ledger):
+def test_the_trial_balance_shows_posted_amounts_the_italian_way_with_totals(treasurer_client, ledger):
     open_books(ledger)
     donate(ledger, "d1", "1234.56", date(2026, 6, 1))
     donate(ledger, "d2", "1000000.00", date(2026, 6, 2), credit="liabilities:campaigns:42:escrow")
 
-    response = client.get("/")
+    response = treasurer_client.get(TRIAL_BALANCE)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     rows = table_rows(html)
@@ -177,7 +178,7 @@ def test_the_trial_balance_shows_posted_amounts_the_italian_way_with_totals(clie
     assert "Donazioni &lt;online&gt; &amp; bonifici" in html
 
 
-def test_each_currency_gets_its_own_total(client, ledger):
+def test_each_currency_gets_its_own_total(treasurer_client, ledger):
     open_books(ledger)
     ledger.create_account("assets:bank:usd", "asset", currency="USD")
     ledger.create_account("income:donations:usd", "income", currency="USD")
@@ -194,38 +195,38 @@ def test_each_currency_gets_its_own_total(client, ledger):
         )
     )
 
-    rows = table_rows(client.get("/").get_data(as_text=True))
+    rows = table_rows(treasurer_client.get(TRIAL_BALANCE).get_data(as_text=True))
     assert rows["tfoot"] == [
         ["Totale EUR", "10,00 EUR", "10,00 EUR"],
         ["Totale USD", "2.500,25 USD", "2.500,25 USD"],
     ]
 
 
-def test_the_page_shows_the_journal_head_it_was_read_with(client, ledger):
+def test_the_page_shows_the_journal_head_it_was_read_with(treasurer_client, ledger):
     open_books(ledger)
     donate(ledger, "d1", "5.00", date(2026, 6, 1))
     donate(ledger, "d2", "7.00", date(2026, 6, 2))
     head_hash = ledger.entry(2).hash
 
-    html = client.get("/").get_data(as_text=True)
+    html = treasurer_client.get(TRIAL_BALANCE).get_data(as_text=True)
     assert "n. 2" in html
     assert head_hash in html
     assert GENESIS_HASH not in html
 
 
-def test_an_empty_book_says_so_instead_of_showing_an_empty_table(client):
-    html = client.get("/").get_data(as_text=True)
+def test_an_empty_book_says_so_instead_of_showing_an_empty_table(treasurer_client):
+    html = treasurer_client.get(TRIAL_BALANCE).get_data(as_text=True)
     assert "Nessun conto ancora aperto" in html
     assert "nessuna registrazione" in html
     assert "<table" not in html
 
 
-def test_as_of_shows_only_entries_dated_up_to_that_day(client, ledger):
+def test_as_of_shows_only_entries_dated_up_to_that_day(treasurer_client, ledger):
     open_books(ledger)
     donate(ledger, "early", "100.00", date(2026, 6, 1))
     donate(ledger, "late", "23.45", date(2026, 6, 10))
 
-    before = client.get("/?as_of=2026-06-05")
+    before = treasurer_client.get(TRIAL_BALANCE + "?as_of=2026-06-05")
     assert before.status_code == 200
     html = before.get_data(as_text=True)
     rows = table_rows(html)
@@ -233,13 +234,13 @@ def test_as_of_shows_only_entries_dated_up_to_that_day(client, ledger):
     assert rows["tfoot"] == [["Totale EUR", "100,00 EUR", "100,00 EUR"]]
     assert "al 05/06/2026" in html
 
-    on_the_day = table_rows(client.get("/?as_of=2026-06-10").get_data(as_text=True))
+    on_the_day = table_rows(treasurer_client.get(TRIAL_BALANCE + "?as_of=2026-06-10").get_data(as_text=True))
     assert on_the_day["tfoot"] == [["Totale EUR", "123,45 EUR", "123,45 EUR"]]
 
-    before_any = table_rows(client.get("/?as_of=2026-05-31").get_data(as_text=True))
+    before_any = table_rows(treasurer_client.get(TRIAL_BALANCE + "?as_of=2026-05-31").get_data(as_text=True))
     assert row_for(before_any["tbody"], "assets:bank:intesa")[3] == "–zero"
 
-    empty_means_now = table_rows(client.get("/?as_of=").get_data(as_text=True))
+    empty_means_now = table_rows(treasurer_client.get(TRIAL_BALANCE + "?as_of=").get_data(as_text=True))
     assert empty_means_now["tfoot"] == [["Totale EUR", "123,45 EUR", "123,45 EUR"]]
 
 
@@ -257,8 +258,8 @@ def test_as_of_shows_only_entries_dated_up_to_that_day(client, ledger):
         "2026-06-05T10:00",
     ],
 )
-def test_a_bad_as_of_is_a_422_page_in_italian_never_a_500(offline_client, bad):
-    response = offline_client.get("/", query_string={"as_of": bad})
+def test_a_bad_as_of_is_a_422_page_in_italian_never_a_500(treasurer_client, bad):
+    response = treasurer_client.get(TRIAL_BALANCE, query_string={"as_of": bad})
     assert response.status_code == 422
     assert response.mimetype == "text/html"
     html = response.get_data(as_text=True)
@@ -267,8 +268,10 @@ def test_a_bad_as_of_is_a_422_page_in_italian_never_a_500(offline_client, bad):
     assert "<script>alert" not in html
 
 
-def test_a_bad_as_of_asked_for_as_json_gets_the_error_envelope(offline_client):
-    response = offline_client.get("/?as_of=2026-13-01", headers={"Accept": "application/json"})
+def test_a_bad_as_of_asked_for_as_json_gets_the_error_envelope(treasurer_client):
+    response = treasurer_client.get(
+        TRIAL_BALANCE + "?as_of=2026-13-01", headers={"Accept": "application/json"}
+    )
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "invalid_input"
@@ -317,10 +320,12 @@ def test_domain_errors_map_to_their_status_and_stable_code():
     app = unreachable_app()
 
     @app.get("/api/test/missing")
+    @public
     def missing():  # type: ignore[no-untyped-def]
         raise AccountNotFoundError("account assets:nope does not exist", code="assets:nope")
 
     @app.get("/test/conflict")
+    @public
     def conflict():  # type: ignore[no-untyped-def]
         raise IdempotencyConflictError("key k1 was used for a different request", key="k1")
 
@@ -345,6 +350,7 @@ def test_an_unexpected_failure_is_a_500_that_leaks_nothing():
     app = unreachable_app(PROPAGATE_EXCEPTIONS=False)
 
     @app.get("/api/test/boom")
+    @public
     def boom():  # type: ignore[no-untyped-def]
         raise RuntimeError("password=hunter2 in a stack trace")
 
@@ -355,9 +361,12 @@ def test_an_unexpected_failure_is_a_500_that_leaks_nothing():
     app.extensions["ledger"].engine.dispose()
 
 
-def test_the_trial_balance_with_the_database_down_is_a_503_page_not_a_500():
+def test_a_page_that_needs_the_database_while_it_is_down_is_a_503_page_not_a_500():
     app = unreachable_app()
-    response = app.test_client().get("/")
+    app.config["WTF_CSRF_ENABLED"] = False
+    response = app.test_client().post(
+        "/login", data={"email": "a@example.org", "password": "una password lunga"}
+    )
     assert response.status_code == 503
     assert "Servizio non disponibile" in response.get_data(as_text=True)
     app.extensions["ledger"].engine.dispose()
@@ -398,6 +407,9 @@ def test_a_read_only_unit_of_work_cannot_write_on_postgresql(pg_url):
 # --------------------------------------------------------------------------- headers, markup
 SOME_PATHS = [
     "/",
+    "/login",
+    "/register",
+    TRIAL_BALANCE,
     "/healthz",
     "/static/app.css",
     "/non-esiste",
@@ -421,11 +433,15 @@ def test_every_response_carries_the_security_headers(client):
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//(?!localhost[:/])[a-z0-9.-]+""", re.IGNORECASE)
 
 
-def test_rendered_pages_load_nothing_from_other_hosts_and_have_no_inline_code(client, ledger):
+def test_rendered_pages_load_nothing_from_other_hosts_and_have_no_inline_code(
+    treasurer_client, ledger
+):
     open_books(ledger)
     donate(ledger, "d1", "1.00", date(2026, 6, 1))
-    for path in ["/", "/?as_of=2026-06-01", "/non-esiste", "/?as_of=x"]:
-        html = client.get(path).get_data(as_text=True)
+    paths = ["/", "/account", "/account/2fa", "/account/password", "/non-esiste"]
+    paths += [TRIAL_BALANCE, TRIAL_BALANCE + "?as_of=2026-06-01", TRIAL_BALANCE + "?as_of=x"]
+    for path in paths:
+        html = treasurer_client.get(path).get_data(as_text=True)
         assert EXTERNAL_URL.findall(html) == [], path
         assert "<style" not in html, path
         assert "style=" not in html, path
@@ -439,8 +455,9 @@ def test_the_stylesheet_loads_nothing_from_other_hosts():
     assert "@import" not in css
 
 
-def test_pages_have_the_landmarks_a_skip_link_and_labelled_fields(client):
-    html = client.get("/").get_data(as_text=True)
+@pytest.mark.parametrize("path", ["/", "/login", "/register", "/password/reset"])
+def test_pages_have_the_landmarks_a_skip_link_and_labelled_fields(client, path):
+    html = client.get(path).get_data(as_text=True)
     assert '<html lang="it">' in html
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in html
     for landmark in ("<header", "<nav", "<main", "<footer"):
@@ -448,6 +465,6 @@ def test_pages_have_the_landmarks_a_skip_link_and_labelled_fields(client):
     skip_target = re.search(r'class="skip-link" href="#([^"]+)"', html)
     assert skip_target is not None
     assert f'id="{skip_target.group(1)}"' in html
-    for field_id in re.findall(r'<input[^>]*\sid="([^"]+)"', html):
+    fields = re.compile(r'<(?:input|select|textarea)(?![^>]*type="(?:hidden|submit)")[^>]*\sid="([^"]+)"')
+    for field_id in fields.findall(html):
         assert f'<label for="{field_id}"' in html
-    assert "Solo per uso dimostrativo in locale" in html
