@@ -27,6 +27,8 @@ def audit_log() -> ResponseReturnValue:
 
     def read(db: Session) -> tuple[AuditPage, dict[int, str]]:
         events = list_events(db, page=page_number, per_page=PER_PAGE, action=action)
+        for event in events.events:
+            db.expunge(event)  # plain values for the template, after the snapshot ends
         ids = {e.actor_user_id for e in events.events if e.actor_user_id is not None}
         emails: dict[int, str] = {}
         if ids:

@@ -26,6 +26,11 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from ledger.people.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
+_password_length = Length(
+    min=MIN_PASSWORD_LENGTH,
+    max=MAX_PASSWORD_LENGTH,
+    message=_l("La password deve avere almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH),
+)
 
 
 class RegisterForm(FlaskForm):  # type: ignore[misc]
@@ -38,7 +43,7 @@ class RegisterForm(FlaskForm):  # type: ignore[misc]
     )
     password = PasswordField(
         _l("Password"),
-        [_required, Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+        [_required, _password_length],
         description=_l("Almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH),
     )
     password_confirm = PasswordField(
@@ -77,7 +82,7 @@ class PasswordChangeForm(FlaskForm):  # type: ignore[misc]
     current_password = PasswordField(_l("Password attuale"), [_required])
     new_password = PasswordField(
         _l("Nuova password"),
-        [_required, Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+        [_required, _password_length],
         description=_l("Almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH),
     )
     new_password_confirm = PasswordField(
@@ -95,7 +100,7 @@ class ResetRequestForm(FlaskForm):  # type: ignore[misc]
 class ResetForm(FlaskForm):  # type: ignore[misc]
     password = PasswordField(
         _l("Nuova password"),
-        [_required, Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+        [_required, _password_length],
         description=_l("Almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH),
     )
     password_confirm = PasswordField(

@@ -138,7 +138,7 @@ def make_user(
     def work(session):  # type: ignore[no-untyped-def]
         user = create_user(
             session,
-            NewPerson(email=email, full_name=email.split("@")[0].title()),
+            NewPerson(email=email, full_name=email.split("@", maxsplit=1)[0].title()),
             roles=roles,
             password=password,
             now=ledger.clock.now(),
@@ -156,9 +156,7 @@ def totp_code(ledger: Ledger, secret: str, steps_ahead: int = 0) -> str:
     return pyotp.TOTP(secret).at(ledger.clock.now() + timedelta(seconds=30 * steps_ahead))
 
 
-def sign_in(
-    client: FlaskClient, email: str, password: str = PASSWORD, *, code: str | None = None
-):  # type: ignore[no-untyped-def]
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, *, code: str | None = None):  # type: ignore[no-untyped-def]
     """Sign in through the pages; with `code`, also pass the TOTP step."""
     response = form_post(client, "/login", {"email": email, "password": password})
     if code is not None:

@@ -23,8 +23,8 @@ from ledger.core.money import Money
 from ledger.core.service import Ledger
 from ledger.core.storage import DEFAULT_DATABASE_URL
 from tests.web.conftest import TRIAL_BALANCE, table_rows
-from web.access import public
 from web import create_app
+from web.access import public
 from web.config import ConfigError, load_config
 from web.db import in_transaction
 
@@ -155,7 +155,9 @@ def test_healthz_answers_ok_after_reaching_the_database(client):
 
 
 # --------------------------------------------------------------------------- trial balance
-def test_the_trial_balance_shows_posted_amounts_the_italian_way_with_totals(treasurer_client, ledger):
+def test_the_trial_balance_shows_posted_amounts_the_italian_way_with_totals(
+    treasurer_client, ledger
+):
     open_books(ledger)
     donate(ledger, "d1", "1234.56", date(2026, 6, 1))
     donate(ledger, "d2", "1000000.00", date(2026, 6, 2), credit="liabilities:campaigns:42:escrow")
@@ -234,13 +236,19 @@ def test_as_of_shows_only_entries_dated_up_to_that_day(treasurer_client, ledger)
     assert rows["tfoot"] == [["Totale EUR", "100,00 EUR", "100,00 EUR"]]
     assert "al 05/06/2026" in html
 
-    on_the_day = table_rows(treasurer_client.get(TRIAL_BALANCE + "?as_of=2026-06-10").get_data(as_text=True))
+    on_the_day = table_rows(
+        treasurer_client.get(TRIAL_BALANCE + "?as_of=2026-06-10").get_data(as_text=True)
+    )
     assert on_the_day["tfoot"] == [["Totale EUR", "123,45 EUR", "123,45 EUR"]]
 
-    before_any = table_rows(treasurer_client.get(TRIAL_BALANCE + "?as_of=2026-05-31").get_data(as_text=True))
+    before_any = table_rows(
+        treasurer_client.get(TRIAL_BALANCE + "?as_of=2026-05-31").get_data(as_text=True)
+    )
     assert row_for(before_any["tbody"], "assets:bank:intesa")[3] == "–zero"
 
-    empty_means_now = table_rows(treasurer_client.get(TRIAL_BALANCE + "?as_of=").get_data(as_text=True))
+    empty_means_now = table_rows(
+        treasurer_client.get(TRIAL_BALANCE + "?as_of=").get_data(as_text=True)
+    )
     assert empty_means_now["tfoot"] == [["Totale EUR", "123,45 EUR", "123,45 EUR"]]
 
 
@@ -465,6 +473,8 @@ def test_pages_have_the_landmarks_a_skip_link_and_labelled_fields(client, path):
     skip_target = re.search(r'class="skip-link" href="#([^"]+)"', html)
     assert skip_target is not None
     assert f'id="{skip_target.group(1)}"' in html
-    fields = re.compile(r'<(?:input|select|textarea)(?![^>]*type="(?:hidden|submit)")[^>]*\sid="([^"]+)"')
+    fields = re.compile(
+        r'<(?:input|select|textarea)(?![^>]*type="(?:hidden|submit)")[^>]*\sid="([^"]+)"'
+    )
     for field_id in fields.findall(html):
         assert f'<label for="{field_id}"' in html

@@ -1,0 +1,514 @@
+"""Registration, sign-in, sign-out, passwords, TOTP and rate limits through the pages.
+
+Every POST carries the CSRF token read from its page, as a browser would.
+Passwords are hashed with the real Argon2id at a low cost (tests/web/conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from ledger.audit.models import AuditEvent
+from ledger.core.journal import load_entries
+from ledger.core.models import JournalEntry
+from ledger.core.money import Money
+from ledger.people import totp
+from ledger.people.models import Person, User
+from tests.web.conftest import (
+    PASSWORD,
+    TRIAL_BALANCE,
+    csrf_token,
+    form_post,
+    make_user,
+    sign_in,
+    totp_code,
+)
+from web import create_app
+
+NEW_ENTRY = "/contabilita/registrazioni/nuova"
+
+
+def count(ledger, model) -> int:  # type: ignore[no-untyped-def]
+    return ledger.read(lambda s: s.scalar(select(func.count()).select_from(model)))
+
+
+def actions(ledger) -> list[str]:  # type: ignore[no-untyped-def]
+    return ledger.read(lambda s: list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id))))
+
+
+def register(client, **fields):  # type: ignore[no-untyped-def]
+    data = {
+        "full_name": "Anna Rossi",
+        "email": "anna@example.org",
+        "password": PASSWORD,
+        "password_confirm": PASSWORD,
+        "role": "donor",
+    }
+    data.update(fields)
+    return form_post(client, "/register", data)
+
+
+# ------------------------------------------------------------------ registration
+def test_a_new_donor_registers_is_signed_in_and_sees_their_own_data(client, ledger):
+    response = register(client, codice_fiscale="rssmra85t10a562s")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+
+    page = client.get("/account").get_data(as_text=True)
+    assert "Registrazione completata: benvenuto!" in page
+    assert "Anna Rossi" in page
+    assert "anna@example.org" in page
+    assert "RSSMRA85T10A562S" in page
+
+    def read(session):  # type: ignore[no-untyped-def]
+        user = session.scalars(select(User)).one()
+        return user.roles, user.password_hash
+
+    roles, password_hash = ledger.read(read)
+    assert roles == frozenset({"donor"})
+    assert password_hash.startswith("$argon2id$")
+    assert PASSWORD not in password_hash
+    assert actions(ledger) == ["user.register"]
+
+
+def test_a_proponent_can_register_too(client, ledger):
+    assert register(client, role="proponent").status_code == 302
+    assert ledger.read(lambda s: s.scalars(select(User)).one().roles) == {"proponent"}
+
+
+@pytest.mark.parametrize("role", ["treasurer", "admin", "reviewer", "foundation_officer"])
+def test_nobody_can_register_themselves_into_a_role_that_handles_money_or_access(
+    client, ledger, role
+):
+    response = register(client, role=role)
+    assert response.status_code == 422
+    assert count(ledger, User) == 0
+    assert count(ledger, Person) == 0
+
+
+def test_an_e_mail_already_registered_in_any_case_is_refused_with_nothing_written(client, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    response = register(client, email="Anna@Example.ORG")
+    assert response.status_code == 422
+    assert "già registrato" in response.get_data(as_text=True)
+    assert count(ledger, Person) == 1
+    assert actions(ledger) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"codice_fiscale": "RSSMRA85T10A562T"}, "codice fiscale non è valido"),
+        ({"email": "non-un-indirizzo"}, "e-mail non è valido"),
+        ({"password": "corta", "password_confirm": "corta"}, "almeno 10 caratteri"),
+        ({"password_confirm": "un'altra password"}, "non coincidono"),
+        ({"full_name": ""}, "Campo obbligatorio"),
+    ],
+)
+def test_bad_registration_input_is_a_422_naming_the_field_with_nothing_written(
+    client, ledger, fields, message
+):
+    response = register(client, **fields)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html
+    assert 'aria-invalid="true"' in html
+    assert count(ledger, Person) == 0
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused_with_nothing_written(client, ledger):
+    response = client.post(
+        "/register",
+        data={
+            "full_name": "Anna Rossi",
+            "email": "anna@example.org",
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+            "role": "donor",
+        },
+    )
+    assert response.status_code == 400
+    assert count(ledger, Person) == 0
+
+
+# ------------------------------------------------------------------ sign-in and sign-out
+def test_a_user_signs_in_and_the_session_cookie_is_secure_http_only_and_same_site(client, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    response = sign_in(client, "ANNA@example.org ")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+    cookie = response.headers["Set-Cookie"]
+    assert "ledger_session=" in cookie
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert client.get("/account").status_code == 200
+    assert actions(ledger) == ["session.login"]
+
+
+@pytest.mark.parametrize("email", ["anna@example.org", "nessuno@example.org"])
+def test_a_failed_sign_in_says_the_same_thing_whether_or_not_the_address_exists(
+    client, ledger, email
+):
+    make_user(ledger, "anna@example.org", ["donor"])
+    response = sign_in(client, email, "password sbagliata")
+    assert response.status_code == 422
+    assert "E-mail o password non corretti." in response.get_data(as_text=True)
+    assert client.get("/account").status_code == 302
+    assert actions(ledger) == ["session.login_failed"]
+
+
+def test_a_deactivated_user_cannot_sign_in_and_their_open_session_ends(client, ledger):
+    user_id = make_user(ledger, "anna@example.org", ["donor"])
+    sign_in(client, "anna@example.org")
+    assert client.get("/account").status_code == 200
+
+    def deactivate(session):  # type: ignore[no-untyped-def]
+        session.get(User, user_id).active = False
+
+    ledger.run(deactivate)
+    assert client.get("/account").status_code == 302
+    assert sign_in(client, "anna@example.org").status_code == 422
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/phish", "https://evil.example/", "/\\evil.example", "javascript:x"]
+)
+def test_sign_in_never_redirects_to_another_site(client, ledger, target):
+    make_user(ledger, "anna@example.org", ["donor"])
+    html = client.get("/login").get_data(as_text=True)
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"csrf_token": csrf_token(html), "email": "anna@example.org", "password": PASSWORD},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+
+
+def test_sign_in_returns_to_the_page_that_asked_for_it(client, ledger):
+    make_user(ledger, "tesoriere@example.org", ["treasurer"])
+    assert client.get(TRIAL_BALANCE).headers["Location"] == f"/login?next={TRIAL_BALANCE}"
+    html = client.get(f"/login?next={TRIAL_BALANCE}").get_data(as_text=True)
+    response = client.post(
+        f"/login?next={TRIAL_BALANCE}",
+        data={
+            "csrf_token": csrf_token(html),
+            "email": "tesoriere@example.org",
+            "password": PASSWORD,
+        },
+    )
+    assert response.headers["Location"] == TRIAL_BALANCE
+
+
+def test_sign_out_is_a_post_with_a_csrf_token_and_ends_the_session(client, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    sign_in(client, "anna@example.org")
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400  # no CSRF token: still signed in
+    assert client.get("/account").status_code == 200
+
+    response = form_post(client, "/logout", {}, page="/account")
+    assert response.status_code == 302
+    assert client.get("/account").status_code == 302
+    assert actions(ledger) == ["session.login", "session.logout"]
+
+
+# ------------------------------------------------------------------ passwords
+def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(app, client, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    other = app.test_client()
+    sign_in(client, "anna@example.org")
+    sign_in(other, "anna@example.org")
+
+    wrong = form_post(
+        client,
+        "/account/password",
+        {
+            "current_password": "non è questa",
+            "new_password": "una nuova password",
+            "new_password_confirm": "una nuova password",
+        },
+    )
+    assert wrong.status_code == 422
+    assert "password attuale non è corretta" in wrong.get_data(as_text=True)
+
+    done = form_post(
+        client,
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "una nuova password",
+            "new_password_confirm": "una nuova password",
+        },
+    )
+    assert done.status_code == 302
+    assert client.get("/account").status_code == 200  # this session goes on
+    assert other.get("/account").status_code == 302  # the other one ended
+    form_post(client, "/logout", {}, page="/account")
+    assert sign_in(client, "anna@example.org").status_code == 422
+    assert sign_in(client, "anna@example.org", "una nuova password").status_code == 302
+
+
+def reset_link(app) -> str:  # type: ignore[no-untyped-def]
+    mail = app.extensions["sent_mail"][-1]
+    match = re.search(r"http://localhost(/password/reset/\S+)", mail.body)
+    assert match, mail.body
+    return match.group(1)
+
+
+def test_a_reset_link_is_mailed_sets_a_new_password_and_works_only_once(app, client, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    response = form_post(client, "/password/reset", {"email": "anna@example.org"})
+    assert response.status_code == 302
+    [mail] = app.extensions["sent_mail"]
+    assert mail.to == "anna@example.org"
+    link = reset_link(app)
+
+    new = {"password": "scelta dopo il reset", "password_confirm": "scelta dopo il reset"}
+    assert form_post(client, link, new).status_code == 302
+    assert sign_in(client, "anna@example.org", "scelta dopo il reset").status_code == 302
+    form_post(client, "/logout", {}, page="/account")
+
+    assert client.get(link).status_code == 410
+    assert "già stato usato" in client.get(link).get_data(as_text=True)
+    assert "user.password_reset" in actions(ledger)
+
+
+def test_asking_a_reset_for_an_unknown_address_looks_the_same_and_sends_nothing(app, client):
+    response = form_post(client, "/password/reset", {"email": "nessuno@example.org"})
+    assert response.status_code == 302
+    assert app.extensions.get("sent_mail", []) == []
+
+
+def test_the_outbox_keeps_no_address_and_the_message_is_sent_once(app, client, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    form_post(client, "/password/reset", {"email": "anna@example.org"})
+    rows = ledger.read(
+        lambda s: s.execute(text("SELECT payload, sent_at FROM outbox_messages")).all()
+    )
+    assert len(rows) == 1
+    assert "anna@example.org" not in str(rows[0].payload)
+    assert rows[0].sent_at is not None
+    form_post(client, "/password/reset", {"email": "nessuno@example.org"})
+    assert len(app.extensions["sent_mail"]) == 1
+
+
+def test_an_expired_or_tampered_reset_link_is_refused(app, client, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    form_post(client, "/password/reset", {"email": "anna@example.org"})
+    link = reset_link(app)
+    assert client.get(link[:-3] + "xyz").status_code == 410
+    app.config["PASSWORD_RESET_MAX_AGE"] = -1
+    expired = client.get(link)
+    assert expired.status_code == 410
+    assert "scaduto" in expired.get_data(as_text=True)
+
+
+# ------------------------------------------------------------------ two-factor authentication
+def test_a_treasurer_must_enrol_totp_before_moving_money_then_posts_once(client, ledger, clock):
+    ledger.create_account("assets:cash", "asset")
+    ledger.create_account("income:donations", "income")
+    make_user(ledger, "tesoriere@example.org", ["treasurer"])
+    sign_in(client, "tesoriere@example.org")
+
+    # Reading the books needs no second factor; moving money does.
+    assert client.get(TRIAL_BALANCE).status_code == 200
+    response = client.get(NEW_ENTRY)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/account/2fa?next={NEW_ENTRY.replace('/', '%2F')}" or (
+        response.headers["Location"].startswith("/account/2fa")
+    )
+
+    page = client.get("/account/2fa").get_data(as_text=True)
+    secret = re.search(r'<code id="totp-secret" class="secret">([A-Z2-7]+)</code>', page).group(1)
+    assert "<svg" in page
+    wrong = form_post(client, f"/account/2fa?next={NEW_ENTRY}", {"code": "000000"})
+    assert wrong.status_code == 422
+    right = form_post(
+        client, f"/account/2fa?next={NEW_ENTRY}", {"code": totp.code_at(secret, clock.now())}
+    )
+    assert right.status_code == 302
+    assert right.headers["Location"] == NEW_ENTRY
+
+    form_page = client.get(NEW_ENTRY)
+    assert form_page.status_code == 200
+    html = form_page.get_data(as_text=True)
+    form_key = re.search(r'name="form_key" type="hidden" value="([0-9a-f]+)"', html).group(1)
+    data = {
+        "csrf_token": csrf_token(html),
+        "form_key": form_key,
+        "debit_account": "assets:cash",
+        "credit_account": "income:donations",
+        "amount": "1.234,56",
+        "narration": "Contanti raccolti al punto di comunità",
+    }
+    first = client.post(NEW_ENTRY, data=data)
+    second = client.post(NEW_ENTRY, data=data)  # a double click: the same form again
+    assert first.status_code == second.status_code == 302
+    assert count(ledger, JournalEntry) == 1
+    assert ledger.balance("assets:cash").posted == Money.parse("1234.56", "EUR").minor
+    entry = ledger.read(
+        lambda s: next(iter(load_entries(s, [s.scalars(select(JournalEntry.id)).one()]).values()))
+    )
+    assert entry.actor.startswith("user:")
+    assert actions(ledger).count("entry.post") == 1
+    assert "user.totp_enrol" in actions(ledger)
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("12,345", "decimals"), ("0", "maggiore di zero"), ("-5", "maggiore di zero"), ("dieci", "")],
+)
+def test_a_bad_amount_on_the_entry_page_is_a_422_with_nothing_posted(
+    client, ledger, amount, message
+):
+    ledger.create_account("assets:cash", "asset")
+    ledger.create_account("income:donations", "income")
+    secret = totp.new_secret()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    sign_in(client, "tesoriere@example.org", code=totp_code(ledger, secret))
+    response = form_post(
+        client,
+        NEW_ENTRY,
+        {
+            "form_key": uuid.uuid4().hex,
+            "debit_account": "assets:cash",
+            "credit_account": "income:donations",
+            "amount": amount,
+        },
+    )
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert count(ledger, JournalEntry) == 0
+
+
+def test_an_enrolled_user_confirms_a_code_at_sign_in_and_a_used_code_is_refused(client, ledger):
+    secret = totp.new_secret()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    code = totp_code(ledger, secret)
+
+    assert sign_in(client, "tesoriere@example.org", code=code).status_code == 302
+    assert client.get(NEW_ENTRY).status_code == 200
+    form_post(client, "/logout", {}, page="/account")
+
+    # The same code again, after the password: refused (one use per 30-second step).
+    replay = sign_in(client, "tesoriere@example.org", code=code)
+    assert replay.status_code == 422
+    assert client.get("/account").status_code == 302
+    # The next step's code (within the ±1 step window) admits.
+    fresh = form_post(client, "/login/2fa", {"code": totp_code(ledger, secret, steps_ahead=1)})
+    assert fresh.status_code == 302
+    assert client.get(NEW_ENTRY).status_code == 200
+    assert "session.two_factor_failed" in actions(ledger)
+
+
+def test_a_password_alone_never_reaches_a_page_behind_the_second_factor(client, ledger):
+    secret = totp.new_secret()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    response = sign_in(client, "tesoriere@example.org")
+    assert response.headers["Location"].startswith("/login/2fa")
+    assert client.get(NEW_ENTRY).status_code == 302
+    assert client.get("/account").status_code == 302
+
+
+def test_an_expired_code_is_refused(client, ledger, clock):
+    secret = totp.new_secret()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    old = totp.code_at(secret, clock.now() - timedelta(seconds=90))
+    assert sign_in(client, "tesoriere@example.org", code=old).status_code == 422
+
+
+# ------------------------------------------------------------------ audit log page
+def test_an_admin_reads_the_audit_log_with_who_what_and_from_where(client, ledger):
+    secret = totp.new_secret()
+    make_user(ledger, "anna@example.org", ["donor"])
+    make_user(ledger, "admin@example.org", ["admin"], totp_secret=secret)
+    sign_in(client, "anna@example.org", "sbagliata!!")
+    sign_in(client, "admin@example.org", code=totp_code(ledger, secret))
+
+    page = client.get("/admin/audit")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "session.login_failed" in html
+    assert "anna@example.org" in html
+    assert "127.0.0.1" in html
+    filtered = client.get("/admin/audit?action=session.login_failed").get_data(as_text=True)
+    assert "session.login_failed" in filtered
+    assert "<code>session.login</code>" not in filtered
+
+
+def test_the_audit_log_cannot_be_rewritten(ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    from ledger.audit.service import Origin, record
+
+    ledger.run(lambda s: record(s, Origin("cli"), "user.create", now=ledger.clock.now()) and None)
+    with pytest.raises(Exception, match=r"append-only|refused"):
+        ledger.run(lambda s: s.execute(text("UPDATE audit_events SET action = 'x'")))
+    with pytest.raises(Exception, match=r"append-only|refused"):
+        ledger.run(lambda s: s.execute(text("DELETE FROM audit_events")))
+    assert actions(ledger) == ["user.create"]
+
+
+# ------------------------------------------------------------------ rate limits
+REDIS_URL = os.environ.get("LEDGER_TEST_REDIS_URL", "")
+
+
+def _limited_app(db_url, clock, storage):  # type: ignore[no-untyped-def]
+    return create_app(
+        {
+            "DATABASE_URL": db_url,
+            "TESTING": True,
+            "CLOCK": clock,
+            "RATELIMIT_STORAGE_URI": storage,
+            "RATELIMIT_LOGIN": "3 per minute",
+        }
+    )
+
+
+def _assert_fourth_sign_in_is_429(app) -> None:  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    statuses = [sign_in(client, "anna@example.org", "sbagliata!!").status_code for _ in range(4)]
+    assert statuses == [422, 422, 422, 429]
+    assert "Troppe richieste" in sign_in(client, "anna@example.org").get_data(as_text=True)
+
+
+def test_sign_in_attempts_are_rate_limited_per_address(db_url, clock, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    app = _limited_app(db_url, clock, "memory://")
+    _assert_fourth_sign_in_is_429(app)
+    app.extensions["ledger"].engine.dispose()
+
+
+@pytest.mark.xdist_group("redis")
+def test_rate_limits_are_shared_through_redis_when_configured(db_url, clock, ledger):
+    if not REDIS_URL:
+        pytest.skip("LEDGER_TEST_REDIS_URL is not set (CI sets it; .ci/run requires Redis)")
+    import redis
+
+    server = redis.Redis.from_url(REDIS_URL)
+    make_user(ledger, "anna@example.org", ["donor"])
+    before = set(server.keys("LIMITS*"))
+    first = _limited_app(db_url, clock, REDIS_URL)
+    try:
+        client = first.test_client()
+        assert [sign_in(client, "anna@example.org", "x" * 10).status_code for _ in range(3)] == [
+            422,
+            422,
+            422,
+        ]
+        # A second process (here: a second app) sees the same counter.
+        second = _limited_app(db_url, clock, REDIS_URL)
+        assert sign_in(second.test_client(), "anna@example.org").status_code == 429
+        second.extensions["ledger"].engine.dispose()
+    finally:
+        created = set(server.keys("LIMITS*")) - before
+        if created:
+            server.delete(*created)
+        first.extensions["ledger"].engine.dispose()
