@@ -3,7 +3,8 @@
 Domain errors (`ledger.core.errors.LedgerError`) carry their own status and a
 stable `code`; HTTP errors (404, 405, ...) get a code from `HTTP_CODES`. A
 request under `/api/`, or one that prefers JSON to HTML, gets the envelope
-`{"error": {"code", "message", "details"}}`; a browser gets an Italian page.
+`{"error": {"code", "message", "details"}}`; a browser gets a page in the
+visitor's language (Italian unless they chose English).
 Bad input is always a 4xx: a view that cannot accept its input raises
 `InvalidInputError` (422) instead of letting a parser's exception become a 500.
 A database that cannot be reached is a 503, not a 500.
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
@@ -36,32 +39,42 @@ HTTP_CODES: dict[int, str] = {
     503: "service_unavailable",
 }
 
-# Page titles and explanations for people (Italian is the default language).
-TITLES_IT: dict[int, str] = {
-    400: "Richiesta non valida",
-    401: "Accesso richiesto",
-    403: "Accesso negato",
-    404: "Pagina non trovata",
-    405: "Metodo non consentito",
-    409: "Operazione in conflitto",
-    413: "Richiesta troppo grande",
-    422: "Dati non validi",
-    429: "Troppe richieste",
-    500: "Errore interno",
-    503: "Servizio non disponibile",
+# Page titles and explanations for people, in the page's language (Italian source
+# strings, translated when the page is rendered). JSON clients never see these.
+PAGE_TITLES: dict[int, LazyString] = {
+    400: _l("Richiesta non valida"),
+    401: _l("Accesso richiesto"),
+    403: _l("Accesso negato"),
+    404: _l("Pagina non trovata"),
+    405: _l("Metodo non consentito"),
+    406: _l("Formato non disponibile"),
+    409: _l("Operazione in conflitto"),
+    413: _l("Richiesta troppo grande"),
+    415: _l("Formato dei dati non supportato"),
+    422: _l("Dati non validi"),
+    429: _l("Troppe richieste"),
+    500: _l("Errore interno"),
+    503: _l("Servizio non disponibile"),
 }
+DEFAULT_PAGE_TITLE = _l("Errore")
 
-MESSAGES_IT: dict[int, str] = {
-    400: "La richiesta non è stata compresa.",
-    401: "Per vedere questa pagina occorre accedere.",
-    403: "Non hai i permessi per questa pagina.",
-    404: "L'indirizzo richiesto non esiste. Controlla il link o torna alla pagina iniziale.",
-    405: "Questo indirizzo non accetta il metodo usato.",
-    413: "I dati inviati superano la dimensione consentita.",
-    429: "Hai inviato troppe richieste: riprova tra poco.",
-    500: "Si è verificato un errore imprevisto. Riprova più tardi; se il problema continua, "
-    "segnalalo a chi amministra il registro.",
-    503: "Il database non è raggiungibile in questo momento. Riprova più tardi.",
+PAGE_MESSAGES: dict[int, LazyString] = {
+    400: _l("La richiesta non è stata compresa."),
+    401: _l("Per vedere questa pagina occorre accedere."),
+    403: _l("Non hai i permessi per questa pagina."),
+    404: _l("L'indirizzo richiesto non esiste. Controlla il link o torna alla pagina iniziale."),
+    405: _l("Questo indirizzo non accetta il metodo usato."),
+    406: _l("Questa pagina non è disponibile nel formato richiesto."),
+    409: _l("L'operazione è in conflitto con lo stato attuale dei dati: ricarica la pagina."),
+    413: _l("I dati inviati superano la dimensione consentita."),
+    415: _l("Il formato dei dati inviati non è supportato."),
+    422: _l("I dati inviati non sono validi."),
+    429: _l("Hai inviato troppe richieste: riprova tra poco."),
+    500: _l(
+        "Si è verificato un errore imprevisto. Riprova più tardi; se il problema continua, "
+        "segnalalo a chi amministra il registro."
+    ),
+    503: _l("Il database non è raggiungibile in questo momento. Riprova più tardi."),
 }
 
 # English messages for the JSON envelope of HTTP errors (API clients are programs).
@@ -77,7 +90,8 @@ class InvalidInputError(LedgerError):
     """Input a view cannot accept (a malformed date, a missing field): 422.
 
     `message` is shown to the person who sent it, so views write it in Italian
-    and say what a valid value looks like.
+    through gettext (it is translated like any page text) and say what a valid
+    value looks like.
     """
 
     code = "invalid_input"
@@ -111,7 +125,7 @@ def error_response(
                 "error.html",
                 status=status,
                 code=code,
-                title=TITLES_IT.get(status, "Errore"),
+                title=str(PAGE_TITLES.get(status, DEFAULT_PAGE_TITLE)),
                 message=page_message or message,
             ),
             mimetype="text/html",
@@ -143,8 +157,13 @@ def _http_error(exc: HTTPException) -> Response:
         # Never leak the original exception's text; Flask has logged it.
         details = {}
     return error_response(
-        status, code, message, details, page_message=MESSAGES_IT.get(status), headers=headers
+        status, code, message, details, page_message=_page_message(status), headers=headers
     )
+
+
+def _page_message(status: int) -> str | None:
+    text = PAGE_MESSAGES.get(status)
+    return str(text) if text is not None else None
 
 
 def _database_unavailable(exc: OperationalError) -> Response:
