@@ -1,0 +1,233 @@
+"""Every route against every role and an anonymous visitor.
+
+The table EXPECTED states who may use each endpoint; the first test checks that
+the routes declare exactly that (so a new route, or a changed audience, must be
+written here too), and the matrix then requests every route with every method
+as each persona and checks the outcome: allowed personas reach the view (never
+401/403 or a sign-in redirect); refused ones get a redirect to sign-in (pages,
+anonymous), 401 with `WWW-Authenticate: Bearer` (API, anonymous) or 403, and
+the body of a refusal never carries the books' data or anyone's personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from flask import Flask
+
+from ledger.core.journal import EntrySpec, PostingSpec
+from ledger.core.money import Money
+from ledger.people import totp
+from ledger.people.models import ROLES
+from ledger.people.service import issue_token
+from tests.web.conftest import make_user, sign_in, totp_code
+from web import create_app
+from web.access import Access, access_of
+
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+MONEY = ("treasurer",)
+BOOKS = ("admin", "treasurer")
+
+# endpoint -> who may use it: PUBLIC, SIGNED_IN, or the roles (and whether TOTP is needed).
+EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
+    "static": (PUBLIC, False),
+    "home.index": (PUBLIC, False),
+    "books.healthz": (PUBLIC, False),
+    "auth.register": (PUBLIC, False),
+    "auth.login": (PUBLIC, False),
+    "auth.two_factor_login": (PUBLIC, False),
+    "auth.logout": (PUBLIC, False),
+    "auth.language": (PUBLIC, False),
+    "auth.reset_request": (PUBLIC, False),
+    "auth.reset": (PUBLIC, False),
+    "auth.account": (SIGNED_IN, False),
+    "auth.password_change": (SIGNED_IN, False),
+    "auth.two_factor_enrol": (SIGNED_IN, False),
+    "auth.two_factor_verify": (SIGNED_IN, False),
+    "books.trial_balance_page": (BOOKS, False),
+    "books.new_entry": (MONEY, True),
+    "admin.audit_log": (("admin",), True),
+    "api_v1.openapi_document": (PUBLIC, False),
+    "api_v1.me": (SIGNED_IN, False),
+    "api_v1.list_accounts_view": (MONEY, False),
+    "api_v1.create_account_view": (MONEY, False),
+    "api_v1.get_account_view": (MONEY, False),
+    "api_v1.list_entries_view": (MONEY, False),
+    "api_v1.post_entry_view": (MONEY, False),
+    "api_v1.get_entry_view": (MONEY, False),
+    "api_v1.reverse_entry_view": (MONEY, False),
+    "api_v1.trial_balance_view": (MONEY, False),
+}
+
+PERSONAS = ("anonymous", *ROLES)
+MARKER_ACCOUNT = "assets:matrice:riservato"
+MARKER_EMAILS = [f"{role}@matrice.example.org" for role in ROLES]
+PLACEHOLDER = re.compile(r"<(?:\w+:)?(\w+)>")
+URL_VALUES = {"code": MARKER_ACCOUNT, "sequence": "1", "token": "non-valido", "filename": "app.css"}
+
+
+def declared(access: Access) -> tuple[str | tuple[str, ...], bool]:
+    if access.anonymous:
+        return PUBLIC, access.two_factor
+    if access.any_signed_in:
+        return SIGNED_IN, access.two_factor
+    return tuple(sorted(access.roles)), access.two_factor
+
+
+def test_every_route_declares_exactly_the_audience_in_the_table():
+    app = create_app({"DATABASE_URL": "sqlite:///:memory:", "TESTING": True})
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints == set(EXPECTED), "a route was added or removed: update EXPECTED"
+    for endpoint in sorted(endpoints):
+        access = access_of(endpoint, app)
+        assert access is not None, f"{endpoint} declares no audience"
+        audience, two_factor = EXPECTED[endpoint]
+        want = audience if isinstance(audience, str) else tuple(sorted(audience))
+        assert declared(access) == (want, two_factor), endpoint
+
+
+def test_a_route_without_a_declaration_is_refused_to_everyone(client):
+    app: Flask = client.application
+
+    @app.get("/undeclared")
+    def undeclared():  # type: ignore[no-untyped-def]
+        return "data"
+
+    response = client.get("/undeclared")
+    assert response.status_code == 403
+    assert response.get_data(as_text=True).strip() != "data"
+
+
+def admits(endpoint: str, persona: str) -> bool:
+    audience, _ = EXPECTED[endpoint]
+    if audience == PUBLIC:
+        return True
+    if persona == "anonymous":
+        return False
+    return audience == SIGNED_IN or persona in audience
+
+
+@pytest.fixture
+def matrix(db_url, clock, ledger):  # type: ignore[no-untyped-def]
+    """An app without CSRF (the matrix is about access, CSRF has its own tests), books
+    with a marker account and entry, and per persona a session cookie and an API token."""
+    ledger.create_account(MARKER_ACCOUNT, "asset")
+    ledger.create_account("income:matrice", "income")
+    ledger.post(
+        EntrySpec(
+            idempotency_key="matrice-1",
+            kind="donation",
+            postings=[
+                PostingSpec(MARKER_ACCOUNT, Money.parse("77.77", "EUR")),
+                PostingSpec("income:matrice", Money.parse("-77.77", "EUR")),
+            ],
+            effective_on=date(2026, 6, 1),
+            narration="Voce riservata della matrice",
+        )
+    )
+    app = create_app(
+        {
+            "DATABASE_URL": db_url,
+            "TESTING": True,
+            "CLOCK": clock,
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "MAIL_SENDER": "memory",
+        }
+    )
+    cookies: dict[str, str | None] = {"anonymous": None}
+    tokens: dict[str, str | None] = {"anonymous": None}
+    for role in ROLES:
+        secret = totp.new_secret()
+        email = f"{role}@matrice.example.org"
+        user_id = make_user(ledger, email, [role], totp_secret=secret)
+        client = app.test_client()
+        assert sign_in(client, email, code=totp_code(ledger, secret)).status_code == 302
+        cookie = client.get_cookie("ledger_session")
+        assert cookie is not None
+        cookies[role] = cookie.value
+
+        def issue(session, user_id=user_id):  # type: ignore[no-untyped-def]
+            from ledger.people.models import User
+
+            return issue_token(session, session.get(User, user_id), "matrice", now=clock.now())[0]
+
+        tokens[role] = ledger.run(issue)
+    yield app, cookies, tokens
+    app.extensions["ledger"].engine.dispose()
+
+
+def request_as(app, cookies, tokens, persona, method, url):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    headers = {}
+    if url.startswith("/api/"):
+        if tokens[persona]:
+            headers["Authorization"] = f"Bearer {tokens[persona]}"
+    elif cookies[persona]:
+        client.set_cookie("ledger_session", cookies[persona], domain="localhost")
+    if method == "POST" and url.startswith("/api/"):
+        return client.post(url, json={}, headers=headers)
+    return client.open(url, method=method, headers=headers)
+
+
+def test_every_role_against_every_protected_route(matrix):
+    app, cookies, tokens = matrix
+    checked = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        url = PLACEHOLDER.sub(lambda m: URL_VALUES[m.group(1)], rule.rule)
+        is_api = url.startswith("/api/")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            for persona in PERSONAS:
+                response = request_as(app, cookies, tokens, persona, method, url)
+                where = f"{persona} {method} {url} -> {response.status_code}"
+                location = response.headers.get("Location", "")
+                body = response.get_data(as_text=True)
+                if admits(rule.endpoint, persona):
+                    assert response.status_code not in (401, 403), where
+                    assert "/login" not in location or rule.endpoint.startswith("auth."), where
+                    assert "/account/2fa" not in location, where
+                else:
+                    if persona == "anonymous" and is_api:
+                        assert response.status_code == 401, where
+                        assert response.headers["WWW-Authenticate"].startswith("Bearer"), where
+                    elif persona == "anonymous":
+                        assert response.status_code == 302, where
+                        assert location.startswith("/login?next="), where
+                    else:
+                        assert response.status_code == 403, where
+                    assert MARKER_ACCOUNT not in body, where
+                    assert "77,77" not in body and "77.77" not in body, where
+                    for email in MARKER_EMAILS:
+                        assert email not in body, where
+                checked += 1
+    assert checked >= len(EXPECTED) * len(PERSONAS)
+
+
+def test_a_treasurer_without_a_confirmed_code_is_sent_to_the_second_factor(client, ledger):
+    make_user(ledger, "tesoriere@example.org", ["treasurer"])
+    sign_in(client, "tesoriere@example.org")
+    for path in ["/contabilita/registrazioni/nuova"]:
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/account/2fa")
+
+
+def test_an_admin_must_confirm_a_code_before_the_audit_log(client, ledger):
+    make_user(ledger, "admin@example.org", ["admin"])
+    sign_in(client, "admin@example.org")
+    response = client.get("/admin/audit")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/account/2fa")
+
+
+def test_a_users_own_data_pages_show_only_their_own_data(app, ledger):
+    make_user(ledger, "anna@example.org", ["donor"])
+    make_user(ledger, "bruno@example.org", ["donor"])
+    anna = app.test_client()
+    sign_in(anna, "anna@example.org")
+    page = anna.get("/account").get_data(as_text=True)
+    assert "anna@example.org" in page
+    assert "bruno@example.org" not in page
