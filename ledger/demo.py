@@ -22,6 +22,7 @@ from ledger.core.holds import HoldResult, HoldSpec
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.money import Money
 from ledger.core.service import Ledger
+from ledger.people.service import NewPerson, create_user, find_user_by_email
 
 DEMO_YEAR = 2026
 KEY_PREFIX = "demo-2026-"
@@ -50,6 +51,20 @@ ACCOUNTS: tuple[tuple[str, str, bool, str], ...] = (
 )
 
 
+# One user per role, for trying the pages on the demo database only. The password
+# is public (it is in the README): never load the demo into a real programme's
+# database. Treasurer and admin enrol their own TOTP at first use of a money page.
+DEMO_PASSWORD = "demo-registro-2026"  # noqa: S105 - a documented demo credential
+DEMO_USERS: tuple[tuple[str, str, str], ...] = (
+    ("tesoreria@demo.registro.example", "Tesoreria Demo", "treasurer"),
+    ("admin@demo.registro.example", "Amministrazione Demo", "admin"),
+    ("donatrice@demo.registro.example", "Donatrice Demo", "donor"),
+    ("proponente@demo.registro.example", "Proponente Demo", "proponent"),
+    ("revisore@demo.registro.example", "Revisore Demo", "reviewer"),
+    ("fondazione@demo.registro.example", "Fondazione Demo", "foundation_officer"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     """How much of the demo this run wrote (all zero on a second run)."""
@@ -57,6 +72,7 @@ class DemoResult:
     accounts_created: int
     entries_created: int
     holds_created: int
+    users_created: int = 0
 
     @property
     def changed(self) -> bool:
@@ -266,8 +282,29 @@ def _ensure_accounts(ledger: Ledger) -> int:
     return created
 
 
+def _ensure_users(ledger: Ledger) -> int:
+    """Create the demo users that are missing; return how many were created."""
+
+    def work(session: Any) -> int:
+        created = 0
+        for email, name, role in DEMO_USERS:
+            if find_user_by_email(session, email) is None:
+                create_user(
+                    session,
+                    NewPerson(email=email, full_name=name),
+                    roles=[role],
+                    password=DEMO_PASSWORD,
+                    now=ledger.clock.now(),
+                )
+                created += 1
+        return created
+
+    return ledger.run(work)
+
+
 def load_demo(ledger: Ledger) -> DemoResult:
     """Load (or confirm) the demo book; every write is idempotent by its fixed key."""
+    users_created = _ensure_users(ledger)
     accounts_created = _ensure_accounts(ledger)
     entries_created = holds_created = 0
 
@@ -342,4 +379,4 @@ def load_demo(ledger: Ledger) -> DemoResult:
         "Riserva del cofinanziamento 1:1 per la donazione con carta del 26 settembre",
     )
     holds_created += pending.created
-    return DemoResult(accounts_created, entries_created, holds_created)
+    return DemoResult(accounts_created, entries_created, holds_created, users_created)

@@ -43,14 +43,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-ACCOUNT_TYPES_IT = {
-    "asset": "Attività",
-    "liability": "Passività",
-    "equity": "Patrimonio netto",
-    "income": "Proventi",
-    "expense": "Oneri",
-}
-
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then `LEDGER_*` variables, then `config`."""
@@ -123,5 +115,4 @@ def _security_headers(response: Response) -> Response:
 def _register_template_helpers(app: Flask) -> None:
     from web.access import current_principal
 
-    app.jinja_env.globals["account_types_it"] = ACCOUNT_TYPES_IT
     app.jinja_env.globals["current_principal"] = current_principal

@@ -65,7 +65,7 @@ from web.forms import (
     ResetForm,
     ResetRequestForm,
 )
-from web.i18n import LANGUAGES, SESSION_LANGUAGE
+from web.i18n import LANGUAGES, SESSION_LANGUAGE, error_text
 from web.mail import flush_outbox
 
 bp = Blueprint("auth", __name__)
@@ -88,14 +88,15 @@ def safe_next(default: str) -> str:
     return default
 
 
-def _field_error(form: Form, exc: LedgerError) -> None:
+def field_error(form: Form, exc: LedgerError) -> None:
     """Attach a domain error to the form field it names, or to the form as a whole."""
     name = str(exc.details.get("field", ""))
+    text = error_text(exc.code, name, exc.message)
     field = getattr(form, name, None) if name else None
     if field is not None and hasattr(field, "errors"):
-        field.errors = [*list(field.errors), exc.message]
+        field.errors = [*list(field.errors), text]
     else:
-        form.form_errors.append(exc.message)
+        form.form_errors.append(text)
 
 
 def _start_session(principal: Principal, *, two_factor: bool) -> None:
@@ -151,7 +152,7 @@ def register() -> ResponseReturnValue:
         try:
             principal = in_transaction(work)
         except LedgerError as exc:
-            _field_error(form, exc)
+            field_error(form, exc)
         else:
             _start_session(principal, two_factor=False)
             flash(_("Registrazione completata: benvenuto!"), "success")
@@ -357,7 +358,7 @@ def password_change() -> ResponseReturnValue:
         try:
             updated = in_transaction(work)
         except LedgerError as exc:
-            _field_error(form, exc)
+            field_error(form, exc)
         else:
             two_factor = bool(session.get(SESSION_TWO_FACTOR))
             _start_session(updated, two_factor=two_factor)
@@ -454,7 +455,7 @@ def reset(token: str) -> ResponseReturnValue:
         try:
             done = in_transaction(work)
         except LedgerError as exc:
-            _field_error(form, exc)
+            field_error(form, exc)
         else:
             if not done:
                 return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
@@ -502,7 +503,7 @@ def two_factor_enrol() -> ResponseReturnValue:
         try:
             in_transaction(work)
         except InvalidTotpCodeError as exc:
-            _field_error(form, exc)
+            field_error(form, exc)
         else:
             session.pop(SESSION_PENDING_SECRET, None)
             session[SESSION_TWO_FACTOR] = True

@@ -41,6 +41,7 @@ from ledger.core.journal import EntrySpec, PostingSpec, PostResult, post_entry
 from ledger.core.models import LedgerHead
 from ledger.core.money import Money
 from web.access import allow, audit_origin, current_principal, public
+from web.auth import field_error
 from web.db import current_ledger, in_transaction, ping
 from web.errors import InvalidInputError
 from web.forms import EntryForm
@@ -109,8 +110,11 @@ def parse_as_of(raw: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise InvalidInputError(
-            f"La data «{value[:40]}» non è valida: indica una data esistente nel formato "
-            "AAAA-MM-GG, per esempio 2026-06-30.",
+            _(
+                "La data «%(value)s» non è valida: indica una data esistente nel formato "
+                "AAAA-MM-GG, per esempio 2026-06-30.",
+                value=value[:40],
+            ),
             field="as_of",
             value=value[:40],
         ) from None
@@ -167,9 +171,15 @@ def parse_amount_text(text: str, currency: str) -> Money:
     if _ITALIAN_AMOUNT.match(value):
         value = value.replace(".", "")
     value = value.replace(",", ".")
-    money = Money.parse(value, currency)
+    try:
+        money = Money.parse(value, currency)
+    except InvalidAmountError:
+        raise InvalidInputError(
+            _("Importo non valido: usa al massimo due decimali, per esempio 12,50."),
+            field="amount",
+        ) from None
     if money.minor <= 0:
-        raise InvalidAmountError("L'importo deve essere maggiore di zero.", field="amount")
+        raise InvalidAmountError(_("L'importo deve essere maggiore di zero."), field="amount")
     return money
 
 
@@ -230,11 +240,7 @@ def new_entry() -> ResponseReturnValue:
 
             result = in_transaction(work)
         except LedgerError as exc:
-            field = getattr(form, str(exc.details.get("field", "")), None)
-            if field is not None and hasattr(field, "errors"):
-                field.errors = [*list(field.errors), exc.message]
-            else:
-                form.form_errors.append(exc.message)
+            field_error(form, exc)
         else:
             flash(_("Registrazione n. %(n)d contabilizzata.", n=result.entry.sequence), "success")
             return redirect(url_for("books.trial_balance_page"))

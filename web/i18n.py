@@ -35,6 +35,33 @@ ROLE_NAMES = {
     "admin": _l("Amministratore"),
 }
 
+# Domain errors carry an Italian message (the domain knows no Flask); pages show
+# these translations, keyed by the error's stable code and the field it names.
+DOMAIN_MESSAGES = {
+    ("invalid_person", "email"): _l(
+        "L'indirizzo e-mail non è valido: scrivilo nella forma nome@dominio.it."
+    ),
+    ("invalid_person", "codice_fiscale"): _l(
+        "Il codice fiscale non è valido: controlla i 16 caratteri (o le 11 cifre per un ente)."
+    ),
+    ("invalid_person", "full_name"): _l("Il nome è obbligatorio."),
+    ("email_taken", "email"): _l(
+        "Questo indirizzo e-mail è già registrato: accedi o reimposta la password."
+    ),
+    ("weak_password", "password"): _l("La password deve avere almeno 10 caratteri."),
+    ("wrong_password", "current_password"): _l("La password attuale non è corretta."),
+    ("invalid_totp_code", "code"): _l(
+        "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."
+    ),
+}
+
+
+def error_text(code: str, field: str, message: str) -> str:
+    """The page text of a domain error: its translation when known, else its message."""
+    translated = DOMAIN_MESSAGES.get((code, field))
+    return str(translated) if translated is not None else message
+
+
 _DATE_FORMATS = {"it": "dd/MM/yyyy", "en": "d MMM yyyy"}
 _DATETIME_FORMATS = {"it": "dd/MM/yyyy HH:mm", "en": "d MMM yyyy HH:mm"}
 

@@ -364,7 +364,12 @@ def test_a_treasurer_must_enrol_totp_before_moving_money_then_posts_once(client,
 
 @pytest.mark.parametrize(
     ("amount", "message"),
-    [("12,345", "decimals"), ("0", "maggiore di zero"), ("-5", "maggiore di zero"), ("dieci", "")],
+    [
+        ("12,345", "due decimali"),
+        ("0", "maggiore di zero"),
+        ("-5", "maggiore di zero"),
+        ("dieci", "Importo non valido"),
+    ],
 )
 def test_a_bad_amount_on_the_entry_page_is_a_422_with_nothing_posted(
     client, ledger, amount, message
