@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy.engine import make_url
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.core.service import Ledger
 from ledger.core.storage import make_engine
@@ -67,6 +68,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
         seconds=int(app.config["PERMANENT_SESSION_LIFETIME"])
     )
+    hops = int(app.config["PROXY_HOPS"])
+    if hops:
+        # Behind a reverse proxy, trust its X-Forwarded-For/-Proto so the audit log
+        # and the rate limits see the client's address, not the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     csrf.init_app(app)
     limiter.init_app(app)
     init_i18n(app)
@@ -106,6 +112,8 @@ def _engine_options(app: Flask) -> dict[str, Any]:
 def _security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if not request.path.startswith("/static/"):
         # Pages show the books: keep them out of shared and back-button caches.
         response.headers.setdefault("Cache-Control", "no-store")

@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_LOGIN_EMAIL": "20 per hour",
     "RATELIMIT_REGISTER": "5 per hour",
     "RATELIMIT_RESET": "5 per hour",
+    # How many reverse proxies stand in front of the app (0: none). With 1, the
+    # client address comes from the proxy's X-Forwarded-For.
+    "PROXY_HOPS": 0,
     # Password-reset links expire after this many seconds.
     "PASSWORD_RESET_MAX_AGE": 3600,
     # How e-mail leaves: "log" writes it to the application log (development),

@@ -517,3 +517,34 @@ def test_rate_limits_are_shared_through_redis_when_configured(db_url, clock, led
         if created:
             server.delete(*created)
         first.extensions["ledger"].engine.dispose()
+
+
+# ------------------------------------------------------------------ where requests come from
+def sources(ledger) -> list[str | None]:  # type: ignore[no-untyped-def]
+    return ledger.read(lambda s: list(s.scalars(select(AuditEvent.source).order_by(AuditEvent.id))))
+
+
+def test_the_audit_log_ignores_forwarded_addresses_unless_a_proxy_is_configured(
+    db_url, clock, ledger
+):
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    direct = create_app({"DATABASE_URL": db_url, "TESTING": True, "CLOCK": clock})
+    client = direct.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    data = {"csrf_token": csrf_token(html), "email": "x@example.org", "password": "sbagliata!!"}
+    client.post("/login", data=data, headers=forwarded)
+    direct.extensions["ledger"].engine.dispose()
+
+    proxied = create_app({"DATABASE_URL": db_url, "TESTING": True, "CLOCK": clock, "PROXY_HOPS": 1})
+    client = proxied.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    data["csrf_token"] = csrf_token(html)
+    client.post("/login", data=data, headers=forwarded)
+    proxied.extensions["ledger"].engine.dispose()
+    assert sources(ledger) == ["127.0.0.1", "203.0.113.9"]
+
+
+def test_pages_served_over_https_ask_browsers_to_stay_on_https(client):
+    assert "Strict-Transport-Security" not in client.get("/").headers
+    secure = client.get("/", base_url="https://localhost")
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
