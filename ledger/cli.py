@@ -1,9 +1,11 @@
 """The `ledger` command line for treasurers and operators (no Flask needed).
 
-Every command opens its own unit of work. Errors print their stable code and
-exit non-zero. `web.cli` adds `serve` to this group and is the console script.
-Amounts are printed as decimal strings in the currency's scale ("12.50");
-long commands show progress on standard error only when it is a terminal.
+Every command opens its own unit of work; commands that change users or API
+tokens write their audit event (channel "cli", the host as source) in that same
+transaction. Errors print their stable code and exit non-zero. `web.cli` adds
+`serve` to this group and is the console script. Amounts are printed as decimal
+strings in the currency's scale ("12.50"); long commands show progress on
+standard error only when it is a terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import json
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,8 +23,12 @@ from decimal import Decimal
 from typing import Any, NoReturn, TextIO
 
 import click
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
+from ledger.audit import service as audit
+from ledger.audit.service import Origin
 from ledger.core.accounts import AccountView
 from ledger.core.errors import (
     AccountNotFoundError,
@@ -34,6 +41,9 @@ from ledger.core.journal import EntrySpec, EntryView, PostingSpec, PostResult
 from ledger.core.models import ACCOUNT_TYPES
 from ledger.core.money import Money, format_minor
 from ledger.core.service import Ledger
+from ledger.people import service as people
+from ledger.people.errors import UserNotFoundError
+from ledger.people.models import ROLES, ApiToken, User
 
 ENTRY_FIELDS = frozenset(
     {"idempotency_key", "kind", "effective_date", "narration", "postings", "metadata", "actor"}
@@ -827,6 +837,357 @@ def demo(ctx: click.Context) -> None:
         )
     else:
         click.echo("the demo data is already there; nothing changed")
+
+
+# --------------------------------------------------------------------------- users, tokens
+def _cli_origin() -> Origin:
+    """The audit origin of a CLI command: no signed-in user, the host as the source."""
+    return Origin(channel="cli", source=socket.gethostname()[:64])
+
+
+def _read_password_line() -> str:
+    """The first line of standard input without its line ending (or a hidden prompt)."""
+    if sys.stdin.isatty():
+        value = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return str(value)
+    line = sys.stdin.readline()
+    if line.endswith("\n"):
+        line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+    if not line:
+        raise CommandError("weak_password", "--password-stdin given but standard input is empty")
+    return line
+
+
+def _user_or_fail(session: Session, email: str) -> User:
+    user = people.find_user_by_email(session, email)
+    if user is None:
+        raise UserNotFoundError(f"no user with e-mail {email.strip().lower()}")
+    return user
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+ROLE = click.Choice(ROLES)
+
+
+@cli.group()
+def users() -> None:
+    """People who can sign in, and their roles."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option(
+    "--role",
+    "roles",
+    type=ROLE,
+    multiple=True,
+    required=True,
+    help="A role to grant; repeat for several.",
+)
+@click.option("--name", default=None, help="Full name (default: the part before the @).")
+@click.option("--codice-fiscale", default=None, help="Italian tax code, checked and stored.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input. Without it the "
+    "user has no password until they follow a password-reset link.",
+)
+@click.pass_context
+def users_create(
+    ctx: click.Context,
+    email: str,
+    roles: tuple[str, ...],
+    name: str | None,
+    codice_fiscale: str | None,
+    password_stdin: bool,
+) -> None:
+    """Create a user (and their person record) for EMAIL.
+
+    Prints the user id and roles, never the password. Writes a `user.create`
+    audit event in the same transaction.
+    """
+    password = _read_password_line() if password_stdin else None
+    ledger = open_ledger(ctx)
+    full_name = name if name is not None else email.strip().partition("@")[0]
+
+    def work(session: Session) -> tuple[int, str, list[str]]:
+        now = ledger.clock.now()
+        user = people.create_user(
+            session,
+            people.NewPerson(email=email, full_name=full_name, codice_fiscale=codice_fiscale),
+            roles=roles,
+            password=password,
+            now=now,
+        )
+        granted = sorted(user.roles)
+        audit.record(
+            session,
+            _cli_origin(),
+            "user.create",
+            now=now,
+            subject_type="user",
+            subject_id=user.id,
+            details={"roles": granted, "password_set": password is not None},
+        )
+        return user.id, user.email, granted
+
+    user_id, address, granted = ledger.run(work)
+    click.echo(f"created user {user_id} ({address}) with roles: {', '.join(granted)}")
+    if password is None:
+        click.echo("no password yet: the user sets one through a password-reset link")
+
+
+@users.command("list")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def users_list(ctx: click.Context, fmt: str) -> None:
+    """List users with their roles, 2FA enrolment and status."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": u.id,
+                "email": u.email,
+                "roles": sorted(u.roles),
+                "totp_enrolled": u.totp_enrolled,
+                "active": u.active,
+            }
+            for u in session.scalars(select(User).order_by(User.id))
+        ]
+
+    rows = open_ledger(ctx).read(read)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no users yet (create one with `ledger users create`)")
+        return
+    width = max(len("email"), *(len(r["email"]) for r in rows))
+    roles_width = max(len("roles"), *(len(", ".join(r["roles"])) for r in rows))
+    click.echo(f"{'id':>5}  {'email':<{width}}  {'roles':<{roles_width}}  2fa  active")
+    for r in rows:
+        click.echo(
+            f"{r['id']:>5}  {r['email']:<{width}}  {', '.join(r['roles']):<{roles_width}}  "
+            f"{_yes_no(r['totp_enrolled']):<3}  {_yes_no(r['active'])}"
+        )
+
+
+@users.command("roles")
+@click.argument("email")
+@click.option("--add", "added", type=ROLE, multiple=True, help="A role to grant; repeatable.")
+@click.option("--remove", "removed", type=ROLE, multiple=True, help="A role to take away.")
+@click.pass_context
+def users_roles(
+    ctx: click.Context, email: str, added: tuple[str, ...], removed: tuple[str, ...]
+) -> None:
+    """Show or change the roles of EMAIL.
+
+    With --add/--remove (repeatable) the roles change and a `user.roles` audit
+    event is written; a user keeps at least one role.
+    """
+    both = sorted(set(added) & set(removed))
+    if both:
+        raise CommandError("invalid_person", f"both added and removed: {', '.join(both)}")
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[int, list[str], bool]:
+        user = _user_or_fail(session, email)
+        before = set(user.roles)
+        after = (before | set(added)) - set(removed)
+        if after == before:
+            return user.id, sorted(before), False
+        people.set_roles(user, after)
+        audit.record(
+            session,
+            _cli_origin(),
+            "user.roles",
+            now=ledger.clock.now(),
+            subject_type="user",
+            subject_id=user.id,
+            details={
+                "added": sorted(after - before),
+                "removed": sorted(before - after),
+                "roles": sorted(after),
+            },
+        )
+        return user.id, sorted(after), True
+
+    user_id, current, changed = ledger.run(work)
+    shown = ", ".join(current)
+    if changed:
+        click.echo(f"user {user_id} now has roles: {shown}")
+    elif added or removed:
+        click.echo(f"user {user_id} already has roles: {shown}; nothing changed")
+    else:
+        click.echo(f"user {user_id} has roles: {shown}")
+
+
+@users.command("deactivate")
+@click.argument("email")
+@click.pass_context
+def users_deactivate(ctx: click.Context, email: str) -> None:
+    """Stop EMAIL signing in and using API tokens.
+
+    The person, the user row and their history stay; writes a `user.deactivate`
+    audit event.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[int, bool]:
+        user = _user_or_fail(session, email)
+        if not people.deactivate_user(user):
+            return user.id, False
+        audit.record(
+            session,
+            _cli_origin(),
+            "user.deactivate",
+            now=ledger.clock.now(),
+            subject_type="user",
+            subject_id=user.id,
+        )
+        return user.id, True
+
+    user_id, changed = ledger.run(work)
+    if changed:
+        click.echo(f"deactivated user {user_id}: they can no longer sign in or use API tokens")
+    else:
+        click.echo(f"user {user_id} was already inactive; nothing changed")
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens (bearer credentials for /api/v1)."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@click.option("--name", default="token", show_default=True, help="What the token is for.")
+@click.pass_context
+def tokens_create(ctx: click.Context, email: str, name: str) -> None:
+    """Issue an API token for EMAIL (shown once).
+
+    The token is printed alone on the last line of standard output, so a script
+    can take it with `tail -n 1`. Only its SHA-256 hash is stored: copy it now, it
+    cannot be shown again. Writes a `token.create` audit event.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[str, int, int, str]:
+        user = _user_or_fail(session, email)
+        if not user.active:
+            raise CommandError("user_inactive", f"user {user.id} is deactivated")
+        now = ledger.clock.now()
+        token, row = people.issue_token(session, user, name, now=now)
+        audit.record(
+            session,
+            _cli_origin(),
+            "token.create",
+            now=now,
+            subject_type="api_token",
+            subject_id=row.id,
+            details={"user_id": user.id},
+        )
+        return token, row.id, user.id, row.name
+
+    token, token_id, user_id, label = ledger.run(work)
+    click.echo(f'created API token {token_id} "{label}" for user {user_id}')
+    click.echo("it is shown only now (only its SHA-256 hash is stored); send it as")
+    click.echo("'Authorization: Bearer <token>'. The token is the next line:")
+    click.echo(token)
+
+
+@tokens.command("list")
+@click.argument("email", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def tokens_list(ctx: click.Context, email: str | None, fmt: str) -> None:
+    """List API tokens, optionally only those of EMAIL.
+
+    Shows id, prefix, name, user, created and revoked; never the tokens themselves.
+    """
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        owner = _user_or_fail(session, email) if email is not None else None
+        return [
+            {
+                "id": t.id,
+                "prefix": t.prefix,
+                "name": t.name,
+                "user_id": t.user_id,
+                "email": t.user.email,
+                "created_at": _iso(t.created_at),
+                "revoked_at": _iso(t.revoked_at),
+            }
+            for t in people.list_tokens(session, owner)
+        ]
+
+    rows = open_ledger(ctx).read(read)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no API tokens")
+        return
+    name_width = max(len("name"), *(len(r["name"]) for r in rows))
+    click.echo(f"{'id':>5}  prefix        {'name':<{name_width}}  user  created / revoked")
+    for r in rows:
+        revoked = f"revoked {r['revoked_at']}" if r["revoked_at"] else "live"
+        click.echo(
+            f"{r['id']:>5}  {r['prefix']:<12}  {r['name']:<{name_width}}  "
+            f"{r['user_id']} {r['email']}  created {r['created_at']}  {revoked}"
+        )
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+@click.pass_context
+def tokens_revoke(ctx: click.Context, token_id: int) -> None:
+    """Revoke API token TOKEN_ID at once.
+
+    TOKEN_ID is the id shown by `ledger tokens list`. Revoking twice changes
+    nothing; the first revocation writes a `token.revoke` audit event.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[str, datetime, bool]:
+        now = ledger.clock.now()
+        existing = session.get(ApiToken, token_id)
+        changed = existing is not None and existing.revoked_at is None
+        row = people.revoke_token(session, token_id, now=now)
+        assert row.revoked_at is not None
+        if changed:
+            audit.record(
+                session,
+                _cli_origin(),
+                "token.revoke",
+                now=now,
+                subject_type="api_token",
+                subject_id=row.id,
+                details={"user_id": row.user_id},
+            )
+        return row.prefix, row.revoked_at, changed
+
+    prefix, revoked_at, changed = ledger.run(work)
+    if changed:
+        click.echo(f"revoked API token {token_id} ({prefix}...)")
+    else:
+        click.echo(
+            f"API token {token_id} ({prefix}...) was already revoked at "
+            f"{revoked_at.isoformat()}; nothing changed"
+        )
 
 
 def main() -> None:

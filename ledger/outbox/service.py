@@ -38,15 +38,22 @@ def dispatch_pending(
 
     Each message is claimed with its row locked (PostgreSQL `FOR UPDATE SKIP
     LOCKED`; SQLite serialises writers), so two dispatchers never send one
-    message twice. A sender that raises leaves the message pending with its error.
+    message twice. A sender that raises leaves the message pending with its error;
+    it is tried again by the next call, not by this one, so a mail server that is
+    down costs each message one attempt per dispatch rather than all of them.
     """
     sent = failed = 0
+    after = 0  # messages are visited in id order, each at most once per call
     for _ in range(limit):
 
-        def one(session: Session) -> str | None:
+        def one(session: Session, after: int = after) -> tuple[int, str] | None:
             message = session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts < MAX_ATTEMPTS)
+                .where(
+                    OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.attempts < MAX_ATTEMPTS,
+                    OutboxMessage.id > after,
+                )
                 .order_by(OutboxMessage.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -58,15 +65,16 @@ def dispatch_pending(
                 sender(session, message)
             except Exception as exc:  # the message stays pending; the error is kept
                 message.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                return "failed"
+                return message.id, "failed"
             message.sent_at = clock.now()
             message.last_error = None
-            return "sent"
+            return message.id, "sent"
 
         outcome = run_in_transaction(factory, one)
         if outcome is None:
             break
-        if outcome == "sent":
+        after, result = outcome
+        if result == "sent":
             sent += 1
         else:
             failed += 1

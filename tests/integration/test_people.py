@@ -1,0 +1,313 @@
+"""People, users and API tokens stored and read back on SQLite and PostgreSQL.
+
+Passwords are hashed at a low Argon2 cost here (restored afterwards); the
+default cost is checked in tests/unit/test_people_passwords.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger.core.service import Ledger
+from ledger.people import passwords
+from ledger.people.errors import (
+    EmailTakenError,
+    InvalidPersonError,
+    TokenNotFoundError,
+    WeakPasswordError,
+)
+from ledger.people.models import ApiToken, Person, User, UserRole
+from ledger.people.service import (
+    TOKEN_PREFIX,
+    NewPerson,
+    authenticate,
+    create_user,
+    deactivate_user,
+    find_user_by_email,
+    issue_token,
+    list_tokens,
+    revoke_token,
+    set_roles,
+    user_for_token,
+)
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(passwords, "_hasher", passwords._hasher)
+    monkeypatch.setattr(passwords, "_dummy_hash", passwords._dummy_hash)
+    passwords.configure(memory_cost=1024, time_cost=1)
+    yield
+
+
+def counts(ledger: Ledger) -> dict[str, int]:
+    def read(session: Session) -> dict[str, int]:
+        return {
+            model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for model in (Person, User, UserRole, ApiToken)
+        }
+
+    return ledger.read(read)
+
+
+def add_user(
+    ledger: Ledger,
+    email: str = "Anna.Rossi@Example.it",
+    *,
+    roles: tuple[str, ...] = ("treasurer", "admin"),
+    password: str | None = PASSWORD,
+    codice_fiscale: str | None = "rss mra 85t10 a562s",
+) -> int:
+    person = NewPerson(email, "  Anna   Rossi ", codice_fiscale, address=" Via Roma 1, Torino ")
+    return ledger.run(
+        lambda s: create_user(s, person, roles=roles, password=password, now=ledger.clock.now()).id
+    )
+
+
+# --------------------------------------------------------------------------- users
+def test_a_user_is_stored_with_a_normalised_person_roles_and_an_argon2id_hash(ledger, clock):
+    user_id = add_user(ledger)
+
+    def read(session: Session) -> dict:
+        user = session.get(User, user_id)
+        assert user is not None
+        return {
+            "email": user.email,
+            "name": user.person.full_name,
+            "cf": user.person.codice_fiscale,
+            "address": user.person.address,
+            "roles": user.roles,
+            "hash": user.password_hash,
+            "changed": user.password_changed_at,
+            "active": user.active,
+            "locale": user.locale,
+            "totp": user.totp_enrolled,
+            "created": user.created_at,
+        }
+
+    stored = ledger.read(read)
+    assert stored["hash"].startswith("$argon2id$")
+    assert PASSWORD not in stored["hash"]
+    del stored["hash"]
+    assert stored == {
+        "email": "anna.rossi@example.it",
+        "name": "Anna Rossi",
+        "cf": "RSSMRA85T10A562S",
+        "address": "Via Roma 1, Torino",
+        "roles": frozenset({"admin", "treasurer"}),
+        "changed": clock.now(),
+        "active": True,
+        "locale": "it",
+        "totp": False,
+        "created": clock.now(),
+    }
+    assert counts(ledger) == {"persons": 1, "users": 1, "user_roles": 2, "api_tokens": 0}
+
+
+def test_the_right_password_signs_in_with_any_case_of_the_email_and_a_wrong_one_does_not(ledger):
+    user_id = add_user(ledger)
+
+    def signs_in(email: str, password: str) -> int | None:
+        def work(session: Session) -> int | None:
+            user = authenticate(session, email, password)
+            return None if user is None else user.id
+
+        return ledger.run(work)
+
+    assert signs_in("anna.rossi@example.it", PASSWORD) == user_id
+    assert signs_in("  ANNA.ROSSI@EXAMPLE.IT ", PASSWORD) == user_id
+    assert signs_in("anna.rossi@example.it", PASSWORD.upper()) is None
+    assert signs_in("nobody@example.it", PASSWORD) is None
+
+
+def test_a_user_created_without_a_password_cannot_sign_in_yet(ledger):
+    add_user(ledger, password=None)
+    assert ledger.run(lambda s: authenticate(s, "anna.rossi@example.it", "")) is None
+    assert ledger.run(lambda s: authenticate(s, "anna.rossi@example.it", PASSWORD)) is None
+
+
+@pytest.mark.parametrize(
+    "other_case", ["anna.rossi@example.it", "ANNA.ROSSI@EXAMPLE.IT", " Anna.Rossi@example.IT "]
+)
+def test_a_second_user_with_the_same_email_in_any_case_is_refused_and_nothing_is_written(
+    ledger, other_case
+):
+    add_user(ledger)
+    before = counts(ledger)
+    with pytest.raises(EmailTakenError) as caught:
+        add_user(ledger, other_case, roles=("donor",), codice_fiscale=None)
+    assert caught.value.code == "email_taken" and caught.value.http_status == 409
+    assert counts(ledger) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"email": "not-an-address"}, InvalidPersonError),
+        ({"codice_fiscale": "RSSMRA85T10A562T"}, InvalidPersonError),
+        ({"roles": ("donor", "root")}, InvalidPersonError),
+        ({"roles": ()}, InvalidPersonError),
+        ({"password": "short"}, WeakPasswordError),
+    ],
+    ids=["email", "codice-fiscale", "unknown-role", "no-role", "weak-password"],
+)
+def test_a_refused_user_leaves_no_trace(ledger, change, error):
+    with pytest.raises(error):
+        add_user(ledger, **change)
+    assert counts(ledger) == {"persons": 0, "users": 0, "user_roles": 0, "api_tokens": 0}
+
+
+def test_the_database_itself_refuses_a_second_person_with_the_same_email(ledger):
+    add_user(ledger)
+    with pytest.raises(IntegrityError), ledger.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO persons (full_name, email, created_at) "
+                "VALUES ('Altra Anna', 'anna.rossi@example.it', CURRENT_TIMESTAMP)"
+            )
+        )
+    assert counts(ledger)["persons"] == 1
+
+
+def test_roles_are_replaced_keeping_those_that_stay(ledger):
+    user_id = add_user(ledger, roles=("donor", "reviewer"))
+
+    def change(session: Session) -> frozenset[str]:
+        user = session.get(User, user_id)
+        assert user is not None
+        return set_roles(user, ["reviewer", "treasurer"])
+
+    assert ledger.run(change) == frozenset({"reviewer", "treasurer"})
+    stored = ledger.read(lambda s: sorted(s.scalars(select(UserRole.role))))
+    assert stored == ["reviewer", "treasurer"]
+
+
+def test_a_deactivated_user_can_no_longer_sign_in_nor_use_a_token(ledger):
+    user_id = add_user(ledger)
+    token = ledger.run(
+        lambda s: issue_token(s, s.get(User, user_id), "ci", now=ledger.clock.now())[0]
+    )
+
+    def deactivate(session: Session) -> bool:
+        user = session.get(User, user_id)
+        assert user is not None
+        return deactivate_user(user)
+
+    assert ledger.run(deactivate) is True
+    assert ledger.run(deactivate) is False
+    assert ledger.run(lambda s: authenticate(s, "anna.rossi@example.it", PASSWORD)) is None
+    assert ledger.read(lambda s: user_for_token(s, token)) is None
+
+
+# --------------------------------------------------------------------------- tokens
+def issue(ledger: Ledger, user_id: int, name: str = "ci") -> tuple[str, int]:
+    def work(session: Session) -> tuple[str, int]:
+        user = session.get(User, user_id)
+        assert user is not None
+        token, row = issue_token(session, user, name, now=ledger.clock.now())
+        return token, row.id
+
+    return ledger.run(work)
+
+
+def token_row(ledger: Ledger, token_id: int) -> dict:
+    def read(session: Session) -> dict:
+        row = session.get(ApiToken, token_id)
+        assert row is not None
+        return {c.name: getattr(row, c.key) for c in ApiToken.__table__.columns}
+
+    return ledger.read(read)
+
+
+def test_a_token_is_stored_as_its_sha256_hash_and_never_in_clear(ledger, clock):
+    user_id = add_user(ledger)
+    token, token_id = issue(ledger, user_id, "  contabilità   notturna ")
+
+    row = token_row(ledger, token_id)
+    assert token.startswith(TOKEN_PREFIX) and len(token) > 40
+    assert row == {
+        "id": token_id,
+        "user_id": user_id,
+        "name": "contabilità notturna",
+        "token_hash": hashlib.sha256(token.encode()).hexdigest(),
+        "prefix": token[:12],
+        "created_at": clock.now(),
+        "revoked_at": None,
+    }
+    assert all(token not in str(value) for value in row.values())
+
+
+def test_a_live_token_finds_its_user_and_anything_else_finds_nobody(ledger):
+    user_id = add_user(ledger)
+    token, token_id = issue(ledger, user_id)
+
+    def who(candidate: str) -> tuple[int, int] | None:
+        def read(session: Session) -> tuple[int, int] | None:
+            found = user_for_token(session, candidate)
+            return None if found is None else (found[0].id, found[1].id)
+
+        return ledger.read(read)
+
+    assert who(token) == (user_id, token_id)
+    assert who(token[:-1]) is None
+    assert who(token + "x") is None
+    assert who(token[len(TOKEN_PREFIX) :]) is None
+    assert who(hashlib.sha256(token.encode()).hexdigest()) is None
+    assert who(TOKEN_PREFIX + "x" * 300) is None
+
+
+def test_tokens_are_distinct_and_listed_per_user(ledger):
+    anna = add_user(ledger)
+    bruno = add_user(ledger, "bruno@example.it", roles=("donor",), codice_fiscale=None)
+    first, _ = issue(ledger, anna, "one")
+    second, _ = issue(ledger, anna, "two")
+    issue(ledger, bruno, "three")
+    assert first != second
+
+    def names(owner_email: str | None) -> list[str]:
+        def read(session: Session) -> list[str]:
+            owner = find_user_by_email(session, owner_email) if owner_email else None
+            return [t.name for t in list_tokens(session, owner)]
+
+        return ledger.read(read)
+
+    assert names("anna.rossi@example.it") == ["one", "two"]
+    assert names("bruno@example.it") == ["three"]
+    assert names(None) == ["one", "two", "three"]
+
+
+def test_a_revoked_token_no_longer_works_and_revoking_again_keeps_the_first_time(ledger, clock):
+    user_id = add_user(ledger)
+    token, token_id = issue(ledger, user_id)
+    other, _ = issue(ledger, user_id, "other")
+    revoked_at = clock.now()
+
+    ledger.run(lambda s: revoke_token(s, token_id, now=revoked_at))
+    clock.instant += timedelta(hours=1)
+    ledger.run(lambda s: revoke_token(s, token_id, now=clock.now()))
+
+    assert token_row(ledger, token_id)["revoked_at"] == revoked_at
+    assert ledger.read(lambda s: user_for_token(s, token)) is None
+    assert ledger.read(lambda s: user_for_token(s, other)) is not None
+
+
+def test_revoking_a_token_that_does_not_exist_is_refused(ledger):
+    with pytest.raises(TokenNotFoundError) as caught:
+        ledger.run(lambda s: revoke_token(s, 404, now=ledger.clock.now()))
+    assert caught.value.code == "token_not_found" and caught.value.http_status == 404
+
+
+def test_a_token_name_longer_than_100_characters_is_refused(ledger):
+    user_id = add_user(ledger)
+    with pytest.raises(InvalidPersonError):
+        issue(ledger, user_id, "x" * 101)
+    assert counts(ledger)["api_tokens"] == 0
