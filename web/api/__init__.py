@@ -1,4 +1,10 @@
-"""The JSON API under /api/v1 (being built: see web/api/v1.py)."""
+"""The JSON API under /api/v1 (routes in `web.api.v1`, document in `web.api.docs`).
+
+The API authenticates only with `Authorization: Bearer <token>` (checked by
+`web.access.enforce_access`, which never reads the session cookie under
+`/api/`), so its blueprint is exempt from CSRF: a cross-site form cannot attach
+a bearer token, and without a cookie there is nothing for CSRF to protect.
+"""
 
 from __future__ import annotations
 
@@ -6,4 +12,9 @@ from flask import Flask
 
 
 def init_api(app: Flask) -> None:
-    """Register the API blueprint on `app`."""
+    """Register the API blueprint on `app`, exempt from CSRF."""
+    from web.api.v1 import bp
+    from web.extensions import csrf
+
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

@@ -54,8 +54,8 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(messages, Mapping):
         for key, value in messages.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            for name, texts in flatten_messages(value, path).items():
-                flat.setdefault(name, []).extend(texts)
+            for name, nested_texts in flatten_messages(value, path).items():
+                flat.setdefault(name, []).extend(nested_texts)
     elif isinstance(messages, list | tuple):
         texts: list[str] = []
         for item in messages:

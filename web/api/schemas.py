@@ -107,6 +107,35 @@ class MetadataValue(fields.Raw):
         raise self.make_error("invalid")
 
 
+class Metadata(fields.Dict):
+    """Entry metadata: a JSON object of short keys and `MetadataValue`s.
+
+    marshmallow reports a bad value as `{key: {"value": [...]}}`; it is reshaped to
+    `{key: [...]}` so the client sees `metadata.<key>` as the refused field.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            keys=fields.String(validate=validate.Length(min=1, max=64)),
+            values=MetadataValue(),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
+        except ValidationError as exc:
+            if not isinstance(exc.messages, dict):
+                raise
+            reshaped: dict[str, Any] = {}
+            for key, problems in exc.messages.items():
+                if isinstance(problems, dict):
+                    reshaped[str(key)] = [m for texts in problems.values() for m in texts]
+                else:
+                    reshaped[str(key)] = problems
+            raise ValidationError(reshaped) from None
+
+
 def _known_currency(value: str) -> None:
     if value not in CURRENCY_EXPONENTS:
         raise ValidationError(f"unknown currency {value[:10]!r}: use an ISO 4217 code such as EUR")
@@ -121,7 +150,8 @@ def _currency(**kwargs: Any) -> fields.String:
 # --------------------------------------------------------------------------- errors
 class ErrorBodySchema(Schema):
     code = fields.String(
-        required=True, metadata={"description": "Stable machine-readable code.", "example": "x"}
+        required=True,
+        metadata={"description": "Stable machine-readable code.", "example": "invalid_input"},
     )
     message = fields.String(required=True, metadata={"description": "For people (English)."})
     details = fields.Dict(
@@ -233,16 +263,14 @@ class EntryCreateSchema(Schema):
         validate=validate.Length(max=MAX_NARRATION),
         metadata={"description": "No personal data: refer to people by id."},
     )
-    metadata = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=64)),
-        values=MetadataValue(),
+    metadata = Metadata(
         load_default=dict,
         metadata={"description": "Strings, integers, booleans or null; no personal data."},
     )
     postings = fields.List(
         fields.Nested(PostingInSchema),
         required=True,
-        validate=validate.Length(min=2, max=100),
+        validate=validate.Length(min=2, max=100, error="an entry has 2 to 100 postings"),
     )
 
 
@@ -295,13 +323,12 @@ class EntryQuerySchema(Schema):
         validate=validate.Range(min=1, max=MAX_PAGE),
         metadata={"description": f"Page size, 1-{MAX_PAGE} (default {DEFAULT_PAGE})."},
     )
+    # No load_default=None here: marshmallow would then also accept (and document) null.
     before = QueryInteger(
-        load_default=None,
         validate=validate.Range(min=1),
         metadata={"description": "Only entries with a smaller sequence (the cursor)."},
     )
     account = fields.String(
-        load_default=None,
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Only entries with a posting to this account code."},
     )
@@ -310,7 +337,6 @@ class EntryQuerySchema(Schema):
 # --------------------------------------------------------------------------- trial balance
 class TrialBalanceQuerySchema(Schema):
     as_of = IsoDate(
-        load_default=None,
         metadata={"description": "Balances at the end of this business day; default now."},
     )
 

@@ -1,0 +1,515 @@
+"""Version 1 of the JSON API: accounts, journal entries, reversals, the trial balance.
+
+Every view declares its audience (`web.access`) and its OpenAPI description
+(`web.api.docs`), reads its input through marshmallow schemas and runs exactly
+one unit of work (`web.db.in_transaction`). A state change writes its audit
+event in that same unit, so the event exists exactly when the change does.
+
+Money-moving POSTs (entries, reversals) need an `Idempotency-Key`. The engine
+key is `api:<user id>:<header>`: two callers choosing the same header value
+never meet, and a caller can never replay or block another's request. The
+engine stores the key with the hash of the canonical request (I4), so a retry
+with the same body is answered from the stored entry (200, `Idempotent-Replayed:
+true`, nothing written, no audit event) and a different body is a 409 with no
+side effect.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask.typing import ResponseReturnValue
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.audit import service as audit
+from ledger.core.accounts import AccountView, create_account, get_account, list_accounts
+from ledger.core.balances import TrialBalanceLine, balance, trial_balance
+from ledger.core.journal import (
+    EntrySpec,
+    EntryView,
+    PostResult,
+    get_entry,
+    load_entries,
+    post_entry,
+    reverse_entry,
+)
+from ledger.core.models import JournalEntry, Posting
+from ledger.core.money import format_minor
+from web.access import Principal, allow, audit_origin, current_principal, public, signed_in
+from web.api.docs import REPLAYED_HEADER, build_openapi, documented
+from web.api.errors import validation_error_response
+from web.api.inputs import idempotency_key, json_body, load, query
+from web.api.schemas import (
+    AccountCreateSchema,
+    AccountDetailSchema,
+    AccountListSchema,
+    AccountSchema,
+    EntryCreateSchema,
+    EntryPageSchema,
+    EntryQuerySchema,
+    EntrySchema,
+    MeSchema,
+    ReversalCreateSchema,
+    TrialBalanceQuerySchema,
+    TrialBalanceSchema,
+)
+from web.books import read_head
+from web.db import current_ledger, in_transaction
+
+PREFIX = "/api/v1"
+OPENAPI_CACHE = "api_v1_openapi"
+TREASURER = ("treasurer",)
+
+bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
+bp.register_error_handler(ValidationError, validation_error_response)
+
+
+# --------------------------------------------------------------------------- helpers
+def _caller() -> Principal:
+    principal = current_principal()
+    if principal is None:
+        # enforce_access admits no anonymous caller to a non-public view; reaching this
+        # means a view meant for callers was declared @public.
+        raise RuntimeError("an API view that needs a caller was reached without one")
+    return principal
+
+
+def _engine_key(principal: Principal, key: str) -> str:
+    return f"api:{principal.user_id}:{key}"
+
+
+def _actor(principal: Principal) -> str:
+    return f"user:{principal.user_id}"
+
+
+def _json(schema: Schema, data: Any, status: int = 200, **headers: str) -> Response:
+    # dump() emits only the declared fields, so a response never carries more than
+    # the document promises.
+    response = jsonify(schema.dump(data))
+    response.status_code = status
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _account(view: AccountView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "code": view.code,
+        "name": view.name,
+        "type": view.type,
+        "currency": view.currency,
+        "no_overdraft": view.no_overdraft,
+        "created_at": view.created_at,
+    }
+
+
+def _entry(view: EntryView, links: tuple[dict[str, int], dict[str, int]]) -> dict[str, Any]:
+    sequence_of, reversed_by = links
+    return {
+        "id": view.id,
+        "sequence": view.sequence,
+        "idempotency_key": view.idempotency_key,
+        "kind": view.kind,
+        "effective_date": view.effective_on,
+        "recorded_at": view.recorded_at,
+        "actor": view.actor,
+        "narration": view.narration,
+        "metadata": view.metadata,
+        "hash": view.hash,
+        "reverses_sequence": sequence_of.get(view.reverses_entry_id or ""),
+        "reversed_by_sequence": reversed_by.get(view.id),
+        "postings": [
+            {
+                "leg": p.leg,
+                "account": p.account,
+                "amount": p.amount.amount_string(),
+                "currency": p.amount.currency,
+            }
+            for p in view.postings
+        ],
+    }
+
+
+def _reversal_links(
+    session: Session, views: Iterable[EntryView]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Sequences of the entries `views` reverse, and of the entries reversing them."""
+    entries = list(views)
+    ids = [v.id for v in entries]
+    targets = [v.reverses_entry_id for v in entries if v.reverses_entry_id]
+    sequence_of: dict[str, int] = {}
+    reversed_by: dict[str, int] = {}
+    if targets:
+        rows = session.execute(
+            select(JournalEntry.id, JournalEntry.sequence).where(JournalEntry.id.in_(targets))
+        )
+        sequence_of = {row.id: int(row.sequence) for row in rows}
+    if ids:
+        rows = session.execute(
+            select(JournalEntry.reverses_entry_id, JournalEntry.sequence).where(
+                JournalEntry.reverses_entry_id.in_(ids)
+            )
+        )
+        reversed_by = {row.reverses_entry_id: int(row.sequence) for row in rows}
+    return sequence_of, reversed_by
+
+
+def _posted(result: PostResult, body: dict[str, Any]) -> Response:
+    if result.created:
+        location = url_for("api_v1.get_entry_view", sequence=result.entry.sequence)
+        return _json(EntrySchema(), body, 201, Location=location)
+    return _json(EntrySchema(), body, 200, **{REPLAYED_HEADER: "true"})
+
+
+# --------------------------------------------------------------------------- meta
+@bp.get("/openapi.json")
+@public
+@documented(
+    "The OpenAPI document of this API",
+    tag="meta",
+    responses={200: ("OpenAPI 3.1 document.", {"type": "object"})},
+)
+def openapi_document() -> ResponseReturnValue:
+    """This document, generated from the application's own routes and schemas."""
+    document = current_app.extensions.get(OPENAPI_CACHE)
+    if document is None:
+        # Routes cannot change once the app serves requests, so build it once.
+        document = build_openapi(current_app, PREFIX)
+        current_app.extensions[OPENAPI_CACHE] = document
+    return jsonify(document)
+
+
+@bp.get("/me")
+@signed_in
+@documented("The caller", tag="meta", responses={200: ("The token's user.", MeSchema)})
+def me() -> ResponseReturnValue:
+    """The user the bearer token belongs to: id, e-mail, name and roles. Nobody else's."""
+    principal = _caller()
+    return _json(
+        MeSchema(),
+        {
+            "user_id": principal.user_id,
+            "email": principal.email,
+            "full_name": principal.full_name,
+            "roles": sorted(principal.roles),
+            "token_id": principal.token_id,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- accounts
+@bp.get("/accounts")
+@allow(*TREASURER)
+@documented("List accounts", tag="accounts", responses={200: ("All accounts.", AccountListSchema)})
+def list_accounts_view() -> ResponseReturnValue:
+    """Every account of the chart, ordered by code."""
+    accounts = in_transaction(list_accounts, read_only=True)
+    return _json(AccountListSchema(), {"accounts": [_account(a) for a in accounts]})
+
+
+@bp.post("/accounts")
+@allow(*TREASURER)
+@documented(
+    "Open an account",
+    tag="accounts",
+    body=AccountCreateSchema,
+    responses={201: ("The new account, with a zero balance.", AccountSchema)},
+    errors={409: "`account_exists`: the code is taken (codes are never reused)."},
+)
+def create_account_view() -> ResponseReturnValue:
+    """Open an account with a hierarchical code, a type, a currency and flags."""
+    data = load(AccountCreateSchema(), json_body())
+    origin = audit_origin()
+    ledger = current_ledger()
+
+    def work(session: Session) -> AccountView:
+        view = create_account(
+            session,
+            data["code"],
+            data["type"],
+            clock=ledger.clock,
+            currency=data["currency"],
+            no_overdraft=data["no_overdraft"],
+            name=data["name"],
+        )
+        # The account's name may name a person, so only its structural facts are audited.
+        audit.record(
+            session,
+            origin,
+            "account.create",
+            now=ledger.clock.now(),
+            subject_type="account",
+            subject_id=view.id,
+            details={
+                "code": view.code,
+                "type": view.type,
+                "currency": view.currency,
+                "no_overdraft": view.no_overdraft,
+            },
+        )
+        return view
+
+    view = in_transaction(work)
+    location = url_for("api_v1.get_account_view", code=view.code)
+    return _json(AccountSchema(), _account(view), 201, Location=location)
+
+
+@bp.get("/accounts/<path:code>")
+@allow(*TREASURER)
+@documented(
+    "One account and its balances",
+    tag="accounts",
+    responses={200: ("The account with posted, pending and available.", AccountDetailSchema)},
+    errors={404: "`account_not_found`."},
+)
+def get_account_view(code: str) -> ResponseReturnValue:
+    """An account and its balances in its normal orientation (posted, pending, available)."""
+    found = in_transaction(lambda session: balance(session, code), read_only=True)
+    currency = found.account.currency
+    body = _account(found.account) | {
+        "balance": {
+            "posted": format_minor(found.posted, currency),
+            "pending": format_minor(found.pending, currency),
+            "available": format_minor(found.available, currency),
+        }
+    }
+    return _json(AccountDetailSchema(), body)
+
+
+# --------------------------------------------------------------------------- entries
+@bp.get("/entries")
+@allow(*TREASURER)
+@documented(
+    "List journal entries, newest first",
+    tag="entries",
+    query=EntryQuerySchema,
+    responses={200: ("One page of entries.", EntryPageSchema)},
+    errors={404: "`account_not_found`: the `account` filter names no account."},
+)
+def list_entries_view() -> ResponseReturnValue:
+    """Entries by descending sequence; follow `next_before` for older pages."""
+    args = query(EntryQuerySchema())
+    limit: int = args["limit"]
+
+    def read(session: Session) -> tuple[list[EntryView], bool, Any]:
+        stmt = select(JournalEntry.id).order_by(JournalEntry.sequence.desc()).limit(limit + 1)
+        if "before" in args:
+            stmt = stmt.where(JournalEntry.sequence < args["before"])
+        if "account" in args:
+            account = get_account(session, args["account"])
+            stmt = stmt.where(
+                JournalEntry.id.in_(
+                    select(Posting.entry_id).where(Posting.account_id == account.id)
+                )
+            )
+        # One row more than the page tells whether an older page exists.
+        ids = list(session.scalars(stmt))
+        more = len(ids) > limit
+        views = load_entries(session, ids[:limit])
+        ordered = sorted(views.values(), key=lambda v: v.sequence, reverse=True)
+        return ordered, more, _reversal_links(session, ordered)
+
+    entries, more, links = in_transaction(read, read_only=True)
+    return _json(
+        EntryPageSchema(),
+        {
+            "entries": [_entry(v, links) for v in entries],
+            "next_before": entries[-1].sequence if more and entries else None,
+        },
+    )
+
+
+@bp.post("/entries")
+@allow(*TREASURER)
+@documented(
+    "Post a journal entry",
+    tag="entries",
+    body=EntryCreateSchema,
+    idempotent=True,
+    responses={201: ("The posted entry.", EntrySchema)},
+    errors={
+        404: "`account_not_found`: a posting names no account.",
+        409: "`idempotency_conflict` (key reused with another body), `insufficient_funds` "
+        "(a no-overdraft account would go below zero) or `period_closed`.",
+        422: "`invalid_input` (with `details.fields`), `unbalanced_entry`, "
+        "`currency_mismatch`, `personal_data_in_journal`, `invalid_entry`, or "
+        "`idempotency_key_required`.",
+    },
+)
+def post_entry_view() -> ResponseReturnValue:
+    """Post one balanced entry: postings sum to zero per currency, debits positive."""
+    key = idempotency_key()
+    data = load(EntryCreateSchema(), json_body())
+    principal = _caller()
+    spec = EntrySpec(
+        idempotency_key=_engine_key(principal, key),
+        kind=data["kind"],
+        postings=data["postings"],
+        effective_on=data["effective_date"],
+        narration=data["narration"],
+        metadata=data["metadata"],
+        actor=_actor(principal),
+    )
+    origin = audit_origin()
+    ledger = current_ledger()
+
+    def work(session: Session) -> tuple[PostResult, dict[str, Any]]:
+        result = post_entry(session, spec, clock=ledger.clock)
+        if result.created:
+            _audit_entry(session, origin, "entry.post", result.entry)
+        return result, _entry(result.entry, _reversal_links(session, [result.entry]))
+
+    result, body = in_transaction(work)
+    return _posted(result, body)
+
+
+@bp.get("/entries/<int:sequence>")
+@allow(*TREASURER)
+@documented(
+    "One journal entry",
+    tag="entries",
+    responses={200: ("The entry.", EntrySchema)},
+    errors={404: "`entry_not_found`."},
+)
+def get_entry_view(sequence: int) -> ResponseReturnValue:
+    """The entry with this sequence number, its postings and its reversal links."""
+
+    def read(session: Session) -> dict[str, Any]:
+        view = get_entry(session, sequence=sequence)
+        return _entry(view, _reversal_links(session, [view]))
+
+    return _json(EntrySchema(), in_transaction(read, read_only=True))
+
+
+@bp.post("/entries/<int:sequence>/reversal")
+@allow(*TREASURER)
+@documented(
+    "Reverse a journal entry",
+    tag="entries",
+    body=ReversalCreateSchema,
+    body_required=False,
+    idempotent=True,
+    responses={201: ("The reversal entry.", EntrySchema)},
+    errors={
+        404: "`entry_not_found`.",
+        409: "`already_reversed` (an entry is reversed at most once), "
+        "`idempotency_conflict`, `insufficient_funds` or `period_closed`.",
+    },
+)
+def reverse_entry_view(sequence: int) -> ResponseReturnValue:
+    """Post the exact opposite of an entry, once; the body (narration, date) is optional."""
+    key = idempotency_key()
+    data = load(ReversalCreateSchema(), json_body(required=False))
+    principal = _caller()
+    origin = audit_origin()
+    ledger = current_ledger()
+
+    def work(session: Session) -> tuple[PostResult, dict[str, Any]]:
+        result = reverse_entry(
+            session,
+            idempotency_key=_engine_key(principal, key),
+            clock=ledger.clock,
+            sequence=sequence,
+            narration=data["narration"],
+            effective_on=data["effective_date"],
+            actor=_actor(principal),
+        )
+        if result.created:
+            _audit_entry(session, origin, "entry.reverse", result.entry, reverses=sequence)
+        return result, _entry(result.entry, _reversal_links(session, [result.entry]))
+
+    result, body = in_transaction(work)
+    return _posted(result, body)
+
+
+def _audit_entry(
+    session: Session,
+    origin: audit.Origin,
+    action: str,
+    entry: EntryView,
+    *,
+    reverses: int | None = None,
+) -> None:
+    # Facts that identify the entry, never its narration or metadata (the engine
+    # keeps those; the audit log should not hold a second copy of anything personal).
+    details: dict[str, Any] = {
+        "sequence": entry.sequence,
+        "entry_id": entry.id,
+        "kind": entry.kind,
+        "postings": len(entry.postings),
+    }
+    if reverses is not None:
+        details["reverses_sequence"] = reverses
+    audit.record(
+        session,
+        origin,
+        action,
+        now=current_ledger().clock.now(),
+        subject_type="entry",
+        subject_id=entry.sequence,
+        details=details,
+    )
+
+
+# --------------------------------------------------------------------------- trial balance
+@bp.get("/trial-balance")
+@allow(*TREASURER)
+@documented(
+    "Trial balance with the journal head",
+    tag="reports",
+    query=TrialBalanceQuerySchema,
+    responses={200: ("Every account's net balance, totals per currency.", TrialBalanceSchema)},
+)
+def trial_balance_view() -> ResponseReturnValue:
+    """Each account's net posted balance as debit or credit, read in one snapshot
+    with the journal head (last sequence and hash) it belongs to."""
+    as_of = query(TrialBalanceQuerySchema()).get("as_of")
+
+    def read(session: Session) -> dict[str, Any]:
+        lines = trial_balance(session, as_of)
+        head = read_head(session)
+        return {
+            "as_of": as_of,
+            "head": {
+                "last_sequence": head.last_sequence,
+                "last_hash": head.last_hash,
+                "last_recorded_at": head.last_recorded_at,
+            },
+            "lines": [
+                {
+                    "account": line.account.code,
+                    "name": line.account.name,
+                    "type": line.account.type,
+                    "currency": line.account.currency,
+                    "debit": format_minor(line.debit, line.account.currency),
+                    "credit": format_minor(line.credit, line.account.currency),
+                }
+                for line in lines
+            ],
+            "totals": _totals(lines),
+        }
+
+    return _json(TrialBalanceSchema(), in_transaction(read, read_only=True))
+
+
+def _totals(lines: Sequence[TrialBalanceLine]) -> list[dict[str, Any]]:
+    debit: dict[str, int] = defaultdict(int)
+    credit: dict[str, int] = defaultdict(int)
+    for line in lines:
+        debit[line.account.currency] += line.debit
+        credit[line.account.currency] += line.credit
+    return [
+        {
+            "currency": currency,
+            "debit": format_minor(debit[currency], currency),
+            "credit": format_minor(credit[currency], currency),
+            "balanced": debit[currency] == credit[currency],
+        }
+        for currency in sorted(debit.keys() | credit.keys())
+    ]
