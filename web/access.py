@@ -237,6 +237,8 @@ def enforce_access() -> ResponseReturnValue | None:
         if is_api_request():
             raise _unauthorized_api()
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if is_api_request():
+        raise Forbidden("your token's roles do not allow this request")
     raise Forbidden("your roles do not include this page")
 
 
