@@ -827,16 +827,21 @@ def export_cmd(ctx: click.Context, fmt: str, output: str | None) -> None:
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Load demo data for a community programme (idempotent: safe to run twice)."""
-    from ledger.demo import load_demo
+    from ledger.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 
     result = load_demo(open_ledger(ctx))
     if result.changed:
         click.echo(
             f"demo data loaded: {result.accounts_created} accounts, "
-            f"{result.entries_created} entries, {result.holds_created} holds"
+            f"{result.entries_created} entries, {result.holds_created} holds, "
+            f"{result.users_created} users"
         )
     else:
         click.echo("the demo data is already there; nothing changed")
+    click.echo(
+        f"demo sign-in (password {DEMO_PASSWORD}): "
+        + ", ".join(f"{email} ({role})" for email, _name, role in DEMO_USERS)
+    )
 
 
 # --------------------------------------------------------------------------- users, tokens

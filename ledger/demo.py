@@ -76,7 +76,12 @@ class DemoResult:
 
     @property
     def changed(self) -> bool:
-        return bool(self.accounts_created or self.entries_created or self.holds_created)
+        return bool(
+            self.accounts_created
+            or self.entries_created
+            or self.holds_created
+            or self.users_created
+        )
 
 
 def _eur(text: str) -> Money:

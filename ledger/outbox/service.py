@@ -62,7 +62,10 @@ def dispatch_pending(
                 return None
             message.attempts += 1
             try:
-                sender(session, message)
+                # A savepoint: whatever a failing sender wrote is undone, while the
+                # attempt and its error are kept.
+                with session.begin_nested():
+                    sender(session, message)
             except Exception as exc:  # the message stays pending; the error is kept
                 message.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 return message.id, "failed"

@@ -555,3 +555,18 @@ def test_a_database_that_was_never_migrated_gives_a_clear_error(tmp_path: Path):
     assert result.exit_code == 1
     assert "database_error" in result.stderr and "ledger db upgrade" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_demo_creates_one_user_per_role_who_can_sign_in_with_the_demo_password(run, book):
+    from ledger.demo import DEMO_PASSWORD, DEMO_USERS
+    from ledger.people.models import ROLES
+    from ledger.people.service import authenticate
+
+    assert "6 users" in run("demo").stdout
+    assert {role for _email, _name, role in DEMO_USERS} == set(ROLES)
+    for email, _name, role in DEMO_USERS:
+        roles = book.read(lambda s, email=email: authenticate(s, email, DEMO_PASSWORD).roles)
+        assert roles == {role}
+    second = run("demo")
+    assert "already there" in second.stdout
+    assert book.read(lambda s: len(s.execute(text("SELECT id FROM users")).all())) == 6
