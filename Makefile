@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +19,23 @@ run: $(STAMP)
 	$(BIN)/ledger demo
 	$(BIN)/ledger serve --host 127.0.0.1 --port 5000
 
-## test: lint, import contracts, mypy on ledger/, then the whole suite
-test: $(STAMP) lint
+## test: lint, import contracts, mypy on ledger/, then the whole suite (browser tests too)
+test: $(STAMP) lint browser-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## browser-deps: Debian's chromium (apt-get when root; else a line saying the browser
+## tests will be skipped) and axe-core from npm (npm ci, once per package-lock.json)
+browser-deps: $(NODE_STAMP)
+	@tests/browser/ensure-chromium.sh
+
+$(NODE_STAMP): package.json package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "axe-core not installed (no npm): the accessibility checks will be SKIPPED, or FAIL under LEDGER_REQUIRE_BROWSER"; \
+	elif npm ci --no-audit --no-fund; then \
+	  touch $@; \
+	else \
+	  echo "axe-core not installed (npm ci failed): the accessibility checks will be SKIPPED, or FAIL under LEDGER_REQUIRE_BROWSER"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -33,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
