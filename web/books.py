@@ -31,6 +31,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from wtforms.fields.choices import SelectChoice
 
 from ledger.audit.service import record
 from ledger.core.accounts import list_accounts
@@ -197,7 +198,7 @@ def new_entry() -> ResponseReturnValue:
     # request's one unit of work is the write.
     accounts = current_ledger().read(list_accounts)
     form = EntryForm()
-    choices = [(a.code, f"{a.code} ({a.currency})") for a in accounts]
+    choices = [SelectChoice(a.code, f"{a.code} ({a.currency})") for a in accounts]
     form.debit_account.choices = choices
     form.credit_account.choices = choices
     if not form.form_key.data:

@@ -21,6 +21,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from ledger.people.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -52,7 +53,10 @@ class RegisterForm(FlaskForm):  # type: ignore[misc]
     )
     role = RadioField(
         _l("Ruolo"),
-        choices=[("donor", _l("Donatore")), ("proponent", _l("Proponente"))],
+        choices=[
+            SelectChoice("donor", _l("Donatore")),
+            SelectChoice("proponent", _l("Proponente")),
+        ],
         default="donor",
         validators=[_required],
     )

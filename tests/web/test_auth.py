@@ -491,7 +491,6 @@ def test_sign_in_attempts_are_rate_limited_per_address(db_url, clock, ledger):
     app.extensions["ledger"].engine.dispose()
 
 
-@pytest.mark.xdist_group("redis")
 def test_rate_limits_are_shared_through_redis_when_configured(db_url, clock, ledger):
     if not REDIS_URL:
         pytest.skip("LEDGER_TEST_REDIS_URL is not set (CI sets it; .ci/run requires Redis)")
