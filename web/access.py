@@ -70,7 +70,8 @@ class Principal(UserMixin):  # type: ignore[misc]
     """The signed-in user as the request sees it: a snapshot, not a database row.
 
     The session stores `id:fingerprint`, where the fingerprint changes with the
-    password, so changing or resetting a password signs out every other session.
+    password and at every sign-out (`users.session_epoch`): a cookie copied before
+    either no longer signs anyone in.
     """
 
     user_id: int
@@ -98,7 +99,7 @@ class Principal(UserMixin):  # type: ignore[misc]
             roles=user.roles,
             totp_enrolled=user.totp_enrolled,
             locale=user.locale,
-            fingerprint=people.password_fingerprint(user),
+            fingerprint=people.session_fingerprint(user),
             token_id=token_id,
         )
 

@@ -28,7 +28,6 @@ from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
-from wtforms import Form
 
 from ledger.audit.service import record
 from ledger.core.errors import LedgerError
@@ -48,12 +47,15 @@ from web.access import (
 )
 from web.db import current_ledger, in_transaction
 from web.extensions import (
+    failed_sign_in,
     limiter,
     login_email_limit,
     login_limit,
     register_limit,
     reset_limit,
     submitted_email,
+    two_factor_key,
+    two_factor_limit,
 )
 from web.forms import (
     ActionForm,
@@ -64,13 +66,15 @@ from web.forms import (
     RegisterForm,
     ResetForm,
     ResetRequestForm,
+    field_error,
 )
-from web.i18n import LANGUAGES, SESSION_LANGUAGE, error_text
+from web.i18n import LANGUAGES, SESSION_LANGUAGE
 from web.mail import flush_outbox
 
 bp = Blueprint("auth", __name__)
 
-SESSION_PENDING_SECRET = "pending_totp_secret"  # noqa: S105 - a session key name
+SESSION_PENDING_SINCE = "pending_two_factor_since"
+PENDING_SECONDS = 300
 RESET_SALT = "password-reset"
 
 
@@ -86,17 +90,6 @@ def safe_next(default: str) -> str:
         if not parts.scheme and "\\" not in target:
             return target
     return default
-
-
-def field_error(form: Form, exc: LedgerError) -> None:
-    """Attach a domain error to the form field it names, or to the form as a whole."""
-    name = str(exc.details.get("field", ""))
-    text = error_text(exc.code, name, exc.message)
-    field = getattr(form, name, None) if name else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*list(field.errors), text]
-    else:
-        form.form_errors.append(text)
 
 
 def _start_session(principal: Principal, *, two_factor: bool) -> None:
@@ -165,7 +158,9 @@ def register() -> ResponseReturnValue:
 @bp.route("/login", methods=["GET", "POST"])
 @public
 @limiter.limit(login_limit, methods=["POST"])
-@limiter.limit(login_email_limit, methods=["POST"], key_func=submitted_email)
+@limiter.limit(
+    login_email_limit, methods=["POST"], key_func=submitted_email, deduct_when=failed_sign_in
+)
 def login() -> ResponseReturnValue:
     """Sign in with e-mail and password; users with TOTP then confirm a code."""
     if current_principal() is not None:
@@ -200,6 +195,7 @@ def login() -> ResponseReturnValue:
         elif principal.totp_enrolled:
             session.clear()
             session[SESSION_PENDING_USER] = principal.get_id()
+            session[SESSION_PENDING_SINCE] = int(_now().timestamp())
             target = safe_next("")
             return redirect(
                 url_for("auth.two_factor_login", **({"next": target} if target else {}))
@@ -212,14 +208,23 @@ def login() -> ResponseReturnValue:
 
 
 def _pending_user_id() -> int | None:
+    """The user whose password was accepted and who has a code to give, for at most
+    PENDING_SECONDS: after that, the password must be given again."""
     pending = str(session.get(SESSION_PENDING_USER) or "")
     user_part = pending.partition(":")[0]
-    return int(user_part) if user_part.isdigit() else None
+    since = session.get(SESSION_PENDING_SINCE)
+    if not user_part.isdigit() or not isinstance(since, int):
+        return None
+    if not 0 <= _now().timestamp() - since <= PENDING_SECONDS:
+        session.pop(SESSION_PENDING_USER, None)
+        return None
+    return int(user_part)
 
 
 @bp.route("/login/2fa", methods=["GET", "POST"])
 @public
 @limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
 def two_factor_login() -> ResponseReturnValue:
     """The second step of signing in: a TOTP code."""
     user_id = _pending_user_id()
@@ -232,7 +237,7 @@ def two_factor_login() -> ResponseReturnValue:
         expected = str(session.get(SESSION_PENDING_USER))
 
         def work(db: Session) -> Principal | None:
-            user = db.get(User, user_id)
+            user = people.lock_user(db, user_id)
             if user is None or not user.active or Principal.of(user).get_id() != expected:
                 return None
             if not people.verify_totp(user, code, now=_now()):
@@ -260,6 +265,8 @@ def two_factor_login() -> ResponseReturnValue:
 
 @bp.route("/account/2fa/verify", methods=["GET", "POST"])
 @signed_in
+@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
 def two_factor_verify() -> ResponseReturnValue:
     """Confirm a TOTP code in this session (for a session that has not yet)."""
     principal = current_principal()
@@ -272,8 +279,8 @@ def two_factor_verify() -> ResponseReturnValue:
         code = form.code.data or ""
 
         def work(db: Session) -> bool:
-            user = people.get_user(db, principal.user_id)
-            ok = people.verify_totp(user, code, now=_now())
+            user = people.lock_user(db, principal.user_id)
+            ok = user is not None and people.verify_totp(user, code, now=_now())
             action = "session.two_factor" if ok else "session.two_factor_failed"
             record(db, audit_origin(), action, now=_now())
             return ok
@@ -295,6 +302,9 @@ def logout() -> ResponseReturnValue:
     if principal is not None:
 
         def work(db: Session) -> None:
+            user = people.lock_user(db, principal.user_id)
+            if user is not None:
+                people.end_sessions(user)  # every copy of the cookie stops working
             record(db, audit_origin(), "session.logout", now=_now())
 
         in_transaction(work)
@@ -429,15 +439,15 @@ def reset(token: str) -> ResponseReturnValue:
     except (BadSignature, KeyError, TypeError, ValueError):
         return _bad_link(_("Il link non è valido: chiedine uno nuovo."))
 
-    def still_valid(db: Session) -> bool:
-        user = db.get(User, user_id)
-        return user is not None and people.password_fingerprint(user) == fingerprint
+    def still_valid(db: Session, *, lock: bool = False) -> bool:
+        user = people.lock_user(db, user_id) if lock else db.get(User, user_id)
+        return user is not None and user.active and people.password_fingerprint(user) == fingerprint
 
     form = ResetForm()
     if form.validate_on_submit():
 
         def work(db: Session) -> bool:
-            if not still_valid(db):
+            if not still_valid(db, lock=True):  # two tabs posting one link: one wins
                 return False
             user = people.get_user(db, user_id)
             people.set_password(user, form.password.data or "", now=_now())
@@ -474,41 +484,50 @@ def _bad_link(message: str) -> ResponseReturnValue:
 # ------------------------------------------------------------------ two-factor enrolment
 @bp.route("/account/2fa", methods=["GET", "POST"])
 @signed_in
+@limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
 def two_factor_enrol() -> ResponseReturnValue:
     """Enrol TOTP: show a new secret (text and QR code), activate it with a code."""
     principal = current_principal()
     assert principal is not None
     if principal.totp_enrolled:
         return render_template("auth/two_factor_enrolled.html")
-    secret = session.get(SESSION_PENDING_SECRET)
-    if not isinstance(secret, str) or len(secret) != 32:
-        secret = totp.new_secret()
-        session[SESSION_PENDING_SECRET] = secret
     form = EnrolForm()
-    if form.validate_on_submit():
-        code = form.code.data or ""
+    submitted = form.validate_on_submit()
+    code = form.code.data or ""
 
-        def work(db: Session) -> None:
-            user = people.get_user(db, principal.user_id)
-            people.enrol_totp(user, secret, code, now=_now())
-            record(
-                db,
-                audit_origin(),
-                "user.totp_enrol",
-                now=_now(),
-                subject_type="user",
-                subject_id=user.id,
-            )
-
+    def work(db: Session) -> tuple[str, InvalidTotpCodeError | None, bool]:
+        # The pending secret lives on the user row (not in the readable session
+        # cookie); it becomes active only when a code made from it is confirmed.
+        user = people.lock_user(db, principal.user_id)
+        assert user is not None
+        if user.totp_enrolled:
+            return "", None, True
+        secret = user.totp_secret or people.begin_totp_enrolment(user)
+        if not submitted:
+            return secret, None, False
         try:
-            in_transaction(work)
+            people.confirm_totp_enrolment(user, code, now=_now())
         except InvalidTotpCodeError as exc:
-            field_error(form, exc)
-        else:
-            session.pop(SESSION_PENDING_SECRET, None)
-            session[SESSION_TWO_FACTOR] = True
-            flash(_("Autenticazione a due fattori attivata."), "success")
-            return redirect(safe_next(url_for("auth.account")))
+            return secret, exc, False
+        record(
+            db,
+            audit_origin(),
+            "user.totp_enrol",
+            now=_now(),
+            subject_type="user",
+            subject_id=user.id,
+        )
+        return secret, None, True
+
+    secret, refused, enrolled = in_transaction(work)
+    if enrolled and not submitted:
+        return render_template("auth/two_factor_enrolled.html")
+    if enrolled:
+        session[SESSION_TWO_FACTOR] = True
+        flash(_("Autenticazione a due fattori attivata."), "success")
+        return redirect(safe_next(url_for("auth.account")))
+    if refused is not None:
+        field_error(form, refused)
     uri = totp.provisioning_uri(secret, principal.email)
     status = 422 if form.is_submitted() else 200
     return render_template(

@@ -42,10 +42,9 @@ from ledger.core.journal import EntrySpec, PostingSpec, PostResult, post_entry
 from ledger.core.models import LedgerHead
 from ledger.core.money import Money
 from web.access import allow, audit_origin, current_principal, public
-from web.auth import field_error
 from web.db import current_ledger, in_transaction, ping
 from web.errors import InvalidInputError
-from web.forms import EntryForm
+from web.forms import EntryForm, field_error
 
 bp = Blueprint("books", __name__)
 

@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_LOGIN_EMAIL": "20 per hour",
     "RATELIMIT_REGISTER": "5 per hour",
     "RATELIMIT_RESET": "5 per hour",
+    "RATELIMIT_TWO_FACTOR": "5 per minute;30 per hour",
     # How many reverse proxies stand in front of the app (0: none). With 1, the
     # client address comes from the proxy's X-Forwarded-For.
     "PROXY_HOPS": 0,
@@ -57,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     # How e-mail leaves: "log" writes it to the application log (development),
     # "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT.
     "MAIL_SENDER": "log",
+    # Start of every link in e-mail (https://registro.example.org); required with
+    # smtp. Unset, the development server's address is used.
+    "BASE_URL": None,
     "MAIL_FROM": "registro@localhost",
     "SMTP_HOST": "localhost",
     "SMTP_PORT": 25,

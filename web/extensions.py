@@ -6,7 +6,7 @@ blueprint can decorate its views with `limiter.limit(...)` at import time.
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Response, current_app, request, session
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -40,3 +40,27 @@ def reset_limit() -> str:
 def submitted_email() -> str:
     """The rate-limit key of a sign-in by e-mail address (lower-cased)."""
     return "email:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def two_factor_limit() -> str:
+    """TOTP codes that may be tried per user (LEDGER_RATELIMIT_TWO_FACTOR): with three
+    valid codes at any moment out of a million, this keeps guessing hopeless."""
+    return str(current_app.config["RATELIMIT_TWO_FACTOR"])
+
+
+def two_factor_key() -> str:
+    """The rate-limit key of a TOTP attempt: the user it is for, from any address."""
+    from web.access import SESSION_PENDING_USER, current_principal
+
+    principal = current_principal()
+    if principal is not None:
+        return f"totp:{principal.user_id}"
+    pending = str(session.get(SESSION_PENDING_USER) or "")
+    return "totp:" + (pending.partition(":")[0] or get_remote_address())
+
+
+def failed_sign_in(response: Response) -> bool:
+    """Only refused sign-ins count against an e-mail address, so a stranger cannot
+    lock someone out by signing in as them with the right rate of wrong guesses
+    while the owner's own successful sign-ins are never counted."""
+    return response.status_code != 302

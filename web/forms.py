@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
+    Form,
     HiddenField,
     PasswordField,
     RadioField,
@@ -24,7 +25,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from ledger.core.errors import LedgerError
 from ledger.people.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from web.i18n import error_text
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
 _password_length = Length(
@@ -139,3 +142,14 @@ class EntryForm(FlaskForm):  # type: ignore[misc]
         description=_l("Niente nomi, e-mail o codici fiscali: il giornale non si cancella."),
     )
     submit = SubmitField(_l("Registra"))
+
+
+def field_error(form: Form, exc: LedgerError) -> None:
+    """Attach a domain error to the form field it names, or to the form as a whole."""
+    name = str(exc.details.get("field", ""))
+    text = error_text(exc.code, name, exc.message)
+    field = getattr(form, name, None) if name else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*list(field.errors), text]
+    else:
+        form.form_errors.append(text)

@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from ledger.core.clock import ROME
 from ledger.core.money import CURRENCY_EXPONENTS
+from ledger.people.passwords import MIN_PASSWORD_LENGTH
 from web.extensions import babel
 
 LANGUAGES = {"it": "Italiano", "en": "English"}
@@ -48,7 +49,9 @@ DOMAIN_MESSAGES = {
     ("email_taken", "email"): _l(
         "Questo indirizzo e-mail è già registrato: accedi o reimposta la password."
     ),
-    ("weak_password", "password"): _l("La password deve avere almeno 10 caratteri."),
+    ("weak_password", "password"): _l(
+        "La password deve avere almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH
+    ),
     ("wrong_password", "current_password"): _l("La password attuale non è corretta."),
     ("invalid_totp_code", "code"): _l(
         "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."

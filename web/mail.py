@@ -8,13 +8,17 @@ signed then), so the outbox never stores an address or a secret.
 `LEDGER_MAIL_SENDER` chooses the transport: `log` (development: the message,
 link included, is written to the application log at INFO), `smtp`, or
 `memory` (keeps messages in `app.extensions["sent_mail"]`, for tests).
-A failure to send is logged and retried by the next flush; it never fails the
-request that already committed.
+Links in messages start with `LEDGER_BASE_URL`, never with the Host header of
+the request that happened to send them (a forged Host would otherwise put an
+attacker's site into someone's reset link). A failure to send is kept on the
+message and retried by the next flush or by `ledger outbox dispatch`; it never
+fails the request that already committed.
 """
 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -26,6 +30,7 @@ from sqlalchemy.orm import Session
 from ledger.outbox.models import OutboxMessage
 from ledger.outbox.service import dispatch_pending
 from ledger.people.models import User
+from web.config import ConfigError
 from web.db import current_ledger
 
 SENDERS = ("log", "smtp", "memory")
@@ -38,32 +43,42 @@ class Mail:
     body: str
 
 
-def _deliver(mail: Mail) -> None:
-    kind = current_app.config["MAIL_SENDER"]
+DEVELOPMENT_BASE_URL = "http://127.0.0.1:5000"
+
+
+def _delivery(app: Flask, mail: Mail) -> Callable[[], None]:
+    """The function that hands `mail` to the configured transport (run after commit)."""
+    config = app.config
+    kind = config["MAIL_SENDER"]
     if kind == "memory":
-        current_app.extensions.setdefault("sent_mail", []).append(mail)
-    elif kind == "log":
-        current_app.logger.info(
-            "mail (LEDGER_MAIL_SENDER=log, not sent) to %s: %s\n%s",
+        return lambda: app.extensions.setdefault("sent_mail", []).append(mail)
+    if kind == "log":
+        return lambda: app.logger.warning(
+            "mail NOT sent (LEDGER_MAIL_SENDER=log, for development) to %s: %s\n%s",
             mail.to,
             mail.subject,
             mail.body,
         )
-    elif kind == "smtp":
+
+    def send_smtp() -> None:
         message = EmailMessage()
-        message["From"] = current_app.config["MAIL_FROM"]
+        message["From"] = config["MAIL_FROM"]
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message.set_content(mail.body)
-        config = current_app.config
         with smtplib.SMTP(config["SMTP_HOST"], int(config["SMTP_PORT"]), timeout=10) as smtp:
             if config.get("SMTP_STARTTLS"):
                 smtp.starttls()
             if config.get("SMTP_USERNAME"):
                 smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
             smtp.send_message(message)
-    else:
-        raise RuntimeError(f"unknown LEDGER_MAIL_SENDER {kind!r}")
+
+    return send_smtp
+
+
+def base_url(app: Flask) -> str:
+    """Where links in messages point: LEDGER_BASE_URL, or the development server."""
+    return str(app.config.get("BASE_URL") or DEVELOPMENT_BASE_URL).rstrip("/")
 
 
 def _render(db: Session, message: OutboxMessage) -> Mail:
@@ -73,7 +88,8 @@ def _render(db: Session, message: OutboxMessage) -> Mail:
         user = db.get(User, int(message.payload["user_id"]))
         if user is None:
             raise LookupError("the user of this message no longer exists")
-        with force_locale(user.locale):
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        with force_locale(user.locale), app.test_request_context(base_url=base_url(app)):
             link = url_for("auth.reset", token=reset_token(user), _external=True)
             minutes = int(current_app.config["PASSWORD_RESET_MAX_AGE"]) // 60
             return Mail(
@@ -84,25 +100,47 @@ def _render(db: Session, message: OutboxMessage) -> Mail:
     raise LookupError(f"no template for outbox messages of kind {message.kind!r}")
 
 
-def _send(db: Session, message: OutboxMessage) -> None:
-    _deliver(_render(db, message))
+def _send(db: Session, message: OutboxMessage) -> Callable[[], None]:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return _delivery(app, _render(db, message))
 
 
-def flush_outbox() -> None:
-    """Send what the outbox holds (after the request's commit); never raises."""
+def flush_outbox() -> tuple[int, int]:
+    """Send what the outbox holds (after the request's commit); never raises.
+
+    Returns (sent, failed); needs an application context (a request, or the CLI).
+    """
     ledger = current_ledger()
     try:
         _sent, failed = dispatch_pending(ledger.sessions, _send, ledger.clock)
     except Exception:
         current_app.logger.exception("outbox dispatch failed; messages stay queued")
-        return
+        return 0, 0
     if failed:
         current_app.logger.warning(
             "outbox: %d message(s) could not be sent; kept for retry", failed
         )
+    return _sent, failed
 
 
 def init_mail(app: Flask) -> None:
-    """Check the sender setting."""
-    if app.config["MAIL_SENDER"] not in SENDERS:
-        raise ValueError(f"LEDGER_MAIL_SENDER must be one of {', '.join(SENDERS)}")
+    """Check the mail settings; a sender that cannot work safely is refused at start."""
+    config = app.config
+    kind = config["MAIL_SENDER"]
+    if kind not in SENDERS:
+        raise ConfigError(f"LEDGER_MAIL_SENDER must be one of {', '.join(SENDERS)}")
+    if kind == "smtp" and not config.get("BASE_URL"):
+        raise ConfigError(
+            "LEDGER_MAIL_SENDER=smtp needs LEDGER_BASE_URL (e.g. https://registro.example.org): "
+            "links in e-mail must not depend on the Host header of a request"
+        )
+    if kind == "smtp" and config.get("SMTP_USERNAME") and not config.get("SMTP_STARTTLS"):
+        raise ConfigError(
+            "LEDGER_SMTP_USERNAME is set without LEDGER_SMTP_STARTTLS=true: the password "
+            "would cross the network in clear"
+        )
+    if kind == "log" and not (config.get("DEBUG") or config.get("TESTING")):
+        app.logger.warning(
+            "LEDGER_MAIL_SENDER=log: e-mail is not sent, and password-reset links are "
+            "written to this log; set LEDGER_MAIL_SENDER=smtp in production"
+        )

@@ -46,6 +46,9 @@ class User(Base):
     totp_enrolled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The last 30-second step whose code was accepted: a code is accepted once.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Part of every session's identity: signing out bumps it, which ends every
+    # copy of the user's session cookie, not only the browser's own.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     person: Mapped[Person] = relationship(lazy="joined")

@@ -214,6 +214,28 @@ def change_password(user: User, current: str, new: str, *, now: datetime) -> Non
     set_password(user, new, now=now)
 
 
+def session_fingerprint(user: User) -> str:
+    """What a session cookie carries besides the user id: it changes with the password
+    and at every sign-out, so old copies of a cookie stop working."""
+    material = f"{user.password_hash or ''}:{user.session_epoch or 0}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def end_sessions(user: User) -> None:
+    """End every session of the user (sign-out ends them on all devices)."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def lock_user(session: Session, user_id: int) -> User | None:
+    """The user with their row locked until the transaction ends (PostgreSQL
+    `FOR UPDATE`; SQLite's writer lock already serialises), so two requests cannot
+    both use one TOTP code or one reset link."""
+    locked = session.execute(select(User.id).where(User.id == user_id).with_for_update()).first()
+    if locked is None:
+        return None
+    return session.get(User, user_id, populate_existing=True)
+
+
 def password_fingerprint(user: User) -> str:
     """A short digest of the current password hash: a reset link carries it, so the
     link stops working once the password has changed (one use only)."""
@@ -307,22 +329,6 @@ def verify_totp(user: User, code: str, *, now: datetime) -> bool:
         return False
     user.totp_last_step = step
     return True
-
-
-def enrol_totp(user: User, secret: str, code: str, *, now: datetime) -> None:
-    """Activate TOTP with `secret` (shown to the user, kept in their session until
-    now) once `code` proves their authenticator shows the right codes."""
-    if user.totp_enrolled:
-        raise InvalidTotpCodeError("L'autenticazione a due fattori è già attiva.")
-    step = totp.matching_step(secret, code, now, None)
-    if step is None:
-        raise InvalidTotpCodeError(
-            "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora.",
-            field="code",
-        )
-    user.totp_secret = secret
-    user.totp_enrolled_at = now
-    user.totp_last_step = step
 
 
 def set_locale(user: User, locale: str) -> None:

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("totp_secret", sa.String(64)),
         sa.Column("totp_enrolled_at", _ts()),
         sa.Column("totp_last_step", sa.Integer),
+        sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
         sa.Column("created_at", _ts(), nullable=False),
         sa.UniqueConstraint("person_id", name="uq_users_person_id"),
         sa.CheckConstraint("locale IN ('it','en')", name="ck_users_locale"),
@@ -98,6 +99,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("created_at", _ts(), nullable=False),
         sa.Column("sent_at", _ts()),
+        sa.Column("claimed_until", _ts()),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("last_error", sa.Text),
     )

@@ -171,3 +171,63 @@ def test_a_message_is_sent_with_the_clock_of_the_dispatcher(ledger):
     [message] = messages(ledger)
     assert message.created_at == ledger.clock.now()
     assert message.sent_at == later.now()
+
+
+def test_delivery_runs_after_the_claim_committed_outside_any_transaction(ledger, clock):
+    """While the outside world is being talked to, the database already shows the
+    message claimed (another connection can read it), so no lock is held on it."""
+    queue(ledger, "password_reset", user_id=7)
+    seen: list[SimpleNamespace] = []
+
+    def sender(session: Session, message: OutboxMessage):  # type: ignore[no-untyped-def]
+        return lambda: seen.extend(messages(ledger))
+
+    assert dispatch_pending(ledger.sessions, sender, clock) == (1, 0)
+    [during] = seen
+    assert during.attempts == 1 and during.sent_at is None
+    [after] = messages(ledger)
+    assert after.sent_at == clock.now()
+
+
+def test_a_failed_delivery_keeps_its_error_without_the_recipients_address(ledger, clock):
+    queue(ledger, "password_reset", user_id=7)
+
+    def sender(session: Session, message: OutboxMessage):  # type: ignore[no-untyped-def]
+        def deliver() -> None:
+            raise OSError("550 mailbox anna.rossi@example.org unavailable")
+
+        return deliver
+
+    assert dispatch_pending(ledger.sessions, sender, clock) == (0, 1)
+    [message] = messages(ledger)
+    assert message.sent_at is None
+    assert message.last_error == "OSError: 550 mailbox <address> unavailable"
+    assert dispatch_pending(ledger.sessions, Recorder(), clock) == (1, 0)
+
+
+def test_a_message_leased_by_a_dispatcher_is_skipped_by_another_until_the_lease_ends(ledger, clock):
+    queue(ledger, "password_reset", user_id=7)
+    nested: list[tuple[int, int]] = []
+
+    def sender(session: Session, message: OutboxMessage):  # type: ignore[no-untyped-def]
+        # A second dispatcher starts while the first is still delivering.
+        return lambda: nested.append(dispatch_pending(ledger.sessions, Recorder(), clock))
+
+    assert dispatch_pending(ledger.sessions, sender, clock) == (1, 0)
+    assert nested == [(0, 0)]
+
+
+def test_a_lease_left_by_a_dispatcher_that_died_runs_out_and_the_message_is_sent(ledger, clock):
+    queue(ledger, "password_reset", user_id=7)
+
+    def dies(session: Session, message: OutboxMessage):  # type: ignore[no-untyped-def]
+        def deliver() -> None:
+            raise SystemExit  # not an Exception: the dispatcher goes away mid-send
+
+        return deliver
+
+    with pytest.raises(SystemExit):
+        dispatch_pending(ledger.sessions, dies, clock)
+    assert dispatch_pending(ledger.sessions, Recorder(), clock) == (0, 0)
+    later = FixedClock(clock.now() + timedelta(minutes=6))
+    assert dispatch_pending(ledger.sessions, Recorder(), later) == (1, 0)
