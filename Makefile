@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 ## run: migrate the embedded SQLite database, seed demo data once, serve on :5000
 run: $(STAMP)
 	$(BIN)/ledger db upgrade
-	$(BIN)/ledger demo
+	$(BIN)/ledger demo --with-users
 	$(BIN)/ledger serve --host 127.0.0.1 --port 5000
 
 ## test: lint, import contracts, mypy on ledger/, then the whole suite (browser tests too)

@@ -1,11 +1,13 @@
 """The `ledger` command line for treasurers and operators (no Flask needed).
 
-Every command opens its own unit of work; commands that change users or API
-tokens write their audit event (channel "cli", the host as source) in that same
-transaction. Errors print their stable code and exit non-zero. `web.cli` adds
-`serve` to this group and is the console script. Amounts are printed as decimal
-strings in the currency's scale ("12.50"); long commands show progress on
-standard error only when it is a terminal.
+Every command opens its own unit of work; every command that changes state
+(accounts, entries, periods, holds, the demo, users, API tokens) writes its
+audit event (channel "cli", the host as source) in that same transaction, so a
+refused command leaves neither the change nor an event. Errors print their
+stable code and exit non-zero. `web.cli` adds `serve` to this group and is the
+console script. Amounts are printed as decimal strings in the currency's scale
+("12.50"); long commands show progress on standard error only when it is a
+terminal.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from ledger.audit import service as audit
 from ledger.audit.service import Origin
-from ledger.core.accounts import AccountView
+from ledger.core.accounts import AccountView, create_account
+from ledger.core.balances import currency_totals
 from ledger.core.errors import (
     AccountNotFoundError,
     CurrencyMismatchError,
@@ -37,9 +40,18 @@ from ledger.core.errors import (
     InvalidEntryError,
     LedgerError,
 )
-from ledger.core.journal import EntrySpec, EntryView, PostingSpec, PostResult
+from ledger.core.holds import expire_holds
+from ledger.core.journal import (
+    EntrySpec,
+    EntryView,
+    PostingSpec,
+    PostResult,
+    post_entry,
+    reverse_entry,
+)
 from ledger.core.models import ACCOUNT_TYPES
 from ledger.core.money import Money, format_minor
+from ledger.core.periods import PeriodClose, close_period
 from ledger.core.service import Ledger
 from ledger.people import service as people
 from ledger.people.errors import UserNotFoundError
@@ -91,6 +103,90 @@ def open_ledger(ctx: click.Context) -> Ledger:
         ctx.find_root().call_on_close(service.engine.dispose)
     ledger: Ledger = obj["ledger"]
     return ledger
+
+
+def _cli_origin() -> Origin:
+    """The audit origin of a CLI command: no signed-in user, the host as the source."""
+    return Origin(channel="cli", source=socket.gethostname()[:64])
+
+
+def _audit(
+    session: Session,
+    ledger: Ledger,
+    action: str,
+    *,
+    subject_type: str | None,
+    subject_id: str | int | None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Write the command's audit event into its unit of work (never personal data)."""
+    audit.record(
+        session,
+        _cli_origin(),
+        action,
+        now=ledger.clock.now(),
+        subject_type=subject_type,
+        subject_id=subject_id,
+        details=details,
+    )
+
+
+def _audit_entry(
+    session: Session, ledger: Ledger, action: str, entry: EntryView, **extra: Any
+) -> None:
+    # Facts that identify the entry, never its narration or metadata: the journal
+    # keeps those, and the audit log should hold no second copy of anything personal.
+    _audit(
+        session,
+        ledger,
+        action,
+        subject_type="entry",
+        subject_id=entry.sequence,
+        details={
+            "sequence": entry.sequence,
+            "entry_id": entry.id,
+            "kind": entry.kind,
+            "postings": len(entry.postings),
+            **extra,
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """A column of a listing: its header, how to show a row's cell, its alignment."""
+
+    header: str
+    cell: Callable[[dict[str, Any]], str]
+    right: bool = False
+    min_width: int = 0
+
+
+def _echo_listing(
+    rows: list[dict[str, Any]], fmt: str, *, empty: str, columns: Sequence[_Column]
+) -> None:
+    """Print rows as indented JSON, or as a table of `columns` (`empty` when there are none)."""
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[c.cell(r) for c in columns] for r in rows]
+    widths = [
+        max(c.min_width, len(c.header), *(len(row[i]) for row in cells))
+        for i, c in enumerate(columns)
+    ]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if c.right else v.ljust(w)
+            for v, w, c in zip(values, widths, columns, strict=True)
+        ).rstrip()
+
+    click.echo(line([c.header for c in columns]))
+    for row in cells:
+        click.echo(line(row))
 
 
 def _stderr_is_terminal() -> bool:
@@ -193,10 +289,36 @@ def accounts_create(
     no_overdraft: bool,
     name: str | None,
 ) -> None:
-    """Open account CODE (e.g. assets:bank:intesa)."""
-    account = open_ledger(ctx).create_account(
-        code, account_type, currency=currency.upper(), no_overdraft=no_overdraft, name=name
-    )
+    """Open account CODE (e.g. assets:bank:intesa); writes an `account.create` audit event."""
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> AccountView:
+        account = create_account(
+            session,
+            code,
+            account_type,
+            clock=ledger.clock,
+            currency=currency.upper(),
+            no_overdraft=no_overdraft,
+            name=name,
+        )
+        # The name is free text that may name a person: only structural facts are audited.
+        _audit(
+            session,
+            ledger,
+            "account.create",
+            subject_type="account",
+            subject_id=account.id,
+            details={
+                "code": account.code,
+                "type": account.type,
+                "currency": account.currency,
+                "no_overdraft": account.no_overdraft,
+            },
+        )
+        return account
+
+    account = ledger.run(work)
     flags = ", no overdraft" if account.no_overdraft else ""
     click.echo(f"created account {account.code} ({account.type}, {account.currency}{flags})")
 
@@ -433,11 +555,22 @@ def post(ctx: click.Context, file: TextIO) -> None:
 
     Amounts are decimal strings, debit positive, in the account's currency.
     Prints one JSON line per entry (sequence, id, status created|existing) or
-    a JSON error naming its line, and exits 1 if any entry was refused.
+    a JSON error naming its line, and exits 1 if any entry was refused. Each
+    entry created writes an `entry.post` audit event; a replay writes none.
     """
     if file.isatty():
         click.echo("reading entries from standard input (end with Ctrl-D)", err=True)
     ledger = open_ledger(ctx)
+
+    def post_one(spec: EntrySpec) -> PostResult:
+        def work(session: Session) -> PostResult:
+            result = post_entry(session, spec, clock=ledger.clock)
+            if result.created:
+                _audit_entry(session, ledger, "entry.post", result.entry)
+            return result
+
+        return ledger.run(work)
+
     try:
         text = file.read()
     except UnicodeDecodeError as exc:
@@ -452,7 +585,7 @@ def post(ctx: click.Context, file: TextIO) -> None:
             continue
         try:
             spec = entry_from_json(item.value, currencies.__getitem__)
-            result = ledger.post(spec)
+            result = post_one(spec)
         except LedgerError as exc:
             _json_line(_error_json(item.line, exc.code, exc.message, exc.details))
             refused += 1
@@ -486,13 +619,26 @@ def reverse(
     narration: str | None,
     effective_date: datetime | None,
 ) -> None:
-    """Post the exact opposite of entry SEQUENCE (at most once per entry)."""
-    result = open_ledger(ctx).reverse(
-        idempotency_key=idempotency_key,
-        sequence=sequence,
-        narration=narration,
-        effective_on=_as_date(effective_date),
-    )
+    """Post the exact opposite of entry SEQUENCE (at most once per entry).
+
+    Writes an `entry.reverse` audit event when the reversal is created.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> PostResult:
+        result = reverse_entry(
+            session,
+            idempotency_key=idempotency_key,
+            clock=ledger.clock,
+            sequence=sequence,
+            narration=narration,
+            effective_on=_as_date(effective_date),
+        )
+        if result.created:
+            _audit_entry(session, ledger, "entry.reverse", result.entry, reverses_sequence=sequence)
+        return result
+
+    result = ledger.run(work)
     _json_line(_result_json(result))
 
 
@@ -597,11 +743,6 @@ def balance(ctx: click.Context, code: str, as_of: datetime | None, fmt: str) -> 
 def trial_balance_cmd(ctx: click.Context, as_of: datetime | None, fmt: str) -> None:
     """Net balance of every account in debit and credit columns, totals per currency."""
     lines = open_ledger(ctx).trial_balance(_as_date(as_of))
-    totals: dict[str, list[int]] = {}
-    for line in lines:
-        t = totals.setdefault(line.account.currency, [0, 0])
-        t[0] += line.debit
-        t[1] += line.credit
     rows = [
         (
             ln.account.code,
@@ -612,7 +753,10 @@ def trial_balance_cmd(ctx: click.Context, as_of: datetime | None, fmt: str) -> N
         )
         for ln in lines
     ]
-    total_rows = [(cur, _amount(d, cur), _amount(c, cur)) for cur, (d, c) in sorted(totals.items())]
+    total_rows = [
+        (t.currency, _amount(t.debit, t.currency), _amount(t.credit, t.currency))
+        for t in currency_totals(lines)
+    ]
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -665,8 +809,26 @@ def periods() -> None:
 @click.argument("period", metavar="YYYY-MM")
 @click.pass_context
 def periods_close(ctx: click.Context, period: str) -> None:
-    """Close month YYYY-MM: nothing may be dated on or before its last day afterwards."""
-    closed = open_ledger(ctx).close_period(period)
+    """Close month YYYY-MM: nothing may be dated on or before its last day afterwards.
+
+    Writes a `period.close` audit event; closing a closed month changes nothing.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> PeriodClose:
+        closed = close_period(session, period, clock=ledger.clock)
+        if closed.created:
+            _audit(
+                session,
+                ledger,
+                "period.close",
+                subject_type="period",
+                subject_id=closed.period,
+                details={"ends_on": closed.ends_on.isoformat()},
+            )
+        return closed
+
+    closed = ledger.run(work)
     if closed.created:
         click.echo(
             f"closed {closed.period}: the books are locked through {closed.ends_on.isoformat()}"
@@ -683,8 +845,16 @@ def holds() -> None:
 @holds.command("expire")
 @click.pass_context
 def holds_expire(ctx: click.Context) -> None:
-    """Expire every open hold whose deadline has passed."""
-    expired = open_ledger(ctx).expire_holds()
+    """Expire every open hold whose deadline has passed (a `hold.expire` event for each)."""
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> list[str]:
+        expired = expire_holds(session, clock=ledger.clock)
+        for hold_id in expired:
+            _audit(session, ledger, "hold.expire", subject_type="hold", subject_id=hold_id)
+        return expired
+
+    expired = ledger.run(work)
     click.echo(f"expired {len(expired)} hold{'s' if len(expired) != 1 else ''}")
     for hold_id in expired:
         click.echo(f"  {hold_id}")
@@ -824,32 +994,59 @@ def export_cmd(ctx: click.Context, fmt: str, output: str | None) -> None:
 
 
 @cli.command()
+@click.option(
+    "--with-users",
+    is_flag=True,
+    help="Also create one demo user per role, all with the published demo password. "
+    "Refused (real_users_present) when the database holds any other user.",
+)
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Load demo data for a community programme (idempotent: safe to run twice)."""
-    from ledger.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
+def demo(ctx: click.Context, with_users: bool) -> None:
+    """Load demo data for a community programme (idempotent: safe to run twice).
 
-    result = load_demo(open_ledger(ctx))
+    The whole demo is one transaction with its `demo.load` audit event. Demo users
+    are opt-in: their password is public, so never use --with-users on a real
+    programme's database.
+    """
+    from ledger.demo import DEMO_PASSWORD, DEMO_USERS, DemoResult, load_demo_into
+
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> DemoResult:
+        result = load_demo_into(session, ledger.clock, with_users=with_users)
+        if result.changed:
+            _audit(
+                session,
+                ledger,
+                "demo.load",
+                subject_type="demo",
+                subject_id=None,
+                details={
+                    "accounts": result.accounts_created,
+                    "entries": result.entries_created,
+                    "holds": result.holds_created,
+                    "users": result.users_created,
+                },
+            )
+        return result
+
+    result = ledger.run(work)
     if result.changed:
+        users = f", {result.users_created} users" if with_users else ""
         click.echo(
             f"demo data loaded: {result.accounts_created} accounts, "
-            f"{result.entries_created} entries, {result.holds_created} holds, "
-            f"{result.users_created} users"
+            f"{result.entries_created} entries, {result.holds_created} holds{users}"
         )
     else:
         click.echo("the demo data is already there; nothing changed")
-    click.echo(
-        f"demo sign-in (password {DEMO_PASSWORD}): "
-        + ", ".join(f"{email} ({role})" for email, _name, role in DEMO_USERS)
-    )
+    if with_users:
+        click.echo(
+            f"demo sign-in (password {DEMO_PASSWORD}): "
+            + ", ".join(f"{email} ({role})" for email, _name, role in DEMO_USERS)
+        )
 
 
 # --------------------------------------------------------------------------- users, tokens
-def _cli_origin() -> Origin:
-    """The audit origin of a CLI command: no signed-in user, the host as the source."""
-    return Origin(channel="cli", source=socket.gethostname()[:64])
-
-
 def _read_password_line() -> str:
     """The first line of standard input without its line ending (or a hidden prompt)."""
     if sys.stdin.isatty():
@@ -971,21 +1168,18 @@ def users_list(ctx: click.Context, fmt: str) -> None:
             for u in session.scalars(select(User).order_by(User.id))
         ]
 
-    rows = open_ledger(ctx).read(read)
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        click.echo("no users yet (create one with `ledger users create`)")
-        return
-    width = max(len("email"), *(len(r["email"]) for r in rows))
-    roles_width = max(len("roles"), *(len(", ".join(r["roles"])) for r in rows))
-    click.echo(f"{'id':>5}  {'email':<{width}}  {'roles':<{roles_width}}  2fa  active")
-    for r in rows:
-        click.echo(
-            f"{r['id']:>5}  {r['email']:<{width}}  {', '.join(r['roles']):<{roles_width}}  "
-            f"{_yes_no(r['totp_enrolled']):<3}  {_yes_no(r['active'])}"
-        )
+    _echo_listing(
+        open_ledger(ctx).read(read),
+        fmt,
+        empty="no users yet (create one with `ledger users create`)",
+        columns=(
+            _Column("id", lambda r: str(r["id"]), right=True, min_width=5),
+            _Column("email", lambda r: str(r["email"])),
+            _Column("roles", lambda r: ", ".join(r["roles"])),
+            _Column("2fa", lambda r: _yes_no(r["totp_enrolled"])),
+            _Column("active", lambda r: _yes_no(r["active"])),
+        ),
+    )
 
 
 @users.command("roles")
@@ -1139,21 +1333,21 @@ def tokens_list(ctx: click.Context, email: str | None, fmt: str) -> None:
             for t in people.list_tokens(session, owner)
         ]
 
-    rows = open_ledger(ctx).read(read)
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        click.echo("no API tokens")
-        return
-    name_width = max(len("name"), *(len(r["name"]) for r in rows))
-    click.echo(f"{'id':>5}  prefix        {'name':<{name_width}}  user  created / revoked")
-    for r in rows:
-        revoked = f"revoked {r['revoked_at']}" if r["revoked_at"] else "live"
-        click.echo(
-            f"{r['id']:>5}  {r['prefix']:<12}  {r['name']:<{name_width}}  "
-            f"{r['user_id']} {r['email']}  created {r['created_at']}  {revoked}"
-        )
+    _echo_listing(
+        open_ledger(ctx).read(read),
+        fmt,
+        empty="no API tokens",
+        columns=(
+            _Column("id", lambda r: str(r["id"]), right=True, min_width=5),
+            _Column("prefix", lambda r: str(r["prefix"])),
+            _Column("name", lambda r: str(r["name"])),
+            _Column("user", lambda r: f"{r['user_id']} {r['email']}"),
+            _Column("created", lambda r: str(r["created_at"])),
+            _Column(
+                "status", lambda r: f"revoked {r['revoked_at']}" if r["revoked_at"] else "live"
+            ),
+        ),
+    )
 
 
 @tokens.command("revoke")

@@ -6,7 +6,9 @@ donations by card (with Stripe fees), bank transfer and cash, a Stripe payout,
 a microloan and its repayments, and a reversal of a donation entered twice.
 
 Every write carries a fixed idempotency key, so loading the demo again changes
-nothing. Entries are dated in 2026, in the past of the programme's "today", so
+nothing; the whole demo is one transaction, so it loads entirely or not at all.
+Demo users, who share a published password, are created only on request.
+Entries are dated in 2026, in the past of the programme's "today", so
 statements and the trial balance show real data. Narrations are Italian and
 name parties only by id: no personal data enters the journal.
 """
@@ -17,11 +19,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ledger.core.errors import InvalidAccountError
-from ledger.core.holds import HoldResult, HoldSpec
-from ledger.core.journal import EntrySpec, PostingSpec
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.core.accounts import create_account, list_accounts
+from ledger.core.clock import Clock
+from ledger.core.errors import InvalidAccountError, LedgerError
+from ledger.core.holds import HoldResult, HoldSpec, create_hold, resolve_hold
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry, reverse_entry
 from ledger.core.money import Money
 from ledger.core.service import Ledger
+from ledger.people.models import Person, User
 from ledger.people.service import NewPerson, create_user, find_user_by_email
 
 DEMO_YEAR = 2026
@@ -52,8 +60,9 @@ ACCOUNTS: tuple[tuple[str, str, bool, str], ...] = (
 
 
 # One user per role, for trying the pages on the demo database only. The password
-# is public (it is in the README): never load the demo into a real programme's
-# database. Treasurer and admin enrol their own TOTP at first use of a money page.
+# is public (it is in the README), so they are opt-in (`ledger demo --with-users`)
+# and refused in a database that holds any other user. Treasurer and admin enrol
+# their own TOTP at first use of a money page.
 DEMO_PASSWORD = "demo-registro-2026"  # noqa: S105 - a documented demo credential
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("tesoreria@demo.registro.example", "Tesoreria Demo", "treasurer"),
@@ -63,6 +72,14 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("revisore@demo.registro.example", "Revisore Demo", "reviewer"),
     ("fondazione@demo.registro.example", "Fondazione Demo", "foundation_officer"),
 )
+DEMO_EMAILS = frozenset(email for email, _name, _role in DEMO_USERS)
+
+
+class RealUsersPresentError(LedgerError):
+    """Demo users (published password) refused: the database holds other users."""
+
+    code = "real_users_present"
+    http_status = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,14 +285,20 @@ def _entries_after_match() -> list[EntrySpec]:
     ]
 
 
-def _ensure_accounts(ledger: Ledger) -> int:
-    existing = {a.code: a for a in ledger.accounts()}
+def _ensure_accounts(session: Session, clock: Clock) -> int:
+    existing = {a.code: a for a in list_accounts(session)}
     created = 0
     for code, account_type, no_overdraft, name in ACCOUNTS:
         found = existing.get(code)
         if found is None:
-            ledger.create_account(
-                code, account_type, currency="EUR", no_overdraft=no_overdraft, name=name
+            create_account(
+                session,
+                code,
+                account_type,
+                clock=clock,
+                currency="EUR",
+                no_overdraft=no_overdraft,
+                name=name,
             )
             created += 1
         elif (found.type, found.currency) != (account_type, "EUR"):
@@ -287,41 +310,62 @@ def _ensure_accounts(ledger: Ledger) -> int:
     return created
 
 
-def _ensure_users(ledger: Ledger) -> int:
+def _refuse_real_users(session: Session) -> None:
+    """Refuse to add users with a public password beside people who really sign in."""
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .join(Person, Person.id == User.person_id)
+        .where(Person.email.not_in(sorted(DEMO_EMAILS)))
+    )
+    if others:
+        raise RealUsersPresentError(
+            f"the database holds {others} user{'s' if others != 1 else ''} besides the demo "
+            "users; demo users share a published password, so they go only into a demo "
+            "database (run `ledger demo` without --with-users to load the book alone)",
+            users=int(others),
+        )
+
+
+def _ensure_users(session: Session, clock: Clock) -> int:
     """Create the demo users that are missing; return how many were created."""
-
-    def work(session: Any) -> int:
-        created = 0
-        for email, name, role in DEMO_USERS:
-            if find_user_by_email(session, email) is None:
-                create_user(
-                    session,
-                    NewPerson(email=email, full_name=name),
-                    roles=[role],
-                    password=DEMO_PASSWORD,
-                    now=ledger.clock.now(),
-                )
-                created += 1
-        return created
-
-    return ledger.run(work)
+    _refuse_real_users(session)
+    created = 0
+    for email, name, role in DEMO_USERS:
+        if find_user_by_email(session, email) is None:
+            create_user(
+                session,
+                NewPerson(email=email, full_name=name),
+                roles=[role],
+                password=DEMO_PASSWORD,
+                now=clock.now(),
+            )
+            created += 1
+    return created
 
 
-def load_demo(ledger: Ledger) -> DemoResult:
-    """Load (or confirm) the demo book; every write is idempotent by its fixed key."""
-    users_created = _ensure_users(ledger)
-    accounts_created = _ensure_accounts(ledger)
+def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) -> DemoResult:
+    """Load (or confirm) the demo book in the caller's transaction.
+
+    Every write is idempotent by its fixed key, so a second run changes nothing.
+    With `with_users`, also create one demo user per role (see DEMO_USERS), and
+    refuse with RealUsersPresentError, before writing anything, when the
+    database holds any other user.
+    """
+    users_created = _ensure_users(session, clock) if with_users else 0
+    accounts_created = _ensure_accounts(session, clock)
     entries_created = holds_created = 0
 
     def post(spec: EntrySpec) -> str:
         nonlocal entries_created
-        result = ledger.post(spec)
+        result = post_entry(session, spec, clock=clock)
         entries_created += result.created
         return result.entry.id
 
     def reserve_match(key: str, amount: str, narration: str) -> HoldResult:
         """Reserve foundation 1's 1:1 match for campaign 1 on the pool."""
-        return ledger.hold(
+        return create_hold(
+            session,
             HoldSpec(
                 idempotency_key=KEY_PREFIX + key,
                 kind="match_release",
@@ -330,7 +374,8 @@ def load_demo(ledger: Ledger) -> DemoResult:
                 amount=_eur(amount),
                 narration=narration,
                 metadata={"campaign_id": 1, "foundation_id": 1, "rule": "1:1"},
-            )
+            ),
+            clock=clock,
         )
 
     for spec in _entries_before_match():
@@ -344,9 +389,12 @@ def load_demo(ledger: Ledger) -> DemoResult:
         "Riserva del cofinanziamento 1:1 della fondazione 1 per la campagna 1",
     )
     holds_created += match.created
-    released = ledger.post_hold(
+    released = resolve_hold(
+        session,
         match.hold.id,
+        outcome="posted",
         idempotency_key=KEY_PREFIX + "match-release-1",
+        clock=clock,
         amount=_eur("250.00"),
         effective_on=_on(5, 15),
         narration="Cofinanziamento della fondazione 1 rilasciato alla campagna 1 "
@@ -369,8 +417,10 @@ def load_demo(ledger: Ledger) -> DemoResult:
             donor_party_id=105,
         )
     )
-    reversal = ledger.reverse(
+    reversal = reverse_entry(
+        session,
         idempotency_key=KEY_PREFIX + "reversal-duplicate-cash",
+        clock=clock,
         entry_id=duplicate,
         effective_on=_on(6, 22),
         narration="Storno: donazione in contanti registrata due volte",
@@ -385,3 +435,12 @@ def load_demo(ledger: Ledger) -> DemoResult:
     )
     holds_created += pending.created
     return DemoResult(accounts_created, entries_created, holds_created, users_created)
+
+
+def load_demo(ledger: Ledger, *, with_users: bool = False) -> DemoResult:
+    """Load (or confirm) the demo book in one transaction: all of it or nothing.
+
+    Demo users are opt-in (`with_users`): their password is published, so they
+    never go into a database that holds anyone else (RealUsersPresentError).
+    """
+    return ledger.run(lambda s: load_demo_into(s, ledger.clock, with_users=with_users))

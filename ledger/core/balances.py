@@ -15,6 +15,7 @@ write lock), so two writers never deadlock on balances and never lose an update.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -213,3 +214,30 @@ def trial_balance(session: Session, as_of: date | None = None) -> list[TrialBala
         net = nets.get(account.id, 0)
         lines.append(TrialBalanceLine(account, max(net, 0), max(-net, 0)))
     return lines
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyTotal:
+    """The debit and credit column totals of a trial balance in one currency (minor units)."""
+
+    currency: str
+    debit: int
+    credit: int
+
+    @property
+    def balanced(self) -> bool:
+        """Whether debits equal credits, as double entry requires of every currency."""
+        return self.debit == self.credit
+
+
+def currency_totals(lines: Iterable[TrialBalanceLine]) -> list[CurrencyTotal]:
+    """Per-currency debit and credit totals of trial-balance lines, in currency order.
+
+    Amounts of different currencies are never added together; a currency with
+    no line does not appear.
+    """
+    sums: dict[str, tuple[int, int]] = {}
+    for line in lines:
+        debit, credit = sums.get(line.account.currency, (0, 0))
+        sums[line.account.currency] = (debit + line.debit, credit + line.credit)
+    return [CurrencyTotal(cur, debit, credit) for cur, (debit, credit) in sorted(sums.items())]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,31 +19,16 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from ledger.cli import cli
+from ledger.core.balances import CurrencyTotal, currency_totals
 from ledger.core.clock import FixedClock
 from ledger.core.holds import HoldSpec
 from ledger.core.money import Money
 from ledger.core.service import Ledger
 from ledger.core.storage import make_engine
-
-
-@pytest.fixture
-def run(db_url: str):  # type: ignore[no-untyped-def]
-    """Invoke `ledger --database <db_url> ARGS...`, optionally with standard input."""
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(
-            cli, ["--database", db_url, *args], input=input, catch_exceptions=False
-        )
-
-    return invoke
-
-
-@pytest.fixture
-def book(db_url: str) -> Iterator[Ledger]:
-    """A Ledger on the same database, to check what the commands wrote."""
-    service = Ledger.from_url(db_url)
-    yield service
-    service.engine.dispose()
+from ledger.demo import DEMO_PASSWORD, DEMO_USERS
+from ledger.people.models import ROLES
+from ledger.people.service import authenticate
+from tests.integration.conftest import audit_log
 
 
 @pytest.fixture
@@ -81,6 +65,10 @@ def lines(result: Result) -> list[dict]:
 
 def posted(book: Ledger, code: str) -> int:
     return book.balance(code).posted
+
+
+def user_count(book: Ledger) -> int:
+    return book.read(lambda s: len(s.execute(text("SELECT id FROM users")).all()))
 
 
 # --------------------------------------------------------------------------- accounts
@@ -557,16 +545,104 @@ def test_a_database_that_was_never_migrated_gives_a_clear_error(tmp_path: Path):
     assert "Traceback" not in result.output
 
 
-def test_demo_creates_one_user_per_role_who_can_sign_in_with_the_demo_password(run, book):
-    from ledger.demo import DEMO_PASSWORD, DEMO_USERS
-    from ledger.people.models import ROLES
-    from ledger.people.service import authenticate
-
-    assert "6 users" in run("demo").stdout
+def test_demo_with_users_creates_one_user_per_role_who_can_sign_in_with_the_demo_password(
+    run, book, cheap_hashing
+):
+    first = run("demo", "--with-users")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[0].endswith(", 6 users")
+    assert f"demo sign-in (password {DEMO_PASSWORD})" in first.stdout
     assert {role for _email, _name, role in DEMO_USERS} == set(ROLES)
     for email, _name, role in DEMO_USERS:
         roles = book.read(lambda s, email=email: authenticate(s, email, DEMO_PASSWORD).roles)
         assert roles == {role}
-    second = run("demo")
-    assert "already there" in second.stdout
-    assert book.read(lambda s: len(s.execute(text("SELECT id FROM users")).all())) == 6
+    second = run("demo", "--with-users")
+    assert "already there" in second.stdout and DEMO_PASSWORD in second.stdout
+    assert user_count(book) == 6
+
+
+def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(run, book):
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "demo data loaded: 9 accounts, 21 entries, 2 holds",
+    ]
+    assert DEMO_PASSWORD not in result.output and "@" not in result.output
+    assert user_count(book) == 0
+    assert book.verify().last_sequence == 21
+
+
+def test_demo_users_are_added_later_to_a_demo_book_without_touching_it(run, book, cheap_hashing):
+    run("demo")
+    before = run("trial-balance", "--format", "json").stdout
+    added = run("demo", "--with-users")
+    assert added.exit_code == 0, added.output
+    assert added.stdout.splitlines()[0] == (
+        "demo data loaded: 0 accounts, 0 entries, 0 holds, 6 users"
+    )
+    assert run("trial-balance", "--format", "json").stdout == before
+    assert user_count(book) == 6
+
+
+def test_demo_users_are_refused_where_a_real_user_exists_and_nothing_is_written(
+    run, book, cheap_hashing
+):
+    created = run("users", "create", "anna.rossi@example.it", "--role", "treasurer")
+    assert created.exit_code == 0, created.output
+    actions = [e["action"] for e in audit_log(book)]
+
+    result = run("demo", "--with-users")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: real_users_present: ")
+    assert "anna.rossi" not in result.output and DEMO_PASSWORD not in result.output
+    assert user_count(book) == 1
+    assert book.accounts() == []
+    assert book.verify().last_sequence == 0
+    assert [e["action"] for e in audit_log(book)] == actions
+    # The book alone may still be loaded beside real users.
+    assert run("demo").exit_code == 0 and user_count(book) == 1
+
+
+def test_demo_users_are_refused_beside_a_deactivated_real_user_too(run, book, cheap_hashing):
+    run("users", "create", "anna.rossi@example.it", "--role", "donor")
+    run("users", "deactivate", "anna.rossi@example.it")
+    result = run("demo", "--with-users")
+    assert result.exit_code == 1 and "real_users_present" in result.stderr
+    assert user_count(book) == 1
+
+
+# --------------------------------------------------------------------------- currency totals
+def test_currency_totals_sum_the_trial_balance_per_currency_and_say_whether_it_balances(
+    run, accounts, book
+):
+    assert currency_totals([]) == []
+    run(
+        "post",
+        input="\n".join(
+            [
+                json.dumps(entry("ct-1", "100.00")),
+                json.dumps(
+                    {
+                        "idempotency_key": "ct-2",
+                        "kind": "donation",
+                        "effective_date": "2026-04-02",
+                        "postings": [
+                            {"account": "assets:bank:tokyo", "amount": "5000"},
+                            {"account": "income:donations:jpy", "amount": "-5000"},
+                        ],
+                    }
+                ),
+            ]
+        ),
+    )
+    lines_ = book.trial_balance()
+    totals = currency_totals(lines_)
+    assert totals == [CurrencyTotal("EUR", 10000, 10000), CurrencyTotal("JPY", 5000, 5000)]
+    assert all(t.balanced for t in totals)
+    assert currency_totals(iter(lines_)) == totals
+    eur_only = [ln for ln in lines_ if ln.account.code == "assets:bank:intesa"]
+    [lopsided] = currency_totals(eur_only)
+    assert lopsided == CurrencyTotal("EUR", 10000, 0) and not lopsided.balanced
+    with pytest.raises(AttributeError):
+        lopsided.debit = 0  # type: ignore[misc]

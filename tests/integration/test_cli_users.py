@@ -10,50 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-from collections.abc import Iterator
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
-from ledger.cli import cli
 from ledger.core.service import Ledger
-from ledger.people import passwords
 from ledger.people.models import ApiToken, Person, User, UserRole
 from ledger.people.service import authenticate, find_user_by_email, user_for_token
+from tests.integration.conftest import HOST, PASSWORD, audit_log
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(passwords, "_hasher", passwords._hasher)
-    monkeypatch.setattr(passwords, "_dummy_hash", passwords._dummy_hash)
-    passwords.configure(memory_cost=1024, time_cost=1)
-    yield
-
-
-@pytest.fixture
-def run(db_url: str):  # type: ignore[no-untyped-def]
-    """Invoke `ledger --database <db_url> ARGS...`, optionally with standard input."""
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(
-            cli, ["--database", db_url, *args], input=input, catch_exceptions=False
-        )
-
-    return invoke
-
-
-@pytest.fixture
-def book(db_url: str) -> Iterator[Ledger]:
-    """A Ledger on the same database, to check what the commands wrote."""
-    service = Ledger.from_url(db_url)
-    yield service
-    service.engine.dispose()
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 def counts(book: Ledger) -> dict[str, int]:
@@ -67,23 +36,6 @@ def counts(book: Ledger) -> dict[str, int]:
 
 
 NOTHING = {"persons": 0, "users": 0, "user_roles": 0, "api_tokens": 0, "audit_events": 0}
-
-
-def audit_log(book: Ledger) -> list[dict]:
-    def read(session: Session) -> list[dict]:
-        return [
-            {
-                "action": e.action,
-                "channel": e.channel,
-                "actor": e.actor_user_id,
-                "source": e.source,
-                "subject": (e.subject_type, e.subject_id),
-                "details": e.details,
-            }
-            for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
-        ]
-
-    return book.read(read)
 
 
 def signs_in(book: Ledger, email: str, password: str) -> int | None:
@@ -121,9 +73,6 @@ def create_anna(run, *roles: str) -> Result:  # type: ignore[no-untyped-def]
 
 def token_of(result: Result) -> str:
     return result.stdout.splitlines()[-1]
-
-
-HOST = socket.gethostname()[:64]
 
 
 # --------------------------------------------------------------------------- users create

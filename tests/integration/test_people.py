@@ -7,7 +7,6 @@ default cost is checked in tests/unit/test_people_passwords.py.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.core.service import Ledger
-from ledger.people import passwords
 from ledger.people.errors import (
     EmailTakenError,
     InvalidPersonError,
@@ -37,16 +35,9 @@ from ledger.people.service import (
     set_roles,
     user_for_token,
 )
+from tests.integration.conftest import PASSWORD
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(passwords, "_hasher", passwords._hasher)
-    monkeypatch.setattr(passwords, "_dummy_hash", passwords._dummy_hash)
-    passwords.configure(memory_cost=1024, time_cost=1)
-    yield
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 def counts(ledger: Ledger) -> dict[str, int]:
