@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -35,7 +34,12 @@ from wtforms.fields.choices import SelectChoice
 
 from ledger.audit.service import record
 from ledger.core.accounts import list_accounts
-from ledger.core.balances import TrialBalanceLine, trial_balance
+from ledger.core.balances import (
+    CurrencyTotal,
+    TrialBalanceLine,
+    currency_totals,
+    trial_balance,
+)
 from ledger.core.chain import GENESIS_HASH
 from ledger.core.errors import InvalidAmountError, LedgerError
 from ledger.core.journal import EntrySpec, PostingSpec, PostResult, post_entry
@@ -75,19 +79,6 @@ def read_head(session: Session) -> JournalHead:
 
 
 @dataclass(slots=True)
-class CurrencyTotal:
-    """Debit and credit column totals of one currency, in minor units."""
-
-    currency: str
-    debit: int = 0
-    credit: int = 0
-
-    @property
-    def balanced(self) -> bool:
-        return self.debit == self.credit
-
-
-@dataclass(slots=True)
 class TrialBalance:
     lines: list[TrialBalanceLine]
     head: JournalHead
@@ -120,16 +111,6 @@ def parse_as_of(raw: str | None) -> date | None:
         ) from None
 
 
-def _totals(lines: list[TrialBalanceLine]) -> list[CurrencyTotal]:
-    by_currency: dict[str, CurrencyTotal] = defaultdict(lambda: CurrencyTotal(""))
-    for line in lines:
-        total = by_currency[line.account.currency]
-        total.currency = line.account.currency
-        total.debit += line.debit
-        total.credit += line.credit
-    return [by_currency[c] for c in sorted(by_currency)]
-
-
 @bp.get("/contabilita/bilancio")
 @allow("treasurer", "admin")
 def trial_balance_page() -> ResponseReturnValue:
@@ -141,7 +122,7 @@ def trial_balance_page() -> ResponseReturnValue:
         return TrialBalance(lines=lines, head=read_head(session), as_of=as_of)
 
     book = in_transaction(read, read_only=True)
-    book.totals = _totals(book.lines)
+    book.totals = currency_totals(book.lines)
     return render_template("trial_balance.html", book=book)
 
 

@@ -16,7 +16,6 @@ side effect.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ledger.audit import service as audit
 from ledger.core.accounts import AccountView, create_account, get_account, list_accounts
-from ledger.core.balances import TrialBalanceLine, balance, trial_balance
+from ledger.core.balances import TrialBalanceLine, balance, currency_totals, trial_balance
 from ledger.core.journal import (
     EntrySpec,
     EntryView,
@@ -499,17 +498,12 @@ def trial_balance_view() -> ResponseReturnValue:
 
 
 def _totals(lines: Sequence[TrialBalanceLine]) -> list[dict[str, Any]]:
-    debit: dict[str, int] = defaultdict(int)
-    credit: dict[str, int] = defaultdict(int)
-    for line in lines:
-        debit[line.account.currency] += line.debit
-        credit[line.account.currency] += line.credit
     return [
         {
-            "currency": currency,
-            "debit": format_minor(debit[currency], currency),
-            "credit": format_minor(credit[currency], currency),
-            "balanced": debit[currency] == credit[currency],
+            "currency": total.currency,
+            "debit": format_minor(total.debit, total.currency),
+            "credit": format_minor(total.credit, total.currency),
+            "balanced": total.balanced,
         }
-        for currency in sorted(debit.keys() | credit.keys())
+        for total in currency_totals(lines)
     ]
