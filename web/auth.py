@@ -29,7 +29,6 @@ from flask_login import login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from ledger.audit.service import record
 from ledger.core.errors import LedgerError
 from ledger.outbox.service import enqueue
 from ledger.people import service as people
@@ -40,7 +39,7 @@ from web.access import (
     SESSION_PENDING_USER,
     SESSION_TWO_FACTOR,
     Principal,
-    audit_origin,
+    audit,
     current_principal,
     public,
     signed_in,
@@ -130,11 +129,9 @@ def register() -> ResponseReturnValue:
                 now=_now(),
                 locale=language if language in LANGUAGES else "it",
             )
-            record(
+            audit(
                 db,
-                audit_origin(),
                 "user.register",
-                now=_now(),
                 subject_type="user",
                 subject_id=user.id,
                 details={"roles": sorted(user.roles)},
@@ -175,18 +172,16 @@ def login() -> ResponseReturnValue:
             user = people.authenticate(db, email, password)
             if user is None:
                 found = people.find_user_by_email(db, email)
-                record(
+                audit(
                     db,
-                    audit_origin(),
                     "session.login_failed",
-                    now=_now(),
                     subject_type="user" if found else None,
                     subject_id=found.id if found else None,
                     user_id=found.id if found else None,
                 )
                 return None
             if not user.totp_enrolled:
-                record(db, audit_origin(), "session.login", now=_now(), user_id=user.id)
+                audit(db, "session.login", user_id=user.id)
             return Principal.of(user)
 
         principal = in_transaction(work)
@@ -241,13 +236,11 @@ def two_factor_login() -> ResponseReturnValue:
             if user is None or not user.active or Principal.of(user).get_id() != expected:
                 return None
             if not people.verify_totp(user, code, now=_now()):
-                record(db, audit_origin(), "session.two_factor_failed", now=_now(), user_id=user.id)
+                audit(db, "session.two_factor_failed", user_id=user.id)
                 return None
-            record(
+            audit(
                 db,
-                audit_origin(),
                 "session.login",
-                now=_now(),
                 user_id=user.id,
                 details={"two_factor": True},
             )
@@ -282,7 +275,7 @@ def two_factor_verify() -> ResponseReturnValue:
             user = people.lock_user(db, principal.user_id)
             ok = user is not None and people.verify_totp(user, code, now=_now())
             action = "session.two_factor" if ok else "session.two_factor_failed"
-            record(db, audit_origin(), action, now=_now())
+            audit(db, action)
             return ok
 
         if in_transaction(work):
@@ -305,7 +298,7 @@ def logout() -> ResponseReturnValue:
             user = people.lock_user(db, principal.user_id)
             if user is not None:
                 people.end_sessions(user)  # every copy of the cookie stops working
-            record(db, audit_origin(), "session.logout", now=_now())
+            audit(db, "session.logout")
 
         in_transaction(work)
     language = session.get(SESSION_LANGUAGE)
@@ -355,11 +348,9 @@ def password_change() -> ResponseReturnValue:
             people.change_password(
                 user, form.current_password.data or "", form.new_password.data or "", now=_now()
             )
-            record(
+            audit(
                 db,
-                audit_origin(),
                 "user.password_change",
-                now=_now(),
                 subject_type="user",
                 subject_id=user.id,
             )
@@ -401,11 +392,9 @@ def reset_request() -> ResponseReturnValue:
             if user is None or not user.active:
                 return
             enqueue(db, "password_reset", {"user_id": user.id}, now=_now())
-            record(
+            audit(
                 db,
-                audit_origin(),
                 "user.password_reset_request",
-                now=_now(),
                 subject_type="user",
                 subject_id=user.id,
             )
@@ -451,11 +440,9 @@ def reset(token: str) -> ResponseReturnValue:
                 return False
             user = people.get_user(db, user_id)
             people.set_password(user, form.password.data or "", now=_now())
-            record(
+            audit(
                 db,
-                audit_origin(),
                 "user.password_reset",
-                now=_now(),
                 subject_type="user",
                 subject_id=user.id,
                 user_id=user.id,
@@ -509,11 +496,9 @@ def two_factor_enrol() -> ResponseReturnValue:
             people.confirm_totp_enrolment(user, code, now=_now())
         except InvalidTotpCodeError as exc:
             return secret, exc, False
-        record(
+        audit(
             db,
-            audit_origin(),
             "user.totp_enrol",
-            now=_now(),
             subject_type="user",
             subject_id=user.id,
         )
@@ -560,11 +545,9 @@ def language() -> ResponseReturnValue:
             def work(db: Session) -> None:
                 user = people.get_user(db, principal.user_id)
                 people.set_locale(user, chosen)
-                record(
+                audit(
                     db,
-                    audit_origin(),
                     "user.language",
-                    now=_now(),
                     subject_type="user",
                     subject_id=user.id,
                     details={"locale": chosen},

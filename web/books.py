@@ -32,7 +32,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms.fields.choices import SelectChoice
 
-from ledger.audit.service import record
 from ledger.core.accounts import list_accounts
 from ledger.core.balances import (
     CurrencyTotal,
@@ -45,7 +44,7 @@ from ledger.core.errors import InvalidAmountError, LedgerError
 from ledger.core.journal import EntrySpec, PostingSpec, PostResult, post_entry
 from ledger.core.models import LedgerHead
 from ledger.core.money import Money
-from web.access import allow, audit_origin, current_principal, public
+from web.access import allow, audit, current_principal, public
 from web.db import current_ledger, in_transaction, ping
 from web.errors import InvalidInputError
 from web.forms import EntryForm, field_error
@@ -208,11 +207,9 @@ def new_entry() -> ResponseReturnValue:
             def work(db: Session) -> PostResult:
                 result = post_entry(db, spec, clock=current_ledger().clock)
                 if result.created:
-                    record(
+                    audit(
                         db,
-                        audit_origin(),
                         "entry.post",
-                        now=current_ledger().clock.now(),
                         subject_type="entry",
                         subject_id=result.entry.sequence,
                         details={"kind": "manual"},
