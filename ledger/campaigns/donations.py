@@ -1,0 +1,250 @@
+"""Donations: online through Stripe Checkout, offline in cash or by bank transfer.
+
+An online gift is written `pending` before any call to Stripe; the Checkout
+Session is then created with a key derived from the donation id, so a retry
+asks Stripe for the same session. Only a settlement books money: the entry
+(gross to the campaign's escrow, the fee to expenses, the net to Stripe's
+clearing account) and the receipt are written in the settlement's transaction.
+A settlement whose amount or currency differs from the donation is not booked:
+the donation is flagged for a treasurer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.campaigns import accounts, receipts
+from ledger.campaigns.errors import (
+    CampaignStateError,
+    DonationNotFoundError,
+    InvalidDonationError,
+)
+from ledger.campaigns.models import METHODS, Donation
+from ledger.campaigns.service import get_campaign
+from ledger.core.clock import Clock, rome_today
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.money import Money, format_it
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The smallest and largest online gift accepted, in minor units."""
+
+    minimum_minor: int = 100
+    maximum_minor: int = 1_000_000
+
+
+def get_donation(session: Session, donation_id: int, *, lock: bool = False) -> Donation:
+    query = select(Donation).where(Donation.id == donation_id)
+    if lock:
+        query = query.with_for_update()
+    donation = session.scalars(query).one_or_none()
+    if donation is None:
+        raise DonationNotFoundError(
+            f"nessuna donazione con id {donation_id}", donation_id=donation_id
+        )
+    return donation
+
+
+def _check_amount(amount: Money, currency: str, limits: Limits | None) -> None:
+    if amount.currency != currency:
+        raise InvalidDonationError(
+            f"la campagna raccoglie in {currency}, non in {amount.currency}", field="amount"
+        )
+    if amount.minor <= 0:
+        raise InvalidDonationError("L'importo deve essere maggiore di zero.", field="amount")
+    if limits is not None and not limits.minimum_minor <= amount.minor <= limits.maximum_minor:
+        low = format_it(limits.minimum_minor, currency)
+        high = format_it(limits.maximum_minor, currency)
+        raise InvalidDonationError(
+            f"L'importo deve essere tra {low} e {high}.",
+            field="amount",
+            minimum=limits.minimum_minor,
+            maximum=limits.maximum_minor,
+        )
+
+
+def start_online_donation(
+    session: Session,
+    campaign_id: int,
+    amount: Money,
+    *,
+    person_id: int | None,
+    anonymous: bool,
+    request_key: str,
+    limits: Limits,
+    clock: Clock,
+) -> tuple[Donation, bool]:
+    """A pending card gift (or the one this request key already made): (donation, created)."""
+    existing = session.scalars(select(Donation).where(Donation.request_key == request_key)).first()
+    if existing is not None:
+        return existing, False
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status != "live" or campaign.deadline_at <= clock.now():
+        raise CampaignStateError("la campagna non accetta donazioni", status=campaign.status)
+    _check_amount(amount, campaign.currency, limits)
+    donation = Donation(
+        campaign_id=campaign_id,
+        person_id=person_id,
+        anonymous=anonymous,
+        amount_minor=amount.minor,
+        currency=amount.currency,
+        method="card",
+        status="pending",
+        fee_minor=0,
+        refunded_minor=0,
+        withdrawn_minor=0,
+        request_key=request_key,
+        created_at=clock.now(),
+    )
+    session.add(donation)
+    session.flush()
+    return donation, True
+
+
+def attach_checkout(session: Session, donation_id: int, session_id: str, url: str) -> Donation:
+    """Remember the Checkout Session made for a pending donation."""
+    donation = get_donation(session, donation_id, lock=True)
+    if donation.stripe_session_id not in (None, session_id):
+        raise InvalidDonationError("la donazione ha già un'altra sessione di pagamento")
+    donation.stripe_session_id = session_id
+    donation.checkout_url = url
+    return donation
+
+
+def record_offline_donation(
+    session: Session,
+    campaign_id: int,
+    amount: Money,
+    *,
+    method: str,
+    person_id: int | None,
+    anonymous: bool,
+    reference: str | None,
+    request_key: str,
+    donated_on: date | None,
+    actor: str,
+    clock: Clock,
+) -> tuple[Donation, bool]:
+    """Cash received at a community point or a bank transfer: settled at once."""
+    existing = session.scalars(select(Donation).where(Donation.request_key == request_key)).first()
+    if existing is not None:
+        return existing, False
+    if method not in METHODS or method == "card":
+        raise InvalidDonationError(
+            "Metodo non valido: contanti (cash) o bonifico (bank_transfer).", field="method"
+        )
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status != "live":
+        raise CampaignStateError("la campagna non accetta donazioni", status=campaign.status)
+    _check_amount(amount, campaign.currency, None)
+    clean_reference = " ".join((reference or "").split()) or None
+    if method == "bank_transfer" and not clean_reference:
+        raise InvalidDonationError(
+            "Per un bonifico indica il riferimento dato al donatore.", field="reference"
+        )
+    donation = Donation(
+        campaign_id=campaign_id,
+        person_id=person_id,
+        anonymous=anonymous,
+        amount_minor=amount.minor,
+        currency=amount.currency,
+        method=method,
+        status="pending",
+        fee_minor=0,
+        refunded_minor=0,
+        withdrawn_minor=0,
+        reference=clean_reference,
+        request_key=request_key,
+        created_at=clock.now(),
+    )
+    session.add(donation)
+    session.flush()
+    settle(
+        session,
+        donation,
+        gross_minor=amount.minor,
+        fee_minor=0,
+        clock=clock,
+        actor=actor,
+        on=donated_on,
+    )
+    return donation, True
+
+
+def settle(
+    session: Session,
+    donation: Donation,
+    *,
+    gross_minor: int,
+    fee_minor: int,
+    clock: Clock,
+    actor: str,
+    on: date | None = None,
+) -> bool:
+    """Book a pending gift as received (once) and issue its receipt; False if it was already."""
+    if donation.status == "settled":
+        return False
+    if donation.status != "pending":
+        raise InvalidDonationError(f"la donazione è {donation.status}", status=donation.status)
+    if gross_minor != donation.amount_minor:
+        raise InvalidDonationError("importo diverso dalla donazione")
+    currency = donation.currency
+    account = accounts.METHOD_ACCOUNT[donation.method]
+    net = gross_minor - fee_minor
+    postings = [PostingSpec(account, Money(net, currency))]
+    if fee_minor:
+        postings.append(PostingSpec(accounts.FEES, Money(fee_minor, currency)))
+    postings.append(
+        PostingSpec(accounts.escrow(donation.campaign_id), Money(-gross_minor, currency))
+    )
+    method_it = {"card": "carta", "bank_transfer": "bonifico", "cash": "contanti"}[donation.method]
+    effective_on = on if on is not None else rome_today(clock)
+    post_entry(
+        session,
+        EntrySpec(
+            idempotency_key=f"donation:{donation.id}:settle",
+            kind="donation",
+            postings=postings,
+            effective_on=effective_on,
+            narration=(
+                f"Donazione n. {donation.id} alla campagna {donation.campaign_id} ({method_it})"
+            ),
+            metadata={
+                "campaign_id": donation.campaign_id,
+                "donation_id": donation.id,
+                "method": donation.method,
+                "gross_minor": gross_minor,
+                "fee_minor": fee_minor,
+            },
+            actor=actor,
+        ),
+        clock=clock,
+    )
+    donation.status = "settled"
+    donation.fee_minor = fee_minor
+    donation.settled_at = clock.now()
+    donation.donated_on = effective_on
+    receipts.issue(session, donation, clock=clock)
+    return True
+
+
+def fail_donation(session: Session, donation: Donation, *, status: str = "failed") -> bool:
+    """A pending gift that will not be paid (failed or expired); settled ones stay."""
+    if donation.status != "pending":
+        return False
+    donation.status = status
+    return True
+
+
+def donations_of_person(session: Session, person_id: int) -> list[Donation]:
+    """A donor's own gifts, newest first."""
+    return list(
+        session.scalars(
+            select(Donation).where(Donation.person_id == person_id).order_by(Donation.id.desc())
+        )
+    )

@@ -1,0 +1,49 @@
+"""Errors of campaigns and donations; codes are part of the public contract."""
+
+from __future__ import annotations
+
+from ledger.core.errors import LedgerError
+
+
+class InvalidCampaignError(LedgerError):
+    """A campaign field is not acceptable (422); `details["field"]` names it."""
+
+    code = "invalid_campaign"
+
+
+class CampaignNotFoundError(LedgerError):
+    code = "campaign_not_found"
+    http_status = 404
+
+
+class CampaignStateError(LedgerError):
+    """The campaign is not in a state that allows this (409)."""
+
+    code = "campaign_state"
+    http_status = 409
+
+
+class InvalidDonationError(LedgerError):
+    code = "invalid_donation"
+
+
+class DonationNotFoundError(LedgerError):
+    code = "donation_not_found"
+    http_status = 404
+
+
+class RefundPendingError(LedgerError):
+    """A refund of this donation is already on its way (409)."""
+
+    code = "refund_pending"
+    http_status = 409
+
+
+class NothingToRefundError(LedgerError):
+    code = "nothing_to_refund"
+    http_status = 409
+
+
+class OrganisationNotFoundError(LedgerError):
+    code = "organisation_not_found"
+    http_status = 404

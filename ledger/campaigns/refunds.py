@@ -1,0 +1,278 @@
+"""Refunds and disputes of gifts, booked when the money has really gone back.
+
+A refund is requested (`pending`) under the donation's row lock: a second
+request while one is pending is refused, and the amount can never exceed what
+the gift still counts. A card refund is sent to Stripe after the commit through
+the outbox, with the key `refund-{id}`, and booked when Stripe confirms it (its
+answer or the `charge.refunded` webhook, whichever comes first; the other
+finds it booked). A cash or bank refund is booked when the treasurer records
+that the money was paid back. Booking a refund voids the gift's receipt and
+issues one for what remains.
+
+A dispute withdraws the disputed amount and the dispute fee at once; a won
+dispute reinstates the amount (the fee stays an expense, as Stripe keeps it).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.campaigns import accounts, receipts
+from ledger.campaigns.donations import get_donation
+from ledger.campaigns.errors import (
+    InvalidDonationError,
+    NothingToRefundError,
+    RefundPendingError,
+)
+from ledger.campaigns.models import Dispute, Donation, Refund
+from ledger.core.clock import Clock, rome_today
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.money import Money
+from ledger.outbox.service import enqueue
+
+
+def pending_refund(session: Session, donation_id: int) -> Refund | None:
+    return session.scalars(
+        select(Refund).where(Refund.donation_id == donation_id, Refund.status == "pending")
+    ).first()
+
+
+def request_refund(
+    session: Session,
+    donation_id: int,
+    amount: Money | None,
+    *,
+    reason: str = "requested",
+    clock: Clock,
+    user_id: int | None = None,
+) -> Refund:
+    """Ask for a refund of `amount` (None: all that remains) of a settled gift."""
+    donation = get_donation(session, donation_id, lock=True)
+    if donation.status != "settled":
+        raise NothingToRefundError(
+            f"la donazione è {donation.status}: si rimborsa solo denaro ricevuto",
+            status=donation.status,
+        )
+    if pending_refund(session, donation_id) is not None:
+        raise RefundPendingError(
+            "un rimborso di questa donazione è già in corso: attendi che si concluda",
+            donation_id=donation_id,
+        )
+    remaining = donation.counted_minor
+    minor = remaining if amount is None else amount.minor
+    if amount is not None and amount.currency != donation.currency:
+        raise InvalidDonationError("valuta diversa dalla donazione", field="amount")
+    if remaining <= 0:
+        raise NothingToRefundError("la donazione è già stata rimborsata per intero")
+    if not 0 < minor <= remaining:
+        raise InvalidDonationError(
+            f"si può rimborsare al massimo {Money(remaining, donation.currency).minor} "
+            "unità minime",
+            field="amount",
+            maximum_minor=remaining,
+        )
+    refund = Refund(
+        donation_id=donation_id,
+        amount_minor=minor,
+        currency=donation.currency,
+        reason=reason,
+        status="pending",
+        requested_by_user_id=user_id,
+        created_at=clock.now(),
+    )
+    session.add(refund)
+    session.flush()
+    if donation.method == "card":
+        enqueue(session, "stripe_refund", {"refund_id": refund.id}, now=clock.now())
+    return refund
+
+
+def confirm_refund(
+    session: Session,
+    refund_id: int,
+    *,
+    clock: Clock,
+    actor: str,
+    stripe_refund_id: str | None = None,
+) -> bool:
+    """Book a refund whose money has gone back (once); False if it was booked already."""
+    refund = session.scalars(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+    donation = get_donation(session, refund.donation_id, lock=True)
+    if stripe_refund_id and refund.stripe_refund_id is None:
+        refund.stripe_refund_id = stripe_refund_id
+    if refund.status == "succeeded":
+        return False
+    if refund.status == "failed":
+        raise InvalidDonationError("il rimborso è fallito e non si può confermare")
+    if refund.amount_minor > donation.counted_minor:
+        raise InvalidDonationError("il rimborso supera quanto resta della donazione")
+    source = accounts.METHOD_ACCOUNT[donation.method]
+    result = post_entry(
+        session,
+        EntrySpec(
+            idempotency_key=f"refund:{refund.id}",
+            kind="refund",
+            postings=[
+                PostingSpec(
+                    accounts.escrow(donation.campaign_id),
+                    Money(refund.amount_minor, refund.currency),
+                ),
+                PostingSpec(source, Money(-refund.amount_minor, refund.currency)),
+            ],
+            effective_on=rome_today(clock),
+            narration=f"Rimborso n. {refund.id} della donazione n. {donation.id}",
+            metadata={
+                "campaign_id": donation.campaign_id,
+                "donation_id": donation.id,
+                "refund_id": refund.id,
+                "reason": refund.reason,
+            },
+            actor=actor,
+        ),
+        clock=clock,
+    )
+    refund.status = "succeeded"
+    refund.confirmed_at = clock.now()
+    refund.entry_sequence = result.entry.sequence
+    donation.refunded_minor += refund.amount_minor
+    receipts.reissue_after_change(session, donation, clock=clock, reason=f"rimborso n. {refund.id}")
+    return True
+
+
+def fail_refund(session: Session, refund_id: int) -> None:
+    """The provider refused the refund: nothing is booked and a new one may be asked."""
+    refund = session.scalars(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+    if refund.status == "pending":
+        refund.status = "failed"
+
+
+def apply_provider_refunds(
+    session: Session,
+    donation: Donation,
+    refunds: list[tuple[str, int, str]],
+    *,
+    clock: Clock,
+    actor: str,
+) -> int:
+    """Bring the books in line with the refunds Stripe reports for a charge.
+
+    `refunds` are (stripe refund id, amount, status). A refund we asked for is
+    booked when it succeeded; one made elsewhere (the Stripe dashboard) is
+    recorded and booked too. Returns how many were booked now.
+    """
+    booked = 0
+    for stripe_id, amount_minor, status in refunds:
+        row = session.scalars(select(Refund).where(Refund.stripe_refund_id == stripe_id)).first()
+        if row is None:
+            row = pending_refund(session, donation.id)
+            if (
+                row is not None
+                and row.amount_minor == amount_minor
+                and row.stripe_refund_id is None
+            ):
+                row.stripe_refund_id = stripe_id
+            else:
+                row = Refund(
+                    donation_id=donation.id,
+                    amount_minor=amount_minor,
+                    currency=donation.currency,
+                    reason="provider",
+                    status="pending" if status != "failed" else "failed",
+                    stripe_refund_id=stripe_id,
+                    created_at=clock.now(),
+                )
+                session.add(row)
+                session.flush()
+        if status == "succeeded" and row.status == "pending":
+            booked += confirm_refund(session, row.id, clock=clock, actor=actor)
+        elif status in ("failed", "canceled"):
+            fail_refund(session, row.id)
+    return booked
+
+
+def open_dispute(
+    session: Session,
+    donation: Donation,
+    *,
+    dispute_id: str,
+    amount_minor: int,
+    fee_minor: int,
+    clock: Clock,
+    actor: str,
+) -> bool:
+    """Withdraw a disputed amount and its fee (once per dispute)."""
+    if session.get(Dispute, dispute_id) is not None:
+        return False
+    if amount_minor > donation.counted_minor:
+        raise InvalidDonationError("la contestazione supera quanto resta della donazione")
+    currency = donation.currency
+    postings = [PostingSpec(accounts.escrow(donation.campaign_id), Money(amount_minor, currency))]
+    if fee_minor:
+        postings.append(PostingSpec(accounts.FEES, Money(fee_minor, currency)))
+    postings.append(PostingSpec(accounts.STRIPE, Money(-(amount_minor + fee_minor), currency)))
+    post_entry(
+        session,
+        EntrySpec(
+            idempotency_key=f"dispute:{dispute_id}:withdrawn",
+            kind="dispute",
+            postings=postings,
+            effective_on=rome_today(clock),
+            narration=(
+                f"Contestazione della donazione n. {donation.id}: importo e commissione trattenuti"
+            ),
+            metadata={"campaign_id": donation.campaign_id, "donation_id": donation.id},
+            actor=actor,
+        ),
+        clock=clock,
+    )
+    session.add(
+        Dispute(
+            id=dispute_id,
+            donation_id=donation.id,
+            amount_minor=amount_minor,
+            fee_minor=fee_minor,
+            currency=currency,
+            status="open",
+            opened_at=clock.now(),
+        )
+    )
+    donation.withdrawn_minor += amount_minor
+    receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione")
+    return True
+
+
+def close_dispute(
+    session: Session, donation: Donation, *, dispute_id: str, won: bool, clock: Clock, actor: str
+) -> bool:
+    """A won dispute gives the amount back to the campaign; a lost one changes nothing more."""
+    dispute = session.scalars(
+        select(Dispute).where(Dispute.id == dispute_id).with_for_update()
+    ).one_or_none()
+    if dispute is None or dispute.status != "open":
+        return False
+    dispute.status = "won" if won else "lost"
+    dispute.closed_at = clock.now()
+    if won:
+        post_entry(
+            session,
+            EntrySpec(
+                idempotency_key=f"dispute:{dispute_id}:reinstated",
+                kind="dispute_won",
+                postings=[
+                    PostingSpec(accounts.STRIPE, Money(dispute.amount_minor, dispute.currency)),
+                    PostingSpec(
+                        accounts.escrow(donation.campaign_id),
+                        Money(-dispute.amount_minor, dispute.currency),
+                    ),
+                ],
+                effective_on=rome_today(clock),
+                narration=f"Contestazione vinta: donazione n. {donation.id} riaccreditata",
+                metadata={"campaign_id": donation.campaign_id, "donation_id": donation.id},
+                actor=actor,
+            ),
+            clock=clock,
+        )
+        donation.withdrawn_minor -= dispute.amount_minor
+        receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione vinta")
+    return True

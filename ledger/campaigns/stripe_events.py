@@ -1,0 +1,211 @@
+"""Applying verified Stripe events to donations, exactly once and in any order.
+
+The event id is recorded in the same transaction as the event's effect: a
+redelivery finds it and changes nothing, and a concurrent one fails on its
+unique key and finds it on retry.
+Each handler moves a donation forward only (pending -> settled; refunds and
+disputes accumulate), and every booking carries a deterministic key, so events
+arriving out of order reach the same final state: a refund or a dispute that
+arrives before the payment's own event settles the gift first, from the
+charge's facts that the caller fetched from Stripe. An event whose amount or
+currency differs from the donation books nothing and flags the donation.
+
+The caller verifies the signature and fetches `ChargeFacts` (gross, fee, net
+from the balance transaction) before opening the transaction: no network call
+happens while rows are locked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ledger.campaigns.donations import fail_donation, settle
+from ledger.campaigns.models import Donation, StripeEvent
+from ledger.campaigns.refunds import apply_provider_refunds, close_dispute, open_dispute
+from ledger.core.clock import Clock
+
+ACTOR = "stripe-webhook"
+SESSION_SETTLED = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+HANDLED = (
+    *SESSION_SETTLED,
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeFacts:
+    """What Stripe says was paid: from the PaymentIntent's charge and balance transaction."""
+
+    payment_intent_id: str
+    charge_id: str
+    amount_minor: int
+    fee_minor: int
+    currency: str
+    # From the PaymentIntent's metadata: finds the gift when a refund or a
+    # dispute arrives before the payment's own event.
+    donation_id: int | None = None
+
+
+def needs_charge_facts(event: Mapping[str, Any]) -> str | None:
+    """The PaymentIntent whose facts the caller must fetch for this event, if any."""
+    kind = event.get("type")
+    obj = event.get("data", {}).get("object", {})
+    if kind in SESSION_SETTLED and obj.get("payment_status") == "paid":
+        return _str(obj.get("payment_intent"))
+    if kind in ("charge.refunded", "charge.dispute.created"):
+        return _str(obj.get("payment_intent"))
+    return None
+
+
+def _str(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _donation_for(
+    session: Session, obj: Mapping[str, Any], facts: ChargeFacts | None
+) -> Donation | None:
+    metadata = obj.get("metadata") or {}
+    raw = metadata.get("donation_id") or obj.get("client_reference_id")
+    conditions = []
+    if isinstance(raw, str) and raw.isdigit():
+        conditions.append(Donation.id == int(raw))
+    if facts is not None and facts.donation_id is not None:
+        conditions.append(Donation.id == facts.donation_id)
+    for column, key in (
+        (Donation.stripe_session_id, "id" if obj.get("object") == "checkout.session" else None),
+        (Donation.stripe_payment_intent_id, "payment_intent"),
+        (Donation.stripe_charge_id, "charge" if obj.get("object") == "dispute" else None),
+        (Donation.stripe_charge_id, "id" if obj.get("object") == "charge" else None),
+    ):
+        value = _str(obj.get(key)) if key else None
+        if value:
+            conditions.append(column == value)
+    if not conditions:
+        return None
+    return session.scalars(
+        select(Donation).where(or_(*conditions)).order_by(Donation.id).with_for_update()
+    ).first()
+
+
+def _mismatch(donation: Donation, amount: Any, currency: Any) -> str | None:
+    if not isinstance(amount, int) or amount != donation.amount_minor:
+        return f"amount {amount} differs from the donation's {donation.amount_minor}"
+    if not isinstance(currency, str) or currency.upper() != donation.currency:
+        return f"currency {currency} differs from the donation's {donation.currency}"
+    return None
+
+
+def _settle_from_facts(
+    session: Session, donation: Donation, facts: ChargeFacts | None, clock: Clock
+) -> str | None:
+    """Settle a pending donation from Stripe's facts; the mismatch if they disagree."""
+    if donation.status == "settled":
+        return None
+    if facts is None:
+        raise LookupError("the charge's facts are needed to settle this donation")
+    problem = _mismatch(donation, facts.amount_minor, facts.currency)
+    if problem:
+        return problem
+    donation.stripe_payment_intent_id = donation.stripe_payment_intent_id or facts.payment_intent_id
+    donation.stripe_charge_id = donation.stripe_charge_id or facts.charge_id
+    settle(
+        session,
+        donation,
+        gross_minor=facts.amount_minor,
+        fee_minor=facts.fee_minor,
+        clock=clock,
+        actor=ACTOR,
+    )
+    return None
+
+
+def apply_event(
+    session: Session, event: Mapping[str, Any], facts: ChargeFacts | None, *, clock: Clock
+) -> str:
+    """Apply one verified event; returns its outcome (applied, ignored, flagged, duplicate)."""
+    event_id = str(event.get("id") or "")
+    kind = str(event.get("type") or "")
+    if not event_id:
+        raise ValueError("an event without an id")
+    if session.get(StripeEvent, event_id) is not None:
+        return "duplicate"
+    # The row is added last (the log is append-only: it is written once, complete).
+    # Two deliveries at once both get here; they queue on the donation's row lock,
+    # the second finds the gift already moved (every booking has its own key) and
+    # then fails on this event's unique id, and its retry answers "duplicate".
+    record = StripeEvent(id=event_id, type=kind[:64], received_at=clock.now(), outcome="applied")
+
+    obj: Mapping[str, Any] = event.get("data", {}).get("object", {}) or {}
+    donation = _donation_for(session, obj, facts) if kind in HANDLED else None
+    if donation is None:
+        record.outcome = "ignored"
+        record.detail = "not a donation event" if kind not in HANDLED else "unknown donation"
+        session.add(record)
+        session.flush()
+        return record.outcome
+    record.donation_id = donation.id
+
+    problem: str | None = None
+    if kind in SESSION_SETTLED:
+        problem = _mismatch(donation, obj.get("amount_total"), obj.get("currency"))
+        if problem is None:
+            donation.stripe_session_id = donation.stripe_session_id or _str(obj.get("id"))
+            intent = _str(obj.get("payment_intent"))
+            donation.stripe_payment_intent_id = donation.stripe_payment_intent_id or intent
+            if obj.get("payment_status") == "paid":
+                problem = _settle_from_facts(session, donation, facts, clock)
+    elif kind == "checkout.session.async_payment_failed":
+        fail_donation(session, donation)
+    elif kind == "checkout.session.expired":
+        fail_donation(session, donation, status="expired")
+    elif kind == "charge.refunded":
+        problem = _settle_from_facts(session, donation, facts, clock)
+        if problem is None:
+            refunds = (obj.get("refunds") or {}).get("data") or []
+            apply_provider_refunds(
+                session,
+                donation,
+                [(str(r["id"]), int(r["amount"]), str(r.get("status"))) for r in refunds],
+                clock=clock,
+                actor=ACTOR,
+            )
+    elif kind == "charge.dispute.created":
+        problem = _settle_from_facts(session, donation, facts, clock)
+        if problem is None:
+            fee = sum(int(t.get("fee", 0)) for t in obj.get("balance_transactions") or [])
+            open_dispute(
+                session,
+                donation,
+                dispute_id=str(obj["id"]),
+                amount_minor=int(obj["amount"]),
+                fee_minor=fee,
+                clock=clock,
+                actor=ACTOR,
+            )
+    elif kind == "charge.dispute.closed":
+        close_dispute(
+            session,
+            donation,
+            dispute_id=str(obj["id"]),
+            won=obj.get("status") == "won",
+            clock=clock,
+            actor=ACTOR,
+        )
+    if problem is not None:
+        donation.flagged_reason = problem[:255]
+        record.outcome = "flagged"
+        record.detail = problem[:255]
+    session.add(record)
+    session.flush()
+    return record.outcome
