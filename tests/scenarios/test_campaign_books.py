@@ -8,7 +8,7 @@ or a webhook would, and `verify` must hold at the end.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
