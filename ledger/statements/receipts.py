@@ -1,0 +1,483 @@
+"""Receipts for gifts to a Third Sector entity (ricevute di erogazione liberale).
+
+Rule: a settled donation gets one receipt, numbered per recipient entity and
+year ("2026/000017"); a refund voids it, and a voided receipt is rendered again
+with an "ANNULLATA" banner and watermark, never deleted or renumbered. The
+receipt states what Italian practice expects of a gift to an ETS (art. 83
+D.Lgs. 117/2017): the recipient with its codice fiscale, qualification and
+RUNTS number; the donor and their codice fiscale when given; the amount in
+figures and in words; the date of the gift; the payment method, its reference
+and whether it is traceable (cash is neither deductible nor detractable); that
+the gift has no consideration; and the tax relief that applies. Amounts are
+positive integer minor units.
+
+This module only renders: the caller decides what to print (a donor anonymous
+to the public still gets their own name on their own receipt) and allocates
+the numbers. Equal data renders equal bytes: the PDF is written in reportlab's
+invariant mode and dated with the issue date, so a receipt can be regenerated
+and compared byte for byte, given the same reportlab version. Only the
+built-in Helvetica fonts are used, which cover Windows-1252: Latin letters
+outside it are printed without their diacritics (Ștefan as Stefan), and text
+with no Latin form is refused rather than printed as empty boxes.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final, Literal, get_args
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import cm
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from ledger.core.errors import InvalidAmountError, LedgerError
+from ledger.core.money import MAX_MINOR, exponent, format_it
+from ledger.statements.amount_words import importo_in_lettere
+
+PaymentMethod = Literal["card", "bank_transfer", "cash"]
+PAYMENT_METHODS: Final[frozenset[str]] = frozenset(get_args(PaymentMethod))
+
+METHOD_LABELS: Final[dict[str, str]] = {
+    "card": "Carta di pagamento (credito, debito o prepagata)",
+    "bank_transfer": "Bonifico bancario",
+    "cash": "Contanti",
+}
+
+# Art. 83 D.Lgs. 117/2017: the IRPEF detraction rate and the yearly ceiling on the gifts.
+DETRACTION_PERCENT: Final = 30
+DETRACTION_PERCENT_ODV: Final = 35
+DETRACTION_CEILING_EUR: Final = "30.000"
+DEDUCTION_PERCENT_OF_INCOME: Final = 10
+
+CASH_RELIEF_TEXT: Final = (
+    "Erogazione in contanti: non detraibile né deducibile "
+    "(art. 83, commi 1 e 2, D.Lgs. 117/2017 richiede un pagamento tracciabile)"
+)
+
+ANONYMOUS_DONOR: Final = "Donatore anonimo / non identificato"
+VOID_WATERMARK: Final = "ANNULLATA"
+RECEIPT_NUMBER_DIGITS: Final = 6
+
+
+class InvalidReceiptError(LedgerError):
+    """Receipt data that cannot be printed as a valid receipt."""
+
+    code = "invalid_receipt"
+
+
+# --------------------------------------------------------------------------- numbers and rules
+
+
+def format_receipt_number(year: int, n: int) -> str:
+    """The printed number of the `n`-th receipt of `year`: (2026, 17) -> "2026/000017"."""
+    for value in (year, n):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidReceiptError("receipt years and numbers are integers")
+    if not 1000 <= year <= 9999:
+        raise InvalidReceiptError(f"receipt year {year} is not a four-digit year")
+    if not 1 <= n < 10**RECEIPT_NUMBER_DIGITS:
+        raise InvalidReceiptError(
+            f"receipt number {n} is outside 1..{10**RECEIPT_NUMBER_DIGITS - 1}"
+        )
+    return f"{year}/{n:0{RECEIPT_NUMBER_DIGITS}d}"
+
+
+def _check_method(method: str) -> None:
+    if method not in PAYMENT_METHODS:
+        raise InvalidReceiptError(
+            f"unknown payment method {method!r}; expected one of {sorted(PAYMENT_METHODS)}"
+        )
+
+
+def is_traceable(method: str) -> bool:
+    """Whether a gift paid with `method` is traceable (art. 23 D.Lgs. 241/1997).
+
+    Card and bank transfer are; cash is not. An unknown method is refused
+    rather than guessed either way.
+    """
+    _check_method(method)
+    return method != "cash"
+
+
+def is_odv(qualification: str) -> bool:
+    """Whether a qualification label names an organizzazione di volontariato."""
+    label = " ".join(qualification.replace(".", "").split()).upper()
+    return "ODV" in label.replace("-", " ").split() or "ORGANIZZAZIONE DI VOLONTARIATO" in label
+
+
+def tax_relief_text(qualification: str, method: str) -> str:
+    """The Italian statement of the tax relief for a gift to an ETS with `qualification`.
+
+    Traceable gifts: art. 83 D.Lgs. 117/2017, IRPEF detraction of 30% (35% for an
+    ODV) on gifts up to 30.000 euro a year, or alternatively a deduction within
+    10% of declared income; the two do not combine. Cash gifts: no relief.
+    Whether the recipient is a non-commercial ETS entitled to offer the relief
+    is the caller's to know; the label only picks the rate.
+    """
+    if not is_traceable(method):
+        return CASH_RELIEF_TEXT
+    odv = is_odv(qualification)
+    rate = DETRACTION_PERCENT_ODV if odv else DETRACTION_PERCENT
+    rate_note = (
+        " (aliquota prevista per le erogazioni a favore di organizzazioni di volontariato)"
+        if odv
+        else ""
+    )
+    return (
+        "Erogazione liberale effettuata con mezzo di pagamento tracciabile. "
+        "Ai sensi dell'art. 83, comma 1, del D.Lgs. 117/2017 (Codice del Terzo settore) "
+        f"la persona fisica che dona può detrarre dall'imposta lorda IRPEF il {rate}% "
+        f"dell'importo erogato{rate_note}, per erogazioni complessivamente non superiori "
+        f"a {DETRACTION_CEILING_EUR} euro in ciascun periodo d'imposta. "
+        "In alternativa, ai sensi dell'art. 83, comma 2, l'erogazione è deducibile dal "
+        "reddito complessivo netto del soggetto erogatore (persona fisica, ente o società) "
+        f"nel limite del {DEDUCTION_PERCENT_OF_INCOME}% del reddito complessivo dichiarato; "
+        "l'eventuale eccedenza è deducibile nei periodi d'imposta successivi, non oltre il "
+        "quarto. Detrazione e deduzione non sono cumulabili tra loro né con altre "
+        "agevolazioni fiscali previste per la medesima erogazione."
+    )
+
+
+# --------------------------------------------------------------------------- text for Helvetica
+
+# Latin letters that Unicode does not decompose into a base letter and a mark.
+_UNDECOMPOSABLE: Final = str.maketrans(
+    {"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ħ": "h", "Ħ": "H", "ı": "i", "ŧ": "t", "Ŧ": "T"}
+)
+
+
+def _helvetica_encodable(text: str) -> bool:
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_text(text: str, *, field: str = "text", multiline: bool = False) -> str:
+    """`text` as the built-in fonts can print it: Windows-1252, whitespace collapsed.
+
+    Letters outside Windows-1252 lose their diacritics (ș -> s, ł -> l);
+    invisible format characters are dropped; anything else (another script, a
+    control character) is refused with InvalidReceiptError. With `multiline`,
+    line breaks are kept (as "\\n") and each line is collapsed on its own.
+    """
+    if multiline:
+        lines = [printable_text(line, field=field) for line in text.splitlines()]
+        return "\n".join(line for line in lines if line)
+    out: list[str] = []
+    for ch in " ".join(text.split()):
+        if _helvetica_encodable(ch) and unicodedata.category(ch) != "Cc":
+            out.append(ch)
+            continue
+        if unicodedata.category(ch) == "Cf":  # zero-width joiners and the like
+            continue
+        base = unicodedata.normalize("NFKD", ch.translate(_UNDECOMPOSABLE))
+        base = "".join(c for c in base if not unicodedata.combining(c))
+        if not base or not _helvetica_encodable(base) or not base.isprintable():
+            raise InvalidReceiptError(
+                f"{field} contains {ch!r} (U+{ord(ch):04X}), which the receipt fonts cannot "
+                "print; give a Latin transliteration",
+                field=field,
+            )
+        out.append(base)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- the data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptData:
+    """Everything printed on one receipt; validated on construction.
+
+    `number` is printed as given (see `format_receipt_number`). `donor_name`
+    None prints "Donatore anonimo / non identificato". Optional texts are None
+    when absent, never blank. `voided_on` marks the receipt void (a refund),
+    with an optional `void_reason`.
+    """
+
+    recipient_name: str
+    recipient_tax_code: str
+    recipient_qualification: str
+    runts_number: str | None = None
+    recipient_address: str | None = None
+    number: str
+    issued_on: date
+    donor_name: str | None
+    donor_codice_fiscale: str | None = None
+    amount_minor: int
+    currency: str = "EUR"
+    donated_on: date
+    method: PaymentMethod
+    payment_reference: str | None = None
+    campaign_title: str
+    voided_on: date | None = None
+    void_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (
+            "recipient_name",
+            "recipient_tax_code",
+            "recipient_qualification",
+            "number",
+            "campaign_title",
+        ):
+            self._text(name, required=True)
+        for name in (
+            "runts_number",
+            "donor_name",
+            "donor_codice_fiscale",
+            "payment_reference",
+            "void_reason",
+        ):
+            self._text(name, required=False)
+        self._text("recipient_address", required=False, multiline=True)
+
+        amount = self.amount_minor
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidAmountError(
+                f"amounts are integer minor units, not {type(amount).__name__}"
+            )
+        if not 0 < amount <= MAX_MINOR:
+            raise InvalidAmountError("a receipt is for a positive amount")
+        exponent(self.currency)
+        _check_method(self.method)
+
+        for name in ("issued_on", "donated_on", "voided_on"):
+            value = getattr(self, name)
+            if value is None and name == "voided_on":
+                continue
+            # A datetime is a date too; a receipt prints business dates, not instants.
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise InvalidReceiptError(f"{name} must be a date", field=name)
+        if self.issued_on < self.donated_on:
+            raise InvalidReceiptError("a receipt cannot be issued before the gift")
+        if self.voided_on is None:
+            if self.void_reason is not None:
+                raise InvalidReceiptError("a void reason needs a void date")
+        elif self.voided_on < self.issued_on:
+            raise InvalidReceiptError("a receipt cannot be voided before it is issued")
+
+    def _text(self, name: str, *, required: bool, multiline: bool = False) -> None:
+        value = getattr(self, name)
+        if value is None and not required:
+            return
+        if not isinstance(value, str):
+            raise InvalidReceiptError(f"{name} must be text", field=name)
+        if not value.strip():
+            hint = "" if required else " (pass None when absent)"
+            raise InvalidReceiptError(f"{name} is blank{hint}", field=name)
+        printable_text(value, field=name, multiline=multiline)
+
+    @property
+    def is_void(self) -> bool:
+        return self.voided_on is not None
+
+    @property
+    def traceable(self) -> bool:
+        return is_traceable(self.method)
+
+
+# --------------------------------------------------------------------------- the PDF
+
+
+def format_date_it(day: date) -> str:
+    """An Italian date: 07/03/2026."""
+    return day.strftime("%d/%m/%Y")
+
+
+def amount_in_words(minor: int, currency: str) -> str:
+    """The written amount with its unit: "milleduecentotrentaquattro/56 euro"."""
+    unit = "euro" if currency == "EUR" else currency
+    return f"{importo_in_lettere(minor, currency)} {unit}"
+
+
+_INK: Final = colors.black
+_VOID_RED: Final = colors.Color(0.75, 0.0, 0.0)
+_WATERMARK_RED: Final = colors.Color(1.0, 0.82, 0.82)
+_RULE_GREY: Final = colors.Color(0.6, 0.6, 0.6)
+
+_STYLES: Final = {
+    "entity": ParagraphStyle("entity", fontName="Helvetica-Bold", fontSize=14, leading=18),
+    "small": ParagraphStyle("small", fontName="Helvetica", fontSize=9, leading=12),
+    "title": ParagraphStyle(
+        "title", fontName="Helvetica-Bold", fontSize=15, leading=20, spaceBefore=14
+    ),
+    "heading": ParagraphStyle(
+        "heading", fontName="Helvetica-Bold", fontSize=11, leading=15, spaceBefore=10, spaceAfter=3
+    ),
+    "body": ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=14),
+    "label": ParagraphStyle("label", fontName="Helvetica", fontSize=9, leading=13),
+    "value": ParagraphStyle("value", fontName="Helvetica-Bold", fontSize=10, leading=13),
+    "void": ParagraphStyle(
+        "void",
+        fontName="Helvetica-Bold",
+        fontSize=11,
+        leading=15,
+        textColor=_VOID_RED,
+        alignment=TA_CENTER,
+    ),
+}
+
+
+def _p(text: str, style: str, *, field: str = "text", multiline: bool = False) -> Paragraph:
+    safe = escape(printable_text(text, field=field, multiline=multiline))
+    return Paragraph(safe.replace("\n", "<br/>"), _STYLES[style])
+
+
+def _rows(rows: list[tuple[str, str, str]]) -> Table:
+    """A two-column block of label and value; the third item names the field."""
+    data = [[_p(label, "label"), _p(value, "value", field=field)] for label, value, field in rows]
+    table = Table(data, colWidths=[5.2 * cm, None], hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+                ("LINEBELOW", (0, 0), (-1, -2), 0.25, _RULE_GREY),
+            ]
+        )
+    )
+    return table
+
+
+def _void_banner(data: ReceiptData) -> Table:
+    assert data.voided_on is not None
+    lines = [f"RICEVUTA {VOID_WATERMARK} il {format_date_it(data.voided_on)}"]
+    if data.void_reason is not None:
+        lines.append(f"Motivo: {data.void_reason}")
+    lines.append("La presente ricevuta non ha valore ai fini fiscali.")
+    cell = [_p(line, "void", field="void_reason") for line in lines]
+    banner = Table([[cell]], colWidths=[None])
+    banner.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 1.5, _VOID_RED),
+                ("TOPPADDING", (0, 0), (-1, -1), 6),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
+            ]
+        )
+    )
+    return banner
+
+
+def _story(data: ReceiptData) -> list[Flowable]:
+    story: list[Flowable] = [
+        _p(data.recipient_name, "entity", field="recipient_name"),
+        _p(
+            f"{data.recipient_qualification} - Codice fiscale {data.recipient_tax_code}",
+            "small",
+            field="recipient_qualification",
+        ),
+    ]
+    if data.runts_number is not None:
+        story.append(_p(f"Iscrizione RUNTS n. {data.runts_number}", "small", field="runts_number"))
+    if data.recipient_address is not None:
+        story.append(_p(data.recipient_address, "small", field="recipient_address", multiline=True))
+    story += [
+        _p(f"Ricevuta di erogazione liberale n. {data.number}", "title", field="number"),
+        _p(f"Emessa il {format_date_it(data.issued_on)}", "body"),
+        Spacer(1, 6),
+    ]
+    if data.voided_on is not None:
+        story += [_void_banner(data), Spacer(1, 2)]
+
+    donor: list[tuple[str, str, str]] = [
+        ("Donatore", data.donor_name or ANONYMOUS_DONOR, "donor_name"),
+    ]
+    if data.donor_codice_fiscale is not None:
+        donor.append(("Codice fiscale", data.donor_codice_fiscale, "donor_codice_fiscale"))
+    story += [_p("Donatore", "heading"), _rows(donor)]
+
+    gift: list[tuple[str, str, str]] = [
+        ("Importo", format_it(data.amount_minor, data.currency), "amount_minor"),
+        ("Importo in lettere", amount_in_words(data.amount_minor, data.currency), "amount_minor"),
+        ("Data dell'erogazione", format_date_it(data.donated_on), "donated_on"),
+        ("Modalità di pagamento", METHOD_LABELS[data.method], "method"),
+    ]
+    if data.payment_reference is not None:
+        gift.append(("Riferimento del pagamento", data.payment_reference, "payment_reference"))
+    gift += [
+        ("Pagamento tracciabile", "Sì" if data.traceable else "No", "method"),
+        ("Raccolta fondi", data.campaign_title, "campaign_title"),
+    ]
+    story += [_p("Erogazione", "heading"), _rows(gift)]
+
+    declaration = (
+        f"{data.recipient_name} dichiara di aver ricevuto la somma sopra indicata a titolo di "
+        "erogazione liberale, senza alcuna controprestazione, destinata allo svolgimento "
+        "delle attività istituzionali dell'ente, nell'ambito della raccolta fondi "
+        f"«{data.campaign_title}»."
+    )
+    story += [
+        _p("Dichiarazione", "heading"),
+        _p(declaration, "body", field="campaign_title"),
+        _p("Trattamento fiscale", "heading"),
+        _p(tax_relief_text(data.recipient_qualification, data.method), "body"),
+    ]
+    return story
+
+
+def _page_decorator(data: ReceiptData) -> Callable[[Any, Any], None]:
+    footer = printable_text(
+        f"Ricevuta n. {data.number} - {data.recipient_name} - C.F. {data.recipient_tax_code}"
+    )
+
+    def decorate(canvas: Any, doc: Any) -> None:
+        # Runs when a page begins, so the watermark lies under the text.
+        width, height = A4
+        canvas.saveState()
+        canvas.setDateFormatter(lambda *_: f"D:{data.issued_on:%Y%m%d}")
+        if data.voided_on is not None:
+            canvas.setFillColor(_WATERMARK_RED)
+            canvas.setFont("Helvetica-Bold", 96)
+            canvas.translate(width / 2, height / 2)
+            canvas.rotate(45)
+            canvas.drawCentredString(0, -32, VOID_WATERMARK)
+            canvas.rotate(-45)
+            canvas.translate(-width / 2, -height / 2)
+        canvas.setFillColor(_INK)
+        canvas.setFont("Helvetica", 8)
+        canvas.drawString(2 * cm, 1.2 * cm, footer)
+        canvas.drawRightString(width - 2 * cm, 1.2 * cm, f"pagina {doc.page}")
+        canvas.restoreState()
+
+    return decorate
+
+
+def render_receipt_pdf(data: ReceiptData) -> bytes:
+    """Render `data` as an A4 PDF receipt; equal data gives equal bytes."""
+    if not isinstance(data, ReceiptData):
+        raise TypeError("render_receipt_pdf takes a ReceiptData")
+    title = f"Ricevuta di erogazione liberale n. {data.number}"
+    subject = f"Erogazione liberale - raccolta fondi «{data.campaign_title}»"
+    if data.is_void:
+        subject += f" - {VOID_WATERMARK}"
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=2 * cm,
+        rightMargin=2 * cm,
+        topMargin=2 * cm,
+        bottomMargin=2 * cm,
+        title=title,
+        author=data.recipient_name,
+        subject=subject,
+        creator="community-ledger",
+        lang="it-IT",
+        invariant=1,
+    )
+    decorate = _page_decorator(data)
+    doc.build(_story(data), onFirstPage=decorate, onLaterPages=decorate)
+    return buffer.getvalue()
