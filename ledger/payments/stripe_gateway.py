@@ -1,0 +1,406 @@
+"""A small typed adapter over the Stripe API: Checkout, payment details, refunds, webhooks.
+
+The rest of the ledger never sees a `stripe` object: every call returns a frozen
+record of plain values, amounts are integer minor units (Stripe's own unit),
+currencies are upper-case ISO codes, and every Stripe failure becomes a
+`PaymentProviderError`. Outbound POSTs carry deterministic idempotency keys
+derived from local ids, so an application-level retry (a job restart, a double
+submit) replays Stripe's first answer instead of creating a second object. Fees
+and net amounts are read from Stripe's balance transaction, never computed.
+Webhook bodies are verified as the raw bytes received against every configured
+endpoint secret (two while a secret is being rotated).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+from ledger.core.errors import InvalidAmountError, LedgerError
+from ledger.core.money import Money
+
+__all__ = [
+    "CheckoutSession",
+    "InvalidWebhookError",
+    "PaymentDetails",
+    "PaymentNotSettledError",
+    "PaymentProviderError",
+    "RefundState",
+    "SessionState",
+    "StripeGateway",
+    "checkout_idempotency_key",
+]
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+DEFAULT_WEBHOOK_TOLERANCE = 300
+
+
+class PaymentProviderError(LedgerError):
+    """Stripe refused a request or could not be reached.
+
+    `details` names the operation, Stripe's error code and type, the HTTP status
+    and Stripe's request id: never a key, a secret or a request body.
+    """
+
+    code = "payment_provider_error"
+    http_status = 502
+
+
+class PaymentNotSettledError(LedgerError):
+    """The payment has no settled charge yet (still processing, failed or cancelled)."""
+
+    code = "payment_not_settled"
+    http_status = 409
+
+
+class InvalidWebhookError(LedgerError):
+    """A webhook delivery failed verification; `details["reason"]` says which check."""
+
+    code = "invalid_webhook_signature"
+    http_status = 400
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """A created Checkout Session: its id and the hosted page to send the donor to."""
+
+    id: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What Stripe currently says about a Checkout Session."""
+
+    id: str
+    status: str | None
+    payment_status: str
+    payment_intent_id: str | None
+    amount_total: int | None
+    currency: str | None
+    donation_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDetails:
+    """A settled payment as Stripe's balance transaction records it.
+
+    `amount_minor`, `fee_minor`, `net_minor` and `currency` all come from the
+    balance transaction, so they are in the settlement currency and
+    `net_minor == amount_minor - fee_minor` holds by Stripe's own accounting.
+    """
+
+    payment_intent_id: str
+    charge_id: str
+    amount_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str
+    balance_transaction_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundState:
+    """A refund: `status` is Stripe's (pending, requires_action, succeeded, failed, canceled)."""
+
+    id: str
+    status: str | None
+    amount_minor: int
+    currency: str
+
+
+def checkout_idempotency_key(donation_id: int) -> str:
+    """The idempotency key of the one Checkout Session a donation may have."""
+    return f"donation-{donation_id}-checkout"
+
+
+class StripeGateway:
+    """The ledger's only door to Stripe.
+
+    `api_base` points the real client at another server (the offline fake in
+    tests); `webhook_secrets` are the endpoint secrets accepted by
+    `verify_event`, usually one, two while rotating.
+    """
+
+    def __init__(
+        self,
+        secret_key: str,
+        api_base: str | None = None,
+        webhook_secrets: Sequence[str] = (),
+    ) -> None:
+        if not secret_key or not secret_key.strip():
+            raise ValueError("a Stripe secret key is required")
+        if isinstance(webhook_secrets, str):
+            # A lone string would otherwise be iterated as one-character secrets.
+            raise TypeError("webhook_secrets is a sequence of secrets, not one string")
+        secrets = tuple(webhook_secrets)
+        if any(not secret or not secret.strip() for secret in secrets):
+            raise ValueError("webhook secrets must not be blank")
+        self._webhook_secrets = secrets
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": api_base} if api_base else None,
+            # A StripeClient made without this retries nothing; two retries reuse
+            # the same Idempotency-Key, so they can never duplicate a charge.
+            max_network_retries=2,
+        )
+
+    def __repr__(self) -> str:
+        return f"<StripeGateway webhook_secrets={len(self._webhook_secrets)}>"
+
+    # -- Checkout ------------------------------------------------------------
+    def create_checkout_session(
+        self,
+        *,
+        donation_id: int,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        """Create (or, for a donation already sent to Stripe, replay) its Checkout Session.
+
+        The idempotency key depends on the donation id only, so calling this
+        twice for one donation yields one session; calling it with different
+        parameters for the same donation is refused by Stripe (PaymentProviderError).
+        """
+        _check_positive(amount_minor)
+        money = Money(amount_minor, currency.upper())
+        if isinstance(donation_id, bool) or not isinstance(donation_id, int):
+            raise TypeError("donation_id is an integer")
+        reference = str(donation_id)
+        metadata = {"donation_id": reference}
+        with _provider_errors("create_checkout_session"):
+            session = self._client.v1.checkout.sessions.create(
+                {
+                    "mode": "payment",
+                    "line_items": [
+                        {
+                            "price_data": {
+                                "currency": money.currency.lower(),
+                                "unit_amount": money.minor,
+                                "product_data": {"name": description},
+                            },
+                            "quantity": 1,
+                        }
+                    ],
+                    "client_reference_id": reference,
+                    "metadata": metadata,
+                    "payment_intent_data": {"metadata": metadata},
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                },
+                options={"idempotency_key": checkout_idempotency_key(donation_id)},
+            )
+        if not session.url:
+            raise PaymentProviderError(
+                "Stripe returned a Checkout Session without a URL",
+                operation="create_checkout_session",
+                session_id=session.id,
+            )
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def retrieve_checkout_session(self, session_id: str) -> SessionState:
+        """Fetch a Checkout Session's current state (webhooks are nudges; this is the truth)."""
+        with _provider_errors("retrieve_checkout_session"):
+            session = self._client.v1.checkout.sessions.retrieve(session_id)
+        metadata = session.metadata.to_dict() if session.metadata is not None else {}
+        reference = metadata.get("donation_id") or session.client_reference_id
+        return SessionState(
+            id=session.id,
+            status=session.status,
+            payment_status=session.payment_status,
+            payment_intent_id=_expandable_id(session.payment_intent),
+            amount_total=session.amount_total,
+            currency=session.currency.upper() if session.currency else None,
+            donation_id=_parse_donation_id(reference),
+        )
+
+    # -- Payments ------------------------------------------------------------
+    def payment_details(self, payment_intent_id: str) -> PaymentDetails:
+        """Read a settled payment's gross, fee and net from its balance transaction.
+
+        Raises PaymentNotSettledError while the charge is processing (SEPA Direct
+        Debit) or when the payment failed: there is no balance transaction yet.
+        """
+        with _provider_errors("payment_details"):
+            intent = self._client.v1.payment_intents.retrieve(
+                payment_intent_id, {"expand": ["latest_charge.balance_transaction"]}
+            )
+        charge = intent.latest_charge
+        if charge is None or isinstance(charge, str):
+            raise PaymentNotSettledError(
+                "the payment has no charge yet",
+                payment_intent_id=intent.id,
+                status=intent.status,
+            )
+        txn = charge.balance_transaction
+        if charge.status != "succeeded" or txn is None:
+            raise PaymentNotSettledError(
+                "the charge has not settled",
+                payment_intent_id=intent.id,
+                charge_id=charge.id,
+                status=charge.status,
+            )
+        if isinstance(txn, str):
+            raise PaymentProviderError(
+                "Stripe did not expand the balance transaction",
+                operation="payment_details",
+                payment_intent_id=intent.id,
+            )
+        return PaymentDetails(
+            payment_intent_id=intent.id,
+            charge_id=charge.id,
+            amount_minor=txn.amount,
+            fee_minor=txn.fee,
+            net_minor=txn.net,
+            currency=txn.currency.upper(),
+            balance_transaction_id=txn.id,
+        )
+
+    # -- Refunds -------------------------------------------------------------
+    def create_refund(
+        self, *, payment_intent_id: str, amount_minor: int, idempotency_key: str
+    ) -> RefundState:
+        """Refund part or all of a payment; the caller's key makes a retry replay, not repeat.
+
+        Derive the key from the local refund record (e.g. `refund-<id>`): the same
+        key with a different amount is refused by Stripe.
+        """
+        _check_positive(amount_minor)
+        if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ValueError("an idempotency key of 1 to 255 characters is required")
+        with _provider_errors("create_refund"):
+            refund = self._client.v1.refunds.create(
+                {"payment_intent": payment_intent_id, "amount": amount_minor},
+                options={"idempotency_key": idempotency_key},
+            )
+        return _refund_state(refund)
+
+    def retrieve_refund(self, refund_id: str) -> RefundState:
+        """Fetch a refund's current state (a pending refund may later succeed or fail)."""
+        with _provider_errors("retrieve_refund"):
+            refund = self._client.v1.refunds.retrieve(refund_id)
+        return _refund_state(refund)
+
+    # -- Webhooks ------------------------------------------------------------
+    def verify_event(
+        self,
+        payload: bytes,
+        signature_header: str | None,
+        *,
+        tolerance: int = DEFAULT_WEBHOOK_TOLERANCE,
+    ) -> dict[str, Any]:
+        """Verify a webhook delivery and return the event as a dict.
+
+        `payload` must be the raw request body exactly as received: the signature
+        covers those bytes, and a parsed-then-re-serialised body will not verify.
+        A delivery is accepted if its signature matches any configured secret and
+        its timestamp is no older than `tolerance` seconds.
+        """
+        if not signature_header:
+            raise InvalidWebhookError("missing Stripe-Signature header", reason="missing_header")
+        if not self._webhook_secrets:
+            raise InvalidWebhookError("no webhook secret is configured", reason="no_webhook_secret")
+        try:
+            text = bytes(payload).decode("utf-8")
+        except (UnicodeDecodeError, TypeError):
+            raise InvalidWebhookError(
+                "webhook body is not UTF-8", reason="undecodable_payload"
+            ) from None
+        # Signature first, with no tolerance, so a stale but genuine delivery is
+        # reported as stale rather than as forged.
+        matching = next(
+            (s for s in self._webhook_secrets if _signature_matches(text, signature_header, s)),
+            None,
+        )
+        if matching is None:
+            raise InvalidWebhookError(
+                "webhook signature does not match any configured secret", reason="bad_signature"
+            )
+        try:
+            stripe.WebhookSignature.verify_header(text, signature_header, matching, tolerance)
+        except stripe.SignatureVerificationError:
+            raise InvalidWebhookError(
+                "webhook timestamp is outside the tolerance",
+                reason="timestamp_outside_tolerance",
+                tolerance=tolerance,
+            ) from None
+        try:
+            event = json.loads(text)
+        except ValueError:
+            raise InvalidWebhookError(
+                "webhook body is not JSON", reason="undecodable_payload"
+            ) from None
+        if (
+            not isinstance(event, dict)
+            or not isinstance(event.get("id"), str)
+            or not isinstance(event.get("type"), str)
+        ):
+            raise InvalidWebhookError("webhook body is not an event", reason="undecodable_payload")
+        return event
+
+
+# -- helpers ----------------------------------------------------------------
+def _signature_matches(text: str, header: str, secret: str) -> bool:
+    try:
+        stripe.WebhookSignature.verify_header(text, header, secret, None)
+    except stripe.SignatureVerificationError:
+        return False
+    return True
+
+
+@contextmanager
+def _provider_errors(operation: str) -> Iterator[None]:
+    """Turn any Stripe failure into a PaymentProviderError without leaking secrets."""
+    try:
+        yield
+    except stripe.StripeError as exc:
+        error = exc.error
+        raise PaymentProviderError(
+            f"Stripe {operation} failed ({type(exc).__name__}"
+            + (f": {exc.code})" if exc.code else ")"),
+            operation=operation,
+            stripe_code=exc.code,
+            stripe_error_type=error.type if error is not None else None,
+            stripe_param=error.param if error is not None else None,
+            http_status=exc.http_status,
+            request_id=exc.request_id,
+            error_class=type(exc).__name__,
+        ) from exc
+
+
+def _check_positive(amount_minor: int) -> None:
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise InvalidAmountError(
+            f"amounts are integer minor units, not {type(amount_minor).__name__}"
+        )
+    if amount_minor <= 0:
+        raise InvalidAmountError("a Stripe amount must be positive", amount_minor=amount_minor)
+
+
+def _expandable_id(value: str | stripe.PaymentIntent | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.id
+
+
+def _parse_donation_id(reference: object) -> int | None:
+    if not isinstance(reference, str) or not reference.isascii() or not reference.isdigit():
+        return None
+    return int(reference)
+
+
+def _refund_state(refund: stripe.Refund) -> RefundState:
+    return RefundState(
+        id=refund.id,
+        status=refund.status,
+        amount_minor=refund.amount,
+        currency=refund.currency.upper(),
+    )
