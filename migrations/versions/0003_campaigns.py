@@ -119,9 +119,7 @@ def upgrade() -> None:
         sa.Column("entry_sequence", sa.BigInteger),
         sa.UniqueConstraint("stripe_refund_id", name="uq_refunds_stripe_refund_id"),
         sa.CheckConstraint("amount_minor > 0", name="ck_refunds_amount_positive"),
-        sa.CheckConstraint(
-            "status IN ('pending','succeeded','failed')", name="ck_refunds_status"
-        ),
+        sa.CheckConstraint("status IN ('pending','succeeded','failed')", name="ck_refunds_status"),
     )
     op.create_index("ix_refunds_donation_id", "refunds", ["donation_id"])
     # One refund of a failed all-or-nothing campaign per donation, whatever runs twice;
