@@ -53,6 +53,20 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies stand in front of the app (0: none). With 1, the
     # client address comes from the proxy's X-Forwarded-For.
     "PROXY_HOPS": 0,
+    # Stripe: the secret API key (sk_test_... or sk_live_...), another API base
+    # (a local fake in tests), and the webhook endpoint secret (whsec_...; two,
+    # comma-separated, while rotating). Without a webhook secret the app refuses
+    # to start outside tests.
+    "STRIPE_SECRET_KEY": None,
+    "STRIPE_API_BASE": None,
+    "STRIPE_WEBHOOK_SECRET": None,
+    # Online gifts: smallest and largest amount, in cents.
+    "DONATION_MIN_MINOR": 100,
+    "DONATION_MAX_MINOR": 1_000_000,
+    # The organisation that runs this instance: the default recipient of campaigns.
+    "ORGANISATION_NAME": "Ente gestore del registro comunitario",
+    "ORGANISATION_TAX_CODE": None,
+    "ORGANISATION_QUALIFICATION": "ETS",
     # Password-reset links expire after this many seconds.
     "PASSWORD_RESET_MAX_AGE": 3600,
     # How e-mail leaves: "log" writes it to the application log (development),

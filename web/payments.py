@@ -1,0 +1,126 @@
+"""Card payments seen from the web: the Stripe gateway of this app and the checkout.
+
+`begin_checkout` is the one way a request starts a card gift, shared by the
+donation form and the API. It is the documented exception to "one unit of
+work per request", because Stripe must be called between two writes: the
+donation is written `pending` and committed first, then the Checkout Session is
+created (outside any transaction) with the key `donation-{id}-checkout`, then
+its id and URL are stored. A retry of the same request (same request key) finds
+the donation and asks Stripe for the same session, so a double submit makes
+one donation and one Checkout Session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from ledger.campaigns.donations import Limits, attach_checkout, start_online_donation
+from ledger.campaigns.models import Campaign
+from ledger.core.errors import LedgerError
+from ledger.core.money import Money
+from ledger.payments.stripe_gateway import StripeGateway
+from web.db import current_ledger
+
+
+class PaymentsNotConfiguredError(LedgerError):
+    """Card payments are off: LEDGER_STRIPE_SECRET_KEY is not set (503)."""
+
+    code = "payments_not_configured"
+    http_status = 503
+
+
+def webhook_secrets() -> list[str]:
+    """The endpoint secrets to try, current first (two during a rotation)."""
+    raw = str(current_app.config.get("STRIPE_WEBHOOK_SECRET") or "")
+    return [s.strip() for s in raw.split(",") if s.strip()]
+
+
+def gateway() -> StripeGateway:
+    """The app's Stripe gateway (one per request)."""
+    existing: StripeGateway | None = g.get("stripe_gateway")
+    if existing is not None:
+        return existing
+    key = current_app.config.get("STRIPE_SECRET_KEY")
+    if not key:
+        raise PaymentsNotConfiguredError(
+            "I pagamenti con carta non sono configurati (LEDGER_STRIPE_SECRET_KEY)."
+        )
+    made = StripeGateway(
+        str(key),
+        api_base=current_app.config.get("STRIPE_API_BASE") or None,
+        webhook_secrets=webhook_secrets(),
+    )
+    g.stripe_gateway = made
+    return made
+
+
+def donation_limits() -> Limits:
+    return Limits(
+        minimum_minor=int(current_app.config["DONATION_MIN_MINOR"]),
+        maximum_minor=int(current_app.config["DONATION_MAX_MINOR"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    donation_id: int
+    checkout_url: str
+    created: bool
+
+
+def begin_checkout(
+    campaign_id: int,
+    amount: Money,
+    *,
+    person_id: int | None,
+    anonymous: bool,
+    request_key: str,
+    success_url: str,
+    cancel_url: str,
+) -> Checkout:
+    """Write the pending donation, create (or find) its Checkout Session, store it."""
+    stripe = gateway()  # refuse before writing anything when card payments are off
+    ledger = current_ledger()
+
+    def start(session: Session) -> tuple[int, bool, str | None, str]:
+        donation, created = start_online_donation(
+            session,
+            campaign_id,
+            amount,
+            person_id=person_id,
+            anonymous=anonymous,
+            request_key=request_key,
+            limits=donation_limits(),
+            clock=ledger.clock,
+        )
+        campaign = session.get(Campaign, donation.campaign_id)
+        assert campaign is not None
+        return donation.id, created, donation.checkout_url, campaign.title
+
+    donation_id, created, url, title = ledger.run(start)
+    if url:
+        return Checkout(donation_id, url, created)
+    amount_minor, currency = amount.minor, amount.currency
+    if not created:  # the first attempt's amount is the donation's, whatever this one says
+        amount_minor, currency = ledger.read(lambda s: _amount_of(s, donation_id))
+    session = stripe.create_checkout_session(
+        donation_id=donation_id,
+        amount_minor=amount_minor,
+        currency=currency,
+        description=f"Donazione: {title}"[:200],
+        success_url=success_url.replace("DONATION_ID", str(donation_id)),
+        cancel_url=cancel_url.replace("DONATION_ID", str(donation_id)),
+    )
+    ledger.run(lambda s: attach_checkout(s, donation_id, session.id, session.url))
+    return Checkout(donation_id, session.url, created)
+
+
+def _amount_of(session: Session, donation_id: int) -> tuple[int, str]:
+    from ledger.campaigns.models import Donation
+
+    donation = session.get(Donation, donation_id)
+    assert donation is not None
+    return donation.amount_minor, donation.currency
