@@ -1026,6 +1026,7 @@ def demo(ctx: click.Context, with_users: bool) -> None:
                     "entries": result.entries_created,
                     "holds": result.holds_created,
                     "users": result.users_created,
+                    "campaigns": result.campaigns_created,
                 },
             )
         return result
@@ -1035,7 +1036,8 @@ def demo(ctx: click.Context, with_users: bool) -> None:
         users = f", {result.users_created} users" if with_users else ""
         click.echo(
             f"demo data loaded: {result.accounts_created} accounts, "
-            f"{result.entries_created} entries, {result.holds_created} holds{users}"
+            f"{result.entries_created} entries, {result.holds_created} holds, "
+            f"{result.campaigns_created} campaigns{users}"
         )
     else:
         click.echo("the demo data is already there; nothing changed")

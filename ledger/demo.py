@@ -40,7 +40,9 @@ STRIPE = "assets:stripe:clearing"
 CASH = "assets:cash:sportello"
 LOANS = "assets:microcredit:loans"
 FUND = "equity:funds:microcredit"
-ESCROW = "liabilities:campaigns:1:escrow"
+# The programme's first fundraising project, booked by hand before campaigns had
+# their own pages; campaign 1 is the one `_load_campaign` creates through the domain.
+ESCROW = "liabilities:projects:1:escrow"
 POOL = "liabilities:grants:1:pool"
 DONATIONS = "income:donations"
 FEES = "expenses:fees:stripe"
@@ -52,7 +54,7 @@ ACCOUNTS: tuple[tuple[str, str, bool, str], ...] = (
     (CASH, "asset", True, "Cassa contanti dello sportello di comunità"),
     (LOANS, "asset", False, "Microcrediti erogati da rimborsare"),
     (FUND, "equity", False, "Fondo rotativo di microcredito"),
-    (ESCROW, "liability", False, "Campagna 1: fondi raccolti in attesa di erogazione"),
+    (ESCROW, "liability", False, "Progetto 1: fondi raccolti in attesa di erogazione"),
     (POOL, "liability", True, "Fondazione 1: fondo di cofinanziamento"),
     (DONATIONS, "income", False, "Donazioni libere"),
     (FEES, "expense", False, "Commissioni sui pagamenti con carta (Stripe)"),
@@ -90,6 +92,7 @@ class DemoResult:
     entries_created: int
     holds_created: int
     users_created: int = 0
+    campaigns_created: int = 0
 
     @property
     def changed(self) -> bool:
@@ -98,6 +101,7 @@ class DemoResult:
             or self.entries_created
             or self.holds_created
             or self.users_created
+            or self.campaigns_created
         )
 
 
@@ -151,10 +155,10 @@ def _entries_before_match() -> list[EntrySpec]:
             "grant-foundation-1",
             "grant_received",
             _on(3, 16),
-            "Contributo della fondazione 1 per il cofinanziamento della campagna 1",
+            "Contributo della fondazione 1 per il cofinanziamento della progetto 1",
             [(BANK, "10000.00"), (POOL, "-10000.00")],
             foundation_id=1,
-            campaign_id=1,
+            project_id=1,
         ),
         _card_donation(
             "donation-card-1",
@@ -162,8 +166,8 @@ def _entries_before_match() -> list[EntrySpec]:
             "50.00",
             "1.00",
             ESCROW,
-            "Donazione con carta alla campagna 1",
-            campaign_id=1,
+            "Donazione con carta alla progetto 1",
+            project_id=1,
             donor_party_id=101,
         ),
         _card_donation(
@@ -172,18 +176,18 @@ def _entries_before_match() -> list[EntrySpec]:
             "25.00",
             "0.63",
             ESCROW,
-            "Donazione con carta alla campagna 1",
-            campaign_id=1,
+            "Donazione con carta alla progetto 1",
+            project_id=1,
             donor_party_id=102,
         ),
         _entry(
             "donation-transfer-1",
             "donation",
             _on(4, 14),
-            "Donazione con bonifico alla campagna 1",
+            "Donazione con bonifico alla progetto 1",
             [(BANK, "200.00"), (ESCROW, "-200.00")],
             channel="bank_transfer",
-            campaign_id=1,
+            project_id=1,
             donor_party_id=103,
         ),
         _entry(
@@ -261,8 +265,8 @@ def _entries_after_match() -> list[EntrySpec]:
             "60.00",
             "1.15",
             ESCROW,
-            "Donazione con carta alla campagna 1",
-            campaign_id=1,
+            "Donazione con carta alla progetto 1",
+            project_id=1,
             donor_party_id=107,
         ),
         _entry(
@@ -277,9 +281,9 @@ def _entries_after_match() -> list[EntrySpec]:
             "campaign-1-disbursement-1",
             "campaign_disbursement",
             _on(10, 20),
-            "Campagna 1: pagamento delle attrezzature per il laboratorio di quartiere",
+            "Progetto 1: pagamento delle attrezzature per il laboratorio di quartiere",
             [(ESCROW, "400.00"), (BANK, "-400.00")],
-            campaign_id=1,
+            project_id=1,
             supplier_party_id=301,
         ),
     ]
@@ -373,7 +377,7 @@ def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) 
                 credit_account=ESCROW,
                 amount=_eur(amount),
                 narration=narration,
-                metadata={"campaign_id": 1, "foundation_id": 1, "rule": "1:1"},
+                metadata={"project_id": 1, "foundation_id": 1, "rule": "1:1"},
             ),
             clock=clock,
         )
@@ -386,7 +390,7 @@ def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) 
     match = reserve_match(
         "match-hold-1",
         "275.00",
-        "Riserva del cofinanziamento 1:1 della fondazione 1 per la campagna 1",
+        "Riserva del cofinanziamento 1:1 della fondazione 1 per la progetto 1",
     )
     holds_created += match.created
     released = resolve_hold(
@@ -397,7 +401,7 @@ def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) 
         clock=clock,
         amount=_eur("250.00"),
         effective_on=_on(5, 15),
-        narration="Cofinanziamento della fondazione 1 rilasciato alla campagna 1 "
+        narration="Cofinanziamento della fondazione 1 rilasciato alla progetto 1 "
         "(tetto di 250,00 EUR)",
     )
     entries_created += released.created
@@ -434,7 +438,124 @@ def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) 
         "Riserva del cofinanziamento 1:1 per la donazione con carta del 26 settembre",
     )
     holds_created += pending.created
-    return DemoResult(accounts_created, entries_created, holds_created, users_created)
+    campaigns_created = _load_campaign(session, clock)
+    return DemoResult(
+        accounts_created, entries_created, holds_created, users_created, campaigns_created
+    )
+
+
+DEMO_CAMPAIGN_TITLE = "Un orto in cortile"
+DEMO_CAMPAIGN_TEXT = """Nel cortile della casa di quartiere nasce un **orto condiviso**:
+cassoni rialzati accessibili anche in carrozzina, semi e attrezzi, e un corso
+di dieci incontri per i bambini delle scuole vicine.
+
+- 12 cassoni rialzati in legno di larice
+- attrezzi, compost e un impianto a goccia
+- il corso con un'educatrice ambientale
+"""
+
+
+def _load_campaign(session: Session, clock: Clock) -> int:
+    """A live campaign with card gifts (Stripe fees), cash, a bank transfer and a refund,
+    all through the campaigns domain, as the pages and webhooks would write them."""
+    from datetime import timedelta
+
+    from ledger.campaigns.donations import (
+        Limits,
+        record_offline_donation,
+        settle,
+        start_online_donation,
+    )
+    from ledger.campaigns.models import Campaign
+    from ledger.campaigns.refunds import confirm_refund, request_refund
+    from ledger.campaigns.service import (
+        NewCampaign,
+        create_campaign,
+        create_organisation,
+        publish_campaign,
+    )
+
+    if session.scalar(select(Campaign.id).where(Campaign.title == DEMO_CAMPAIGN_TITLE)):
+        return 0
+    organisation = create_organisation(
+        session,
+        name="Associazione Quartiere Vivo ODV",
+        tax_code="97123450153",
+        qualification="ODV",
+        runts_number="RUNTS 0042/2024",
+        now=clock.now(),
+    )
+    campaign = create_campaign(
+        session,
+        NewCampaign(
+            organisation_id=organisation.id,
+            title=DEMO_CAMPAIGN_TITLE,
+            description_md=DEMO_CAMPAIGN_TEXT,
+            goal_minor=_eur("3000.00").minor,
+            currency="EUR",
+            deadline_at=clock.now() + timedelta(days=40),
+            funding_model="keep_what_you_raise",
+        ),
+        clock=clock,
+    )
+    publish_campaign(session, campaign.id, clock=clock)
+    donor = session.scalar(
+        select(Person.id).where(Person.email == "donatrice@demo.registro.example")
+    )
+    for n, (gross, fee, anonymous) in enumerate(
+        [("50.00", "0.98", False), ("120.00", "1.93", True), ("25.00", "0.60", False)], start=1
+    ):
+        gift, _ = start_online_donation(
+            session,
+            campaign.id,
+            _eur(gross),
+            person_id=donor if n == 1 else None,
+            anonymous=anonymous,
+            request_key=f"demo:card:{n}",
+            limits=Limits(),
+            clock=clock,
+        )
+        gift.stripe_session_id = f"cs_demo_{n}"
+        gift.stripe_payment_intent_id = f"pi_demo_{n}"
+        gift.stripe_charge_id = f"ch_demo_{n}"
+        settle(
+            session,
+            gift,
+            gross_minor=_eur(gross).minor,
+            fee_minor=_eur(fee).minor,
+            clock=clock,
+            actor="demo",
+        )
+    record_offline_donation(
+        session,
+        campaign.id,
+        _eur("150.00"),
+        method="bank_transfer",
+        person_id=None,
+        anonymous=False,
+        reference="ORTO-2026-0007",
+        request_key="demo:bank:1",
+        donated_on=None,
+        actor="demo",
+        clock=clock,
+    )
+    cash, _ = record_offline_donation(
+        session,
+        campaign.id,
+        _eur("35.00"),
+        method="cash",
+        person_id=None,
+        anonymous=True,
+        reference=None,
+        request_key="demo:cash:1",
+        donated_on=None,
+        actor="demo",
+        clock=clock,
+    )
+    # The cash gift was meant for another project: handed back at the counter.
+    refund = request_refund(session, cash.id, _eur("35.00"), clock=clock)
+    confirm_refund(session, refund.id, clock=clock, actor="demo")
+    return 1
 
 
 def load_demo(ledger: Ledger, *, with_users: bool = False) -> DemoResult:

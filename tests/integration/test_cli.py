@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from ledger.cli import cli
 from ledger.core.balances import CurrencyTotal, currency_totals
@@ -527,7 +527,7 @@ def test_demo_loads_once_a_second_run_changes_nothing_and_the_book_verifies(run,
         "pending": "60.00",
         "available": "9690.00",
     }
-    escrow = json.loads(run("balance", "liabilities:campaigns:1:escrow", "--format", "json").stdout)
+    escrow = json.loads(run("balance", "liabilities:projects:1:escrow", "--format", "json").stdout)
     assert escrow["posted"] == "185.00"
     kinds = {book.entry(n).kind for n in range(1, last + 1)}
     assert {"donation", "grant_received", "match_release", "reversal"} <= kinds
@@ -565,11 +565,12 @@ def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(r
     result = run("demo")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "demo data loaded: 9 accounts, 21 entries, 2 holds",
+        "demo data loaded: 9 accounts, 21 entries, 2 holds, 1 campaigns",
     ]
     assert DEMO_PASSWORD not in result.output and "@" not in result.output
     assert user_count(book) == 0
-    assert book.verify().last_sequence == 21
+    # 21 hand-made entries, then the campaign's: 3 card gifts, a transfer, cash, a refund.
+    assert book.verify().last_sequence == 27
 
 
 def test_demo_users_are_added_later_to_a_demo_book_without_touching_it(run, book, cheap_hashing):
@@ -578,7 +579,7 @@ def test_demo_users_are_added_later_to_a_demo_book_without_touching_it(run, book
     added = run("demo", "--with-users")
     assert added.exit_code == 0, added.output
     assert added.stdout.splitlines()[0] == (
-        "demo data loaded: 0 accounts, 0 entries, 0 holds, 6 users"
+        "demo data loaded: 0 accounts, 0 entries, 0 holds, 0 campaigns, 6 users"
     )
     assert run("trial-balance", "--format", "json").stdout == before
     assert user_count(book) == 6
@@ -646,3 +647,22 @@ def test_currency_totals_sum_the_trial_balance_per_currency_and_say_whether_it_b
     assert lopsided == CurrencyTotal("EUR", 10000, 0) and not lopsided.balanced
     with pytest.raises(AttributeError):
         lopsided.debit = 0  # type: ignore[misc]
+
+
+def test_demo_seeds_a_live_campaign_with_card_cash_and_transfer_gifts_a_fee_and_a_refund(run, book):
+    from ledger.campaigns import accounts
+    from ledger.campaigns.models import Campaign, Donation
+    from ledger.campaigns.service import figures
+
+    assert run("demo").exit_code == 0
+    campaign_id, status = book.read(lambda s: s.execute(select(Campaign.id, Campaign.status)).one())
+    assert status == "live"
+    methods = book.read(
+        lambda s: sorted(s.scalars(select(Donation.method).where(Donation.status == "settled")))
+    )
+    assert methods == ["bank_transfer", "card", "card", "card", "cash"]
+    raised = book.read(lambda s: figures(s, campaign_id))
+    assert (raised.raised_minor, raised.donor_count) == (34500, 4)  # the cash gift went back
+    assert book.balance(accounts.escrow(campaign_id)).posted == 34500
+    assert book.balance(accounts.FEES).posted == 98 + 193 + 60
+    assert book.balance(accounts.CASH).posted == 0

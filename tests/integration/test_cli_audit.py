@@ -252,12 +252,12 @@ def test_loading_the_demo_writes_one_demo_load_event_with_its_counts(run, book, 
         cli_event(
             "demo.load",
             ("demo", None),
-            {"accounts": 9, "entries": 21, "holds": 2, "users": 0},
+            {"accounts": 9, "entries": 21, "holds": 2, "users": 0, "campaigns": 1},
         ),
         cli_event(
             "demo.load",
             ("demo", None),
-            {"accounts": 0, "entries": 0, "holds": 0, "users": 6},
+            {"accounts": 0, "entries": 0, "holds": 0, "users": 6, "campaigns": 0},
         ),
     ]
 
