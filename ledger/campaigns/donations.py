@@ -26,6 +26,7 @@ from ledger.campaigns.errors import (
 from ledger.campaigns.models import METHODS, Donation
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
+from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money, format_it
 
@@ -48,6 +49,26 @@ def get_donation(session: Session, donation_id: int, *, lock: bool = False) -> D
             f"nessuna donazione con id {donation_id}", donation_id=donation_id
         )
     return donation
+
+
+def _replay(
+    session: Session, request_key: str, campaign_id: int, amount: Money, method: str
+) -> Donation | None:
+    """The donation an earlier request with this key made; a different request under
+    the same key is a conflict, with nothing written (I4)."""
+    existing = session.scalars(select(Donation).where(Donation.request_key == request_key)).first()
+    if existing is None:
+        return None
+    if (existing.campaign_id, existing.amount_minor, existing.currency, existing.method) != (
+        campaign_id,
+        amount.minor,
+        amount.currency,
+        method,
+    ):
+        raise IdempotencyConflictError(
+            "questa chiave è già stata usata per un'altra donazione", key=request_key
+        )
+    return existing
 
 
 def _check_amount(amount: Money, currency: str, limits: Limits | None) -> None:
@@ -80,7 +101,7 @@ def start_online_donation(
     clock: Clock,
 ) -> tuple[Donation, bool]:
     """A pending card gift (or the one this request key already made): (donation, created)."""
-    existing = session.scalars(select(Donation).where(Donation.request_key == request_key)).first()
+    existing = _replay(session, request_key, campaign_id, amount, "card")
     if existing is not None:
         return existing, False
     campaign = get_campaign(session, campaign_id)
@@ -131,7 +152,7 @@ def record_offline_donation(
     clock: Clock,
 ) -> tuple[Donation, bool]:
     """Cash received at a community point or a bank transfer: settled at once."""
-    existing = session.scalars(select(Donation).where(Donation.request_key == request_key)).first()
+    existing = _replay(session, request_key, campaign_id, amount, method)
     if existing is not None:
         return existing, False
     if method not in METHODS or method == "card":

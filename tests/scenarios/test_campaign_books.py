@@ -394,3 +394,13 @@ def test_two_closing_jobs_at_the_same_time_refund_each_gift_once(pg_ledger):
         t.join(30)
     assert sorted(r.refunds_created for r in results) == [0, 5]
     assert len(ledger.read(lambda s: s.execute(select(Refund.id)).all())) == 5
+
+
+def test_a_request_key_reused_for_a_different_gift_is_a_conflict_with_nothing_written(ledger):
+    from ledger.core.errors import IdempotencyConflictError
+
+    cid = open_campaign(ledger)
+    card_gift(ledger, cid, "10.00", "0.40", "same-key")
+    with pytest.raises(IdempotencyConflictError):
+        card_gift(ledger, cid, "11.00", "0.40", "same-key")
+    assert len(ledger.read(lambda s: s.execute(select(Donation.id)).all())) == 1
