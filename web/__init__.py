@@ -82,6 +82,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(books.bp)
     app.register_blueprint(admin.bp)
+    from web import campaigns
+
+    campaigns.register(app)
     init_api(app)
     register_error_handlers(app)
     _register_template_helpers(app)

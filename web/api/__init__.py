@@ -13,6 +13,7 @@ from flask import Flask
 
 def init_api(app: Flask) -> None:
     """Register the API blueprint on `app`, exempt from CSRF."""
+    from web.api import campaigns  # noqa: F401 - adds the campaign routes to the blueprint
     from web.api.v1 import bp
     from web.extensions import csrf
 

@@ -37,9 +37,9 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 DESCRIPTION = """\
 The community ledger's JSON API.
 
-**Authentication**: every route except this document needs
-`Authorization: Bearer <token>`; a token acts with exactly its user's roles.
-No cookie is ever read.
+**Authentication**: every route except this document and a campaign's public
+figures needs `Authorization: Bearer <token>`; a token acts with exactly its
+user's roles. No cookie is ever read.
 
 **Amounts** are decimal strings in the currency's scale (`"12.50"` EUR); in
 postings, debits are positive and credits negative. A JSON number for an amount,
