@@ -348,16 +348,22 @@ def _form_key(form: Any) -> str:
 
 
 def _replayed_event(
-    db: Session, action: str, subject_type: str, key_hash: str
+    db: Session,
+    action: str,
+    subject_type: str,
+    key_hash: str,
+    subject_id: int | None = None,
 ) -> AuditEvent | None:
-    """The audit event of an earlier request with this key (see the module docstring)."""
-    events = db.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.action == action, AuditEvent.subject_type == subject_type)
-        .order_by(AuditEvent.id.desc())
-        .limit(500)
+    """The audit event of an earlier request with this key (see the module docstring):
+    among the subject's events when it is given, else among the 500 latest."""
+    query = select(AuditEvent).where(
+        AuditEvent.action == action, AuditEvent.subject_type == subject_type
     )
-    for event in events:
+    if subject_id is not None:
+        query = query.where(AuditEvent.subject_id == str(subject_id))
+    else:
+        query = query.order_by(AuditEvent.id.desc()).limit(500)
+    for event in db.scalars(query):
         if (event.details or {}).get("request") == key_hash:
             return event
     return None
@@ -392,7 +398,10 @@ def refund_donation(
     donation = get_donation(db, donation_id, lock=True)
     key_hash = request_hash(request_key)
     asked = None if amount is None else format_minor(amount.minor, amount.currency)
-    earlier = _replayed_event(db, "donation.refund", "donation", key_hash)
+    # The same key on this gift is a replay; on another gift, a conflict.
+    earlier = _replayed_event(
+        db, "donation.refund", "donation", key_hash, donation_id
+    ) or _replayed_event(db, "donation.refund", "donation", key_hash)
     if earlier is not None:
         details = earlier.details or {}
         if details.get("asked") != asked or earlier.subject_id != str(donation_id):
@@ -1198,7 +1207,9 @@ def _campaign_action(
     try:
         result = in_transaction(action)
     except (CampaignStateError, InvalidCampaignError) as exc:
-        form.form_errors.append(_campaign_state_text(exc))
+        form.form_errors.append(
+            _campaign_state_text(exc, found, closing=template.endswith("close.html"))
+        )
         return render_template(template, campaign=found, form=form), exc.http_status
     if isinstance(result, CloseResult):
         if result.refunds_created:
@@ -1209,13 +1220,14 @@ def _campaign_action(
     return redirect(url_for("treasury.campaign_list"))
 
 
-def _campaign_state_text(exc: LedgerError) -> str:
-    if "deadline" in exc.details:
+def _campaign_state_text(exc: LedgerError, campaign: Campaign, *, closing: bool) -> str:
+    """Why the campaign refused, told from its state (the domain's text is Italian only)."""
+    if closing and "deadline" in exc.details:
         return _("La campagna è ancora aperta: si chiude dopo la scadenza.")
-    if "scadenza" in exc.message:
-        return _("La scadenza è già passata: crea una nuova campagna.")
-    if "bozza" in exc.message and "pubblicata" in exc.message:
+    if closing and campaign.status == "draft":
         return _("Una bozza non si chiude: non è mai stata pubblicata.")
+    if not closing and campaign.status == "draft" and campaign.deadline_at <= _clock_now():
+        return _("La scadenza è già passata: crea una nuova campagna.")
     return _("L'operazione non è possibile nello stato attuale della campagna.")
 
 

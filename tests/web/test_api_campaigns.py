@@ -314,6 +314,12 @@ def test_a_refund_without_an_amount_returns_the_whole_remainder_once_per_key(
     nothing = client.post(path, headers=treasurer.with_key("r2"))
     assert nothing.status_code == 409
     assert nothing.get_json()["error"]["code"] == "nothing_to_refund"
+    other_gift = offline(client, treasurer, campaign_id, "cassa-2").get_json()["id"]
+    elsewhere = client.post(
+        f"/api/v1/donations/{other_gift}/refund", headers=treasurer.with_key("r")
+    )
+    assert elsewhere.status_code == 409
+    assert elsewhere.get_json()["error"]["code"] == "idempotency_conflict"
 
 
 def test_a_card_refund_is_accepted_and_pending_until_stripe_confirms(
