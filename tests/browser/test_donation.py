@@ -193,8 +193,10 @@ def settle_paid_session(shop: Shop, session_id: str, fee_minor: int) -> None:
             assert answer.status == 200
         return
     payment = shop.stripe.payment_intents[shop.stripe.sessions[session_id]["payment_intent"]]
-    gift = shop.books.read(
-        lambda s: s.scalars(select(Donation).where(Donation.stripe_session_id == session_id)).one()
+    donation_id = shop.books.read(
+        lambda s: s.scalars(
+            select(Donation.id).where(Donation.stripe_session_id == session_id)
+        ).one()
     )
     facts = ChargeFacts(
         payment["id"],
@@ -202,7 +204,7 @@ def settle_paid_session(shop: Shop, session_id: str, fee_minor: int) -> None:
         payment["amount"],
         fee_minor,
         payment["currency"].upper(),
-        donation_id=gift.id,
+        donation_id=donation_id,
     )
     shop.books.run(lambda s: apply_event(s, event, facts, clock=shop.books.clock))
 
