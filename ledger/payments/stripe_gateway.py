@@ -34,6 +34,8 @@ __all__ = [
     "SessionState",
     "StripeGateway",
     "checkout_idempotency_key",
+    "is_live_key",
+    "verify_webhook",
 ]
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -102,6 +104,9 @@ class PaymentDetails:
     net_minor: int
     currency: str
     balance_transaction_id: str
+    # From the PaymentIntent's metadata (set at checkout): finds the gift when a
+    # refund or a dispute arrives before the payment's own event.
+    donation_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +117,17 @@ class RefundState:
     status: str | None
     amount_minor: int
     currency: str
+    payment_intent_id: str | None = None
 
 
 def checkout_idempotency_key(donation_id: int) -> str:
     """The idempotency key of the one Checkout Session a donation may have."""
     return f"donation-{donation_id}-checkout"
+
+
+def is_live_key(secret_key: str) -> bool:
+    """Whether a secret (or restricted) key belongs to live mode rather than test mode."""
+    return secret_key.startswith(("sk_live_", "rk_live_"))
 
 
 class StripeGateway:
@@ -142,6 +153,7 @@ class StripeGateway:
         if any(not secret or not secret.strip() for secret in secrets):
             raise ValueError("webhook secrets must not be blank")
         self._webhook_secrets = secrets
+        self.livemode = is_live_key(secret_key)
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -262,6 +274,11 @@ class StripeGateway:
             net_minor=txn.net,
             currency=txn.currency.upper(),
             balance_transaction_id=txn.id,
+            donation_id=_parse_donation_id(
+                (intent.metadata.to_dict() if intent.metadata is not None else {}).get(
+                    "donation_id"
+                )
+            ),
         )
 
     # -- Refunds -------------------------------------------------------------
@@ -289,6 +306,17 @@ class StripeGateway:
             refund = self._client.v1.refunds.retrieve(refund_id)
         return _refund_state(refund)
 
+    def list_refunds(self, payment_intent_id: str) -> list[RefundState]:
+        """Every refund of a payment, oldest first, whatever its status.
+
+        Current API versions no longer embed `refunds` in a charge, so a
+        `charge.refunded` event is a nudge and this is the truth.
+        """
+        with _provider_errors("list_refunds"):
+            page = self._client.v1.refunds.list({"payment_intent": payment_intent_id, "limit": 100})
+            refunds = [_refund_state(refund) for refund in page.auto_paging_iter()]
+        return refunds[::-1]  # Stripe lists newest first
+
     # -- Webhooks ------------------------------------------------------------
     def verify_event(
         self,
@@ -302,49 +330,81 @@ class StripeGateway:
         `payload` must be the raw request body exactly as received: the signature
         covers those bytes, and a parsed-then-re-serialised body will not verify.
         A delivery is accepted if its signature matches any configured secret and
-        its timestamp is no older than `tolerance` seconds.
+        its timestamp is no older than `tolerance` seconds, and its `livemode`
+        matches this gateway's key (a test event never reaches live books).
         """
-        if not signature_header:
-            raise InvalidWebhookError("missing Stripe-Signature header", reason="missing_header")
-        if not self._webhook_secrets:
-            raise InvalidWebhookError("no webhook secret is configured", reason="no_webhook_secret")
-        try:
-            text = bytes(payload).decode("utf-8")
-        except (UnicodeDecodeError, TypeError):
-            raise InvalidWebhookError(
-                "webhook body is not UTF-8", reason="undecodable_payload"
-            ) from None
-        # Signature first, with no tolerance, so a stale but genuine delivery is
-        # reported as stale rather than as forged.
-        matching = next(
-            (s for s in self._webhook_secrets if _signature_matches(text, signature_header, s)),
-            None,
+        return verify_webhook(
+            payload,
+            signature_header,
+            self._webhook_secrets,
+            tolerance=tolerance,
+            livemode=self.livemode,
         )
-        if matching is None:
-            raise InvalidWebhookError(
-                "webhook signature does not match any configured secret", reason="bad_signature"
-            )
-        try:
-            stripe.WebhookSignature.verify_header(text, signature_header, matching, tolerance)
-        except stripe.SignatureVerificationError:
-            raise InvalidWebhookError(
-                "webhook timestamp is outside the tolerance",
-                reason="timestamp_outside_tolerance",
-                tolerance=tolerance,
-            ) from None
-        try:
-            event = json.loads(text)
-        except ValueError:
-            raise InvalidWebhookError(
-                "webhook body is not JSON", reason="undecodable_payload"
-            ) from None
-        if (
-            not isinstance(event, dict)
-            or not isinstance(event.get("id"), str)
-            or not isinstance(event.get("type"), str)
-        ):
-            raise InvalidWebhookError("webhook body is not an event", reason="undecodable_payload")
-        return event
+
+
+def verify_webhook(
+    payload: bytes,
+    signature_header: str | None,
+    secrets: Sequence[str],
+    *,
+    tolerance: int = DEFAULT_WEBHOOK_TOLERANCE,
+    livemode: bool | None = None,
+) -> dict[str, Any]:
+    """Verify a webhook delivery against `secrets` and return the event as a dict.
+
+    The checks of `StripeGateway.verify_event`, for a caller that has the
+    endpoint secrets but no API key; `livemode` None skips the mode check.
+    """
+    if isinstance(secrets, str):
+        raise TypeError("secrets is a sequence of secrets, not one string")
+    if not signature_header:
+        raise InvalidWebhookError("missing Stripe-Signature header", reason="missing_header")
+    if not secrets:
+        raise InvalidWebhookError("no webhook secret is configured", reason="no_webhook_secret")
+    try:
+        text = bytes(payload).decode("utf-8")
+    except (UnicodeDecodeError, TypeError):
+        raise InvalidWebhookError(
+            "webhook body is not UTF-8", reason="undecodable_payload"
+        ) from None
+    # Signature first, with no tolerance, so a stale but genuine delivery is
+    # reported as stale rather than as forged.
+    matching = next(
+        (s for s in secrets if _signature_matches(text, signature_header, s)),
+        None,
+    )
+    if matching is None:
+        raise InvalidWebhookError(
+            "webhook signature does not match any configured secret", reason="bad_signature"
+        )
+    try:
+        stripe.WebhookSignature.verify_header(text, signature_header, matching, tolerance)
+    except stripe.SignatureVerificationError:
+        raise InvalidWebhookError(
+            "webhook timestamp is outside the tolerance",
+            reason="timestamp_outside_tolerance",
+            tolerance=tolerance,
+        ) from None
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise InvalidWebhookError(
+            "webhook body is not JSON", reason="undecodable_payload"
+        ) from None
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+    ):
+        raise InvalidWebhookError("webhook body is not an event", reason="undecodable_payload")
+    if livemode is not None and "livemode" in event and bool(event["livemode"]) != livemode:
+        # A test-mode event posted to a live endpoint (or the reverse) is a wrong
+        # configuration, never money: refuse it rather than book it.
+        raise InvalidWebhookError(
+            "webhook event is from the other Stripe mode (test/live) than this key",
+            reason="livemode_mismatch",
+        )
+    return event
 
 
 # -- helpers ----------------------------------------------------------------
@@ -403,4 +463,5 @@ def _refund_state(refund: stripe.Refund) -> RefundState:
         status=refund.status,
         amount_minor=refund.amount,
         currency=refund.currency.upper(),
+        payment_intent_id=_expandable_id(refund.payment_intent),
     )

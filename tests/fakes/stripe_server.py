@@ -12,7 +12,9 @@ failed validation saves nothing.
 Endpoints: POST /v1/checkout/sessions, GET /v1/checkout/sessions/{id},
 GET /v1/payment_intents/{id}, GET /v1/charges/{id},
 GET /v1/balance_transactions/{id}, POST /v1/refunds, GET /v1/refunds/{id},
-GET /v1/disputes/{id}; every GET and POST honours `expand[]`. The hosted page
+GET /v1/refunds?payment_intent=...|charge=... (newest first, `limit` and
+`starting_after` paginate), GET /v1/disputes/{id}; every GET and POST honours
+`expand[]`. The hosted page
 `session.url` points at the fake and shows the session (GET /c/pay/{id}).
 
 Tests move money with helpers instead of a browser: `pay` (card: paid at once;
@@ -229,6 +231,7 @@ class FakeStripe:
                 Rule("/v1/charges/<id>", methods=["GET"], endpoint="get_charge"),
                 Rule("/v1/balance_transactions/<id>", methods=["GET"], endpoint="get_txn"),
                 Rule("/v1/refunds", methods=["POST"], endpoint="create_refund"),
+                Rule("/v1/refunds", methods=["GET"], endpoint="list_refunds"),
                 Rule("/v1/refunds/<id>", methods=["GET"], endpoint="get_refund"),
                 Rule("/v1/disputes/<id>", methods=["GET"], endpoint="get_dispute"),
                 Rule("/c/pay/<id>", methods=["GET"], endpoint="checkout_page"),
@@ -903,6 +906,39 @@ class FakeStripe:
 
     def _api_get_refund(self, args: Mapping[str, Any], params: Obj) -> Obj:
         return self._get(self.refunds, args["id"], "refund")
+
+    def _api_list_refunds(self, args: Mapping[str, Any], params: Obj) -> Obj:
+        # Stripe lists newest first; insertion order stands in for `created`,
+        # which has a resolution of one second.
+        found = list(reversed(self.refunds.values()))
+        for name in ("payment_intent", "charge"):
+            if name in params:
+                found = [r for r in found if r[name] == params[name]]
+        after = params.get("starting_after")
+        if after:
+            ids = [r["id"] for r in found]
+            if after not in ids:
+                raise _ApiError(
+                    400,
+                    f"No such refund: '{after}'",
+                    code="resource_missing",
+                    param="starting_after",
+                )
+            found = found[ids.index(after) + 1 :]
+        limit = _integer(params, "limit", "limit") if "limit" in params else 10
+        if not 1 <= limit <= 100:
+            raise _ApiError(
+                400,
+                "Invalid limit: must be between 1 and 100",
+                code="parameter_invalid_integer",
+                param="limit",
+            )
+        return {
+            "object": "list",
+            "data": found[:limit],
+            "has_more": len(found) > limit,
+            "url": "/v1/refunds",
+        }
 
     def _api_get_dispute(self, args: Mapping[str, Any], params: Obj) -> Obj:
         return self._get(self.disputes, args["id"], "dispute")

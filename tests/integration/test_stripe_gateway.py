@@ -18,6 +18,7 @@ from ledger.payments.stripe_gateway import (
     PaymentNotSettledError,
     PaymentProviderError,
     StripeGateway,
+    verify_webhook,
 )
 from tests.fakes.stripe_server import FakeStripe, delivery, encode_event, sign, sign_with
 
@@ -223,6 +224,63 @@ def test_a_pending_refund_reads_back_as_succeeded_once_stripe_completes_it(
     assert gateway.retrieve_refund(refund.id).status == "succeeded"
 
 
+def test_the_refunds_of_a_payment_are_listed_oldest_first_whatever_their_status(
+    fake: FakeStripe, gateway: StripeGateway
+) -> None:
+    paid = fake.pay(checkout(gateway, amount_minor=2500), fee_minor=60)
+    other = fake.pay(checkout(gateway, donation_id=8, amount_minor=900), fee_minor=30)
+    first = gateway.create_refund(
+        payment_intent_id=paid.payment_intent_id, amount_minor=500, idempotency_key="refund-1"
+    )
+    fake.refund_status = "pending"
+    second = gateway.create_refund(
+        payment_intent_id=paid.payment_intent_id, amount_minor=700, idempotency_key="refund-2"
+    )
+    gateway.create_refund(
+        payment_intent_id=other.payment_intent_id, amount_minor=100, idempotency_key="refund-3"
+    )
+    fake.refund_fails(second.id)
+
+    listed = gateway.list_refunds(paid.payment_intent_id)
+
+    assert [(r.id, r.amount_minor, r.status) for r in listed] == [
+        (first.id, 500, "succeeded"),
+        (second.id, 700, "failed"),
+    ]
+    assert {r.payment_intent_id for r in listed} == {paid.payment_intent_id}
+    (sent,) = fake.requests_to("GET", "/v1/refunds")
+    assert sent.params == {"payment_intent": paid.payment_intent_id, "limit": "100"}
+
+
+def test_the_fakes_refund_list_pages_with_limit_and_starting_after(
+    fake: FakeStripe, gateway: StripeGateway
+) -> None:
+    import stripe as stripe_library
+
+    paid = fake.pay(checkout(gateway, amount_minor=2500), fee_minor=60)
+    made = [
+        gateway.create_refund(
+            payment_intent_id=paid.payment_intent_id, amount_minor=100, idempotency_key=f"r-{n}"
+        ).id
+        for n in range(5)
+    ]
+    client = stripe_library.StripeClient(API_KEY, base_addresses={"api": fake.url})
+
+    page = client.v1.refunds.list({"payment_intent": paid.payment_intent_id, "limit": 2})
+    every = [r.id for r in page.auto_paging_iter()]
+
+    assert (len(page.data), page.has_more) == (2, True)
+    assert every == made[::-1]  # newest first, as Stripe lists
+
+
+def test_payment_details_carry_the_donation_id_of_the_payment_intents_metadata(
+    fake: FakeStripe, gateway: StripeGateway
+) -> None:
+    paid = fake.pay(checkout(gateway, donation_id=42), fee_minor=60)
+
+    assert gateway.payment_details(paid.payment_intent_id).donation_id == 42
+
+
 # -- failures of the provider ------------------------------------------------------------
 def test_an_unreachable_api_is_a_payment_provider_error_not_a_raw_exception() -> None:
     gateway = StripeGateway(API_KEY, api_base=f"http://127.0.0.1:{closed_port()}")
@@ -366,6 +424,31 @@ def test_a_header_whose_second_signature_matches_is_accepted(
 
     assert header.count("v1=") == 2
     assert gateway.verify_event(body, header)["type"] == "charge.refunded"
+
+
+def test_an_event_of_the_other_mode_is_rejected(fake: FakeStripe) -> None:
+    event = fake.event("charge.refunded", {"id": "ch_1"})
+    event["livemode"] = True
+    body = encode_event(event)
+    test_mode = StripeGateway(API_KEY, api_base=fake.url, webhook_secrets=[SECRET])
+    live_mode = StripeGateway("sk_live_community_ledger", webhook_secrets=[SECRET])
+
+    with pytest.raises(InvalidWebhookError) as raised:
+        test_mode.verify_event(body, sign(body, SECRET))
+
+    assert raised.value.details["reason"] == "livemode_mismatch"
+    assert live_mode.verify_event(body, sign(body, SECRET))["livemode"] is True
+
+
+def test_a_webhook_verifies_with_the_endpoint_secrets_alone(fake: FakeStripe) -> None:
+    body = encode_event(fake.event("charge.refunded", {"id": "ch_1"}))
+
+    assert verify_webhook(body, sign(body, SECRET), [OLD_SECRET, SECRET])["type"] == (
+        "charge.refunded"
+    )
+    with pytest.raises(InvalidWebhookError) as raised:
+        verify_webhook(body, sign(body, SECRET), [])
+    assert raised.value.details["reason"] == "no_webhook_secret"
 
 
 # -- the fake's events carry Stripe's field names ------------------------------------------------
