@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: migrate the embedded SQLite database, seed demo data once, serve on :5000
+## (outside tests the app needs a Stripe webhook secret: a local development one
+## unless LEDGER_STRIPE_WEBHOOK_SECRET is already set)
 run: $(STAMP)
 	$(BIN)/ledger db upgrade
 	$(BIN)/ledger demo --with-users
-	$(BIN)/ledger serve --host 127.0.0.1 --port 5000
+	LEDGER_STRIPE_WEBHOOK_SECRET="$${LEDGER_STRIPE_WEBHOOK_SECRET:-whsec_local_development}" \
+	  $(BIN)/ledger serve --host 127.0.0.1 --port 5000
 
 ## test: lint, import contracts, mypy on ledger/, then the whole suite (browser tests too)
 test: $(STAMP) lint browser-deps

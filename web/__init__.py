@@ -64,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.extensions import csrf, limiter
     from web.i18n import init_i18n
     from web.mail import init_mail
+    from web.webhooks import init_webhooks
 
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
         seconds=int(app.config["PERMANENT_SESSION_LIFETIME"])
@@ -86,6 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     campaigns.register(app)
     init_api(app)
+    init_webhooks(app)
     register_error_handlers(app)
     _register_template_helpers(app)
     app.after_request(_security_headers)

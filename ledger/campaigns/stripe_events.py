@@ -10,14 +10,19 @@ arrives before the payment's own event settles the gift first, from the
 charge's facts that the caller fetched from Stripe. An event whose amount or
 currency differs from the donation books nothing and flags the donation.
 
-The caller verifies the signature and fetches `ChargeFacts` (gross, fee, net
-from the balance transaction) before opening the transaction: no network call
-happens while rows are locked.
+The caller verifies the signature and fetches what Stripe knows before
+opening the transaction, so no network call happens while rows are locked:
+`ChargeFacts` (gross, fee, net from the balance transaction) for the
+PaymentIntent that `needs_charge_facts` names, and the payment's refunds for
+the one that `needs_refund_list` names (current API versions no longer embed a
+charge's refunds in `charge.refunded`; events are nudges, Stripe's API is the
+truth). The same functions settle a gift found stuck by the periodic sync
+(`ledger.campaigns.sync`) and record Stripe's answer to a refund we asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,20 +30,32 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.donations import fail_donation, settle
-from ledger.campaigns.models import Donation, StripeEvent
-from ledger.campaigns.refunds import apply_provider_refunds, close_dispute, open_dispute
+from ledger.campaigns.models import Donation, Refund, StripeEvent
+from ledger.campaigns.refunds import (
+    apply_provider_refunds,
+    close_dispute,
+    confirm_refund,
+    fail_refund,
+    open_dispute,
+)
 from ledger.core.clock import Clock
 
 ACTOR = "stripe-webhook"
 SESSION_SETTLED = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+# Events whose object is a refund (`charge.refund.updated` is the older name).
+REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 HANDLED = (
     *SESSION_SETTLED,
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
     "charge.refunded",
+    *REFUND_EVENTS,
     "charge.dispute.created",
     "charge.dispute.closed",
 )
+
+# (Stripe refund id, amount in minor units, Stripe status)
+ProviderRefund = tuple[str, int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +78,15 @@ def needs_charge_facts(event: Mapping[str, Any]) -> str | None:
     obj = event.get("data", {}).get("object", {})
     if kind in SESSION_SETTLED and obj.get("payment_status") == "paid":
         return _str(obj.get("payment_intent"))
-    if kind in ("charge.refunded", "charge.dispute.created"):
+    if kind in ("charge.refunded", "charge.dispute.created", *REFUND_EVENTS):
+        return _str(obj.get("payment_intent"))
+    return None
+
+
+def needs_refund_list(event: Mapping[str, Any]) -> str | None:
+    """The PaymentIntent whose refunds the caller must list for this event, if any."""
+    if event.get("type") in ("charge.refunded", *REFUND_EVENTS):
+        obj = event.get("data", {}).get("object", {})
         return _str(obj.get("payment_intent"))
     return None
 
@@ -85,7 +110,10 @@ def _donation_for(
     for column, key in (
         (Donation.stripe_session_id, "id" if obj.get("object") == "checkout.session" else None),
         (Donation.stripe_payment_intent_id, "payment_intent"),
-        (Donation.stripe_charge_id, "charge" if obj.get("object") == "dispute" else None),
+        (
+            Donation.stripe_charge_id,
+            "charge" if obj.get("object") in ("dispute", "refund") else None,
+        ),
         (Donation.stripe_charge_id, "id" if obj.get("object") == "charge" else None),
     ):
         value = _str(obj.get(key)) if key else None
@@ -106,10 +134,20 @@ def _mismatch(donation: Donation, amount: Any, currency: Any) -> str | None:
     return None
 
 
-def _settle_from_facts(
-    session: Session, donation: Donation, facts: ChargeFacts | None, clock: Clock
+def settle_from_facts(
+    session: Session,
+    donation: Donation,
+    facts: ChargeFacts | None,
+    *,
+    clock: Clock,
+    actor: str = ACTOR,
 ) -> str | None:
-    """Settle a pending donation from Stripe's facts; the mismatch if they disagree."""
+    """Settle a pending donation from Stripe's facts; the mismatch if they disagree.
+
+    Books nothing when the amount or currency differ (the caller flags the
+    donation); raises LookupError when the gift is pending and no facts were
+    fetched. A settled gift stays as it is.
+    """
     if donation.status == "settled":
         return None
     if facts is None:
@@ -125,15 +163,28 @@ def _settle_from_facts(
         gross_minor=facts.amount_minor,
         fee_minor=facts.fee_minor,
         clock=clock,
-        actor=ACTOR,
+        actor=actor,
     )
     return None
 
 
 def apply_event(
-    session: Session, event: Mapping[str, Any], facts: ChargeFacts | None, *, clock: Clock
+    session: Session,
+    event: Mapping[str, Any],
+    facts: ChargeFacts | None,
+    *,
+    refunds: Sequence[ProviderRefund] | None = None,
+    clock: Clock,
 ) -> str:
-    """Apply one verified event; returns its outcome (applied, ignored, flagged, duplicate)."""
+    """Apply one verified event; returns its outcome (applied, ignored, flagged, duplicate).
+
+    `facts` are those of the PaymentIntent `needs_charge_facts` names, and
+    `refunds` the list of that payment's refunds when `needs_refund_list` names
+    one (the caller fetched both from Stripe). Without `refunds`, a refund
+    event falls back to what its object carries: the refund itself, or a
+    charge's embedded `refunds` of API versions before 2022-11-15; a charge
+    that carries neither raises LookupError rather than book nothing.
+    """
     event_id = str(event.get("id") or "")
     kind = str(event.get("type") or "")
     if not event_id:
@@ -164,24 +215,23 @@ def apply_event(
             intent = _str(obj.get("payment_intent"))
             donation.stripe_payment_intent_id = donation.stripe_payment_intent_id or intent
             if obj.get("payment_status") == "paid":
-                problem = _settle_from_facts(session, donation, facts, clock)
+                problem = settle_from_facts(session, donation, facts, clock=clock)
     elif kind == "checkout.session.async_payment_failed":
         fail_donation(session, donation)
     elif kind == "checkout.session.expired":
         fail_donation(session, donation, status="expired")
-    elif kind == "charge.refunded":
-        problem = _settle_from_facts(session, donation, facts, clock)
+    elif kind == "charge.refunded" or kind in REFUND_EVENTS:
+        problem = settle_from_facts(session, donation, facts, clock=clock)
         if problem is None:
-            refunds = (obj.get("refunds") or {}).get("data") or []
             apply_provider_refunds(
                 session,
                 donation,
-                [(str(r["id"]), int(r["amount"]), str(r.get("status"))) for r in refunds],
+                list(refunds) if refunds is not None else _carried_refunds(obj),
                 clock=clock,
                 actor=ACTOR,
             )
     elif kind == "charge.dispute.created":
-        problem = _settle_from_facts(session, donation, facts, clock)
+        problem = settle_from_facts(session, donation, facts, clock=clock)
         if problem is None:
             fee = sum(int(t.get("fee", 0)) for t in obj.get("balance_transactions") or [])
             open_dispute(
@@ -209,3 +259,53 @@ def apply_event(
     session.add(record)
     session.flush()
     return record.outcome
+
+
+def _carried_refunds(obj: Mapping[str, Any]) -> list[ProviderRefund]:
+    """The refunds an event's object itself reports (when the caller listed none)."""
+    if obj.get("object") == "refund":
+        return [(str(obj["id"]), int(obj["amount"]), str(obj.get("status")))]
+    embedded = obj.get("refunds")
+    if not isinstance(embedded, Mapping):
+        raise LookupError("the payment's refunds are needed: list them from Stripe")
+    return [
+        (str(r["id"]), int(r["amount"]), str(r.get("status"))) for r in embedded.get("data") or []
+    ]
+
+
+def record_refund_answer(
+    session: Session,
+    refund_id: int,
+    *,
+    stripe_refund_id: str,
+    status: str | None,
+    clock: Clock,
+    actor: str,
+) -> str:
+    """Record Stripe's answer to a refund we asked for; returns what happened.
+
+    `booked` (Stripe says succeeded: the refund is booked now), `already` (a
+    webhook booked it first), `pending` (Stripe has not finished: the
+    `charge.refunded` or `refund.updated` event will book it), `failed`
+    (nothing is booked and a new refund may be asked), or `duplicate` (a
+    webhook already recorded that Stripe refund as another row, which booked
+    the money: this request books nothing more and is closed as failed).
+    """
+    refund = session.scalars(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+    other = session.scalars(
+        select(Refund).where(Refund.stripe_refund_id == stripe_refund_id, Refund.id != refund_id)
+    ).first()
+    if other is not None:
+        fail_refund(session, refund_id)
+        return "duplicate"
+    if refund.stripe_refund_id is None:
+        refund.stripe_refund_id = stripe_refund_id
+    if status == "succeeded":
+        booked = confirm_refund(
+            session, refund_id, clock=clock, actor=actor, stripe_refund_id=stripe_refund_id
+        )
+        return "booked" if booked else "already"
+    if status in ("failed", "canceled"):
+        fail_refund(session, refund_id)
+        return "failed"
+    return {"pending": "pending", "succeeded": "already"}.get(refund.status, refund.status)

@@ -138,6 +138,8 @@ def test_without_a_secret_key_each_process_gets_a_random_one_and_a_warning(
 ):
     monkeypatch.delenv("LEDGER_SECRET_KEY", raising=False)
     monkeypatch.delenv("LEDGER_TESTING", raising=False)
+    # Outside tests the app also needs a webhook secret to start.
+    monkeypatch.setenv("LEDGER_STRIPE_WEBHOOK_SECRET", "whsec_test_secret_key_test")
     url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
     with caplog.at_level(logging.WARNING):
         first = create_app({"DATABASE_URL": url})

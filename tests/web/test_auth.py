@@ -719,7 +719,10 @@ def test_ledger_outbox_dispatch_sends_what_a_request_could_not(app, client, ledg
     assert pending.attempts == 1 and pending.sent_at is None and "Error" in pending.last_error
 
     result = CliRunner().invoke(
-        cli, ["--database", db_url, "outbox", "dispatch"], env={"LEDGER_MAIL_SENDER": "log"}
+        cli,
+        ["--database", db_url, "outbox", "dispatch"],
+        # Not a test app (no TESTING): it needs a webhook secret to start.
+        env={"LEDGER_MAIL_SENDER": "log", "LEDGER_STRIPE_WEBHOOK_SECRET": "whsec_test_dispatch"},
     )
     assert result.exit_code == 0, result.output
     assert "1 sent, 0 failed" in result.output

@@ -84,6 +84,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.offline_donation_view": (MONEY, False),
     "api_v1.refund_view": (MONEY, False),
     "api_v1.my_donations_view": (SIGNED_IN, False),
+    "webhooks.stripe": (PUBLIC, False),
 }
 
 PERSONAS = ("anonymous", *ROLES)
