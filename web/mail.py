@@ -1,9 +1,11 @@
-"""E-mail: senders and the after-commit dispatch of the outbox.
+"""E-mail: the messages the outbox sends, built at send time, and their transports.
 
 A view that queued messages (`ledger.outbox.service.enqueue`) calls
-`flush_outbox()` after its unit of work has committed. Each message is built
-at send time from ids (the address is read from `persons`, the reset link is
-signed then), so the outbox never stores an address or a secret.
+`flush_outbox()` after its unit of work has committed; the dispatch itself
+lives in `web.outbox` (which also sends refunds to Stripe), and this module's
+`mail_delivery` builds the e-mail kinds. Each message is built at send time
+from ids (the address is read from `persons`, the reset link is signed then),
+so the outbox never stores an address or a secret.
 
 `LEDGER_MAIL_SENDER` chooses the transport: `log` (development: the message,
 link included, is written to the application log at INFO), `smtp`, or
@@ -28,12 +30,12 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ledger.outbox.models import OutboxMessage
-from ledger.outbox.service import dispatch_pending
 from ledger.people.models import User
 from web.config import ConfigError
-from web.db import current_ledger
 
 SENDERS = ("log", "smtp", "memory")
+# The outbox kinds that are e-mail (built by `mail_delivery`).
+MAIL_KINDS = frozenset({"password_reset"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,27 +102,18 @@ def _render(db: Session, message: OutboxMessage) -> Mail:
     raise LookupError(f"no template for outbox messages of kind {message.kind!r}")
 
 
-def _send(db: Session, message: OutboxMessage) -> Callable[[], None]:
+def mail_delivery(db: Session, message: OutboxMessage) -> Callable[[], None]:
+    """Build an e-mail message of the outbox and return the function that sends it."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     return _delivery(app, _render(db, message))
 
 
 def flush_outbox() -> tuple[int, int]:
-    """Send what the outbox holds (after the request's commit); never raises.
+    """Send what the outbox holds: kept under this name for callers of web.mail;
+    the dispatch is `web.outbox.flush_outbox`."""
+    from web.outbox import flush_outbox as flush
 
-    Returns (sent, failed); needs an application context (a request, or the CLI).
-    """
-    ledger = current_ledger()
-    try:
-        _sent, failed = dispatch_pending(ledger.sessions, _send, ledger.clock)
-    except Exception:
-        current_app.logger.exception("outbox dispatch failed; messages stay queued")
-        return 0, 0
-    if failed:
-        current_app.logger.warning(
-            "outbox: %d message(s) could not be sent; kept for retry", failed
-        )
-    return _sent, failed
+    return flush()
 
 
 def init_mail(app: Flask) -> None:
