@@ -1,14 +1,23 @@
-"""Console script `ledger`: the domain CLI of `ledger.cli` plus `serve` and `outbox`.
+"""Console script `ledger`: the domain CLI of `ledger.cli` plus `serve`, `outbox`, `stripe`.
 
 `outbox dispatch` lives here rather than in `ledger.cli` because building a
-message (its template, its translated text, its links) is the web layer's job.
+message (its template, its translated text, its links) and reaching Stripe
+with the application's settings are the web layer's job; `stripe sync` reads
+the same settings (LEDGER_STRIPE_SECRET_KEY, LEDGER_STRIPE_API_BASE).
 """
 
 from __future__ import annotations
 
+import socket
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from ledger.cli import cli
+from ledger.cli import Counter, cli
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @cli.command()
@@ -17,36 +26,96 @@ from ledger.cli import cli
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the web application (development server)."""
-    from web import create_app
+    _app(ctx).run(host=host, port=port)
 
-    overrides = {}
+
+def _app(ctx: click.Context) -> Flask:
+    """The application for a command, on --database when given; its pool closes with it."""
+    from web import create_app
+    from web.config import ConfigError
+
+    overrides: dict[str, Any] = {}
     if ctx.obj.get("database_url"):
         overrides["DATABASE_URL"] = ctx.obj["database_url"]
-    app = create_app(overrides)
-    app.run(host=host, port=port)
+    try:
+        app = create_app(overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from exc
+    ctx.call_on_close(app.extensions["ledger"].engine.dispose)
+    return app
 
 
 @cli.group()
 def outbox() -> None:
-    """Messages queued by the application (e-mail)."""
+    """Messages queued by the application (e-mail, refunds sent to Stripe)."""
 
 
 @outbox.command("dispatch")
 @click.pass_context
 def outbox_dispatch(ctx: click.Context) -> None:
     """Send the pending messages (for cron: what failed during a request is retried here)."""
-    from web import create_app
-    from web.mail import flush_outbox
+    from web.outbox import flush_outbox
 
-    overrides = {}
-    if ctx.obj.get("database_url"):
-        overrides["DATABASE_URL"] = ctx.obj["database_url"]
-    app = create_app(overrides)
+    app = _app(ctx)
     with app.app_context():
         sent, failed = flush_outbox()
     click.echo(f"outbox: {sent} sent, {failed} failed (kept for the next run)")
-    app.extensions["ledger"].engine.dispose()
     if failed:
+        ctx.exit(1)
+
+
+@cli.group()
+def stripe() -> None:
+    """Card payments at Stripe."""
+
+
+@stripe.command("sync")
+@click.option(
+    "--older-than",
+    "minutes",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Only card gifts pending for more than this many minutes.",
+)
+@click.option(
+    "--limit",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="At most this many gifts per run.",
+)
+@click.pass_context
+def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
+    """Settle, expire or fail card gifts whose webhook never came (for cron).
+
+    Each stuck gift is looked up at Stripe and moved by the same rules as a
+    webhook, once even when two runs overlap. Exits 1 if Stripe could not be
+    asked about some gift (they are tried again by the next run).
+    """
+    from ledger.audit.service import Origin
+    from ledger.campaigns.sync import sync_pending
+    from web.db import current_ledger
+    from web.payments import gateway
+
+    app = _app(ctx)
+    counter = Counter("stripe sync: donations examined")
+    with app.app_context():
+        ledger = current_ledger()
+        report = sync_pending(
+            ledger.sessions,
+            gateway(),
+            clock=ledger.clock,
+            origin=Origin(channel="cli", source=socket.gethostname()[:64]),
+            older_than=timedelta(minutes=minutes),
+            limit=limit,
+            progress=counter,
+        )
+    counter.done()
+    for line in report.errors:
+        click.echo(f"error: {line}", err=True)
+    click.echo(report.summary())
+    if report.errors:
         ctx.exit(1)
 
 
