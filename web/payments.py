@@ -22,6 +22,7 @@ from ledger.campaigns.models import Campaign
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money
 from ledger.payments.stripe_gateway import StripeGateway
+from web.access import audit
 from web.db import current_ledger
 
 
@@ -98,6 +99,14 @@ def begin_checkout(
         )
         campaign = session.get(Campaign, donation.campaign_id)
         assert campaign is not None
+        if created:
+            audit(
+                session,
+                "donation.start",
+                subject_type="donation",
+                subject_id=donation.id,
+                details={"campaign_id": campaign_id, "method": "card"},
+            )
         return donation.id, created, donation.checkout_url, campaign.title
 
     donation_id, created, url, title = ledger.run(start)
