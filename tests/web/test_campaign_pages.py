@@ -278,6 +278,7 @@ def test_a_double_submit_of_the_donation_form_makes_one_donation_and_one_checkou
     assert first.headers["Location"] == second.headers["Location"]
     assert first.headers["Location"].startswith(f"{fake.url}/c/pay/cs_test_")
     assert fake.sessions_created == 1
+    assert audit_actions(ledger).count("donation.start") == 1
     [gift] = donations(ledger)
     assert (gift.amount_minor, gift.status, gift.method, gift.person_id) == (
         1250,
