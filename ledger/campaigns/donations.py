@@ -214,6 +214,8 @@ def settle(
         raise InvalidDonationError(f"la donazione è {donation.status}", status=donation.status)
     if gross_minor != donation.amount_minor:
         raise InvalidDonationError("importo diverso dalla donazione")
+    # The campaign's row lock orders this settlement with a concurrent close.
+    get_campaign(session, donation.campaign_id, lock=True)
     currency = donation.currency
     account = accounts.METHOD_ACCOUNT[donation.method]
     net = gross_minor - fee_minor
@@ -251,6 +253,9 @@ def settle(
     donation.settled_at = clock.now()
     donation.donated_on = effective_on
     receipts.issue(session, donation, clock=clock)
+    from ledger.campaigns.service import refund_if_campaign_failed
+
+    refund_if_campaign_failed(session, donation, clock=clock)
     return True
 
 

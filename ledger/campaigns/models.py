@@ -62,6 +62,8 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # succeeded or failed, kept after the campaign is closed.
+    outcome: Mapped[str | None] = mapped_column(String(12))
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
@@ -136,8 +138,11 @@ class Dispute(Base):
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)  # Stripe's dp_...
     donation_id: Mapped[int] = mapped_column(ForeignKey("donations.id"), index=True)
+    # What Stripe's balance transactions of the dispute took, net, as booked so far:
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     fee_minor: Mapped[int] = mapped_column(BigInteger)
+    # and how much of that amount came out of the campaign (the rest is a loss).
+    escrow_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(12))  # open, won, lost
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -191,88 +191,97 @@ def apply_provider_refunds(
     return booked
 
 
-def open_dispute(
+def apply_dispute(
     session: Session,
     donation: Donation,
     *,
     dispute_id: str,
-    amount_minor: int,
-    fee_minor: int,
+    status: str,
+    balance_transactions: list[tuple[int, int]],
+    final: bool,
     clock: Clock,
     actor: str,
 ) -> bool:
-    """Withdraw a disputed amount and its fee (once per dispute)."""
-    if session.get(Dispute, dispute_id) is not None:
-        return False
-    if amount_minor > donation.counted_minor:
-        raise InvalidDonationError("la contestazione supera quanto resta della donazione")
-    currency = donation.currency
-    postings = [PostingSpec(accounts.escrow(donation.campaign_id), Money(amount_minor, currency))]
-    if fee_minor:
-        postings.append(PostingSpec(accounts.FEES, Money(fee_minor, currency)))
-    postings.append(PostingSpec(accounts.STRIPE, Money(-(amount_minor + fee_minor), currency)))
-    post_entry(
-        session,
-        EntrySpec(
-            idempotency_key=f"dispute:{dispute_id}:withdrawn",
-            kind="dispute",
-            postings=postings,
-            effective_on=rome_today(clock),
-            narration=(
-                f"Contestazione della donazione n. {donation.id}: importo e commissione trattenuti"
-            ),
-            metadata={"campaign_id": donation.campaign_id, "donation_id": donation.id},
-            actor=actor,
-        ),
-        clock=clock,
-    )
-    session.add(
-        Dispute(
-            id=dispute_id,
-            donation_id=donation.id,
-            amount_minor=amount_minor,
-            fee_minor=fee_minor,
-            currency=currency,
-            status="open",
-            opened_at=clock.now(),
-        )
-    )
-    donation.withdrawn_minor += amount_minor
-    receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione")
-    return True
+    """Bring a dispute's booking in line with what Stripe's balance transactions moved.
 
-
-def close_dispute(
-    session: Session, donation: Donation, *, dispute_id: str, won: bool, clock: Clock, actor: str
-) -> bool:
-    """A won dispute gives the amount back to the campaign; a lost one changes nothing more."""
+    `balance_transactions` are (amount, fee) pairs as Stripe reports them for the
+    dispute: the withdrawal (negative amount, the dispute fee) and, when won, the
+    reversal (positive amount; a fee returned is a negative fee). Only the
+    difference from what is already booked is booked, so a `created` event, a
+    `closed` one, or both in any order reach the same books; once a dispute is
+    closed (`final`), earlier events change nothing. An inquiry, which moves no
+    money, books nothing. Money taken beyond what the gift still counts (a
+    partly refunded charge disputed in full) is booked as a loss and the gift is
+    flagged: never refused, because Stripe really took it.
+    """
     dispute = session.scalars(
         select(Dispute).where(Dispute.id == dispute_id).with_for_update()
     ).one_or_none()
-    if dispute is None or dispute.status != "open":
-        return False
-    dispute.status = "won" if won else "lost"
-    dispute.closed_at = clock.now()
-    if won:
+    if dispute is None:
+        dispute = Dispute(
+            id=dispute_id,
+            donation_id=donation.id,
+            amount_minor=0,
+            fee_minor=0,
+            escrow_minor=0,
+            currency=donation.currency,
+            status="open",
+            opened_at=clock.now(),
+        )
+        session.add(dispute)
+        session.flush()
+    elif dispute.status in ("won", "lost"):
+        return False  # closed: its books are final
+    target_amount = max(0, -sum(amount for amount, _fee in balance_transactions))
+    target_fee = sum(fee for _amount, fee in balance_transactions)
+    d_amount = target_amount - dispute.amount_minor
+    d_fee = target_fee - dispute.fee_minor
+    if d_amount > 0:
+        escrow = min(d_amount, max(0, donation.counted_minor))
+    else:
+        escrow = max(d_amount, -dispute.escrow_minor)
+    loss = d_amount - escrow
+    currency = donation.currency
+    legs = [
+        (accounts.escrow(donation.campaign_id), escrow),
+        (accounts.FEES, d_fee + loss),
+        (accounts.STRIPE, -(d_amount + d_fee)),
+    ]
+    postings = [PostingSpec(code, Money(minor, currency)) for code, minor in legs if minor]
+    if postings:
         post_entry(
             session,
             EntrySpec(
-                idempotency_key=f"dispute:{dispute_id}:reinstated",
-                kind="dispute_won",
-                postings=[
-                    PostingSpec(accounts.STRIPE, Money(dispute.amount_minor, dispute.currency)),
-                    PostingSpec(
-                        accounts.escrow(donation.campaign_id),
-                        Money(-dispute.amount_minor, dispute.currency),
-                    ),
-                ],
+                idempotency_key=f"dispute:{dispute_id}:{target_amount}:{target_fee}",
+                kind="dispute",
+                postings=postings,
                 effective_on=rome_today(clock),
-                narration=f"Contestazione vinta: donazione n. {donation.id} riaccreditata",
-                metadata={"campaign_id": donation.campaign_id, "donation_id": donation.id},
+                narration=(
+                    f"Contestazione della donazione n. {donation.id}: "
+                    + (
+                        "importo e commissione trattenuti"
+                        if d_amount >= 0
+                        else "importo restituito"
+                    )
+                ),
+                metadata={
+                    "campaign_id": donation.campaign_id,
+                    "donation_id": donation.id,
+                    "dispute_status": status[:32],
+                },
                 actor=actor,
             ),
             clock=clock,
         )
-        donation.withdrawn_minor -= dispute.amount_minor
-        receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione vinta")
-    return True
+    dispute.amount_minor = target_amount
+    dispute.fee_minor = target_fee
+    dispute.escrow_minor += escrow
+    donation.withdrawn_minor += escrow
+    if final:
+        dispute.status = "won" if status == "won" else "lost"
+        dispute.closed_at = clock.now()
+    if loss > 0:
+        donation.flagged_reason = "disputed beyond what the gift still counted"
+    if escrow:
+        receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione")
+    return bool(postings)

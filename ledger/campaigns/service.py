@@ -215,9 +215,12 @@ def close_campaign(session: Session, campaign_id: int, *, clock: Clock) -> Close
     """Decide a live campaign after its deadline, then close it when nothing is owed.
 
     Safe to run twice, also at the same time: the campaign row is locked, the
-    decision is taken once, and each failure refund exists at most once.
+    decision is taken once, and each failure refund exists at most once (one
+    that Stripe refused may be asked again). A failed campaign closes only when
+    no gift counts any more; a gift with a refund already on its way is left for
+    the next run.
     """
-    from ledger.campaigns.refunds import request_refund
+    from ledger.campaigns.refunds import pending_refund, request_refund
 
     campaign = get_campaign(session, campaign_id, lock=True)
     now = clock.now()
@@ -233,15 +236,10 @@ def close_campaign(session: Session, campaign_id: int, *, clock: Clock) -> Close
         raised = figures(session, campaign_id).raised_minor
         failed = campaign.funding_model == "all_or_nothing" and raised < campaign.goal_minor
         campaign.status = "failed" if failed else "succeeded"
+        campaign.outcome = campaign.status
         campaign.decided_at = now
-    if campaign.status == "failed":
-        already = set(
-            session.scalars(
-                select(Refund.donation_id)
-                .join(Donation, Donation.id == Refund.donation_id)
-                .where(Donation.campaign_id == campaign_id, Refund.reason == "campaign_failed")
-            )
-        )
+    owed = 0
+    if campaign.outcome == "failed":
         gifts = session.scalars(
             select(Donation)
             .where(Donation.campaign_id == campaign_id, Donation.status == "settled")
@@ -249,8 +247,11 @@ def close_campaign(session: Session, campaign_id: int, *, clock: Clock) -> Close
             .with_for_update()
         ).all()
         for gift in gifts:
-            if gift.id in already or gift.counted_minor <= 0:
+            if gift.counted_minor <= 0:
                 continue
+            owed += 1
+            if pending_refund(session, gift.id) is not None:
+                continue  # on its way; what remains after it is refunded next run
             request_refund(session, gift.id, None, reason="campaign_failed", clock=clock)
             created += 1
     pending = int(
@@ -261,7 +262,27 @@ def close_campaign(session: Session, campaign_id: int, *, clock: Clock) -> Close
         )
         or 0
     )
-    if campaign.status in ("succeeded", "failed") and pending == 0:
+    if campaign.status in ("succeeded", "failed") and pending == 0 and owed == 0:
         campaign.status = "closed"
         campaign.closed_at = now
     return CloseResult(status=campaign.status, refunds_created=created, refunds_pending=pending)
+
+
+def refund_if_campaign_failed(session: Session, donation: Donation, *, clock: Clock) -> bool:
+    """A gift settled after its all-or-nothing campaign failed goes straight back.
+
+    Called under the campaign's row lock by every settlement, so a payment that
+    lands while the campaign is being closed is seen by one or the other.
+    """
+    from ledger.campaigns.refunds import pending_refund, request_refund
+
+    campaign = get_campaign(session, donation.campaign_id)
+    if campaign.outcome != "failed" or donation.counted_minor <= 0:
+        return False
+    if pending_refund(session, donation.id) is not None:
+        return False
+    request_refund(session, donation.id, None, reason="campaign_failed", clock=clock)
+    if campaign.status == "closed":
+        campaign.status = "failed"  # it owes money again until this refund is done
+        campaign.closed_at = None
+    return True

@@ -32,11 +32,10 @@ from sqlalchemy.orm import Session
 from ledger.campaigns.donations import fail_donation, settle
 from ledger.campaigns.models import Donation, Refund, StripeEvent
 from ledger.campaigns.refunds import (
+    apply_dispute,
     apply_provider_refunds,
-    close_dispute,
     confirm_refund,
     fail_refund,
-    open_dispute,
 )
 from ledger.core.clock import Clock
 
@@ -51,6 +50,7 @@ HANDLED = (
     "charge.refunded",
     *REFUND_EVENTS,
     "charge.dispute.created",
+    "charge.dispute.updated",
     "charge.dispute.closed",
 )
 
@@ -78,7 +78,13 @@ def needs_charge_facts(event: Mapping[str, Any]) -> str | None:
     obj = event.get("data", {}).get("object", {})
     if kind in SESSION_SETTLED and obj.get("payment_status") == "paid":
         return _str(obj.get("payment_intent"))
-    if kind in ("charge.refunded", "charge.dispute.created", *REFUND_EVENTS):
+    if kind in (
+        "charge.refunded",
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        *REFUND_EVENTS,
+    ):
         return _str(obj.get("payment_intent"))
     return None
 
@@ -230,28 +236,22 @@ def apply_event(
                 clock=clock,
                 actor=ACTOR,
             )
-    elif kind == "charge.dispute.created":
+    elif kind in ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"):
         problem = settle_from_facts(session, donation, facts, clock=clock)
         if problem is None:
-            fee = sum(int(t.get("fee", 0)) for t in obj.get("balance_transactions") or [])
-            open_dispute(
+            apply_dispute(
                 session,
                 donation,
                 dispute_id=str(obj["id"]),
-                amount_minor=int(obj["amount"]),
-                fee_minor=fee,
+                status=str(obj.get("status") or ""),
+                balance_transactions=[
+                    (int(t.get("amount", 0)), int(t.get("fee", 0)))
+                    for t in obj.get("balance_transactions") or []
+                ],
+                final=kind == "charge.dispute.closed",
                 clock=clock,
                 actor=ACTOR,
             )
-    elif kind == "charge.dispute.closed":
-        close_dispute(
-            session,
-            donation,
-            dispute_id=str(obj["id"]),
-            won=obj.get("status") == "won",
-            clock=clock,
-            actor=ACTOR,
-        )
     if problem is not None:
         donation.flagged_reason = problem[:255]
         record.outcome = "flagged"

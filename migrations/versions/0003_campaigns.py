@@ -8,7 +8,7 @@ Uniqueness carries the "exactly once" rules: a Stripe event id, a Checkout
 Session, a PaymentIntent, a charge, a refund id, an offline request key and a
 receipt number each appear once; a campaign-failure refund exists at most once
 per donation (partial unique index). Receipts and the event log are append-only
-except for a receipt's void date and reason.
+except for a receipt's void date and reason, set once (triggers on both backends).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("created_at", _ts(), nullable=False),
         sa.Column("published_at", _ts()),
         sa.Column("decided_at", _ts()),
+        sa.Column("outcome", sa.String(12)),
         sa.Column("closed_at", _ts()),
         sa.CheckConstraint("goal_minor > 0", name="ck_campaigns_goal_positive"),
         sa.CheckConstraint(
@@ -129,8 +130,8 @@ def upgrade() -> None:
         "refunds",
         ["donation_id"],
         unique=True,
-        sqlite_where=sa.text("reason = 'campaign_failed'"),
-        postgresql_where=sa.text("reason = 'campaign_failed'"),
+        sqlite_where=sa.text("reason = 'campaign_failed' AND status <> 'failed'"),
+        postgresql_where=sa.text("reason = 'campaign_failed' AND status <> 'failed'"),
     )
     op.create_index(
         "uq_refunds_one_pending",
@@ -146,6 +147,7 @@ def upgrade() -> None:
         sa.Column("donation_id", sa.Integer, sa.ForeignKey("donations.id"), nullable=False),
         sa.Column("amount_minor", sa.BigInteger, nullable=False),
         sa.Column("fee_minor", sa.BigInteger, nullable=False),
+        sa.Column("escrow_minor", sa.BigInteger, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("opened_at", _ts(), nullable=False),
@@ -197,10 +199,45 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("""
+            CREATE FUNCTION ledger_guard_receipt() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'DELETE' OR OLD.voided_on IS NOT NULL
+                   OR NEW.id <> OLD.id OR NEW.donation_id <> OLD.donation_id
+                   OR NEW.amount_minor <> OLD.amount_minor OR NEW.currency <> OLD.currency
+                   OR NEW.organisation_id <> OLD.organisation_id OR NEW.year <> OLD.year
+                   OR NEW.number <> OLD.number OR NEW.issued_on <> OLD.issued_on THEN
+                    RAISE EXCEPTION 'ledger: % of receipt % refused: a receipt is only ever voided',
+                        TG_OP, OLD.id USING ERRCODE = 'restrict_violation';
+                END IF;
+                RETURN NEW;
+            END $$;
+        """)
+        op.execute("""
+            CREATE TRIGGER receipts_guard BEFORE UPDATE OR DELETE ON receipts
+            FOR EACH ROW EXECUTE FUNCTION ledger_guard_receipt();
+        """)
+        op.execute("""
             CREATE TRIGGER stripe_events_append_only BEFORE UPDATE OR DELETE ON stripe_events
             FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
         """)
     else:
+        op.execute("""
+            CREATE TRIGGER receipts_no_delete BEFORE DELETE ON receipts
+            BEGIN
+                SELECT RAISE(ABORT, 'ledger: DELETE on receipts refused: a receipt is only ever voided');
+            END;
+        """)
+        op.execute("""
+            CREATE TRIGGER receipts_only_void BEFORE UPDATE ON receipts
+            WHEN OLD.voided_on IS NOT NULL OR NEW.id IS NOT OLD.id
+              OR NEW.donation_id IS NOT OLD.donation_id OR NEW.amount_minor IS NOT OLD.amount_minor
+              OR NEW.currency IS NOT OLD.currency OR NEW.organisation_id IS NOT OLD.organisation_id
+              OR NEW.year IS NOT OLD.year OR NEW.number IS NOT OLD.number
+              OR NEW.issued_on IS NOT OLD.issued_on
+            BEGIN
+                SELECT RAISE(ABORT, 'ledger: UPDATE of receipts refused: a receipt is only ever voided');
+            END;
+        """)
         for operation in ("update", "delete"):
             op.execute(f"""
                 CREATE TRIGGER stripe_events_no_{operation} BEFORE {operation.upper()}

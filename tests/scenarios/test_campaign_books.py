@@ -20,7 +20,7 @@ from ledger.campaigns.donations import (
     record_offline_donation,
     start_online_donation,
 )
-from ledger.campaigns.models import Donation, Receipt, Refund
+from ledger.campaigns.models import Campaign, Donation, Receipt, Refund
 from ledger.campaigns.refunds import confirm_refund, request_refund
 from ledger.campaigns.service import (
     NewCampaign,
@@ -130,7 +130,19 @@ class Stripe:
             },
         )
 
-    def dispute(self, kind: str, dispute_id: str, amount: int, fee: int, status: str) -> dict:
+    def dispute(
+        self,
+        kind: str,
+        dispute_id: str,
+        amount: int,
+        fee: int,
+        status: str,
+        transactions: list[tuple[int, int]] | None = None,
+    ) -> dict:
+        if transactions is None:
+            transactions = [(-amount, fee)]
+            if status == "won":
+                transactions.append((amount, 0))  # Stripe's reversal; the fee is kept
         return self._event(
             kind,
             {
@@ -141,7 +153,7 @@ class Stripe:
                 "amount": amount,
                 "currency": "eur",
                 "status": status,
-                "balance_transactions": [{"amount": -amount, "fee": fee}],
+                "balance_transactions": [{"amount": a, "fee": f} for a, f in transactions],
             },
         )
 
@@ -404,3 +416,99 @@ def test_a_request_key_reused_for_a_different_gift_is_a_conflict_with_nothing_wr
     with pytest.raises(IdempotencyConflictError):
         card_gift(ledger, cid, "11.00", "0.40", "same-key")
     assert len(ledger.read(lambda s: s.execute(select(Donation.id)).all())) == 1
+
+
+def test_a_dispute_closed_before_its_created_event_reaches_the_same_books(ledger):
+    cid = open_campaign(ledger)
+    in_order, reversed_order = (card_gift(ledger, cid, "40.00", "0.85", k) for k in ("a", "b"))
+    for gift in (in_order, reversed_order):
+        deliver(ledger, gift.completed(), gift.facts())
+    deliver(
+        ledger, in_order.dispute("charge.dispute.created", "dp_a", 4000, 1500, "needs_response")
+    )
+    deliver(ledger, in_order.dispute("charge.dispute.closed", "dp_a", 4000, 1500, "won"))
+    deliver(ledger, reversed_order.dispute("charge.dispute.closed", "dp_b", 4000, 1500, "won"))
+    deliver(
+        ledger,
+        reversed_order.dispute("charge.dispute.created", "dp_b", 4000, 1500, "needs_response"),
+    )
+    # Both gifts count in full again; each dispute cost its 15.00 fee, once.
+    assert figures_of(ledger, cid) == (8000, 2)
+    assert ledger.balance(accounts.FEES).posted == 85 + 85 + 1500 + 1500
+    assert ledger.balance(accounts.STRIPE).posted == 2 * (4000 - 85) - 2 * 1500
+    assert ledger.verify().ok
+
+
+def test_an_inquiry_moves_no_money_and_a_fee_returned_on_a_win_is_booked_back(ledger):
+    cid = open_campaign(ledger)
+    gift = card_gift(ledger, cid, "40.00", "0.85", "k")
+    deliver(ledger, gift.completed(), gift.facts())
+    deliver(
+        ledger,
+        gift.dispute("charge.dispute.created", "dp_i", 4000, 0, "warning_needs_response", []),
+    )
+    assert figures_of(ledger, cid) == (4000, 1)
+    deliver(ledger, gift.dispute("charge.dispute.closed", "dp_i", 4000, 0, "warning_closed", []))
+    assert ledger.balance(accounts.FEES).posted == 85
+
+    other = card_gift(ledger, cid, "20.00", "0.55", "k2")
+    deliver(ledger, other.completed(), other.facts())
+    deliver(ledger, other.dispute("charge.dispute.created", "dp_f", 2000, 1500, "needs_response"))
+    deliver(
+        ledger,
+        other.dispute(
+            "charge.dispute.closed", "dp_f", 2000, 1500, "won", [(-2000, 1500), (2000, -1500)]
+        ),
+    )
+    assert ledger.balance(accounts.FEES).posted == 85 + 55  # the dispute fee came back
+    assert figures_of(ledger, cid) == (6000, 2)
+
+
+def test_a_dispute_beyond_what_the_gift_still_counts_is_booked_as_a_loss_and_flagged(ledger):
+    cid = open_campaign(ledger)
+    gift = card_gift(ledger, cid, "50.00", "0.98", "k")
+    deliver(ledger, gift.completed(), gift.facts())
+    deliver(ledger, gift.refunded([("re_1", 3000)]), gift.facts())
+    outcome = deliver(ledger, gift.dispute("charge.dispute.created", "dp_x", 5000, 1500, "lost"))
+    assert outcome == "applied"
+    assert ledger.balance(accounts.escrow(cid)).posted == 0
+    assert ledger.balance(accounts.FEES).posted == 98 + 1500 + 3000  # fee and the loss
+    assert ledger.read(lambda s: s.get(Donation, gift.donation_id).flagged_reason)
+    assert ledger.verify().ok
+
+
+def test_a_payment_that_lands_after_an_all_or_nothing_campaign_failed_goes_back(ledger):
+    cid = open_campaign(ledger, goal="1000.00", model="all_or_nothing")
+    late = card_gift(ledger, cid, "30.00", "0.70", "late")
+    ledger.clock.instant += timedelta(days=31)
+    assert ledger.run(lambda s: close_campaign(s, cid, clock=ledger.clock)).status == "closed"
+    deliver(ledger, late.completed(), late.facts())
+    [(status, reason)] = ledger.read(
+        lambda s: s.execute(select(Refund.status, Refund.reason)).all()
+    )
+    assert (status, reason) == ("pending", "campaign_failed")
+    assert ledger.read(lambda s: s.get(Campaign, cid).status) == "failed"  # owes money again
+
+
+def test_a_failure_refund_that_stripe_refused_is_asked_again_and_the_campaign_waits(ledger):
+    from ledger.campaigns.refunds import fail_refund
+
+    cid = open_campaign(ledger, goal="1000.00", model="all_or_nothing")
+    gift = card_gift(ledger, cid, "30.00", "0.70", "k")
+    deliver(ledger, gift.completed(), gift.facts())
+    ledger.clock.instant += timedelta(days=31)
+    ledger.run(lambda s: close_campaign(s, cid, clock=ledger.clock))
+    [refund_id] = ledger.read(lambda s: list(s.scalars(select(Refund.id))))
+    ledger.run(lambda s: fail_refund(s, refund_id))
+    again = ledger.run(lambda s: close_campaign(s, cid, clock=ledger.clock))
+    assert (again.status, again.refunds_created) == ("failed", 1)
+
+
+def test_closing_leaves_a_gift_whose_refund_is_already_pending_for_the_next_run(ledger):
+    cid = open_campaign(ledger, goal="1000.00", model="all_or_nothing")
+    gift = card_gift(ledger, cid, "30.00", "0.70", "k")
+    deliver(ledger, gift.completed(), gift.facts())
+    ledger.run(lambda s: request_refund(s, gift.donation_id, eur("10.00"), clock=ledger.clock))
+    ledger.clock.instant += timedelta(days=31)
+    result = ledger.run(lambda s: close_campaign(s, cid, clock=ledger.clock))
+    assert (result.status, result.refunds_created, result.refunds_pending) == ("failed", 0, 1)
