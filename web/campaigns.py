@@ -72,7 +72,7 @@ from ledger.campaigns.models import (
     Receipt,
     Refund,
 )
-from ledger.campaigns.refunds import confirm_refund, request_refund
+from ledger.campaigns.refunds import confirm_refund, pending_refund, request_refund
 from ledger.campaigns.service import (
     CampaignFigures,
     CloseResult,
@@ -413,7 +413,13 @@ def refund_donation(
         return RefundOutcome(
             refund.id, donation_id, refund.amount_minor, refund.currency, refund.status, False
         )
-    refund = request_refund(db, donation_id, amount, clock=clock, user_id=principal.user_id)
+    waiting = pending_refund(db, donation_id) if donation.method != "card" else None
+    if waiting is not None and (amount is None or amount.minor == waiting.amount_minor):
+        # A cash or bank refund already owed (a failed all-or-nothing campaign):
+        # the treasurer records that the money was handed back.
+        refund = waiting
+    else:
+        refund = request_refund(db, donation_id, amount, clock=clock, user_id=principal.user_id)
     if donation.method != "card":
         confirm_refund(db, refund.id, clock=clock, actor=f"user:{principal.user_id}")
     audit(

@@ -364,3 +364,21 @@ def test_me_donations_lists_only_the_callers_own_gifts(client, ledger, clock, fa
     campaign = fetch(ledger, lambda s: s.get(Campaign, campaign_id))
     assert only["campaign"] == campaign.title
     assert fetch(ledger, lambda s: s.scalars(select(Donation)).all())
+
+
+def test_cash_owed_by_a_failed_campaign_is_recorded_as_handed_back_and_the_campaign_closes(
+    client, ledger, clock, treasurer
+):
+    campaign_id = open_campaign(ledger, days=5, model="all_or_nothing")
+    gift = offline(client, treasurer, campaign_id, "cassa").get_json()["id"]
+    clock.instant += timedelta(days=6)
+    failed = client.post(f"{CAMPAIGNS}/{campaign_id}/close", headers=treasurer.auth).get_json()
+    assert (failed["status"], failed["refunds_created"]) == ("failed", 1)
+
+    paid_back = client.post(f"/api/v1/donations/{gift}/refund", headers=treasurer.with_key("r"))
+    assert paid_back.status_code == 202, paid_back.get_json()
+    assert paid_back.get_json()["status"] == "succeeded"
+    refunds = fetch(ledger, lambda s: list(s.execute(select(Refund.reason, Refund.status))))
+    assert [tuple(r) for r in refunds] == [("campaign_failed", "succeeded")]
+    closed = client.post(f"{CAMPAIGNS}/{campaign_id}/close", headers=treasurer.auth).get_json()
+    assert closed["status"] == "closed"
