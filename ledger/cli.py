@@ -1468,6 +1468,7 @@ def campaigns_close_due(ctx: click.Context) -> None:
             )
         )
     )
+    failures = 0
     for campaign_id in due:
 
         def work(session: Session, campaign_id: int = campaign_id) -> tuple[str, int, int]:
@@ -1487,7 +1488,12 @@ def campaigns_close_due(ctx: click.Context) -> None:
                 )
             return result.status, result.refunds_created, result.refunds_pending
 
-        status, created, pending = ledger.run(work)
+        try:
+            status, created, pending = ledger.run(work)
+        except LedgerError as exc:  # one campaign's refusal must not stop the others
+            failures += 1
+            click.echo(f"campaign {campaign_id}: not closed: {exc.code}: {exc.message}", err=True)
+            continue
         click.echo(
             f"campaign {campaign_id}: {status}"
             + (f", {created} refunds requested" if created else "")
@@ -1495,3 +1501,5 @@ def campaigns_close_due(ctx: click.Context) -> None:
         )
     if not due:
         click.echo("no campaign is due")
+    if failures:
+        ctx.exit(1)
