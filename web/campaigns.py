@@ -97,6 +97,7 @@ from web.access import Principal, allow, audit, current_principal, public, signe
 from web.books import parse_amount_text
 from web.db import current_ledger, in_transaction
 from web.errors import InvalidInputError
+from web.extensions import donate_limit, limiter
 from web.forms import (
     ActionForm,
     CampaignForm,
@@ -666,6 +667,7 @@ def _remember_donation(donation_id: int) -> None:
 
 @bp.route("/campagne/<int:campaign_id>", methods=["GET", "POST"])
 @public
+@limiter.limit(donate_limit, methods=["POST"])
 def campaign(campaign_id: int) -> ResponseReturnValue:
     """A campaign: description, progress, donors, and the card donation form."""
     principal = current_principal()

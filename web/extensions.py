@@ -64,3 +64,9 @@ def failed_sign_in(response: Response) -> bool:
     lock someone out by signing in as them with the right rate of wrong guesses
     while the owner's own successful sign-ins are never counted."""
     return response.status_code != 302
+
+
+def donate_limit() -> str:
+    """Card donations a client address may start (LEDGER_RATELIMIT_DONATE): each one
+    creates a Checkout Session, so an unbounded form invites card testing."""
+    return str(current_app.config["RATELIMIT_DONATE"])

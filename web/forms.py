@@ -225,7 +225,12 @@ class OfflineDonationForm(FlaskForm):  # type: ignore[misc]
         [Optional(), Length(max=20)],
         description=_l("Serve per la ricevuta detraibile di una persona nuova."),
     )
-    anonymous = BooleanField(_l("Donazione anonima al pubblico"))
+    # Names are shown in public only with the donor's consent: hidden by default.
+    anonymous = BooleanField(
+        _l("Non mostrare il nome in pubblico"),
+        default=True,
+        description=_l("Togli la spunta solo se il donatore acconsente a comparire."),
+    )
     submit = SubmitField(_l("Registra la donazione"))
 
 

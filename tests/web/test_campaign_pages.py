@@ -744,3 +744,22 @@ def test_the_treasury_pages_read_in_english(app, ledger, fake):
     assert "Record a cash or bank transfer gift" in desk.get("/tesoreria/donazioni").get_data(
         as_text=True
     )
+
+
+def test_card_donations_started_from_one_address_are_rate_limited(db_url, clock, ledger, fake):
+    limited = create_app(
+        app_config(db_url, clock, fake, RATELIMIT_ENABLED=True, RATELIMIT_DONATE="2 per hour")
+    )
+    client = limited.test_client()
+    campaign_id = open_campaign(ledger)
+    statuses = []
+    for _ in range(3):  # three different forms: three would-be Checkout Sessions
+        html = client.get(f"/campagne/{campaign_id}").get_data(as_text=True)
+        statuses.append(
+            client.post(
+                f"/campagne/{campaign_id}", data={**form_values(html), "amount": "5,00"}
+            ).status_code
+        )
+    assert statuses == [303, 303, 429]
+    assert fake.sessions_created == 2
+    limited.extensions["ledger"].engine.dispose()

@@ -476,7 +476,11 @@ class OfflineDonationCreateSchema(Schema):
         validate=validate.Length(max=140),
         metadata={"description": "Required for bank transfers: the reference given."},
     )
-    anonymous = StrictBoolean(load_default=False)
+    # Hidden from the public unless the donor consented to be named.
+    anonymous = StrictBoolean(
+        load_default=True,
+        metadata={"description": "false only with the donor's consent to be named in public"},
+    )
     donor = fields.Nested(
         DonorInSchema,
         load_default=None,
