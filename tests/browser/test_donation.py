@@ -5,8 +5,7 @@ The app here is one of its own (module scope): the shared live server has no
 Stripe settings. Stripe is tests/fakes/stripe_server.py; its Checkout page is
 the donor's "Stripe", where the test pays. Stripe then tells the ledger with a
 signed `checkout.session.completed` webhook, delivered to the live server's
-`POST /webhooks/stripe`; an app without that endpoint is settled through the
-domain's `apply_event` instead, exactly as the webhook would.
+`POST /webhooks/stripe`.
 """
 
 from __future__ import annotations
