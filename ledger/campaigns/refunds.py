@@ -33,8 +33,13 @@ from ledger.outbox.service import enqueue
 
 
 def pending_refund(session: Session, donation_id: int) -> Refund | None:
+    """The refund of ours on its way for this gift (one at a time)."""
     return session.scalars(
-        select(Refund).where(Refund.donation_id == donation_id, Refund.status == "pending")
+        select(Refund).where(
+            Refund.donation_id == donation_id,
+            Refund.status == "pending",
+            Refund.reason != "provider",
+        )
     ).first()
 
 

@@ -138,8 +138,10 @@ def upgrade() -> None:
         "refunds",
         ["donation_id"],
         unique=True,
-        sqlite_where=sa.text("status = 'pending'"),
-        postgresql_where=sa.text("status = 'pending'"),
+        # Refunds made elsewhere (the Stripe dashboard) are recorded as Stripe
+        # reports them, whatever is pending here.
+        sqlite_where=sa.text("status = 'pending' AND reason <> 'provider'"),
+        postgresql_where=sa.text("status = 'pending' AND reason <> 'provider'"),
     )
     op.create_table(
         "disputes",

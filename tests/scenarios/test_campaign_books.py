@@ -512,3 +512,20 @@ def test_closing_leaves_a_gift_whose_refund_is_already_pending_for_the_next_run(
     ledger.clock.instant += timedelta(days=31)
     result = ledger.run(lambda s: close_campaign(s, cid, clock=ledger.clock))
     assert (result.status, result.refunds_created, result.refunds_pending) == ("failed", 0, 1)
+
+
+def test_a_dashboard_refund_while_one_of_ours_is_pending_is_booked_and_ours_still_waits(ledger):
+    cid = open_campaign(ledger)
+    gift = card_gift(ledger, cid, "60.00", "1.10", "k")
+    deliver(ledger, gift.completed(), gift.facts())
+    ours = ledger.run(
+        lambda s: request_refund(s, gift.donation_id, eur("10.00"), clock=ledger.clock).id
+    )
+    assert deliver(ledger, gift.refunded([("re_dashboard", 500)]), gift.facts()) == "applied"
+    assert ledger.balance(accounts.escrow(cid)).posted == 5500
+    rows = ledger.read(
+        lambda s: sorted(
+            tuple(r) for r in s.execute(select(Refund.id, Refund.reason, Refund.status))
+        )
+    )
+    assert rows == [(ours, "requested", "pending"), (ours + 1, "provider", "succeeded")]
