@@ -89,3 +89,4 @@ def switch_language(page: Page, to: str) -> None:
     other = "it" if to == "en" else "en"
     page.get_by_role("button", name=TEXTS[other]["switch"], exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", to)
+    page.wait_for_load_state("load")  # its stylesheet too, before anyone measures it

@@ -115,6 +115,9 @@ def open_visit(
     if language != "it":
         switch_language(page, language)
         expect(page).to_have_url(at(visit.path))
+    # The switch's redirect changes the URL when the new page starts, not when its
+    # stylesheet has loaded: measure nothing before the page has finished loading.
+    page.wait_for_load_state("load")
     return page
 
 
