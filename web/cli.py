@@ -3,7 +3,8 @@
 `outbox dispatch` lives here rather than in `ledger.cli` because building a
 message (its template, its translated text, its links) and reaching Stripe
 with the application's settings are the web layer's job; `stripe sync` reads
-the same settings (LEDGER_STRIPE_SECRET_KEY, LEDGER_STRIPE_API_BASE).
+the same settings (LEDGER_STRIPE_SECRET_KEY, LEDGER_STRIPE_API_BASE,
+LEDGER_STRIPE_KEY_PREFIX).
 """
 
 from __future__ import annotations
@@ -76,46 +77,63 @@ def stripe() -> None:
     default=30,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Only card gifts pending for more than this many minutes.",
+    help="Only card gifts and card refunds pending for more than this many minutes.",
 )
 @click.option(
     "--limit",
     default=500,
     show_default=True,
     type=click.IntRange(min=1),
-    help="At most this many gifts per run.",
+    help="At most this many gifts, and this many refunds, per run.",
 )
 @click.pass_context
 def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
-    """Settle, expire or fail card gifts whose webhook never came (for cron).
+    """Reconcile card gifts and card refunds whose webhook never came (for cron).
 
-    Each stuck gift is looked up at Stripe and moved by the same rules as a
-    webhook, once even when two runs overlap. Exits 1 if Stripe could not be
-    asked about some gift (they are tried again by the next run).
+    Each stuck gift is looked up at Stripe and settled, expired or failed by
+    the same rules as a webhook. Each stuck refund is read back from Stripe
+    and booked or failed; one Stripe never received (found by its metadata,
+    never by re-sending blindly) is queued again for `ledger outbox dispatch`.
+    Everything happens once even when two runs overlap. Exits 1 if Stripe
+    could not be asked about something (tried again by the next run).
     """
     from ledger.audit.service import Origin
-    from ledger.campaigns.sync import sync_pending
+    from ledger.campaigns.sync import sync_pending, sync_refunds
     from web.db import current_ledger
     from web.payments import gateway
 
     app = _app(ctx)
-    counter = Counter("stripe sync: donations examined")
+    origin = Origin(channel="cli", source=socket.gethostname()[:64])
     with app.app_context():
         ledger = current_ledger()
+        stripe_gateway = gateway()
+        counter = Counter("stripe sync: donations examined")
         report = sync_pending(
             ledger.sessions,
-            gateway(),
+            stripe_gateway,
             clock=ledger.clock,
-            origin=Origin(channel="cli", source=socket.gethostname()[:64]),
+            origin=origin,
             older_than=timedelta(minutes=minutes),
             limit=limit,
             progress=counter,
         )
-    counter.done()
-    for line in report.errors:
+        counter.done()
+        counter = Counter("stripe sync: refunds examined")
+        refunds = sync_refunds(
+            ledger.sessions,
+            stripe_gateway,
+            clock=ledger.clock,
+            origin=origin,
+            older_than=timedelta(minutes=minutes),
+            limit=limit,
+            progress=counter,
+        )
+        counter.done()
+    for line in [*report.errors, *refunds.errors]:
         click.echo(f"error: {line}", err=True)
     click.echo(report.summary())
-    if report.errors:
+    click.echo(refunds.summary())
+    if report.errors or refunds.errors:
         ctx.exit(1)
 
 

@@ -61,6 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_SECRET_KEY": None,
     "STRIPE_API_BASE": None,
     "STRIPE_WEBHOOK_SECRET": None,
+    # Starts every idempotency key sent to Stripe (`<prefix>refund-7`): unique per
+    # database sharing the Stripe account, and changed when a database is reset
+    # or restored, because Stripe replays a key it saw in the last 24 hours.
+    # Letters, digits, `.`, `_`, `:`, `-` (e.g. `prod-2026a-`). Required with a
+    # live key; unset with a test key outside tests, the app warns at start.
+    "STRIPE_KEY_PREFIX": None,
     # Online gifts: smallest and largest amount, in cents.
     "DONATION_MIN_MINOR": 100,
     "DONATION_MAX_MINOR": 1_000_000,

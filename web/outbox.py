@@ -8,11 +8,16 @@ commit, outside any transaction; a delivery that raises leaves the message
 pending with its error, for the next flush.
 
 Kinds: the e-mail kinds of `web.mail`, and `stripe_refund` {refund_id}, queued
-by `ledger.campaigns.refunds.request_refund` for a card gift. Its delivery asks
-Stripe for the refund with the key `refund-{id}` (a retry replays Stripe's
-first answer instead of refunding twice; a refund Stripe already answered is
-only read back) and then, in a unit of work of its own, records Stripe's refund
-id and books the refund when Stripe says it succeeded. A pending refund stays
+by `ledger.campaigns.refunds.request_refund` for a card gift (and again by
+`ledger stripe sync` when Stripe never received it). Its delivery first looks
+among the payment's refunds for one carrying this refund's id in its metadata
+(Stripe forgets an idempotency key after 24 hours, and an earlier attempt may
+have made the refund and lost the answer); only if there is none does it ask
+Stripe for the refund, with the key `<LEDGER_STRIPE_KEY_PREFIX>refund-{id}` (a
+retry replays Stripe's first answer instead of refunding twice) and the
+refund's id in its metadata. A refund Stripe already answered is only read
+back. Then a unit of work of its own records Stripe's refund id and books the
+refund when Stripe says it succeeded. A pending refund stays
 pending until `charge.refunded` or `refund.updated` confirms it; a failed one
 books nothing. A refusal no retry can change (the charge was disputed, or is
 already refunded) closes the request as failed, so the treasurer may ask again;
@@ -30,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from ledger.audit.service import Origin, record
 from ledger.campaigns.models import Donation, Refund
-from ledger.campaigns.refunds import fail_refund
+from ledger.campaigns.refunds import STRIPE_REFUND, fail_refund
 from ledger.campaigns.stripe_events import record_refund_answer
 from ledger.outbox.models import OutboxMessage
 from ledger.outbox.service import dispatch_pending
@@ -39,7 +44,6 @@ from web.db import current_ledger
 from web.mail import MAIL_KINDS, mail_delivery
 from web.payments import gateway
 
-STRIPE_REFUND = "stripe_refund"
 REFUND_ACTOR = "stripe-refund"
 # Stripe's answers to a refund that no retry will change.
 FINAL_REFUSALS = frozenset(
@@ -54,7 +58,7 @@ FINAL_REFUSALS = frozenset(
 
 
 def refund_idempotency_key(refund_id: int) -> str:
-    """The key of the one Stripe refund a refund row may make."""
+    """The key of the one Stripe refund a refund row may make (the gateway adds its prefix)."""
     return f"refund-{refund_id}"
 
 
@@ -106,12 +110,15 @@ def _stripe_refund(db: Session, refund_id: int) -> Callable[[], None] | None:
             # Stripe answered before (the answer was recorded, the message was not
             # marked sent): read it back rather than ask again.
             state = stripe.retrieve_refund(known)
+        elif (found := stripe.find_refund(payment_intent_id, refund_id)) is not None:
+            state = found  # an earlier attempt made it and its answer was lost
         else:
             try:
                 state = stripe.create_refund(
                     payment_intent_id=payment_intent_id,
                     amount_minor=amount_minor,
                     idempotency_key=refund_idempotency_key(refund_id),
+                    refund_id=refund_id,
                 )
             except PaymentProviderError as exc:
                 if exc.details.get("stripe_code") not in FINAL_REFUSALS:

@@ -8,21 +8,31 @@ created (outside any transaction) with the key `donation-{id}-checkout`, then
 its id and URL are stored. A retry of the same request (same request key) finds
 the donation and asks Stripe for the same session, so a double submit makes
 one donation and one Checkout Session.
+
+Every idempotency key the gateway sends starts with `LEDGER_STRIPE_KEY_PREFIX`:
+two databases on one Stripe account (demo and staging, or a database reset or
+restored from a backup) would otherwise reuse `donation-7-checkout` within
+Stripe's 24 hours and be answered with the other's session or refund.
+`check_stripe_settings` refuses to start with a live key and no prefix, and
+warns outside tests when a test key has none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from flask import current_app, g
+from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.donations import Limits, attach_checkout, start_online_donation
 from ledger.campaigns.models import Campaign
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money
-from ledger.payments.stripe_gateway import StripeGateway
+from ledger.payments.stripe_gateway import StripeGateway, check_key_prefix, is_live_key
 from web.access import audit
+from web.config import ConfigError
 from web.db import current_ledger
 
 
@@ -31,6 +41,40 @@ class PaymentsNotConfiguredError(LedgerError):
 
     code = "payments_not_configured"
     http_status = 503
+
+
+def key_prefix(config: Mapping[str, Any]) -> str:
+    """The prefix of this instance's Stripe idempotency keys ("" when unset)."""
+    return str(config.get("STRIPE_KEY_PREFIX") or "")
+
+
+def check_stripe_settings(app: Flask) -> None:
+    """Refuse settings that would let two databases replay each other's Stripe keys.
+
+    A prefix Stripe would not accept is an error; so is a live key without a
+    prefix (a restored production database would reuse its last day's keys).
+    A test key without one is allowed, with a warning outside tests.
+    """
+    prefix = key_prefix(app.config)
+    try:
+        check_key_prefix(prefix)
+    except ValueError as exc:
+        raise ConfigError(f"LEDGER_STRIPE_KEY_PREFIX: {exc}") from None
+    secret_key = str(app.config.get("STRIPE_SECRET_KEY") or "")
+    if prefix or not secret_key:
+        return
+    if is_live_key(secret_key):
+        raise ConfigError(
+            "LEDGER_STRIPE_KEY_PREFIX is not set: with a live Stripe key every idempotency "
+            "key needs this instance's prefix (e.g. `prod-2026a-`), or a database restored "
+            "from a backup would replay the last day's refunds and checkouts at Stripe"
+        )
+    if not app.config.get("TESTING"):
+        app.logger.warning(
+            "LEDGER_STRIPE_KEY_PREFIX is not set: Stripe idempotency keys (donation-7-checkout, "
+            "refund-7) carry no instance prefix, so another database on the same Stripe "
+            "account (demo, staging, a reset) would replay them for 24 hours"
+        )
 
 
 def webhook_secrets() -> list[str]:
@@ -53,6 +97,7 @@ def gateway() -> StripeGateway:
         str(key),
         api_base=current_app.config.get("STRIPE_API_BASE") or None,
         webhook_secrets=webhook_secrets(),
+        key_prefix=key_prefix(current_app.config),
     )
     g.stripe_gateway = made
     return made

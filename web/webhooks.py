@@ -46,7 +46,12 @@ from web.access import audit, public
 from web.config import ConfigError
 from web.db import current_ledger, in_transaction
 from web.extensions import csrf
-from web.payments import PaymentsNotConfiguredError, gateway, webhook_secrets
+from web.payments import (
+    PaymentsNotConfiguredError,
+    check_stripe_settings,
+    gateway,
+    webhook_secrets,
+)
 
 bp = Blueprint("webhooks", __name__)
 
@@ -131,7 +136,8 @@ def _fetch(
     refunded = needs_refund_list(event)
     if refunded is not None:
         refunds = [
-            (r.id, r.amount_minor, r.status or "") for r in stripe_gateway.list_refunds(refunded)
+            (r.id, r.amount_minor, r.status or "", r.refund_id)
+            for r in stripe_gateway.list_refunds(refunded)
         ]
     return facts, refunds
 
@@ -170,7 +176,11 @@ def _apply(
 
 
 def init_webhooks(app: Flask) -> None:
-    """Register the endpoint; outside tests, refuse to start without a webhook secret."""
+    """Register the endpoint; outside tests, refuse to start without a webhook secret.
+
+    The Stripe settings are checked here too (`web.payments.check_stripe_settings`).
+    """
+    check_stripe_settings(app)
     if not app.config.get("TESTING") and not _secrets_of(app):
         raise ConfigError(
             "LEDGER_STRIPE_WEBHOOK_SECRET is not set: Stripe's webhook deliveries could "

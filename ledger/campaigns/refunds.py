@@ -3,11 +3,12 @@
 A refund is requested (`pending`) under the donation's row lock: a second
 request while one is pending is refused, and the amount can never exceed what
 the gift still counts. A card refund is sent to Stripe after the commit through
-the outbox, with the key `refund-{id}`, and booked when Stripe confirms it (its
-answer or the `charge.refunded` webhook, whichever comes first; the other
-finds it booked). A cash or bank refund is booked when the treasurer records
-that the money was paid back. Booking a refund voids the gift's receipt and
-issues one for what remains.
+the outbox, with the key `refund-{id}` and our refund id in its metadata, and
+booked when Stripe confirms it (its answer, the `charge.refunded` webhook or
+the periodic sync, whichever comes first; the others find it booked). A cash
+or bank refund is booked when the treasurer records that the money was paid
+back. Booking a refund voids the gift's receipt and issues one for what
+remains.
 
 A dispute withdraws the disputed amount and the dispute fee at once; a won
 dispute reinstates the amount (the fee stays an expense, as Stripe keeps it).
@@ -30,6 +31,9 @@ from ledger.core.clock import Clock, rome_today
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
 from ledger.outbox.service import enqueue
+
+# The outbox message that sends a card refund to Stripe: {"refund_id": id}.
+STRIPE_REFUND = "stripe_refund"
 
 
 def pending_refund(session: Session, donation_id: int) -> Refund | None:
@@ -89,7 +93,7 @@ def request_refund(
     session.add(refund)
     session.flush()
     if donation.method == "card":
-        enqueue(session, "stripe_refund", {"refund_id": refund.id}, now=clock.now())
+        enqueue(session, STRIPE_REFUND, {"refund_id": refund.id}, now=clock.now())
     return refund
 
 
@@ -155,27 +159,29 @@ def fail_refund(session: Session, refund_id: int) -> None:
 def apply_provider_refunds(
     session: Session,
     donation: Donation,
-    refunds: list[tuple[str, int, str]],
+    refunds: list[tuple[str, int, str, int | None]],
     *,
     clock: Clock,
     actor: str,
 ) -> int:
     """Bring the books in line with the refunds Stripe reports for a charge.
 
-    `refunds` are (stripe refund id, amount, status). A refund we asked for is
-    booked when it succeeded; one made elsewhere (the Stripe dashboard) is
-    recorded and booked too. Returns how many were booked now.
+    `refunds` are (stripe refund id, amount, status, our refund id from the
+    refund's metadata or None). A Stripe refund is tied to a row of ours by its
+    Stripe id, else by the refund id in its metadata (the one we asked for),
+    else, for a refund without that metadata, to our pending request of the
+    same amount (the dashboard refunded what the treasurer asked); a refund
+    made elsewhere that matches nothing is recorded and booked too. Refunds
+    carrying our metadata are tied first, so a dashboard refund of the same
+    amount never takes their row. Returns how many were booked now.
     """
     booked = 0
-    for stripe_id, amount_minor, status in refunds:
+    ordered = sorted(refunds, key=lambda refund: refund[3] is None)  # stable: ours first
+    for stripe_id, amount_minor, status, our_id in ordered:
         row = session.scalars(select(Refund).where(Refund.stripe_refund_id == stripe_id)).first()
         if row is None:
-            row = pending_refund(session, donation.id)
-            if (
-                row is not None
-                and row.amount_minor == amount_minor
-                and row.stripe_refund_id is None
-            ):
+            row = _row_for(session, donation, amount_minor, our_id)
+            if row is not None:
                 row.stripe_refund_id = stripe_id
             else:
                 row = Refund(
@@ -194,6 +200,30 @@ def apply_provider_refunds(
         elif status in ("failed", "canceled"):
             fail_refund(session, row.id)
     return booked
+
+
+def _row_for(
+    session: Session, donation: Donation, amount_minor: int, our_id: int | None
+) -> Refund | None:
+    """Our pending request a Stripe refund not yet tied to any row answers, if any."""
+    if our_id is not None:
+        # Our metadata on a refund of this gift's payment: that request, if it
+        # still waits for its Stripe refund; otherwise the money is recorded as
+        # a refund of its own rather than given to another request.
+        row = session.get(Refund, our_id)
+        if (
+            row is not None
+            and row.donation_id == donation.id
+            and row.status == "pending"
+            and row.stripe_refund_id is None
+            and row.amount_minor == amount_minor
+        ):
+            return row
+        return None
+    row = pending_refund(session, donation.id)
+    if row is not None and row.amount_minor == amount_minor and row.stripe_refund_id is None:
+        return row
+    return None
 
 
 def apply_dispute(

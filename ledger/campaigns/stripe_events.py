@@ -54,8 +54,9 @@ HANDLED = (
     "charge.dispute.closed",
 )
 
-# (Stripe refund id, amount in minor units, Stripe status)
-ProviderRefund = tuple[str, int, str]
+# (Stripe refund id, amount in minor units, Stripe status, our refund id from its
+# metadata: None for a refund we did not ask for)
+ProviderRefund = tuple[str, int, str, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,13 +265,17 @@ def apply_event(
 def _carried_refunds(obj: Mapping[str, Any]) -> list[ProviderRefund]:
     """The refunds an event's object itself reports (when the caller listed none)."""
     if obj.get("object") == "refund":
-        return [(str(obj["id"]), int(obj["amount"]), str(obj.get("status")))]
+        return [_carried(obj)]
     embedded = obj.get("refunds")
     if not isinstance(embedded, Mapping):
         raise LookupError("the payment's refunds are needed: list them from Stripe")
-    return [
-        (str(r["id"]), int(r["amount"]), str(r.get("status"))) for r in embedded.get("data") or []
-    ]
+    return [_carried(r) for r in embedded.get("data") or []]
+
+
+def _carried(refund: Mapping[str, Any]) -> ProviderRefund:
+    raw = (refund.get("metadata") or {}).get("refund_id")
+    our_id = int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() else None
+    return (str(refund["id"]), int(refund["amount"]), str(refund.get("status")), our_id)
 
 
 def record_refund_answer(

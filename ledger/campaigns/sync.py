@@ -1,4 +1,4 @@
-"""The periodic sync of card gifts whose webhook never came.
+"""The periodic sync of card gifts and card refunds whose webhook never came.
 
 Stripe delivers events at least once but not always in time (an endpoint that
 was down, a secret being rotated). A card gift still `pending` some minutes
@@ -15,6 +15,19 @@ on PostgreSQL and only while it is still pending: two syncs at the same time
 (or a sync and a webhook) never act on one gift twice; the second finds it
 locked or already moved and leaves it. SQLite serialises writers, with the same
 result. Every act is written with its audit event (actor `stripe-sync`).
+
+A card refund of ours still `pending` some minutes after it was asked for is
+reconciled the same way (`sync_refunds`). Stripe answered `pending` and the
+webhook was lost, or the outbox gave up after its last attempt: either way the
+refund would block any new one and keep a failed campaign from closing. A
+refund with a Stripe id is read back (`succeeded` is booked once, `failed`
+closes it, `pending` is left). One without is first looked for among the
+payment's refunds by the refund id in its metadata, because Stripe may have
+made it and only its answer was lost; and only when Stripe has none is its
+outbox message queued again, and only if no live message still waits to send
+it. Stripe forgets an idempotency key after 24 hours, so a blind second
+request could refund the donor twice. Each refund is acted on in its own
+transaction under `FOR UPDATE SKIP LOCKED` (the refund's row, then its gift's).
 """
 
 from __future__ import annotations
@@ -30,27 +43,44 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.audit.service import Origin, record
 from ledger.campaigns.donations import fail_donation
-from ledger.campaigns.models import Donation
-from ledger.campaigns.stripe_events import ChargeFacts, settle_from_facts
+from ledger.campaigns.models import Donation, Refund
+from ledger.campaigns.refunds import STRIPE_REFUND
+from ledger.campaigns.stripe_events import ChargeFacts, record_refund_answer, settle_from_facts
 from ledger.core.clock import Clock
 from ledger.core.errors import LedgerError
 from ledger.core.uow import run_in_transaction, run_read_only
+from ledger.outbox.models import OutboxMessage
+from ledger.outbox.service import MAX_ATTEMPTS, enqueue
 from ledger.payments.stripe_gateway import (
     PaymentDetails,
     PaymentNotSettledError,
+    RefundState,
     SessionState,
 )
 
 ACTOR = "stripe-sync"
 OUTCOMES = ("settled", "flagged", "expired", "failed", "left", "skipped", "error")
+REFUND_OUTCOMES = ("booked", "failed", "left", "resent", "skipped", "error")
+# What `record_refund_answer` said, as the sync counts it.
+_ANSWERED = {
+    "booked": "booked",
+    "already": "skipped",
+    "pending": "left",
+    "failed": "failed",
+    "duplicate": "failed",
+}
 
 
 class StripeReader(Protocol):
-    """The two reads the sync needs (`ledger.payments.stripe_gateway.StripeGateway`)."""
+    """The reads the sync needs (`ledger.payments.stripe_gateway.StripeGateway`)."""
 
     def retrieve_checkout_session(self, session_id: str) -> SessionState: ...
 
     def payment_details(self, payment_intent_id: str) -> PaymentDetails: ...
+
+    def retrieve_refund(self, refund_id: str) -> RefundState: ...
+
+    def find_refund(self, payment_intent_id: str, refund_id: int) -> RefundState | None: ...
 
 
 @dataclass
@@ -62,10 +92,24 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [
-            f"{self.counts[name]} {'errors' if name == 'error' else name}" for name in OUTCOMES
-        ]
-        return f"stripe sync: {self.examined} examined, " + ", ".join(parts)
+        return "stripe sync: " + _summary(self.examined, self.counts)
+
+
+@dataclass
+class RefundSyncReport:
+    """How many stuck card refunds the run examined, and what it did with each."""
+
+    examined: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REFUND_OUTCOMES, 0))
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return "stripe sync: refunds: " + _summary(self.examined, self.counts)
+
+
+def _summary(examined: int, counts: dict[str, int]) -> str:
+    parts = [f"{n} {'errors' if name == 'error' else name}" for name, n in counts.items()]
+    return f"{examined} examined, " + ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +239,181 @@ def sync_pending(
             )
         except LedgerError as exc:
             report.errors.append(f"donation {donation_id}: {exc.code}: {exc.message}")
+            outcome = "error"
+        report.counts[outcome] += 1
+        if progress is not None:
+            progress(number)
+    return report
+
+
+# -- refunds -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StuckRefund:
+    """A card refund pending too long: ours, or one made in the dashboard."""
+
+    refund_id: int
+    stripe_refund_id: str | None
+    payment_intent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundVerdict:
+    """What Stripe says of a refund: record its `state`, ask again, or leave it."""
+
+    action: str  # answer, resend, leave
+    state: RefundState | None = None
+    detail: str = ""
+
+
+def stuck_refunds(
+    session: Session, *, clock: Clock, older_than: timedelta, limit: int
+) -> list[StuckRefund]:
+    """Card refunds pending since before now - `older_than`, oldest first."""
+    cutoff = clock.now() - older_than
+    rows = session.execute(
+        select(Refund.id, Refund.stripe_refund_id, Donation.stripe_payment_intent_id)
+        .join(Donation, Donation.id == Refund.donation_id)
+        .where(
+            Refund.status == "pending",
+            Donation.method == "card",
+            Refund.created_at < cutoff,
+        )
+        .order_by(Refund.id)
+        .limit(limit)
+    ).all()
+    return [StuckRefund(int(r), s, p) for r, s, p in rows]
+
+
+def ask_stripe_about_refund(stripe: StripeReader, stuck: StuckRefund) -> RefundVerdict:
+    """Stripe's view of a stuck refund (network calls; no transaction open).
+
+    A refund without a Stripe id is looked for among its payment's refunds by
+    the refund id in their metadata; `resend` only when Stripe has none.
+    """
+    if stuck.stripe_refund_id is not None:
+        known = stripe.retrieve_refund(stuck.stripe_refund_id)
+        return RefundVerdict("answer", known, detail=f"refund {known.status}")
+    if stuck.payment_intent_id is None:
+        return RefundVerdict("leave", detail="the gift has no Stripe payment")
+    found = stripe.find_refund(stuck.payment_intent_id, stuck.refund_id)
+    if found is None:
+        return RefundVerdict("resend", detail="Stripe has no refund of this request")
+    return RefundVerdict("answer", found, detail=f"found at Stripe by its metadata: {found.status}")
+
+
+def act_on_refund(
+    session: Session, refund_id: int, verdict: RefundVerdict, *, clock: Clock, origin: Origin
+) -> str:
+    """Apply Stripe's verdict to one refund, if it is still pending and nobody holds it."""
+    refund = session.scalars(
+        select(Refund)
+        .where(Refund.id == refund_id, Refund.status == "pending")
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if refund is None:
+        return "skipped"  # booked or failed meanwhile, or held by another sync right now
+    # The gift's row too, without waiting: a webhook holding it would otherwise
+    # wait for this refund's row while this transaction waits for the gift's.
+    donation = session.scalars(
+        select(Donation.id)
+        .where(Donation.id == refund.donation_id)
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if donation is None:
+        return "skipped"
+    detail = verdict.detail
+    if verdict.action == "leave":
+        return "left"
+    if verdict.action == "answer":
+        state = verdict.state
+        assert state is not None
+        if refund.stripe_refund_id not in (None, state.id):
+            return "skipped"  # tied to another Stripe refund since Stripe was asked
+        newly_tied = refund.stripe_refund_id is None
+        answer = record_refund_answer(
+            session,
+            refund.id,
+            stripe_refund_id=state.id,
+            status=state.status,
+            clock=clock,
+            actor=ACTOR,
+        )
+        outcome = _ANSWERED.get(answer, "left")
+        if outcome == "skipped" or (outcome == "left" and not newly_tied):
+            return outcome  # nothing changed
+        detail = f"{detail} ({answer})"
+    else:
+        if refund.stripe_refund_id is not None:
+            return "skipped"  # Stripe's answer arrived since Stripe was asked
+        if _still_queued(session, refund.id, clock=clock):
+            return "left"  # the outbox is still trying: never two messages at once
+        enqueue(session, STRIPE_REFUND, {"refund_id": refund.id}, now=clock.now())
+        outcome = "resent"
+    record(
+        session,
+        origin,
+        "stripe.sync",
+        now=clock.now(),
+        subject_type="refund",
+        subject_id=refund.id,
+        details={"actor": ACTOR, "outcome": outcome, "detail": detail[:200]},
+    )
+    return outcome
+
+
+def _still_queued(session: Session, refund_id: int, *, clock: Clock) -> bool:
+    """Whether an outbox message for this refund may still be sent (or is being sent)."""
+    now = clock.now()
+    unsent = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.kind == STRIPE_REFUND, OutboxMessage.sent_at.is_(None)
+        )
+    ).all()
+    return any(
+        message.payload.get("refund_id") == refund_id
+        and (
+            message.attempts < MAX_ATTEMPTS
+            or (message.claimed_until is not None and message.claimed_until > now)
+        )
+        for message in unsent
+    )
+
+
+def sync_refunds(
+    sessions: sessionmaker[Session],
+    stripe: StripeReader,
+    *,
+    clock: Clock,
+    origin: Origin,
+    older_than: timedelta,
+    limit: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> RefundSyncReport:
+    """Look up every stuck card refund at Stripe and book, fail, resend or leave it.
+
+    A Stripe error on one refund is counted and reported; the others go on.
+    """
+    report = RefundSyncReport()
+    stuck = run_read_only(
+        sessions,
+        lambda s: stuck_refunds(s, clock=clock, older_than=older_than, limit=limit),
+    )
+    for number, item in enumerate(stuck, start=1):
+        report.examined += 1
+        try:
+            verdict = ask_stripe_about_refund(stripe, item)
+            outcome = run_in_transaction(
+                sessions,
+                partial(
+                    act_on_refund,
+                    refund_id=item.refund_id,
+                    verdict=verdict,
+                    clock=clock,
+                    origin=origin,
+                ),
+            )
+        except LedgerError as exc:
+            report.errors.append(f"refund {item.refund_id}: {exc.code}: {exc.message}")
             outcome = "error"
         report.counts[outcome] += 1
         if progress is not None:

@@ -7,6 +7,13 @@ currencies are upper-case ISO codes, and every Stripe failure becomes a
 derived from local ids, so an application-level retry (a job restart, a double
 submit) replays Stripe's first answer instead of creating a second object. Fees
 and net amounts are read from Stripe's balance transaction, never computed.
+Every key this gateway sends starts with its `key_prefix`, which names the
+ledger instance: Stripe keeps a key for 24 hours per account, so two databases
+sharing one Stripe account (a demo and a staging instance, or a database reset
+or restored from a backup) would otherwise replay each other's `refund-7` and
+create nothing, or refuse it as a different request. A refund also carries our
+refund id in its metadata, so a refund whose answer was lost can be found at
+Stripe after its key has expired instead of being asked for again.
 Webhook bodies are verified as the raw bytes received against every configured
 endpoint secret (two while a secret is being rotated).
 """
@@ -14,12 +21,14 @@ endpoint secret (two while a secret is being rotated).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from stripe.params import RefundCreateParams
 
 from ledger.core.errors import InvalidAmountError, LedgerError
 from ledger.core.money import Money
@@ -33,12 +42,18 @@ __all__ = [
     "RefundState",
     "SessionState",
     "StripeGateway",
+    "check_key_prefix",
     "checkout_idempotency_key",
     "is_live_key",
     "verify_webhook",
 ]
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# Letters, digits and `.`, `_`, `:`, `-`; short enough to leave room for the key.
+MAX_KEY_PREFIX_LENGTH = 64
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9._:-]*\Z")
+# The metadata key of a refund that names our refund row.
+REFUND_METADATA_KEY = "refund_id"
 DEFAULT_WEBHOOK_TOLERANCE = 300
 
 
@@ -111,18 +126,35 @@ class PaymentDetails:
 
 @dataclass(frozen=True, slots=True)
 class RefundState:
-    """A refund: `status` is Stripe's (pending, requires_action, succeeded, failed, canceled)."""
+    """A refund: `status` is Stripe's (pending, requires_action, succeeded, failed, canceled).
+
+    `refund_id` is the ledger's refund id from the refund's metadata, when the
+    ledger asked for it (None for a refund made in the dashboard).
+    """
 
     id: str
     status: str | None
     amount_minor: int
     currency: str
     payment_intent_id: str | None = None
+    refund_id: int | None = None
 
 
 def checkout_idempotency_key(donation_id: int) -> str:
     """The idempotency key of the one Checkout Session a donation may have."""
     return f"donation-{donation_id}-checkout"
+
+
+def check_key_prefix(prefix: str) -> str:
+    """The prefix itself if it may start an idempotency key; ValueError otherwise."""
+    if not isinstance(prefix, str):
+        raise TypeError("the key prefix is a string")
+    if len(prefix) > MAX_KEY_PREFIX_LENGTH or not _KEY_PREFIX.match(prefix):
+        raise ValueError(
+            f"the key prefix has at most {MAX_KEY_PREFIX_LENGTH} letters, digits, "
+            "'.', '_', ':' or '-'"
+        )
+    return prefix
 
 
 def is_live_key(secret_key: str) -> bool:
@@ -135,7 +167,9 @@ class StripeGateway:
 
     `api_base` points the real client at another server (the offline fake in
     tests); `webhook_secrets` are the endpoint secrets accepted by
-    `verify_event`, usually one, two while rotating.
+    `verify_event`, usually one, two while rotating; `key_prefix` starts every
+    idempotency key sent (`<prefix>donation-7-checkout`), unique per database
+    that shares the Stripe account.
     """
 
     def __init__(
@@ -143,9 +177,12 @@ class StripeGateway:
         secret_key: str,
         api_base: str | None = None,
         webhook_secrets: Sequence[str] = (),
+        *,
+        key_prefix: str = "",
     ) -> None:
         if not secret_key or not secret_key.strip():
             raise ValueError("a Stripe secret key is required")
+        self.key_prefix = check_key_prefix(key_prefix)
         if isinstance(webhook_secrets, str):
             # A lone string would otherwise be iterated as one-character secrets.
             raise TypeError("webhook_secrets is a sequence of secrets, not one string")
@@ -164,6 +201,18 @@ class StripeGateway:
 
     def __repr__(self) -> str:
         return f"<StripeGateway webhook_secrets={len(self._webhook_secrets)}>"
+
+    def idempotency_key(self, key: str) -> str:
+        """The key as sent to Stripe: this instance's prefix, then `key`."""
+        if not key:
+            raise ValueError("an idempotency key is required")
+        full = self.key_prefix + key
+        if len(full) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ValueError(
+                f"an idempotency key (with its prefix) has at most "
+                f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+            )
+        return full
 
     # -- Checkout ------------------------------------------------------------
     def create_checkout_session(
@@ -208,7 +257,9 @@ class StripeGateway:
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                 },
-                options={"idempotency_key": checkout_idempotency_key(donation_id)},
+                options={
+                    "idempotency_key": self.idempotency_key(checkout_idempotency_key(donation_id))
+                },
             )
         if not session.url:
             raise PaymentProviderError(
@@ -283,21 +334,30 @@ class StripeGateway:
 
     # -- Refunds -------------------------------------------------------------
     def create_refund(
-        self, *, payment_intent_id: str, amount_minor: int, idempotency_key: str
+        self,
+        *,
+        payment_intent_id: str,
+        amount_minor: int,
+        idempotency_key: str,
+        refund_id: int | None = None,
     ) -> RefundState:
         """Refund part or all of a payment; the caller's key makes a retry replay, not repeat.
 
-        Derive the key from the local refund record (e.g. `refund-<id>`): the same
-        key with a different amount is refused by Stripe.
+        Derive the key from the local refund record (e.g. `refund-<id>`; the
+        gateway's prefix is put in front): the same key with a different amount
+        is refused by Stripe. `refund_id`, the ledger's refund, goes into the
+        refund's metadata, where `list_refunds` finds it again (Stripe forgets a
+        key after 24 hours, never a refund's metadata).
         """
         _check_positive(amount_minor)
-        if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise ValueError("an idempotency key of 1 to 255 characters is required")
+        key = self.idempotency_key(idempotency_key)
+        params: RefundCreateParams = {"payment_intent": payment_intent_id, "amount": amount_minor}
+        if refund_id is not None:
+            if isinstance(refund_id, bool) or not isinstance(refund_id, int):
+                raise TypeError("refund_id is an integer")
+            params["metadata"] = {REFUND_METADATA_KEY: str(refund_id)}
         with _provider_errors("create_refund"):
-            refund = self._client.v1.refunds.create(
-                {"payment_intent": payment_intent_id, "amount": amount_minor},
-                options={"idempotency_key": idempotency_key},
-            )
+            refund = self._client.v1.refunds.create(params, options={"idempotency_key": key})
         return _refund_state(refund)
 
     def retrieve_refund(self, refund_id: str) -> RefundState:
@@ -316,6 +376,18 @@ class StripeGateway:
             page = self._client.v1.refunds.list({"payment_intent": payment_intent_id, "limit": 100})
             refunds = [_refund_state(refund) for refund in page.auto_paging_iter()]
         return refunds[::-1]  # Stripe lists newest first
+
+    def find_refund(self, payment_intent_id: str, refund_id: int) -> RefundState | None:
+        """The refund of this payment that the ledger's refund `refund_id` made, if any.
+
+        Found by the refund id in its metadata, so it is found after Stripe has
+        forgotten the request's idempotency key. One key makes one refund;
+        should there be two, the one that moved money is returned.
+        """
+        ours = [r for r in self.list_refunds(payment_intent_id) if r.refund_id == refund_id]
+        return next((r for r in ours if r.status not in ("failed", "canceled")), None) or (
+            ours[0] if ours else None
+        )
 
     # -- Webhooks ------------------------------------------------------------
     def verify_event(
@@ -452,16 +524,19 @@ def _expandable_id(value: str | stripe.PaymentIntent | None) -> str | None:
 
 
 def _parse_donation_id(reference: object) -> int | None:
+    """A local id from Stripe metadata (a string of ASCII digits), or None."""
     if not isinstance(reference, str) or not reference.isascii() or not reference.isdigit():
         return None
     return int(reference)
 
 
 def _refund_state(refund: stripe.Refund) -> RefundState:
+    metadata: Mapping[str, Any] = refund.metadata.to_dict() if refund.metadata is not None else {}
     return RefundState(
         id=refund.id,
         status=refund.status,
         amount_minor=refund.amount,
         currency=refund.currency.upper(),
         payment_intent_id=_expandable_id(refund.payment_intent),
+        refund_id=_parse_donation_id(metadata.get(REFUND_METADATA_KEY)),
     )

@@ -7,7 +7,8 @@ objects, requires `Authorization: Bearer sk_test_...`, and honours
 `Idempotency-Key` the way Stripe documents it: the same key with the same
 parameters replays the first response (header `Idempotent-Replayed: true`), the
 same key with other parameters is a 400 `idempotency_error`, and a request that
-failed validation saves nothing.
+failed validation saves nothing. Stripe forgets a key after 24 hours;
+`forget_idempotency_keys` makes that day pass.
 
 Endpoints: POST /v1/checkout/sessions, GET /v1/checkout/sessions/{id},
 GET /v1/payment_intents/{id}, GET /v1/charges/{id},
@@ -286,6 +287,11 @@ class FakeStripe:
         """
         with self._lock:
             self._failures.extend([status] * count)
+
+    def forget_idempotency_keys(self) -> None:
+        """24 hours pass: Stripe prunes its saved keys, and a key seen before is new again."""
+        with self._lock:
+            self._idempotency.clear()
 
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         """The recorded requests with this method and path."""

@@ -273,6 +273,67 @@ def test_the_fakes_refund_list_pages_with_limit_and_starting_after(
     assert every == made[::-1]  # newest first, as Stripe lists
 
 
+def test_every_key_a_prefixed_gateway_sends_starts_with_its_prefix(fake: FakeStripe) -> None:
+    demo = StripeGateway(API_KEY, api_base=fake.url, key_prefix="demo-")
+    staging = StripeGateway(API_KEY, api_base=fake.url, key_prefix="staging-")
+
+    # The same local ids in two databases sharing the account, within Stripe's 24 hours.
+    demo_paid = fake.pay(checkout(demo, donation_id=7, amount_minor=2500), fee_minor=60)
+    staging_paid = fake.pay(checkout(staging, donation_id=7, amount_minor=900), fee_minor=30)
+    demo.create_refund(
+        payment_intent_id=demo_paid.payment_intent_id,
+        amount_minor=1000,
+        idempotency_key="refund-3",
+        refund_id=3,
+    )
+    staging.create_refund(
+        payment_intent_id=staging_paid.payment_intent_id,
+        amount_minor=400,
+        idempotency_key="refund-3",
+        refund_id=3,
+    )
+
+    assert (fake.sessions_created, fake.refunds_created) == (2, 2)
+    assert [r.idempotency_key for r in fake.requests if r.method == "POST"] == [
+        "demo-donation-7-checkout",
+        "staging-donation-7-checkout",
+        "demo-refund-3",
+        "staging-refund-3",
+    ]
+    assert not any(r.replayed for r in fake.requests)
+
+
+def test_a_key_prefix_stripe_would_not_accept_is_refused() -> None:
+    for prefix in ("prod 1", "ä-", "x" * 65, "a/b"):
+        with pytest.raises(ValueError, match="key prefix"):
+            StripeGateway(API_KEY, key_prefix=prefix)
+    long_key = "r" * 250
+    with pytest.raises(ValueError, match="255"):
+        StripeGateway(API_KEY, key_prefix="staging-").idempotency_key(long_key)
+    assert StripeGateway(API_KEY, key_prefix="prod.2026:a_b-").key_prefix == "prod.2026:a_b-"
+
+
+def test_a_refund_carries_the_ledgers_refund_id_and_is_found_by_it(
+    fake: FakeStripe, gateway: StripeGateway
+) -> None:
+    paid = fake.pay(checkout(gateway, amount_minor=2500), fee_minor=60)
+    dashboard = gateway.create_refund(
+        payment_intent_id=paid.payment_intent_id, amount_minor=300, idempotency_key="d-1"
+    )
+    ours = gateway.create_refund(
+        payment_intent_id=paid.payment_intent_id,
+        amount_minor=300,
+        idempotency_key="refund-12",
+        refund_id=12,
+    )
+
+    assert (dashboard.refund_id, ours.refund_id) == (None, 12)
+    assert fake.refunds[ours.id]["metadata"] == {"refund_id": "12"}
+    assert gateway.retrieve_refund(ours.id).refund_id == 12
+    assert gateway.find_refund(paid.payment_intent_id, 12) == ours
+    assert gateway.find_refund(paid.payment_intent_id, 13) is None
+
+
 def test_payment_details_carry_the_donation_id_of_the_payment_intents_metadata(
     fake: FakeStripe, gateway: StripeGateway
 ) -> None:

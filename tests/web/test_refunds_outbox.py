@@ -29,6 +29,7 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.web.conftest import make_user
 from tests.web.test_webhooks import (
     API_KEY,
+    PREFIX,
     SECRET,
     balances,
     checkout,
@@ -39,7 +40,7 @@ from tests.web.test_webhooks import (
 )
 from web.cli import cli
 from web.mail import flush_outbox as flush_from_mail
-from web.outbox import flush_outbox
+from web.outbox import flush_outbox, refund_idempotency_key
 
 REFUNDS = "/v1/refunds"
 
@@ -120,8 +121,12 @@ def test_a_treasurers_refund_goes_to_stripe_through_the_outbox_and_is_booked_onc
     assert flush(app) == (1, 0)
 
     (sent,) = fake.requests_to("POST", REFUNDS)
-    assert sent.idempotency_key == f"refund-{refund_id}"
-    assert sent.params == {"payment_intent": intent, "amount": "3000"}
+    assert sent.idempotency_key == f"{PREFIX}refund-{refund_id}"
+    assert sent.params == {
+        "payment_intent": intent,
+        "amount": "3000",
+        "metadata": {"refund_id": str(refund_id)},
+    }
     status, stripe_id = refund_row(ledger, refund_id)
     assert status == "succeeded" and stripe_id in fake.refunds
     assert balances(ledger, cid) == {
@@ -232,6 +237,7 @@ def test_when_stripe_is_down_the_refund_stays_queued_and_ledger_outbox_dispatch_
             "LEDGER_STRIPE_SECRET_KEY": API_KEY,
             "LEDGER_STRIPE_API_BASE": fake.url,
             "LEDGER_STRIPE_WEBHOOK_SECRET": SECRET,
+            "LEDGER_STRIPE_KEY_PREFIX": PREFIX,
             "LEDGER_MAIL_SENDER": "log",
         },
     )
@@ -290,3 +296,62 @@ def test_flush_outbox_is_still_importable_from_web_mail_and_sends_refunds(app, f
     with app.app_context():
         assert flush_from_mail() == (1, 0)
     assert refund_row(ledger, refund_id)[0] == "succeeded"
+
+
+def test_a_retry_after_stripe_forgot_its_key_finds_the_refund_by_its_metadata_not_twice(
+    app, fake, ledger
+):
+    """The first attempt reached Stripe and its answer was lost; the retry comes a day
+    later, when the same key would make a second refund."""
+    cid, donation_id, intent, _charge = settled_gift(app, fake, ledger)
+    refund_id = ask_refund(ledger, donation_id, "35.00")
+    made = StripeGateway(API_KEY, api_base=fake.url, key_prefix=PREFIX).create_refund(
+        payment_intent_id=intent,
+        amount_minor=3500,
+        idempotency_key=refund_idempotency_key(refund_id),
+        refund_id=refund_id,
+    )
+    fake.forget_idempotency_keys()
+
+    assert flush(app) == (1, 0)
+
+    assert fake.refunds_created == 1
+    assert len(fake.requests_to("POST", REFUNDS)) == 1  # the lost attempt's only
+    assert refund_row(ledger, refund_id) == ("succeeded", made.id)
+    assert balances(ledger, cid)[accounts.escrow(cid)] == 6500
+
+
+def test_a_webhook_ties_our_refund_by_its_metadata_not_a_dashboard_refund_of_the_same_amount(
+    app, fake, ledger
+):
+    """The dashboard refunded 40.00 first, then our request for 40.00 reached Stripe and
+    its answer was lost: `charge.refunded` lists both, the dashboard's first."""
+    cid, donation_id, intent, charge = settled_gift(app, fake, ledger)
+    refund_id = ask_refund(ledger, donation_id, "40.00")
+    gateway = StripeGateway(API_KEY, api_base=fake.url, key_prefix=PREFIX)
+    dashboard = gateway.create_refund(
+        payment_intent_id=intent, amount_minor=4000, idempotency_key="dashboard-1"
+    )
+    ours = gateway.create_refund(
+        payment_intent_id=intent,
+        amount_minor=4000,
+        idempotency_key=refund_idempotency_key(refund_id),
+        refund_id=refund_id,
+    )
+
+    response = post(app.test_client(), fake.charge_refunded_event(charge))
+
+    assert response.get_json() == {"outcome": "applied"}
+    rows = ledger.read(
+        lambda s: [
+            (r.id == refund_id, r.reason, r.status, r.stripe_refund_id)
+            for r in s.scalars(select(Refund).order_by(Refund.id))
+        ]
+    )
+    assert rows == [
+        (True, "requested", "succeeded", ours.id),
+        (False, "provider", "succeeded", dashboard.id),
+    ]
+    assert balances(ledger, cid)[accounts.escrow(cid)] == 2000
+    assert flush(app) == (1, 0)  # our message finds the refund booked: nothing to send
+    assert fake.refunds_created == 2

@@ -8,6 +8,7 @@ paid at the fake, and the events the fake builds from its own state are posted a
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ from web.config import ConfigError
 from web.payments import begin_checkout
 
 API_KEY = "sk_test_community_ledger"
+# This instance's Stripe key prefix: every idempotency key sent starts with it.
+PREFIX = "web-test-a-"
 SECRET = "whsec_test_current"
 OLD_SECRET = "whsec_test_previous"
 URL = "/webhooks/stripe"
@@ -53,7 +56,10 @@ def fake() -> Iterator[FakeStripe]:
 
 def configure_stripe(app: Flask, fake: FakeStripe, secrets: str = SECRET) -> Flask:
     app.config.update(
-        STRIPE_SECRET_KEY=API_KEY, STRIPE_API_BASE=fake.url, STRIPE_WEBHOOK_SECRET=secrets
+        STRIPE_SECRET_KEY=API_KEY,
+        STRIPE_API_BASE=fake.url,
+        STRIPE_WEBHOOK_SECRET=secrets,
+        STRIPE_KEY_PREFIX=PREFIX,
     )
     return app
 
@@ -610,6 +616,86 @@ def test_a_double_submit_of_the_same_checkout_makes_one_donation_and_one_session
     assert first == second
     assert fake.sessions_created == 1
     assert ledger.read(lambda s: s.scalar(select(func.count(Donation.id)))) == 1
+    assert [r.idempotency_key for r in fake.requests_to("POST", "/v1/checkout/sessions")] == [
+        f"{PREFIX}donation-{first[0]}-checkout"
+    ]
+
+
+def test_two_databases_sharing_a_stripe_account_do_not_replay_each_others_checkout(
+    stripe_app, fake, ledger, tmp_path
+):
+    """A staging database whose gift has the same id as one of the demo's, within
+    Stripe's 24 hours: each gets its own Checkout Session for its own amount."""
+    cid = open_campaign(ledger)
+    demo_gift, demo_session = checkout(stripe_app, cid, "40.00", "form-submit-1")
+    staging_url = f"sqlite:///{tmp_path / 'staging.sqlite3'}"
+    from ledger.core.migrate import upgrade
+
+    upgrade(staging_url)
+    staging_app = configure_stripe(
+        create_app({"DATABASE_URL": staging_url, "TESTING": True, "CLOCK": ledger.clock}), fake
+    )
+    staging_app.config["STRIPE_KEY_PREFIX"] = "web-test-b-"
+    staging: Ledger = staging_app.extensions["ledger"]
+    try:
+        staging_gift, staging_session = checkout(
+            staging_app, open_campaign(staging), "75.00", "form-submit-1"
+        )
+    finally:
+        staging.engine.dispose()
+
+    assert staging_gift == demo_gift and staging_session != demo_session
+    assert fake.sessions_created == 2
+    assert fake.sessions[staging_session]["amount_total"] == 7500
+    assert [r.idempotency_key for r in fake.requests_to("POST", "/v1/checkout/sessions")] == [
+        f"web-test-a-donation-{demo_gift}-checkout",
+        f"web-test-b-donation-{staging_gift}-checkout",
+    ]
+
+
+def test_the_app_refuses_a_live_stripe_key_without_a_key_prefix_and_a_malformed_prefix(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv("LEDGER_STRIPE_KEY_PREFIX", raising=False)
+    settings = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}",
+        "TESTING": True,
+        "STRIPE_SECRET_KEY": "sk_live_community_ledger",
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+    }
+    with pytest.raises(ConfigError, match="LEDGER_STRIPE_KEY_PREFIX is not set"):
+        create_app(settings)
+    with pytest.raises(ConfigError, match="LEDGER_STRIPE_KEY_PREFIX: the key prefix"):
+        create_app({**settings, "STRIPE_KEY_PREFIX": "prod 2026/"})
+
+    started = create_app({**settings, "STRIPE_KEY_PREFIX": "prod-2026a-"})
+    with started.test_request_context():
+        from web.payments import gateway
+
+        assert gateway().key_prefix == "prod-2026a-"
+    started.extensions["ledger"].engine.dispose()
+
+
+def test_outside_tests_a_test_stripe_key_without_a_key_prefix_starts_with_a_warning(
+    monkeypatch, tmp_path, caplog
+):
+    monkeypatch.delenv("LEDGER_TESTING", raising=False)
+    monkeypatch.delenv("LEDGER_STRIPE_KEY_PREFIX", raising=False)
+    settings = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'warn.sqlite3'}",
+        "SECRET_KEY": "x" * 32,
+        "STRIPE_SECRET_KEY": API_KEY,
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+    }
+    with caplog.at_level(logging.WARNING):
+        started = create_app(settings)
+        prefixed = create_app({**settings, "STRIPE_KEY_PREFIX": "staging-"})
+    warnings = [
+        r.getMessage() for r in caplog.records if "LEDGER_STRIPE_KEY_PREFIX" in r.getMessage()
+    ]
+    assert len(warnings) == 1 and "replay" in warnings[0]
+    for application in (started, prefixed):
+        application.extensions["ledger"].engine.dispose()
 
 
 def test_the_app_refuses_to_start_outside_tests_without_a_webhook_secret(monkeypatch, tmp_path):
