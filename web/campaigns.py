@@ -689,7 +689,7 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
                 campaign_id,
                 amount,
                 person_id=page.person_id,
-                anonymous=bool(form.anonymous.data),
+                anonymous=not form.show_name.data,
                 request_key=f"web:{principal.user_id if principal else 'anon'}:{key}",
                 success_url=url_for(
                     "campaigns.thank_you",

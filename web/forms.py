@@ -159,11 +159,12 @@ class DonationForm(FlaskForm):  # type: ignore[misc]
         description=_amount_help,
         render_kw={"inputmode": "decimal", "autocomplete": "transaction-amount"},
     )
-    anonymous = BooleanField(
-        _l("Dona in forma anonima"),
+    # Consent, not opt-out: a donor's name is public only when they ask for it.
+    show_name = BooleanField(
+        _l("Mostra il mio nome tra i donatori"),
         description=_l(
-            "Il tuo nome non comparirà nell'elenco pubblico dei donatori; "
-            "la ricevuta resta intestata a te."
+            "Senza la spunta il tuo nome non compare nell'elenco pubblico; "
+            "la ricevuta resta comunque intestata a te."
         ),
     )
     submit = SubmitField(_l("Dona con carta"))

@@ -384,9 +384,9 @@ def test_a_stranger_sees_the_status_of_a_gift_but_not_its_amount(app, client, le
 def test_an_anonymous_gift_shows_no_name_in_public_but_the_treasurer_sees_it(app, ledger, fake):
     campaign_id = open_campaign(ledger)
     anna = donor(app, ledger, "anna.verdi@example.org")
-    card_gift(anna, ledger, fake, campaign_id, "40", anonymous="y")
+    card_gift(anna, ledger, fake, campaign_id, "40")  # no consent to be named: anonymous
     bruno = donor(app, ledger, "bruno@example.org")
-    card_gift(bruno, ledger, fake, campaign_id, "10")
+    card_gift(bruno, ledger, fake, campaign_id, "10", show_name="y")
 
     public = app.test_client()
     page = public.get(f"/campagne/{campaign_id}").get_data(as_text=True)
@@ -439,7 +439,7 @@ def test_the_donors_own_receipt_carries_their_name_even_when_they_gave_anonymous
 ):
     campaign_id = open_campaign(ledger)
     anna = donor(app, ledger, "anna@example.org")
-    gift = card_gift(anna, ledger, fake, campaign_id, "50", anonymous="y")
+    gift = card_gift(anna, ledger, fake, campaign_id, "50")
     text = pdf_text(anna.get(f"/account/donazioni/{gift}/ricevuta.pdf").data)
     assert "Anna" in text
     assert "Associazione Quartiere Vivo ODV" in text

@@ -435,8 +435,11 @@ class CampaignSchema(Schema):
 class CheckoutCreateSchema(Schema):
     amount = Amount(required=True, metadata={"description": "In the campaign's currency."})
     anonymous = StrictBoolean(
-        load_default=False,
-        metadata={"description": "Hide the donor's name from the public donor list."},
+        load_default=True,
+        metadata={
+            "description": "Hidden from the public donor list unless false (the donor's "
+            "consent to be named)."
+        },
     )
 
 
