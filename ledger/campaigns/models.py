@@ -111,10 +111,6 @@ class Donation(Base):
             return 0
         return self.amount_minor - self.refunded_minor - self.withdrawn_minor
 
-    @property
-    def refundable_minor(self) -> int:
-        return self.counted_minor
-
 
 class Refund(Base):
     __tablename__ = "refunds"

@@ -54,9 +54,7 @@ def issue(session: Session, donation: Donation, *, clock: Clock) -> Receipt | No
 
 def void(session: Session, donation: Donation, *, on: date, reason: str) -> Receipt | None:
     """Void the gift's valid receipt (a refund or a lost dispute); None if it has none."""
-    receipt = session.scalars(
-        select(Receipt).where(Receipt.donation_id == donation.id, Receipt.voided_on.is_(None))
-    ).one_or_none()
+    receipt = valid_receipt(session, donation.id)
     if receipt is not None:
         receipt.voided_on = on
         receipt.void_reason = reason[:200]
@@ -73,6 +71,7 @@ def reissue_after_change(
 
 
 def valid_receipt(session: Session, donation_id: int) -> Receipt | None:
+    """The gift's receipt that is not voided (at most one, by a partial unique index)."""
     return session.scalars(
         select(Receipt).where(Receipt.donation_id == donation_id, Receipt.voided_on.is_(None))
     ).one_or_none()

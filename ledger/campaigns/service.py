@@ -60,11 +60,6 @@ class CampaignFigures:
     donor_count: int
     deadline_at: datetime
 
-    @property
-    def percent(self) -> int:
-        """Raised over goal, whole percent, floor (never rounded up to 100)."""
-        return min(100, self.raised_minor * 100 // self.goal_minor) if self.goal_minor else 0
-
 
 def create_organisation(
     session: Session,

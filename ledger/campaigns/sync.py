@@ -32,11 +32,11 @@ transaction under `FOR UPDATE SKIP LOCKED` (the refund's row, then its gift's).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,6 +57,8 @@ from ledger.payments.stripe_gateway import (
     RefundState,
     SessionState,
 )
+
+T = TypeVar("T")
 
 ACTOR = "stripe-sync"
 OUTCOMES = ("settled", "flagged", "expired", "failed", "left", "skipped", "error")
@@ -105,6 +107,33 @@ class RefundSyncReport:
 
     def summary(self) -> str:
         return "stripe sync: refunds: " + _summary(self.examined, self.counts)
+
+
+class _Report(Protocol):
+    examined: int
+    counts: dict[str, int]
+    errors: list[str]
+
+
+def _each(
+    stuck: Sequence[T],
+    one: Callable[[T], str],
+    label: Callable[[T], str],
+    report: _Report,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Handle each stuck item in its own transaction; a Stripe or domain error on one
+    is counted and reported, and the others go on."""
+    for number, item in enumerate(stuck, start=1):
+        report.examined += 1
+        try:
+            outcome = one(item)
+        except LedgerError as exc:
+            report.errors.append(f"{label(item)}: {exc.code}: {exc.message}")
+            outcome = "error"
+        report.counts[outcome] += 1
+        if progress is not None:
+            progress(number)
 
 
 def _summary(examined: int, counts: dict[str, int]) -> str:
@@ -229,20 +258,16 @@ def sync_pending(
         sessions,
         lambda s: stuck_donations(s, clock=clock, older_than=older_than, limit=limit),
     )
-    for number, (donation_id, session_id) in enumerate(stuck, start=1):
-        report.examined += 1
-        try:
-            verdict = ask_stripe(stripe, session_id)
-            outcome = run_in_transaction(
-                sessions,
-                partial(act, donation_id=donation_id, verdict=verdict, clock=clock, origin=origin),
-            )
-        except LedgerError as exc:
-            report.errors.append(f"donation {donation_id}: {exc.code}: {exc.message}")
-            outcome = "error"
-        report.counts[outcome] += 1
-        if progress is not None:
-            progress(number)
+
+    def one(item: tuple[int, str]) -> str:
+        donation_id, session_id = item
+        verdict = ask_stripe(stripe, session_id)
+        return run_in_transaction(
+            sessions,
+            partial(act, donation_id=donation_id, verdict=verdict, clock=clock, origin=origin),
+        )
+
+    _each(stuck, one, lambda item: f"donation {item[0]}", report, progress)
     return report
 
 
@@ -398,24 +423,15 @@ def sync_refunds(
         sessions,
         lambda s: stuck_refunds(s, clock=clock, older_than=older_than, limit=limit),
     )
-    for number, item in enumerate(stuck, start=1):
-        report.examined += 1
-        try:
-            verdict = ask_stripe_about_refund(stripe, item)
-            outcome = run_in_transaction(
-                sessions,
-                partial(
-                    act_on_refund,
-                    refund_id=item.refund_id,
-                    verdict=verdict,
-                    clock=clock,
-                    origin=origin,
-                ),
-            )
-        except LedgerError as exc:
-            report.errors.append(f"refund {item.refund_id}: {exc.code}: {exc.message}")
-            outcome = "error"
-        report.counts[outcome] += 1
-        if progress is not None:
-            progress(number)
+
+    def one(item: StuckRefund) -> str:
+        verdict = ask_stripe_about_refund(stripe, item)
+        return run_in_transaction(
+            sessions,
+            partial(
+                act_on_refund, refund_id=item.refund_id, verdict=verdict, clock=clock, origin=origin
+            ),
+        )
+
+    _each(stuck, one, lambda item: f"refund {item.refund_id}", report, progress)
     return report

@@ -30,7 +30,7 @@ from ledger.campaigns.service import CloseResult, figures, get_campaign
 from ledger.core.errors import IdempotencyConflictError, LedgerError
 from ledger.core.money import Money, format_minor
 from web.access import allow, current_principal, public, signed_in
-from web.api.docs import REPLAYED_HEADER, documented
+from web.api.docs import documented
 from web.api.errors import invalid_input
 from web.api.inputs import idempotency_key, json_body, load
 from web.api.schemas import (
@@ -45,7 +45,7 @@ from web.api.schemas import (
     RefundCreateSchema,
     RefundSchema,
 )
-from web.api.v1 import TREASURER, _caller, _json, bp
+from web.api.v1 import TREASURER, _answer, _caller, _json, bp
 from web.campaigns import TREASURER as TREASURER_ROLE
 from web.campaigns import (
     CampaignSpec,
@@ -287,9 +287,7 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
         "amount": format_minor(gift.amount_minor, gift.currency),
         "currency": gift.currency,
     }
-    if checkout.created and earlier is None:
-        return _json(CheckoutSchema(), body, 201)
-    return _json(CheckoutSchema(), body, 200, **{REPLAYED_HEADER: "true"})
+    return _answer(CheckoutSchema(), body, created=checkout.created and earlier is None)
 
 
 @bp.post("/campaigns/<int:campaign_id>/donations")
@@ -341,9 +339,7 @@ def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
             raise
         path, message = _DONOR_FIELDS[name]
         raise invalid_input({path: [message]}) from None
-    if created:
-        return _json(DonationSchema(), body, 201)
-    return _json(DonationSchema(), body, 200, **{REPLAYED_HEADER: "true"})
+    return _answer(DonationSchema(), body, created=created)
 
 
 @bp.post("/donations/<int:donation_id>/refund")
@@ -385,11 +381,9 @@ def refund_view(donation_id: int) -> ResponseReturnValue:
         return outcome, gift.method
 
     outcome, method = in_transaction(work)
-    if not outcome.created:
-        return _json(RefundSchema(), _refund_body(outcome), 200, **{REPLAYED_HEADER: "true"})
-    if method == "card":
+    if outcome.created and method == "card":
         flush_outbox()
-    return _json(RefundSchema(), _refund_body(outcome), 202)
+    return _answer(RefundSchema(), _refund_body(outcome), created=outcome.created, status=202)
 
 
 def _donation_currency(session: Session, donation_id: int) -> str:

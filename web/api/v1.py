@@ -96,6 +96,16 @@ def _json(schema: Schema, data: Any, status: int = 200, **headers: str) -> Respo
     return response
 
 
+def _answer(
+    schema: Schema, data: Any, *, created: bool, status: int = 201, **headers: str
+) -> Response:
+    """A money-moving POST's answer: `status` the first time; on a replay of the same
+    Idempotency-Key, 200 with `Idempotent-Replayed: true` and no other header."""
+    if created:
+        return _json(schema, data, status, **headers)
+    return _json(schema, data, 200, **{REPLAYED_HEADER: "true"})
+
+
 def _account(view: AccountView) -> dict[str, Any]:
     return {
         "id": view.id,
@@ -160,10 +170,8 @@ def _reversal_links(
 
 
 def _posted(result: PostResult, body: dict[str, Any]) -> Response:
-    if result.created:
-        location = url_for("api_v1.get_entry_view", sequence=result.entry.sequence)
-        return _json(EntrySchema(), body, 201, Location=location)
-    return _json(EntrySchema(), body, 200, **{REPLAYED_HEADER: "true"})
+    location = url_for("api_v1.get_entry_view", sequence=result.entry.sequence)
+    return _answer(EntrySchema(), body, created=result.created, Location=location)
 
 
 # --------------------------------------------------------------------------- meta
