@@ -1,0 +1,21 @@
+"""Microcredit funds, calls for ideas, applications, reviews, awards, tranches and loans.
+
+Revision ID: 0004_funds
+Revises: 0003_campaigns
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+revision = "0004_funds"
+down_revision = "0003_campaigns"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,21 @@
+"""Foundations, matching-grant commitments and their money states.
+
+Revision ID: 0005_grants
+Revises: 0004_funds
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+revision = "0005_grants"
+down_revision = "0004_funds"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
