@@ -1,4 +1,4 @@
-"""Microcredit funds, calls for ideas, applications, reviews, awards, tranches and loans.
+"""Microcredit and microgrant funds, loan products, loans and repayments.
 
 Revision ID: 0004_funds
 Revises: 0003_campaigns
