@@ -56,6 +56,7 @@ from ledger.core.service import Ledger
 from ledger.people import service as people
 from ledger.people.errors import UserNotFoundError
 from ledger.people.models import ROLES, ApiToken, User
+from ledger.wiring import wire
 
 ENTRY_FIELDS = frozenset(
     {"idempotency_key", "kind", "effective_date", "narration", "postings", "metadata", "actor"}
@@ -240,6 +241,7 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None) -> None:
     """Community ledger: double-entry books for community-welfare programmes."""
+    wire()
     ctx.ensure_object(dict)["database_url"] = database_url
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from ledger.core.clock import FixedClock
 from ledger.core.migrate import upgrade
 from ledger.core.service import Ledger
+from ledger.wiring import wire
 
 PG_ADMIN_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
@@ -60,6 +61,10 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# The grants react to campaign events in every test, as in the app and the CLI.
+wire()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.core.service import Ledger
 from ledger.core.storage import make_engine
+from ledger.wiring import wire
 from web.config import load_config
 from web.db import EXTENSION
 
@@ -47,6 +48,7 @@ SECURITY_HEADERS = {
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then `LEDGER_*` variables, then `config`."""
+    wire()  # the grants react to campaign events (no I/O: subscriptions only)
     app = Flask(__name__, instance_relative_config=False)
     settings = load_config(config)
     app.config.update(settings)

@@ -29,6 +29,7 @@ from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money, format_it
+from ledger.events import GiftSettled, publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +257,8 @@ def settle(
     from ledger.campaigns.service import refund_if_campaign_failed
 
     refund_if_campaign_failed(session, donation, clock=clock)
+    # Matching grants react in this transaction: the gift and its match commit together.
+    publish(session, GiftSettled(donation.id, donation.campaign_id, actor), clock=clock)
     return True
 
 

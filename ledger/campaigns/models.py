@@ -65,6 +65,9 @@ class Campaign(Base):
     # succeeded or failed, kept after the campaign is closed.
     outcome: Mapped[str | None] = mapped_column(String(12))
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The call for ideas the campaign was born from, if any (migration 0006); a
+    # matching commitment toward a call covers all of its campaigns.
+    call_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class Donation(Base):

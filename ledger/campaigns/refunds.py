@@ -30,6 +30,7 @@ from ledger.campaigns.models import Dispute, Donation, Refund
 from ledger.core.clock import Clock, rome_today
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
+from ledger.events import GiftReduced, GiftReinstated, publish
 from ledger.outbox.service import enqueue
 
 # The outbox message that sends a card refund to Stripe: {"refund_id": id}.
@@ -146,6 +147,13 @@ def confirm_refund(
     refund.entry_sequence = result.entry.sequence
     donation.refunded_minor += refund.amount_minor
     receipts.reissue_after_change(session, donation, clock=clock, reason=f"rimborso n. {refund.id}")
+    publish(
+        session,
+        GiftReduced(
+            donation.id, donation.campaign_id, refund.amount_minor, f"refund:{refund.id}", actor
+        ),
+        clock=clock,
+    )
     return True
 
 
@@ -319,4 +327,12 @@ def apply_dispute(
         donation.flagged_reason = "disputed beyond what the gift still counted"
     if escrow:
         receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione")
+        fact: object = (
+            GiftReduced(donation.id, donation.campaign_id, escrow, f"dispute:{dispute_id}", actor)
+            if escrow > 0
+            else GiftReinstated(
+                donation.id, donation.campaign_id, -escrow, f"dispute:{dispute_id}", actor
+            )
+        )
+        publish(session, fact, clock=clock)
     return bool(postings)

@@ -34,6 +34,7 @@ from ledger.campaigns.models import (
 )
 from ledger.core.clock import Clock
 from ledger.core.money import exponent
+from ledger.events import CampaignDecided, publish
 from ledger.people.service import normalise_codice_fiscale
 
 
@@ -206,7 +207,9 @@ class CloseResult:
     refunds_pending: int
 
 
-def close_campaign(session: Session, campaign_id: int, *, clock: Clock) -> CloseResult:
+def close_campaign(
+    session: Session, campaign_id: int, *, clock: Clock, actor: str | None = None
+) -> CloseResult:
     """Decide a live campaign after its deadline, then close it when nothing is owed.
 
     Safe to run twice, also at the same time: the campaign row is locked, the
@@ -233,6 +236,7 @@ def close_campaign(session: Session, campaign_id: int, *, clock: Clock) -> Close
         campaign.status = "failed" if failed else "succeeded"
         campaign.outcome = campaign.status
         campaign.decided_at = now
+        publish(session, CampaignDecided(campaign.id, campaign.outcome, actor), clock=clock)
     owed = 0
     if campaign.outcome == "failed":
         gifts = session.scalars(

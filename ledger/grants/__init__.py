@@ -1,7 +1,10 @@
-"""Grants: foundations, matching-grant commitments and their rules.
+"""Grants: foundations, matching-grant commitments, their rules and money states.
 
-So far only the pure rules engine, `ledger.grants.rules`: ratio matching by the
-cumulative method, threshold top-ups, completion bonuses and the clawback
-arithmetic after a refund, in integer minor units with named rounding. It
-touches no database and reads no clock; it imports only `ledger.core`.
+- `rules`: the pure arithmetic (ratio matching by the cumulative method,
+  threshold top-ups, completion bonuses, clawbacks), no database, no clock.
+- `models`, `accounts`, `service`: foundations, officers, commitments and the
+  engine accounts whose balances are a commitment's money states.
+- `matching`: the reactions to campaign events (`handlers` subscribes them),
+  inside the event's transaction.
+- `queries`: figures for pages, the API and statements.
 """

@@ -1,0 +1,1121 @@
+"""The grants' reactions to campaign events: match, reserve, release, forfeit, claw back.
+
+Runs inside the transaction of the event (a settlement, a refund, a close), under
+the campaign's row lock (taken by the campaign service) and then each
+commitment's row lock, so concurrent gifts are matched one after another in
+commit order and the pool is read and reserved atomically. Every amount is
+booked through the engine with a key derived from the domain rows, so a
+retried event never books twice; unique indexes (one match per donation, one
+allocation per campaign, one release key per allocation and release number)
+back each "exactly once" even if a lock were missed.
+
+Ratio match: each settled gift gets a `grant_matches` row (also when its match
+is 0, with the reason) and, when the match is positive, a reservation (a hold
+from the pool to `earned`). The reservations are earned and released together
+when the campaign succeeds, and voided (forfeited) when it fails.
+
+Threshold top-up: an allocation reserves the top-up (or the completion bonus,
+if larger) on the pool; the first settlement that brings settled money to the
+threshold inside the window earns and releases it, in its own transaction.
+
+Refunds and lost disputes apply the commitment's clawback policy: "claw_back"
+returns the excess to the pool (from reservations first, then from released
+money, then as clawback due for money already disbursed); "keep" leaves it and
+logs a `clawback_kept` event. Both are visible in the grant log and statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.campaigns.models import Campaign, Donation
+from ledger.campaigns.service import get_campaign
+from ledger.core.clock import Clock, rome_today
+from ledger.core.holds import HoldSpec, create_hold, resolve_hold
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.money import Money
+from ledger.grants import accounts
+from ledger.grants.errors import DisbursementError
+from ledger.grants.models import Allocation, Commitment, Match
+from ledger.grants.rules import (
+    Gift,
+    MatchState,
+    completion_bonus,
+    match_after_refund,
+    match_gift,
+    threshold_after_refund,
+    threshold_reached,
+    topup_amount,
+)
+from ledger.grants.service import (
+    bonus_rule,
+    covering,
+    get_commitment,
+    log_event,
+    pool_available,
+    ratio_rule,
+    threshold_rule,
+)
+
+
+def donor_key(donation: Donation) -> str:
+    """Who gave, for per-donor caps: the person, or the gift itself when anonymous."""
+    return f"person:{donation.person_id}" if donation.person_id else f"gift:{donation.id}"
+
+
+def gift_of(donation: Donation, *, plus_minor: int = 0) -> Gift:
+    assert donation.settled_at is not None
+    return Gift(
+        amount_minor=max(0, donation.counted_minor) + plus_minor,
+        fee_minor=donation.fee_minor or 0,
+        donor_key=donor_key(donation),
+        method=donation.method,
+        settled_at=donation.settled_at,
+    )
+
+
+def crowd(session: Session, campaign_id: int, *, count_net: bool) -> tuple[int, int]:
+    """Settled money raised by the crowd (gross or net of fees) and distinct donors."""
+    gifts = session.scalars(
+        select(Donation).where(Donation.campaign_id == campaign_id, Donation.status == "settled")
+    ).all()
+    raised = 0
+    donors: set[str] = set()
+    for gift in gifts:
+        counted = gift.counted_minor
+        if counted <= 0:
+            continue
+        raised += max(0, counted - (gift.fee_minor or 0)) if count_net else counted
+        donors.add(donor_key(gift))
+    return raised, len(donors)
+
+
+def _lock(session: Session, row: Commitment) -> Commitment:
+    return get_commitment(session, row.id, lock=True)
+
+
+def _allocation(session: Session, commitment_id: int, campaign_id: int) -> Allocation | None:
+    return session.scalars(
+        select(Allocation)
+        .where(Allocation.commitment_id == commitment_id, Allocation.campaign_id == campaign_id)
+        .with_for_update()
+    ).one_or_none()
+
+
+def _hold(
+    session: Session,
+    row: Commitment,
+    amount: int,
+    key: str,
+    *,
+    campaign_id: int,
+    clock: Clock,
+    actor: str | None,
+    donation_id: int | None = None,
+) -> str:
+    metadata: dict[str, int] = {"commitment_id": row.id, "campaign_id": campaign_id}
+    if donation_id is not None:
+        metadata["donation_id"] = donation_id
+    result = create_hold(
+        session,
+        HoldSpec(
+            idempotency_key=key,
+            kind="match_earned",
+            debit_account=accounts.earned(row.id),
+            credit_account=accounts.pool(row.id),
+            amount=Money(amount, row.currency),
+            narration=f"Cofinanziamento riservato: impegno {row.id}, campagna {campaign_id}",
+            metadata=metadata,
+            actor=actor,
+        ),
+        clock=clock,
+    )
+    return result.hold.id
+
+
+def _entry(
+    session: Session,
+    row: Commitment,
+    key: str,
+    kind: str,
+    legs: list[tuple[str, int]],
+    narration: str,
+    *,
+    clock: Clock,
+    actor: str | None,
+    metadata: dict[str, int],
+) -> int:
+    result = post_entry(
+        session,
+        EntrySpec(
+            idempotency_key=key,
+            kind=kind,
+            postings=[PostingSpec(code, Money(amount, row.currency)) for code, amount in legs],
+            effective_on=rome_today(clock),
+            narration=narration,
+            metadata={"commitment_id": row.id, **metadata},
+            actor=actor,
+        ),
+        clock=clock,
+    )
+    return result.entry.sequence
+
+
+# --------------------------------------------------------------------- allocations
+
+
+def ensure_allocation(
+    session: Session, row: Commitment, campaign: Campaign, *, clock: Clock, actor: str | None
+) -> Allocation:
+    """The commitment's allocation on the campaign; a threshold one reserves its top-up."""
+    allocation = _allocation(session, row.id, campaign.id)
+    if allocation is None:
+        allocation = Allocation(
+            commitment_id=row.id,
+            campaign_id=campaign.id,
+            status="open",
+            eligible_minor=0,
+            matched_minor=0,
+            reserved_minor=0,
+            released_minor=0,
+            disbursed_minor=0,
+            clawback_due_minor=0,
+            releases=0,
+            created_at=clock.now(),
+        )
+        session.add(allocation)
+        session.flush()
+    if row.kind == "threshold" and allocation.status == "open" and allocation.hold_id is None:
+        _reserve_topup(session, row, allocation, campaign, clock=clock, actor=actor)
+    return allocation
+
+
+def _reserve_topup(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    campaign: Campaign,
+    *,
+    clock: Clock,
+    actor: str | None,
+) -> None:
+    rule = threshold_rule(row, campaign.goal_minor)
+    most = rule.topup_minor
+    bonus = bonus_rule(row)
+    if bonus is not None:
+        most = max(most, completion_bonus(bonus, campaign.goal_minor, campaign.goal_minor))
+    amount = min(most, pool_available(session, row.id))
+    if amount <= 0:
+        log_event(
+            session,
+            row,
+            "reserved",
+            0,
+            now=clock.now(),
+            campaign_id=campaign.id,
+            note="fondo esaurito: nulla da riservare",
+            actor=actor,
+        )
+        return
+    hold_id = _hold(
+        session,
+        row,
+        amount,
+        f"grant:{row.id}:campaign:{campaign.id}:reserve:{allocation.releases + 1}",
+        campaign_id=campaign.id,
+        clock=clock,
+        actor=actor,
+    )
+    allocation.hold_id = hold_id
+    allocation.reserved_minor = amount
+    log_event(
+        session,
+        row,
+        "reserved",
+        amount,
+        now=clock.now(),
+        campaign_id=campaign.id,
+        hold_id=hold_id,
+        actor=actor,
+    )
+
+
+# --------------------------------------------------------------------- settlement
+
+
+def on_gift_settled(
+    session: Session, donation_id: int, campaign_id: int, *, clock: Clock, actor: str | None
+) -> None:
+    """Match a settled gift under every active commitment covering its campaign."""
+    campaign = get_campaign(session, campaign_id)
+    if campaign.outcome == "failed":
+        return  # the gift is going back to its donor
+    donation = session.get(Donation, donation_id)
+    assert donation is not None
+    for candidate in covering(session, campaign):
+        row = _lock(session, candidate)
+        if row.status != "active" or row.currency != donation.currency:
+            continue
+        allocation = ensure_allocation(session, row, campaign, clock=clock, actor=actor)
+        if row.kind == "ratio":
+            _match(session, row, allocation, campaign, donation, clock=clock, actor=actor)
+        else:
+            check_threshold(
+                session,
+                row,
+                allocation,
+                campaign,
+                clock=clock,
+                actor=actor,
+                donation_id=donation.id,
+            )
+
+
+def _donor_totals(session: Session, commitment_id: int, key: str) -> tuple[int, int]:
+    eligible, matched = session.execute(
+        select(
+            func.coalesce(func.sum(Match.eligible_minor), 0),
+            func.coalesce(func.sum(Match.match_minor), 0),
+        ).where(Match.commitment_id == commitment_id, Match.donor_key == key)
+    ).one()
+    return int(eligible), int(matched)
+
+
+def _state(session: Session, row: Commitment, allocation: Allocation, key: str) -> MatchState:
+    eligible, matched = _donor_totals(session, row.id, key)
+    return MatchState(
+        pool_remaining=max(0, pool_available(session, row.id)),
+        campaign_eligible=allocation.eligible_minor,
+        campaign_matched=allocation.matched_minor,
+        donor_eligible={key: eligible},
+        donor_matched={key: matched},
+    )
+
+
+def _match(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    campaign: Campaign,
+    donation: Donation,
+    *,
+    clock: Clock,
+    actor: str | None,
+) -> None:
+    existing = session.scalar(
+        select(Match.id).where(Match.commitment_id == row.id, Match.donation_id == donation.id)
+    )
+    if existing is not None:
+        return
+    gift = gift_of(donation)
+    result = match_gift(ratio_rule(row), _state(session, row, allocation, gift.donor_key), gift)
+    match = Match(
+        commitment_id=row.id,
+        campaign_id=campaign.id,
+        donation_id=donation.id,
+        donor_key=gift.donor_key,
+        eligible_minor=result.state.campaign_eligible - allocation.eligible_minor,
+        match_minor=result.match_minor,
+        reason=str(result.reason),
+        state="reserved" if result.match_minor else "forfeited",
+        holds=0,
+        created_at=clock.now(),
+    )
+    session.add(match)
+    allocation.eligible_minor = result.state.campaign_eligible
+    allocation.matched_minor = result.state.campaign_matched
+    if result.match_minor > 0:
+        match.holds = 1
+        match.hold_id = _hold(
+            session,
+            row,
+            result.match_minor,
+            f"grant:{row.id}:donation:{donation.id}:reserve:1",
+            campaign_id=campaign.id,
+            clock=clock,
+            actor=actor,
+            donation_id=donation.id,
+        )
+        allocation.reserved_minor += result.match_minor
+        log_event(
+            session,
+            row,
+            "reserved",
+            result.match_minor,
+            now=clock.now(),
+            campaign_id=campaign.id,
+            donation_id=donation.id,
+            hold_id=match.hold_id,
+            note=str(result.reason),
+            actor=actor,
+        )
+    session.flush()
+    if campaign.outcome == "succeeded":
+        _earn_and_release(session, row, allocation, campaign, clock=clock, actor=actor)
+
+
+def check_threshold(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    campaign: Campaign,
+    *,
+    clock: Clock,
+    actor: str | None,
+    donation_id: int | None = None,
+) -> bool:
+    """Release the top-up if the threshold is reached now; True when this call released it."""
+    if allocation.status != "open" or allocation.hold_id is None:
+        return False
+    raised, donors = crowd(session, campaign.id, count_net=row.count_net)
+    rule = threshold_rule(row, campaign.goal_minor)
+    now = clock.now()
+    if not threshold_reached(rule, raised, donors, now):
+        return False
+    amount = topup_amount(rule, raised)
+    why = "soglia raggiunta"
+    bonus = bonus_rule(row)
+    if bonus is not None and raised >= campaign.goal_minor:
+        amount = completion_bonus(bonus, raised, campaign.goal_minor)
+        why = "obiettivo raggiunto dalla sola comunità: premio di completamento"
+    amount = min(amount, allocation.reserved_minor)
+    number = allocation.releases + 1
+    hold_id = allocation.hold_id
+    base = f"grant:{row.id}:campaign:{campaign.id}"
+    meta = {"campaign_id": campaign.id, **({"donation_id": donation_id} if donation_id else {})}
+    if amount <= 0:
+        resolve_hold(
+            session,
+            hold_id,
+            outcome="voided",
+            idempotency_key=f"{base}:void:{number}",
+            clock=clock,
+            actor=actor,
+        )
+        allocation.status = "released"
+        allocation.hold_id = None
+        allocation.reserved_minor = 0
+        allocation.releases = number
+        allocation.released_at = now
+        log_event(
+            session,
+            row,
+            "released",
+            0,
+            now=now,
+            campaign_id=campaign.id,
+            donation_id=donation_id,
+            hold_id=hold_id,
+            note=f"{why}: nulla da aggiungere (obiettivo già superato)",
+            actor=actor,
+        )
+        return True
+    earned = resolve_hold(
+        session,
+        hold_id,
+        outcome="posted",
+        amount=Money(amount, row.currency),
+        idempotency_key=f"{base}:earn:{number}",
+        clock=clock,
+        actor=actor,
+    )
+    assert earned.hold.entry_id is not None
+    sequence = _entry(
+        session,
+        row,
+        f"{base}:release:{number}",
+        "match_release",
+        [(accounts.released(row.id), amount), (accounts.earned(row.id), -amount)],
+        f"Integrazione svincolata: impegno {row.id}, campagna {campaign.id} ({why})",
+        clock=clock,
+        actor=actor,
+        metadata=meta,
+    )
+    allocation.status = "released"
+    allocation.hold_id = None
+    allocation.reserved_minor = 0
+    allocation.released_minor += amount
+    allocation.matched_minor += amount
+    allocation.releases = number
+    allocation.released_at = now
+    log_event(
+        session,
+        row,
+        "earned",
+        amount,
+        now=now,
+        campaign_id=campaign.id,
+        donation_id=donation_id,
+        hold_id=hold_id,
+        note=why,
+        actor=actor,
+    )
+    log_event(
+        session,
+        row,
+        "released",
+        amount,
+        now=now,
+        campaign_id=campaign.id,
+        donation_id=donation_id,
+        entry_sequence=sequence,
+        note=why,
+        actor=actor,
+    )
+    return True
+
+
+# --------------------------------------------------------------------- decision
+
+
+def _earn_and_release(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    campaign: Campaign,
+    *,
+    clock: Clock,
+    actor: str | None,
+) -> None:
+    """Post every reserved ratio match of the campaign and release them in one entry."""
+    reserved = session.scalars(
+        select(Match)
+        .where(
+            Match.commitment_id == row.id,
+            Match.campaign_id == campaign.id,
+            Match.state == "reserved",
+        )
+        .order_by(Match.id)
+    ).all()
+    total = 0
+    now = clock.now()
+    for match in reserved:
+        assert match.hold_id is not None
+        resolve_hold(
+            session,
+            match.hold_id,
+            outcome="posted",
+            idempotency_key=f"grant:{row.id}:donation:{match.donation_id}:earn:{match.holds}",
+            clock=clock,
+            actor=actor,
+        )
+        match.state = "released"
+        total += match.match_minor
+        log_event(
+            session,
+            row,
+            "earned",
+            match.match_minor,
+            now=now,
+            campaign_id=campaign.id,
+            donation_id=match.donation_id,
+            hold_id=match.hold_id,
+            actor=actor,
+        )
+    if total == 0:
+        return
+    allocation.releases += 1
+    sequence = _entry(
+        session,
+        row,
+        f"grant:{row.id}:campaign:{campaign.id}:release:{allocation.releases}",
+        "match_release",
+        [(accounts.released(row.id), total), (accounts.earned(row.id), -total)],
+        f"Raddoppio svincolato: impegno {row.id}, campagna {campaign.id} riuscita",
+        clock=clock,
+        actor=actor,
+        metadata={"campaign_id": campaign.id},
+    )
+    allocation.reserved_minor -= total
+    allocation.released_minor += total
+    allocation.status = "released"
+    allocation.released_at = now
+    log_event(
+        session,
+        row,
+        "released",
+        total,
+        now=now,
+        campaign_id=campaign.id,
+        entry_sequence=sequence,
+        actor=actor,
+    )
+
+
+def void_reservations(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    *,
+    clock: Clock,
+    kind: str,
+    actor: str | None,
+    note: str = "",
+) -> int:
+    """End every open reservation of the allocation (forfeit or cancel); returns the sum."""
+    now = clock.now()
+    total = 0
+    if allocation.hold_id is not None:
+        resolve_hold(
+            session,
+            allocation.hold_id,
+            outcome="voided",
+            idempotency_key=f"grant:{row.id}:campaign:{allocation.campaign_id}:void:"
+            f"{allocation.releases + 1}",
+            clock=clock,
+            actor=actor,
+        )
+        log_event(
+            session,
+            row,
+            kind,
+            allocation.reserved_minor,
+            now=now,
+            campaign_id=allocation.campaign_id,
+            hold_id=allocation.hold_id,
+            note=note,
+            actor=actor,
+        )
+        total += allocation.reserved_minor
+        allocation.hold_id = None
+        allocation.reserved_minor = 0
+        if allocation.status == "open":
+            allocation.status = "forfeited"
+    for match in session.scalars(
+        select(Match)
+        .where(
+            Match.commitment_id == row.id,
+            Match.campaign_id == allocation.campaign_id,
+            Match.state == "reserved",
+        )
+        .order_by(Match.id)
+    ):
+        assert match.hold_id is not None
+        resolve_hold(
+            session,
+            match.hold_id,
+            outcome="voided",
+            idempotency_key=f"grant:{row.id}:donation:{match.donation_id}:void:{match.holds}",
+            clock=clock,
+            actor=actor,
+        )
+        match.state = "forfeited"
+        total += match.match_minor
+        allocation.reserved_minor -= match.match_minor
+        log_event(
+            session,
+            row,
+            kind,
+            match.match_minor,
+            now=now,
+            campaign_id=allocation.campaign_id,
+            donation_id=match.donation_id,
+            hold_id=match.hold_id,
+            note=note,
+            actor=actor,
+        )
+    return total
+
+
+def on_campaign_decided(
+    session: Session, campaign_id: int, outcome: str, *, clock: Clock, actor: str | None
+) -> None:
+    """Success earns and releases the reserved matches and ends unmet threshold
+    reservations; failure forfeits everything not yet disbursed back to the pool."""
+    campaign = get_campaign(session, campaign_id)
+    rows = session.scalars(
+        select(Commitment)
+        .join(Allocation, Allocation.commitment_id == Commitment.id)
+        .where(Allocation.campaign_id == campaign_id)
+        .order_by(Commitment.id)
+    ).all()
+    for candidate in rows:
+        row = _lock(session, candidate)
+        allocation = _allocation(session, row.id, campaign_id)
+        assert allocation is not None
+        if outcome == "succeeded":
+            if row.kind == "ratio" and row.status == "active":
+                _earn_and_release(session, row, allocation, campaign, clock=clock, actor=actor)
+            elif row.kind == "threshold" and allocation.status == "open":
+                void_reservations(
+                    session,
+                    row,
+                    allocation,
+                    clock=clock,
+                    kind="forfeited",
+                    actor=actor,
+                    note="soglia non raggiunta entro la chiusura",
+                )
+        else:
+            void_reservations(
+                session,
+                row,
+                allocation,
+                clock=clock,
+                kind="forfeited",
+                actor=actor,
+                note="campagna non riuscita",
+            )
+            taken = allocation.released_minor + allocation.disbursed_minor
+            if taken > 0:
+                _take_back(
+                    session,
+                    row,
+                    allocation,
+                    taken,
+                    clock=clock,
+                    actor=actor,
+                    kind="forfeited",
+                    cause="campaign_failed",
+                )
+            allocation.status = "forfeited"
+            allocation.matched_minor = 0
+
+
+# --------------------------------------------------------------------- refunds
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    from_reserved: int
+    from_released: int
+    to_clawback_due: int
+
+
+def _shrink_reservation(
+    session: Session, row: Commitment, match: Match, by: int, *, clock: Clock, actor: str | None
+) -> int:
+    """Reduce a match's reservation by up to `by` (void, then hold what remains)."""
+    if match.state != "reserved" or match.hold_id is None or by <= 0:
+        return 0
+    taken = min(by, match.match_minor)
+    resolve_hold(
+        session,
+        match.hold_id,
+        outcome="voided",
+        idempotency_key=f"grant:{row.id}:donation:{match.donation_id}:void:{match.holds}",
+        clock=clock,
+        actor=actor,
+    )
+    match.match_minor -= taken
+    if match.match_minor > 0:
+        match.holds += 1
+        match.hold_id = _hold(
+            session,
+            row,
+            match.match_minor,
+            f"grant:{row.id}:donation:{match.donation_id}:reserve:{match.holds}",
+            campaign_id=match.campaign_id,
+            clock=clock,
+            actor=actor,
+            donation_id=match.donation_id,
+        )
+    else:
+        match.state = "forfeited"
+        match.hold_id = None
+    return taken
+
+
+def _take_back(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    amount: int,
+    *,
+    clock: Clock,
+    actor: str | None,
+    kind: str,
+    cause: str,
+    donation_id: int | None = None,
+) -> _Taken:
+    """Return `amount` of the allocation's match to the pool: reserved money first
+    (the refunded gift's own reservation, then the newest), then released money,
+    then money already disbursed becomes clawback due."""
+    now = clock.now()
+    left = amount
+    from_reserved = 0
+    if row.kind == "ratio":
+        query = (
+            select(Match)
+            .where(
+                Match.commitment_id == row.id,
+                Match.campaign_id == allocation.campaign_id,
+                Match.state == "reserved",
+            )
+            .order_by((Match.donation_id == (donation_id or 0)).desc(), Match.id.desc())
+        )
+        for match in session.scalars(query).all():
+            if left <= 0:
+                break
+            got = _shrink_reservation(session, row, match, left, clock=clock, actor=actor)
+            left -= got
+            from_reserved += got
+        allocation.reserved_minor -= from_reserved
+        if from_reserved:
+            log_event(
+                session,
+                row,
+                kind,
+                from_reserved,
+                now=now,
+                campaign_id=allocation.campaign_id,
+                donation_id=donation_id,
+                note=f"{cause}: riserva ridotta",
+                actor=actor,
+            )
+    base = f"grant:{row.id}:campaign:{allocation.campaign_id}:{cause}"
+    from_released = min(left, allocation.released_minor)
+    if from_released > 0:
+        sequence = _entry(
+            session,
+            row,
+            f"{base}:released",
+            "match_clawback" if kind == "clawback" else "match_forfeit",
+            [(accounts.pool(row.id), from_released), (accounts.released(row.id), -from_released)],
+            f"Cofinanziamento tornato all'impegno {row.id} dalla campagna {allocation.campaign_id}",
+            clock=clock,
+            actor=actor,
+            metadata={"campaign_id": allocation.campaign_id},
+        )
+        allocation.released_minor -= from_released
+        left -= from_released
+        log_event(
+            session,
+            row,
+            kind,
+            from_released,
+            now=now,
+            campaign_id=allocation.campaign_id,
+            donation_id=donation_id,
+            entry_sequence=sequence,
+            note=cause,
+            actor=actor,
+        )
+    due = min(left, allocation.disbursed_minor)
+    if due > 0:
+        accounts.ensure_campaign_match(session, allocation.campaign_id, clock)
+        sequence = _entry(
+            session,
+            row,
+            f"{base}:due",
+            "match_clawback_due",
+            [
+                (accounts.clawback_due(row.id), due),
+                (accounts.disbursed(row.id), -due),
+                (accounts.campaign_match(allocation.campaign_id), due),
+                (accounts.owed_to_foundation(row.id), -due),
+            ],
+            f"Cofinanziamento già erogato da restituire: impegno {row.id}, campagna "
+            f"{allocation.campaign_id}",
+            clock=clock,
+            actor=actor,
+            metadata={"campaign_id": allocation.campaign_id},
+        )
+        allocation.disbursed_minor -= due
+        allocation.clawback_due_minor += due
+        left -= due
+        log_event(
+            session,
+            row,
+            "clawback_due",
+            due,
+            now=now,
+            campaign_id=allocation.campaign_id,
+            donation_id=donation_id,
+            entry_sequence=sequence,
+            note=cause,
+            actor=actor,
+        )
+    allocation.matched_minor = max(0, allocation.matched_minor - (amount - left))
+    return _Taken(from_reserved, from_released, due)
+
+
+def on_gift_reduced(
+    session: Session,
+    donation_id: int,
+    campaign_id: int,
+    amount_minor: int,
+    cause: str,
+    *,
+    clock: Clock,
+    actor: str | None,
+) -> None:
+    """Apply each commitment's clawback policy after money of a gift went back."""
+    campaign = get_campaign(session, campaign_id)
+    donation = session.get(Donation, donation_id)
+    assert donation is not None
+    rows = session.scalars(
+        select(Commitment)
+        .join(Allocation, Allocation.commitment_id == Commitment.id)
+        .where(Allocation.campaign_id == campaign_id)
+        .order_by(Commitment.id)
+    ).all()
+    key = cause.replace(":", "-")
+    for candidate in rows:
+        row = _lock(session, candidate)
+        allocation = _allocation(session, row.id, campaign_id)
+        assert allocation is not None
+        if allocation.status == "forfeited":
+            continue  # nothing of it is left to take back
+        if row.kind == "ratio":
+            _ratio_refund(
+                session,
+                row,
+                allocation,
+                campaign,
+                donation,
+                amount_minor,
+                key,
+                clock=clock,
+                actor=actor,
+            )
+        else:
+            _threshold_refund(
+                session, row, allocation, campaign, donation, key, clock=clock, actor=actor
+            )
+
+
+def _ratio_refund(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    campaign: Campaign,
+    donation: Donation,
+    amount_minor: int,
+    key: str,
+    *,
+    clock: Clock,
+    actor: str | None,
+) -> None:
+    matches = session.scalars(
+        select(Match)
+        .where(Match.commitment_id == row.id, Match.campaign_id == campaign.id)
+        .order_by(Match.id)
+    ).all()
+    index = next((i for i, m in enumerate(matches) if m.donation_id == donation.id), None)
+    if index is None:
+        return  # settled before the commitment covered it: never matched
+    gifts_by_id = {
+        d.id: d
+        for d in session.scalars(
+            select(Donation).where(Donation.id.in_([m.donation_id for m in matches]))
+        )
+    }
+    gifts = [
+        gift_of(gifts_by_id[m.donation_id], plus_minor=amount_minor if i == index else 0)
+        for i, m in enumerate(matches)
+    ]
+    state = MatchState(
+        pool_remaining=max(0, pool_available(session, row.id)),
+        campaign_eligible=allocation.eligible_minor,
+        campaign_matched=allocation.matched_minor,
+    )
+    outcome = match_after_refund(
+        ratio_rule(row),
+        state,
+        gifts,
+        index,
+        amount_minor,
+        row.clawback_policy,  # type: ignore[arg-type]
+    )
+    allocation.eligible_minor = outcome.state.campaign_eligible
+    if outcome.excess_minor <= 0:
+        return
+    if row.clawback_policy == "keep":
+        log_event(
+            session,
+            row,
+            "clawback_kept",
+            outcome.excess_minor,
+            now=clock.now(),
+            campaign_id=campaign.id,
+            donation_id=donation.id,
+            note=f"{key}: cofinanziamento mantenuto (politica 'keep')",
+            actor=actor,
+        )
+        return
+    _take_back(
+        session,
+        row,
+        allocation,
+        outcome.excess_minor,
+        clock=clock,
+        actor=actor,
+        kind="clawback",
+        cause=key,
+        donation_id=donation.id,
+    )
+
+
+def _threshold_refund(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    campaign: Campaign,
+    donation: Donation,
+    key: str,
+    *,
+    clock: Clock,
+    actor: str | None,
+) -> None:
+    if allocation.status != "released":
+        return
+    given = allocation.released_minor + allocation.disbursed_minor
+    raised, donors = crowd(session, campaign.id, count_net=row.count_net)
+    outcome = threshold_after_refund(
+        threshold_rule(row, campaign.goal_minor),
+        given,
+        raised,
+        donors,
+        row.clawback_policy,  # type: ignore[arg-type]
+    )
+    if outcome.still_met or given == 0:
+        return
+    if row.clawback_policy == "keep":
+        log_event(
+            session,
+            row,
+            "clawback_kept",
+            given,
+            now=clock.now(),
+            campaign_id=campaign.id,
+            donation_id=donation.id,
+            note=f"{key}: soglia non più raggiunta, integrazione mantenuta (politica 'keep')",
+            actor=actor,
+        )
+        return
+    _take_back(
+        session,
+        row,
+        allocation,
+        outcome.clawback_minor,
+        clock=clock,
+        actor=actor,
+        kind="clawback",
+        cause=key,
+        donation_id=donation.id,
+    )
+    # Reopened: a later crossing releases again (a new reservation, a new release number).
+    allocation.status = "open"
+    if campaign.outcome is None:
+        _reserve_topup(session, row, allocation, campaign, clock=clock, actor=actor)
+
+
+def on_gift_reinstated(
+    session: Session, donation_id: int, campaign_id: int, *, clock: Clock, actor: str | None
+) -> None:
+    """A won dispute adds money back: a threshold may be reached again."""
+    campaign = get_campaign(session, campaign_id)
+    for candidate in covering(session, campaign):
+        row = _lock(session, candidate)
+        if row.kind != "threshold":
+            continue
+        allocation = ensure_allocation(session, row, campaign, clock=clock, actor=actor)
+        check_threshold(
+            session, row, allocation, campaign, clock=clock, actor=actor, donation_id=donation_id
+        )
+
+
+# --------------------------------------------------------------------- real money
+
+
+def record_disbursement(
+    session: Session,
+    commitment_id: int,
+    campaign_id: int,
+    amount_minor: int,
+    *,
+    key: str,
+    clock: Clock,
+    actor: str | None,
+) -> int:
+    """The foundation's payment of released money reached the bank: book it (once per key)."""
+    row = get_commitment(session, commitment_id, lock=True)
+    allocation = _allocation(session, commitment_id, campaign_id)
+    if allocation is None:
+        raise DisbursementError("Questo impegno non ha cofinanziato la campagna.")
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise DisbursementError("L'importo erogato deve essere positivo.", field="amount")
+    if amount_minor > allocation.released_minor:
+        raise DisbursementError(
+            "L'importo supera il cofinanziamento svincolato e non ancora erogato.",
+            released_minor=allocation.released_minor,
+        )
+    accounts.ensure_campaign_match(session, campaign_id, clock)
+    sequence = _entry(
+        session,
+        row,
+        f"grant:{row.id}:disbursement:{key}",
+        "match_disbursement",
+        [
+            (accounts.disbursed(row.id), amount_minor),
+            (accounts.released(row.id), -amount_minor),
+            (accounts.BANK, amount_minor),
+            (accounts.campaign_match(campaign_id), -amount_minor),
+        ],
+        f"Cofinanziamento erogato dalla fondazione: impegno {row.id}, campagna {campaign_id}",
+        clock=clock,
+        actor=actor,
+        metadata={"campaign_id": campaign_id},
+    )
+    allocation.released_minor -= amount_minor
+    allocation.disbursed_minor += amount_minor
+    log_event(
+        session,
+        row,
+        "disbursed",
+        amount_minor,
+        now=clock.now(),
+        campaign_id=campaign_id,
+        entry_sequence=sequence,
+        actor=actor,
+    )
+    return sequence
+
+
+def repay_clawback(
+    session: Session,
+    commitment_id: int,
+    campaign_id: int,
+    amount_minor: int,
+    *,
+    key: str,
+    clock: Clock,
+    actor: str | None,
+) -> int:
+    """Money due back to the foundation left the bank: book it, the pool regains it."""
+    row = get_commitment(session, commitment_id, lock=True)
+    allocation = _allocation(session, commitment_id, campaign_id)
+    if allocation is None or amount_minor <= 0 or amount_minor > allocation.clawback_due_minor:
+        raise DisbursementError("Nessuna restituzione dovuta per questo importo.")
+    sequence = _entry(
+        session,
+        row,
+        f"grant:{row.id}:clawback-repaid:{key}",
+        "match_clawback_repaid",
+        [
+            (accounts.pool(row.id), amount_minor),
+            (accounts.clawback_due(row.id), -amount_minor),
+            (accounts.owed_to_foundation(row.id), amount_minor),
+            (accounts.BANK, -amount_minor),
+        ],
+        f"Restituzione alla fondazione: impegno {row.id}, campagna {campaign_id}",
+        clock=clock,
+        actor=actor,
+        metadata={"campaign_id": campaign_id},
+    )
+    allocation.clawback_due_minor -= amount_minor
+    log_event(
+        session,
+        row,
+        "clawback_repaid",
+        amount_minor,
+        now=clock.now(),
+        campaign_id=campaign_id,
+        entry_sequence=sequence,
+        actor=actor,
+    )
+    return sequence

@@ -1,0 +1,462 @@
+"""Foundations, their officers and matching-grant commitments.
+
+Creating a commitment books the foundation's word (Dr pool, Cr commitment) and,
+for a threshold commitment toward one campaign, reserves its top-up at once (a
+hold on the pool). Cancelling voids every open reservation and takes back what
+no rule reserved (Dr commitment, Cr pool); what was already earned stays owed.
+Every service takes the caller's session and never commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.campaigns.models import METHODS, Campaign
+from ledger.campaigns.service import get_campaign
+from ledger.core.clock import Clock, rome_today
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.money import MAX_MINOR, Money
+from ledger.grants import accounts
+from ledger.grants.errors import (
+    CommitmentNotFoundError,
+    CommitmentStateError,
+    FoundationNotFoundError,
+    InvalidCommitmentError,
+)
+from ledger.grants.models import (
+    Allocation,
+    Commitment,
+    Foundation,
+    FoundationOfficer,
+    GrantEvent,
+    Match,
+)
+from ledger.grants.rules import (
+    CLAWBACK_POLICIES,
+    TOPUP_POLICIES,
+    CompletionBonusRule,
+    InvalidRuleError,
+    RatioRule,
+    ThresholdRule,
+    Window,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommitmentSpec:
+    """What a foundation commits to. Shares and ratios are decimal strings."""
+
+    foundation_id: int
+    title: str
+    kind: str  # ratio | threshold
+    pool_minor: int
+    window_start: datetime
+    window_end: datetime
+    campaign_id: int | None = None
+    call_id: int | None = None
+    currency: str = "EUR"
+    count_net: bool = False
+    clawback_policy: str = "claw_back"
+    ratio: str | None = None
+    methods: tuple[str, ...] = METHODS
+    min_gift_minor: int | None = None
+    max_gift_minor: int | None = None
+    donor_cap_minor: int | None = None
+    campaign_cap_minor: int | None = None
+    threshold_minor: int | None = None
+    threshold_share: str | None = None
+    topup_minor: int | None = None
+    topup_share: str | None = None
+    topup_policy: str | None = None
+    topup_cap_minor: int | None = None
+    min_donors: int | None = None
+    bonus_share: str | None = None
+    bonus_cap_minor: int | None = None
+
+
+# --------------------------------------------------------------------- foundations
+
+
+def create_foundation(
+    session: Session, *, name: str, now: datetime, tax_code: str | None = None
+) -> Foundation:
+    clean = " ".join((name or "").split())
+    if not clean or len(clean) > 200:
+        raise InvalidCommitmentError(
+            "Il nome della fondazione è obbligatorio (massimo 200 caratteri).", field="name"
+        )
+    if session.scalar(select(Foundation.id).where(Foundation.name == clean)) is not None:
+        raise InvalidCommitmentError("Esiste già una fondazione con questo nome.", field="name")
+    foundation = Foundation(name=clean, tax_code=tax_code or None, created_at=now)
+    session.add(foundation)
+    session.flush()
+    return foundation
+
+
+def get_foundation(session: Session, foundation_id: int) -> Foundation:
+    foundation = session.get(Foundation, foundation_id)
+    if foundation is None:
+        raise FoundationNotFoundError(
+            f"nessuna fondazione con id {foundation_id}", foundation_id=foundation_id
+        )
+    return foundation
+
+
+def list_foundations(session: Session) -> list[Foundation]:
+    return list(session.scalars(select(Foundation).order_by(Foundation.name)))
+
+
+def add_officer(session: Session, foundation_id: int, user_id: int, *, now: datetime) -> None:
+    """Let a user act for a foundation (they need the foundation_officer role too)."""
+    get_foundation(session, foundation_id)
+    key = {"foundation_id": foundation_id, "user_id": user_id}
+    if session.get(FoundationOfficer, key) is None:
+        session.add(FoundationOfficer(**key, created_at=now))
+        session.flush()
+
+
+def foundations_of(session: Session, user_id: int) -> list[int]:
+    """The foundations a user acts for."""
+    return list(
+        session.scalars(
+            select(FoundationOfficer.foundation_id)
+            .where(FoundationOfficer.user_id == user_id)
+            .order_by(FoundationOfficer.foundation_id)
+        )
+    )
+
+
+# --------------------------------------------------------------------- rules of a row
+
+
+def _decimal(name: str, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError):
+        raise InvalidCommitmentError(f"{name}: numero decimale non valido", field=name) from None
+    if not number.is_finite():
+        raise InvalidCommitmentError(f"{name}: numero decimale non valido", field=name)
+    return number
+
+
+def window_of(row: Commitment) -> Window:
+    return Window(row.window_start, row.window_end)
+
+
+def ratio_rule(row: Commitment) -> RatioRule:
+    """The ratio rule a commitment row states."""
+    ratio = _decimal("ratio", row.ratio)
+    assert ratio is not None
+    return RatioRule(
+        ratio=ratio,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        methods=frozenset((row.methods or "").split(",")),
+        min_gift=row.min_gift_minor or 0,
+        max_gift=row.max_gift_minor,
+        donor_cap=row.donor_cap_minor,
+        campaign_cap=row.campaign_cap_minor,
+        count_net=row.count_net,
+    )
+
+
+def threshold_rule(row: Commitment, budget_minor: int) -> ThresholdRule:
+    """The threshold rule a commitment row states, on a campaign's budget (its goal)."""
+    threshold: int | Decimal | None = (
+        row.threshold_minor
+        if row.threshold_minor is not None
+        else _decimal("threshold_share", row.threshold_share)
+    )
+    topup: int | Decimal | None = (
+        row.topup_minor if row.topup_minor is not None else _decimal("topup_share", row.topup_share)
+    )
+    assert threshold is not None and topup is not None
+    return ThresholdRule(
+        budget_minor=budget_minor,
+        threshold=threshold,
+        topup=topup,
+        window=window_of(row),
+        policy=row.topup_policy,  # type: ignore[arg-type]
+        min_donors=row.min_donors,
+        cap_minor=row.topup_cap_minor,
+    )
+
+
+def bonus_rule(row: Commitment) -> CompletionBonusRule | None:
+    share = _decimal("bonus_share", row.bonus_share)
+    if share is None:
+        return None
+    return CompletionBonusRule(share=share, cap_minor=row.bonus_cap_minor)
+
+
+def _check_spec(session: Session, spec: CommitmentSpec) -> None:
+    def bad(message: str, field: str) -> InvalidCommitmentError:
+        return InvalidCommitmentError(message, field=field)
+
+    title = " ".join((spec.title or "").split())
+    if not title or len(title) > 200:
+        raise bad("Il titolo è obbligatorio (massimo 200 caratteri).", "title")
+    if spec.kind not in ("ratio", "threshold"):
+        raise bad("Tipo di regola sconosciuto: 'ratio' o 'threshold'.", "kind")
+    if (spec.campaign_id is None) == (spec.call_id is None):
+        raise bad("Indicare una campagna oppure un bando, non entrambi.", "campaign_id")
+    if isinstance(spec.pool_minor, bool) or not isinstance(spec.pool_minor, int):
+        raise bad("L'importo impegnato è in centesimi interi.", "pool_minor")
+    if not 0 < spec.pool_minor <= MAX_MINOR:
+        raise bad("L'importo impegnato deve essere positivo.", "pool_minor")
+    if spec.clawback_policy not in CLAWBACK_POLICIES:
+        raise bad("Politica di recupero sconosciuta: 'keep' o 'claw_back'.", "clawback_policy")
+    if spec.campaign_id is not None:
+        campaign = get_campaign(session, spec.campaign_id)
+        if campaign.currency != spec.currency:
+            raise bad("La valuta dell'impegno è diversa da quella della campagna.", "currency")
+        if campaign.status not in ("draft", "live"):
+            raise bad("La campagna è già chiusa: non si può più cofinanziare.", "campaign_id")
+    if spec.kind == "ratio":
+        if spec.ratio is None:
+            raise bad(
+                "Il rapporto di raddoppio è obbligatorio (es. 2 per 2 EUR ogni 1 EUR).", "ratio"
+            )
+        if not spec.methods or any(m not in METHODS for m in spec.methods):
+            raise bad(f"Metodi ammessi: {', '.join(METHODS)}.", "methods")
+    else:
+        if (spec.threshold_minor is None) == (spec.threshold_share is None):
+            raise bad("La soglia è un importo oppure una percentuale del budget.", "threshold")
+        if (spec.topup_minor is None) == (spec.topup_share is None):
+            raise bad("L'integrazione è un importo oppure una percentuale del budget.", "topup")
+        if spec.topup_policy not in TOPUP_POLICIES:
+            raise bad("Politica dell'integrazione: 'fixed' o 'remaining_to_goal'.", "topup_policy")
+
+
+def _validate_rules(row: Commitment) -> None:
+    """Build the row's rules once, so a bad setting is refused before anything is written."""
+    try:
+        window_of(row)
+        if row.kind == "ratio":
+            ratio_rule(row)
+        else:
+            threshold_rule(row, 1_000_000)
+            bonus_rule(row)
+    except InvalidRuleError as exc:
+        raise InvalidCommitmentError(exc.message, **exc.details) from exc
+
+
+# --------------------------------------------------------------------- commitments
+
+
+def get_commitment(session: Session, commitment_id: int, *, lock: bool = False) -> Commitment:
+    query = select(Commitment).where(Commitment.id == commitment_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is None:
+        raise CommitmentNotFoundError(
+            f"nessun impegno con id {commitment_id}", commitment_id=commitment_id
+        )
+    return row
+
+
+def list_commitments(session: Session, foundation_id: int | None = None) -> list[Commitment]:
+    query = select(Commitment).order_by(Commitment.id)
+    if foundation_id is not None:
+        query = query.where(Commitment.foundation_id == foundation_id)
+    return list(session.scalars(query))
+
+
+def covering(session: Session, campaign: Campaign) -> list[Commitment]:
+    """Active commitments toward the campaign or toward its call, in id order."""
+    scope = Commitment.campaign_id == campaign.id
+    if campaign.call_id is not None:
+        scope = scope | (Commitment.call_id == campaign.call_id)
+    return list(
+        session.scalars(
+            select(Commitment).where(scope, Commitment.status == "active").order_by(Commitment.id)
+        )
+    )
+
+
+def log_event(
+    session: Session,
+    row: Commitment,
+    kind: str,
+    amount_minor: int,
+    *,
+    now: datetime,
+    campaign_id: int | None = None,
+    donation_id: int | None = None,
+    entry_sequence: int | None = None,
+    hold_id: str | None = None,
+    note: str = "",
+    actor: str | None = None,
+) -> None:
+    session.add(
+        GrantEvent(
+            commitment_id=row.id,
+            campaign_id=campaign_id,
+            donation_id=donation_id,
+            kind=kind,
+            amount_minor=amount_minor,
+            entry_sequence=entry_sequence,
+            hold_id=hold_id,
+            note=note,
+            actor=actor,
+            created_at=now,
+        )
+    )
+
+
+def create_commitment(
+    session: Session,
+    spec: CommitmentSpec,
+    *,
+    clock: Clock,
+    created_by: int | None = None,
+    actor: str | None = None,
+) -> Commitment:
+    """Record a commitment and book the foundation's word; a bad setting writes nothing."""
+    get_foundation(session, spec.foundation_id)
+    _check_spec(session, spec)
+    now = clock.now()
+    row = Commitment(
+        foundation_id=spec.foundation_id,
+        title=" ".join(spec.title.split()),
+        kind=spec.kind,
+        campaign_id=spec.campaign_id,
+        call_id=spec.call_id,
+        currency=spec.currency,
+        pool_minor=spec.pool_minor,
+        status="active",
+        count_net=spec.count_net,
+        clawback_policy=spec.clawback_policy,
+        window_start=spec.window_start,
+        window_end=spec.window_end,
+        ratio=spec.ratio if spec.kind == "ratio" else None,
+        methods=",".join(spec.methods) if spec.kind == "ratio" else None,
+        min_gift_minor=spec.min_gift_minor,
+        max_gift_minor=spec.max_gift_minor,
+        donor_cap_minor=spec.donor_cap_minor,
+        campaign_cap_minor=spec.campaign_cap_minor,
+        threshold_minor=spec.threshold_minor,
+        threshold_share=spec.threshold_share,
+        topup_minor=spec.topup_minor,
+        topup_share=spec.topup_share,
+        topup_policy=spec.topup_policy if spec.kind == "threshold" else None,
+        topup_cap_minor=spec.topup_cap_minor,
+        min_donors=spec.min_donors,
+        bonus_share=spec.bonus_share,
+        bonus_cap_minor=spec.bonus_cap_minor,
+        created_by=created_by,
+        created_at=now,
+    )
+    _validate_rules(row)
+    session.add(row)
+    session.flush()
+    accounts.open_commitment_accounts(session, row.id, row.currency, clock)
+    result = post_entry(
+        session,
+        EntrySpec(
+            idempotency_key=f"grant:{row.id}:pledge",
+            kind="grant_pledge",
+            postings=[
+                PostingSpec(accounts.pool(row.id), Money(row.pool_minor, row.currency)),
+                PostingSpec(accounts.commitment(row.id), Money(-row.pool_minor, row.currency)),
+            ],
+            effective_on=rome_today(clock),
+            narration=f"Impegno di cofinanziamento n. {row.id}: promessa della fondazione",
+            metadata={"commitment_id": row.id, "foundation_id": row.foundation_id},
+            actor=actor,
+        ),
+        clock=clock,
+    )
+    log_event(
+        session,
+        row,
+        "pledged",
+        row.pool_minor,
+        now=now,
+        entry_sequence=result.entry.sequence,
+        actor=actor,
+    )
+    if row.kind == "threshold" and row.campaign_id is not None:
+        from ledger.grants.matching import ensure_allocation
+
+        ensure_allocation(
+            session, row, get_campaign(session, row.campaign_id), clock=clock, actor=actor
+        )
+    return row
+
+
+def cancel_commitment(
+    session: Session,
+    commitment_id: int,
+    *,
+    clock: Clock,
+    cancelled_by: int | None = None,
+    actor: str | None = None,
+) -> Commitment:
+    """Stop a commitment: open reservations end, the unreserved pool goes back."""
+    row = get_commitment(session, commitment_id, lock=True)
+    if row.status == "cancelled":
+        raise CommitmentStateError("L'impegno è già stato annullato.")
+    now = clock.now()
+    from ledger.grants.matching import void_reservations
+
+    for allocation in session.scalars(
+        select(Allocation).where(Allocation.commitment_id == row.id).order_by(Allocation.id)
+    ):
+        void_reservations(session, row, allocation, clock=clock, kind="cancelled", actor=actor)
+    available = pool_available(session, row.id)
+    if available > 0:
+        result = post_entry(
+            session,
+            EntrySpec(
+                idempotency_key=f"grant:{row.id}:cancel",
+                kind="grant_cancel",
+                postings=[
+                    PostingSpec(accounts.commitment(row.id), Money(available, row.currency)),
+                    PostingSpec(accounts.pool(row.id), Money(-available, row.currency)),
+                ],
+                effective_on=rome_today(clock),
+                narration=(
+                    f"Impegno n. {row.id} annullato: la parte non riservata torna alla fondazione"
+                ),
+                metadata={"commitment_id": row.id},
+                actor=actor,
+            ),
+            clock=clock,
+        )
+        log_event(
+            session,
+            row,
+            "cancelled",
+            available,
+            now=now,
+            entry_sequence=result.entry.sequence,
+            actor=actor,
+        )
+    row.status = "cancelled"
+    row.cancelled_at = now
+    row.cancelled_by = cancelled_by
+    return row
+
+
+def pool_available(session: Session, commitment_id: int) -> int:
+    """What the pool can still give: posted less open reservations."""
+    from ledger.core.balances import balance
+
+    return balance(session, accounts.pool(commitment_id)).available
+
+
+def matches_of(session: Session, commitment_id: int) -> list[Match]:
+    return list(
+        session.scalars(
+            select(Match).where(Match.commitment_id == commitment_id).order_by(Match.id)
+        )
+    )
