@@ -83,7 +83,9 @@ class Commitment(Base):
     title: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(12))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    # References calls.id in the database (migration 0006); the calls model belongs
+    # to the funds room, so the ORM keeps no link to it.
+    call_id: Mapped[int | None] = mapped_column(Integer, index=True)
     currency: Mapped[str] = mapped_column(String(3))
     pool_minor: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12))
