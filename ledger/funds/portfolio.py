@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger.funds import loans as math
@@ -75,10 +75,12 @@ def repayments_of(session: Session, loan_id: int) -> list[LoanRepayment]:
     )
 
 
-def loan_state(session: Session, loan: Loan) -> math.LoanState:
-    """The schedule with every recorded repayment applied."""
+def loan_state(session: Session, loan: Loan, *, through: date | None = None) -> math.LoanState:
+    """The schedule with every repayment received up to `through` (default: all) applied."""
     state = math.LoanState.new(product_of(loan), stored_schedule(session, loan.id))
     for repayment in repayments_of(session, loan.id):
+        if through is not None and repayment.received_on > through:
+            break
         state = math.allocate_repayment(
             state, repayment.amount_minor, repayment.received_on
         ).state_after
@@ -111,7 +113,7 @@ class Portfolio:
 
 
 def standing(session: Session, loan: Loan, on: date) -> LoanStanding:
-    state = loan_state(session, loan)
+    state = loan_state(session, loan, through=on)
     return LoanStanding(
         loan.id,
         state.outstanding_principal,
@@ -121,9 +123,21 @@ def standing(session: Session, loan: Loan, on: date) -> LoanStanding:
 
 
 def portfolio(session: Session, fund_id: int, on: date) -> Portfolio:
-    """Outstanding principal, principal at risk and PAR30 of the fund's disbursed loans."""
+    """Outstanding principal, principal at risk and PAR30 of the fund's loans on `on`.
+
+    As of `on`: the loans disbursed on or before it and not yet repaid or written
+    off by then, with the repayments received up to it, so a statement of a past
+    period sees the portfolio as it was.
+    """
     rows = session.scalars(
-        select(Loan).where(Loan.fund_id == fund_id, Loan.status == "disbursed").order_by(Loan.id)
+        select(Loan)
+        .where(
+            Loan.fund_id == fund_id,
+            Loan.status.in_(("disbursed", "repaid", "written_off")),
+            Loan.disbursed_on <= on,
+            or_(Loan.closed_on.is_(None), Loan.closed_on > on),
+        )
+        .order_by(Loan.id)
     ).all()
     standings = tuple(standing(session, loan, on) for loan in rows)
     pairs = [(s.outstanding_principal_minor, s.days_past_due) for s in standings]
