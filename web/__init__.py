@@ -88,6 +88,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import campaigns
 
     campaigns.register(app)
+    from web import calls
+
+    calls.register(app)
+    from web import funds
+
+    funds.register(app)
     init_api(app)
     init_webhooks(app)
     register_error_handlers(app)

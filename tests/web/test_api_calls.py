@@ -1,0 +1,265 @@
+"""Calls for ideas in the JSON API: the whole path by tokens, four eyes, Idempotency-Key."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from ledger.audit.models import AuditEvent
+from ledger.funds import service as funds
+from ledger.people.models import User
+from ledger.people.service import issue_token
+from tests.integration.calls_world import World, build_world
+from tests.web.test_api import Caller
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def world(ledger, clock) -> World:  # type: ignore[no-untyped-def]
+    return build_world(ledger, clock)
+
+
+def caller(world: World, user_id: int) -> Caller:
+    def work(session):  # type: ignore[no-untyped-def]
+        token, row = issue_token(session, session.get(User, user_id), "test", now=world.clock.now())
+        return Caller(user_id, token, row.id)
+
+    return world.run(work)
+
+
+def answers(world: World) -> list[dict[str, object]]:
+    return [
+        {"question_id": world.questions[0], "answer": True},
+        {"question_id": world.questions[1], "answer": False},
+    ]
+
+
+def applied(client, world: World, proponent: Caller, **extra: object) -> int:  # type: ignore[no-untyped-def]
+    body = {
+        "title": "Orto condiviso",
+        "summary": "Un orto nel cortile.",
+        "requested": "2000.00",
+        "kind": "grant",
+        "answers": answers(world),
+        **extra,
+    }
+    response = client.post(
+        f"{API}/calls/{world.call_id}/applications", json=body, headers=proponent.auth
+    )
+    assert response.status_code == 201, response.get_json()
+    application_id = int(response.get_json()["id"])
+    response = client.post(f"{API}/applications/{application_id}/submit", headers=proponent.auth)
+    assert response.status_code == 200, response.get_json()
+    return application_id
+
+
+def test_the_whole_path_of_a_grant_through_the_api(client, world):
+    proponent = caller(world, world.proponents[0])
+    admin = caller(world, world.admin)
+    treasurer = caller(world, world.treasurer)
+    reviewer = caller(world, world.reviewers[0])
+    application_id = applied(client, world, proponent)
+    assert (
+        client.post(f"{API}/applications/{application_id}/screen", headers=admin.auth).get_json()[
+            "status"
+        ]
+        == "in_review"
+    )
+    response = client.post(
+        f"{API}/applications/{application_id}/reviews",
+        json={"scores": [{"criterion_id": c, "score": 7} for c in world.criteria]},
+        headers=reviewer.auth,
+    )
+    assert (response.status_code, response.get_json()["error"]["code"]) == (
+        409,
+        "conflict_of_interest",
+    )
+    response = client.post(
+        f"{API}/applications/{application_id}/conflict",
+        json={"conflicted": False},
+        headers=reviewer.auth,
+    )
+    assert response.status_code == 201
+    response = client.post(
+        f"{API}/applications/{application_id}/reviews",
+        json={
+            "scores": [{"criterion_id": c, "score": 7} for c in world.criteria],
+            "comment": "Solida.",
+        },
+        headers=reviewer.auth,
+    )
+    assert response.status_code == 201
+    ranking = client.get(f"{API}/calls/{world.call_id}/ranking", headers=treasurer.auth).get_json()
+    assert [(r["application_id"], r["rank"], r["score"]) for r in ranking["ranking"]] == [
+        (application_id, 1, "7.00")
+    ]
+    response = client.post(
+        f"{API}/applications/{application_id}/awards",
+        json={
+            "amount": "1800.00",
+            "kind": "grant",
+            "tranches": [
+                {"amount": "1000.00", "milestone": "Attrezzi"},
+                {"amount": "800.00", "milestone": "Apertura"},
+            ],
+        },
+        headers=admin.auth,
+    )
+    assert response.status_code == 201, response.get_json()
+    award_id = response.get_json()["id"]
+    response = client.post(f"{API}/awards/{award_id}/approve", headers=admin.with_key("a1"))
+    assert (response.status_code, response.get_json()["error"]["code"]) == (409, "four_eyes")
+    response = client.post(f"{API}/awards/{award_id}/approve", headers=treasurer.with_key("a1"))
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["status"] == "approved" and [t["status"] for t in body["tranches"]] == [
+        "planned",
+        "planned",
+    ]
+    replay = client.post(f"{API}/awards/{award_id}/approve", headers=treasurer.with_key("a1"))
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == body
+    first, second = (t["id"] for t in body["tranches"])
+    assert client.post(f"{API}/tranches/{first}/approve", headers=admin.auth).status_code == 200
+    missing = client.post(f"{API}/tranches/{first}/pay", headers=treasurer.auth)
+    assert (missing.status_code, missing.get_json()["error"]["code"]) == (
+        422,
+        "idempotency_key_required",
+    )
+    paid = client.post(f"{API}/tranches/{first}/pay", headers=treasurer.with_key("p1"))
+    assert paid.status_code == 201
+    assert paid.get_json()["tranches"][0]["entry_id"]
+    again = client.post(f"{API}/tranches/{first}/pay", headers=treasurer.with_key("p1"))
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    waiting = client.post(f"{API}/tranches/{second}/approve", headers=admin.auth)
+    assert (waiting.status_code, waiting.get_json()["error"]["code"]) == (
+        409,
+        "milestone_report_missing",
+    )
+    report = client.post(
+        f"{API}/tranches/{first}/report", json={"report": "Fatto."}, headers=proponent.auth
+    )
+    assert report.status_code == 200
+    assert client.post(f"{API}/tranches/{second}/approve", headers=admin.auth).status_code == 200
+    assert (
+        client.post(f"{API}/tranches/{second}/pay", headers=treasurer.with_key("p2")).status_code
+        == 201
+    )
+    position = world.run(lambda s: funds.fund_position(s, world.fund_id))
+    assert (position.cash_minor, position.committed_minor, position.grants_paid_minor) == (
+        1_320_000,
+        0,
+        180_000,
+    )
+    mine = client.get(f"{API}/me/applications", headers=proponent.auth).get_json()["applications"]
+    assert [(a["id"], a["status"], a["awards"][0]["amount"]) for a in mine] == [
+        (application_id, "disbursing", "1800.00")
+    ]
+    events = world.run(
+        lambda s: [
+            e.action
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "tranche.pay"))
+        ]
+    )
+    assert events == ["tranche.pay", "tranche.pay"]
+
+
+def test_a_key_used_for_one_award_is_refused_on_another(client, world):
+    proponents = [caller(world, p) for p in world.proponents[:2]]
+    admin = caller(world, world.admin)
+    treasurer = caller(world, world.treasurer)
+    awards = []
+    for proponent in proponents:
+        application_id = applied(client, world, proponent)
+        client.post(f"{API}/applications/{application_id}/screen", headers=admin.auth)
+        response = client.post(
+            f"{API}/applications/{application_id}/awards",
+            json={"amount": "1000.00", "kind": "grant"},
+            headers=admin.auth,
+        )
+        awards.append(response.get_json()["id"])
+    assert (
+        client.post(
+            f"{API}/awards/{awards[0]}/approve", headers=treasurer.with_key("same")
+        ).status_code
+        == 201
+    )
+    response = client.post(f"{API}/awards/{awards[1]}/approve", headers=treasurer.with_key("same"))
+    assert (response.status_code, response.get_json()["error"]["code"]) == (
+        409,
+        "idempotency_conflict",
+    )
+    position = world.run(lambda s: funds.fund_position(s, world.fund_id))
+    assert position.committed_minor == 100_000
+
+
+def test_an_application_is_visible_to_its_proponent_the_staff_and_the_committee_only(client, world):
+    owner = caller(world, world.proponents[0])
+    application_id = applied(client, world, owner)
+    other = caller(world, world.proponents[1])
+    outsider = caller(world, world.outsider_reviewer)
+    member = caller(world, world.reviewers[0])
+    admin = caller(world, world.admin)
+    for who, status in ((owner, 200), (admin, 200), (member, 200), (other, 404), (outsider, 404)):
+        assert (
+            client.get(f"{API}/applications/{application_id}", headers=who.auth).status_code
+            == status
+        )
+
+
+def test_applying_after_the_call_closed_is_a_409_and_writes_nothing(client, world):
+    from tests.integration.calls_world import CLOSES
+
+    proponent = caller(world, world.proponents[0])
+    world.clock.instant = CLOSES
+    response = client.post(
+        f"{API}/calls/{world.call_id}/applications",
+        json={"title": "Tardi", "summary": "x", "requested": "10.00", "kind": "grant"},
+        headers=proponent.auth,
+    )
+    assert (response.status_code, response.get_json()["error"]["code"]) == (409, "call_closed")
+    assert client.get(f"{API}/me/applications", headers=proponent.auth).get_json() == {
+        "applications": []
+    }
+
+
+def test_an_amount_as_a_json_number_is_refused(client, world):
+    proponent = caller(world, world.proponents[0])
+    response = client.post(
+        f"{API}/calls/{world.call_id}/applications",
+        json={"title": "Idea", "summary": "x", "requested": 20.5, "kind": "grant"},
+        headers=proponent.auth,
+    )
+    assert response.status_code == 422
+    assert "requested" in response.get_json()["error"]["details"]["fields"]
+
+
+def test_a_call_is_created_by_an_admin_and_listed_with_its_rules(client, world):
+    admin = caller(world, world.admin)
+    response = client.post(
+        f"{API}/calls",
+        json={
+            "fund_id": world.fund_id,
+            "title": "Seconda edizione",
+            "budget": "5000.00",
+            "max_award": "1000.00",
+            "opens_at": "2026-07-01T00:00:00+02:00",
+            "closes_at": "2026-07-31T23:59:00+02:00",
+            "award_kind": "grant",
+            "criteria": [{"name": "Impatto", "weight": 2}],
+            "questions": [{"text": "Residente?", "required_answer": True}],
+            "reviewer_user_ids": world.reviewers,
+        },
+        headers=admin.auth,
+    )
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["budget"], body["remaining"], body["open"], body["reviewer_user_ids"]) == (
+        "5000.00",
+        "5000.00",
+        False,
+        sorted(world.reviewers),
+    )
+    listed = client.get(f"{API}/calls", headers=admin.auth).get_json()["calls"]
+    assert {c["title"] for c in listed} == {"#genera_idee 2026", "Seconda edizione"}
