@@ -111,6 +111,9 @@ class Commitment(Base):
     bonus_share: Mapped[str | None] = mapped_column(String(20))
     bonus_cap_minor: Mapped[int | None] = mapped_column(BigInteger)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The API's Idempotency-Key (namespaced per user) and a hash of its request.
+    request_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     cancelled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -176,6 +176,51 @@ def _figure(session: Session, row: Commitment, campaign: Campaign) -> CampaignMa
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AllocationFigures:
+    """A commitment's figures on one campaign it covers."""
+
+    campaign_id: int
+    status: str
+    matched_minor: int
+    reserved_minor: int
+    released_minor: int
+    disbursed_minor: int
+    clawback_due_minor: int
+    raised_minor: int
+    donors: int
+    goal_minor: int
+
+
+def allocations_of(session: Session, commitment_id: int) -> list[AllocationFigures]:
+    """Per campaign the commitment reached: its states and the crowd's progress."""
+    row = session.get(Commitment, commitment_id)
+    assert row is not None
+    found = []
+    for allocation in session.scalars(
+        select(Allocation)
+        .where(Allocation.commitment_id == commitment_id)
+        .order_by(Allocation.campaign_id)
+    ):
+        campaign = get_campaign(session, allocation.campaign_id)
+        figure = _figure(session, row, campaign)
+        found.append(
+            AllocationFigures(
+                campaign_id=campaign.id,
+                status=figure.status,
+                matched_minor=figure.matched_minor,
+                reserved_minor=figure.reserved_minor,
+                released_minor=figure.released_minor,
+                disbursed_minor=figure.disbursed_minor,
+                clawback_due_minor=figure.clawback_due_minor,
+                raised_minor=figure.raised_minor,
+                donors=figure.donors,
+                goal_minor=campaign.goal_minor,
+            )
+        )
+    return found
+
+
 def campaign_matches(session: Session, campaign_id: int) -> list[CampaignMatch]:
     """Every commitment that covers (or covered) the campaign, with its figures."""
     campaign = get_campaign(session, campaign_id)

@@ -9,7 +9,9 @@ Every service takes the caller's session and never commits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from ledger.campaigns.models import METHODS, Campaign
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
+from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import MAX_MINOR, Money
 from ledger.grants import accounts
@@ -310,6 +313,42 @@ def log_event(
             created_at=now,
         )
     )
+
+
+def spec_hash(spec: CommitmentSpec) -> str:
+    """A stable hash of a commitment request, to tell a replay from a conflict."""
+    fields = {
+        name: (value.isoformat() if isinstance(value, datetime) else value)
+        for name, value in asdict(spec).items()
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def create_commitment_once(
+    session: Session,
+    spec: CommitmentSpec,
+    *,
+    request_key: str,
+    clock: Clock,
+    created_by: int | None = None,
+    actor: str | None = None,
+) -> tuple[Commitment, bool]:
+    """`create_commitment` under a request key: (commitment, created). The same key
+    with the same request returns the first commitment; with another, a conflict."""
+    digest = spec_hash(spec)
+    existing = session.scalars(
+        select(Commitment).where(Commitment.request_key == request_key)
+    ).one_or_none()
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise IdempotencyConflictError(
+                "this Idempotency-Key was used for another commitment", key=request_key
+            )
+        return existing, False
+    row = create_commitment(session, spec, clock=clock, created_by=created_by, actor=actor)
+    row.request_key = request_key
+    row.request_hash = digest
+    return row, True
 
 
 def create_commitment(

@@ -83,6 +83,8 @@ def upgrade() -> None:
         sa.Column("bonus_share", sa.String(20)),
         sa.Column("bonus_cap_minor", sa.BigInteger),
         sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id")),
+        sa.Column("request_key", sa.String(255), unique=True),
+        sa.Column("request_hash", sa.String(64)),
         sa.Column("created_at", _ts(), nullable=False),
         sa.Column("cancelled_at", _ts()),
         sa.Column("cancelled_by", sa.Integer, sa.ForeignKey("users.id")),

@@ -72,6 +72,7 @@ def test_the_document_declares_bearer_auth_and_only_the_document_and_campaigns_a
     assert public == {
         (f"{PREFIX}/openapi.json", "get"),
         (f"{PREFIX}/campaigns/{{campaign_id}}", "get"),
+        (f"{PREFIX}/campaigns/{{campaign_id}}/matching", "get"),
     }
     accounts = spec["paths"][f"{PREFIX}/accounts"]["get"]
     assert accounts["x-roles"] == ["treasurer"]
