@@ -1,0 +1,991 @@
+"""The grant statement (rendicontazione) of a foundation for a period: data, PDF and CSV.
+
+Rule: every figure is read from the books as of the end of the period
+(`end`, a Europe/Rome business date), never from a running total:
+
+- a commitment's money in each state is `commitment_states(session, c, as_of=end)`,
+  the balances of its own engine accounts (reserved: the holds open on its
+  pool at the end of `end`);
+- the same states per campaign are the same postings and holds split by the
+  `campaign_id` every matching entry and hold carries in its metadata, so the
+  campaigns' figures add up to the commitment's (a posting without a campaign
+  would be shown as "not attributed", never dropped);
+- money raised from the crowd is the campaign escrow's balance at `end`
+  (gifts less refunds and disputes), split per gift by the `donation_id` of
+  each entry; a gift counts when what is left of it at `end` is positive.
+  Donors are named only when they consented (`donation.anonymous` is False)
+  and the gift has a person; everyone else is counted, never named;
+- movements in the period are the grant log (`grant_events`) of the Rome days
+  `start`..`end`: disbursements, clawbacks (due, repaid, taken back to the pool),
+  forfeits and clawbacks kept under policy "keep", each with its journal
+  sequence when money moved;
+- the statement ends with the chain head of the last journal entry it covers:
+  the highest sequence whose effective date is on or before `end`, with its
+  hash, so the foundation can later check (`ledger verify`) that nothing
+  before it changed.
+
+Texts are Italian (the organisation's documents are); amounts are printed
+1.234,56 EUR in the PDF and as plain decimal strings ("1234.56") in the CSV.
+The PDF is rendered in reportlab's invariant mode: equal data, equal bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Final
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import cm
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.campaigns import accounts as campaign_accounts
+from ledger.campaigns.models import Campaign, Donation
+from ledger.core.chain import GENESIS_HASH
+from ledger.core.clock import ROME
+from ledger.core.errors import LedgerError
+from ledger.core.models import Account, Hold, HoldResolution, JournalEntry, Posting
+from ledger.core.money import format_it, format_minor
+from ledger.grants import accounts
+from ledger.grants.models import Allocation, Commitment, GrantEvent
+from ledger.grants.queries import States, commitment_states
+from ledger.grants.service import get_foundation, threshold_rule
+from ledger.people.models import Person
+from ledger.statements.receipts import printable_text
+
+STATES: Final = ("pledged", "reserved", "earned", "released", "disbursed", "clawback_due")
+STATE_LABELS: Final = {
+    "pledged": "Promesso, non riservato (disponibile nel fondo)",
+    "reserved": "Riservato",
+    "earned": "Maturato",
+    "released": "Svincolato",
+    "disbursed": "Erogato",
+    "clawback_due": "Da restituire alla fondazione",
+}
+# What the grant log's kinds are called in the statement.
+EVENT_LABELS: Final = {
+    "pledged": "Impegno assunto",
+    "reserved": "Riservato",
+    "earned": "Maturato",
+    "released": "Svincolato",
+    "disbursed": "Erogazione ricevuta",
+    "forfeited": "Decaduto (tornato al fondo)",
+    "clawback": "Recuperato (tornato al fondo)",
+    "clawback_due": "Da restituire (già erogato)",
+    "clawback_kept": "Rimborso senza recupero (trattenuto: politica 'mantieni')",
+    "clawback_repaid": "Restituito alla fondazione",
+    "cancelled": "Impegno annullato (parte non riservata restituita)",
+}
+# Movements listed one by one in the statement (the rest are summed by kind).
+LISTED_EVENTS: Final = (
+    "pledged",
+    "released",
+    "disbursed",
+    "forfeited",
+    "clawback",
+    "clawback_due",
+    "clawback_kept",
+    "clawback_repaid",
+    "cancelled",
+)
+METHOD_WORDS: Final = {"card": "carta", "bank_transfer": "bonifico", "cash": "contanti"}
+CAMPAIGN_STATUS_WORDS: Final = {
+    "draft": "bozza",
+    "live": "aperta",
+    "succeeded": "riuscita",
+    "failed": "non riuscita",
+    "closed": "chiusa",
+}
+CSV_HEADER: Final = ("sezione", "impegno", "campagna", "voce", "importo", "valuta", "dettaglio")
+
+
+class InvalidStatementPeriodError(LedgerError):
+    """The period asked for is not a period (422)."""
+
+    code = "invalid_statement_period"
+
+
+# --------------------------------------------------------------------------- the data
+
+
+@dataclass(frozen=True, slots=True)
+class NamedDonor:
+    """A donor who consented to be named, with what their named gifts add at the end."""
+
+    name: str
+    gifts: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPart:
+    """One campaign a commitment covers, at the end of the period."""
+
+    campaign_id: int
+    title: str
+    status: str
+    currency: str
+    budget_minor: int  # the campaign's goal
+    gifts: int  # settled gifts with something left at the end
+    raised_minor: int  # the escrow's balance: gifts less refunds and disputes (gross)
+    fees_minor: int  # payment fees on those gifts
+    counted_minor: int  # what the rule counts: gross, or net of fees
+    threshold_minor: int | None
+    named: tuple[NamedDonor, ...]
+    unnamed_gifts: int
+    unnamed_minor: int
+    states: dict[str, int]  # reserved, earned, released, disbursed, clawback_due
+
+
+@dataclass(frozen=True, slots=True)
+class EventLine:
+    """One entry of the grant log in the period."""
+
+    at: datetime
+    kind: str
+    campaign_id: int | None
+    amount_minor: int
+    entry_sequence: int | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentPart:
+    """One commitment of the foundation: rules, money states, campaigns, movements."""
+
+    commitment_id: int
+    title: str
+    kind: str
+    status: str
+    currency: str
+    count_net: bool
+    clawback_policy: str
+    rules: tuple[tuple[str, str], ...]  # (setting, in words)
+    states: States  # at the end of the period, from the engine
+    campaigns: tuple[CampaignPart, ...]
+    unattributed: dict[str, int]  # states no campaign's metadata claims (normally zeros)
+    events: tuple[EventLine, ...]  # listed movements in the period
+    period_totals: tuple[tuple[str, int, int], ...]  # (kind, count, amount) in the period
+    kept_to_date_minor: int  # clawbacks kept under "keep", up to the end
+    forfeited_to_date_minor: int  # forfeits, up to the end
+
+    @property
+    def counting_words(self) -> str:
+        return counting_words(self.count_net)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantStatement:
+    foundation_id: int
+    foundation_name: str
+    foundation_tax_code: str | None
+    start: date
+    end: date
+    generated_on: date
+    commitments: tuple[CommitmentPart, ...]
+    head_sequence: int  # 0 when no entry is dated on or before `end`
+    head_hash: str
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> state -> sum
+
+
+# --------------------------------------------------------------------------- words
+
+
+def counting_words(count_net: bool) -> str:
+    return (
+        "Il cofinanziamento si calcola sulle donazioni al netto delle commissioni di pagamento."
+        if count_net
+        else "Il cofinanziamento si calcola sulle donazioni lorde (commissioni comprese)."
+    )
+
+
+def _decimal_it(text: str) -> str:
+    number = Decimal(text).normalize()
+    plain = format(number, "f")
+    return plain.replace(".", ",")
+
+
+def _percent_it(share: str) -> str:
+    return _decimal_it(str(Decimal(share) * 100)) + "%"
+
+
+def _instant_it(value: datetime) -> str:
+    return value.astimezone(ROME).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def rule_words(row: Commitment, budget_minor: int | None = None) -> tuple[tuple[str, str], ...]:
+    """Every setting of a commitment in Italian words, in a fixed order."""
+    cur = row.currency
+
+    def money(minor: int) -> str:
+        return format_it(minor, cur)
+
+    out: list[tuple[str, str]] = []
+    if row.campaign_id is not None:
+        out.append(("Ambito", f"Campagna n. {row.campaign_id}"))
+    else:
+        out.append(("Ambito", f"Ogni campagna del bando n. {row.call_id}"))
+    out.append(("Importo impegnato", money(row.pool_minor)))
+    if row.kind == "ratio":
+        ratio = _decimal_it(row.ratio or "0")
+        out.append(("Regola", f"Raddoppio in proporzione: {ratio} {cur} per ogni 1 {cur} donato"))
+        methods = ", ".join(METHOD_WORDS.get(m, m) for m in (row.methods or "").split(",") if m)
+        out.append(("Metodi di pagamento ammessi", methods or "nessuno"))
+        out.append(
+            (
+                "Donazione minima ammessa",
+                money(row.min_gift_minor) if row.min_gift_minor else "nessun minimo",
+            )
+        )
+        out.append(
+            (
+                "Parte massima considerata di ogni donazione",
+                money(row.max_gift_minor) if row.max_gift_minor is not None else "nessun limite",
+            )
+        )
+        out.append(
+            (
+                "Tetto per donatore (tutte le sue donazioni)",
+                money(row.donor_cap_minor) if row.donor_cap_minor is not None else "nessun tetto",
+            )
+        )
+        out.append(
+            (
+                "Tetto per campagna",
+                money(row.campaign_cap_minor)
+                if row.campaign_cap_minor is not None
+                else "nessun tetto (oltre all'importo impegnato)",
+            )
+        )
+        out.append(
+            (
+                "Arrotondamento",
+                "Metodo cumulativo: cofinanziamento finora = parte intera di "
+                "(rapporto x donato ammissibile finora), entro i tetti",
+            )
+        )
+    else:
+        if row.threshold_minor is not None:
+            threshold = money(row.threshold_minor)
+        else:
+            threshold = f"{_percent_it(row.threshold_share or '0')} del budget"
+            if budget_minor is not None:
+                figure = threshold_rule(row, budget_minor).threshold_minor
+                threshold += f" ({money(figure)})"
+        out.append(("Regola", f"Integrazione a soglia: quando la raccolta raggiunge {threshold}"))
+        if row.min_donors:
+            out.append(("Numero minimo di donatori diversi", str(row.min_donors)))
+        if row.topup_minor is not None:
+            topup = money(row.topup_minor)
+        else:
+            topup = f"{_percent_it(row.topup_share or '0')} del budget"
+        if row.topup_cap_minor is not None:
+            topup += f", al massimo {money(row.topup_cap_minor)}"
+        out.append(("Integrazione", topup))
+        out.append(
+            (
+                "Se la raccolta supera l'obiettivo",
+                "l'integrazione resta fissa"
+                if row.topup_policy == "fixed"
+                else "si integra solo quanto manca per raggiungere l'obiettivo",
+            )
+        )
+        if row.bonus_share is not None:
+            bonus = (
+                f"{_percent_it(row.bonus_share)} del budget se la campagna raggiunge il 100% "
+                "senza l'integrazione"
+            )
+            if row.bonus_cap_minor is not None:
+                bonus += f", al massimo {money(row.bonus_cap_minor)}"
+            out.append(("Premio di completamento", bonus))
+        out.append(("Rilascio", "Una sola volta, alla prima donazione che raggiunge la soglia"))
+    out.append(
+        (
+            "Finestra di ammissibilità",
+            f"dal {_instant_it(row.window_start)} al {_instant_it(row.window_end)} (ora di Roma)",
+        )
+    )
+    out.append(("Conteggio", counting_words(row.count_net)))
+    out.append(("Solo denaro incassato", "Contano solo le donazioni incassate (regolate)"))
+    out.append(
+        (
+            "In caso di rimborso",
+            "si mantiene il cofinanziamento già riconosciuto (il rimborso resta visibile)"
+            if row.clawback_policy == "keep"
+            else "la parte non più dovuta torna alla fondazione (o è da restituire se già erogata)",
+        )
+    )
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- reading the books
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=ROME).astimezone(UTC)
+
+
+def _account_id(session: Session, code: str) -> int | None:
+    return session.scalar(select(Account.id).where(Account.code == code))
+
+
+def _meta(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _campaign_of(meta: dict[str, Any]) -> int | None:
+    value = meta.get("campaign_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def states_by_campaign(
+    session: Session, commitment_id: int, end: date
+) -> dict[int | None, dict[str, int]]:
+    """The commitment's states other than the pool at the end of `end`, per campaign."""
+    out: dict[int | None, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES[1:], 0))
+    for state, code in (
+        ("earned", accounts.earned(commitment_id)),
+        ("released", accounts.released(commitment_id)),
+        ("disbursed", accounts.disbursed(commitment_id)),
+        ("clawback_due", accounts.clawback_due(commitment_id)),
+    ):
+        account_id = _account_id(session, code)
+        if account_id is None:
+            continue
+        for meta, amount in session.execute(
+            select(JournalEntry.metadata_json, Posting.amount_minor)
+            .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+            .where(Posting.account_id == account_id, JournalEntry.effective_on <= end)
+        ):
+            # Asset accounts: the debit-positive sum is the balance.
+            out[_campaign_of(_meta(meta))][state] += int(amount)
+    pool_id = _account_id(session, accounts.pool(commitment_id))
+    if pool_id is not None:
+        cutoff = _day_start(end + timedelta(days=1))
+        for meta, amount in session.execute(
+            select(Hold.metadata_json, Hold.amount_minor)
+            .outerjoin(HoldResolution, HoldResolution.hold_id == Hold.id)
+            .where(
+                Hold.credit_account_id == pool_id,
+                Hold.created_at < cutoff,
+                (HoldResolution.id.is_(None)) | (HoldResolution.resolved_at >= cutoff),
+            )
+        ):
+            out[_campaign_of(_meta(meta))]["reserved"] += int(amount)
+    return dict(out)
+
+
+@dataclass(slots=True)
+class _Gift:
+    donation: Donation
+    left_minor: int = 0
+
+
+def _crowd(session: Session, campaign: Campaign, end: date, count_net: bool) -> dict[str, Any]:
+    """Gifts to the campaign at the end of `end`, from its escrow account's postings."""
+    escrow_id = _account_id(session, campaign_accounts.escrow(campaign.id))
+    left: dict[int | None, int] = defaultdict(int)
+    if escrow_id is not None:
+        for meta, amount in session.execute(
+            select(JournalEntry.metadata_json, Posting.amount_minor)
+            .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+            .where(Posting.account_id == escrow_id, JournalEntry.effective_on <= end)
+        ):
+            donation_id = _meta(meta).get("donation_id")
+            key = donation_id if isinstance(donation_id, int) else None
+            left[key] -= int(amount)  # a liability: credits (negative) are money raised
+    raised = sum(left.values())
+    ids = [k for k, v in left.items() if k is not None and v > 0]
+    gifts = (
+        {d.id: d for d in session.scalars(select(Donation).where(Donation.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    people = (
+        {
+            p.id: p
+            for p in session.scalars(
+                select(Person).where(
+                    Person.id.in_({d.person_id for d in gifts.values() if d.person_id is not None})
+                )
+            )
+        }
+        if gifts
+        else {}
+    )
+    fees = counted = 0
+    named: dict[int, list[int]] = {}
+    unnamed_gifts = unnamed_minor = 0
+    for donation_id in sorted(ids):
+        donation = gifts[donation_id]
+        amount = left[donation_id]
+        fee = donation.fee_minor or 0
+        fees += fee
+        counted += max(0, amount - fee) if count_net else amount
+        person = people.get(donation.person_id) if donation.person_id is not None else None
+        if person is not None and not donation.anonymous and person.full_name:
+            tally = named.setdefault(person.id, [0, 0])
+            tally[0] += 1
+            tally[1] += amount
+        else:
+            unnamed_gifts += 1
+            unnamed_minor += amount
+    # Money on the escrow no gift claims (none in these books) is never dropped.
+    unnamed_minor += left.get(None, 0)
+    donors = sorted(
+        (
+            NamedDonor(printable_text(people[pid].full_name, field="name"), n, amount)
+            for pid, (n, amount) in named.items()
+        ),
+        key=lambda d: (d.name.casefold(), -d.amount_minor),
+    )
+    return {
+        "gifts": len(ids),
+        "raised": raised,
+        "fees": fees,
+        "counted": counted if count_net else raised,
+        "named": tuple(donors),
+        "unnamed_gifts": unnamed_gifts,
+        "unnamed_minor": unnamed_minor,
+    }
+
+
+def _campaign_ids(
+    session: Session, row: Commitment, split: dict[int | None, dict[str, int]], cutoff: datetime
+) -> list[int]:
+    ids: set[int] = {cid for cid in split if cid is not None}
+    if row.campaign_id is not None:
+        ids.add(row.campaign_id)
+    ids.update(
+        session.scalars(
+            select(Allocation.campaign_id).where(
+                Allocation.commitment_id == row.id, Allocation.created_at < cutoff
+            )
+        )
+    )
+    return sorted(ids)
+
+
+def _campaign_part(
+    session: Session, row: Commitment, campaign: Campaign, split: dict[str, int], end: date
+) -> CampaignPart:
+    crowd = _crowd(session, campaign, end, row.count_net)
+    threshold = (
+        threshold_rule(row, campaign.goal_minor).threshold_minor
+        if row.kind == "threshold"
+        else None
+    )
+    return CampaignPart(
+        campaign_id=campaign.id,
+        title=printable_text(campaign.title, field="title"),
+        status=campaign.status,
+        currency=campaign.currency,
+        budget_minor=campaign.goal_minor,
+        gifts=crowd["gifts"],
+        raised_minor=crowd["raised"],
+        fees_minor=crowd["fees"],
+        counted_minor=crowd["counted"],
+        threshold_minor=threshold,
+        named=crowd["named"],
+        unnamed_gifts=crowd["unnamed_gifts"],
+        unnamed_minor=crowd["unnamed_minor"],
+        states=dict(split),
+    )
+
+
+def _commitment_part(session: Session, row: Commitment, start: date, end: date) -> CommitmentPart:
+    begin, cutoff = _day_start(start), _day_start(end + timedelta(days=1))
+    states = commitment_states(session, row.id, as_of=end)
+    split = states_by_campaign(session, row.id, end)
+    campaigns = []
+    budget: int | None = None
+    for campaign_id in _campaign_ids(session, row, split, cutoff):
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            continue
+        part = split.get(campaign_id, dict.fromkeys(STATES[1:], 0))
+        campaigns.append(_campaign_part(session, row, campaign, part, end))
+        if row.campaign_id == campaign_id:
+            budget = campaign.goal_minor
+    unattributed = split.get(None, dict.fromkeys(STATES[1:], 0))
+    log = list(
+        session.scalars(
+            select(GrantEvent)
+            .where(GrantEvent.commitment_id == row.id, GrantEvent.created_at < cutoff)
+            .order_by(GrantEvent.id)
+        )
+    )
+    in_period = [e for e in log if e.created_at >= begin]
+    totals: dict[str, list[int]] = {}
+    for event in in_period:
+        tally = totals.setdefault(event.kind, [0, 0])
+        tally[0] += 1
+        tally[1] += event.amount_minor
+    order = list(EVENT_LABELS)
+    return CommitmentPart(
+        commitment_id=row.id,
+        title=printable_text(row.title, field="title"),
+        kind=row.kind,
+        status=row.status if row.cancelled_at is None or row.cancelled_at < cutoff else "active",
+        currency=row.currency,
+        count_net=row.count_net,
+        clawback_policy=row.clawback_policy,
+        rules=rule_words(row, budget),
+        states=states,
+        campaigns=tuple(campaigns),
+        unattributed=dict(unattributed),
+        events=tuple(
+            EventLine(
+                e.created_at,
+                e.kind,
+                e.campaign_id,
+                e.amount_minor,
+                e.entry_sequence,
+                printable_text(e.note or "", field="note"),
+            )
+            for e in in_period
+            if e.kind in LISTED_EVENTS
+        ),
+        period_totals=tuple(
+            (kind, totals[kind][0], totals[kind][1])
+            for kind in sorted(totals, key=lambda k: order.index(k) if k in order else 99)
+        ),
+        kept_to_date_minor=sum(e.amount_minor for e in log if e.kind == "clawback_kept"),
+        forfeited_to_date_minor=sum(e.amount_minor for e in log if e.kind == "forfeited"),
+    )
+
+
+def chain_head_as_of(session: Session, end: date) -> tuple[int, str]:
+    """The highest sequence dated on or before `end` and its chain hash (0, genesis if none)."""
+    row = session.execute(
+        select(JournalEntry.sequence, JournalEntry.hash)
+        .where(JournalEntry.effective_on <= end)
+        .order_by(JournalEntry.sequence.desc())
+        .limit(1)
+    ).one_or_none()
+    return (int(row.sequence), str(row.hash)) if row is not None else (0, GENESIS_HASH)
+
+
+def build_grant_statement(
+    session: Session,
+    foundation_id: int,
+    start: date,
+    end: date,
+    *,
+    today: date,
+    commitment_ids: list[int] | None = None,
+) -> GrantStatement:
+    """The statement of a foundation's commitments for the Rome days `start`..`end`.
+
+    Every commitment the foundation made by the end of `end` is covered (or only
+    `commitment_ids`, which must be the foundation's). Read-only.
+    """
+    if start > end:
+        raise InvalidStatementPeriodError(
+            "Il periodo inizia dopo la sua fine.", field="start", start=start.isoformat()
+        )
+    foundation = get_foundation(session, foundation_id)
+    cutoff = _day_start(end + timedelta(days=1))
+    query = (
+        select(Commitment)
+        .where(Commitment.foundation_id == foundation_id, Commitment.created_at < cutoff)
+        .order_by(Commitment.id)
+    )
+    if commitment_ids is not None:
+        query = query.where(Commitment.id.in_(commitment_ids))
+    parts = tuple(_commitment_part(session, row, start, end) for row in session.scalars(query))
+    totals: dict[str, dict[str, int]] = {}
+    for part in parts:
+        tally = totals.setdefault(part.currency, dict.fromkeys(STATES, 0))
+        for state in STATES:
+            tally[state] += getattr(part.states, state)
+    sequence, digest = chain_head_as_of(session, end)
+    return GrantStatement(
+        foundation_id=foundation.id,
+        foundation_name=printable_text(foundation.name, field="name"),
+        foundation_tax_code=foundation.tax_code,
+        start=start,
+        end=end,
+        generated_on=today,
+        commitments=parts,
+        head_sequence=sequence,
+        head_hash=digest,
+        totals=totals,
+    )
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def grant_statement_csv(s: GrantStatement) -> str:
+    """The statement as CSV rows: section, commitment, campaign, item, amount, currency, detail.
+
+    Amounts are decimal strings ("1234.56"); counts are whole numbers in the
+    amount column with an empty currency.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+
+    def row(section: str, c: Any, cid: Any, item: str, amount: str, cur: str, detail: str) -> None:
+        writer.writerow([section, c, cid, item, amount, cur, detail])
+
+    row("rendiconto", "", "", "fondazione", "", "", s.foundation_name)
+    row("rendiconto", "", "", "periodo", "", "", f"{s.start.isoformat()}..{s.end.isoformat()}")
+    row("rendiconto", "", "", "generato_il", "", "", s.generated_on.isoformat())
+    for cur, tally in sorted(s.totals.items()):
+        for state in STATES:
+            row("totale", "", "", state, format_minor(tally[state], cur), cur, STATE_LABELS[state])
+    for part in s.commitments:
+        cur = part.currency
+        c = part.commitment_id
+        row("impegno", c, "", "titolo", "", "", part.title)
+        row("impegno", c, "", "tipo", "", "", part.kind)
+        row("impegno", c, "", "stato", "", "", part.status)
+        row("impegno", c, "", "conteggio", "", "", "netto" if part.count_net else "lordo")
+        row("impegno", c, "", "parola", format_minor(part.states.word, cur), cur, "")
+        for state in STATES:
+            amount = getattr(part.states, state)
+            row("impegno", c, "", state, format_minor(amount, cur), cur, STATE_LABELS[state])
+        row(
+            "impegno",
+            c,
+            "",
+            "trattenuto_finora",
+            format_minor(part.kept_to_date_minor, cur),
+            cur,
+            "",
+        )
+        row(
+            "impegno",
+            c,
+            "",
+            "decaduto_finora",
+            format_minor(part.forfeited_to_date_minor, cur),
+            cur,
+            "",
+        )
+        for label, words in part.rules:
+            row("regola", c, "", label, "", "", words)
+        for camp in part.campaigns:
+            cid = camp.campaign_id
+            row("campagna", c, cid, "titolo", "", "", camp.title)
+            row("campagna", c, cid, "stato", "", "", camp.status)
+            row("campagna", c, cid, "budget", format_minor(camp.budget_minor, cur), cur, "")
+            if camp.threshold_minor is not None:
+                row("campagna", c, cid, "soglia", format_minor(camp.threshold_minor, cur), cur, "")
+            row("campagna", c, cid, "donazioni", str(camp.gifts), "", "")
+            row("campagna", c, cid, "raccolto", format_minor(camp.raised_minor, cur), cur, "lordo")
+            row("campagna", c, cid, "commissioni", format_minor(camp.fees_minor, cur), cur, "")
+            row("campagna", c, cid, "conteggiato", format_minor(camp.counted_minor, cur), cur, "")
+            for state in STATES[1:]:
+                amount = camp.states[state]
+                row("campagna", c, cid, state, format_minor(amount, cur), cur, STATE_LABELS[state])
+            for donor in camp.named:
+                row(
+                    "donatore",
+                    c,
+                    cid,
+                    str(donor.gifts),
+                    format_minor(donor.amount_minor, cur),
+                    cur,
+                    donor.name,
+                )
+            row(
+                "donatori_non_nominati",
+                c,
+                cid,
+                str(camp.unnamed_gifts),
+                format_minor(camp.unnamed_minor, cur),
+                cur,
+                "",
+            )
+        for state in STATES[1:]:
+            if part.unattributed.get(state):
+                row(
+                    "non_attribuito",
+                    c,
+                    "",
+                    state,
+                    format_minor(part.unattributed[state], cur),
+                    cur,
+                    "",
+                )
+        for kind, count, amount in part.period_totals:
+            row("periodo", c, "", kind, format_minor(amount, cur), cur, str(count))
+        for event in part.events:
+            row(
+                "movimento",
+                c,
+                event.campaign_id or "",
+                event.kind,
+                format_minor(event.amount_minor, cur),
+                cur,
+                "; ".join(
+                    x
+                    for x in (
+                        _instant_it(event.at),
+                        f"reg. n. {event.entry_sequence}" if event.entry_sequence else "",
+                        event.note,
+                    )
+                    if x
+                ),
+            )
+    row("catena", "", "", "ultima_registrazione", str(s.head_sequence), "", s.head_hash)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- PDF
+
+_GREY = colors.HexColor("#777777")
+_STYLES: Final = {
+    "title": ParagraphStyle("title", fontName="Helvetica-Bold", fontSize=15, leading=19),
+    "h2": ParagraphStyle("h2", fontName="Helvetica-Bold", fontSize=12, leading=15, spaceBefore=8),
+    "h3": ParagraphStyle("h3", fontName="Helvetica-Bold", fontSize=10, leading=13, spaceBefore=6),
+    "body": ParagraphStyle("body", fontName="Helvetica", fontSize=9, leading=12),
+    "cell": ParagraphStyle("cell", fontName="Helvetica", fontSize=8, leading=10),
+    "small": ParagraphStyle("small", fontName="Helvetica", fontSize=7.5, leading=9.5),
+    "mono": ParagraphStyle("mono", fontName="Courier", fontSize=8, leading=10),
+}
+
+
+def _p(text: str, style: str = "body") -> Paragraph:
+    return Paragraph(escape(printable_text(text, multiline=True)), _STYLES[style])
+
+
+def _table(data: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
+    """Text cells wrap (Paragraph); amounts stay plain strings on one line, right-aligned."""
+    table = Table(
+        [[_p(c, "cell") if isinstance(c, str) else c for c in row] for row in data],
+        colWidths=widths,
+        hAlign="LEFT",
+        repeatRows=1 if header else 0,
+    )
+    style = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, _GREY),
+    ]
+    if header:
+        style.append(("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+class _Amount(str):
+    """An amount cell: kept as a plain (unwrapped) string by `_table`."""
+
+
+def _cells(row: list[Any]) -> list[Any]:
+    return [_p(c, "cell") if type(c) is str else str(c) for c in row]
+
+
+def _grid(data: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
+    rows = [_cells(r) for r in data]
+    table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
+    style = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
+        ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, _GREY),
+    ]
+    if header:
+        style.append(("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _amt(minor: int, currency: str) -> _Amount:
+    return _Amount(format_it(minor, currency))
+
+
+def _date_it(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _commitment_story(part: CommitmentPart) -> list[Flowable]:
+    cur = part.currency
+    story: list[Flowable] = [
+        _p(f"Impegno n. {part.commitment_id}: {part.title}", "h2"),
+        _p(("Impegno annullato. " if part.status == "cancelled" else "") + part.counting_words),
+        Spacer(1, 4),
+        _p("Regole dell'impegno", "h3"),
+        _table(
+            [[label, words] for label, words in part.rules], [5.2 * cm, 12.2 * cm], header=False
+        ),
+        _p("Stato del cofinanziamento a fine periodo (dai saldi del registro)", "h3"),
+    ]
+    rows: list[list[Any]] = [["Stato", "Importo"]]
+    rows += [[STATE_LABELS[s], _amt(getattr(part.states, s), cur)] for s in STATES]
+    rows.append(["Totale (parola della fondazione)", _amt(part.states.word, cur)])
+    rows.append(
+        ["Rimborsi senza recupero finora (politica 'mantieni')", _amt(part.kept_to_date_minor, cur)]
+    )
+    rows.append(["Decaduto finora (tornato al fondo)", _amt(part.forfeited_to_date_minor, cur)])
+    story.append(_grid(rows, [11.4 * cm, 6 * cm]))
+    for camp in part.campaigns:
+        story.append(_p(f"Campagna n. {camp.campaign_id}: {camp.title}", "h3"))
+        figures: list[list[Any]] = [
+            ["Voce", "Importo"],
+            ["Stato della campagna", _Amount(CAMPAIGN_STATUS_WORDS.get(camp.status, camp.status))],
+            ["Budget (obiettivo)", _amt(camp.budget_minor, cur)],
+        ]
+        if camp.threshold_minor is not None:
+            figures.append(["Soglia", _amt(camp.threshold_minor, cur)])
+        figures += [
+            ["Donazioni incassate (numero)", _Amount(str(camp.gifts))],
+            [
+                "Raccolto dalla comunità (lordo, al netto dei rimborsi)",
+                _amt(camp.raised_minor, cur),
+            ],
+            ["Commissioni di pagamento", _amt(camp.fees_minor, cur)],
+            [
+                "Conteggiato per il cofinanziamento ("
+                + ("netto" if part.count_net else "lordo")
+                + ")",
+                _amt(camp.counted_minor, cur),
+            ],
+        ]
+        figures += [[STATE_LABELS[s], _amt(camp.states[s], cur)] for s in STATES[1:]]
+        story.append(_grid(figures, [11.4 * cm, 6 * cm]))
+        donors: list[list[Any]] = [["Donatori che hanno acconsentito a essere nominati", "Importo"]]
+        donors += [
+            [
+                f"{d.name} ({d.gifts} {'donazione' if d.gifts == 1 else 'donazioni'})",
+                _amt(d.amount_minor, cur),
+            ]
+            for d in camp.named
+        ]
+        donors.append(
+            [
+                f"Donatori non nominati ({camp.unnamed_gifts} "
+                f"{'donazione' if camp.unnamed_gifts == 1 else 'donazioni'})",
+                _amt(camp.unnamed_minor, cur),
+            ]
+        )
+        story.append(Spacer(1, 3))
+        story.append(_grid(donors, [11.4 * cm, 6 * cm]))
+    if any(part.unattributed.values()):
+        story.append(_p("Importi non attribuiti a una campagna", "h3"))
+        story.append(
+            _grid(
+                [["Stato", "Importo"]]
+                + [[STATE_LABELS[s], _amt(v, cur)] for s, v in part.unattributed.items() if v],
+                [11.4 * cm, 6 * cm],
+            )
+        )
+    story.append(_p("Movimenti nel periodo", "h3"))
+    if part.period_totals:
+        totals: list[list[Any]] = [["Movimento", "Numero", "Importo"]]
+        totals += [
+            [EVENT_LABELS.get(kind, kind), _Amount(str(count)), _amt(amount, cur)]
+            for kind, count, amount in part.period_totals
+        ]
+        story.append(_grid(totals, [9.4 * cm, 2 * cm, 6 * cm]))
+    else:
+        story.append(_p("Nessun movimento nel periodo."))
+    if part.events:
+        story.append(Spacer(1, 3))
+        lines: list[list[Any]] = [
+            ["Data e ora (Roma)", "Movimento", "Campagna", "Reg. n.", "Importo"]
+        ]
+        for e in part.events:
+            what = EVENT_LABELS.get(e.kind, e.kind) + (f": {e.note}" if e.note else "")
+            lines.append(
+                [
+                    _Amount(_instant_it(e.at)),
+                    what,
+                    _Amount(str(e.campaign_id) if e.campaign_id else "-"),
+                    _Amount(str(e.entry_sequence) if e.entry_sequence else "-"),
+                    _amt(e.amount_minor, cur),
+                ]
+            )
+        table = _grid(lines, [3.3 * cm, 6.4 * cm, 1.6 * cm, 1.5 * cm, 4.6 * cm])
+        story.append(table)
+    return story
+
+
+def render_grant_statement_pdf(s: GrantStatement) -> bytes:
+    """The statement as a PDF (Italian, A4)."""
+    story: list[Flowable] = [
+        _p("Rendiconto dei cofinanziamenti", "title"),
+        _p(
+            f"Fondazione: {s.foundation_name}"
+            + (f" (C.F. {s.foundation_tax_code})" if s.foundation_tax_code else "")
+        ),
+        _p(f"Periodo: dal {_date_it(s.start)} al {_date_it(s.end)} (date contabili, ora di Roma)"),
+        _p(f"Generato il {_date_it(s.generated_on)}. Importi in euro: 1.234,56 EUR."),
+        Spacer(1, 6),
+    ]
+    if s.totals:
+        story.append(_p("Riepilogo di tutti gli impegni a fine periodo", "h2"))
+        for cur, tally in sorted(s.totals.items()):
+            rows: list[list[Any]] = [["Stato", "Importo"]]
+            rows += [[STATE_LABELS[state], _amt(tally[state], cur)] for state in STATES]
+            story.append(_grid(rows, [11.4 * cm, 6 * cm]))
+    else:
+        story.append(_p("Nessun impegno della fondazione entro la fine del periodo."))
+    for part in s.commitments:
+        story.extend(_commitment_story(part))
+    story += [
+        Spacer(1, 10),
+        _p("Verifica dell'integrità del registro", "h2"),
+        _p(
+            "Questo rendiconto copre il registro fino alla registrazione numero "
+            f"{s.head_sequence} (l'ultima con data contabile entro il {_date_it(s.end)}). "
+            "L'impronta SHA-256 della catena a quella registrazione è:"
+        ),
+        Paragraph(escape(s.head_hash), _STYLES["mono"]),
+        _p(
+            "Se una registrazione fino a quel numero venisse modificata, l'impronta calcolata "
+            "dal comando 'ledger verify' non coinciderebbe più con questa."
+        ),
+    ]
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=1.8 * cm,
+        rightMargin=1.8 * cm,
+        topMargin=1.8 * cm,
+        bottomMargin=1.8 * cm,
+        title=f"Rendiconto cofinanziamenti {s.foundation_name} {s.start}-{s.end}",
+        author="Registro comunitario",
+        invariant=1,
+    )
+    stamp = s.generated_on
+
+    def decorate(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setDateFormatter(lambda *_: f"D:{stamp:%Y%m%d}")
+        canvas.setFont("Helvetica", 7.5)
+        canvas.drawString(
+            1.8 * cm,
+            1.1 * cm,
+            printable_text(
+                f"Rendiconto cofinanziamenti - {s.foundation_name} - "
+                f"{_date_it(s.start)}-{_date_it(s.end)} - pagina {doc.page}"
+            ),
+        )
+        canvas.restoreState()
+
+    doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    return buffer.getvalue()
