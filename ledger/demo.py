@@ -314,13 +314,19 @@ def _ensure_accounts(session: Session, clock: Clock) -> int:
     return created
 
 
+def _demo_call_emails() -> frozenset[str]:
+    from ledger.funds.demo_calls import DEMO_CALL_EMAILS
+
+    return DEMO_CALL_EMAILS
+
+
 def _refuse_real_users(session: Session) -> None:
     """Refuse to add users with a public password beside people who really sign in."""
     others = session.scalar(
         select(func.count())
         .select_from(User)
         .join(Person, Person.id == User.person_id)
-        .where(Person.email.not_in(sorted(DEMO_EMAILS)))
+        .where(Person.email.not_in(sorted(DEMO_EMAILS | _demo_call_emails())))
     )
     if others:
         raise RealUsersPresentError(
@@ -439,6 +445,12 @@ def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) 
     )
     holds_created += pending.created
     campaigns_created = _load_campaign(session, clock)
+    from ledger.grants.demo import seed_grants_demo
+
+    campaigns_created += 2 * seed_grants_demo(session, clock)
+    from ledger.funds.demo_calls import load_demo_calls
+
+    load_demo_calls(session, clock)  # a call for ideas with scored ideas and a tranche paid
     return DemoResult(
         accounts_created, entries_created, holds_created, users_created, campaigns_created
     )
