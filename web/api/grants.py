@@ -409,7 +409,7 @@ def grant_statement_view(commitment_id: int) -> ResponseReturnValue:
         end: date = query["date_to"] or rome_today(clock)
         if end < start:
             raise invalid_input({"to": ["the period ends before it starts"]})
-        return render_statement(session, row, start, end, query["format"])
+        return render_statement(session, row, start, end, query["format"], rome_today(clock))
 
     content, name = in_transaction(read, read_only=True)
     mimetype = "application/pdf" if name.endswith(".pdf") else "text/csv"
@@ -419,17 +419,18 @@ def grant_statement_view(commitment_id: int) -> ResponseReturnValue:
 
 
 def render_statement(
-    session: Session, row: Commitment, start: date, end: date, fmt: str
+    session: Session, row: Commitment, start: date, end: date, fmt: str, today: date
 ) -> tuple[bytes, str]:
+    """The foundation's statement limited to this commitment, as PDF or CSV bytes."""
     from ledger.statements import grants as statements
 
-    data = statements.build_statement(
-        session, row.foundation_id, start, end, commitment_ids=[row.id]
+    data = statements.build_grant_statement(
+        session, row.foundation_id, start, end, today=today, commitment_ids=[row.id]
     )
     name = f"rendiconto-impegno-{row.id}-{start.isoformat()}-{end.isoformat()}.{fmt}"
     if fmt == "csv":
-        return statements.render_csv(data).encode("utf-8"), name
-    return statements.render_pdf(data), name
+        return statements.grant_statement_csv(data).encode("utf-8"), name
+    return statements.render_grant_statement_pdf(data), name
 
 
 @bp.get("/campaigns/<int:campaign_id>/matching")
