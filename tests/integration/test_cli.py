@@ -26,6 +26,7 @@ from ledger.core.money import Money
 from ledger.core.service import Ledger
 from ledger.core.storage import make_engine
 from ledger.demo import DEMO_PASSWORD, DEMO_USERS
+from ledger.funds.demo_calls import DEMO_CALL_EMAILS
 from ledger.people.models import ROLES
 from ledger.people.service import authenticate
 from tests.integration.conftest import audit_log
@@ -558,7 +559,8 @@ def test_demo_with_users_creates_one_user_per_role_who_can_sign_in_with_the_demo
         assert roles == {role}
     second = run("demo", "--with-users")
     assert "already there" in second.stdout and DEMO_PASSWORD in second.stdout
-    assert user_count(book) == 6
+    # Plus the demo call's people, who have no password (ledger.funds.demo_calls).
+    assert user_count(book) == 6 + len(DEMO_CALL_EMAILS)
 
 
 def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(run, book):
@@ -568,7 +570,7 @@ def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(r
         "demo data loaded: 9 accounts, 21 entries, 2 holds, 1 campaigns",
     ]
     assert DEMO_PASSWORD not in result.output and "@" not in result.output
-    assert user_count(book) == 0
+    assert user_count(book) == len(DEMO_CALL_EMAILS)  # the demo call's people, no password
     # 21 hand-made entries, then the campaign's: 3 card gifts, a transfer, cash, a refund.
     assert book.verify().last_sequence == 27
 
@@ -582,7 +584,7 @@ def test_demo_users_are_added_later_to_a_demo_book_without_touching_it(run, book
         "demo data loaded: 0 accounts, 0 entries, 0 holds, 0 campaigns, 6 users"
     )
     assert run("trial-balance", "--format", "json").stdout == before
-    assert user_count(book) == 6
+    assert user_count(book) == 6 + len(DEMO_CALL_EMAILS)
 
 
 def test_demo_users_are_refused_where_a_real_user_exists_and_nothing_is_written(
@@ -602,7 +604,7 @@ def test_demo_users_are_refused_where_a_real_user_exists_and_nothing_is_written(
     assert book.verify().last_sequence == 0
     assert [e["action"] for e in audit_log(book)] == actions
     # The book alone may still be loaded beside real users.
-    assert run("demo").exit_code == 0 and user_count(book) == 1
+    assert run("demo").exit_code == 0 and user_count(book) == 1 + len(DEMO_CALL_EMAILS)
 
 
 def test_demo_users_are_refused_beside_a_deactivated_real_user_too(run, book, cheap_hashing):
