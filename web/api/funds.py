@@ -1,0 +1,731 @@
+"""Funds and microloans in the JSON API (routes on the `api_v1` blueprint).
+
+The same services as the pages (`web.funds`), so money booked through the API
+is the same as through a form, audit event included. Treasurers manage funds,
+products and loans; a signed-in borrower may read their own loan, schedule and
+statement (anyone else's answers 404). Nothing here is public.
+
+Money-moving POSTs (deposits, loans, disbursements, repayments, write-offs,
+recoveries) need an `Idempotency-Key`; the service's request key is
+`api:<user id>:<key>`, stored on the row or entry it creates, so a retry with
+the same body answers 200 with `Idempotent-Replayed: true` and writes nothing,
+and the same key with a different body is a 409 `idempotency_conflict`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from flask import Response, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import LedgerError
+from ledger.core.money import Money, format_minor
+from ledger.funds import lending
+from ledger.funds import service as funds
+from ledger.funds.errors import LoanNotFoundError
+from ledger.funds.models import Fund, Loan, LoanProductRow, LoanRecovery, LoanRepayment
+from ledger.statements import funds as statements
+from web.access import Principal, allow, signed_in
+from web.api.docs import documented
+from web.api.errors import invalid_input
+from web.api.fund_schemas import (
+    BookedSchema,
+    DepositCreateSchema,
+    DisburseSchema,
+    FundCreateSchema,
+    FundDetailSchema,
+    FundListSchema,
+    FundSchema,
+    LoanCreateSchema,
+    LoanListSchema,
+    LoanProductCreateSchema,
+    LoanProductListSchema,
+    LoanProductSchema,
+    LoanSchema,
+    LoanStatementQuerySchema,
+    RecoverySchema,
+    RepaymentCreateSchema,
+    RepaymentSchema,
+    ScheduleSchema,
+    StatementQuerySchema,
+    WriteOffCreateSchema,
+    WriteOffSchema,
+)
+from web.api.inputs import idempotency_key, json_body, load, query
+from web.api.v1 import TREASURER, _answer, _caller, _json, bp
+from web.db import current_ledger, in_transaction
+from web.funds import (
+    create_fund_once,
+    deposit_money,
+    disburse,
+    open_and_record_loan,
+    own_person_id,
+    read_once,
+    record_recovery,
+    record_repayment,
+    snapshot,
+    write_off,
+)
+
+TREASURER_ROLE = TREASURER[0]
+
+
+def _money(text: str, currency: str, field: str, *, positive: bool = True) -> int:
+    try:
+        money = Money.parse(text, currency)
+    except LedgerError as exc:
+        raise invalid_input({field: [exc.message]}) from None
+    if positive and money.minor <= 0:
+        raise invalid_input({field: ["must be greater than zero"]})
+    if money.minor < 0:
+        raise invalid_input({field: ["cannot be negative"]})
+    return money.minor
+
+
+def _m(minor: int, currency: str) -> str:
+    return format_minor(minor, currency)
+
+
+def _today() -> date:
+    from ledger.core.clock import rome_today
+
+    return rome_today(current_ledger().clock)
+
+
+def _fund_body(fund: Fund) -> dict[str, Any]:
+    return {
+        "id": fund.id,
+        "name": fund.name,
+        "kind": fund.kind,
+        "currency": fund.currency,
+        "created_at": fund.created_at,
+    }
+
+
+def _position_body(p: funds.FundPosition) -> dict[str, Any]:
+    c = p.currency
+    return {
+        "fund_id": p.fund_id,
+        "currency": c,
+        "on": p.on,
+        "cash": _m(p.cash_minor, c),
+        "committed": _m(p.committed_minor, c),
+        "available": _m(p.available_minor, c),
+        "capital": _m(p.capital_minor, c),
+        "loans_outstanding": _m(p.loans_outstanding_minor, c),
+        "provision": _m(p.provision_minor, c),
+        "grants_paid": _m(p.grants_paid_minor, c),
+        "interest_income": _m(p.interest_income_minor, c),
+        "fee_income": _m(p.fee_income_minor, c),
+        "recoveries": _m(p.recoveries_minor, c),
+        "loan_losses": _m(p.loan_losses_minor, c),
+        "overpayments_owed": _m(p.overpayments_owed_minor, c),
+        "loans_active": p.loans_active,
+        "loans_at_risk": p.loans_at_risk,
+        "at_risk": _m(p.at_risk_minor, c),
+        "par30": str(p.par30),
+    }
+
+
+def _product_body(p: LoanProductRow) -> dict[str, Any]:
+    c = p.currency
+    return {
+        "id": p.id,
+        "fund_id": p.fund_id,
+        "name": p.name,
+        "currency": c,
+        "min_amount": _m(p.min_amount_minor, c),
+        "max_amount": _m(p.max_amount_minor, c),
+        "annual_rate": p.annual_rate,
+        "method": p.method,
+        "min_term_months": p.min_term_months,
+        "max_term_months": p.max_term_months,
+        "grace_months": p.grace_months,
+        "day_count": p.day_count,
+        "rounding": p.rounding,
+        "fee_per_instalment": _m(p.fee_per_instalment_minor, c),
+    }
+
+
+def _loan_body(session: Session, loan: Loan) -> dict[str, Any]:
+    d = lending.loan_detail(session, loan.id, on=_today())
+    c = loan.currency
+    return {
+        "id": loan.id,
+        "fund_id": loan.fund_id,
+        "product_id": loan.product_id,
+        "borrower_person_id": loan.borrower_person_id,
+        "status": loan.status,
+        "currency": c,
+        "principal": _m(loan.principal_minor, c),
+        "annual_rate": loan.annual_rate,
+        "method": loan.method,
+        "term_months": loan.term_months,
+        "grace_months": loan.grace_months,
+        "day_count": loan.day_count,
+        "rounding": loan.rounding,
+        "first_due_on": loan.first_due_on,
+        "disbursed_on": loan.disbursed_on,
+        "disbursement_sequence": loan.disbursement_sequence,
+        "outstanding_principal": _m(d.outstanding_principal_minor, c),
+        "days_past_due": d.days_past_due,
+        "arrears": _m(d.arrears_minor, c),
+        "payoff": _m(d.payoff_minor, c),
+        "overpayment_owed": _m(d.overpayment_owed_minor, c),
+    }
+
+
+def _repayment_body(r: LoanRepayment) -> dict[str, Any]:
+    c = r.currency
+    return {
+        "id": r.id,
+        "loan_id": r.loan_id,
+        "amount": _m(r.amount_minor, c),
+        "currency": c,
+        "received_on": r.received_on,
+        "fees": _m(r.fees_minor, c),
+        "interest": _m(r.interest_minor, c),
+        "principal": _m(r.principal_minor, c),
+        "overpayment": _m(r.overpayment_minor, c),
+        "paid_off_early": r.paid_off_early,
+        "sequence": r.entry_sequence,
+    }
+
+
+def _recovery_body(r: LoanRecovery, currency: str) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "loan_id": r.loan_id,
+        "amount": _m(r.amount_minor, currency),
+        "received_on": r.received_on,
+        "principal": _m(r.principal_minor, currency),
+        "interest": _m(r.interest_minor, currency),
+        "fees": _m(r.fees_minor, currency),
+        "excess": _m(r.excess_minor, currency),
+        "sequence": r.entry_sequence,
+    }
+
+
+def _readable_loan(session: Session, loan_id: int, principal: Principal) -> Loan:
+    """A loan the caller may read: any loan for a treasurer, else only their own."""
+    loan = lending.get_loan(session, loan_id)
+    if TREASURER_ROLE in principal.roles:
+        return loan
+    if loan.borrower_person_id != own_person_id(session, principal):
+        raise LoanNotFoundError(f"Nessun prestito con id {loan_id}.", loan_id=loan_id)
+    return loan
+
+
+def _file(data: bytes | str, filename: str, fmt: str) -> Response:
+    response = Response(data, mimetype="application/pdf" if fmt == "pdf" else "text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --------------------------------------------------------------------------- funds
+@bp.get("/funds")
+@allow(*TREASURER)
+@documented(
+    "Every fund",
+    tag="funds",
+    responses={200: ("The funds, oldest first.", FundListSchema)},
+)
+def list_funds_view() -> ResponseReturnValue:
+    """Microgrant and revolving funds, each with its own accounts in the ledger."""
+    rows = read_once(lambda s: [_fund_body(f) for f in funds.list_funds(s)])
+    return _json(FundListSchema(), {"funds": rows})
+
+
+@bp.post("/funds")
+@allow(*TREASURER)
+@documented(
+    "Create a fund",
+    tag="funds",
+    body=FundCreateSchema,
+    idempotent=True,
+    responses={201: ("The fund, with its accounts opened.", FundSchema)},
+    errors={422: "`invalid_input` or `invalid_fund`."},
+)
+def create_fund_view() -> ResponseReturnValue:
+    """A microgrant or revolving fund; it starts empty (money enters with a deposit)."""
+    key = idempotency_key()
+    data = load(FundCreateSchema(), json_body())
+    principal = _caller()
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        fund, created = create_fund_once(
+            session,
+            name=data["name"],
+            kind=data["kind"],
+            currency=data["currency"],
+            request_key=f"api:{principal.user_id}:{key}",
+            principal=principal,
+        )
+        return created, _fund_body(fund)
+
+    created, body = in_transaction(work)
+    location = url_for("api_v1.get_fund_view", fund_id=body["id"])
+    if created:
+        return _json(FundSchema(), body, 201, Location=location)
+    return _answer(FundSchema(), body, created=False)
+
+
+@bp.get("/funds/<int:fund_id>")
+@allow(*TREASURER)
+@documented(
+    "A fund and its position",
+    tag="funds",
+    responses={200: ("Cash, committed, available, loans outstanding and PAR30.", FundDetailSchema)},
+    errors={404: "`fund_not_found`."},
+)
+def get_fund_view(fund_id: int) -> ResponseReturnValue:
+    """The fund's balances from the ledger and its portfolio at risk today."""
+    today = _today()
+
+    def read(session: Session) -> dict[str, Any]:
+        fund = funds.get_fund(session, fund_id)
+        body = _fund_body(fund)
+        body["position"] = _position_body(funds.fund_position(session, fund_id, on=today))
+        return body
+
+    return _json(FundDetailSchema(), read_once(read))
+
+
+@bp.post("/funds/<int:fund_id>/deposits")
+@allow(*TREASURER)
+@documented(
+    "Book money into a fund",
+    tag="funds",
+    body=DepositCreateSchema,
+    idempotent=True,
+    responses={201: ("The journal entry of the money in.", BookedSchema)},
+    errors={404: "`fund_not_found`.", 422: "`invalid_input` or `invalid_fund`."},
+)
+def deposit_view(fund_id: int) -> ResponseReturnValue:
+    """Money in from donations, a foundation's grant or a transfer (Dr fund cash, Cr capital)."""
+    key = idempotency_key()
+    data = load(DepositCreateSchema(), json_body())
+    principal = _caller()
+    currency = snapshot(lambda s: funds.get_fund(s, fund_id).currency)
+    amount = _money(data["amount"], currency, "amount")
+    booked = in_transaction(
+        lambda s: deposit_money(
+            s,
+            fund_id,
+            amount,
+            source=data["source"],
+            request_key=f"api:{principal.user_id}:{key}",
+            principal=principal,
+            effective_on=data["effective_on"],
+            reference=data["reference"],
+        )
+    )
+    body = {
+        "fund_id": fund_id,
+        "sequence": booked.sequence,
+        "amount": _m(booked.amount_minor, currency),
+        "currency": currency,
+    }
+    return _answer(BookedSchema(), body, created=booked.created)
+
+
+@bp.get("/funds/<int:fund_id>/statement")
+@allow(*TREASURER)
+@documented(
+    "The fund statement for a period (PDF or CSV)",
+    tag="funds",
+    query=StatementQuerySchema,
+    responses={200: ("The statement file (application/pdf or text/csv).", None)},
+    errors={404: "`fund_not_found`."},
+)
+def fund_statement_view(fund_id: int) -> ResponseReturnValue:
+    """Opening and closing balance, money in by source, grants, loans, repayments,
+    write-offs, portfolio and PAR30, and the chain head of the last entry covered."""
+    args = query(StatementQuerySchema())
+    today = _today()
+    start = args["start"] or date(today.year, 1, 1)
+    end = args["end"] or today
+    if end < start:
+        raise invalid_input({"to": ["must not be before from"]})
+    fmt = args["format"]
+
+    def read(session: Session) -> bytes | str:
+        statement = statements.fund_statement(session, fund_id, start, end)
+        if fmt == "pdf":
+            return statements.render_fund_statement_pdf(statement)
+        return statements.fund_statement_csv(statement)
+
+    return _file(read_once(read), f"fund-{fund_id}-{start}-{end}.{fmt}", fmt)
+
+
+# --------------------------------------------------------------------------- products
+@bp.get("/funds/<int:fund_id>/products")
+@allow(*TREASURER)
+@documented(
+    "A fund's loan products",
+    tag="loans",
+    responses={200: ("The products.", LoanProductListSchema)},
+    errors={404: "`fund_not_found`."},
+)
+def list_products_view(fund_id: int) -> ResponseReturnValue:
+    """Amount limits, rate, schedule method, grace, day count and rounding of each product."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        funds.get_fund(session, fund_id)
+        return [_product_body(p) for p in lending.list_loan_products(session, fund_id)]
+
+    return _json(LoanProductListSchema(), {"products": read_once(read)})
+
+
+@bp.post("/funds/<int:fund_id>/products")
+@allow(*TREASURER)
+@documented(
+    "Create a loan product",
+    tag="loans",
+    body=LoanProductCreateSchema,
+    responses={201: ("The product.", LoanProductSchema)},
+    errors={404: "`fund_not_found`.", 422: "`invalid_input` or `invalid_loan`."},
+)
+def create_product_view(fund_id: int) -> ResponseReturnValue:
+    """The terms the fund lends on; a 0 rate is allowed."""
+    data = load(LoanProductCreateSchema(), json_body())
+    currency = snapshot(lambda s: funds.get_fund(s, fund_id).currency)
+    low = _money(data["min_amount"], currency, "min_amount")
+    high = _money(data["max_amount"], currency, "max_amount")
+    fee = _money(data["fee_per_instalment"], currency, "fee_per_instalment", positive=False)
+
+    def work(session: Session) -> dict[str, Any]:
+        product = lending.create_loan_product(
+            session,
+            fund_id=fund_id,
+            name=data["name"],
+            min_amount_minor=low,
+            max_amount_minor=high,
+            annual_rate=Decimal(data["annual_rate"]),
+            method=data["method"],
+            min_term_months=data["min_term_months"],
+            max_term_months=data["max_term_months"],
+            grace_months=data["grace_months"],
+            day_count=data["day_count"],
+            rounding=data["rounding"],
+            fee_per_instalment_minor=fee,
+            clock=current_ledger().clock,
+        )
+        return _product_body(product)
+
+    return _json(LoanProductSchema(), in_transaction(work), 201)
+
+
+# --------------------------------------------------------------------------- loans
+@bp.get("/funds/<int:fund_id>/loans")
+@allow(*TREASURER)
+@documented(
+    "A fund's loans",
+    tag="loans",
+    responses={200: ("Every loan of the fund with its standing today.", LoanListSchema)},
+    errors={404: "`fund_not_found`."},
+)
+def list_loans_view(fund_id: int) -> ResponseReturnValue:
+    """Each loan's terms, outstanding principal, days past due and arrears."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        funds.get_fund(session, fund_id)
+        return [_loan_body(session, loan) for loan in lending.list_loans(session, fund_id=fund_id)]
+
+    return _json(LoanListSchema(), {"loans": read_once(read)})
+
+
+@bp.post("/funds/<int:fund_id>/loans")
+@allow(*TREASURER)
+@documented(
+    "Grant a loan",
+    tag="loans",
+    body=LoanCreateSchema,
+    idempotent=True,
+    responses={201: ("The approved loan with its stored schedule.", LoanSchema)},
+    errors={
+        404: "`fund_not_found` or `loan_product_not_found`.",
+        422: "`invalid_input` or `invalid_loan` (outside the product's limits, unknown person).",
+    },
+)
+def create_loan_view(fund_id: int) -> ResponseReturnValue:
+    """An approved loan to a registered person; no money moves until it is disbursed."""
+    key = idempotency_key()
+    data = load(LoanCreateSchema(), json_body())
+    principal = _caller()
+    currency = snapshot(lambda s: funds.get_fund(s, fund_id).currency)
+    amount = _money(data["principal"], currency, "principal")
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        loan, created = open_and_record_loan(
+            session,
+            fund_id=fund_id,
+            product_id=data["product_id"],
+            borrower_person_id=data["borrower_person_id"],
+            principal_minor=amount,
+            term_months=data["term_months"],
+            first_due_on=data["first_due_on"],
+            request_key=f"api:{principal.user_id}:{key}",
+            principal=principal,
+        )
+        return created, _loan_body(session, loan)
+
+    created, body = in_transaction(work)
+    return _answer(LoanSchema(), body, created=created)
+
+
+@bp.get("/loans/<int:loan_id>")
+@signed_in
+@documented(
+    "A loan",
+    tag="loans",
+    responses={200: ("The loan and its standing today.", LoanSchema)},
+    errors={404: "`loan_not_found` (also for someone else's loan)."},
+)
+def get_loan_view(loan_id: int) -> ResponseReturnValue:
+    """Treasurers read any loan; a borrower reads only their own."""
+    principal = _caller()
+    return _json(
+        LoanSchema(),
+        read_once(lambda s: _loan_body(s, _readable_loan(s, loan_id, principal))),
+    )
+
+
+@bp.get("/loans/<int:loan_id>/schedule")
+@signed_in
+@documented(
+    "A loan's schedule and payments",
+    tag="loans",
+    responses={200: ("The stored schedule with what was paid, and every payment.", ScheduleSchema)},
+    errors={404: "`loan_not_found` (also for someone else's loan)."},
+)
+def loan_schedule_view(loan_id: int) -> ResponseReturnValue:
+    """Each instalment (principal, interest, fee, paid, unpaid) and each payment's split."""
+    principal = _caller()
+
+    def read(session: Session) -> dict[str, Any]:
+        loan = _readable_loan(session, loan_id, principal)
+        d = lending.loan_detail(session, loan.id, on=_today())
+        c = loan.currency
+        return {
+            "loan_id": loan.id,
+            "currency": c,
+            "instalments": [
+                {
+                    "number": line.number,
+                    "due_on": line.due_on,
+                    "principal": _m(line.principal_minor, c),
+                    "interest": _m(line.interest_minor, c),
+                    "fee": _m(line.fee_minor, c),
+                    "total": _m(line.total_minor, c),
+                    "balance_after": _m(line.balance_after_minor, c),
+                    "paid": _m(line.paid_minor, c),
+                    "waived": _m(line.waived_minor, c),
+                    "unpaid": _m(line.unpaid_minor, c),
+                }
+                for line in d.lines
+            ],
+            "repayments": [_repayment_body(r) for r in d.repayments],
+        }
+
+    return _json(ScheduleSchema(), read_once(read))
+
+
+@bp.post("/loans/<int:loan_id>/disburse")
+@allow(*TREASURER)
+@documented(
+    "Disburse an approved loan",
+    tag="loans",
+    body=DisburseSchema,
+    body_required=False,
+    idempotent=True,
+    responses={201: ("The disbursed loan.", LoanSchema)},
+    errors={
+        404: "`loan_not_found`.",
+        409: "`fund_insufficient` (the fund's available money is short), `fund_reservation`, "
+        "`loan_state` or `idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_loan` (a date after the first due date).",
+    },
+)
+def disburse_loan_view(loan_id: int) -> ResponseReturnValue:
+    """Dr loans receivable, Cr fund cash (from the loan's reservation when it has one).
+    A loan is disbursed once: repeating the call changes nothing."""
+    idempotency_key()
+    data = load(DisburseSchema(), json_body(required=False))
+    principal = _caller()
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        before = lending.get_loan(session, loan_id).status
+        loan = disburse(session, loan_id, principal=principal, on=data["disbursed_on"])
+        return before == "approved", _loan_body(session, loan)
+
+    created, body = in_transaction(work)
+    return _answer(LoanSchema(), body, created=created)
+
+
+@bp.post("/loans/<int:loan_id>/repayments")
+@allow(*TREASURER)
+@documented(
+    "Record a repayment",
+    tag="loans",
+    body=RepaymentCreateSchema,
+    idempotent=True,
+    responses={201: ("How the payment was allocated and booked.", RepaymentSchema)},
+    errors={
+        404: "`loan_not_found`.",
+        409: "`loan_state` (not disbursed, repaid or written off) or `idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_loan` (a date in the future or before the last one).",
+    },
+)
+def repayment_view(loan_id: int) -> ResponseReturnValue:
+    """Allocated fees -> interest -> principal, oldest instalment first; early payoff when
+    it covers it; any excess is an overpayment owed back, shown in the answer."""
+    key = idempotency_key()
+    data = load(RepaymentCreateSchema(), json_body())
+    principal = _caller()
+    currency = snapshot(lambda s: lending.get_loan(s, loan_id).currency)
+    amount = _money(data["amount"], currency, "amount")
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        row, created = record_repayment(
+            session,
+            loan_id,
+            amount,
+            received_on=data["received_on"],
+            request_key=f"api:{principal.user_id}:{key}",
+            principal=principal,
+        )
+        return created, _repayment_body(row)
+
+    created, body = in_transaction(work)
+    return _answer(RepaymentSchema(), body, created=created)
+
+
+@bp.post("/loans/<int:loan_id>/write-off")
+@allow(*TREASURER)
+@documented(
+    "Write a loan off",
+    tag="loans",
+    body=WriteOffCreateSchema,
+    body_required=False,
+    idempotent=True,
+    responses={
+        201: ("The write-off: principal against the provision, then the loss.", WriteOffSchema)
+    },
+    errors={404: "`loan_not_found`.", 409: "`loan_state` or `idempotency_conflict`."},
+)
+def write_off_view(loan_id: int) -> ResponseReturnValue:
+    """The outstanding principal leaves loans receivable; interest and fees due and unpaid
+    are reported (never booked: interest is recognised when received)."""
+    key = idempotency_key()
+    data = load(WriteOffCreateSchema(), json_body(required=False))
+    principal = _caller()
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        row, created = write_off(
+            session,
+            loan_id,
+            on=data["on"],
+            request_key=f"api:{principal.user_id}:{key}",
+            principal=principal,
+        )
+        c = lending.get_loan(session, loan_id).currency
+        return created, {
+            "loan_id": loan_id,
+            "written_off_on": row.written_off_on,
+            "principal": _m(row.principal_minor, c),
+            "interest_due_unpaid": _m(row.interest_minor, c),
+            "fees_due_unpaid": _m(row.fees_minor, c),
+            "from_provision": _m(row.from_provision_minor, c),
+            "sequence": row.entry_sequence,
+        }
+
+    created, body = in_transaction(work)
+    return _answer(WriteOffSchema(), body, created=created)
+
+
+@bp.post("/loans/<int:loan_id>/recoveries")
+@allow(*TREASURER)
+@documented(
+    "Record money recovered on a written-off loan",
+    tag="loans",
+    body=RepaymentCreateSchema,
+    idempotent=True,
+    responses={201: ("The recovery: principal, then interest, then fees.", RecoverySchema)},
+    errors={404: "`loan_not_found`.", 409: "`loan_state` or `idempotency_conflict`."},
+)
+def recovery_view(loan_id: int) -> ResponseReturnValue:
+    """Dr cash; Cr recoveries, interest and fees; anything beyond what was written off is
+    owed back to the payer."""
+    key = idempotency_key()
+    data = load(RepaymentCreateSchema(), json_body())
+    principal = _caller()
+    currency = snapshot(lambda s: lending.get_loan(s, loan_id).currency)
+    amount = _money(data["amount"], currency, "amount")
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        row, created = record_recovery(
+            session,
+            loan_id,
+            amount,
+            received_on=data["received_on"],
+            request_key=f"api:{principal.user_id}:{key}",
+            principal=principal,
+        )
+        return created, _recovery_body(row, currency)
+
+    created, body = in_transaction(work)
+    return _answer(RecoverySchema(), body, created=created)
+
+
+@bp.get("/loans/<int:loan_id>/statement")
+@signed_in
+@documented(
+    "A loan statement (PDF or CSV)",
+    tag="loans",
+    query=LoanStatementQuerySchema,
+    responses={200: ("The statement file (application/pdf or text/csv).", None)},
+    errors={404: "`loan_not_found` (also for someone else's loan)."},
+)
+def loan_statement_view(loan_id: int) -> ResponseReturnValue:
+    """The loan's terms, schedule with payments and standing today; treasurers or the
+    borrower only."""
+    fmt = query(LoanStatementQuerySchema())["format"]
+    principal = _caller()
+    today = _today()
+
+    def read(session: Session) -> bytes | str:
+        _readable_loan(session, loan_id, principal)
+        copy = statements.loan_statement(session, loan_id, on=today)
+        if fmt == "pdf":
+            return statements.render_loan_statement_pdf(copy)
+        return statements.loan_statement_csv(copy)
+
+    return _file(read_once(read), f"loan-{loan_id}-{today}.{fmt}", fmt)
+
+
+@bp.get("/me/loans")
+@signed_in
+@documented(
+    "The caller's own loans",
+    tag="loans",
+    responses={200: ("The caller's loans, never anyone else's.", LoanListSchema)},
+)
+def my_loans_view() -> ResponseReturnValue:
+    """The loans whose borrower is the caller."""
+    principal = _caller()
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        person_id = own_person_id(session, principal)
+        if person_id is None:
+            return []
+        return [
+            _loan_body(session, loan)
+            for loan in lending.list_loans(session, borrower_person_id=person_id)
+        ]
+
+    return _json(LoanListSchema(), {"loans": read_once(read)})
