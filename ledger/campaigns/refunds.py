@@ -327,12 +327,12 @@ def apply_dispute(
         donation.flagged_reason = "disputed beyond what the gift still counted"
     if escrow:
         receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione")
+        cause = f"dispute:{dispute_id}:{dispute.escrow_minor}"
         fact: object = (
-            GiftReduced(donation.id, donation.campaign_id, escrow, f"dispute:{dispute_id}", actor)
+            # The cause names the dispute and its cumulative escrow: each step is distinct.
+            GiftReduced(donation.id, donation.campaign_id, escrow, cause, actor)
             if escrow > 0
-            else GiftReinstated(
-                donation.id, donation.campaign_id, -escrow, f"dispute:{dispute_id}", actor
-            )
+            else GiftReinstated(donation.id, donation.campaign_id, -escrow, cause, actor)
         )
         publish(session, fact, clock=clock)
     return bool(postings)

@@ -47,6 +47,9 @@ class NewCampaign:
     currency: str
     deadline_at: datetime
     funding_model: str
+    # The call for ideas the campaign raises money for, if any (matching grants
+    # toward the call cover it).
+    call_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,7 @@ def create_campaign(session: Session, spec: NewCampaign, *, clock: Clock) -> Cam
         funding_model=spec.funding_model,
         status="draft",
         created_at=now,
+        call_id=spec.call_id,
     )
     session.add(campaign)
     session.flush()

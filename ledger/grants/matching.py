@@ -320,7 +320,7 @@ def _match(
         eligible_minor=result.state.campaign_eligible - allocation.eligible_minor,
         match_minor=result.match_minor,
         reason=str(result.reason),
-        state="reserved" if result.match_minor else "forfeited",
+        state="reserved" if result.match_minor else "unmatched",
         holds=0,
         created_at=clock.now(),
     )

@@ -28,7 +28,7 @@ from ledger.core.models import Base, UtcDateTime
 KINDS = ("ratio", "threshold")
 COMMITMENT_STATES = ("active", "cancelled")
 ALLOCATION_STATES = ("open", "released", "forfeited", "settled")
-MATCH_STATES = ("reserved", "earned", "released", "forfeited")
+MATCH_STATES = ("unmatched", "reserved", "earned", "released", "forfeited")
 EVENT_KINDS = (
     "pledged",
     "reserved",

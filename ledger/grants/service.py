@@ -424,11 +424,12 @@ def create_commitment(
         actor=actor,
     )
     if row.kind == "threshold" and row.campaign_id is not None:
-        from ledger.grants.matching import ensure_allocation
+        from ledger.grants.matching import check_threshold, ensure_allocation
 
-        ensure_allocation(
-            session, row, get_campaign(session, row.campaign_id), clock=clock, actor=actor
-        )
+        campaign = get_campaign(session, row.campaign_id)
+        allocation = ensure_allocation(session, row, campaign, clock=clock, actor=actor)
+        # A campaign already past the threshold releases at once (inside the window).
+        check_threshold(session, row, allocation, campaign, clock=clock, actor=actor)
     return row
 
 

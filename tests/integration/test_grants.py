@@ -426,3 +426,124 @@ def test_a_gift_a_second_after_the_window_is_not_matched(ledger):
         (eur("10.00"), "matched"),
         (0, "outside_window"),
     ]
+
+
+def test_a_commitment_toward_a_call_matches_every_campaign_of_it_from_one_pool(ledger):
+    from ledger.campaigns.service import NewCampaign, create_campaign, publish_campaign
+    from ledger.funds.calls import NewCall, create_call
+    from ledger.funds.service import create_fund
+    from ledger.grants.service import CommitmentSpec, create_commitment
+    from tests.integration.grants_helpers import WINDOW
+
+    books = Books(ledger)
+    clock = ledger.clock
+
+    def setup(session):  # type: ignore[no-untyped-def]
+        from ledger.people.service import NewPerson, create_user
+
+        reviewer = create_user(
+            session,
+            NewPerson(email="rev@example.org", full_name="Rita Revisora"),
+            roles=["reviewer"],
+            password=None,
+            now=clock.now(),
+        )
+        fund = create_fund(session, name="Fondo idee", kind="microgrant", clock=clock)
+        call = create_call(
+            session,
+            NewCall(
+                fund_id=fund.id,
+                title="#genera_idee",
+                description_md="Idee di quartiere",
+                budget_minor=eur("9500.00"),
+                max_award_minor=eur("2000.00"),
+                currency="EUR",
+                opens_at=clock.now(),
+                closes_at=clock.now() + timedelta(days=20),
+                award_kind="grant",
+                criteria=(("Impatto", 1),),
+                reviewer_user_ids=(reviewer.id,),
+            ),
+            actor_user_id=reviewer.id,
+            clock=clock,
+        )
+        ids = []
+        for title in ("Idea uno", "Idea due"):
+            campaign = create_campaign(
+                session,
+                NewCampaign(
+                    organisation_id=1,
+                    title=title,
+                    description_md="",
+                    goal_minor=eur("500.00"),
+                    currency="EUR",
+                    deadline_at=clock.now() + timedelta(days=30),
+                    funding_model="keep_what_you_raise",
+                    call_id=call.id,
+                ),
+                clock=clock,
+            )
+            publish_campaign(session, campaign.id, clock=clock)
+            ids.append(campaign.id)
+        c = create_commitment(
+            session,
+            CommitmentSpec(
+                foundation_id=books.foundation_id,
+                title="Raddoppio del bando",
+                kind="ratio",
+                call_id=call.id,
+                pool_minor=eur("30.00"),
+                window_start=WINDOW[0],
+                window_end=WINDOW[1],
+                ratio="1",
+            ),
+            clock=clock,
+        )
+        return ids, c.id
+
+    (first, second), c = ledger.run(setup)
+    for campaign_id in (first, second, books.campaign_id):
+        books.campaign_id = campaign_id
+        books.give("20.00")
+    got = books.matches(c)
+    assert [m for _, m, _ in got] == [eur("20.00"), eur("10.00")]  # the pool is shared
+    assert books.states(c)["pool_available"] == 0
+
+
+def test_a_threshold_commitment_on_a_campaign_already_past_it_releases_at_once(ledger):
+    books = Books(ledger, goal="1000.00")
+    books.give("450.00")
+    c = milano(books)
+    assert books.allocation(c).status == "released"
+    assert books.states(c)["released"] == eur("600.00")
+
+
+def test_a_lost_dispute_on_a_matched_gift_claws_the_match_back(ledger):
+    from ledger.campaigns.donations import get_donation
+    from ledger.campaigns.refunds import apply_dispute
+
+    books = Books(ledger)
+    c = books.commit(ratio="1", methods=("card",))
+    gift = books.give_card("100.00", "1.65")
+    books.give_card("50.00", "1.00")
+
+    def dispute(session, txs, final, status):  # type: ignore[no-untyped-def]
+        donation = get_donation(session, gift, lock=True)
+        return apply_dispute(
+            session,
+            donation,
+            dispute_id="dp_1",
+            status=status,
+            balance_transactions=txs,
+            final=final,
+            clock=ledger.clock,
+            actor="test",
+        )
+
+    ledger.run(lambda s: dispute(s, [(-10000, 1500)], False, "needs_response"))
+    assert books.states(c)["reserved"] == eur("50.00")
+    assert books.events(c)[-1] == ("clawback", eur("100.00"))
+    ledger.run(lambda s: dispute(s, [(-10000, 1500), (10000, 0)], True, "won"))
+    # Won back: the gift counts again, but a clawed-back match is not re-offered.
+    assert books.states(c)["reserved"] == eur("50.00")
+    assert ledger.verify().ok
