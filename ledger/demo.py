@@ -451,6 +451,9 @@ def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) 
     from ledger.funds.demo_calls import load_demo_calls
 
     load_demo_calls(session, clock)  # a call for ideas with scored ideas and a tranche paid
+    from ledger.funds.demo_loans import load_demo_loans
+
+    load_demo_loans(session, clock)  # a revolving fund lending, one loan late (PAR30 > 0)
     return DemoResult(
         accounts_created, entries_created, holds_created, users_created, campaigns_created
     )
