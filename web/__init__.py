@@ -91,6 +91,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import calls
 
     calls.register(app)
+    from web import grants
+
+    grants.register(app)
     from web import funds
 
     funds.register(app)

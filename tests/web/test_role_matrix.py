@@ -176,6 +176,15 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.recovery_view": (MONEY, False),
     "api_v1.loan_statement_view": (SIGNED_IN, False),
     "api_v1.my_loans_view": (SIGNED_IN, False),
+    # matching grants: the foundation officer's pages and the treasurer's (web/grants.py)
+    "grants.dashboard": (("admin", "foundation_officer"), False),
+    "grants.commitment": (("admin", "foundation_officer"), False),
+    "grants.statement": (("admin", "foundation_officer"), False),
+    "grants.new_commitment": (("admin", "foundation_officer"), True),
+    "grants.cancel": (("admin", "foundation_officer"), True),
+    "grant_treasury.lines": (MONEY, False),
+    "grant_treasury.disbursement": (MONEY, True),
+    "grant_treasury.repayment": (MONEY, True),
 }
 
 PERSONAS = ("anonymous", *ROLES)
@@ -197,6 +206,8 @@ URL_VALUES = {
     "fund_id": "1",
     "loan_id": "1",
     "fmt": "pdf",
+    "commitment_id": "1",
+    "foundation_id": "1",
 }
 
 
