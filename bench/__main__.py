@@ -27,6 +27,7 @@ import sqlalchemy
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.grants import bench_matching
 from ledger.core.chain import chain_hash
 from ledger.core.errors import InsufficientFundsError
 from ledger.core.journal import EntrySpec, PostingSpec
@@ -356,6 +357,9 @@ def main() -> None:
         out("balance reads and verify")
         with make() as url:
             bench_reads_and_verify(url, out)
+        out("matching grants (a settled gift and its match in one transaction)")
+        with make() as url:
+            bench_matching(url, out, gifts=200 if SMALL else 1000)
     if not version:
         out("\nPostgreSQL figures missing: no server reachable at the configured URL.")
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation
@@ -78,19 +78,26 @@ def gift_of(donation: Donation, *, plus_minor: int = 0) -> Gift:
 
 
 def crowd(session: Session, campaign_id: int, *, count_net: bool) -> tuple[int, int]:
-    """Settled money raised by the crowd (gross or net of fees) and distinct donors."""
-    gifts = session.scalars(
-        select(Donation).where(Donation.campaign_id == campaign_id, Donation.status == "settled")
-    ).all()
-    raised = 0
-    donors: set[str] = set()
-    for gift in gifts:
-        counted = gift.counted_minor
-        if counted <= 0:
-            continue
-        raised += max(0, counted - (gift.fee_minor or 0)) if count_net else counted
-        donors.add(donor_key(gift))
-    return raised, len(donors)
+    """Settled money raised by the crowd (gross or net of fees) and distinct donors.
+
+    Aggregated in SQL: every settlement on a hot campaign asks it. A gift's
+    counted money is its amount less refunds and disputes; net counting also
+    takes off the fee, never below zero per gift. Donors are distinct people,
+    each anonymous gift without a person counting as one donor.
+    """
+    counted = Donation.amount_minor - Donation.refunded_minor - Donation.withdrawn_minor
+    if count_net:
+        counted = counted - Donation.fee_minor
+    live = (Donation.campaign_id == campaign_id) & (Donation.status == "settled")
+    positive = Donation.amount_minor - Donation.refunded_minor - Donation.withdrawn_minor > 0
+    raised, people, strangers = session.execute(
+        select(
+            func.coalesce(func.sum(case((counted > 0, counted), else_=0)), 0),
+            func.count(func.distinct(Donation.person_id)),
+            func.coalesce(func.sum(case((Donation.person_id.is_(None), 1), else_=0)), 0),
+        ).where(live, positive)
+    ).one()
+    return int(raised), int(people) + int(strangers)
 
 
 def _lock(session: Session, row: Commitment) -> Commitment:

@@ -144,6 +144,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("commitment_id", "donation_id"),
         sa.CheckConstraint("eligible_minor >= 0 AND match_minor >= 0", name="amounts_not_negative"),
     )
+    # A donor's match so far is summed at every gift of theirs (per-donor caps).
+    op.create_index("ix_grant_matches_donor", "grant_matches", ["commitment_id", "donor_key"])
     op.create_table(
         "grant_events",
         sa.Column("id", sa.Integer, primary_key=True),
