@@ -921,6 +921,7 @@ def new(call_id: int) -> ResponseReturnValue:
     if page.call.award_kind != "either" and request.method == "GET":
         form.kind.data = page.call.award_kind
     answers = _answers_from_form(page.questions) if request.method == "POST" else {}
+    status = 200
     if form.validate_on_submit():
         try:
             draft = _draft_from_form(form, page.questions, page.call.currency)
@@ -929,13 +930,15 @@ def new(call_id: int) -> ResponseReturnValue:
             )
         except LedgerError as exc:
             _attach(form, exc)
+            status = exc.http_status
         else:
             flash(
                 _("Bozza salvata. Controllala e inviala prima della chiusura del bando."),
                 "success",
             )
             return redirect(url_for("my_applications.detail", application_id=created.id), 303)
-    status = 422 if form.is_submitted() else 200
+    if form.is_submitted() and status == 200:
+        status = 422
     return render_template(
         "calls/apply.html", page=page, form=form, answers=answers, application=None
     ), status
@@ -961,16 +964,19 @@ def edit(application_id: int) -> ResponseReturnValue:
         form.public_name_consent.data = found.public_name_consent
     else:
         answers = _answers_from_form(page.questions)
+    status = 200
     if form.validate_on_submit():
         try:
             draft = _draft_from_form(form, page.questions, page.call.currency)
             in_transaction(lambda db: do_update_application(db, application_id, draft, principal))
         except LedgerError as exc:
             _attach(form, exc)
+            status = exc.http_status
         else:
             flash(_("Bozza aggiornata."), "success")
             return redirect(url_for("my_applications.detail", application_id=application_id), 303)
-    status = 422 if form.is_submitted() else 200
+    if form.is_submitted() and status == 200:
+        status = 422
     return render_template(
         "calls/apply.html", page=page, form=form, answers=answers, application=found
     ), status

@@ -320,3 +320,121 @@ def test_an_application_is_never_visible_to_the_public_before_it_is_financed(app
     html = app.test_client().get(f"/bandi/{world.call_id}").get_data(as_text=True)
     assert "Idea riservata" not in html
     assert world.run(lambda s: len(list(s.scalars(select(Application))))) == 1
+
+
+def test_a_draft_is_changed_then_withdrawn_by_its_proponent(app, world):
+    application_id = apply(world, world.proponents[0], submit=False)
+    client = signed(app, world, world.proponents[0])
+    page = f"/account/candidature/{application_id}/modifica"
+    response = form_post(
+        client,
+        page,
+        {
+            "title": "Orto condiviso e compostiera",
+            "summary": "Con una compostiera di quartiere.",
+            "requested": "2.100,00",
+            "kind": "grant",
+            f"answer_{world.questions[0]}": "yes",
+            f"answer_{world.questions[1]}": "no",
+        },
+    )
+    # Above the call's maximum (3.000,00 is allowed; 2.100,00 is within): saved.
+    assert response.status_code == 303
+    found = world.run(lambda s: get_application(s, application_id))
+    assert (found.title, found.requested_minor) == ("Orto condiviso e compostiera", 210_000)
+    too_much = form_post(
+        client,
+        page,
+        {"title": "x", "summary": "y", "requested": "3.000,01", "kind": "grant"},
+    )
+    assert too_much.status_code == 422
+    assert world.run(lambda s: get_application(s, application_id)).requested_minor == 210_000
+    detail = f"/account/candidature/{application_id}"
+    assert post_action(client, detail, f"{detail}/ritira").status_code == 303
+    assert status_of(world, application_id) == "withdrawn"
+    assert client.get(page).status_code == 200  # the page shows; a POST is refused
+    refused = form_post(
+        client, page, {"title": "z", "summary": "z", "requested": "10,00", "kind": "grant"}
+    )
+    assert refused.status_code == 409
+
+
+def test_staff_screen_reject_and_refuse_a_proposal_through_the_pages(app, world):
+    eligible = apply(world, world.proponents[0])
+    rejected = apply(world, world.proponents[1], title="Idea respinta")
+    admin = signed(app, world, world.admin, two_factor=True)
+    treasurer = signed(app, world, world.treasurer, two_factor=True)
+    for application_id in (eligible, rejected):
+        page = f"/gestione/candidature/{application_id}"
+        assert post_action(admin, page, f"{page}/verifica").status_code == 303
+        assert status_of(world, application_id) == "in_review"
+    page = f"/gestione/candidature/{rejected}"
+    assert post_action(admin, page, f"{page}/respingi", {"note": "Fuori tema"}).status_code == 303
+    assert status_of(world, rejected) == "rejected"
+    # A second screening is refused with the page's explanation, nothing changes.
+    response = post_action(admin, page, f"{page}/verifica")
+    assert response.status_code == 409
+    page = f"/gestione/candidature/{eligible}"
+    response = post_action(
+        admin, page, f"{page}/proposta", {"amount": "3.500,00", "kind": "grant", "tranches": ""}
+    )
+    assert response.status_code == 422
+    assert status_of(world, eligible) == "in_review"
+    assert (
+        post_action(
+            admin, page, f"{page}/proposta", {"amount": "900,00", "kind": "grant"}
+        ).status_code
+        == 303
+    )
+    award = world.run(lambda s: live_award(s, eligible))
+    assert (
+        post_action(treasurer, page, f"/gestione/contributi/{award.id}/rifiuta").status_code == 303
+    )
+    assert status_of(world, eligible) == "in_review"
+    html = treasurer.get(page).get_data(as_text=True)
+    assert "proposta non approvata" in html
+    proponent = signed(app, world, world.proponents[1])
+    html = proponent.get(f"/account/candidature/{rejected}").get_data(as_text=True)
+    assert "La commissione non ha finanziato questa idea." in html
+
+
+def test_a_loan_is_proposed_approved_and_disbursed_through_the_pages(app, world):
+    application_id = apply(world, world.proponents[0], kind="loan")
+    screened(world, application_id)
+    admin = signed(app, world, world.admin, two_factor=True)
+    treasurer = signed(app, world, world.treasurer, two_factor=True)
+    page = f"/gestione/candidature/{application_id}"
+    response = post_action(
+        admin,
+        page,
+        f"{page}/proposta",
+        {"amount": "2.400,00", "kind": "loan", "term_months": "12", "first_due_on": "2026-08-01"},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    award = world.run(lambda s: live_award(s, application_id))
+    assert (
+        post_action(treasurer, page, f"/gestione/contributi/{award.id}/approva").status_code == 303
+    )
+    response = post_action(treasurer, page, f"/gestione/contributi/{award.id}/eroga")
+    assert response.status_code == 409  # the approver does not also disburse
+    assert post_action(admin, page, f"/gestione/contributi/{award.id}/eroga").status_code == 303
+    position = world.run(lambda s: funds.fund_position(s, world.fund_id))
+    assert (position.cash_minor, position.loans_outstanding_minor) == (1_260_000, 240_000)
+    assert status_of(world, application_id) == "closed"
+
+
+def test_a_treasurer_reads_the_ranking_and_an_application_without_a_code(app, world):
+    application_id = apply(world, world.proponents[0])
+    screened(world, application_id)
+    email, _secret = can_sign_in(world, world.treasurer)
+    client = app.test_client()
+    assert sign_in(client, email).status_code == 302
+    html = client.get(f"/gestione/bandi/{world.call_id}").get_data(as_text=True)
+    assert "Orto condiviso" in html and "Graduatoria" in html
+    assert client.get(f"/gestione/candidature/{application_id}").status_code == 200
+    # Acting needs the second factor: the page sends the treasurer to enrol it.
+    token = csrf_token(client.get(f"/gestione/candidature/{application_id}").get_data(as_text=True))
+    response = client.post(
+        f"/gestione/candidature/{application_id}/respingi", data={"csrf_token": token}
+    )
+    assert response.status_code == 302 and "/account/2fa" in response.headers["Location"]
