@@ -690,3 +690,48 @@ def test_concurrent_disbursements_never_pay_out_more_than_the_fund_holds(pg_url:
         assert ledger.verify().ok
     finally:
         ledger.engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_concurrent_reservations_never_commit_more_than_the_fund_holds(pg_url: str) -> None:
+    """Eight awards of 3,000.00 reserve at once on 10,000.00: three holds, the rest refused;
+    then every reservation is paid and the fund's cash never goes below zero."""
+    clock = FixedClock(datetime(2026, 6, 15, 12, tzinfo=UTC))
+    ledger = Ledger.from_url(pg_url, clock=clock)
+    try:
+        fund_id = new_fund(ledger, 1_000_000, kind="microgrant")
+        barrier = threading.Barrier(8, timeout=15)
+
+        def reserve(n: int) -> str | None:
+            barrier.wait()
+            try:
+                return ledger.run(
+                    lambda s: funds.reserve(
+                        s, fund_id, 300_000, key=f"award-{n}", clock=clock, purpose="grant"
+                    )
+                )
+            except FundInsufficientError:
+                return None
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            holds = list(pool.map(reserve, range(8)))
+        granted = [h for h in holds if h is not None]
+        assert len(granted) == 3
+        assert books(ledger, fund_id) == expect(cash=1_000_000, pending=900_000, capital=1_000_000)
+        barrier = threading.Barrier(3, timeout=15)
+
+        def pay(hold: str) -> int:
+            barrier.wait()
+            return ledger.run(
+                lambda s: funds.pay_grant(
+                    s, fund_id, 300_000, hold_id=hold, key=f"pay-{hold}", clock=clock
+                )
+            ).sequence
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            sequences = sorted(pool.map(pay, granted))
+        assert len(set(sequences)) == 3
+        assert books(ledger, fund_id) == expect(cash=100_000, capital=1_000_000, grants=900_000)
+        assert ledger.verify().ok
+    finally:
+        ledger.engine.dispose()
