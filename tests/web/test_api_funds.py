@@ -223,3 +223,54 @@ def test_write_off_and_recovery_and_the_fund_statement_as_csv(
     )
     bad = client.get(f"{API}/funds/{fund_id}/statement?format=doc", headers=t.auth)
     assert bad.status_code == 422
+
+
+def test_an_overpayment_is_answered_and_paid_back_through_the_api(
+    client: FlaskClient, ledger: Ledger, clock: FixedClock
+) -> None:
+    t = treasurer(ledger, clock)
+    borrower = make_caller(ledger, clock, "d@example.org", "Dora Gialli", ["proponent"])
+    fund_id, product_id = fund_with_product(client, t)
+    loan_id = client.post(
+        f"{API}/funds/{fund_id}/loans",
+        json={
+            "product_id": product_id,
+            "borrower_person_id": person_of(ledger, borrower),
+            "principal": "600.00",
+            "term_months": 6,
+            "first_due_on": "2026-07-15",
+        },
+        headers=t.with_key("l"),
+    ).get_json()["id"]
+    assert (
+        client.post(f"{API}/loans/{loan_id}/disburse", headers=t.with_key("e")).status_code == 201
+    )
+    # Paid off on 15 June itself: principal only (no interest accrued yet), 50.00 too much.
+    paid = client.post(
+        f"{API}/loans/{loan_id}/repayments",
+        json={"amount": "650.00", "received_on": "2026-06-15"},
+        headers=t.with_key("p"),
+    ).get_json()
+    assert (paid["principal"], paid["interest"], paid["overpayment"], paid["paid_off_early"]) == (
+        "600.00",
+        "0.00",
+        "50.00",
+        True,
+    )
+    loan = client.get(f"{API}/loans/{loan_id}", headers=borrower.auth).get_json()
+    assert (loan["status"], loan["overpayment_owed"]) == ("repaid", "50.00")
+    too_much = client.post(
+        f"{API}/loans/{loan_id}/overpayment-refunds",
+        json={"amount": "50.01"},
+        headers=t.with_key("r0"),
+    )
+    assert too_much.status_code == 422
+    back = client.post(
+        f"{API}/loans/{loan_id}/overpayment-refunds",
+        json={"amount": "50.00"},
+        headers=t.with_key("r1"),
+    )
+    assert back.status_code == 201, back.get_json()
+    a = FundAccounts(fund_id)
+    assert ledger.balance(a.overpayments).posted == 0
+    assert ledger.balance(a.cash).posted == 1_000_000

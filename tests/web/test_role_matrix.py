@@ -174,6 +174,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.repayment_view": (MONEY, False),
     "api_v1.write_off_view": (MONEY, False),
     "api_v1.recovery_view": (MONEY, False),
+    "api_v1.overpayment_refund_view": (MONEY, False),
     "api_v1.loan_statement_view": (SIGNED_IN, False),
     "api_v1.my_loans_view": (SIGNED_IN, False),
     # matching grants: the foundation officer's pages and the treasurer's (web/grants.py)

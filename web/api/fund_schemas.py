@@ -233,6 +233,18 @@ class RecoverySchema(Schema):
     sequence = fields.Integer(required=True, allow_none=True)
 
 
+class OverpaymentRefundCreateSchema(Schema):
+    amount = Amount(required=True)
+
+
+class OverpaymentRefundSchema(Schema):
+    id = fields.Integer(required=True)
+    loan_id = fields.Integer(required=True)
+    amount = Amount(required=True)
+    refunded_on = fields.Date(required=True)
+    sequence = fields.Integer(required=True, allow_none=True)
+
+
 class StatementQuerySchema(Schema):
     format = fields.String(load_default="pdf", validate=validate.OneOf(("pdf", "csv")))
     start = IsoDate(

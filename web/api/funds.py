@@ -47,6 +47,8 @@ from web.api.fund_schemas import (
     LoanProductSchema,
     LoanSchema,
     LoanStatementQuerySchema,
+    OverpaymentRefundCreateSchema,
+    OverpaymentRefundSchema,
     RecoverySchema,
     RepaymentCreateSchema,
     RepaymentSchema,
@@ -67,6 +69,7 @@ from web.funds import (
     read_once,
     record_recovery,
     record_repayment,
+    refund_overpayment,
     snapshot,
     write_off,
 )
@@ -680,6 +683,48 @@ def recovery_view(loan_id: int) -> ResponseReturnValue:
 
     created, body = in_transaction(work)
     return _answer(RecoverySchema(), body, created=created)
+
+
+@bp.post("/loans/<int:loan_id>/overpayment-refunds")
+@allow(*TREASURER)
+@documented(
+    "Pay back an overpayment",
+    tag="loans",
+    body=OverpaymentRefundCreateSchema,
+    idempotent=True,
+    responses={201: ("The payment back to the borrower.", OverpaymentRefundSchema)},
+    errors={
+        404: "`loan_not_found`.",
+        409: "`fund_insufficient` or `idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_loan` (more than the borrower is owed).",
+    },
+)
+def overpayment_refund_view(loan_id: int) -> ResponseReturnValue:
+    """Dr overpayments, Cr fund cash: money a borrower paid beyond what the loan owed goes back."""
+    key = idempotency_key()
+    data = load(OverpaymentRefundCreateSchema(), json_body())
+    principal = _caller()
+    currency = snapshot(lambda s: lending.get_loan(s, loan_id).currency)
+    amount = _money(data["amount"], currency, "amount")
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        row, created = refund_overpayment(
+            session,
+            loan_id,
+            amount,
+            request_key=f"api:{principal.user_id}:{key}",
+            principal=principal,
+        )
+        return created, {
+            "id": row.id,
+            "loan_id": loan_id,
+            "amount": _m(row.amount_minor, currency),
+            "refunded_on": row.refunded_on,
+            "sequence": row.entry_sequence,
+        }
+
+    created, body = in_transaction(work)
+    return _answer(OverpaymentRefundSchema(), body, created=created)
 
 
 @bp.get("/loans/<int:loan_id>/statement")
