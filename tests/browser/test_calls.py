@@ -28,7 +28,7 @@ from ledger.funds.reviews import declare_conflict, score_application
 from ledger.people.service import NewPerson, create_user
 from tests.browser.conftest import PHONE, LiveServer
 from tests.browser.flows import at, sign_in
-from tests.browser.helpers import assert_fits_width, assert_no_csp_violations
+from tests.browser.helpers import assert_accessible, assert_fits_width, assert_no_csp_violations
 
 QUESTION = "L'idea si realizza nel quartiere?"
 
@@ -123,7 +123,7 @@ def decide(live_server: LiveServer, call_id: int, staff: dict[str, int]) -> None
 
 
 def test_a_proponent_applies_to_a_call_on_a_phone_and_sees_the_decision(
-    phone_page: Page, live_server: LiveServer
+    phone_page: Page, live_server: LiveServer, axe_source: str
 ) -> None:
     page = phone_page
     call_id, title, staff = open_call(live_server)
@@ -134,6 +134,7 @@ def test_a_proponent_applies_to_a_call_on_a_phone_and_sees_the_decision(
     page.get_by_role("link", name=title).click()
     expect(page).to_have_url(at(f"/bandi/{call_id}"))
     assert_fits_width(page, PHONE["width"])
+    assert_accessible(page, axe_source)
     page.get_by_role("link", name="Presenta un'idea").click()
     expect(page).to_have_url(at(f"/bandi/{call_id}/candidatura"))
 
@@ -146,6 +147,7 @@ def test_a_proponent_applies_to_a_call_on_a_phone_and_sees_the_decision(
     )
     expect(consent).not_to_be_checked()
     assert_fits_width(page, PHONE["width"])
+    assert_accessible(page, axe_source)
     page.get_by_role("button", name="Salva la bozza").click()
 
     expect(page.locator("#application-status")).to_have_text("bozza")
@@ -162,6 +164,7 @@ def test_a_proponent_applies_to_a_call_on_a_phone_and_sees_the_decision(
     )
     expect(page.get_by_role("table", name="Tranche e tappe")).to_contain_text("1.000,00 EUR")
     assert_fits_width(page, PHONE["width"])
+    assert_accessible(page, axe_source)
     assert_no_csp_violations(page)
 
     # The public list shows the idea, without the proponent's name (no consent given).
