@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -20,15 +21,25 @@ from sqlalchemy.orm import Session
 
 from ledger.core.clock import SystemClock
 from ledger.funds import service as funds
-from ledger.funds.applications import screen_application
+from ledger.funds.applications import (
+    ApplicationDraft,
+    create_application,
+    screen_application,
+    submit_application,
+)
 from ledger.funds.awards import TrancheSpec, approve_award, propose_award
 from ledger.funds.call_models import Application
-from ledger.funds.calls import NewCall, create_call, criteria_of
+from ledger.funds.calls import NewCall, add_reviewer, create_call, criteria_of, questions_of
 from ledger.funds.reviews import declare_conflict, score_application
-from ledger.people.service import NewPerson, create_user
+from ledger.people.service import NewPerson, create_user, find_user_by_email
 from tests.browser.conftest import PHONE, LiveServer
-from tests.browser.flows import at, sign_in
-from tests.browser.helpers import assert_accessible, assert_fits_width, assert_no_csp_violations
+from tests.browser.flows import at, sign_in, switch_language
+from tests.browser.helpers import (
+    assert_accessible,
+    assert_fits_width,
+    assert_no_csp_violations,
+    watch_console,
+)
 
 QUESTION = "L'idea si realizza nel quartiere?"
 
@@ -172,3 +183,77 @@ def test_a_proponent_applies_to_a_call_on_a_phone_and_sees_the_decision(
     financed = page.get_by_role("region", name="Idee finanziate")
     expect(financed).to_contain_text("Panchine dipinte in piazza")
     expect(financed).not_to_contain_text("Marta Verdi")
+
+
+def test_the_committee_and_staff_pages_are_accessible_and_fit_a_phone_in_both_languages(
+    new_context: Any, live_server: LiveServer, axe_source: str
+) -> None:
+    call_id, _title, staff = open_call(live_server)
+    reviewer = live_server.create_user(["reviewer"], name="Rita Giudici")
+    admin = live_server.create_user(["admin"], name="Alba Sindaci", with_totp=True)
+    clock = SystemClock()
+
+    def prepare(session: Session) -> int:
+        proponent = create_user(
+            session,
+            NewPerson(email=f"p-{uuid.uuid4().hex[:8]}@esempio.it", full_name="Pia Idee"),
+            roles=["proponent"],
+            password=None,
+            now=clock.now(),
+        )
+        application = create_application(
+            session,
+            call_id,
+            ApplicationDraft(
+                title="Bookcrossing alla fermata",
+                summary="Una casetta per scambiarsi libri.",
+                requested_minor=40_000,
+                kind="grant",
+                answers={questions_of(session, call_id)[0].id: True},
+            ),
+            proponent_user_id=proponent.id,
+            clock=clock,
+        )
+        submit_application(session, application.id, proponent_user_id=proponent.id, clock=clock)
+        screen_application(session, application.id, actor_user_id=staff["admin"], clock=clock)
+        member = find_user_by_email(session, reviewer.email)
+        assert member is not None
+        add_reviewer(session, call_id, member.id, clock=clock)
+        return application.id
+
+    application_id = live_server.books.run(prepare)
+    visits = {
+        "reviewer": [
+            ("/valutazione", "Bookcrossing alla fermata"),
+            (f"/valutazione/candidature/{application_id}", "Conflitto di interessi"),
+        ],
+        "admin": [
+            ("/gestione/bandi", "Nuovo bando"),
+            (f"/gestione/bandi/{call_id}", "Graduatoria"),
+            (f"/gestione/candidature/{application_id}", "Proponi un contributo"),
+            ("/gestione/bandi/nuovo", "Griglia di valutazione"),
+        ],
+    }
+    english = {
+        "Bookcrossing alla fermata": "Bookcrossing alla fermata",
+        "Conflitto di interessi": "Conflict of interest",
+        "Nuovo bando": "New call",
+        "Graduatoria": "Ranking",
+        "Proponi un contributo": "Propose an award",
+        "Griglia di valutazione": "Scoring rubric",
+    }
+    for who, user in (("reviewer", reviewer), ("admin", admin)):
+        page = new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+        watch_console(page)
+        sign_in(page, user)
+        for language in ("it", "en"):
+            if language == "en":
+                switch_language(page, "en")
+            for path, text in visits[who]:
+                page.goto(path)
+                expect(page).to_have_url(at(path))
+                shown = text if language == "it" else english[text]
+                expect(page.locator("main")).to_contain_text(shown)
+                assert_fits_width(page, PHONE["width"])
+                assert_accessible(page, axe_source)
+        assert_no_csp_violations(page)
