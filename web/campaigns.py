@@ -106,6 +106,7 @@ from web.forms import (
     RefundForm,
     field_error,
 )
+from web.grants import DonorGrants, donor_grants
 from web.i18n import format_money
 from web.mail import flush_outbox
 from web.payments import PaymentsNotConfiguredError, begin_checkout, donation_limits
@@ -648,16 +649,36 @@ class CampaignPage:
     card: CampaignCard
     gifts: list[queries.PublicGift]
     person_id: int | None
+    grants: DonorGrants | None = None
 
 
-def _campaign_page(db: Session, campaign_id: int, principal: Principal | None) -> CampaignPage:
+def _campaign_page(
+    db: Session,
+    campaign_id: int,
+    principal: Principal | None,
+    quote_minor: int | None = None,
+) -> CampaignPage:
     campaign = _visible_campaign(db, campaign_id, principal)
     names = queries.organisation_names(db, {campaign.organisation_id})
+    person_id = person_id_of(db, principal)
     return CampaignPage(
         card=_card(db, campaign, names, rome_today(current_ledger().clock)),
         gifts=queries.public_gifts(db, campaign_id, limit=PUBLIC_DONORS_SHOWN),
-        person_id=person_id_of(db, principal),
+        person_id=person_id,
+        # The matching grants: the match so far and what a gift would add now.
+        grants=donor_grants(db, campaign, person_id=person_id, amount_minor=quote_minor),
     )
+
+
+def _quote_amount(currency: str) -> tuple[int | None, str | None]:
+    """The amount of the "what would my gift become" form (?quanto=), or its error."""
+    raw = request.args.get("quanto", "").strip()
+    if not raw:
+        return None, None
+    try:
+        return parse_amount_text(raw[:24], currency).minor, None
+    except LedgerError:
+        return None, _("Importo non valido: usa al massimo due decimali, per esempio 12,50.")
 
 
 def _remember_donation(donation_id: int) -> None:
@@ -671,7 +692,8 @@ def _remember_donation(donation_id: int) -> None:
 def campaign(campaign_id: int) -> ResponseReturnValue:
     """A campaign: description, progress, donors, and the card donation form."""
     principal = current_principal()
-    page = snapshot(lambda db: _campaign_page(db, campaign_id, principal))
+    quote_minor, quote_error = _quote_amount("EUR")
+    page = snapshot(lambda db: _campaign_page(db, campaign_id, principal, quote_minor))
     currency = page.card.campaign.currency
     form = DonationForm()
     key = _form_key(form)
@@ -744,6 +766,8 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
         description=description_html(page.card.campaign.description_md),
         minimum=limits.minimum_minor,
         maximum=limits.maximum_minor,
+        quote_text=request.args.get("quanto", "")[:24],
+        quote_error=quote_error,
     )
     return _with_checkout_csp(Response(html, status=status, mimetype="text/html"))
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from babel.numbers import format_decimal
 from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -60,7 +61,14 @@ from ledger.funds.call_models import Call
 from ledger.grants.errors import CommitmentNotFoundError
 from ledger.grants.matching import record_disbursement, repay_clawback
 from ledger.grants.models import Allocation, Commitment, Foundation, GrantEvent
-from ledger.grants.queries import CampaignMatch, States, campaign_matches, commitment_states
+from ledger.grants.queries import (
+    CampaignMatch,
+    Quote,
+    States,
+    campaign_matches,
+    commitment_states,
+    quote,
+)
 from ledger.grants.service import (
     CommitmentSpec,
     cancel_commitment,
@@ -79,7 +87,7 @@ from ledger.statements.grants import (
 from web.access import Principal, allow, audit, current_principal
 from web.books import parse_amount_text
 from web.db import current_ledger, in_transaction
-from web.i18n import format_money
+from web.i18n import current_language, format_money
 
 T = TypeVar("T")
 
@@ -294,6 +302,47 @@ def grant_event_name(kind: str) -> str:
 @bp.app_template_global()
 def grant_kind_name(kind: str) -> str:
     return _("Raddoppio in proporzione") if kind == "ratio" else _("Integrazione a soglia")
+
+
+# ------------------------------------------------------------------ what donors see
+DEFAULT_QUOTE_MINOR = 1000  # "your 10 EUR becomes ..."
+
+
+@dataclass(frozen=True, slots=True)
+class DonorGrants:
+    """The matching grants on a campaign page: each commitment's match so far (settled
+    gifts only, it falls only with a refund) and what a gift would bring now."""
+
+    matches: list[CampaignMatch]
+    quote: Quote | None
+    amount_minor: int
+
+
+def donor_grants(
+    db: Session, campaign: Campaign, *, person_id: int | None, amount_minor: int | None
+) -> DonorGrants:
+    matches = [
+        m
+        for m in campaign_matches(db, campaign.id)
+        if m.status != "cancelled" or m.matched_minor or m.clawback_due_minor
+    ]
+    amount = amount_minor or DEFAULT_QUOTE_MINOR
+    offered = any(m.status == "open" for m in matches)
+    now = current_ledger().clock.now()
+    found = (
+        quote(db, campaign.id, amount, person_id=person_id, now=now)
+        if offered and campaign.status == "live"
+        else None
+    )
+    return DonorGrants(matches, found, amount)
+
+
+@bp.app_template_global()
+def grant_ratio(text: str | None) -> str:
+    """A ratio ("2", "0.5") as the page's language writes a number ("0,5" in Italian)."""
+    if not text:
+        return ""
+    return format_decimal(Decimal(text), format="#,##0.##########", locale=current_language())
 
 
 # ------------------------------------------------------------------ the officer's pages
@@ -545,8 +594,8 @@ class CommitmentForm(FlaskForm):  # type: ignore[misc]
         _l("Premio di completamento"),
         [Optional(), Length(max=12)],
         description=_l(
-            "Facoltativo: percentuale del budget se la campagna arriva al 100% senza "
-            "l'integrazione (per esempio 5%)."
+            "Facoltativo: percentuale del budget se la raccolta da sola raggiunge "
+            "l'obiettivo, senza l'integrazione (per esempio 5%)."
         ),
     )
     bonus_cap = StringField(
