@@ -21,6 +21,7 @@ the "services shared with the API" section are what `web.api.calls` calls too.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -87,6 +88,7 @@ from ledger.funds.models import Fund, LoanProductRow
 from ledger.people.models import Person, User, UserRole
 from web.access import Principal, allow, audit, current_principal, public
 from web.books import parse_amount_text
+from web.campaigns import description_html
 from web.db import current_ledger, in_transaction
 from web.errors import InvalidInputError
 
@@ -217,9 +219,42 @@ def award_status(status: str) -> str:
     return str(AWARD_TEXT.get(status, status))
 
 
+# Refusals that name a field, by (code, field).
+FIELD_TEXT: dict[tuple[str, str], Any] = {
+    ("invalid_application", "title"): _l(
+        "Il titolo dell'idea è obbligatorio (massimo 200 caratteri)."
+    ),
+    ("invalid_application", "summary"): _l(
+        "La descrizione dell'idea è obbligatoria (massimo 10.000 caratteri)."
+    ),
+    ("invalid_application", "requested"): _l(
+        "L'importo richiesto deve essere positivo e non superare il contributo massimo del bando."
+    ),
+    ("invalid_application", "kind"): _l("Questo bando non concede questa forma di sostegno."),
+    ("invalid_application", "answers"): _l(
+        "Rispondi a tutte le domande di ammissibilità prima di inviare."
+    ),
+    ("invalid_award", "amount"): _l(
+        "L'importo deve essere positivo e non superare il contributo massimo del bando."
+    ),
+    ("invalid_award", "kind"): _l("Questo bando non concede questa forma di sostegno."),
+    ("invalid_award", "tranches"): _l(
+        "Le tranche sono importi positivi, ciascuno con la sua tappa, e sommano all'importo."
+    ),
+    ("invalid_award", "term_months"): _l(
+        "Per un prestito indica la durata in mesi e una prima scadenza futura."
+    ),
+    ("invalid_award", "first_due_on"): _l(
+        "Per un prestito indica la durata in mesi e una prima scadenza futura."
+    ),
+    ("invalid_award", "report"): _l("La relazione è obbligatoria (massimo 10.000 caratteri)."),
+    ("invalid_review", "scores"): _l("Dai a ogni criterio un punteggio intero da 0 a 10."),
+}
+
+
 def error_message(exc: LedgerError) -> str:
-    """A domain refusal as the page shows it."""
-    text = ERROR_TEXT.get(exc.code)
+    """A domain refusal as the page shows it, in the page's language where known."""
+    text = FIELD_TEXT.get((exc.code, str(exc.details.get("field", "")))) or ERROR_TEXT.get(exc.code)
     return str(text) if text is not None else exc.message
 
 
@@ -387,6 +422,8 @@ class ProposalForm(FlaskForm):  # type: ignore[misc]
 
 
 class ReturnForm(FlaskForm):  # type: ignore[misc]
+    # Made when the page is shown: a double submit books the return once.
+    form_key = HiddenField()
     amount = StringField(
         _l("Importo restituito"),
         [_required, Length(max=24)],
@@ -462,8 +499,7 @@ def parse_tranches(text: str, currency: str) -> list[award_rules.TrancheSpec]:
 
 def _attach(form: FlaskForm, exc: LedgerError) -> None:
     name = str(exc.details.get("field", ""))
-    aliases = {"requested": "requested", "max_award": "max_award", "kind": "kind"}
-    target = getattr(form, aliases.get(name, name), None) if name else None
+    target = getattr(form, name, None) if name else None
     text = error_message(exc)
     if target is not None and hasattr(target, "errors") and not callable(target.errors):
         target.errors = [*list(target.errors), text]
@@ -881,7 +917,9 @@ def index() -> ResponseReturnValue:
 def call(call_id: int) -> ResponseReturnValue:
     """A call: its rules, its window, its rubric and the ideas it financed."""
     page = read_once(lambda db: call_page_data(db, call_id))
-    return render_template("calls/call.html", page=page)
+    return render_template(
+        "calls/call.html", page=page, description=description_html(page.call.description_md)
+    )
 
 
 # ------------------------------------------------------------------ proponents
@@ -1144,6 +1182,8 @@ def _reviewer_page(application_id: int, user_id: int) -> tuple[ApplicationPage, 
                 tranches={},
                 now=page.now,
                 criteria=criteria_of(db, found.call_id),
+                # The committee sees who proposed the idea: that is what a conflict is about.
+                names=_names(db, {found.proponent_user_id}),
             ),
             declared,
             mine,
@@ -1351,7 +1391,7 @@ def _render_staff(
         page=page,
         action=ActionForm(formdata=None),
         proposal=form,
-        returned=ReturnForm(formdata=None),
+        returned=ReturnForm(formdata=None, form_key=uuid.uuid4().hex),
         error=error,
     ), status
 
@@ -1529,7 +1569,9 @@ def return_unspent(award_id: int) -> ResponseReturnValue:
     try:
         currency = snapshot(lambda db: award_rules.get_award(db, award_id).currency)
         minor = _amount_field(form.amount.data, currency, "amount")
-        in_transaction(lambda db: do_return(db, award_id, minor, principal, None))
+        key = (form.form_key.data or "")[:64] or uuid.uuid4().hex
+        key_hash = request_hash(f"web:{principal.user_id}:{key}")
+        in_transaction(lambda db: do_return(db, award_id, minor, principal, key_hash))
     except LedgerError as exc:
         return _render_staff(application_id, error=error_message(exc), status=exc.http_status)
     flash(_("Restituzione registrata: il denaro è tornato nel fondo."), "success")

@@ -438,3 +438,46 @@ def test_a_treasurer_reads_the_ranking_and_an_application_without_a_code(app, wo
         f"/gestione/candidature/{application_id}/respingi", data={"csrf_token": token}
     )
     assert response.status_code == 302 and "/account/2fa" in response.headers["Location"]
+
+
+def test_a_return_submitted_twice_from_the_same_form_is_booked_once(app, world):
+    from ledger.funds.awards import approve_award, approve_tranche, pay_tranche, propose_award
+
+    application_id = apply(world, world.proponents[0])
+    screened(world, application_id)
+
+    def paid(session):  # type: ignore[no-untyped-def]
+        award = propose_award(
+            session,
+            application_id,
+            amount_minor=100_000,
+            kind="grant",
+            actor_user_id=world.admin,
+            clock=world.clock,
+        )
+        approve_award(session, award.id, actor_user_id=world.treasurer, clock=world.clock)
+        tranche = tranches_of(session, award.id)[0]
+        approve_tranche(session, tranche.id, actor_user_id=world.admin, clock=world.clock)
+        pay_tranche(session, tranche.id, actor_user_id=world.treasurer, clock=world.clock)
+        return award.id
+
+    award_id = world.run(paid)
+    treasurer = signed(app, world, world.treasurer, two_factor=True)
+    page = f"/gestione/candidature/{application_id}"
+    html = treasurer.get(page).get_data(as_text=True)
+    key = re.search(r'name="form_key" type="hidden" value="([0-9a-f]+)"', html)
+    assert key is not None
+    data = {"csrf_token": csrf_token(html), "form_key": key.group(1), "amount": "200,00"}
+    for _ in range(2):
+        response = treasurer.post(f"/gestione/contributi/{award_id}/restituzione", data=data)
+        assert response.status_code == 303
+    position = world.run(lambda s: funds.fund_position(s, world.fund_id))
+    assert position.grants_paid_minor == 80_000
+
+
+def test_the_committee_sees_who_proposed_the_idea_to_judge_a_conflict(app, world):
+    application_id = apply(world, world.proponents[0])
+    screened(world, application_id)
+    reviewer = signed(app, world, world.reviewers[0])
+    html = reviewer.get(f"/valutazione/candidature/{application_id}").get_data(as_text=True)
+    assert "Proponente: Proponente1" in html
