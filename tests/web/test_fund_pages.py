@@ -299,3 +299,15 @@ def test_a_write_off_and_a_recovery_through_the_loan_page(
     assert ledger.balance(a.recoveries).posted == 50_000
     assert ledger.balance(a.cash).posted == 1_000_000 - 200_000 + 50_000
     assert ledger.read(lambda s: lending.get_loan(s, loan_id).status) == "written_off"
+
+
+def test_the_fund_and_loan_pages_read_in_english(client: FlaskClient, ledger: Ledger) -> None:
+    treasurer(client, ledger)
+    fund_id, _product_id = seeded(ledger)
+    html = client.get(f"/tesoreria/fondi/{fund_id}").get_data(as_text=True)
+    client.post("/language", data={"lang": "en", "csrf_token": csrf_token(html)})
+    page = client.get(f"/tesoreria/fondi/{fund_id}").get_data(as_text=True)
+    assert "Loans outstanding" in page and "Prestiti in essere" not in page
+    assert "10,000.00 EUR" in page  # the English number format
+    form = client.get(f"/tesoreria/fondi/{fund_id}/prestiti/nuovo").get_data(as_text=True)
+    assert "Grant the loan" in form and "First instalment due on" in form
