@@ -1,6 +1,13 @@
 """Funds: microgrant and revolving microcredit funds, calls for ideas, awards and loans.
 
-So far only the pure loan mathematics lives here (`ledger.funds.loans`: schedules,
-repayment allocation, arrears, portfolio at risk, write-off and recovery amounts);
-the fund accounts, calls, applications and their services follow in issue 6.
+- `service`: funds, money in, reservations (holds on the fund's no-overdraft
+  cash), grant payments and returns, the fund's position; `accounts` lists each
+  fund's accounts and entries; `models`, `errors`.
+- `loans`: the pure loan mathematics (schedules, allocation, arrears, PAR,
+  write-off and recovery amounts); `lending`: loan products, loans,
+  disbursement, repayments, write-off, recovery; `portfolio`: loan states and
+  PAR30 rebuilt from the stored rows.
+- `calls`, `applications`, `reviews`, `awards` (and `call_models`,
+  `call_errors`): calls for ideas, the committee and four-eyes awards.
+- `demo_calls`, `demo_loans`: the demo's call for ideas and revolving fund.
 """
