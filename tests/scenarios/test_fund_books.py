@@ -5,7 +5,8 @@ microloans are disbursed; one is repaid on time, one late (so PAR30 is not
 zero), one is written off and partly recovered; repaid principal is lent again.
 Every account of the fund is asserted after the year, the fund statement's
 figures are compared with the engine's balances, and the PDF's extracted text
-(pypdf) must show those same figures.
+(pypdf) must show those same figures. Last, beancount replays the journal's
+export (bean-check must accept it) and must agree on every fund account.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import csv
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
+from beancount.core import data
 from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
+from ledger.core.accounts import normal_sign
 from ledger.core.clock import FixedClock
 from ledger.core.money import format_it
 from ledger.core.service import Ledger
@@ -33,6 +37,7 @@ from ledger.statements.funds import (
     render_fund_statement_pdf,
     render_loan_statement_pdf,
 )
+from tests.integration.test_beancount_oracle import bean_check, beancount_balances, export
 
 
 def on(ledger: Ledger, day: date) -> None:
@@ -47,7 +52,7 @@ def pdf_text(data: bytes) -> str:
 
 
 def test_a_revolving_fund_lends_collects_reports_par30_and_its_statement_agrees_with_the_books(
-    ledger: Ledger,
+    ledger: Ledger, tmp_path: Path
 ) -> None:
     on(ledger, date(2026, 1, 10))
     clock = ledger.clock
@@ -283,3 +288,16 @@ def test_a_revolving_fund_lends_collects_reports_par30_and_its_statement_agrees_
     payments = [r for r in csv.reader(io.StringIO(loan_csv)) if r[0] == "pagamento"]
     assert [r[6] for r in payments] == ["516.40"] * 3
     assert ledger.verify().ok
+
+    # The independent oracle: beancount replays the export and agrees on every fund account.
+    path = tmp_path / "fund.beancount"
+    export(ledger, path)
+    checked = bean_check(path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    theirs, entries = beancount_balances(path)
+    opened = {e.meta["code"]: e.account for e in entries if isinstance(e, data.Open)}
+    for code in a.codes():
+        account = ledger.balance(code).account
+        ours = normal_sign(account.type) * ledger.balance(code).posted
+        units = theirs.get(opened[code], {}).get("EUR", Decimal(0)).scaleb(2)
+        assert units == ours, code
