@@ -44,7 +44,12 @@ class Books:
     """One campaign under one or more commitments, driven step by step."""
 
     def __init__(
-        self, ledger: Ledger, *, goal: str = "1000.00", model: str = "keep_what_you_raise"
+        self,
+        ledger: Ledger,
+        *,
+        goal: str = "1000.00",
+        model: str = "keep_what_you_raise",
+        suffix: str = "",
     ) -> None:
         self.ledger = ledger
         clock = ledger.clock
@@ -71,11 +76,14 @@ class Books:
                 clock=clock,
             )
             publish_campaign(session, campaign.id, clock=clock)
-            foundation = create_foundation(session, name="Fondazione Comunità", now=clock.now())
+            foundation = create_foundation(
+                session, name=f"Fondazione Comunità{suffix}", now=clock.now()
+            )
             return campaign.id, foundation.id
 
         self.campaign_id, self.foundation_id = ledger.run(setup)
         self._keys = 0
+        self.suffix = suffix
 
     def commit(self, **settings: Any) -> int:
         base = dict(
@@ -97,7 +105,7 @@ class Books:
         def work(session: Any) -> int:
             person = Person(
                 full_name=name,
-                email=f"{name.lower()}@example.org",
+                email=f"{name.lower()}{self.suffix}@example.org",
                 created_at=self.ledger.clock.now(),
             )
             session.add(person)
@@ -108,7 +116,7 @@ class Books:
 
     def give(self, amount: str, *, person: int | None = None, method: str = "cash") -> int:
         self._keys += 1
-        key = f"gift-{self._keys}"
+        key = f"gift{self.suffix}-{self._keys}"
 
         def work(session: Any) -> int:
             donation, _ = record_offline_donation(
@@ -130,7 +138,7 @@ class Books:
 
     def give_card(self, amount: str, fee: str, *, person: int | None = None) -> int:
         self._keys += 1
-        key = f"card-{self._keys}"
+        key = f"card{self.suffix}-{self._keys}"
 
         def work(session: Any) -> int:
             donation, _ = start_online_donation(
