@@ -119,6 +119,29 @@ def _check_budget(session: Session, call_id: int, amount_minor: int) -> None:
         )
 
 
+def _within_product(session: Session, product_id: int, amount_minor: int, months: int) -> None:
+    """A loan award within its product's limits (checked again when the loan opens)."""
+    from ledger.funds.models import LoanProductRow
+
+    product = session.get(LoanProductRow, product_id)
+    if product is None:
+        raise InvalidAwardError("Il prodotto di prestito del bando non esiste.", field="kind")
+    if not product.min_amount_minor <= amount_minor <= product.max_amount_minor:
+        raise InvalidAwardError(
+            "L'importo è fuori dai limiti del prodotto di prestito.",
+            field="amount",
+            minimum_minor=product.min_amount_minor,
+            maximum_minor=product.max_amount_minor,
+        )
+    if not product.min_term_months <= months <= product.max_term_months:
+        raise InvalidAwardError(
+            "La durata è fuori dai limiti del prodotto di prestito.",
+            field="term_months",
+            minimum=product.min_term_months,
+            maximum=product.max_term_months,
+        )
+
+
 def propose_award(
     session: Session,
     application_id: int,
@@ -191,6 +214,7 @@ def propose_award(
             raise InvalidAwardError(
                 "La prima scadenza deve essere nel futuro.", field="first_due_on"
             )
+        _within_product(session, call.loan_product_id, amount_minor, term_months)
     now = clock.now()
     award = Award(
         application_id=application.id,

@@ -559,3 +559,14 @@ def test_an_application_is_not_drafted_after_the_call_closed(world):
         apply(world, world.proponents[0], submit=False)
     assert count(world, Application) == 0
     assert count(world, Tranche) == 0
+
+
+def test_a_loan_award_outside_its_products_limits_is_refused_at_proposal(world):
+    application_id = in_review(world, kind="loan")
+    with pytest.raises(InvalidAwardError) as refused:
+        propose(world, application_id, 5_000, kind="loan", term_months=12, first_due_on=FIRST_DUE)
+    assert refused.value.details["field"] == "amount"
+    with pytest.raises(InvalidAwardError) as refused:
+        propose(world, application_id, 100_000, kind="loan", term_months=48, first_due_on=FIRST_DUE)
+    assert refused.value.details["field"] == "term_months"
+    assert count(world, Award) == 0
