@@ -832,6 +832,13 @@ def write_off_loan(
     )
     session.add(row)
     session.flush()
+    if amounts.principal == 0:
+        # Nothing on the books to remove (interest and fees were never booked): the
+        # loan closes with its row and no entry.
+        loan.status = "written_off"
+        loan.closed_on = day
+        session.flush()
+        return row
     row.entry_sequence = _post(
         session,
         key=f"loan:{loan.id}:write-off",
