@@ -337,3 +337,53 @@ def test_the_campaign_page_shows_the_match_so_far_and_what_a_gift_adds_now(clien
     bad = client.get(f"/campagne/{books.campaign_id}?quanto=abc")
     assert bad.status_code == 200
     assert "Importo non valido" in bad.get_data(as_text=True)
+
+
+def test_a_double_submitted_disbursement_is_recorded_once(client, ledger, world):
+    books = world["books"]
+    secret = pyotp.random_base32()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    sign_in(client, "tesoriere@example.org", code=totp_code(ledger, secret))
+    books.close()
+    url = f"/tesoreria/cofinanziamenti/{world['mine']}/{books.campaign_id}/erogazione"
+    html = client.get(url).get_data(as_text=True)
+    form_key = re.search(r'name="form_key"[^>]*value="([^"]*)"', html)
+    assert form_key is not None
+    data = {
+        "csrf_token": csrf_token(html),
+        "form_key": form_key.group(1),
+        "amount": "100,00",
+        "reference": "BONIFICO 7",
+    }
+    assert client.post(url, data=data).status_code == 303
+    assert client.post(url, data=data).status_code == 303
+    states = engine_states(books, world["mine"])
+    assert (states["disbursed"], states["released"]) == (eur("100.00"), eur("160.00"))
+    assert len(books.entries_of_kind("match_disbursement")) == 1
+
+
+def test_a_treasurer_records_a_clawback_repaid_to_the_foundation(client, ledger, world):
+    books = world["books"]
+    secret = pyotp.random_base32()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    sign_in(client, "tesoriere@example.org", code=totp_code(ledger, secret))
+    gift = books.give("50.00")
+    books.close()
+    base = f"/tesoreria/cofinanziamenti/{world['mine']}/{books.campaign_id}"
+    everything = format_it(engine_states(books, world["mine"])["released"], "EUR")
+    assert everything == "360,00 EUR"  # 2 x 180
+    assert (
+        post_form(client, f"{base}/erogazione", {"amount": "360", "reference": "B1"}).status_code
+        == 303
+    )
+    books.refund(gift, "20.00")  # after the whole match was paid in: 40 due back
+    assert engine_states(books, world["mine"])["clawback_due"] == eur("40.00")
+    assert "40,00 EUR" in client.get("/tesoreria/cofinanziamenti").get_data(as_text=True)
+    too_much = post_form(client, f"{base}/restituzione", {"amount": "40,01", "reference": "R1"})
+    assert too_much.status_code == 422
+    done = post_form(client, f"{base}/restituzione", {"amount": "40", "reference": "R1"})
+    assert done.status_code == 303
+    states = engine_states(books, world["mine"])
+    assert states["clawback_due"] == 0
+    assert states["pledged"] == eur("500.00") - eur("360.00") + eur("40.00")
+    assert ledger.balance(f"liabilities:grants:{world['mine']}:clawback").posted == 0
