@@ -72,7 +72,7 @@ from ledger.funds.models import (
     OverpaymentRefund,
 )
 from ledger.funds.portfolio import loan_state, product_of, repayments_of
-from ledger.funds.service import available_minor, fund_hold, get_fund
+from ledger.funds.service import MAX_KEY, available_minor, fund_hold, get_fund
 from ledger.people.models import Person
 
 METHOD_LABELS = {
@@ -104,9 +104,9 @@ def _loan_amount(value: object, label: str = "L'importo") -> int:
 
 
 def _request_key(loan_scope: str, key: object) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > 180:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
         raise InvalidLoanError(
-            "Serve una chiave di idempotenza di 1-180 caratteri.", field="idempotency_key"
+            f"Serve una chiave di idempotenza di 1-{MAX_KEY} caratteri.", field="idempotency_key"
         )
     return f"{loan_scope}:{key}"
 

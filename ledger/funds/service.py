@@ -52,6 +52,9 @@ from ledger.funds.models import FUND_KINDS, FUND_SOURCES, RESERVATION_PURPOSES, 
 if TYPE_CHECKING:
     from ledger.funds.models import Loan, LoanProductRow
 
+# A caller's key plus the longest prefix put before it ("loan:<id>:overpayment-refund:")
+# still fits the 255 characters of an idempotency key or request key column.
+MAX_KEY = 216
 PURPOSE_LABELS = {"grant": "contributo", "loan": "prestito"}
 SOURCE_LABELS = {
     "donation": "donazioni",
@@ -72,9 +75,9 @@ def check_amount(amount_minor: object, what: str = "importo") -> int:
 
 
 def _check_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > 180:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
         raise InvalidFundError(
-            "Serve una chiave di idempotenza di 1-180 caratteri (derivata dalla riga "
+            f"Serve una chiave di idempotenza di 1-{MAX_KEY} caratteri (derivata dalla riga "
             "che la operazione registra).",
             field="key",
         )

@@ -83,15 +83,16 @@ def test_money_in_answers_once_and_a_replay_writes_nothing(
         refused = client.post(f"{API}/funds/{fund_id}/deposits", json=bad, headers=t.with_key("x"))
         assert refused.status_code == 422
     missing_key = client.post(f"{API}/funds/{fund_id}/deposits", json=body, headers=t.auth)
-    assert (
-        missing_key.status_code == 428
-        or missing_key.status_code == 400
-        or missing_key.status_code == 422
+    assert missing_key.status_code == 422
+    assert missing_key.get_json()["error"]["code"] == "idempotency_key_required"
+    longest = client.post(
+        f"{API}/funds/{fund_id}/deposits", json=body, headers=t.with_key("k" * 200)
     )
+    assert longest.status_code == 201, longest.get_json()  # the API's longest key fits
     position = client.get(f"{API}/funds/{fund_id}", headers=t.auth).get_json()["position"]
     assert (position["cash"], position["available"], position["par30"]) == (
-        "10250.00",
-        "10250.00",
+        "10500.00",
+        "10500.00",
         "0",
     )
 
