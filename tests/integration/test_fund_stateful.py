@@ -438,7 +438,7 @@ def test_random_fund_operations_keep_the_books_equal_to_the_model(
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=15,
+            max_examples=10,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
