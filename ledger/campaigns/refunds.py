@@ -27,6 +27,7 @@ from ledger.campaigns.errors import (
     RefundPendingError,
 )
 from ledger.campaigns.models import Dispute, Donation, Refund
+from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
@@ -107,6 +108,15 @@ def confirm_refund(
     stripe_refund_id: str | None = None,
 ) -> bool:
     """Book a refund whose money has gone back (once); False if it was booked already."""
+    # The campaign row first, as settlements and the close take it: the matching
+    # grants this refund reaches lock their commitments after it, in the same order.
+    campaign_id = session.scalar(
+        select(Donation.campaign_id)
+        .join(Refund, Refund.donation_id == Donation.id)
+        .where(Refund.id == refund_id)
+    )
+    if campaign_id is not None:
+        get_campaign(session, campaign_id, lock=True)
     refund = session.scalars(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
     donation = get_donation(session, refund.donation_id, lock=True)
     if stripe_refund_id and refund.stripe_refund_id is None:
@@ -327,7 +337,8 @@ def apply_dispute(
         donation.flagged_reason = "disputed beyond what the gift still counted"
     if escrow:
         receipts.reissue_after_change(session, donation, clock=clock, reason="contestazione")
-        cause = f"dispute:{dispute_id}:{dispute.escrow_minor}"
+        # Named like the dispute's entry (its cumulative target): unique per money movement.
+        cause = f"dispute:{dispute_id}:{target_amount}:{target_fee}"
         fact: object = (
             # The cause names the dispute and its cumulative escrow: each step is distinct.
             GiftReduced(donation.id, donation.campaign_id, escrow, cause, actor)

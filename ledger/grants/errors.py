@@ -33,3 +33,11 @@ class DisbursementError(LedgerError):
 
     code = "grant_disbursement"
     http_status = 409
+
+
+class GrantStateError(LedgerError):
+    """The grant's records and the journal disagree (a bug, never bad input): nothing is
+    written (409)."""
+
+    code = "grant_state"
+    http_status = 409

@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session
 from ledger.campaigns.models import Campaign, Donation
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
+from ledger.core.errors import IdempotencyConflictError
 from ledger.core.holds import HoldSpec, create_hold, resolve_hold
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.models import JournalEntry, Posting
 from ledger.core.money import Money
 from ledger.grants import accounts
-from ledger.grants.errors import DisbursementError
-from ledger.grants.models import Allocation, Commitment, Match
+from ledger.grants.errors import DisbursementError, GrantStateError
+from ledger.grants.models import Allocation, Commitment, GrantEvent, Match
 from ledger.grants.rules import (
     Gift,
     MatchState,
@@ -168,7 +170,18 @@ def _entry(
         ),
         clock=clock,
     )
+    if not result.created:
+        # Internal keys are derived from the grant's counters, so a replay means the
+        # counters and the journal disagree: stop before counting the money twice.
+        raise GrantStateError(
+            f"la scrittura {key} esiste già: lo stato dell'impegno non è coerente", key=key
+        )
     return result.entry.sequence
+
+
+def _existing(session: Session, key: str) -> int | None:
+    """The sequence of the entry written under `key`, if any (a retried payment)."""
+    return session.scalar(select(JournalEntry.sequence).where(JournalEntry.idempotency_key == key))
 
 
 # --------------------------------------------------------------------- allocations
@@ -266,6 +279,8 @@ def on_gift_settled(
         row = _lock(session, candidate)
         if row.status != "active" or row.currency != donation.currency:
             continue
+        if row.kind == "threshold" and campaign.outcome is not None:
+            continue  # decided: a late settlement can no longer reach a threshold
         allocation = ensure_allocation(session, row, campaign, clock=clock, actor=actor)
         if row.kind == "ratio":
             _match(session, row, allocation, campaign, donation, clock=clock, actor=actor)
@@ -286,9 +301,27 @@ def _donor_totals(session: Session, commitment_id: int, key: str) -> tuple[int, 
         select(
             func.coalesce(func.sum(Match.eligible_minor), 0),
             func.coalesce(func.sum(Match.match_minor), 0),
-        ).where(Match.commitment_id == commitment_id, Match.donor_key == key)
+        ).where(
+            Match.commitment_id == commitment_id,
+            Match.donor_key == key,
+            Match.state != "forfeited",  # a failed campaign's match frees the donor's cap
+        )
     ).one()
     return int(eligible), int(matched)
+
+
+def _matched_elsewhere(session: Session, commitment_id: int, campaign_id: int) -> dict[str, int]:
+    """Each donor's live match by this commitment on its other campaigns."""
+    rows = session.execute(
+        select(Match.donor_key, func.sum(Match.match_minor))
+        .where(
+            Match.commitment_id == commitment_id,
+            Match.campaign_id != campaign_id,
+            Match.state != "forfeited",
+        )
+        .group_by(Match.donor_key)
+    ).all()
+    return {key: int(total) for key, total in rows if total}
 
 
 def _state(session: Session, row: Commitment, allocation: Allocation, key: str) -> MatchState:
@@ -561,8 +594,10 @@ def void_reservations(
     kind: str,
     actor: str | None,
     note: str = "",
+    matches: bool = True,
 ) -> int:
-    """End every open reservation of the allocation (forfeit or cancel); returns the sum."""
+    """End the allocation's open reservations (forfeit or cancel); returns the sum. With
+    `matches` False only the top-up reservation ends: gifts' matches stay reserved."""
     now = clock.now()
     total = 0
     if allocation.hold_id is not None:
@@ -591,7 +626,7 @@ def void_reservations(
         allocation.reserved_minor = 0
         if allocation.status == "open":
             allocation.status = "forfeited"
-    for match in session.scalars(
+    reserved = session.scalars(
         select(Match)
         .where(
             Match.commitment_id == row.id,
@@ -599,7 +634,8 @@ def void_reservations(
             Match.state == "reserved",
         )
         .order_by(Match.id)
-    ):
+    ).all()
+    for match in reserved if matches else ():
         assert match.hold_id is not None
         resolve_hold(
             session,
@@ -644,7 +680,8 @@ def on_campaign_decided(
         allocation = _allocation(session, row.id, campaign_id)
         assert allocation is not None
         if outcome == "succeeded":
-            if row.kind == "ratio" and row.status == "active":
+            # A cancelled commitment still honours the matches it had reserved.
+            if row.kind == "ratio":
                 _earn_and_release(session, row, allocation, campaign, clock=clock, actor=actor)
             elif row.kind == "threshold" and allocation.status == "open":
                 void_reservations(
@@ -657,7 +694,7 @@ def on_campaign_decided(
                     note="soglia non raggiunta entro la chiusura",
                 )
         else:
-            void_reservations(
+            voided = void_reservations(
                 session,
                 row,
                 allocation,
@@ -665,6 +702,14 @@ def on_campaign_decided(
                 kind="forfeited",
                 actor=actor,
                 note="campagna non riuscita",
+            )
+            _return_if_cancelled(
+                session,
+                row,
+                voided,
+                f"grant:{row.id}:campaign:{campaign_id}:campaign_failed:voided",
+                clock=clock,
+                actor=actor,
             )
             taken = allocation.released_minor + allocation.disbursed_minor
             if taken > 0:
@@ -680,6 +725,14 @@ def on_campaign_decided(
                 )
             allocation.status = "forfeited"
             allocation.matched_minor = 0
+            for match in session.scalars(
+                select(Match).where(
+                    Match.commitment_id == row.id,
+                    Match.campaign_id == campaign_id,
+                    Match.state == "released",
+                )
+            ):
+                match.state = "forfeited"
 
 
 # --------------------------------------------------------------------- refunds
@@ -836,8 +889,59 @@ def _take_back(
             note=cause,
             actor=actor,
         )
+    if row.kind == "ratio" and from_released + due > 0:
+        _reduce_matches(session, row, allocation.campaign_id, from_released + due, donation_id)
     allocation.matched_minor = max(0, allocation.matched_minor - (amount - left))
+    _return_if_cancelled(
+        session, row, from_reserved + from_released, f"{base}:returned", clock=clock, actor=actor
+    )
     return _Taken(from_reserved, from_released, due)
+
+
+def _reduce_matches(
+    session: Session, row: Commitment, campaign_id: int, amount: int, donation_id: int | None
+) -> None:
+    """Lower released match rows by `amount` (the refunded gift's first, then the newest),
+    so per-donor caps and the rows agree with the money taken back."""
+    query = (
+        select(Match)
+        .where(
+            Match.commitment_id == row.id,
+            Match.campaign_id == campaign_id,
+            Match.state == "released",
+            Match.match_minor > 0,
+        )
+        .order_by((Match.donation_id == (donation_id or 0)).desc(), Match.id.desc())
+    )
+    for match in session.scalars(query).all():
+        if amount <= 0:
+            break
+        taken = min(amount, match.match_minor)
+        match.match_minor -= taken
+        amount -= taken
+
+
+def _return_if_cancelled(
+    session: Session, row: Commitment, amount: int, key: str, *, clock: Clock, actor: str | None
+) -> None:
+    """Money that comes back to a cancelled commitment's pool goes back to the foundation:
+    nobody can use it any more, so it must not linger as "pledged"."""
+    if row.status != "cancelled" or amount <= 0:
+        return
+    sequence = _entry(
+        session,
+        row,
+        key,
+        "grant_cancel",
+        [(accounts.commitment(row.id), amount), (accounts.pool(row.id), -amount)],
+        f"Impegno n. {row.id} annullato: quanto torna al fondo torna alla fondazione",
+        clock=clock,
+        actor=actor,
+        metadata={},
+    )
+    log_event(
+        session, row, "cancelled", amount, now=clock.now(), entry_sequence=sequence, actor=actor
+    )
 
 
 def on_gift_reduced(
@@ -885,6 +989,18 @@ def on_gift_reduced(
             )
 
 
+def _kept_so_far(session: Session, commitment_id: int, campaign_id: int) -> int:
+    """What policy "keep" has already left with the campaign (logged once, not again)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(GrantEvent.amount_minor), 0)).where(
+            GrantEvent.commitment_id == commitment_id,
+            GrantEvent.campaign_id == campaign_id,
+            GrantEvent.kind == "clawback_kept",
+        )
+    )
+    return int(total or 0)
+
+
 def _ratio_refund(
     session: Session,
     row: Commitment,
@@ -927,16 +1043,20 @@ def _ratio_refund(
         index,
         amount_minor,
         row.clawback_policy,  # type: ignore[arg-type]
+        _matched_elsewhere(session, row.id, campaign.id),
     )
     allocation.eligible_minor = outcome.state.campaign_eligible
     if outcome.excess_minor <= 0:
         return
     if row.clawback_policy == "keep":
+        increase = outcome.excess_minor - _kept_so_far(session, row.id, campaign.id)
+        if increase <= 0:
+            return
         log_event(
             session,
             row,
             "clawback_kept",
-            outcome.excess_minor,
+            increase,
             now=clock.now(),
             campaign_id=campaign.id,
             donation_id=donation.id,
@@ -982,11 +1102,14 @@ def _threshold_refund(
     if outcome.still_met or given == 0:
         return
     if row.clawback_policy == "keep":
+        increase = given - _kept_so_far(session, row.id, campaign.id)
+        if increase <= 0:
+            return
         log_event(
             session,
             row,
             "clawback_kept",
-            given,
+            increase,
             now=clock.now(),
             campaign_id=campaign.id,
             donation_id=donation.id,
@@ -1007,7 +1130,7 @@ def _threshold_refund(
     )
     # Reopened: a later crossing releases again (a new reservation, a new release number).
     allocation.status = "open"
-    if campaign.outcome is None:
+    if campaign.outcome is None and row.status == "active":
         _reserve_topup(session, row, allocation, campaign, clock=clock, actor=actor)
 
 
@@ -1029,6 +1152,18 @@ def on_gift_reinstated(
 # --------------------------------------------------------------------- real money
 
 
+def _replay_check(session: Session, sequence: int, amount_minor: int) -> None:
+    """A retried payment must be the same payment: same amount under the same reference."""
+    entry = session.scalars(select(JournalEntry).where(JournalEntry.sequence == sequence)).one()
+    booked = session.scalar(
+        select(func.max(Posting.amount_minor)).where(Posting.entry_id == entry.id)
+    )
+    if booked != amount_minor:
+        raise IdempotencyConflictError(
+            "questo riferimento è già stato usato per un altro importo", sequence=sequence
+        )
+
+
 def record_disbursement(
     session: Session,
     commitment_id: int,
@@ -1041,6 +1176,13 @@ def record_disbursement(
 ) -> int:
     """The foundation's payment of released money reached the bank: book it (once per key)."""
     row = get_commitment(session, commitment_id, lock=True)
+    entry_key = f"grant:{row.id}:campaign:{campaign_id}:disbursement:{key}"
+    earlier = _existing(session, entry_key)
+    if earlier is not None:
+        # The same payment recorded again (a retry): the books already hold it. A
+        # different amount under the same reference is refused by the engine.
+        _replay_check(session, earlier, amount_minor)
+        return earlier
     allocation = _allocation(session, commitment_id, campaign_id)
     if allocation is None:
         raise DisbursementError("Questo impegno non ha cofinanziato la campagna.")
@@ -1055,7 +1197,7 @@ def record_disbursement(
     sequence = _entry(
         session,
         row,
-        f"grant:{row.id}:disbursement:{key}",
+        entry_key,
         "match_disbursement",
         [
             (accounts.disbursed(row.id), amount_minor),
@@ -1095,13 +1237,18 @@ def repay_clawback(
 ) -> int:
     """Money due back to the foundation left the bank: book it, the pool regains it."""
     row = get_commitment(session, commitment_id, lock=True)
+    entry_key = f"grant:{row.id}:campaign:{campaign_id}:clawback-repaid:{key}"
+    earlier = _existing(session, entry_key)
+    if earlier is not None:
+        _replay_check(session, earlier, amount_minor)
+        return earlier
     allocation = _allocation(session, commitment_id, campaign_id)
     if allocation is None or amount_minor <= 0 or amount_minor > allocation.clawback_due_minor:
         raise DisbursementError("Nessuna restituzione dovuta per questo importo.")
     sequence = _entry(
         session,
         row,
-        f"grant:{row.id}:clawback-repaid:{key}",
+        entry_key,
         "match_clawback_repaid",
         [
             (accounts.pool(row.id), amount_minor),
@@ -1115,6 +1262,9 @@ def repay_clawback(
         metadata={"campaign_id": campaign_id},
     )
     allocation.clawback_due_minor -= amount_minor
+    _return_if_cancelled(
+        session, row, amount_minor, f"{entry_key}:returned", clock=clock, actor=actor
+    )
     log_event(
         session,
         row,

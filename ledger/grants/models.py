@@ -117,6 +117,8 @@ class Commitment(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     cancelled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The API's key of the cancelling request: the same key again is a replay.
+    cancel_request_key: Mapped[str | None] = mapped_column(String(255))
 
 
 class Allocation(Base):

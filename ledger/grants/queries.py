@@ -310,7 +310,11 @@ def quote(
             if not threshold_reached(rule, raised, donors, now) and threshold_reached(
                 rule, after, donors_after, now
             ):
-                reserved = allocation.reserved_minor if allocation else rule.topup_minor
+                reserved = (
+                    allocation.reserved_minor
+                    if allocation
+                    else min(rule.topup_minor, max(0, pool_available(session, row.id)))
+                )
                 amount = min(topup_amount(rule, after), reserved)
                 bonus = bonus_rule(row)
                 if bonus is not None and after >= campaign.goal_minor:

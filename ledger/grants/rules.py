@@ -399,6 +399,7 @@ def match_after_refund(
     refunded: int,
     refund_minor: int,
     policy: ClawbackPolicy,
+    donor_matched_elsewhere: Mapping[str, int] | None = None,
 ) -> RefundOutcome:
     """Recompute the campaign's match after `refund_minor` of `gifts[refunded]` went back.
 
@@ -406,7 +407,10 @@ def match_after_refund(
     refund (earlier refunds already deducted); `state` is the booked state.
     The gifts are replayed, the refunded one reduced (its fee stays: the
     processor keeps it), with only the match the campaign already holds to
-    draw on. The cumulative floor can make the excess a cent more than the
+    draw on. `donor_matched_elsewhere` is what each donor was matched by the same
+    commitment on its other campaigns (a commitment toward a call): the replay
+    starts from it, so a donor capped there stays capped here. The cumulative
+    floor can make the excess a cent more than the
     refunded gift's own match: the campaign's match never exceeds
     floor(ratio x eligible) after a clawback either.
     """
@@ -422,7 +426,10 @@ def match_after_refund(
 
     amended = list(gifts)
     amended[refunded] = replace(gift, amount_minor=gift.amount_minor - refund_minor)
-    replay = match_gifts(rule, MatchState(pool_remaining=state.campaign_matched), amended).state
+    start = MatchState(
+        pool_remaining=state.campaign_matched, donor_matched=dict(donor_matched_elsewhere or {})
+    )
+    replay = match_gifts(rule, start, amended).state
     excess = state.campaign_matched - replay.campaign_matched
 
     if policy == "keep":

@@ -24,6 +24,7 @@ from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import MAX_MINOR, Money
+from ledger.funds.call_models import Call
 from ledger.grants import accounts
 from ledger.grants.errors import (
     CommitmentNotFoundError,
@@ -216,12 +217,36 @@ def _check_spec(session: Session, spec: CommitmentSpec) -> None:
         raise bad("L'importo impegnato deve essere positivo.", "pool_minor")
     if spec.clawback_policy not in CLAWBACK_POLICIES:
         raise bad("Politica di recupero sconosciuta: 'keep' o 'claw_back'.", "clawback_policy")
+    if spec.call_id is not None and session.get(Call, spec.call_id) is None:
+        raise bad(f"Nessun bando con id {spec.call_id}.", "call_id")
     if spec.campaign_id is not None:
-        campaign = get_campaign(session, spec.campaign_id)
+        # Locked: a close or a settlement running now is ordered before or after this.
+        campaign = get_campaign(session, spec.campaign_id, lock=True)
         if campaign.currency != spec.currency:
             raise bad("La valuta dell'impegno è diversa da quella della campagna.", "currency")
         if campaign.status not in ("draft", "live"):
             raise bad("La campagna è già chiusa: non si può più cofinanziare.", "campaign_id")
+    ratio_only = (
+        "ratio",
+        "min_gift_minor",
+        "max_gift_minor",
+        "donor_cap_minor",
+        "campaign_cap_minor",
+    )
+    threshold_only = (
+        "threshold_minor",
+        "threshold_share",
+        "topup_minor",
+        "topup_share",
+        "topup_cap_minor",
+        "min_donors",
+        "bonus_share",
+        "bonus_cap_minor",
+    )
+    foreign = threshold_only if spec.kind == "ratio" else ratio_only
+    for name in foreign:
+        if getattr(spec, name) is not None:
+            raise bad(f"{name} non si applica a una regola di tipo {spec.kind}.", name)
     if spec.kind == "ratio":
         if spec.ratio is None:
             raise bad(
@@ -423,13 +448,24 @@ def create_commitment(
         entry_sequence=result.entry.sequence,
         actor=actor,
     )
-    if row.kind == "threshold" and row.campaign_id is not None:
+    if row.kind == "threshold":
         from ledger.grants.matching import check_threshold, ensure_allocation
 
-        campaign = get_campaign(session, row.campaign_id)
-        allocation = ensure_allocation(session, row, campaign, clock=clock, actor=actor)
-        # A campaign already past the threshold releases at once (inside the window).
-        check_threshold(session, row, allocation, campaign, clock=clock, actor=actor)
+        if row.campaign_id is not None:
+            campaigns = [get_campaign(session, row.campaign_id, lock=True)]
+        else:
+            campaigns = list(
+                session.scalars(
+                    select(Campaign)
+                    .where(Campaign.call_id == row.call_id, Campaign.status == "live")
+                    .order_by(Campaign.id)
+                    .with_for_update()
+                )
+            )
+        for campaign in campaigns:
+            allocation = ensure_allocation(session, row, campaign, clock=clock, actor=actor)
+            # A campaign already past the threshold releases at once (inside the window).
+            check_threshold(session, row, allocation, campaign, clock=clock, actor=actor)
     return row
 
 
@@ -451,7 +487,11 @@ def cancel_commitment(
     for allocation in session.scalars(
         select(Allocation).where(Allocation.commitment_id == row.id).order_by(Allocation.id)
     ):
-        void_reservations(session, row, allocation, clock=clock, kind="cancelled", actor=actor)
+        # Matches of gifts already made stay reserved (their donors were shown them);
+        # only top-ups whose condition is not met yet end.
+        void_reservations(
+            session, row, allocation, clock=clock, kind="cancelled", actor=actor, matches=False
+        )
     available = pool_available(session, row.id)
     if available > 0:
         result = post_entry(

@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("created_at", _ts(), nullable=False),
         sa.Column("cancelled_at", _ts()),
         sa.Column("cancelled_by", sa.Integer, sa.ForeignKey("users.id")),
+        sa.Column("cancel_request_key", sa.String(255)),
         sa.CheckConstraint("pool_minor > 0", name="pool_positive"),
         sa.CheckConstraint("kind IN ('ratio', 'threshold')", name="kind_known"),
         sa.CheckConstraint("status IN ('active', 'cancelled')", name="status_known"),

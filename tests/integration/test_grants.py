@@ -547,3 +547,172 @@ def test_a_lost_dispute_on_a_matched_gift_claws_the_match_back(ledger):
     # Won back: the gift counts again, but a clawed-back match is not re-offered.
     assert books.states(c)["reserved"] == eur("50.00")
     assert ledger.verify().ok
+
+
+def test_a_retried_disbursement_is_booked_and_counted_once(ledger):
+    from ledger.core.errors import IdempotencyConflictError
+    from ledger.grants.matching import record_disbursement
+
+    books = Books(ledger)
+    c = books.commit(ratio="1")
+    books.give("100.00")
+    books.close()
+
+    def pay(amount: str, ref: str):  # type: ignore[no-untyped-def]
+        return ledger.run(
+            lambda s: record_disbursement(
+                s, c, books.campaign_id, eur(amount), key=ref, clock=ledger.clock, actor="t"
+            )
+        )
+
+    first = pay("40.00", "BANK-1")
+    assert pay("40.00", "BANK-1") == first  # a retry, also once 40 of 60 would not fit
+    allocation = books.allocation(c)
+    assert (allocation.released_minor, allocation.disbursed_minor) == (eur("60.00"), eur("40.00"))
+    states = books.states(c)
+    assert (states["released"], states["disbursed"]) == (eur("60.00"), eur("40.00"))
+    with pytest.raises(IdempotencyConflictError):
+        pay("50.00", "BANK-1")
+    assert [k for k, _ in books.events(c)].count("disbursed") == 1
+
+
+def test_a_refund_under_a_call_wide_donor_cap_claws_back_what_the_cap_would_not_have_given(
+    ledger,
+):
+    """Donor P used the whole cap on campaign A; on campaign B P's gift got nothing, Q's
+    got 50. Refunding Q must take Q's 50 back: replaying B alone would wrongly let P's
+    gift take the room."""
+    from ledger.campaigns.service import NewCampaign, create_campaign, publish_campaign
+    from ledger.funds.calls import NewCall, create_call
+    from ledger.funds.service import create_fund
+    from ledger.grants.service import CommitmentSpec, create_commitment
+    from ledger.people.service import NewPerson, create_user
+    from tests.integration.grants_helpers import WINDOW
+
+    books = Books(ledger)
+    clock = ledger.clock
+
+    def setup(session):  # type: ignore[no-untyped-def]
+        reviewer = create_user(
+            session,
+            NewPerson(email="rev@example.org", full_name="Rita Revisora"),
+            roles=["reviewer"],
+            password=None,
+            now=clock.now(),
+        )
+        fund = create_fund(session, name="Fondo idee", kind="microgrant", clock=clock)
+        call = create_call(
+            session,
+            NewCall(
+                fund_id=fund.id,
+                title="#genera_idee",
+                description_md="",
+                currency="EUR",
+                budget_minor=eur("9500.00"),
+                max_award_minor=eur("2000.00"),
+                opens_at=clock.now(),
+                closes_at=clock.now() + timedelta(days=20),
+                award_kind="grant",
+                criteria=(("Impatto", 1),),
+                reviewer_user_ids=(reviewer.id,),
+            ),
+            actor_user_id=reviewer.id,
+            clock=clock,
+        )
+        ids = []
+        for title in ("A", "B"):
+            campaign = create_campaign(
+                session,
+                NewCampaign(
+                    organisation_id=1,
+                    title=title,
+                    description_md="",
+                    goal_minor=eur("900.00"),
+                    currency="EUR",
+                    deadline_at=clock.now() + timedelta(days=30),
+                    funding_model="keep_what_you_raise",
+                    call_id=call.id,
+                ),
+                clock=clock,
+            )
+            publish_campaign(session, campaign.id, clock=clock)
+            ids.append(campaign.id)
+        c = create_commitment(
+            session,
+            CommitmentSpec(
+                foundation_id=books.foundation_id,
+                title="Bando",
+                kind="ratio",
+                call_id=call.id,
+                pool_minor=eur("1000.00"),
+                window_start=WINDOW[0],
+                window_end=WINDOW[1],
+                ratio="1",
+                donor_cap_minor=eur("100.00"),
+            ),
+            clock=clock,
+        )
+        return ids, c.id
+
+    (a, b), c = ledger.run(setup)
+    p, q = books.person("Piera"), books.person("Quinto")
+    books.campaign_id = a
+    books.give("100.00", person=p)
+    books.campaign_id = b
+    books.give("100.00", person=p)
+    q_gift = books.give("50.00", person=q)
+    assert [m for _, m, _ in books.matches(c)] == [eur("100.00"), 0, eur("50.00")]
+    books.refund(q_gift)
+    assert books.events(c)[-1] == ("clawback", eur("50.00"))
+    assert books.states(c)["reserved"] == eur("100.00")
+
+
+def test_keep_logs_only_what_each_refund_adds_to_the_money_kept(ledger):
+    books = Books(ledger, goal="50000.00")
+    c = milano(books, clawback_policy="keep")
+    books.give("10000.00")
+    big = books.give("10000.00")
+    books.refund(big, "100.00")
+    books.refund(big, "100.00")
+    kept = [amount for kind, amount in books.events(c) if kind == "clawback_kept"]
+    assert kept == [eur("30000.00")]  # the second refund adds nothing new to report
+
+
+def test_a_cancelled_commitment_honours_the_matches_it_reserved_and_returns_the_rest(ledger):
+    from ledger.grants.service import cancel_commitment
+
+    books = Books(ledger, goal="1000.00", model="all_or_nothing")
+    c = books.commit(ratio="1", pool_minor=eur("500.00"))
+    gift = books.give("100.00")
+    ledger.run(lambda s: cancel_commitment(s, c, clock=ledger.clock, actor="test"))
+    states = books.states(c)
+    assert (states["reserved"], states["pool_available"]) == (eur("100.00"), 0)
+    assert states["word"] == eur("100.00")  # only what donors were shown stays promised
+    books.give("50.00")  # not matched any more
+    assert books.states(c)["reserved"] == eur("100.00")
+    books.refund(gift, "40.00")  # the clawed-back 40 goes back to the foundation
+    states = books.states(c)
+    assert (states["reserved"], states["pool_available"], states["word"]) == (
+        eur("60.00"),
+        0,
+        eur("60.00"),
+    )
+    assert books.close() == "failed"  # the campaign fails: the rest goes back too
+    states = books.states(c)
+    assert (states["reserved"], states["pool_posted"], states["word"]) == (0, 0, 0)
+    assert ledger.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"threshold_share": "0.4"}, "threshold_share"),
+        ({"bonus_share": "0.05"}, "bonus_share"),
+        ({"call_id": 999, "campaign_id": None}, "call_id"),
+    ],
+)
+def test_a_ratio_commitment_refuses_threshold_settings_and_unknown_calls(ledger, settings, field):
+    books = Books(ledger)
+    with pytest.raises(InvalidCommitmentError) as refused:
+        books.commit(**{"ratio": "1", **settings})
+    assert refused.value.details.get("field") == field

@@ -229,6 +229,8 @@ def test_cancel_returns_the_pool_and_a_replay_answers_the_same(
     assert done.json["states"]["reserved"] == "0.00" and done.json["states"]["word"] == "0.00"
     again = client.post(url, headers=officer.with_key("cancel-1"))
     assert again.headers["Idempotent-Replayed"] == "true"
+    other = client.post(url, headers=officer.with_key("cancel-2"))
+    assert other.status_code == 409 and other.json["error"]["code"] == "commitment_state"
     assert client.post(url).status_code == 401
 
 

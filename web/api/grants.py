@@ -18,10 +18,12 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import rome_today
+from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import load_entries
 from ledger.core.models import JournalEntry
 from ledger.core.money import Money, format_minor
@@ -35,6 +37,7 @@ from ledger.grants.service import (
     foundations_of,
     get_commitment,
     list_commitments,
+    spec_hash,
 )
 from web.access import Principal, allow, audit, current_principal, public
 from web.api.docs import documented
@@ -265,7 +268,30 @@ def create_grant_view() -> ResponseReturnValue:
             )
         return created, commitment_body(session, row)
 
-    created, body = in_transaction(work)
+    try:
+        created, body = in_transaction(work)
+    except IntegrityError:
+        # The same key sent twice at once: the other request committed first. Answer
+        # as its replay (or a conflict if it asked for something else).
+        request_key = f"api:{principal.user_id}:{key}"
+        digest = spec_hash(spec)
+
+        def again(session: Session) -> dict[str, Any] | None:
+            row = session.scalars(
+                select(Commitment).where(Commitment.request_key == request_key)
+            ).one_or_none()
+            if row is None:
+                return None
+            if row.request_hash != digest:
+                raise IdempotencyConflictError(
+                    "this Idempotency-Key was used for another commitment", key=key
+                ) from None
+            return commitment_body(session, row)
+
+        replayed = current_ledger().read(again)
+        if replayed is None:
+            raise
+        created, body = False, replayed
     location = url_for("api_v1.get_grant_view", commitment_id=body["id"])
     if created:
         return _json(CommitmentSchema(), body, 201, Location=location)
@@ -314,9 +340,10 @@ def cancel_grant_view(commitment_id: int) -> ResponseReturnValue:
     def work(session: Session) -> tuple[bool, dict[str, Any]]:
         row = _visible(session, principal, commitment_id)
         if row.status == "cancelled":
-            if row.cancelled_by == principal.user_id:
+            if row.cancel_request_key == marker:
                 return False, commitment_body(session, row)
             raise CommitmentStateError("L'impegno è già stato annullato.")
+        row.cancel_request_key = marker
         cancel_commitment(
             session,
             row.id,
