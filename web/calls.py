@@ -1112,16 +1112,19 @@ def report(application_id: int, tranche_id: int) -> ResponseReturnValue:
     if tranche is None:
         raise NotFound()
     form = ReportForm()
+    status = 200
     if form.validate_on_submit():
         try:
             text = form.report.data or ""
             in_transaction(lambda db: do_report(db, tranche_id, text, principal))
         except LedgerError as exc:
             _attach(form, exc)
+            status = exc.http_status
         else:
             flash(_("Relazione inviata."), "success")
             return redirect(url_for("my_applications.detail", application_id=application_id), 303)
-    status = 422 if form.is_submitted() else 200
+    if form.is_submitted() and status == 200:
+        status = 422
     return render_template("calls/report.html", page=page, tranche=tranche, form=form), status
 
 

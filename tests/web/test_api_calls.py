@@ -263,3 +263,23 @@ def test_a_call_is_created_by_an_admin_and_listed_with_its_rules(client, world):
     )
     listed = client.get(f"{API}/calls", headers=admin.auth).get_json()["calls"]
     assert {c["title"] for c in listed} == {"#genera_idee 2026", "Seconda edizione"}
+
+
+def test_the_staff_list_a_calls_applications_without_the_drafts(client, world):
+    proponent = caller(world, world.proponents[0])
+    submitted = applied(client, world, proponent)
+    draft = client.post(
+        f"{API}/calls/{world.call_id}/applications",
+        json={"title": "Bozza", "summary": "x", "requested": "10.00", "kind": "grant"},
+        headers=proponent.auth,
+    ).get_json()["id"]
+    treasurer = caller(world, world.treasurer)
+    listed = client.get(f"{API}/calls/{world.call_id}/applications", headers=treasurer.auth)
+    assert [(a["id"], a["status"]) for a in listed.get_json()["applications"]] == [
+        (submitted, "submitted")
+    ]
+    assert draft != submitted
+    assert (
+        client.get(f"{API}/calls/{world.call_id}/applications", headers=proponent.auth).status_code
+        == 403
+    )

@@ -123,6 +123,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.create_call_view": (("admin",), False),
     "api_v1.get_call_view": (SIGNED_IN, False),
     "api_v1.call_ranking_view": (BOOKS, False),
+    "api_v1.call_applications_view": (BOOKS, False),
     "api_v1.create_application_view": (("proponent",), False),
     "api_v1.my_applications_view": (("proponent",), False),
     "api_v1.get_application_view": (SIGNED_IN, False),

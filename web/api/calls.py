@@ -342,6 +342,25 @@ def call_ranking_view(call_id: int) -> ResponseReturnValue:
 
 
 # --------------------------------------------------------------------------- applications
+@bp.get("/calls/<int:call_id>/applications")
+@allow(*STAFF)
+@documented(
+    "The applications of a call",
+    tag=TAG,
+    responses={200: ("Every submitted application (drafts stay private).", ApplicationListSchema)},
+    errors={404: "`call_not_found`."},
+)
+def call_applications_view(call_id: int) -> ResponseReturnValue:
+    """Every application past the draft, oldest first, with its history and awards."""
+
+    def read(session: Session) -> dict[str, Any]:
+        get_call(session, call_id)
+        found = [a for a in apps.applications_of_call(session, call_id) if a.status != "draft"]
+        return {"applications": [_application_body(session, a) for a in found]}
+
+    return _json(ApplicationListSchema(), read_once(read))
+
+
 @bp.post("/calls/<int:call_id>/applications")
 @allow("proponent")
 @documented(
