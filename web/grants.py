@@ -909,8 +909,9 @@ class ConfirmForm(FlaskForm):  # type: ignore[misc]
 @bp.route("/fondazioni/impegni/<int:commitment_id>/annulla", methods=["GET", "POST"])
 @allow(OFFICER, ADMIN, two_factor=True)
 def cancel(commitment_id: int) -> ResponseReturnValue:
-    """Cancel a commitment after a confirmation: open reservations end, the unreserved
-    pool goes back to the foundation, what was already earned stays owed."""
+    """Cancel a commitment after a confirmation: top-ups not reached yet end and the
+    unreserved pool goes back to the foundation; matches already reserved for gifts
+    received, and what was earned, released or paid in, stay owed."""
     principal = _principal()
     view = _snapshot(lambda db: commitment_view(db, _commitment_for(db, principal, commitment_id)))
     form = ConfirmForm()
