@@ -77,9 +77,18 @@ def _people(session: Session, clock: Clock) -> dict[str, int]:
     return found
 
 
+def _seat_demo_reviewer(session: Session, call_id: int, clock: Clock) -> None:
+    """The demo reviewer (when the demo users exist) sits on the call's committee."""
+    demo_reviewer = find_user_by_email(session, DEMO_REVIEWER_EMAIL)
+    if demo_reviewer is not None and "reviewer" in demo_reviewer.roles:
+        add_reviewer(session, call_id, demo_reviewer.id, clock=clock)
+
+
 def load_demo_calls(session: Session, clock: Clock) -> int:
     """Seed the demo call and its story in the caller's transaction; 1 if created, else 0."""
-    if session.scalar(select(Call.id).where(Call.title == DEMO_CALL_TITLE)) is not None:
+    existing = session.scalar(select(Call.id).where(Call.title == DEMO_CALL_TITLE))
+    if existing is not None:
+        _seat_demo_reviewer(session, existing, clock)
         return 0
     people = _people(session, clock)
     admin, treasurer = people["segreteria.bando"], people["tesoreria.fondo"]
@@ -127,9 +136,7 @@ def load_demo_calls(session: Session, clock: Clock) -> int:
         actor_user_id=admin,
         clock=clock,
     )
-    demo_reviewer = find_user_by_email(session, DEMO_REVIEWER_EMAIL)
-    if demo_reviewer is not None and "reviewer" in demo_reviewer.roles:
-        add_reviewer(session, call.id, demo_reviewer.id, clock=clock)
+    _seat_demo_reviewer(session, call.id, clock)
     questions = [q.id for q in questions_of(session, call.id)]
     criteria = [c.id for c in criteria_of(session, call.id)]
     eligible = {questions[0]: True, questions[1]: False}

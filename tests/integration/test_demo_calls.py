@@ -33,7 +33,7 @@ def test_the_demo_call_is_seeded_once_with_scored_ideas_and_a_tranche_paid(ledge
         ]
         return call, states, ranked, paid, funds.fund_position(session, call.fund_id)
 
-    call, states, ranked, paid, position = ledger.read(read)
+    _call, states, ranked, paid, position = ledger.read(read)
     assert states == {
         "Orto condiviso nel cortile della scuola": "disbursing",
         "Ciclofficina di quartiere": "approved",
@@ -52,4 +52,28 @@ def test_the_demo_call_is_seeded_once_with_scored_ideas_and_a_tranche_paid(ledge
         100_000,
     )
     assert position.available_minor == 620_000
-    assert ledger.read(lambda s: verify(s)).ok
+    assert ledger.read(verify).ok
+
+
+def test_the_demo_reviewer_joins_the_committee_when_the_demo_users_come_later(ledger, clock):
+    from ledger.demo import DEMO_PASSWORD
+    from ledger.funds.calls import committee
+    from ledger.people.service import NewPerson, create_user
+
+    ledger.run(lambda s: load_demo_calls(s, clock))
+
+    def reviewer(session):  # type: ignore[no-untyped-def]
+        return create_user(
+            session,
+            NewPerson(email="revisore@demo.registro.example", full_name="Revisore Demo"),
+            roles=["reviewer"],
+            password=DEMO_PASSWORD,
+            now=clock.now(),
+        ).id
+
+    user_id = ledger.run(reviewer)
+    assert ledger.run(lambda s: load_demo_calls(s, clock)) == 0
+    call_id = ledger.read(
+        lambda s: s.scalars(select(Call.id).where(Call.title == DEMO_CALL_TITLE)).one()
+    )
+    assert user_id in ledger.read(lambda s: committee(s, call_id))
