@@ -480,6 +480,17 @@ def _campaign_ids(
     return sorted(ids)
 
 
+def status_as_of(campaign: Campaign, cutoff: datetime) -> str:
+    """The campaign's status at `cutoff`: its present one once decided or closed by then,
+    else live once published by then, else a draft."""
+    ended = [t for t in (campaign.decided_at, campaign.closed_at) if t is not None]
+    if ended and min(ended) < cutoff:
+        return campaign.status
+    if campaign.published_at is not None and campaign.published_at < cutoff:
+        return "live"
+    return "draft"
+
+
 def _campaign_part(
     session: Session, row: Commitment, campaign: Campaign, split: dict[str, int], end: date
 ) -> CampaignPart:
@@ -492,7 +503,7 @@ def _campaign_part(
     return CampaignPart(
         campaign_id=campaign.id,
         title=printable_text(campaign.title, field="title"),
-        status=campaign.status,
+        status=status_as_of(campaign, _day_start(end + timedelta(days=1))),
         currency=campaign.currency,
         budget_minor=campaign.goal_minor,
         gifts=crowd["gifts"],

@@ -179,6 +179,7 @@ def test_the_crowds_money_is_the_escrow_balance_and_only_consenting_donors_are_n
     assert campaign.gifts == 4  # the first gift is wholly refunded
     assert campaign.fees_minor == eur("3.20")
     assert campaign.budget_minor == eur("1000.00")
+    assert campaign.status == "closed"
     assert [(d.name, d.gifts, d.amount_minor) for d in campaign.named] == [
         ("Annamaria", 2, eur("350.00"))
     ]
@@ -260,6 +261,7 @@ def test_a_statement_ending_on_an_earlier_day_shows_the_books_of_that_day(ledger
     assert got.head_sequence < last_entry_until(ledger, world["today"])[0]
     campaign = got.commitments[0].campaigns[0]
     assert campaign.raised_minor == eur("360.00")  # 370 given less the 10 refunded that day
+    assert campaign.status == "live"  # closed since, but open on that day
     assert all(e.kind != "disbursed" for p in got.commitments for e in p.events)
 
 
