@@ -35,11 +35,11 @@ from sqlalchemy.orm import Session
 
 from ledger.core.balances import balance
 from ledger.core.clock import Clock, SystemClock, rome_today
-from ledger.core.errors import HoldNotFoundError, InsufficientFundsError
+from ledger.core.errors import HoldNotFoundError, InsufficientFundsError, PersonalDataError
 from ledger.core.holds import HoldSpec, HoldView, create_hold, get_hold, resolve_hold
 from ledger.core.journal import EntrySpec, PostingSpec, lookup_keys, post_entry
 from ledger.core.money import Money, exponent, format_it
-from ledger.core.privacy import check_actor
+from ledger.core.privacy import check_actor, refuse_personal_text
 from ledger.funds.accounts import FundAccounts, open_fund_accounts
 from ledger.funds.errors import (
     FundInsufficientError,
@@ -96,6 +96,14 @@ def _reference(reference: str | None) -> str | None:
         raise InvalidFundError(
             "Il riferimento è un testo di al massimo 120 caratteri.", field="reference"
         )
+    try:
+        refuse_personal_text(reference, "reference")
+    except PersonalDataError:
+        raise InvalidFundError(
+            "Il riferimento sembra contenere dati personali (un'e-mail, un codice fiscale o "
+            "un IBAN): il giornale non si cancella, scrivi solo un numero o una causale.",
+            field="reference",
+        ) from None
     return reference.strip() or None
 
 

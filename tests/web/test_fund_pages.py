@@ -109,6 +109,15 @@ def test_a_treasurer_creates_a_fund_and_books_money_in_through_the_forms(
     assert response.status_code == 422
     assert "nel futuro" in response.get_data(as_text=True)
     assert ledger.balance(FundAccounts(fund_id).cash).posted == 950_000
+    response = submit(
+        client,
+        deposit,
+        deposit,
+        {"amount": "10,00", "source": "donation", "reference": "da mario.rossi@example.org"},
+    )
+    assert response.status_code == 422
+    assert "dati personali" in response.get_data(as_text=True)
+    assert ledger.balance(FundAccounts(fund_id).cash).posted == 950_000
 
 
 def test_a_double_submitted_deposit_books_once(client: FlaskClient, ledger: Ledger) -> None:
