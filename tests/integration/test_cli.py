@@ -567,12 +567,18 @@ def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(r
     result = run("demo")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "demo data loaded: 9 accounts, 21 entries, 2 holds, 1 campaigns",
+        "demo data loaded: 9 accounts, 21 entries, 2 holds, 3 campaigns",
     ]
     assert DEMO_PASSWORD not in result.output and "@" not in result.output
     assert user_count(book) == len(DEMO_CALL_EMAILS)  # the demo call's people, no password
-    # 21 hand-made entries, then the campaign's: 3 card gifts, a transfer, cash, a refund.
-    assert book.verify().last_sequence == 27
+    # 21 hand-made entries, then the campaign's (3 card gifts, a transfer, cash, a refund),
+    # the grants demo's (2 pledges, 6 gifts, a top-up earned and released, a payment in),
+    # the funds demo's and the call's (a deposit, a tranche paid).
+    from ledger.core.models import JournalEntry
+
+    keys = book.read(lambda s: list(s.scalars(select(JournalEntry.idempotency_key))))
+    assert book.verify().last_sequence == len(keys) == 21 + 6 + 11 + 2 + 16
+    assert sum(key.startswith("grant:") for key in keys) == 5  # pledges, earn, release, payment
 
 
 def test_demo_users_are_added_later_to_a_demo_book_without_touching_it(run, book, cheap_hashing):
@@ -657,14 +663,28 @@ def test_demo_seeds_a_live_campaign_with_card_cash_and_transfer_gifts_a_fee_and_
     from ledger.campaigns.service import figures
 
     assert run("demo").exit_code == 0
-    campaign_id, status = book.read(lambda s: s.execute(select(Campaign.id, Campaign.status)).one())
+    from ledger.demo import DEMO_CAMPAIGN_TITLE
+
+    campaign_id, status = book.read(
+        lambda s: s.execute(
+            select(Campaign.id, Campaign.status).where(Campaign.title == DEMO_CAMPAIGN_TITLE)
+        ).one()
+    )
     assert status == "live"
     methods = book.read(
-        lambda s: sorted(s.scalars(select(Donation.method).where(Donation.status == "settled")))
+        lambda s: sorted(
+            s.scalars(
+                select(Donation.method).where(
+                    Donation.status == "settled", Donation.campaign_id == campaign_id
+                )
+            )
+        )
     )
     assert methods == ["bank_transfer", "card", "card", "card", "cash"]
     raised = book.read(lambda s: figures(s, campaign_id))
     assert (raised.raised_minor, raised.donor_count) == (34500, 4)  # the cash gift went back
     assert book.balance(accounts.escrow(campaign_id)).posted == 34500
-    assert book.balance(accounts.FEES).posted == 98 + 193 + 60
-    assert book.balance(accounts.CASH).posted == 0
+    # This campaign's three card fees, and the two of the grants demo's campaign.
+    assert book.balance(accounts.FEES).posted == 98 + 193 + 60 + 98 + 235
+    # Its cash gift went back; what the cash box holds is the grants demo's 2,400 + 30.
+    assert book.balance(accounts.CASH).posted == 240000 + 3000
