@@ -5,7 +5,8 @@ Rule: every figure is read from the books as of the end of the period
 
 - a commitment's money in each state is `commitment_states(session, c, as_of=end)`,
   the balances of its own engine accounts (reserved: the holds open on its
-  pool at the end of `end`);
+  pool at the end of `end`), shown next to the same balances at the end of
+  the day before `start`;
 - the same states per campaign are the same postings and holds split by the
   `campaign_id` every matching entry and hold carries in its metadata, so the
   campaigns' figures add up to the commitment's (a posting without a campaign
@@ -172,6 +173,7 @@ class CommitmentPart:
     clawback_policy: str
     rules: tuple[tuple[str, str], ...]  # (setting, in words)
     states: States  # at the end of the period, from the engine
+    opening: States  # at the end of the day before the period, from the engine
     campaigns: tuple[CampaignPart, ...]
     unattributed: dict[str, int]  # states no campaign's metadata claims (normally zeros)
     events: tuple[EventLine, ...]  # listed movements in the period
@@ -521,6 +523,7 @@ def _campaign_part(
 def _commitment_part(session: Session, row: Commitment, start: date, end: date) -> CommitmentPart:
     begin, cutoff = _day_start(start), _day_start(end + timedelta(days=1))
     states = commitment_states(session, row.id, as_of=end)
+    opening = commitment_states(session, row.id, as_of=start - timedelta(days=1))
     split = states_by_campaign(session, row.id, end)
     campaigns = []
     budget: int | None = None
@@ -557,6 +560,7 @@ def _commitment_part(session: Session, row: Commitment, start: date, end: date) 
         clawback_policy=row.clawback_policy,
         rules=rule_words(row, budget),
         states=states,
+        opening=opening,
         campaigns=tuple(campaigns),
         unattributed=dict(unattributed),
         events=tuple(
@@ -672,6 +676,10 @@ def grant_statement_csv(s: GrantStatement) -> str:
         for state in STATES:
             amount = getattr(part.states, state)
             row("impegno", c, "", state, format_minor(amount, cur), cur, STATE_LABELS[state])
+        row("impegno_inizio", c, "", "parola", format_minor(part.opening.word, cur), cur, "")
+        for state in STATES:
+            amount = getattr(part.opening, state)
+            row("impegno_inizio", c, "", state, format_minor(amount, cur), cur, STATE_LABELS[state])
         row(
             "impegno",
             c,
@@ -832,7 +840,7 @@ def _date_it(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
-def _commitment_story(part: CommitmentPart) -> list[Flowable]:
+def _commitment_story(part: CommitmentPart, start: date, end: date) -> list[Flowable]:
     cur = part.currency
     story: list[Flowable] = [
         _p(f"Impegno n. {part.commitment_id}: {part.title}", "h2"),
@@ -842,16 +850,36 @@ def _commitment_story(part: CommitmentPart) -> list[Flowable]:
         _table(
             [[label, words] for label, words in part.rules], [5.2 * cm, 12.2 * cm], header=False
         ),
-        _p("Stato del cofinanziamento a fine periodo (dai saldi del registro)", "h3"),
+        _p("Stato del cofinanziamento (dai saldi del registro)", "h3"),
     ]
-    rows: list[list[Any]] = [["Stato", "Importo"]]
-    rows += [[STATE_LABELS[s], _amt(getattr(part.states, s), cur)] for s in STATES]
-    rows.append(["Totale (parola della fondazione)", _amt(part.states.word, cur)])
+    before = start - timedelta(days=1)
+    rows: list[list[Any]] = [["Stato", f"Al {_date_it(before)}", f"Al {_date_it(end)}"]]
+    rows += [
+        [STATE_LABELS[s], _amt(getattr(part.opening, s), cur), _amt(getattr(part.states, s), cur)]
+        for s in STATES
+    ]
     rows.append(
-        ["Rimborsi senza recupero finora (politica 'mantieni')", _amt(part.kept_to_date_minor, cur)]
+        [
+            "Totale (parola della fondazione)",
+            _amt(part.opening.word, cur),
+            _amt(part.states.word, cur),
+        ]
     )
-    rows.append(["Decaduto finora (tornato al fondo)", _amt(part.forfeited_to_date_minor, cur)])
-    story.append(_grid(rows, [11.4 * cm, 6 * cm]))
+    rows.append(
+        [
+            "Rimborsi senza recupero finora (politica 'mantieni')",
+            _Amount("-"),
+            _amt(part.kept_to_date_minor, cur),
+        ]
+    )
+    rows.append(
+        [
+            "Decaduto finora (tornato al fondo)",
+            _Amount("-"),
+            _amt(part.forfeited_to_date_minor, cur),
+        ]
+    )
+    story.append(_grid(rows, [8.4 * cm, 4.5 * cm, 4.5 * cm]))
     for camp in part.campaigns:
         story.append(_p(f"Campagna n. {camp.campaign_id}: {camp.title}", "h3"))
         figures: list[list[Any]] = [
@@ -955,7 +983,7 @@ def render_grant_statement_pdf(s: GrantStatement) -> bytes:
     else:
         story.append(_p("Nessun impegno della fondazione entro la fine del periodo."))
     for part in s.commitments:
-        story.extend(_commitment_story(part))
+        story.extend(_commitment_story(part, s.start, s.end))
     story += [
         Spacer(1, 10),
         _p("Verifica dell'integrità del registro", "h2"),

@@ -204,7 +204,8 @@ def test_the_pdf_text_carries_every_state_and_the_chain_head(ledger, world):
     for c in (world["ratio"], world["threshold"]):
         section = commitment_section(text, c)
         for state, amount in engine_states(books, c).items():
-            line = f"{part_label(state)} {format_it(amount, 'EUR')}"
+            # At the day before the period (nothing yet: 0) and at its end.
+            line = f"{part_label(state)} {format_it(0, 'EUR')} {format_it(amount, 'EUR')}"
             assert line in section, (c, state, line)
     assert format_it(eur("420.00"), "EUR") in text  # raised
     assert format_it(eur("1020.00"), "EUR") in text  # the disbursement of the period
@@ -247,6 +248,27 @@ def test_the_csv_parses_and_its_figures_equal_the_engines(ledger, world):
     assert ("clawback_due", "180.00") in moves
     (head,) = [r for r in rows if r["sezione"] == "catena"]
     assert (int(head["importo"]), head["dettaglio"]) == last_entry_until(ledger, world["today"])
+
+
+def test_a_period_starting_later_opens_with_the_books_of_the_day_before_it(ledger, world):
+    books = world["books"]
+    after_first_day = world["first_day"] + timedelta(days=1)
+    got = statement(ledger, books, after_first_day, world["today"])
+    rows = list(csv.DictReader(io.StringIO(grant_statement_csv(got))))
+    for part in got.commitments:
+        c = part.commitment_id
+        assert {s: getattr(part.opening, s) for s in STATES} == world["on_first_day"][c]
+        assert {s: getattr(part.states, s) for s in STATES} == engine_states(books, c)
+        opening = {
+            r["voce"]: r["importo"]
+            for r in rows
+            if r["sezione"] == "impegno_inizio" and r["impegno"] == str(c)
+        }
+        assert {s: opening[s] for s in STATES} == {
+            s: format_minor(v, "EUR") for s, v in world["on_first_day"][c].items()
+        }
+        # The pledge was made before the period: only later movements are listed.
+        assert "pledged" not in [e.kind for e in part.events]
 
 
 def test_a_statement_ending_on_an_earlier_day_shows_the_books_of_that_day(ledger, world):
