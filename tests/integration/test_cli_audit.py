@@ -252,7 +252,7 @@ def test_loading_the_demo_writes_one_demo_load_event_with_its_counts(run, book, 
         cli_event(
             "demo.load",
             ("demo", None),
-            {"accounts": 9, "entries": 21, "holds": 2, "users": 0, "campaigns": 1},
+            {"accounts": 9, "entries": 21, "holds": 2, "users": 0, "campaigns": 3},
         ),
         cli_event(
             "demo.load",
