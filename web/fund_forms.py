@@ -144,6 +144,10 @@ class DisburseForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Eroga il prestito"))
 
 
+class CancelLoanForm(FlaskForm):  # type: ignore[misc]
+    submit = SubmitField(_l("Annulla il prestito"))
+
+
 class RepaymentForm(FlaskForm):  # type: ignore[misc]
     form_key = HiddenField()
     amount = _amount(_l("Importo ricevuto"))

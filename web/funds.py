@@ -68,6 +68,7 @@ from web.db import current_ledger, in_transaction
 from web.errors import InvalidInputError
 from web.forms import field_error
 from web.fund_forms import (
+    CancelLoanForm,
     DepositForm,
     DisburseForm,
     FundForm,
@@ -329,6 +330,15 @@ def disburse(db: Session, loan_id: int, *, principal: Principal, on: date | None
                 "sequence": loan.disbursement_sequence,
             },
         )
+    return loan
+
+
+def cancel(db: Session, loan_id: int, *, principal: Principal) -> Loan:
+    """Cancel a loan granted and never disbursed; its reservation (if any) is released."""
+    before = lending.get_loan(db, loan_id, lock=True).status
+    loan = lending.cancel_loan(db, loan_id, clock=current_ledger().clock, actor=_actor(principal))
+    if before == "approved":
+        audit(db, "loan.cancel", subject_type="loan", subject_id=loan.id, details={})
     return loan
 
 
@@ -770,6 +780,7 @@ def loan_detail(loan_id: int) -> ResponseReturnValue:
         "funds/loan.html",
         page=page,
         disburse_form=DisburseForm(),
+        cancel_form=CancelLoanForm(),
         repayment_form=RepaymentForm(received_on=_today()),
         recovery_form=RepaymentForm(received_on=_today()),
         refund_form=OverpaymentRefundForm(),
@@ -798,6 +809,7 @@ def _loan_action(
     page = snapshot(lambda db: _loan_page(db, loan_id))
     forms: dict[str, Any] = {
         "disburse_form": DisburseForm(formdata=None),
+        "cancel_form": CancelLoanForm(formdata=None),
         "repayment_form": RepaymentForm(formdata=None, received_on=_today()),
         "recovery_form": RepaymentForm(formdata=None, received_on=_today()),
         "refund_form": OverpaymentRefundForm(formdata=None),
@@ -822,6 +834,20 @@ def disburse_view(loan_id: int) -> ResponseReturnValue:
         )
 
     return _loan_action(loan_id, form, "disburse_form", act)
+
+
+@bp.route("/tesoreria/prestiti/<int:loan_id>/annullamento", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def cancel_view(loan_id: int) -> ResponseReturnValue:
+    """Cancel a loan that was granted and never paid out: its reservation goes back."""
+    principal = _principal()
+    form = CancelLoanForm()
+
+    def act(db: Session) -> str:
+        loan = cancel(db, loan_id, principal=principal)
+        return _("Prestito n. %(id)d annullato: nulla è stato erogato.", id=loan.id)
+
+    return _loan_action(loan_id, form, "cancel_form", act)
 
 
 @bp.route("/tesoreria/prestiti/<int:loan_id>/rimborso", methods=["GET", "POST"])

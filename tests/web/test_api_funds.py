@@ -275,3 +275,39 @@ def test_an_overpayment_is_answered_and_paid_back_through_the_api(
     a = FundAccounts(fund_id)
     assert ledger.balance(a.overpayments).posted == 0
     assert ledger.balance(a.cash).posted == 1_000_000
+
+
+def test_a_loan_from_a_reservation_cancelled_before_disbursement_gives_the_money_back(
+    client: FlaskClient, ledger: Ledger, clock: FixedClock
+) -> None:
+    t = treasurer(ledger, clock)
+    borrower = make_caller(ledger, clock, "e@example.org", "Ezio Rosa", ["proponent"])
+    fund_id, product_id = fund_with_product(client, t)
+
+    def reserved(session):  # type: ignore[no-untyped-def]
+        from ledger.funds import service as funds
+
+        hold = funds.reserve(session, fund_id, 300_000, key="award-3", clock=clock, purpose="loan")
+        loan = funds.open_loan(
+            session,
+            fund_id=fund_id,
+            product_id=product_id,
+            borrower_person_id=person_of(ledger, borrower),
+            principal_minor=300_000,
+            term_months=12,
+            first_due_on=datetime(2026, 7, 15).date(),
+            hold_id=hold,
+            key="award-3-loan",
+            clock=clock,
+        )
+        return loan.id
+
+    loan_id = ledger.run(reserved)
+    a = FundAccounts(fund_id)
+    assert ledger.balance(a.cash).available == 700_000
+    cancelled = client.post(f"{API}/loans/{loan_id}/cancel", headers=t.auth)
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert client.post(f"{API}/loans/{loan_id}/cancel", headers=t.auth).status_code == 200
+    assert ledger.balance(a.cash).available == 1_000_000
+    refused = client.post(f"{API}/loans/{loan_id}/disburse", headers=t.with_key("x"))
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "loan_state"

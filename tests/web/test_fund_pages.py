@@ -320,3 +320,39 @@ def test_the_fund_and_loan_pages_read_in_english(client: FlaskClient, ledger: Le
     assert "10,000.00 EUR" in page  # the English number format
     form = client.get(f"/tesoreria/fondi/{fund_id}/prestiti/nuovo").get_data(as_text=True)
     assert "Grant the loan" in form and "First instalment due on" in form
+
+
+def test_a_loan_never_disbursed_is_cancelled_from_its_page(
+    client: FlaskClient, ledger: Ledger
+) -> None:
+    treasurer(client, ledger)
+    fund_id, product_id = seeded(ledger)
+    person = make_user(ledger, "f@example.org", ["proponent"])
+
+    def work(session: Session) -> int:
+        from ledger.people.models import User
+
+        user = session.get(User, person)
+        assert user is not None
+        hold = funds.reserve(session, fund_id, 200_000, key="a", clock=ledger.clock, purpose="loan")
+        return funds.open_loan(
+            session,
+            fund_id=fund_id,
+            product_id=product_id,
+            borrower_person_id=user.person_id,
+            principal_minor=200_000,
+            term_months=6,
+            first_due_on=date(2026, 7, 15),
+            hold_id=hold,
+            key="c",
+            clock=ledger.clock,
+        ).id
+
+    loan_id = ledger.run(work)
+    a = FundAccounts(fund_id)
+    assert ledger.balance(a.cash).available == 800_000
+    loan_url = f"/tesoreria/prestiti/{loan_id}"
+    assert submit(client, loan_url, f"{loan_url}/annullamento", {}).status_code == 302
+    assert ledger.balance(a.cash).available == 1_000_000
+    assert ledger.read(lambda s: lending.get_loan(s, loan_id).status) == "cancelled"
+    assert "Annullato" in client.get(loan_url).get_data(as_text=True)

@@ -61,6 +61,7 @@ from web.api.inputs import idempotency_key, json_body, load, query
 from web.api.v1 import TREASURER, _answer, _caller, _json, bp
 from web.db import current_ledger, in_transaction
 from web.funds import (
+    cancel,
     create_fund_once,
     deposit_money,
     disburse,
@@ -568,6 +569,21 @@ def disburse_loan_view(loan_id: int) -> ResponseReturnValue:
 
     created, body = in_transaction(work)
     return _answer(LoanSchema(), body, created=created)
+
+
+@bp.post("/loans/<int:loan_id>/cancel")
+@allow(*TREASURER)
+@documented(
+    "Cancel a loan never disbursed",
+    tag="loans",
+    responses={200: ("The cancelled loan; repeating the call changes nothing.", LoanSchema)},
+    errors={404: "`loan_not_found`.", 409: "`loan_state`: the loan was already disbursed."},
+)
+def cancel_loan_view(loan_id: int) -> ResponseReturnValue:
+    """An approved loan that will not be paid out: its reservation on the fund is released."""
+    principal = _caller()
+    body = in_transaction(lambda s: _loan_body(s, cancel(s, loan_id, principal=principal)))
+    return _json(LoanSchema(), body)
 
 
 @bp.post("/loans/<int:loan_id>/repayments")
