@@ -1001,6 +1001,51 @@ def _kept_so_far(session: Session, commitment_id: int, campaign_id: int) -> int:
     return int(total or 0)
 
 
+def _apply_policy(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    donation_id: int,
+    excess: int,
+    cause: str,
+    kept_note: str,
+    *,
+    clock: Clock,
+    actor: str | None,
+) -> bool:
+    """After a refund, `excess` of the match is no longer justified: "claw_back" takes
+    it back (True); "keep" leaves it and logs what this refund adds to the money kept."""
+    if excess <= 0:
+        return False
+    if row.clawback_policy == "keep":
+        increase = excess - _kept_so_far(session, row.id, allocation.campaign_id)
+        if increase > 0:
+            log_event(
+                session,
+                row,
+                "clawback_kept",
+                increase,
+                now=clock.now(),
+                campaign_id=allocation.campaign_id,
+                donation_id=donation_id,
+                note=f"{cause}: {kept_note} (politica 'keep')",
+                actor=actor,
+            )
+        return False
+    _take_back(
+        session,
+        row,
+        allocation,
+        excess,
+        clock=clock,
+        actor=actor,
+        kind="clawback",
+        cause=cause,
+        donation_id=donation_id,
+    )
+    return True
+
+
 def _ratio_refund(
     session: Session,
     row: Commitment,
@@ -1046,34 +1091,16 @@ def _ratio_refund(
         _matched_elsewhere(session, row.id, campaign.id),
     )
     allocation.eligible_minor = outcome.state.campaign_eligible
-    if outcome.excess_minor <= 0:
-        return
-    if row.clawback_policy == "keep":
-        increase = outcome.excess_minor - _kept_so_far(session, row.id, campaign.id)
-        if increase <= 0:
-            return
-        log_event(
-            session,
-            row,
-            "clawback_kept",
-            increase,
-            now=clock.now(),
-            campaign_id=campaign.id,
-            donation_id=donation.id,
-            note=f"{key}: cofinanziamento mantenuto (politica 'keep')",
-            actor=actor,
-        )
-        return
-    _take_back(
+    _apply_policy(
         session,
         row,
         allocation,
+        donation.id,
         outcome.excess_minor,
+        key,
+        "cofinanziamento mantenuto",
         clock=clock,
         actor=actor,
-        kind="clawback",
-        cause=key,
-        donation_id=donation.id,
     )
 
 
@@ -1101,33 +1128,19 @@ def _threshold_refund(
     )
     if outcome.still_met or given == 0:
         return
-    if row.clawback_policy == "keep":
-        increase = given - _kept_so_far(session, row.id, campaign.id)
-        if increase <= 0:
-            return
-        log_event(
-            session,
-            row,
-            "clawback_kept",
-            increase,
-            now=clock.now(),
-            campaign_id=campaign.id,
-            donation_id=donation.id,
-            note=f"{key}: soglia non più raggiunta, integrazione mantenuta (politica 'keep')",
-            actor=actor,
-        )
-        return
-    _take_back(
+    clawed = _apply_policy(
         session,
         row,
         allocation,
-        outcome.clawback_minor,
+        donation.id,
+        given,
+        key,
+        "soglia non più raggiunta, integrazione mantenuta",
         clock=clock,
         actor=actor,
-        kind="clawback",
-        cause=key,
-        donation_id=donation.id,
     )
+    if not clawed:
+        return
     # Reopened: a later crossing releases again (a new reservation, a new release number).
     allocation.status = "open"
     if campaign.outcome is None and row.status == "active":

@@ -6,7 +6,6 @@ a webhook or a job would) on the test's database built by the migrations.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -248,4 +247,76 @@ class Books:
         )
 
 
-__all__ = ["WINDOW", "Books", "eur", "replace"]
+def call_with_campaigns(
+    books: Books, goals: tuple[str, ...], **commitment: Any
+) -> tuple[list[int], int]:
+    """A call for ideas (its fund and committee), one live campaign per goal born from
+    it, and a ratio commitment toward the call: (campaign ids, commitment id)."""
+    from ledger.funds.calls import NewCall, create_call
+    from ledger.funds.service import create_fund
+    from ledger.people.service import NewPerson, create_user
+
+    clock = books.ledger.clock
+
+    def setup(session: Any) -> tuple[list[int], int]:
+        reviewer = create_user(
+            session,
+            NewPerson(email=f"rev{books.suffix}@example.org", full_name="Rita Revisora"),
+            roles=["reviewer"],
+            password=None,
+            now=clock.now(),
+        )
+        fund = create_fund(
+            session, name=f"Fondo idee{books.suffix}", kind="microgrant", clock=clock
+        )
+        call = create_call(
+            session,
+            NewCall(
+                fund_id=fund.id,
+                title="#genera_idee",
+                description_md="Idee di quartiere",
+                budget_minor=eur("9500.00"),
+                max_award_minor=eur("2000.00"),
+                currency="EUR",
+                opens_at=clock.now(),
+                closes_at=clock.now() + timedelta(days=20),
+                award_kind="grant",
+                criteria=(("Impatto", 1),),
+                reviewer_user_ids=(reviewer.id,),
+            ),
+            actor_user_id=reviewer.id,
+            clock=clock,
+        )
+        ids = []
+        for n, goal in enumerate(goals, start=1):
+            campaign = create_campaign(
+                session,
+                NewCampaign(
+                    organisation_id=1,
+                    title=f"Idea {n}",
+                    description_md="",
+                    goal_minor=eur(goal),
+                    currency="EUR",
+                    deadline_at=clock.now() + timedelta(days=30),
+                    funding_model="keep_what_you_raise",
+                    call_id=call.id,
+                ),
+                clock=clock,
+            )
+            publish_campaign(session, campaign.id, clock=clock)
+            ids.append(campaign.id)
+        settings: dict[str, Any] = {
+            "foundation_id": books.foundation_id,
+            "title": "Raddoppio del bando",
+            "kind": "ratio",
+            "call_id": call.id,
+            "pool_minor": eur("100.00"),
+            "window_start": WINDOW[0],
+            "window_end": WINDOW[1],
+            "ratio": "1",
+            **commitment,
+        }
+        c = create_commitment(session, CommitmentSpec(**settings), clock=clock)
+        return ids, c.id
+
+    return books.ledger.run(setup)

@@ -311,78 +311,10 @@ def test_a_period_that_ends_before_it_starts_is_refused(ledger):
 
 
 def test_a_commitment_toward_a_call_is_split_per_campaign_and_the_parts_add_up(ledger):
-    from ledger.campaigns.service import NewCampaign, create_campaign, publish_campaign
-    from ledger.funds.calls import NewCall, create_call
-    from ledger.funds.service import create_fund
-    from ledger.grants.service import CommitmentSpec, create_commitment
-    from ledger.people.service import NewPerson, create_user
-    from tests.integration.grants_helpers import WINDOW
+    from tests.integration.grants_helpers import call_with_campaigns
 
     books = Books(ledger)
-    clock = ledger.clock
-
-    def setup(session: Any) -> tuple[list[int], int]:
-        reviewer = create_user(
-            session,
-            NewPerson(email="rev@example.org", full_name="Rita Revisora"),
-            roles=["reviewer"],
-            password=None,
-            now=clock.now(),
-        )
-        fund = create_fund(session, name="Fondo idee", kind="microgrant", clock=clock)
-        call = create_call(
-            session,
-            NewCall(
-                fund_id=fund.id,
-                title="#genera_idee",
-                description_md="Idee di quartiere",
-                budget_minor=eur("9500.00"),
-                max_award_minor=eur("2000.00"),
-                currency="EUR",
-                opens_at=clock.now(),
-                closes_at=clock.now() + timedelta(days=20),
-                award_kind="grant",
-                criteria=(("Impatto", 1),),
-                reviewer_user_ids=(reviewer.id,),
-            ),
-            actor_user_id=reviewer.id,
-            clock=clock,
-        )
-        ids = []
-        for title, goal in (("Idea uno", "500.00"), ("Idea due", "800.00")):
-            campaign = create_campaign(
-                session,
-                NewCampaign(
-                    organisation_id=1,
-                    title=title,
-                    description_md="",
-                    goal_minor=eur(goal),
-                    currency="EUR",
-                    deadline_at=clock.now() + timedelta(days=30),
-                    funding_model="keep_what_you_raise",
-                    call_id=call.id,
-                ),
-                clock=clock,
-            )
-            publish_campaign(session, campaign.id, clock=clock)
-            ids.append(campaign.id)
-        c = create_commitment(
-            session,
-            CommitmentSpec(
-                foundation_id=books.foundation_id,
-                title="Raddoppio del bando",
-                kind="ratio",
-                call_id=call.id,
-                pool_minor=eur("100.00"),
-                window_start=WINDOW[0],
-                window_end=WINDOW[1],
-                ratio="1",
-            ),
-            clock=clock,
-        )
-        return ids, c.id
-
-    (first, second), c = ledger.run(setup)
+    (first, second), c = call_with_campaigns(books, ("500.00", "800.00"))
     books.campaign_id = first
     books.give("30.00")
     books.campaign_id = second

@@ -15,7 +15,7 @@ import pytest
 from ledger.core.clock import ROME
 from ledger.grants.errors import InvalidCommitmentError
 from ledger.grants.rules import completion_bonus  # noqa: F401  (documented figure below)
-from tests.integration.grants_helpers import Books, eur
+from tests.integration.grants_helpers import Books, call_with_campaigns, eur
 
 
 def test_ten_gifts_of_33_33_at_0_30_are_matched_99_99_in_all_never_over_the_cap(ledger):
@@ -429,79 +429,8 @@ def test_a_gift_a_second_after_the_window_is_not_matched(ledger):
 
 
 def test_a_commitment_toward_a_call_matches_every_campaign_of_it_from_one_pool(ledger):
-    from ledger.campaigns.service import NewCampaign, create_campaign, publish_campaign
-    from ledger.funds.calls import NewCall, create_call
-    from ledger.funds.service import create_fund
-    from ledger.grants.service import CommitmentSpec, create_commitment
-    from tests.integration.grants_helpers import WINDOW
-
     books = Books(ledger)
-    clock = ledger.clock
-
-    def setup(session):  # type: ignore[no-untyped-def]
-        from ledger.people.service import NewPerson, create_user
-
-        reviewer = create_user(
-            session,
-            NewPerson(email="rev@example.org", full_name="Rita Revisora"),
-            roles=["reviewer"],
-            password=None,
-            now=clock.now(),
-        )
-        fund = create_fund(session, name="Fondo idee", kind="microgrant", clock=clock)
-        call = create_call(
-            session,
-            NewCall(
-                fund_id=fund.id,
-                title="#genera_idee",
-                description_md="Idee di quartiere",
-                budget_minor=eur("9500.00"),
-                max_award_minor=eur("2000.00"),
-                currency="EUR",
-                opens_at=clock.now(),
-                closes_at=clock.now() + timedelta(days=20),
-                award_kind="grant",
-                criteria=(("Impatto", 1),),
-                reviewer_user_ids=(reviewer.id,),
-            ),
-            actor_user_id=reviewer.id,
-            clock=clock,
-        )
-        ids = []
-        for title in ("Idea uno", "Idea due"):
-            campaign = create_campaign(
-                session,
-                NewCampaign(
-                    organisation_id=1,
-                    title=title,
-                    description_md="",
-                    goal_minor=eur("500.00"),
-                    currency="EUR",
-                    deadline_at=clock.now() + timedelta(days=30),
-                    funding_model="keep_what_you_raise",
-                    call_id=call.id,
-                ),
-                clock=clock,
-            )
-            publish_campaign(session, campaign.id, clock=clock)
-            ids.append(campaign.id)
-        c = create_commitment(
-            session,
-            CommitmentSpec(
-                foundation_id=books.foundation_id,
-                title="Raddoppio del bando",
-                kind="ratio",
-                call_id=call.id,
-                pool_minor=eur("30.00"),
-                window_start=WINDOW[0],
-                window_end=WINDOW[1],
-                ratio="1",
-            ),
-            clock=clock,
-        )
-        return ids, c.id
-
-    (first, second), c = ledger.run(setup)
+    (first, second), c = call_with_campaigns(books, ("500.00", "500.00"), pool_minor=eur("30.00"))
     for campaign_id in (first, second, books.campaign_id):
         books.campaign_id = campaign_id
         books.give("20.00")
@@ -582,79 +511,10 @@ def test_a_refund_under_a_call_wide_donor_cap_claws_back_what_the_cap_would_not_
     """Donor P used the whole cap on campaign A; on campaign B P's gift got nothing, Q's
     got 50. Refunding Q must take Q's 50 back: replaying B alone would wrongly let P's
     gift take the room."""
-    from ledger.campaigns.service import NewCampaign, create_campaign, publish_campaign
-    from ledger.funds.calls import NewCall, create_call
-    from ledger.funds.service import create_fund
-    from ledger.grants.service import CommitmentSpec, create_commitment
-    from ledger.people.service import NewPerson, create_user
-    from tests.integration.grants_helpers import WINDOW
-
     books = Books(ledger)
-    clock = ledger.clock
-
-    def setup(session):  # type: ignore[no-untyped-def]
-        reviewer = create_user(
-            session,
-            NewPerson(email="rev@example.org", full_name="Rita Revisora"),
-            roles=["reviewer"],
-            password=None,
-            now=clock.now(),
-        )
-        fund = create_fund(session, name="Fondo idee", kind="microgrant", clock=clock)
-        call = create_call(
-            session,
-            NewCall(
-                fund_id=fund.id,
-                title="#genera_idee",
-                description_md="",
-                currency="EUR",
-                budget_minor=eur("9500.00"),
-                max_award_minor=eur("2000.00"),
-                opens_at=clock.now(),
-                closes_at=clock.now() + timedelta(days=20),
-                award_kind="grant",
-                criteria=(("Impatto", 1),),
-                reviewer_user_ids=(reviewer.id,),
-            ),
-            actor_user_id=reviewer.id,
-            clock=clock,
-        )
-        ids = []
-        for title in ("A", "B"):
-            campaign = create_campaign(
-                session,
-                NewCampaign(
-                    organisation_id=1,
-                    title=title,
-                    description_md="",
-                    goal_minor=eur("900.00"),
-                    currency="EUR",
-                    deadline_at=clock.now() + timedelta(days=30),
-                    funding_model="keep_what_you_raise",
-                    call_id=call.id,
-                ),
-                clock=clock,
-            )
-            publish_campaign(session, campaign.id, clock=clock)
-            ids.append(campaign.id)
-        c = create_commitment(
-            session,
-            CommitmentSpec(
-                foundation_id=books.foundation_id,
-                title="Bando",
-                kind="ratio",
-                call_id=call.id,
-                pool_minor=eur("1000.00"),
-                window_start=WINDOW[0],
-                window_end=WINDOW[1],
-                ratio="1",
-                donor_cap_minor=eur("100.00"),
-            ),
-            clock=clock,
-        )
-        return ids, c.id
-
-    (a, b), c = ledger.run(setup)
+    (a, b), c = call_with_campaigns(
+        books, ("900.00", "900.00"), pool_minor=eur("1000.00"), donor_cap_minor=eur("100.00")
+    )
     p, q = books.person("Piera"), books.person("Quinto")
     books.campaign_id = a
     books.give("100.00", person=p)
