@@ -236,9 +236,11 @@ def _reserve_topup(
             0,
             now=clock.now(),
             campaign_id=campaign.id,
-            note="fondo esaurito: nulla da riservare",
+            note="fondo esaurito: nulla da riservare, l'integrazione non potrà essere versata",
             actor=actor,
         )
+        # Said once: with nothing reserved the top-up can never be released here.
+        allocation.status = "forfeited"
         return
     hold_id = _hold(
         session,

@@ -576,3 +576,34 @@ def test_a_ratio_commitment_refuses_threshold_settings_and_unknown_calls(ledger,
     with pytest.raises(InvalidCommitmentError) as refused:
         books.commit(**{"ratio": "1", **settings})
     assert refused.value.details.get("field") == field
+
+
+def test_a_top_up_released_is_never_more_than_the_pool_could_reserve(ledger):
+    books = Books(ledger, goal="1000.00")
+    c = milano(books, pool_minor=eur("1.00"), topup_cap_minor=None)
+    assert books.states(c)["reserved"] == eur("1.00")  # 600 asked, 1 in the pool
+    books.give("500.00")
+    assert books.states(c)["released"] == eur("1.00")
+
+
+def test_a_call_wide_threshold_says_once_when_its_pool_has_nothing_left_to_reserve(ledger):
+    books = Books(ledger)
+    (first, second), c = call_with_campaigns(
+        books,
+        ("1000.00", "1000.00"),
+        kind="threshold",
+        ratio=None,
+        pool_minor=eur("600.00"),
+        threshold_share="0.4",
+        topup_share="0.6",
+        topup_policy="fixed",
+    )
+    books.campaign_id = second
+    books.give("100.00")
+    books.give("500.00")  # past 40 %: nothing was reserved for it, nothing is released
+    events = [(kind, amount) for kind, amount in books.events(c) if kind == "reserved"]
+    assert events == [("reserved", eur("600.00")), ("reserved", 0)]
+    assert books.allocation(c).status == "forfeited"
+    books.campaign_id = first
+    books.give("400.00")
+    assert books.states(c)["released"] == eur("600.00")
