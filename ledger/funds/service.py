@@ -35,7 +35,12 @@ from sqlalchemy.orm import Session
 
 from ledger.core.balances import balance
 from ledger.core.clock import Clock, SystemClock, rome_today
-from ledger.core.errors import HoldNotFoundError, InsufficientFundsError, PersonalDataError
+from ledger.core.errors import (
+    HoldNotFoundError,
+    InsufficientFundsError,
+    PersonalDataError,
+    UnknownCurrencyError,
+)
 from ledger.core.holds import HoldSpec, HoldView, create_hold, get_hold, resolve_hold
 from ledger.core.journal import EntrySpec, PostingSpec, lookup_keys, post_entry
 from ledger.core.money import Money, exponent, format_it
@@ -152,7 +157,7 @@ def create_fund(
         )
     try:
         exponent(currency)
-    except Exception:
+    except UnknownCurrencyError:
         raise InvalidFundError(f"Valuta sconosciuta: {currency}.", field="currency") from None
     check_actor(actor)
     fund = Fund(name=clean, kind=kind, currency=currency, created_at=clock.now(), created_by=actor)

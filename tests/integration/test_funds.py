@@ -735,3 +735,21 @@ def test_concurrent_reservations_never_commit_more_than_the_fund_holds(pg_url: s
         assert ledger.verify().ok
     finally:
         ledger.engine.dispose()
+
+
+def test_a_fund_in_an_unknown_currency_is_refused_and_nothing_is_written(ledger: Ledger) -> None:
+    from ledger.funds.errors import InvalidFundError
+    from ledger.funds.models import Fund
+
+    with pytest.raises(InvalidFundError) as refused:
+        ledger.run(
+            lambda s: funds.create_fund(
+                s,
+                name="Fondo in valuta strana",
+                kind="revolving",
+                currency="XYZ",
+                clock=ledger.clock,
+            )
+        )
+    assert refused.value.details["field"] == "currency"
+    assert ledger.read(lambda s: s.scalars(select(Fund)).all()) == []
