@@ -1179,6 +1179,31 @@ def _replay_check(session: Session, sequence: int, amount_minor: int) -> None:
         )
 
 
+def _payment(
+    session: Session,
+    commitment_id: int,
+    campaign_id: int,
+    amount_minor: int,
+    what: str,
+    key: str,
+) -> tuple[Commitment, Allocation, str, int | None]:
+    """Lock the commitment and find a payment's allocation and entry key. A payment
+    already booked under `key` (a retry) is returned as the last item, and must be the
+    same amount; nothing is checked against today's figures for it."""
+    row = get_commitment(session, commitment_id, lock=True)
+    entry_key = f"grant:{row.id}:campaign:{campaign_id}:{what}:{key}"
+    allocation = _allocation(session, commitment_id, campaign_id)
+    if allocation is None:
+        raise DisbursementError("Questo impegno non ha cofinanziato la campagna.")
+    earlier = _existing(session, entry_key)
+    if earlier is not None:
+        _replay_check(session, earlier, amount_minor)
+        return row, allocation, entry_key, earlier
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise DisbursementError("L'importo deve essere positivo.", field="amount")
+    return row, allocation, entry_key, None
+
+
 def record_disbursement(
     session: Session,
     commitment_id: int,
@@ -1190,19 +1215,11 @@ def record_disbursement(
     actor: str | None,
 ) -> int:
     """The foundation's payment of released money reached the bank: book it (once per key)."""
-    row = get_commitment(session, commitment_id, lock=True)
-    entry_key = f"grant:{row.id}:campaign:{campaign_id}:disbursement:{key}"
-    earlier = _existing(session, entry_key)
+    row, allocation, entry_key, earlier = _payment(
+        session, commitment_id, campaign_id, amount_minor, "disbursement", key
+    )
     if earlier is not None:
-        # The same payment recorded again (a retry): the books already hold it. A
-        # different amount under the same reference is refused by the engine.
-        _replay_check(session, earlier, amount_minor)
         return earlier
-    allocation = _allocation(session, commitment_id, campaign_id)
-    if allocation is None:
-        raise DisbursementError("Questo impegno non ha cofinanziato la campagna.")
-    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise DisbursementError("L'importo erogato deve essere positivo.", field="amount")
     if amount_minor > allocation.released_minor:
         raise DisbursementError(
             "L'importo supera il cofinanziamento svincolato e non ancora erogato.",
@@ -1251,15 +1268,16 @@ def repay_clawback(
     actor: str | None,
 ) -> int:
     """Money due back to the foundation left the bank: book it, the pool regains it."""
-    row = get_commitment(session, commitment_id, lock=True)
-    entry_key = f"grant:{row.id}:campaign:{campaign_id}:clawback-repaid:{key}"
-    earlier = _existing(session, entry_key)
+    row, allocation, entry_key, earlier = _payment(
+        session, commitment_id, campaign_id, amount_minor, "clawback-repaid", key
+    )
     if earlier is not None:
-        _replay_check(session, earlier, amount_minor)
         return earlier
-    allocation = _allocation(session, commitment_id, campaign_id)
-    if allocation is None or amount_minor <= 0 or amount_minor > allocation.clawback_due_minor:
-        raise DisbursementError("Nessuna restituzione dovuta per questo importo.")
+    if amount_minor > allocation.clawback_due_minor:
+        raise DisbursementError(
+            "Nessuna restituzione dovuta per questo importo.",
+            clawback_due_minor=allocation.clawback_due_minor,
+        )
     sequence = _entry(
         session,
         row,
