@@ -78,9 +78,6 @@ def campaign_match(campaign_id: int) -> str:
     return f"liabilities:campaigns:{campaign_id}:match"
 
 
-STATE_ACCOUNTS = ("pool", "earned", "released", "disbursed", "clawback_due")
-
-
 def open_commitment_accounts(session: Session, c: int, currency: str, clock: Clock) -> None:
     """Open a new commitment's accounts (in the caller's transaction)."""
     create_account(

@@ -26,8 +26,6 @@ logs a `clawback_kept` event. Both are visible in the grant log and statement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -740,13 +738,6 @@ def on_campaign_decided(
 # --------------------------------------------------------------------- refunds
 
 
-@dataclass(frozen=True, slots=True)
-class _Taken:
-    from_reserved: int
-    from_released: int
-    to_clawback_due: int
-
-
 def _shrink_reservation(
     session: Session, row: Commitment, match: Match, by: int, *, clock: Clock, actor: str | None
 ) -> int:
@@ -792,7 +783,7 @@ def _take_back(
     kind: str,
     cause: str,
     donation_id: int | None = None,
-) -> _Taken:
+) -> None:
     """Return `amount` of the allocation's match to the pool: reserved money first
     (the refunded gift's own reservation, then the newest), then released money,
     then money already disbursed becomes clawback due."""
@@ -897,7 +888,6 @@ def _take_back(
     _return_if_cancelled(
         session, row, from_reserved + from_released, f"{base}:returned", clock=clock, actor=actor
     )
-    return _Taken(from_reserved, from_released, due)
 
 
 def _reduce_matches(

@@ -22,12 +22,13 @@ from ledger.core.balances import balance
 from ledger.core.clock import ROME
 from ledger.core.models import Hold, HoldResolution
 from ledger.grants import accounts
-from ledger.grants.matching import crowd, donor_key
-from ledger.grants.models import Allocation, Commitment, Foundation, GrantEvent
+from ledger.grants.matching import crowd
+from ledger.grants.models import Allocation, Commitment, Foundation, Match
 from ledger.grants.rules import (
     Gift,
     MatchState,
     Reason,
+    completion_bonus,
     match_gift,
     threshold_reached,
     topup_amount,
@@ -274,8 +275,6 @@ def quote(
         if row.kind == "ratio":
             matched = 0
             if person_id is not None:
-                from ledger.grants.models import Match
-
                 matched = int(
                     session.scalar(
                         select(func.coalesce(func.sum(Match.match_minor), 0)).where(
@@ -318,8 +317,6 @@ def quote(
                 amount = min(topup_amount(rule, after), reserved)
                 bonus = bonus_rule(row)
                 if bonus is not None and after >= campaign.goal_minor:
-                    from ledger.grants.rules import completion_bonus
-
                     amount = min(completion_bonus(bonus, after, campaign.goal_minor), reserved)
                 topup_total += amount
                 reasons.append((row.id, "threshold", amount))
@@ -333,17 +330,3 @@ def quote(
         amount_minor + match_total + topup_total,
         tuple(reasons),
     )
-
-
-def events_of(session: Session, commitment_id: int) -> list[GrantEvent]:
-    return list(
-        session.scalars(
-            select(GrantEvent)
-            .where(GrantEvent.commitment_id == commitment_id)
-            .order_by(GrantEvent.id)
-        )
-    )
-
-
-def donor_key_of(donation: Donation) -> str:
-    return donor_key(donation)

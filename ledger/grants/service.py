@@ -111,10 +111,6 @@ def get_foundation(session: Session, foundation_id: int) -> Foundation:
     return foundation
 
 
-def list_foundations(session: Session) -> list[Foundation]:
-    return list(session.scalars(select(Foundation).order_by(Foundation.name)))
-
-
 def add_officer(session: Session, foundation_id: int, user_id: int, *, now: datetime) -> None:
     """Let a user act for a foundation (they need the foundation_officer role too)."""
     get_foundation(session, foundation_id)
