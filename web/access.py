@@ -168,8 +168,8 @@ def client_address() -> str | None:
     return request.remote_addr
 
 
-def audit_origin() -> Origin:
-    """The audit origin of this request: channel, user, address and user agent."""
+def request_origin() -> Origin:
+    """The origin of this request: channel, user, address and user agent."""
     principal = current_principal()
     return Origin(
         channel="api" if is_api_request() else "web",
@@ -182,7 +182,7 @@ def audit_origin() -> Origin:
 def audit(session: Session, action: str, **fields: Any) -> None:
     """Record `action` in the audit log, in the request's unit of work, with this
     request's origin (user, channel, address, agent) and the ledger's clock."""
-    record(session, audit_origin(), action, now=current_ledger().clock.now(), **fields)
+    record(session, request_origin(), action, now=current_ledger().clock.now(), **fields)
 
 
 def _load_principal(session_id: str) -> Principal | None:

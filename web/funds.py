@@ -46,6 +46,7 @@ from ledger.audit.models import AuditEvent
 from ledger.core.clock import rome_today
 from ledger.core.errors import LedgerError
 from ledger.core.money import format_minor
+from ledger.funds import commands as fund_commands
 from ledger.funds import lending
 from ledger.funds import service as funds
 from ledger.funds.errors import InvalidLoanError, LoanNotFoundError
@@ -62,6 +63,7 @@ from ledger.funds.portfolio import portfolio
 from ledger.people.models import Person
 from ledger.people.service import normalise_email
 from ledger.statements import funds as statements
+from web import views
 from web.access import Principal, allow, audit, current_principal, signed_in
 from web.books import parse_amount_text
 from web.db import current_ledger, in_transaction
@@ -189,75 +191,6 @@ def _file(data: bytes | str, filename: str, mimetype: str) -> Response:
 
 
 # ------------------------------------------------------------------ services shared with the API
-def create_fund_once(
-    db: Session, *, name: str, kind: str, currency: str, request_key: str, principal: Principal
-) -> tuple[Fund, bool]:
-    """Create a fund once per request key (the key's hash is kept in its audit event)."""
-    hashed = key_hash(request_key)
-    earlier = _earlier_subject(db, "fund.create", hashed)
-    if earlier is not None:
-        return funds.get_fund(db, int(earlier)), False
-    fund = funds.create_fund(
-        db,
-        name=name,
-        kind=kind,
-        currency=currency,
-        clock=current_ledger().clock,
-        actor=_actor(principal),
-    )
-    audit(
-        db,
-        "fund.create",
-        subject_type="fund",
-        subject_id=fund.id,
-        details={"kind": fund.kind, "currency": fund.currency, "request": hashed},
-    )
-    return fund, True
-
-
-def deposit_money(
-    db: Session,
-    fund_id: int,
-    amount_minor: int,
-    *,
-    source: str,
-    request_key: str,
-    principal: Principal,
-    effective_on: date | None = None,
-    reference: str | None = None,
-) -> funds.Booked:
-    """Book money into a fund once per request key, with its audit event."""
-    if effective_on is not None and effective_on > _today():
-        raise InvalidInputError(
-            _("La data di accredito non può essere nel futuro."), field="effective_on"
-        )
-    booked = funds.deposit(
-        db,
-        fund_id,
-        amount_minor,
-        source=source,
-        key=request_key,
-        clock=current_ledger().clock,
-        actor=_actor(principal),
-        effective_on=effective_on,
-        reference=reference,
-    )
-    if booked.created:
-        fund = funds.get_fund(db, fund_id)
-        audit(
-            db,
-            "fund.deposit",
-            subject_type="fund",
-            subject_id=fund_id,
-            details={
-                "amount": format_minor(amount_minor, fund.currency),
-                "source": source,
-                "sequence": booked.sequence,
-            },
-        )
-    return booked
-
-
 def open_and_record_loan(
     db: Session,
     *,
@@ -536,21 +469,21 @@ def fund_list() -> ResponseReturnValue:
 @bp.route("/tesoreria/fondi/nuovo", methods=["GET", "POST"])
 @allow(TREASURER, two_factor=True)
 def new_fund() -> ResponseReturnValue:
-    principal = _principal()
     form = FundForm()
     key = _form_key(form)
     if form.validate_on_submit():
         try:
-            fund, _created = in_transaction(
-                lambda db: create_fund_once(
+            fund = in_transaction(
+                lambda db: fund_commands.create_fund(
                     db,
                     name=form.name.data or "",
                     kind=form.kind.data or "",
                     currency="EUR",
-                    request_key=f"web:{principal.user_id}:{key}",
-                    principal=principal,
+                    origin=views.origin(),
+                    clock=views.clock(),
+                    key=key,
                 )
-            )
+            ).value
         except LedgerError as exc:
             field_error(form, exc)
         else:
@@ -605,7 +538,6 @@ def fund_detail(fund_id: int) -> ResponseReturnValue:
 @allow(TREASURER, two_factor=True)
 def deposit(fund_id: int) -> ResponseReturnValue:
     """Money in: a foundation's grant, donations or a transfer reach the fund's account."""
-    principal = _principal()
     fund = snapshot(lambda db: funds.get_fund(db, fund_id))
     form = DepositForm()
     key = _form_key(form)
@@ -613,17 +545,18 @@ def deposit(fund_id: int) -> ResponseReturnValue:
         try:
             amount = parse_amount_text(form.amount.data or "", fund.currency)
             booked = in_transaction(
-                lambda db: deposit_money(
+                lambda db: fund_commands.deposit(
                     db,
                     fund_id,
                     amount.minor,
                     source=form.source.data or "",
-                    request_key=f"web:{principal.user_id}:{key}",
-                    principal=principal,
+                    origin=views.origin(),
+                    clock=views.clock(),
+                    key=key,
                     effective_on=form.effective_on.data,
                     reference=form.reference.data or None,
                 )
-            )
+            ).value
         except LedgerError as exc:
             field_error(form, exc)
         else:

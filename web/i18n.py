@@ -53,6 +53,7 @@ DOMAIN_MESSAGES = {
         "La password deve avere almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH
     ),
     ("wrong_password", "current_password"): _l("La password attuale non è corretta."),
+    ("invalid_fund", "effective_on"): _l("La data di accredito non può essere nel futuro."),
     ("invalid_totp_code", "code"): _l(
         "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."
     ),

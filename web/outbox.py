@@ -175,7 +175,7 @@ def _refused(
 def _origin() -> Origin:
     """Who the refund is sent for: the request that flushed, or the CLI's host."""
     if has_request_context():
-        from web.access import audit_origin
+        from web.access import request_origin
 
-        return audit_origin()
+        return request_origin()
     return Origin(channel="cli", source=socket.gethostname()[:64])

@@ -25,6 +25,20 @@ class Origin:
     source: str | None = None
     user_agent: str | None = None
 
+    @property
+    def actor(self) -> str:
+        """The journal's actor: ``user:<id>``, or the channel for an act with no user."""
+        return f"user:{self.user_id}" if self.user_id is not None else self.channel
+
+    @property
+    def scope(self) -> str:
+        """Whose request keys these are: ``web:5``, ``api:5``, or the channel alone."""
+        return f"{self.channel}:{self.user_id}" if self.user_id is not None else self.channel
+
+    def scoped(self, key: str) -> str:
+        """A caller's key made unique across callers (``api:5:<key>``), for engine keys."""
+        return f"{self.scope}:{key}"
+
 
 def record(
     session: Session,

@@ -22,14 +22,17 @@ from flask import Response, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
+from ledger.commands import Origin, Outcome
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money, format_minor
+from ledger.funds import commands as fund_commands
 from ledger.funds import lending
 from ledger.funds import service as funds
 from ledger.funds.errors import LoanNotFoundError
 from ledger.funds.models import Fund, Loan, LoanProductRow, LoanRecovery, LoanRepayment
 from ledger.statements import funds as statements
 from web.access import Principal, allow, signed_in
+from web.api.common import command_post
 from web.api.docs import documented
 from web.api.errors import invalid_input
 from web.api.fund_schemas import (
@@ -62,8 +65,6 @@ from web.api.v1 import TREASURER, _answer, _caller, _json, bp
 from web.db import current_ledger, in_transaction
 from web.funds import (
     cancel,
-    create_fund_once,
-    deposit_money,
     disburse,
     open_and_record_loan,
     own_person_id,
@@ -256,26 +257,21 @@ def list_funds_view() -> ResponseReturnValue:
 )
 def create_fund_view() -> ResponseReturnValue:
     """A microgrant or revolving fund; it starts empty (money enters with a deposit)."""
-    key = idempotency_key()
-    data = load(FundCreateSchema(), json_body())
-    principal = _caller()
-
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        fund, created = create_fund_once(
+    return command_post(
+        FundCreateSchema(),
+        lambda session, data, origin, key: fund_commands.create_fund(
             session,
             name=data["name"],
             kind=data["kind"],
             currency=data["currency"],
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
-        )
-        return created, _fund_body(fund)
-
-    created, body = in_transaction(work)
-    location = url_for("api_v1.get_fund_view", fund_id=body["id"])
-    if created:
-        return _json(FundSchema(), body, 201, Location=location)
-    return _answer(FundSchema(), body, created=False)
+            origin=origin,
+            clock=current_ledger().clock,
+            key=key,
+        ),
+        lambda _session, fund: _fund_body(fund),
+        FundSchema(),
+        headers=lambda body: {"Location": url_for("api_v1.get_fund_view", fund_id=body["id"])},
+    )
 
 
 @bp.get("/funds/<int:fund_id>")
@@ -311,30 +307,31 @@ def get_fund_view(fund_id: int) -> ResponseReturnValue:
 )
 def deposit_view(fund_id: int) -> ResponseReturnValue:
     """Money in from donations, a foundation's grant or a transfer (Dr fund cash, Cr capital)."""
-    key = idempotency_key()
-    data = load(DepositCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda s: funds.get_fund(s, fund_id).currency)
-    amount = _money(data["amount"], currency, "amount")
-    booked = in_transaction(
-        lambda s: deposit_money(
-            s,
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[funds.Booked]:
+        currency = funds.get_fund(session, fund_id).currency
+        return fund_commands.deposit(
+            session,
             fund_id,
-            amount,
+            _money(data["amount"], currency, "amount"),
             source=data["source"],
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
+            origin=origin,
+            clock=current_ledger().clock,
+            key=key,
             effective_on=data["effective_on"],
             reference=data["reference"],
         )
-    )
-    body = {
-        "fund_id": fund_id,
-        "sequence": booked.sequence,
-        "amount": _m(booked.amount_minor, currency),
-        "currency": currency,
-    }
-    return _answer(BookedSchema(), body, created=booked.created)
+
+    def answer(session: Session, booked: funds.Booked) -> dict[str, Any]:
+        currency = funds.get_fund(session, fund_id).currency
+        return {
+            "fund_id": fund_id,
+            "sequence": booked.sequence,
+            "amount": _m(booked.amount_minor, currency),
+            "currency": currency,
+        }
+
+    return command_post(DepositCreateSchema(), act, answer, BookedSchema())
 
 
 @bp.get("/funds/<int:fund_id>/statement")

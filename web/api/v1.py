@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Response, current_app, jsonify, url_for
 from flask.typing import ResponseReturnValue
-from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,9 +38,9 @@ from ledger.core.journal import (
 )
 from ledger.core.models import JournalEntry, Posting
 from ledger.core.money import format_minor
-from web.access import Principal, allow, audit_origin, current_principal, public, signed_in
-from web.api.docs import REPLAYED_HEADER, build_openapi, documented
-from web.api.errors import validation_error_response
+from web.access import Principal, allow, current_principal, public, request_origin, signed_in
+from web.api.common import PREFIX, TREASURER, bp, command_answer, json_answer
+from web.api.docs import build_openapi, documented
 from web.api.inputs import idempotency_key, json_body, load, query
 from web.api.schemas import (
     AccountCreateSchema,
@@ -60,15 +59,15 @@ from web.api.schemas import (
 from web.books import read_head
 from web.db import current_ledger, in_transaction
 
-PREFIX = "/api/v1"
 OPENAPI_CACHE = "api_v1_openapi"
-TREASURER = ("treasurer",)
-
-bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
-bp.register_error_handler(ValidationError, validation_error_response)
 
 
 # --------------------------------------------------------------------------- helpers
+# Old names kept while the area API modules move to web.api.common.
+_json = json_answer
+_answer = command_answer
+
+
 def _caller() -> Principal:
     principal = current_principal()
     if principal is None:
@@ -84,26 +83,6 @@ def _engine_key(principal: Principal, key: str) -> str:
 
 def _actor(principal: Principal) -> str:
     return f"user:{principal.user_id}"
-
-
-def _json(schema: Schema, data: Any, status: int = 200, **headers: str) -> Response:
-    # dump() emits only the declared fields, so a response never carries more than
-    # the document promises.
-    response = jsonify(schema.dump(data))
-    response.status_code = status
-    for name, value in headers.items():
-        response.headers[name] = value
-    return response
-
-
-def _answer(
-    schema: Schema, data: Any, *, created: bool, status: int = 201, **headers: str
-) -> Response:
-    """A money-moving POST's answer: `status` the first time; on a replay of the same
-    Idempotency-Key, 200 with `Idempotent-Replayed: true` and no other header."""
-    if created:
-        return _json(schema, data, status, **headers)
-    return _json(schema, data, 200, **{REPLAYED_HEADER: "true"})
 
 
 def _account(view: AccountView) -> dict[str, Any]:
@@ -171,7 +150,7 @@ def _reversal_links(
 
 def _posted(result: PostResult, body: dict[str, Any]) -> Response:
     location = url_for("api_v1.get_entry_view", sequence=result.entry.sequence)
-    return _answer(EntrySchema(), body, created=result.created, Location=location)
+    return command_answer(EntrySchema(), body, created=result.created, Location=location)
 
 
 # --------------------------------------------------------------------------- meta
@@ -198,7 +177,7 @@ def openapi_document() -> ResponseReturnValue:
 def me() -> ResponseReturnValue:
     """The user the bearer token belongs to: id, e-mail, name and roles. Nobody else's."""
     principal = _caller()
-    return _json(
+    return json_answer(
         MeSchema(),
         {
             "user_id": principal.user_id,
@@ -217,7 +196,7 @@ def me() -> ResponseReturnValue:
 def list_accounts_view() -> ResponseReturnValue:
     """Every account of the chart, ordered by code."""
     accounts = in_transaction(list_accounts, read_only=True)
-    return _json(AccountListSchema(), {"accounts": [_account(a) for a in accounts]})
+    return json_answer(AccountListSchema(), {"accounts": [_account(a) for a in accounts]})
 
 
 @bp.post("/accounts")
@@ -232,7 +211,7 @@ def list_accounts_view() -> ResponseReturnValue:
 def create_account_view() -> ResponseReturnValue:
     """Open an account with a hierarchical code, a type, a currency and flags."""
     data = load(AccountCreateSchema(), json_body())
-    origin = audit_origin()
+    origin = request_origin()
     ledger = current_ledger()
 
     def work(session: Session) -> AccountView:
@@ -264,7 +243,7 @@ def create_account_view() -> ResponseReturnValue:
 
     view = in_transaction(work)
     location = url_for("api_v1.get_account_view", code=view.code)
-    return _json(AccountSchema(), _account(view), 201, Location=location)
+    return json_answer(AccountSchema(), _account(view), 201, Location=location)
 
 
 @bp.get("/accounts/<path:code>")
@@ -286,7 +265,7 @@ def get_account_view(code: str) -> ResponseReturnValue:
             "available": format_minor(found.available, currency),
         }
     }
-    return _json(AccountDetailSchema(), body)
+    return json_answer(AccountDetailSchema(), body)
 
 
 # --------------------------------------------------------------------------- entries
@@ -323,7 +302,7 @@ def list_entries_view() -> ResponseReturnValue:
         return ordered, more, _reversal_links(session, ordered)
 
     entries, more, links = in_transaction(read, read_only=True)
-    return _json(
+    return json_answer(
         EntryPageSchema(),
         {
             "entries": [_entry(v, links) for v in entries],
@@ -363,7 +342,7 @@ def post_entry_view() -> ResponseReturnValue:
         metadata=data["metadata"],
         actor=_actor(principal),
     )
-    origin = audit_origin()
+    origin = request_origin()
     ledger = current_ledger()
 
     def work(session: Session) -> tuple[PostResult, dict[str, Any]]:
@@ -391,7 +370,7 @@ def get_entry_view(sequence: int) -> ResponseReturnValue:
         view = get_entry(session, sequence=sequence)
         return _entry(view, _reversal_links(session, [view]))
 
-    return _json(EntrySchema(), in_transaction(read, read_only=True))
+    return json_answer(EntrySchema(), in_transaction(read, read_only=True))
 
 
 @bp.post("/entries/<int:sequence>/reversal")
@@ -414,7 +393,7 @@ def reverse_entry_view(sequence: int) -> ResponseReturnValue:
     key = idempotency_key()
     data = load(ReversalCreateSchema(), json_body(required=False))
     principal = _caller()
-    origin = audit_origin()
+    origin = request_origin()
     ledger = current_ledger()
 
     def work(session: Session) -> tuple[PostResult, dict[str, Any]]:
@@ -502,7 +481,7 @@ def trial_balance_view() -> ResponseReturnValue:
             "totals": _totals(lines),
         }
 
-    return _json(TrialBalanceSchema(), in_transaction(read, read_only=True))
+    return json_answer(TrialBalanceSchema(), in_transaction(read, read_only=True))
 
 
 def _totals(lines: Sequence[TrialBalanceLine]) -> list[dict[str, Any]]:

@@ -1,0 +1,176 @@
+"""The one idempotency rule for commands: a key per (command, caller), with its request's hash.
+
+`begin` inserts the key's row before the act is done, in the act's own
+transaction. A repeat finds the row: the same request hash answers the earlier
+outcome, another hash is a conflict. Two concurrent requests with one key meet
+on the row's unique index: on PostgreSQL the second waits until the first
+commits, fails with a unique violation, and its unit of work runs it again,
+when it finds the row and answers the replay; on SQLite the write lock taken at
+BEGIN serialises them. A refused act rolls back with its row, so a key is
+spent only by an act that was done.
+
+The engine's own idempotency keys (I4) stay underneath as a second guard: a
+use case derives them from the caller's scoped key, exactly as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.audit.service import Origin, record
+from ledger.commands.declare import Command
+from ledger.commands.models import CommandRequest
+from ledger.commands.outcome import Outcome
+from ledger.core.clock import Clock
+from ledger.core.errors import IdempotencyConflictError, InvalidEntryError
+
+T = TypeVar("T")
+
+MAX_KEY = 216  # the API's 200 characters plus the longest scope, inside 255
+
+
+def _plain(value: Any) -> Any:
+    """A request value as canonical JSON data; a float is refused (money is never float)."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        raise TypeError("a command's request may not hold a float")
+    if isinstance(value, Decimal | date | datetime):
+        return value.isoformat() if isinstance(value, date | datetime) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    raise TypeError(f"a command's request may not hold {type(value).__name__}")
+
+
+def request_hash(request: Mapping[str, Any]) -> str:
+    """SHA-256 of the request's canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(_plain(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """What an earlier request with this key did: its subject and small result."""
+
+    subject_id: str | None
+    result: Mapping[str, Any]
+
+    @property
+    def id(self) -> int:
+        """The subject id as an integer (most subjects are rows with integer ids)."""
+        if self.subject_id is None:
+            raise ValueError("the earlier request recorded no subject")
+        return int(self.subject_id)
+
+
+class Claim(Generic[T]):
+    """A use case under way: either a repeat (`earlier` set) or a first request."""
+
+    def __init__(
+        self,
+        session: Session,
+        command: Command,
+        origin: Origin,
+        clock: Clock,
+        row: CommandRequest | None,
+        earlier: Earlier | None,
+    ) -> None:
+        self.session = session
+        self.command = command
+        self.origin = origin
+        self.clock = clock
+        self.row = row
+        self.earlier = earlier
+
+    def replay(self, value: T) -> Outcome[T]:
+        """Answer a repeat with the earlier outcome's value (nothing is written)."""
+        if self.earlier is None:
+            raise RuntimeError("replay() answers a repeat; this request is the first")
+        return Outcome(value=value, created=False)
+
+    def done(
+        self,
+        value: T,
+        *,
+        subject_id: int | str | None,
+        details: Mapping[str, Any] | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Outcome[T]:
+        """Record the act's audit event and remember its outcome under the key."""
+        if self.earlier is not None:
+            raise RuntimeError("done() ends a first request; a repeat is answered by replay()")
+        record(
+            self.session,
+            self.origin,
+            self.command.action,
+            now=self.clock.now(),
+            subject_type=self.command.subject,
+            subject_id=subject_id,
+            details=details,
+        )
+        if self.row is not None:
+            self.row.subject_id = None if subject_id is None else str(subject_id)
+            self.row.result = dict(_plain(result or {}))
+        return Outcome(value=value, created=True)
+
+
+def begin(
+    session: Session,
+    command: Command,
+    origin: Origin,
+    *,
+    clock: Clock,
+    key: str | None = None,
+    request: Mapping[str, Any] | None = None,
+) -> Claim[Any]:
+    """Start `command` for `origin`; with a key, claim it or find its earlier request.
+
+    Raises IdempotencyConflictError (nothing written) when the key was used by
+    this caller for this command with another request.
+    """
+    if key is None:
+        return Claim(session, command, origin, clock, None, None)
+    if not key or len(key) > MAX_KEY:
+        raise InvalidEntryError(
+            f"a request key has 1 to {MAX_KEY} characters", field="idempotency_key"
+        )
+    hashed = request_hash(request or {})
+    scope = origin.scope
+    found = session.scalars(
+        select(CommandRequest).where(
+            CommandRequest.action == command.action,
+            CommandRequest.scope == scope,
+            CommandRequest.request_key == key,
+        )
+    ).first()
+    if found is not None:
+        if found.request_hash != hashed:
+            raise IdempotencyConflictError(
+                "this key was already used for another request",
+                action=command.action,
+            )
+        earlier = Earlier(subject_id=found.subject_id, result=dict(found.result or {}))
+        return Claim(session, command, origin, clock, None, earlier)
+    row = CommandRequest(
+        action=command.action,
+        scope=scope,
+        request_key=key,
+        request_hash=hashed,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    # Written now: a concurrent request with this key waits here, not after the act.
+    session.flush()
+    return Claim(session, command, origin, clock, row, None)
