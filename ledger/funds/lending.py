@@ -49,7 +49,7 @@ from ledger.core.errors import (
     InsufficientFundsError,
 )
 from ledger.core.holds import resolve_hold
-from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.journal import EntrySpec, PostingSpec, load_entries, post_entry
 from ledger.core.money import Money, format_it
 from ledger.core.privacy import check_actor
 from ledger.funds import loans as math
@@ -491,8 +491,6 @@ def disburse_loan(
                 hold_id=loan.hold_id,
             ) from None
         assert result.hold.entry_id is not None
-        from ledger.core.journal import load_entries
-
         sequence = load_entries(session, [result.hold.entry_id])[result.hold.entry_id].sequence
     else:
         try:
