@@ -356,3 +356,27 @@ def test_a_loan_never_disbursed_is_cancelled_from_its_page(
     assert ledger.balance(a.cash).available == 1_000_000
     assert ledger.read(lambda s: lending.get_loan(s, loan_id).status) == "cancelled"
     assert "Annullato" in client.get(loan_url).get_data(as_text=True)
+
+
+def test_a_loan_for_an_unknown_e_mail_is_refused_on_its_field_in_both_languages(
+    client: FlaskClient, ledger: Ledger
+) -> None:
+    treasurer(client, ledger)
+    fund_id, product_id = seeded(ledger)
+    new_loan = f"/tesoreria/fondi/{fund_id}/prestiti/nuovo"
+    data = {
+        "product": str(product_id),
+        "borrower_email": "nessuno@example.org",
+        "principal": "1000",
+        "term": "6",
+        "first_due_on": "2026-07-15",
+    }
+    response = submit(client, new_loan, new_loan, data)
+    assert response.status_code == 422
+    assert "Nessuna persona registrata con questa e-mail." in response.get_data(as_text=True)
+    html = client.get(new_loan).get_data(as_text=True)
+    client.post("/language", data={"lang": "en", "csrf_token": csrf_token(html)})
+    response = submit(client, new_loan, new_loan, data)
+    assert response.status_code == 422
+    assert "No registered person has this e-mail." in response.get_data(as_text=True)
+    assert ledger.read(lambda s: lending.list_loans(s, fund_id=fund_id)) == []
