@@ -54,6 +54,8 @@ DOMAIN_MESSAGES = {
     ),
     ("wrong_password", "current_password"): _l("La password attuale non è corretta."),
     ("invalid_fund", "effective_on"): _l("La data di accredito non può essere nel futuro."),
+    ("invalid_loan", "borrower_email"): _l("Nessuna persona registrata con questa e-mail."),
+    ("invalid_loan", "borrower"): _l("Indica il beneficiario."),
     ("invalid_totp_code", "code"): _l(
         "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."
     ),

@@ -9,5 +9,9 @@
   PAR30 rebuilt from the stored rows.
 - `calls`, `applications`, `reviews`, `awards` (and `call_models`,
   `call_errors`): calls for ideas, the committee and four-eyes awards.
+- `commands` (create a fund, money in) and `loan_commands` (loan products,
+  loans granted, disbursed, cancelled, repaid, written off, recovered,
+  overpayments paid back): the use cases pages, the API and the CLI call, each
+  with its audit event and the one idempotency rule of `ledger.commands`.
 - `demo_calls`, `demo_loans`: the demo's call for ideas and revolving fund.
 """

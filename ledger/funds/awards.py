@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core.clock import Clock
+from ledger.funds import lending
 from ledger.funds import service as funds
 from ledger.funds.applications import get_application, move
 from ledger.funds.call_errors import (
@@ -310,7 +311,7 @@ def approve_award(session: Session, award_id: int, *, actor_user_id: int, clock:
             actor=actor,
             reference=f"award:{award.id}",
         )
-        loan = funds.open_loan(
+        loan = lending.open_loan(
             session,
             fund_id=call.fund_id,
             product_id=call.loan_product_id,
@@ -590,7 +591,7 @@ def disburse_award_loan(
     if award.approved_by_user_id == actor_user_id:
         raise FourEyesError("chi ha approvato il prestito non può anche erogarlo")
     application = get_application(session, award.application_id, lock=True)
-    funds.disburse_loan(
+    lending.disburse_loan(
         session,
         award.loan_id,
         key=f"award:{award.id}:disburse",

@@ -5,6 +5,7 @@ when the act can be repeated, the caller's request key; it checks, writes
 through `ledger.funds.service` (the bookkeeping), records its own audit event
 under the action declared below, and returns an `Outcome` saying whether this
 call did it. Pages, the API and the CLI call these and only translate.
+The use cases of loans are in `ledger.funds.loan_commands`.
 """
 
 from __future__ import annotations

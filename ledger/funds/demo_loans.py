@@ -68,7 +68,7 @@ def _product(session: Session, fund_id: int, name: str, clock: Clock, **terms: o
     )
     if found is not None:
         return int(found)
-    return funds.create_loan_product(
+    return lending.create_loan_product(
         session,
         fund_id=fund_id,
         name=name,
@@ -146,7 +146,7 @@ def load_demo_loans(session: Session, clock: Clock) -> int:
     people = [_person(session, email, name, clock) for email, name in DEMO_BORROWERS]
 
     def lend(name: str, product: int, person: int, principal: int, term: int) -> Loan:
-        loan = funds.open_loan(
+        loan = lending.open_loan(
             session,
             fund_id=fund.id,
             product_id=product,

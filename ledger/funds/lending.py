@@ -27,7 +27,14 @@ back with `refund_overpayment`; never kept silently.
 
 Each request carries the caller's `key`, stored (namespaced) on the row it
 creates: the same key with the same request returns that row; with a different
-request it raises IdempotencyConflictError (409) and writes nothing.
+request it raises IdempotencyConflictError (409) and writes nothing. The use
+cases that pages, the API and the CLI call (with their audit events and the
+one request-key rule) are in `ledger.funds.loan_commands`.
+
+At about 1,050 lines this module is over the house's 800 on purpose: it is one
+loan's life, each step's checks reading what the earlier steps stored (the
+pure mathematics is already apart, in `ledger.funds.loans`). The loan's
+detail (`loan_detail`) is the first candidate to move out if it grows.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from ledger.core.errors import (
     InsufficientFundsError,
 )
 from ledger.core.holds import resolve_hold
-from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.journal import EntrySpec, PostingSpec, load_entries, post_entry
 from ledger.core.money import Money, format_it
 from ledger.core.privacy import check_actor
 from ledger.funds import loans as math
@@ -491,8 +498,6 @@ def disburse_loan(
                 hold_id=loan.hold_id,
             ) from None
         assert result.hold.entry_id is not None
-        from ledger.core.journal import load_entries
-
         sequence = load_entries(session, [result.hold.entry_id])[result.hold.entry_id].sequence
     else:
         try:

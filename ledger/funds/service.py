@@ -19,8 +19,7 @@ a retried job never books twice. Narrations and metadata carry ids, never
 personal data.
 
 Loans (products, opening, disbursement, repayments, write-off, recovery) live in
-`ledger.funds.lending`; `create_loan_product`, `open_loan` and `disburse_loan`
-are also reachable from here.
+`ledger.funds.lending`, which builds on this module (never the reverse).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,7 +41,7 @@ from ledger.core.errors import (
     UnknownCurrencyError,
 )
 from ledger.core.holds import HoldSpec, HoldView, create_hold, get_hold, resolve_hold
-from ledger.core.journal import EntrySpec, PostingSpec, lookup_keys, post_entry
+from ledger.core.journal import EntrySpec, PostingSpec, load_entries, lookup_keys, post_entry
 from ledger.core.money import Money, exponent, format_it
 from ledger.core.privacy import check_actor, refuse_personal_text
 from ledger.funds.accounts import FundAccounts, open_fund_accounts
@@ -53,9 +52,7 @@ from ledger.funds.errors import (
     ReservationError,
 )
 from ledger.funds.models import FUND_KINDS, FUND_SOURCES, RESERVATION_PURPOSES, Fund
-
-if TYPE_CHECKING:
-    from ledger.funds.models import Loan, LoanProductRow
+from ledger.funds.portfolio import portfolio
 
 # A caller's key plus the longest prefix put before it ("loan:<id>:overpayment-refund:")
 # still fits the 255 characters of an idempotency key or request key column.
@@ -281,8 +278,6 @@ class FundPosition:
 
 def fund_position(session: Session, fund_id: int, *, on: date | None = None) -> FundPosition:
     """The fund's balances from the engine and its portfolio at risk on `on` (default today)."""
-    from ledger.funds.portfolio import portfolio
-
     fund = get_fund(session, fund_id)
     accounts = FundAccounts(fund.id)
     cash = balance(session, accounts.cash)
@@ -531,8 +526,6 @@ def pay_grant(
             clock=clock,
         ).hold.id
     assert posted.entry_id is not None
-    from ledger.core.journal import load_entries
-
     entry = load_entries(session, [posted.entry_id])[posted.entry_id]
     return GrantPayment(entry.id, entry.sequence, amount, remaining, not replay)
 
@@ -622,91 +615,3 @@ def provide_for_losses(
         clock=clock,
     )
     return Booked(result.entry.id, result.entry.sequence, amount, result.created)
-
-
-# --------------------------------------------------------------------------- loans (facade)
-def create_loan_product(
-    session: Session,
-    *,
-    fund_id: int,
-    name: str,
-    min_amount_minor: int,
-    max_amount_minor: int,
-    annual_rate: Decimal | str,
-    method: str,
-    min_term_months: int,
-    max_term_months: int,
-    grace_months: int = 0,
-    day_count: str = "30/360",
-    rounding: str = "ROUND_HALF_EVEN",
-    fee_per_instalment_minor: int = 0,
-    clock: Clock,
-) -> LoanProductRow:
-    """See `ledger.funds.lending.create_loan_product`."""
-    from ledger.funds import lending
-
-    return lending.create_loan_product(
-        session,
-        fund_id=fund_id,
-        name=name,
-        min_amount_minor=min_amount_minor,
-        max_amount_minor=max_amount_minor,
-        annual_rate=annual_rate,
-        method=method,
-        min_term_months=min_term_months,
-        max_term_months=max_term_months,
-        grace_months=grace_months,
-        day_count=day_count,
-        rounding=rounding,
-        fee_per_instalment_minor=fee_per_instalment_minor,
-        clock=clock,
-    )
-
-
-def open_loan(
-    session: Session,
-    *,
-    fund_id: int,
-    product_id: int,
-    borrower_person_id: int,
-    principal_minor: int,
-    term_months: int,
-    first_due_on: date,
-    hold_id: str | None = None,
-    key: str,
-    clock: Clock,
-    actor: str | None = None,
-) -> Loan:
-    """See `ledger.funds.lending.open_loan`."""
-    from ledger.funds import lending
-
-    return lending.open_loan(
-        session,
-        fund_id=fund_id,
-        product_id=product_id,
-        borrower_person_id=borrower_person_id,
-        principal_minor=principal_minor,
-        term_months=term_months,
-        first_due_on=first_due_on,
-        hold_id=hold_id,
-        key=key,
-        clock=clock,
-        actor=actor,
-    )
-
-
-def disburse_loan(
-    session: Session,
-    loan_id: int,
-    *,
-    key: str | None = None,
-    clock: Clock,
-    actor: str | None = None,
-    disbursed_on: date | None = None,
-) -> Loan:
-    """See `ledger.funds.lending.disburse_loan`."""
-    from ledger.funds import lending
-
-    return lending.disburse_loan(
-        session, loan_id, key=key, clock=clock, actor=actor, disbursed_on=disbursed_on
-    )

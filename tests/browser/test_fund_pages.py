@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, StorageState, exp
 from sqlalchemy.orm import Session
 
 from ledger.core.clock import SystemClock, rome_today
+from ledger.funds import lending
 from ledger.funds import service as funds
 from ledger.funds.loans import add_months
 from ledger.people.service import find_user_by_email
@@ -48,7 +49,7 @@ def world(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
         funds.deposit(
             session, fund.id, 2_000_000, source="foundation_grant", key="browser", clock=clock
         )
-        product = funds.create_loan_product(
+        product = lending.create_loan_product(
             session,
             fund_id=fund.id,
             name="Microcredito d'impresa al 6%",
@@ -60,7 +61,7 @@ def world(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
             max_term_months=36,
             clock=clock,
         )
-        loan = funds.open_loan(
+        loan = lending.open_loan(
             session,
             fund_id=fund.id,
             product_id=product.id,
@@ -71,7 +72,7 @@ def world(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
             key="browser-loan",
             clock=clock,
         )
-        funds.disburse_loan(session, loan.id, clock=clock)
+        lending.disburse_loan(session, loan.id, clock=clock)
         return fund.id, loan.id
 
     fund_id, loan_id = live_server.books.run(work)

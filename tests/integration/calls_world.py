@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.clock import FixedClock
 from ledger.core.service import Ledger
+from ledger.funds import lending
 from ledger.funds import service as funds
 from ledger.funds.applications import ApplicationDraft, create_application, submit_application
 from ledger.funds.calls import NewCall, create_call, criteria_of, questions_of
@@ -86,7 +87,7 @@ def build_world(
                 key="world:deposit",
                 clock=clock,
             )
-        product = funds.create_loan_product(
+        product = lending.create_loan_product(
             session,
             fund_id=fund.id,
             name="Microprestito a tasso zero",

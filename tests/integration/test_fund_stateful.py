@@ -125,7 +125,7 @@ class FundMachine(RuleBasedStateMachine):
     def open_the_fund(self) -> None:
         def work(session):  # type: ignore[no-untyped-def]
             fund = funds.create_fund(session, name="Fondo", kind="revolving", clock=self.clock)
-            product = funds.create_loan_product(
+            product = lending.create_loan_product(
                 session,
                 fund_id=fund.id,
                 name="8%",
@@ -222,7 +222,7 @@ class FundMachine(RuleBasedStateMachine):
         first_due = math.add_months(today, 1)
 
         def work(session):  # type: ignore[no-untyped-def]
-            loan = funds.open_loan(
+            loan = lending.open_loan(
                 session,
                 fund_id=self.fund_id,
                 product_id=self.product_id,
@@ -233,7 +233,7 @@ class FundMachine(RuleBasedStateMachine):
                 key=self.key(),
                 clock=self.clock,
             )
-            funds.disburse_loan(session, loan.id, clock=self.clock)
+            lending.disburse_loan(session, loan.id, clock=self.clock)
             return loan.id
 
         try:

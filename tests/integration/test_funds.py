@@ -123,7 +123,7 @@ def new_product(ledger: Ledger, fund_id: int, **terms: Any) -> int:
     }
     values.update(terms)
     return ledger.run(
-        lambda s: funds.create_loan_product(s, fund_id=fund_id, clock=ledger.clock, **values).id
+        lambda s: lending.create_loan_product(s, fund_id=fund_id, clock=ledger.clock, **values).id
     )
 
 
@@ -141,7 +141,7 @@ def new_loan(
 ) -> int:
     def work(session: Session) -> int:
         person = new_person(session, abs(hash(key)) % 10**8, ledger.clock)
-        loan = funds.open_loan(
+        loan = lending.open_loan(
             session,
             fund_id=fund_id,
             product_id=product_id,
@@ -153,7 +153,7 @@ def new_loan(
             key=key,
             clock=ledger.clock,
         )
-        funds.disburse_loan(session, loan.id, clock=ledger.clock, disbursed_on=disbursed_on)
+        lending.disburse_loan(session, loan.id, clock=ledger.clock, disbursed_on=disbursed_on)
         return loan.id
 
     return ledger.run(work)
@@ -584,7 +584,7 @@ def test_a_bad_loan_is_refused_in_italian_and_nothing_is_written(
             "first_due_on": date(2026, 7, 15),
         }
         args.update(change)
-        funds.open_loan(session, key="bad", clock=ledger.clock, **args)
+        lending.open_loan(session, key="bad", clock=ledger.clock, **args)
 
     with pytest.raises(InvalidLoanError, match=message):
         ledger.run(work)
@@ -613,7 +613,7 @@ def test_a_loan_from_an_approved_award_is_disbursed_from_its_reservation(ledger:
     )
     assert ledger.entry(loan_facts(ledger, loan_id)[2] or 0).kind == "loan_disbursement"
     # Disbursing twice books nothing more.
-    ledger.run(lambda s: funds.disburse_loan(s, loan_id, clock=ledger.clock))
+    ledger.run(lambda s: lending.disburse_loan(s, loan_id, clock=ledger.clock))
     assert books(ledger, fund_id)["cash"] == 150_000
 
 
@@ -649,7 +649,7 @@ def test_concurrent_disbursements_never_pay_out_more_than_the_fund_holds(pg_url:
         product = new_product(ledger, fund_id)
 
         def open_one(session: Session, n: int) -> int:
-            loan = funds.open_loan(
+            loan = lending.open_loan(
                 session,
                 fund_id=fund_id,
                 product_id=product,
@@ -669,7 +669,7 @@ def test_concurrent_disbursements_never_pay_out_more_than_the_fund_holds(pg_url:
             barrier.wait()
             try:
                 ledger.run(
-                    lambda s: funds.disburse_loan(
+                    lambda s: lending.disburse_loan(
                         s, loan_id, clock=clock, disbursed_on=date(2026, 6, 15)
                     )
                 )

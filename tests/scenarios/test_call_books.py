@@ -106,7 +106,7 @@ def test_a_call_awards_a_grant_in_tranches_and_a_loan_repaid_late_and_the_books_
             clock=clock,
             effective_on=date(2026, 1, 8),
         )
-        product = funds.create_loan_product(
+        product = lending.create_loan_product(
             session,
             fund_id=fund.id,
             name="Microprestito a tasso zero",

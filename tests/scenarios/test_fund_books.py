@@ -79,7 +79,7 @@ def test_a_revolving_fund_lends_collects_reports_par30_and_its_statement_agrees_
             clock=clock,
             effective_on=date(2026, 1, 8),
         )
-        product = funds.create_loan_product(
+        product = lending.create_loan_product(
             session,
             fund_id=fund.id,
             name="Microcredito 6%",
@@ -103,7 +103,7 @@ def test_a_revolving_fund_lends_collects_reports_par30_and_its_statement_agrees_
         for n, (person, principal) in enumerate(
             zip(people, (500_000, 600_000, 300_000), strict=True)
         ):
-            loan = funds.open_loan(
+            loan = lending.open_loan(
                 session,
                 fund_id=fund.id,
                 product_id=product.id,
@@ -114,7 +114,7 @@ def test_a_revolving_fund_lends_collects_reports_par30_and_its_statement_agrees_
                 key=f"loan-{n}",
                 clock=clock,
             )
-            funds.disburse_loan(session, loan.id, clock=clock, disbursed_on=date(2026, 1, 10))
+            lending.disburse_loan(session, loan.id, clock=clock, disbursed_on=date(2026, 1, 10))
             loans.append(loan.id)
         return fund.id, product.id, loans
 
@@ -202,7 +202,7 @@ def test_a_revolving_fund_lends_collects_reports_par30_and_its_statement_agrees_
         )
         session.add(person)
         session.flush()
-        loan = funds.open_loan(
+        loan = lending.open_loan(
             session,
             fund_id=fund_id,
             product_id=product_id,
@@ -213,7 +213,7 @@ def test_a_revolving_fund_lends_collects_reports_par30_and_its_statement_agrees_
             key="loan-again",
             clock=clock,
         )
-        funds.disburse_loan(session, loan.id, clock=clock)
+        lending.disburse_loan(session, loan.id, clock=clock)
         return loan.id
 
     ledger.run(relend)

@@ -285,10 +285,11 @@ def test_a_loan_from_a_reservation_cancelled_before_disbursement_gives_the_money
     fund_id, product_id = fund_with_product(client, t)
 
     def reserved(session):  # type: ignore[no-untyped-def]
+        from ledger.funds import lending
         from ledger.funds import service as funds
 
         hold = funds.reserve(session, fund_id, 300_000, key="award-3", clock=clock, purpose="loan")
-        loan = funds.open_loan(
+        loan = lending.open_loan(
             session,
             fund_id=fund_id,
             product_id=product_id,

@@ -55,7 +55,7 @@ def seeded(ledger: Ledger) -> tuple[int, int]:
         funds.deposit(
             session, fund.id, 1_000_000, source="foundation_grant", key="seed", clock=ledger.clock
         )
-        product = funds.create_loan_product(
+        product = lending.create_loan_product(
             session,
             fund_id=fund.id,
             name="Microcredito 6%",
@@ -230,7 +230,7 @@ def test_a_borrower_sees_their_own_loan_and_nobody_elses(
 
             user = session.get(User, user_id)
             assert user is not None
-            loan = funds.open_loan(
+            loan = lending.open_loan(
                 session,
                 fund_id=fund_id,
                 product_id=product_id,
@@ -241,7 +241,7 @@ def test_a_borrower_sees_their_own_loan_and_nobody_elses(
                 key=key,
                 clock=ledger.clock,
             )
-            funds.disburse_loan(session, loan.id, clock=ledger.clock)
+            lending.disburse_loan(session, loan.id, clock=ledger.clock)
             return loan.id
 
         return ledger.run(work)
@@ -280,7 +280,7 @@ def test_a_write_off_and_a_recovery_through_the_loan_page(
 
         user = session.get(User, person)
         assert user is not None
-        loan = funds.open_loan(
+        loan = lending.open_loan(
             session,
             fund_id=fund_id,
             product_id=product_id,
@@ -291,7 +291,7 @@ def test_a_write_off_and_a_recovery_through_the_loan_page(
             key="w",
             clock=ledger.clock,
         )
-        funds.disburse_loan(session, loan.id, clock=ledger.clock)
+        lending.disburse_loan(session, loan.id, clock=ledger.clock)
         return loan.id
 
     loan_id = ledger.run(work)
@@ -335,7 +335,7 @@ def test_a_loan_never_disbursed_is_cancelled_from_its_page(
         user = session.get(User, person)
         assert user is not None
         hold = funds.reserve(session, fund_id, 200_000, key="a", clock=ledger.clock, purpose="loan")
-        return funds.open_loan(
+        return lending.open_loan(
             session,
             fund_id=fund_id,
             product_id=product_id,
@@ -356,3 +356,27 @@ def test_a_loan_never_disbursed_is_cancelled_from_its_page(
     assert ledger.balance(a.cash).available == 1_000_000
     assert ledger.read(lambda s: lending.get_loan(s, loan_id).status) == "cancelled"
     assert "Annullato" in client.get(loan_url).get_data(as_text=True)
+
+
+def test_a_loan_for_an_unknown_e_mail_is_refused_on_its_field_in_both_languages(
+    client: FlaskClient, ledger: Ledger
+) -> None:
+    treasurer(client, ledger)
+    fund_id, product_id = seeded(ledger)
+    new_loan = f"/tesoreria/fondi/{fund_id}/prestiti/nuovo"
+    data = {
+        "product": str(product_id),
+        "borrower_email": "nessuno@example.org",
+        "principal": "1000",
+        "term": "6",
+        "first_due_on": "2026-07-15",
+    }
+    response = submit(client, new_loan, new_loan, data)
+    assert response.status_code == 422
+    assert "Nessuna persona registrata con questa e-mail." in response.get_data(as_text=True)
+    html = client.get(new_loan).get_data(as_text=True)
+    client.post("/language", data={"lang": "en", "csrf_token": csrf_token(html)})
+    response = submit(client, new_loan, new_loan, data)
+    assert response.status_code == 422
+    assert "No registered person has this e-mail." in response.get_data(as_text=True)
+    assert ledger.read(lambda s: lending.list_loans(s, fund_id=fund_id)) == []

@@ -1,7 +1,7 @@
 """Forms of the fund and loan pages (Flask-WTF: every form carries a CSRF token).
 
-Each money form carries `form_key`, made when the form is shown: the request
-key of the service is derived from it, so a double submit books once. Amounts
+Each money form carries `form_key`, made when the form is shown: it is the
+use case's request key (`web.views.form_key`), so a double submit books once. Amounts
 are text parsed by `web.books.parse_amount_text` ("1.234,56"), never floats.
 """
 

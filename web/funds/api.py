@@ -1,15 +1,16 @@
 """Funds and microloans in the JSON API (routes on the `api_v1` blueprint).
 
-The same services as the pages (`web.funds`), so money booked through the API
-is the same as through a form, audit event included. Treasurers manage funds,
-products and loans; a signed-in borrower may read their own loan, schedule and
-statement (anyone else's answers 404). Nothing here is public.
+The same use cases as the pages (`ledger.funds.commands`,
+`ledger.funds.loan_commands`), so money booked through the API is the same as
+through a form, audit event included. Treasurers manage funds, products and
+loans; a signed-in borrower may read their own loan, schedule and statement
+(anyone else's answers 404). Nothing here is public.
 
 Money-moving POSTs (deposits, loans, disbursements, repayments, write-offs,
-recoveries) need an `Idempotency-Key`; the service's request key is
-`api:<user id>:<key>`, stored on the row or entry it creates, so a retry with
-the same body answers 200 with `Idempotent-Replayed: true` and writes nothing,
-and the same key with a different body is a 409 `idempotency_conflict`.
+recoveries) need an `Idempotency-Key` and go through
+`web.api.common.command_post`: a retry with the same body answers 200 with
+`Idempotent-Replayed: true` and writes nothing, and the same key with a
+different body is a 409 `idempotency_conflict`.
 """
 
 from __future__ import annotations
@@ -26,16 +27,27 @@ from ledger.commands import Origin, Outcome
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money, format_minor
 from ledger.funds import commands as fund_commands
-from ledger.funds import lending
+from ledger.funds import lending, loan_commands
 from ledger.funds import service as funds
-from ledger.funds.errors import LoanNotFoundError
-from ledger.funds.models import Fund, Loan, LoanProductRow, LoanRecovery, LoanRepayment
+from ledger.funds.models import (
+    Fund,
+    Loan,
+    LoanProductRow,
+    LoanRecovery,
+    LoanRepayment,
+    LoanWriteOff,
+    OverpaymentRefund,
+)
 from ledger.statements import funds as statements
-from web.access import Principal, allow, signed_in
-from web.api.common import command_post
+from web import views
+from web.access import allow, signed_in
+from web.api.common import TREASURER, bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
-from web.api.fund_schemas import (
+from web.api.inputs import json_body, load, query
+from web.db import in_transaction
+from web.funds.reads import own_person_id, readable_loan
+from web.funds.schemas import (
     BookedSchema,
     DepositCreateSchema,
     DisburseSchema,
@@ -60,23 +72,6 @@ from web.api.fund_schemas import (
     WriteOffCreateSchema,
     WriteOffSchema,
 )
-from web.api.inputs import idempotency_key, json_body, load, query
-from web.api.v1 import TREASURER, _answer, _caller, _json, bp
-from web.db import current_ledger, in_transaction
-from web.funds import (
-    cancel,
-    disburse,
-    open_and_record_loan,
-    own_person_id,
-    read_once,
-    record_recovery,
-    record_repayment,
-    refund_overpayment,
-    snapshot,
-    write_off,
-)
-
-TREASURER_ROLE = TREASURER[0]
 
 
 def _money(text: str, currency: str, field: str, *, positive: bool = True) -> int:
@@ -93,12 +88,6 @@ def _money(text: str, currency: str, field: str, *, positive: bool = True) -> in
 
 def _m(minor: int, currency: str) -> str:
     return format_minor(minor, currency)
-
-
-def _today() -> date:
-    from ledger.core.clock import rome_today
-
-    return rome_today(current_ledger().clock)
 
 
 def _fund_body(fund: Fund) -> dict[str, Any]:
@@ -157,7 +146,7 @@ def _product_body(p: LoanProductRow) -> dict[str, Any]:
 
 
 def _loan_body(session: Session, loan: Loan) -> dict[str, Any]:
-    d = lending.loan_detail(session, loan.id, on=_today())
+    d = lending.loan_detail(session, loan.id, on=views.today())
     c = loan.currency
     return {
         "id": loan.id,
@@ -215,16 +204,6 @@ def _recovery_body(r: LoanRecovery, currency: str) -> dict[str, Any]:
     }
 
 
-def _readable_loan(session: Session, loan_id: int, principal: Principal) -> Loan:
-    """A loan the caller may read: any loan for a treasurer, else only their own."""
-    loan = lending.get_loan(session, loan_id)
-    if TREASURER_ROLE in principal.roles:
-        return loan
-    if loan.borrower_person_id != own_person_id(session, principal):
-        raise LoanNotFoundError(f"Nessun prestito con id {loan_id}.", loan_id=loan_id)
-    return loan
-
-
 def _file(data: bytes | str, filename: str, fmt: str) -> Response:
     response = Response(data, mimetype="application/pdf" if fmt == "pdf" else "text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -241,8 +220,8 @@ def _file(data: bytes | str, filename: str, fmt: str) -> Response:
 )
 def list_funds_view() -> ResponseReturnValue:
     """Microgrant and revolving funds, each with its own accounts in the ledger."""
-    rows = read_once(lambda s: [_fund_body(f) for f in funds.list_funds(s)])
-    return _json(FundListSchema(), {"funds": rows})
+    rows = views.read_once(lambda s: [_fund_body(f) for f in funds.list_funds(s)])
+    return json_answer(FundListSchema(), {"funds": rows})
 
 
 @bp.post("/funds")
@@ -265,7 +244,7 @@ def create_fund_view() -> ResponseReturnValue:
             kind=data["kind"],
             currency=data["currency"],
             origin=origin,
-            clock=current_ledger().clock,
+            clock=views.clock(),
             key=key,
         ),
         lambda _session, fund: _fund_body(fund),
@@ -284,7 +263,7 @@ def create_fund_view() -> ResponseReturnValue:
 )
 def get_fund_view(fund_id: int) -> ResponseReturnValue:
     """The fund's balances from the ledger and its portfolio at risk today."""
-    today = _today()
+    today = views.today()
 
     def read(session: Session) -> dict[str, Any]:
         fund = funds.get_fund(session, fund_id)
@@ -292,7 +271,7 @@ def get_fund_view(fund_id: int) -> ResponseReturnValue:
         body["position"] = _position_body(funds.fund_position(session, fund_id, on=today))
         return body
 
-    return _json(FundDetailSchema(), read_once(read))
+    return json_answer(FundDetailSchema(), views.read_once(read))
 
 
 @bp.post("/funds/<int:fund_id>/deposits")
@@ -316,7 +295,7 @@ def deposit_view(fund_id: int) -> ResponseReturnValue:
             _money(data["amount"], currency, "amount"),
             source=data["source"],
             origin=origin,
-            clock=current_ledger().clock,
+            clock=views.clock(),
             key=key,
             effective_on=data["effective_on"],
             reference=data["reference"],
@@ -347,7 +326,7 @@ def fund_statement_view(fund_id: int) -> ResponseReturnValue:
     """Opening and closing balance, money in by source, grants, loans, repayments,
     write-offs, portfolio and PAR30, and the chain head of the last entry covered."""
     args = query(StatementQuerySchema())
-    today = _today()
+    today = views.today()
     start = args["start"] or date(today.year, 1, 1)
     end = args["end"] or today
     if end < start:
@@ -360,7 +339,7 @@ def fund_statement_view(fund_id: int) -> ResponseReturnValue:
             return statements.render_fund_statement_pdf(statement)
         return statements.fund_statement_csv(statement)
 
-    return _file(read_once(read), f"fund-{fund_id}-{start}-{end}.{fmt}", fmt)
+    return _file(views.read_once(read), f"fund-{fund_id}-{start}-{end}.{fmt}", fmt)
 
 
 # --------------------------------------------------------------------------- products
@@ -379,7 +358,7 @@ def list_products_view(fund_id: int) -> ResponseReturnValue:
         funds.get_fund(session, fund_id)
         return [_product_body(p) for p in lending.list_loan_products(session, fund_id)]
 
-    return _json(LoanProductListSchema(), {"products": read_once(read)})
+    return json_answer(LoanProductListSchema(), {"products": views.read_once(read)})
 
 
 @bp.post("/funds/<int:fund_id>/products")
@@ -394,15 +373,15 @@ def list_products_view(fund_id: int) -> ResponseReturnValue:
 def create_product_view(fund_id: int) -> ResponseReturnValue:
     """The terms the fund lends on; a 0 rate is allowed."""
     data = load(LoanProductCreateSchema(), json_body())
-    currency = snapshot(lambda s: funds.get_fund(s, fund_id).currency)
+    currency = views.snapshot(lambda s: funds.get_fund(s, fund_id).currency)
     low = _money(data["min_amount"], currency, "min_amount")
     high = _money(data["max_amount"], currency, "max_amount")
     fee = _money(data["fee_per_instalment"], currency, "fee_per_instalment", positive=False)
 
     def work(session: Session) -> dict[str, Any]:
-        product = lending.create_loan_product(
+        product = loan_commands.create_loan_product(
             session,
-            fund_id=fund_id,
+            fund_id,
             name=data["name"],
             min_amount_minor=low,
             max_amount_minor=high,
@@ -414,11 +393,12 @@ def create_product_view(fund_id: int) -> ResponseReturnValue:
             day_count=data["day_count"],
             rounding=data["rounding"],
             fee_per_instalment_minor=fee,
-            clock=current_ledger().clock,
-        )
+            origin=views.origin(),
+            clock=views.clock(),
+        ).value
         return _product_body(product)
 
-    return _json(LoanProductSchema(), in_transaction(work), 201)
+    return json_answer(LoanProductSchema(), in_transaction(work), 201)
 
 
 # --------------------------------------------------------------------------- loans
@@ -437,7 +417,7 @@ def list_loans_view(fund_id: int) -> ResponseReturnValue:
         funds.get_fund(session, fund_id)
         return [_loan_body(session, loan) for loan in lending.list_loans(session, fund_id=fund_id)]
 
-    return _json(LoanListSchema(), {"loans": read_once(read)})
+    return json_answer(LoanListSchema(), {"loans": views.read_once(read)})
 
 
 @bp.post("/funds/<int:fund_id>/loans")
@@ -455,28 +435,23 @@ def list_loans_view(fund_id: int) -> ResponseReturnValue:
 )
 def create_loan_view(fund_id: int) -> ResponseReturnValue:
     """An approved loan to a registered person; no money moves until it is disbursed."""
-    key = idempotency_key()
-    data = load(LoanCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda s: funds.get_fund(s, fund_id).currency)
-    amount = _money(data["principal"], currency, "principal")
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        loan, created = open_and_record_loan(
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Loan]:
+        currency = funds.get_fund(session, fund_id).currency
+        return loan_commands.open_loan(
             session,
-            fund_id=fund_id,
-            product_id=data["product_id"],
+            fund_id,
+            data["product_id"],
             borrower_person_id=data["borrower_person_id"],
-            principal_minor=amount,
+            principal_minor=_money(data["principal"], currency, "principal"),
             term_months=data["term_months"],
             first_due_on=data["first_due_on"],
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
+            origin=origin,
+            clock=views.clock(),
+            key=key,
         )
-        return created, _loan_body(session, loan)
 
-    created, body = in_transaction(work)
-    return _answer(LoanSchema(), body, created=created)
+    return command_post(LoanCreateSchema(), act, _loan_body, LoanSchema())
 
 
 @bp.get("/loans/<int:loan_id>")
@@ -489,10 +464,10 @@ def create_loan_view(fund_id: int) -> ResponseReturnValue:
 )
 def get_loan_view(loan_id: int) -> ResponseReturnValue:
     """Treasurers read any loan; a borrower reads only their own."""
-    principal = _caller()
-    return _json(
+    principal = views.principal()
+    return json_answer(
         LoanSchema(),
-        read_once(lambda s: _loan_body(s, _readable_loan(s, loan_id, principal))),
+        views.read_once(lambda s: _loan_body(s, readable_loan(s, loan_id, principal))),
     )
 
 
@@ -506,11 +481,11 @@ def get_loan_view(loan_id: int) -> ResponseReturnValue:
 )
 def loan_schedule_view(loan_id: int) -> ResponseReturnValue:
     """Each instalment (principal, interest, fee, paid, unpaid) and each payment's split."""
-    principal = _caller()
+    principal = views.principal()
 
     def read(session: Session) -> dict[str, Any]:
-        loan = _readable_loan(session, loan_id, principal)
-        d = lending.loan_detail(session, loan.id, on=_today())
+        loan = readable_loan(session, loan_id, principal)
+        d = lending.loan_detail(session, loan.id, on=views.today())
         c = loan.currency
         return {
             "loan_id": loan.id,
@@ -533,7 +508,7 @@ def loan_schedule_view(loan_id: int) -> ResponseReturnValue:
             "repayments": [_repayment_body(r) for r in d.repayments],
         }
 
-    return _json(ScheduleSchema(), read_once(read))
+    return json_answer(ScheduleSchema(), views.read_once(read))
 
 
 @bp.post("/loans/<int:loan_id>/disburse")
@@ -555,17 +530,20 @@ def loan_schedule_view(loan_id: int) -> ResponseReturnValue:
 def disburse_loan_view(loan_id: int) -> ResponseReturnValue:
     """Dr loans receivable, Cr fund cash (from the loan's reservation when it has one).
     A loan is disbursed once: repeating the call changes nothing."""
-    idempotency_key()
-    data = load(DisburseSchema(), json_body(required=False))
-    principal = _caller()
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        before = lending.get_loan(session, loan_id).status
-        loan = disburse(session, loan_id, principal=principal, on=data["disbursed_on"])
-        return before == "approved", _loan_body(session, loan)
+    def act(session: Session, body: Any, origin: Origin, key: str) -> Outcome[Loan]:
+        # The body is optional, so it is read here rather than required by command_post.
+        data = load(DisburseSchema(), body)
+        return loan_commands.disburse_loan(
+            session,
+            loan_id,
+            disbursed_on=data["disbursed_on"],
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        )
 
-    created, body = in_transaction(work)
-    return _answer(LoanSchema(), body, created=created)
+    return command_post(None, act, _loan_body, LoanSchema())
 
 
 @bp.post("/loans/<int:loan_id>/cancel")
@@ -578,9 +556,14 @@ def disburse_loan_view(loan_id: int) -> ResponseReturnValue:
 )
 def cancel_loan_view(loan_id: int) -> ResponseReturnValue:
     """An approved loan that will not be paid out: its reservation on the fund is released."""
-    principal = _caller()
-    body = in_transaction(lambda s: _loan_body(s, cancel(s, loan_id, principal=principal)))
-    return _json(LoanSchema(), body)
+
+    def work(session: Session) -> dict[str, Any]:
+        outcome = loan_commands.cancel_loan(
+            session, loan_id, origin=views.origin(), clock=views.clock()
+        )
+        return _loan_body(session, outcome.value)
+
+    return json_answer(LoanSchema(), in_transaction(work))
 
 
 @bp.post("/loans/<int:loan_id>/repayments")
@@ -600,25 +583,22 @@ def cancel_loan_view(loan_id: int) -> ResponseReturnValue:
 def repayment_view(loan_id: int) -> ResponseReturnValue:
     """Allocated fees -> interest -> principal, oldest instalment first; early payoff when
     it covers it; any excess is an overpayment owed back, shown in the answer."""
-    key = idempotency_key()
-    data = load(RepaymentCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda s: lending.get_loan(s, loan_id).currency)
-    amount = _money(data["amount"], currency, "amount")
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        row, created = record_repayment(
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[LoanRepayment]:
+        currency = lending.get_loan(session, loan_id).currency
+        return loan_commands.record_repayment(
             session,
             loan_id,
-            amount,
+            _money(data["amount"], currency, "amount"),
             received_on=data["received_on"],
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
+            origin=origin,
+            clock=views.clock(),
+            key=key,
         )
-        return created, _repayment_body(row)
 
-    created, body = in_transaction(work)
-    return _answer(RepaymentSchema(), body, created=created)
+    return command_post(
+        RepaymentCreateSchema(), act, lambda _s, row: _repayment_body(row), RepaymentSchema()
+    )
 
 
 @bp.post("/loans/<int:loan_id>/write-off")
@@ -637,20 +617,17 @@ def repayment_view(loan_id: int) -> ResponseReturnValue:
 def write_off_view(loan_id: int) -> ResponseReturnValue:
     """The outstanding principal leaves loans receivable; interest and fees due and unpaid
     are reported (never booked: interest is recognised when received)."""
-    key = idempotency_key()
-    data = load(WriteOffCreateSchema(), json_body(required=False))
-    principal = _caller()
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        row, created = write_off(
-            session,
-            loan_id,
-            on=data["on"],
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
+    def act(session: Session, body: Any, origin: Origin, key: str) -> Outcome[LoanWriteOff]:
+        # The body is optional, so it is read here rather than required by command_post.
+        data = load(WriteOffCreateSchema(), body)
+        return loan_commands.write_off_loan(
+            session, loan_id, on=data["on"], origin=origin, clock=views.clock(), key=key
         )
+
+    def answer(session: Session, row: LoanWriteOff) -> dict[str, Any]:
         c = lending.get_loan(session, loan_id).currency
-        return created, {
+        return {
             "loan_id": loan_id,
             "written_off_on": row.written_off_on,
             "principal": _m(row.principal_minor, c),
@@ -660,8 +637,7 @@ def write_off_view(loan_id: int) -> ResponseReturnValue:
             "sequence": row.entry_sequence,
         }
 
-    created, body = in_transaction(work)
-    return _answer(WriteOffSchema(), body, created=created)
+    return command_post(None, act, answer, WriteOffSchema())
 
 
 @bp.post("/loans/<int:loan_id>/recoveries")
@@ -677,25 +653,23 @@ def write_off_view(loan_id: int) -> ResponseReturnValue:
 def recovery_view(loan_id: int) -> ResponseReturnValue:
     """Dr cash; Cr recoveries, interest and fees; anything beyond what was written off is
     owed back to the payer."""
-    key = idempotency_key()
-    data = load(RepaymentCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda s: lending.get_loan(s, loan_id).currency)
-    amount = _money(data["amount"], currency, "amount")
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        row, created = record_recovery(
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[LoanRecovery]:
+        currency = lending.get_loan(session, loan_id).currency
+        return loan_commands.record_recovery(
             session,
             loan_id,
-            amount,
+            _money(data["amount"], currency, "amount"),
             received_on=data["received_on"],
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
+            origin=origin,
+            clock=views.clock(),
+            key=key,
         )
-        return created, _recovery_body(row, currency)
 
-    created, body = in_transaction(work)
-    return _answer(RecoverySchema(), body, created=created)
+    def answer(session: Session, row: LoanRecovery) -> dict[str, Any]:
+        return _recovery_body(row, lending.get_loan(session, loan_id).currency)
+
+    return command_post(RepaymentCreateSchema(), act, answer, RecoverySchema())
 
 
 @bp.post("/loans/<int:loan_id>/overpayment-refunds")
@@ -714,21 +688,21 @@ def recovery_view(loan_id: int) -> ResponseReturnValue:
 )
 def overpayment_refund_view(loan_id: int) -> ResponseReturnValue:
     """Dr overpayments, Cr fund cash: money a borrower paid beyond what the loan owed goes back."""
-    key = idempotency_key()
-    data = load(OverpaymentRefundCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda s: lending.get_loan(s, loan_id).currency)
-    amount = _money(data["amount"], currency, "amount")
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        row, created = refund_overpayment(
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[OverpaymentRefund]:
+        currency = lending.get_loan(session, loan_id).currency
+        return loan_commands.refund_overpayment(
             session,
             loan_id,
-            amount,
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
+            _money(data["amount"], currency, "amount"),
+            origin=origin,
+            clock=views.clock(),
+            key=key,
         )
-        return created, {
+
+    def answer(session: Session, row: OverpaymentRefund) -> dict[str, Any]:
+        currency = lending.get_loan(session, loan_id).currency
+        return {
             "id": row.id,
             "loan_id": loan_id,
             "amount": _m(row.amount_minor, currency),
@@ -736,8 +710,7 @@ def overpayment_refund_view(loan_id: int) -> ResponseReturnValue:
             "sequence": row.entry_sequence,
         }
 
-    created, body = in_transaction(work)
-    return _answer(OverpaymentRefundSchema(), body, created=created)
+    return command_post(OverpaymentRefundCreateSchema(), act, answer, OverpaymentRefundSchema())
 
 
 @bp.get("/loans/<int:loan_id>/statement")
@@ -753,17 +726,17 @@ def loan_statement_view(loan_id: int) -> ResponseReturnValue:
     """The loan's terms, schedule with payments and standing today; treasurers or the
     borrower only."""
     fmt = query(LoanStatementQuerySchema())["format"]
-    principal = _caller()
-    today = _today()
+    principal = views.principal()
+    today = views.today()
 
     def read(session: Session) -> bytes | str:
-        _readable_loan(session, loan_id, principal)
+        readable_loan(session, loan_id, principal)
         copy = statements.loan_statement(session, loan_id, on=today)
         if fmt == "pdf":
             return statements.render_loan_statement_pdf(copy)
         return statements.loan_statement_csv(copy)
 
-    return _file(read_once(read), f"loan-{loan_id}-{today}.{fmt}", fmt)
+    return _file(views.read_once(read), f"loan-{loan_id}-{today}.{fmt}", fmt)
 
 
 @bp.get("/me/loans")
@@ -775,7 +748,7 @@ def loan_statement_view(loan_id: int) -> ResponseReturnValue:
 )
 def my_loans_view() -> ResponseReturnValue:
     """The loans whose borrower is the caller."""
-    principal = _caller()
+    principal = views.principal()
 
     def read(session: Session) -> list[dict[str, Any]]:
         person_id = own_person_id(session, principal)
@@ -786,4 +759,4 @@ def my_loans_view() -> ResponseReturnValue:
             for loan in lending.list_loans(session, borrower_person_id=person_id)
         ]
 
-    return _json(LoanListSchema(), {"loans": read_once(read)})
+    return json_answer(LoanListSchema(), {"loans": views.read_once(read)})

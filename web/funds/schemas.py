@@ -1,4 +1,4 @@
-"""marshmallow schemas of the fund and loan API (`web.api.funds`).
+"""marshmallow schemas of the fund and loan API (`web.funds.api`).
 
 Amounts are decimal strings in the fund's currency ("430.33"), never JSON
 numbers; rates are decimal strings of a yearly fraction ("0.06" is 6 %);
