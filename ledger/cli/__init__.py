@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.audit import service as audit
+from ledger.cli import db
 from ledger.cli.common import (
     DATE,
     ROLE,
@@ -78,19 +79,7 @@ POSTING_FIELDS = frozenset({"account", "amount", "currency"})
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-@cli.group()
-def db() -> None:
-    """Database schema."""
-
-
-@db.command("upgrade")
-@click.pass_context
-def db_upgrade(ctx: click.Context) -> None:
-    """Run the migrations up to the newest schema."""
-    from ledger.core.migrate import upgrade
-
-    upgrade(ctx.obj.get("database_url"))
-    click.echo("database is up to date")
+cli.add_command(db.db)
 
 
 # --------------------------------------------------------------------------- accounts
