@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.audit import service as audit
-from ledger.cli import accounts, db, journal
+from ledger.cli import accounts, db, holds, journal, periods
 from ledger.cli.common import (
     DATE,
     ROLE,
@@ -42,9 +42,7 @@ from ledger.cli.journal import entry_from_json, entry_json, split_documents
 from ledger.core.errors import (
     LedgerError,
 )
-from ledger.core.holds import expire_holds
 from ledger.core.money import Money, format_minor
-from ledger.core.periods import PeriodClose, close_period
 from ledger.people import service as people
 from ledger.people.models import ApiToken, User
 
@@ -74,99 +72,10 @@ cli.add_command(journal.trial_balance_cmd)
 
 
 # --------------------------------------------------------------------------- periods, holds
-@cli.group()
-def periods() -> None:
-    """Accounting periods (calendar months)."""
+cli.add_command(periods.periods)
 
 
-@periods.command("close")
-@click.argument("period", metavar="YYYY-MM")
-@click.pass_context
-def periods_close(ctx: click.Context, period: str) -> None:
-    """Close month YYYY-MM: nothing may be dated on or before its last day afterwards.
-
-    Writes a `period.close` audit event; closing a closed month changes nothing.
-    """
-    ledger = open_ledger(ctx)
-
-    def work(session: Session) -> PeriodClose:
-        closed = close_period(session, period, clock=ledger.clock)
-        if closed.created:
-            _audit(
-                session,
-                ledger,
-                "period.close",
-                subject_type="period",
-                subject_id=closed.period,
-                details={"ends_on": closed.ends_on.isoformat()},
-            )
-        return closed
-
-    closed = ledger.run(work)
-    if closed.created:
-        click.echo(
-            f"closed {closed.period}: the books are locked through {closed.ends_on.isoformat()}"
-        )
-    else:
-        click.echo(f"{closed.period} was already closed; nothing changed")
-
-
-@cli.group()
-def holds() -> None:
-    """Holds (pending transfers)."""
-
-
-@holds.command("expire")
-@click.pass_context
-def holds_expire(ctx: click.Context) -> None:
-    """Expire every open hold whose deadline has passed (a `hold.expire` event for each)."""
-    ledger = open_ledger(ctx)
-
-    def work(session: Session) -> list[str]:
-        expired = expire_holds(session, clock=ledger.clock)
-        for hold_id in expired:
-            _audit(session, ledger, "hold.expire", subject_type="hold", subject_id=hold_id)
-        return expired
-
-    expired = ledger.run(work)
-    click.echo(f"expired {len(expired)} hold{'s' if len(expired) != 1 else ''}")
-    for hold_id in expired:
-        click.echo(f"  {hold_id}")
-
-
-@holds.command("list")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-@click.pass_context
-def holds_list(ctx: click.Context, fmt: str) -> None:
-    """List the open holds."""
-    from ledger.core.holds import open_holds
-
-    rows = open_ledger(ctx).read(open_holds)
-    data = [
-        {
-            "id": h.id,
-            "kind": h.kind,
-            "debit_account": h.debit_account,
-            "credit_account": h.credit_account,
-            "currency": h.amount.currency,
-            "amount": h.amount.amount_string(),
-            "expires_at": h.expires_at.isoformat() if h.expires_at else None,
-            "narration": h.narration,
-        }
-        for h in rows
-    ]
-    if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    if not data:
-        click.echo("no open holds")
-    for h in data:
-        click.echo(
-            f"{h['id']}  {h['amount']:>14} {h['currency']}  {h['debit_account']} -> "
-            f"{h['credit_account']}  expires {h['expires_at'] or 'never'}"
-        )
+cli.add_command(holds.holds)
 
 
 # --------------------------------------------------------------------------- verify
