@@ -13,17 +13,16 @@ terminal.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.audit import service as audit
-from ledger.cli import accounts, db, holds, journal, periods
+from ledger.cli import accounts, books, db, demo, holds, journal, periods
 from ledger.cli.common import (
     DATE,
     ROLE,
@@ -79,156 +78,14 @@ cli.add_command(holds.holds)
 
 
 # --------------------------------------------------------------------------- verify
-@cli.command("verify")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
-@click.pass_context
-def verify_cmd(ctx: click.Context, fmt: str) -> None:
-    """Check every invariant over the whole book; exit 1 naming the first failure."""
-    counter = Counter("verified entries")
-    report = open_ledger(ctx).verify(progress=counter)
-    counter.done()
-    first = report.first
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "entries_checked": report.entries_checked,
-                    "last_sequence": report.last_sequence,
-                    "head_hash": report.head_hash,
-                    "first": (
-                        {
-                            "invariant": first.invariant,
-                            "sequence": first.sequence,
-                            "message": first.message,
-                        }
-                        if first
-                        else None
-                    ),
-                    "violations": [
-                        {"invariant": v.invariant, "sequence": v.sequence, "message": v.message}
-                        for v in sorted(report.violations, key=lambda v: v.sort_key())
-                    ],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-    elif first is None:
-        click.echo(
-            f"ok: {report.entries_checked} entries checked, every invariant holds "
-            f"(head {report.head_hash})"
-        )
-    else:
-        where = (
-            f"sequence {first.sequence}" if first.sequence is not None else "the book as a whole"
-        )
-        click.echo(f"FAILED: first failure at {where}: {first.invariant}: {first.message}")
-        others = sorted(report.violations, key=lambda v: v.sort_key())[1:]
-        for v in others:
-            seq = f"sequence {v.sequence}" if v.sequence is not None else "book"
-            click.echo(f"  also {v.invariant} at {seq}: {v.message}")
-    if first is not None:
-        ctx.exit(1)
+cli.add_command(books.verify_cmd)
 
 
 # --------------------------------------------------------------------------- export, demo
-@cli.command("export")
-@click.option("--format", "fmt", type=click.Choice(["beancount", "csv"]), required=True)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    default=None,
-    help="File to write (default: standard output).",
-)
-@click.pass_context
-def export_cmd(ctx: click.Context, fmt: str, output: str | None) -> None:
-    """Export the whole journal as a beancount ledger or a CSV of postings."""
-    from ledger.statements.export import export_beancount, export_csv
-
-    exporter = export_beancount if fmt == "beancount" else export_csv
-    counter = Counter("exported entries", every=1000)
-    ledger = open_ledger(ctx)
-
-    def write(stream: TextIO) -> None:
-        summary = ledger.read(lambda s: exporter(s, stream, progress=counter))
-        counter.done()
-        if output is not None:
-            click.echo(
-                f"wrote {summary.entries} entries ({summary.postings} postings) to {output}",
-                err=True,
-            )
-
-    if output is None:
-        write(sys.stdout)
-        return
-    # Written beside the target and renamed, so a failed export never leaves a
-    # truncated file where a good one was; newline="" keeps csv's line endings.
-    partial = f"{output}.partial"
-    try:
-        with open(partial, "w", encoding="utf-8", newline="") as stream:
-            write(stream)
-        os.replace(partial, output)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+cli.add_command(books.export_cmd)
 
 
-@cli.command()
-@click.option(
-    "--with-users",
-    is_flag=True,
-    help="Also create one demo user per role, all with the published demo password. "
-    "Refused (real_users_present) when the database holds any other user.",
-)
-@click.pass_context
-def demo(ctx: click.Context, with_users: bool) -> None:
-    """Load demo data for a community programme (idempotent: safe to run twice).
-
-    The whole demo is one transaction with its `demo.load` audit event. Demo users
-    are opt-in: their password is public, so never use --with-users on a real
-    programme's database.
-    """
-    from ledger.demo import DEMO_PASSWORD, DEMO_USERS, DemoResult, load_demo_into
-
-    ledger = open_ledger(ctx)
-
-    def work(session: Session) -> DemoResult:
-        result = load_demo_into(session, ledger.clock, with_users=with_users)
-        if result.changed:
-            _audit(
-                session,
-                ledger,
-                "demo.load",
-                subject_type="demo",
-                subject_id=None,
-                details={
-                    "accounts": result.accounts_created,
-                    "entries": result.entries_created,
-                    "holds": result.holds_created,
-                    "users": result.users_created,
-                    "campaigns": result.campaigns_created,
-                },
-            )
-        return result
-
-    result = ledger.run(work)
-    if result.changed:
-        users = f", {result.users_created} users" if with_users else ""
-        click.echo(
-            f"demo data loaded: {result.accounts_created} accounts, "
-            f"{result.entries_created} entries, {result.holds_created} holds, "
-            f"{result.campaigns_created} campaigns{users}"
-        )
-    else:
-        click.echo("the demo data is already there; nothing changed")
-    if with_users:
-        click.echo(
-            f"demo sign-in (password {DEMO_PASSWORD}): "
-            + ", ".join(f"{email} ({role})" for email, _name, role in DEMO_USERS)
-        )
+cli.add_command(demo.demo)
 
 
 # --------------------------------------------------------------------------- users, tokens
