@@ -13,7 +13,6 @@ terminal.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime
 from typing import Any
 
@@ -21,17 +20,12 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.audit import service as audit
-from ledger.cli import accounts, books, db, demo, holds, journal, periods
+from ledger.cli import accounts, books, db, demo, holds, journal, periods, tokens, users
 from ledger.cli.common import (
     DATE,
-    ROLE,
     CommandError,
     Counter,
     _audit,
-    _cli_origin,
-    _Column,
-    _echo_listing,
     _user_or_fail,
     cli,
     main,
@@ -42,8 +36,6 @@ from ledger.core.errors import (
     LedgerError,
 )
 from ledger.core.money import Money, format_minor
-from ledger.people import service as people
-from ledger.people.models import ApiToken, User
 
 cli.add_command(db.db)
 
@@ -89,336 +81,10 @@ cli.add_command(demo.demo)
 
 
 # --------------------------------------------------------------------------- users, tokens
-def _read_password_line() -> str:
-    """The first line of standard input without its line ending (or a hidden prompt)."""
-    if sys.stdin.isatty():
-        value = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        return str(value)
-    line = sys.stdin.readline()
-    if line.endswith("\n"):
-        line = line[:-1]
-        if line.endswith("\r"):
-            line = line[:-1]
-    if not line:
-        raise CommandError("weak_password", "--password-stdin given but standard input is empty")
-    return line
+cli.add_command(users.users)
 
 
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-@cli.group()
-def users() -> None:
-    """People who can sign in, and their roles."""
-
-
-@users.command("create")
-@click.argument("email")
-@click.option(
-    "--role",
-    "roles",
-    type=ROLE,
-    multiple=True,
-    required=True,
-    help="A role to grant; repeat for several.",
-)
-@click.option("--name", default=None, help="Full name (default: the part before the @).")
-@click.option("--codice-fiscale", default=None, help="Italian tax code, checked and stored.")
-@click.option(
-    "--password-stdin",
-    is_flag=True,
-    help="Read the password from the first line of standard input. Without it the "
-    "user has no password until they follow a password-reset link.",
-)
-@click.pass_context
-def users_create(
-    ctx: click.Context,
-    email: str,
-    roles: tuple[str, ...],
-    name: str | None,
-    codice_fiscale: str | None,
-    password_stdin: bool,
-) -> None:
-    """Create a user (and their person record) for EMAIL.
-
-    Prints the user id and roles, never the password. Writes a `user.create`
-    audit event in the same transaction.
-    """
-    password = _read_password_line() if password_stdin else None
-    ledger = open_ledger(ctx)
-    full_name = name if name is not None else email.strip().partition("@")[0]
-
-    def work(session: Session) -> tuple[int, str, list[str]]:
-        now = ledger.clock.now()
-        user = people.create_user(
-            session,
-            people.NewPerson(email=email, full_name=full_name, codice_fiscale=codice_fiscale),
-            roles=roles,
-            password=password,
-            now=now,
-        )
-        granted = sorted(user.roles)
-        audit.record(
-            session,
-            _cli_origin(),
-            "user.create",
-            now=now,
-            subject_type="user",
-            subject_id=user.id,
-            details={"roles": granted, "password_set": password is not None},
-        )
-        return user.id, user.email, granted
-
-    user_id, address, granted = ledger.run(work)
-    click.echo(f"created user {user_id} ({address}) with roles: {', '.join(granted)}")
-    if password is None:
-        click.echo("no password yet: the user sets one through a password-reset link")
-
-
-@users.command("list")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-@click.pass_context
-def users_list(ctx: click.Context, fmt: str) -> None:
-    """List users with their roles, 2FA enrolment and status."""
-
-    def read(session: Session) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": u.id,
-                "email": u.email,
-                "roles": sorted(u.roles),
-                "totp_enrolled": u.totp_enrolled,
-                "active": u.active,
-            }
-            for u in session.scalars(select(User).order_by(User.id))
-        ]
-
-    _echo_listing(
-        open_ledger(ctx).read(read),
-        fmt,
-        empty="no users yet (create one with `ledger users create`)",
-        columns=(
-            _Column("id", lambda r: str(r["id"]), right=True, min_width=5),
-            _Column("email", lambda r: str(r["email"])),
-            _Column("roles", lambda r: ", ".join(r["roles"])),
-            _Column("2fa", lambda r: _yes_no(r["totp_enrolled"])),
-            _Column("active", lambda r: _yes_no(r["active"])),
-        ),
-    )
-
-
-@users.command("roles")
-@click.argument("email")
-@click.option("--add", "added", type=ROLE, multiple=True, help="A role to grant; repeatable.")
-@click.option("--remove", "removed", type=ROLE, multiple=True, help="A role to take away.")
-@click.pass_context
-def users_roles(
-    ctx: click.Context, email: str, added: tuple[str, ...], removed: tuple[str, ...]
-) -> None:
-    """Show or change the roles of EMAIL.
-
-    With --add/--remove (repeatable) the roles change and a `user.roles` audit
-    event is written; a user keeps at least one role.
-    """
-    both = sorted(set(added) & set(removed))
-    if both:
-        raise CommandError("invalid_person", f"both added and removed: {', '.join(both)}")
-    ledger = open_ledger(ctx)
-
-    def work(session: Session) -> tuple[int, list[str], bool]:
-        user = _user_or_fail(session, email)
-        before = set(user.roles)
-        after = (before | set(added)) - set(removed)
-        if after == before:
-            return user.id, sorted(before), False
-        people.set_roles(user, after)
-        audit.record(
-            session,
-            _cli_origin(),
-            "user.roles",
-            now=ledger.clock.now(),
-            subject_type="user",
-            subject_id=user.id,
-            details={
-                "added": sorted(after - before),
-                "removed": sorted(before - after),
-                "roles": sorted(after),
-            },
-        )
-        return user.id, sorted(after), True
-
-    user_id, current, changed = ledger.run(work)
-    shown = ", ".join(current)
-    if changed:
-        click.echo(f"user {user_id} now has roles: {shown}")
-    elif added or removed:
-        click.echo(f"user {user_id} already has roles: {shown}; nothing changed")
-    else:
-        click.echo(f"user {user_id} has roles: {shown}")
-
-
-@users.command("deactivate")
-@click.argument("email")
-@click.pass_context
-def users_deactivate(ctx: click.Context, email: str) -> None:
-    """Stop EMAIL signing in and using API tokens.
-
-    The person, the user row and their history stay; writes a `user.deactivate`
-    audit event.
-    """
-    ledger = open_ledger(ctx)
-
-    def work(session: Session) -> tuple[int, bool]:
-        user = _user_or_fail(session, email)
-        if not people.deactivate_user(user):
-            return user.id, False
-        audit.record(
-            session,
-            _cli_origin(),
-            "user.deactivate",
-            now=ledger.clock.now(),
-            subject_type="user",
-            subject_id=user.id,
-        )
-        return user.id, True
-
-    user_id, changed = ledger.run(work)
-    if changed:
-        click.echo(f"deactivated user {user_id}: they can no longer sign in or use API tokens")
-    else:
-        click.echo(f"user {user_id} was already inactive; nothing changed")
-
-
-@cli.group()
-def tokens() -> None:
-    """API tokens (bearer credentials for /api/v1)."""
-
-
-@tokens.command("create")
-@click.argument("email")
-@click.option("--name", default="token", show_default=True, help="What the token is for.")
-@click.pass_context
-def tokens_create(ctx: click.Context, email: str, name: str) -> None:
-    """Issue an API token for EMAIL (shown once).
-
-    The token is printed alone on the last line of standard output, so a script
-    can take it with `tail -n 1`. Only its SHA-256 hash is stored: copy it now, it
-    cannot be shown again. Writes a `token.create` audit event.
-    """
-    ledger = open_ledger(ctx)
-
-    def work(session: Session) -> tuple[str, int, int, str]:
-        user = _user_or_fail(session, email)
-        if not user.active:
-            raise CommandError("user_inactive", f"user {user.id} is deactivated")
-        now = ledger.clock.now()
-        token, row = people.issue_token(session, user, name, now=now)
-        audit.record(
-            session,
-            _cli_origin(),
-            "token.create",
-            now=now,
-            subject_type="api_token",
-            subject_id=row.id,
-            details={"user_id": user.id},
-        )
-        return token, row.id, user.id, row.name
-
-    token, token_id, user_id, label = ledger.run(work)
-    click.echo(f'created API token {token_id} "{label}" for user {user_id}')
-    click.echo("it is shown only now (only its SHA-256 hash is stored); send it as")
-    click.echo("'Authorization: Bearer <token>'. The token is the next line:")
-    click.echo(token)
-
-
-@tokens.command("list")
-@click.argument("email", required=False)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-@click.pass_context
-def tokens_list(ctx: click.Context, email: str | None, fmt: str) -> None:
-    """List API tokens, optionally only those of EMAIL.
-
-    Shows id, prefix, name, user, created and revoked; never the tokens themselves.
-    """
-
-    def read(session: Session) -> list[dict[str, Any]]:
-        owner = _user_or_fail(session, email) if email is not None else None
-        return [
-            {
-                "id": t.id,
-                "prefix": t.prefix,
-                "name": t.name,
-                "user_id": t.user_id,
-                "email": t.user.email,
-                "created_at": _iso(t.created_at),
-                "revoked_at": _iso(t.revoked_at),
-            }
-            for t in people.list_tokens(session, owner)
-        ]
-
-    _echo_listing(
-        open_ledger(ctx).read(read),
-        fmt,
-        empty="no API tokens",
-        columns=(
-            _Column("id", lambda r: str(r["id"]), right=True, min_width=5),
-            _Column("prefix", lambda r: str(r["prefix"])),
-            _Column("name", lambda r: str(r["name"])),
-            _Column("user", lambda r: f"{r['user_id']} {r['email']}"),
-            _Column("created", lambda r: str(r["created_at"])),
-            _Column(
-                "status", lambda r: f"revoked {r['revoked_at']}" if r["revoked_at"] else "live"
-            ),
-        ),
-    )
-
-
-@tokens.command("revoke")
-@click.argument("token_id", type=click.IntRange(min=1))
-@click.pass_context
-def tokens_revoke(ctx: click.Context, token_id: int) -> None:
-    """Revoke API token TOKEN_ID at once.
-
-    TOKEN_ID is the id shown by `ledger tokens list`. Revoking twice changes
-    nothing; the first revocation writes a `token.revoke` audit event.
-    """
-    ledger = open_ledger(ctx)
-
-    def work(session: Session) -> tuple[str, datetime, bool]:
-        now = ledger.clock.now()
-        existing = session.get(ApiToken, token_id)
-        changed = existing is not None and existing.revoked_at is None
-        row = people.revoke_token(session, token_id, now=now)
-        assert row.revoked_at is not None
-        if changed:
-            audit.record(
-                session,
-                _cli_origin(),
-                "token.revoke",
-                now=now,
-                subject_type="api_token",
-                subject_id=row.id,
-                details={"user_id": row.user_id},
-            )
-        return row.prefix, row.revoked_at, changed
-
-    prefix, revoked_at, changed = ledger.run(work)
-    if changed:
-        click.echo(f"revoked API token {token_id} ({prefix}...)")
-    else:
-        click.echo(
-            f"API token {token_id} ({prefix}...) was already revoked at "
-            f"{revoked_at.isoformat()}; nothing changed"
-        )
+cli.add_command(tokens.tokens)
 
 
 __all__ = [
