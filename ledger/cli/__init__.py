@@ -8,6 +8,11 @@ stable code and exit non-zero. `web.cli` adds `serve` to this group and is the
 console script. Amounts are printed as decimal strings in the currency's scale
 ("12.50"); long commands show progress on standard error only when it is a
 terminal.
+
+The root group and its plumbing are in `ledger.cli.common`; the commands are in
+one module per area, which imports `common` and no other command module.
+Importing a module registers nothing: every command is added to `cli` below, in
+this order.
 """
 
 from __future__ import annotations
@@ -26,64 +31,27 @@ from ledger.cli import (
     tokens,
     users,
 )
-from ledger.cli.common import (
-    CommandError,
-    Counter,
-    cli,
-    main,
-    open_ledger,
-)
+from ledger.cli.common import CommandError, Counter, cli, main, open_ledger
 from ledger.cli.journal import entry_from_json, entry_json, split_documents
 
 cli.add_command(db.db)
-
-
-# --------------------------------------------------------------------------- accounts
 cli.add_command(accounts.accounts)
-
-
-# --------------------------------------------------------------------------- post
 cli.add_command(journal.post)
-
-
 cli.add_command(journal.reverse)
-
-
-# --------------------------------------------------------------------------- entries
 cli.add_command(journal.entries)
-
-
-# --------------------------------------------------------------------------- balances
 cli.add_command(journal.balance)
-
-
 cli.add_command(journal.trial_balance_cmd)
-
-
-# --------------------------------------------------------------------------- periods, holds
 cli.add_command(periods.periods)
-
-
 cli.add_command(holds.holds)
-
-
-# --------------------------------------------------------------------------- verify
 cli.add_command(books.verify_cmd)
-
-
-# --------------------------------------------------------------------------- export, demo
 cli.add_command(books.export_cmd)
-
-
 cli.add_command(demo.demo)
-
-
-# --------------------------------------------------------------------------- users, tokens
 cli.add_command(users.users)
-
-
 cli.add_command(tokens.tokens)
-
+cli.add_command(campaigns.campaigns)
+cli.add_command(grants.foundations)
+cli.add_command(grants.grants)
+cli.add_command(funds.funds)
 
 __all__ = [
     "CommandError",
@@ -95,16 +63,3 @@ __all__ = [
     "open_ledger",
     "split_documents",
 ]
-
-
-# --------------------------------------------------------------------------- campaigns
-cli.add_command(campaigns.campaigns)
-
-
-cli.add_command(grants.foundations)
-
-
-cli.add_command(grants.grants)
-
-
-cli.add_command(funds.funds)
