@@ -1,0 +1,231 @@
+"""`ledger users`: the people who can sign in, and their roles. `users create` makes a user
+and their person record (the password, if any, is read from standard input and never
+printed), `users list` shows roles, 2FA enrolment and status, `users roles` shows or changes
+a user's roles, and `users deactivate` stops a user signing in and using API tokens; each
+change writes its `user.*` audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.audit import service as audit
+from ledger.cli.common import (
+    ROLE,
+    CommandError,
+    _cli_origin,
+    _Column,
+    _echo_listing,
+    _user_or_fail,
+    open_ledger,
+)
+from ledger.people import service as people
+from ledger.people.models import User
+
+
+def _read_password_line() -> str:
+    """The first line of standard input without its line ending (or a hidden prompt)."""
+    if sys.stdin.isatty():
+        value = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return str(value)
+    line = sys.stdin.readline()
+    if line.endswith("\n"):
+        line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+    if not line:
+        raise CommandError("weak_password", "--password-stdin given but standard input is empty")
+    return line
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+@click.group()
+def users() -> None:
+    """People who can sign in, and their roles."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option(
+    "--role",
+    "roles",
+    type=ROLE,
+    multiple=True,
+    required=True,
+    help="A role to grant; repeat for several.",
+)
+@click.option("--name", default=None, help="Full name (default: the part before the @).")
+@click.option("--codice-fiscale", default=None, help="Italian tax code, checked and stored.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input. Without it the "
+    "user has no password until they follow a password-reset link.",
+)
+@click.pass_context
+def users_create(
+    ctx: click.Context,
+    email: str,
+    roles: tuple[str, ...],
+    name: str | None,
+    codice_fiscale: str | None,
+    password_stdin: bool,
+) -> None:
+    """Create a user (and their person record) for EMAIL.
+
+    Prints the user id and roles, never the password. Writes a `user.create`
+    audit event in the same transaction.
+    """
+    password = _read_password_line() if password_stdin else None
+    ledger = open_ledger(ctx)
+    full_name = name if name is not None else email.strip().partition("@")[0]
+
+    def work(session: Session) -> tuple[int, str, list[str]]:
+        now = ledger.clock.now()
+        user = people.create_user(
+            session,
+            people.NewPerson(email=email, full_name=full_name, codice_fiscale=codice_fiscale),
+            roles=roles,
+            password=password,
+            now=now,
+        )
+        granted = sorted(user.roles)
+        audit.record(
+            session,
+            _cli_origin(),
+            "user.create",
+            now=now,
+            subject_type="user",
+            subject_id=user.id,
+            details={"roles": granted, "password_set": password is not None},
+        )
+        return user.id, user.email, granted
+
+    user_id, address, granted = ledger.run(work)
+    click.echo(f"created user {user_id} ({address}) with roles: {', '.join(granted)}")
+    if password is None:
+        click.echo("no password yet: the user sets one through a password-reset link")
+
+
+@users.command("list")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def users_list(ctx: click.Context, fmt: str) -> None:
+    """List users with their roles, 2FA enrolment and status."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": u.id,
+                "email": u.email,
+                "roles": sorted(u.roles),
+                "totp_enrolled": u.totp_enrolled,
+                "active": u.active,
+            }
+            for u in session.scalars(select(User).order_by(User.id))
+        ]
+
+    _echo_listing(
+        open_ledger(ctx).read(read),
+        fmt,
+        empty="no users yet (create one with `ledger users create`)",
+        columns=(
+            _Column("id", lambda r: str(r["id"]), right=True, min_width=5),
+            _Column("email", lambda r: str(r["email"])),
+            _Column("roles", lambda r: ", ".join(r["roles"])),
+            _Column("2fa", lambda r: _yes_no(r["totp_enrolled"])),
+            _Column("active", lambda r: _yes_no(r["active"])),
+        ),
+    )
+
+
+@users.command("roles")
+@click.argument("email")
+@click.option("--add", "added", type=ROLE, multiple=True, help="A role to grant; repeatable.")
+@click.option("--remove", "removed", type=ROLE, multiple=True, help="A role to take away.")
+@click.pass_context
+def users_roles(
+    ctx: click.Context, email: str, added: tuple[str, ...], removed: tuple[str, ...]
+) -> None:
+    """Show or change the roles of EMAIL.
+
+    With --add/--remove (repeatable) the roles change and a `user.roles` audit
+    event is written; a user keeps at least one role.
+    """
+    both = sorted(set(added) & set(removed))
+    if both:
+        raise CommandError("invalid_person", f"both added and removed: {', '.join(both)}")
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[int, list[str], bool]:
+        user = _user_or_fail(session, email)
+        before = set(user.roles)
+        after = (before | set(added)) - set(removed)
+        if after == before:
+            return user.id, sorted(before), False
+        people.set_roles(user, after)
+        audit.record(
+            session,
+            _cli_origin(),
+            "user.roles",
+            now=ledger.clock.now(),
+            subject_type="user",
+            subject_id=user.id,
+            details={
+                "added": sorted(after - before),
+                "removed": sorted(before - after),
+                "roles": sorted(after),
+            },
+        )
+        return user.id, sorted(after), True
+
+    user_id, current, changed = ledger.run(work)
+    shown = ", ".join(current)
+    if changed:
+        click.echo(f"user {user_id} now has roles: {shown}")
+    elif added or removed:
+        click.echo(f"user {user_id} already has roles: {shown}; nothing changed")
+    else:
+        click.echo(f"user {user_id} has roles: {shown}")
+
+
+@users.command("deactivate")
+@click.argument("email")
+@click.pass_context
+def users_deactivate(ctx: click.Context, email: str) -> None:
+    """Stop EMAIL signing in and using API tokens.
+
+    The person, the user row and their history stay; writes a `user.deactivate`
+    audit event.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[int, bool]:
+        user = _user_or_fail(session, email)
+        if not people.deactivate_user(user):
+            return user.id, False
+        audit.record(
+            session,
+            _cli_origin(),
+            "user.deactivate",
+            now=ledger.clock.now(),
+            subject_type="user",
+            subject_id=user.id,
+        )
+        return user.id, True
+
+    user_id, changed = ledger.run(work)
+    if changed:
+        click.echo(f"deactivated user {user_id}: they can no longer sign in or use API tokens")
+    else:
+        click.echo(f"user {user_id} was already inactive; nothing changed")
