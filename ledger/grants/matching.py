@@ -39,6 +39,15 @@ from ledger.core.models import JournalEntry, Posting
 from ledger.core.money import Money
 from ledger.grants import accounts
 from ledger.grants.errors import DisbursementError, GrantStateError
+from ledger.grants.getters import (
+    bonus_rule,
+    covering,
+    get_commitment,
+    pool_available,
+    ratio_rule,
+    threshold_rule,
+)
+from ledger.grants.log import log_event
 from ledger.grants.models import Allocation, Commitment, GrantEvent, Match
 from ledger.grants.rules import (
     Gift,
@@ -49,15 +58,6 @@ from ledger.grants.rules import (
     threshold_after_refund,
     threshold_reached,
     topup_amount,
-)
-from ledger.grants.service import (
-    bonus_rule,
-    covering,
-    get_commitment,
-    log_event,
-    pool_available,
-    ratio_rule,
-    threshold_rule,
 )
 
 
