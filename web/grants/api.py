@@ -42,7 +42,10 @@ from ledger.grants.service import (
 from web.access import Principal, allow, audit, current_principal, public
 from web.api.docs import documented
 from web.api.errors import invalid_input
-from web.api.grant_schemas import (
+from web.api.inputs import idempotency_key, json_body, load
+from web.api.v1 import _answer, _caller, _json, bp
+from web.db import current_ledger, in_transaction
+from web.grants.schemas import (
     AMOUNT_FIELDS,
     CommitmentCreateSchema,
     CommitmentListSchema,
@@ -52,9 +55,6 @@ from web.api.grant_schemas import (
     QuoteSchema,
     StatementQuerySchema,
 )
-from web.api.inputs import idempotency_key, json_body, load
-from web.api.v1 import _answer, _caller, _json, bp
-from web.db import current_ledger, in_transaction
 
 OFFICER = "foundation_officer"
 READERS = (OFFICER, "treasurer", "admin")

@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from babel.numbers import format_decimal
-from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -98,12 +98,6 @@ OFFICER = "foundation_officer"
 ADMIN = "admin"
 TREASURER = "treasurer"
 CHART_WIDTH = 300  # the SVG bar chart's viewBox width
-
-
-def register(app: Flask) -> None:
-    """Register the two blueprints of grants on `app`."""
-    app.register_blueprint(bp)
-    app.register_blueprint(treasury_bp)
 
 
 def _read(work: Callable[[Session], T]) -> T:
