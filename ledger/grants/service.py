@@ -9,9 +9,7 @@ Every service takes the caller's session and never commits.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -20,7 +18,6 @@ from sqlalchemy.orm import Session
 from ledger.campaigns.models import METHODS, Campaign
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
-from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import MAX_MINOR, Money
 from ledger.funds.call_models import Call
@@ -202,42 +199,6 @@ def list_commitments(session: Session, foundation_id: int | None = None) -> list
     if foundation_id is not None:
         query = query.where(Commitment.foundation_id == foundation_id)
     return list(session.scalars(query))
-
-
-def spec_hash(spec: CommitmentSpec) -> str:
-    """A stable hash of a commitment request, to tell a replay from a conflict."""
-    fields = {
-        name: (value.isoformat() if isinstance(value, datetime) else value)
-        for name, value in asdict(spec).items()
-    }
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=list).encode()).hexdigest()
-
-
-def create_commitment_once(
-    session: Session,
-    spec: CommitmentSpec,
-    *,
-    request_key: str,
-    clock: Clock,
-    created_by: int | None = None,
-    actor: str | None = None,
-) -> tuple[Commitment, bool]:
-    """`create_commitment` under a request key: (commitment, created). The same key
-    with the same request returns the first commitment; with another, a conflict."""
-    digest = spec_hash(spec)
-    existing = session.scalars(
-        select(Commitment).where(Commitment.request_key == request_key)
-    ).one_or_none()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise IdempotencyConflictError(
-                "this Idempotency-Key was used for another commitment", key=request_key
-            )
-        return existing, False
-    row = create_commitment(session, spec, clock=clock, created_by=created_by, actor=actor)
-    row.request_key = request_key
-    row.request_hash = digest
-    return row, True
 
 
 def create_commitment(

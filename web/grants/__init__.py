@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.grants.pages import DonorGrants, donor_grants
+from web.grants.reads import DonorGrants, donor_grants
 
 __all__ = ["DonorGrants", "donor_grants", "register"]
 
