@@ -41,3 +41,10 @@ class GrantStateError(LedgerError):
 
     code = "grant_state"
     http_status = 409
+
+
+class OfficerRoleError(LedgerError):
+    """The user cannot act for a foundation: they lack the foundation_officer role (409)."""
+
+    code = "role_missing"
+    http_status = 409

@@ -22,6 +22,12 @@ Refunds and lost disputes apply the commitment's clawback policy: "claw_back"
 returns the excess to the pool (from reservations first, then from released
 money, then as clawback due for money already disbursed); "keep" leaves it and
 logs a `clawback_kept` event. Both are visible in the grant log and statement.
+
+Why one module of about 1,300 lines: settlement, decision, refunds and the
+foundation's real money share one lock order (campaign, then commitment, then
+allocation) and the private booking helpers at its top (holds and entries keyed
+from the domain rows); splitting them means moving those helpers to a module of
+their own first, with the refund reactions apart from the settlement ones.
 """
 
 from __future__ import annotations
@@ -39,6 +45,15 @@ from ledger.core.models import JournalEntry, Posting
 from ledger.core.money import Money
 from ledger.grants import accounts
 from ledger.grants.errors import DisbursementError, GrantStateError
+from ledger.grants.getters import (
+    bonus_rule,
+    covering,
+    get_commitment,
+    pool_available,
+    ratio_rule,
+    threshold_rule,
+)
+from ledger.grants.log import log_event
 from ledger.grants.models import Allocation, Commitment, GrantEvent, Match
 from ledger.grants.rules import (
     Gift,
@@ -49,15 +64,6 @@ from ledger.grants.rules import (
     threshold_after_refund,
     threshold_reached,
     topup_amount,
-)
-from ledger.grants.service import (
-    bonus_rule,
-    covering,
-    get_commitment,
-    log_event,
-    pool_available,
-    ratio_rule,
-    threshold_rule,
 )
 
 

@@ -22,6 +22,13 @@ from ledger.core.balances import balance
 from ledger.core.clock import ROME
 from ledger.core.models import Hold, HoldResolution
 from ledger.grants import accounts
+from ledger.grants.getters import (
+    bonus_rule,
+    covering,
+    pool_available,
+    ratio_rule,
+    threshold_rule,
+)
 from ledger.grants.matching import crowd
 from ledger.grants.models import Allocation, Commitment, Foundation, Match
 from ledger.grants.rules import (
@@ -32,13 +39,6 @@ from ledger.grants.rules import (
     match_gift,
     threshold_reached,
     topup_amount,
-)
-from ledger.grants.service import (
-    bonus_rule,
-    covering,
-    pool_available,
-    ratio_rule,
-    threshold_rule,
 )
 
 

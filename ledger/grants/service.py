@@ -9,11 +9,8 @@ Every service takes the caller's session and never commits.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,34 +18,27 @@ from sqlalchemy.orm import Session
 from ledger.campaigns.models import METHODS, Campaign
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
-from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import MAX_MINOR, Money
 from ledger.funds.call_models import Call
 from ledger.grants import accounts
-from ledger.grants.errors import (
-    CommitmentNotFoundError,
-    CommitmentStateError,
-    FoundationNotFoundError,
-    InvalidCommitmentError,
+from ledger.grants.errors import CommitmentStateError, InvalidCommitmentError
+from ledger.grants.getters import (
+    bonus_rule,
+    get_foundation,
+    pool_available,
+    ratio_rule,
+    threshold_rule,
+    window_of,
 )
-from ledger.grants.models import (
-    Allocation,
-    Commitment,
-    Foundation,
-    FoundationOfficer,
-    GrantEvent,
-    Match,
-)
-from ledger.grants.rules import (
-    CLAWBACK_POLICIES,
-    TOPUP_POLICIES,
-    CompletionBonusRule,
-    InvalidRuleError,
-    RatioRule,
-    ThresholdRule,
-    Window,
-)
+
+# Named here only for `ledger grants disburse` (ledger/cli.py imports it from this module):
+# remove once that command calls ledger.grants.commands and reads ledger.grants.getters.
+from ledger.grants.getters import get_commitment as get_commitment  # noqa: PLC0414
+from ledger.grants.log import log_event
+from ledger.grants.matching import check_threshold, ensure_allocation, void_reservations
+from ledger.grants.models import Allocation, Commitment, Foundation, FoundationOfficer, Match
+from ledger.grants.rules import CLAWBACK_POLICIES, TOPUP_POLICIES, InvalidRuleError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,15 +92,6 @@ def create_foundation(
     return foundation
 
 
-def get_foundation(session: Session, foundation_id: int) -> Foundation:
-    foundation = session.get(Foundation, foundation_id)
-    if foundation is None:
-        raise FoundationNotFoundError(
-            f"nessuna fondazione con id {foundation_id}", foundation_id=foundation_id
-        )
-    return foundation
-
-
 def add_officer(session: Session, foundation_id: int, user_id: int, *, now: datetime) -> None:
     """Let a user act for a foundation (they need the foundation_officer role too)."""
     get_foundation(session, foundation_id)
@@ -132,68 +113,6 @@ def foundations_of(session: Session, user_id: int) -> list[int]:
 
 
 # --------------------------------------------------------------------- rules of a row
-
-
-def _decimal(name: str, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError):
-        raise InvalidCommitmentError(f"{name}: numero decimale non valido", field=name) from None
-    if not number.is_finite():
-        raise InvalidCommitmentError(f"{name}: numero decimale non valido", field=name)
-    return number
-
-
-def window_of(row: Commitment) -> Window:
-    return Window(row.window_start, row.window_end)
-
-
-def ratio_rule(row: Commitment) -> RatioRule:
-    """The ratio rule a commitment row states."""
-    ratio = _decimal("ratio", row.ratio)
-    assert ratio is not None
-    return RatioRule(
-        ratio=ratio,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        methods=frozenset((row.methods or "").split(",")),
-        min_gift=row.min_gift_minor or 0,
-        max_gift=row.max_gift_minor,
-        donor_cap=row.donor_cap_minor,
-        campaign_cap=row.campaign_cap_minor,
-        count_net=row.count_net,
-    )
-
-
-def threshold_rule(row: Commitment, budget_minor: int) -> ThresholdRule:
-    """The threshold rule a commitment row states, on a campaign's budget (its goal)."""
-    threshold: int | Decimal | None = (
-        row.threshold_minor
-        if row.threshold_minor is not None
-        else _decimal("threshold_share", row.threshold_share)
-    )
-    topup: int | Decimal | None = (
-        row.topup_minor if row.topup_minor is not None else _decimal("topup_share", row.topup_share)
-    )
-    assert threshold is not None and topup is not None
-    return ThresholdRule(
-        budget_minor=budget_minor,
-        threshold=threshold,
-        topup=topup,
-        window=window_of(row),
-        policy=row.topup_policy,  # type: ignore[arg-type]
-        min_donors=row.min_donors,
-        cap_minor=row.topup_cap_minor,
-    )
-
-
-def bonus_rule(row: Commitment) -> CompletionBonusRule | None:
-    share = _decimal("bonus_share", row.bonus_share)
-    if share is None:
-        return None
-    return CompletionBonusRule(share=share, cap_minor=row.bonus_cap_minor)
 
 
 def _check_spec(session: Session, spec: CommitmentSpec) -> None:
@@ -275,101 +194,11 @@ def _validate_rules(row: Commitment) -> None:
 # --------------------------------------------------------------------- commitments
 
 
-def get_commitment(session: Session, commitment_id: int, *, lock: bool = False) -> Commitment:
-    query = select(Commitment).where(Commitment.id == commitment_id)
-    if lock:
-        query = query.with_for_update()
-    row = session.scalars(query).one_or_none()
-    if row is None:
-        raise CommitmentNotFoundError(
-            f"nessun impegno con id {commitment_id}", commitment_id=commitment_id
-        )
-    return row
-
-
 def list_commitments(session: Session, foundation_id: int | None = None) -> list[Commitment]:
     query = select(Commitment).order_by(Commitment.id)
     if foundation_id is not None:
         query = query.where(Commitment.foundation_id == foundation_id)
     return list(session.scalars(query))
-
-
-def covering(session: Session, campaign: Campaign) -> list[Commitment]:
-    """Active commitments toward the campaign or toward its call, in id order."""
-    scope = Commitment.campaign_id == campaign.id
-    if campaign.call_id is not None:
-        scope = scope | (Commitment.call_id == campaign.call_id)
-    return list(
-        session.scalars(
-            select(Commitment).where(scope, Commitment.status == "active").order_by(Commitment.id)
-        )
-    )
-
-
-def log_event(
-    session: Session,
-    row: Commitment,
-    kind: str,
-    amount_minor: int,
-    *,
-    now: datetime,
-    campaign_id: int | None = None,
-    donation_id: int | None = None,
-    entry_sequence: int | None = None,
-    hold_id: str | None = None,
-    note: str = "",
-    actor: str | None = None,
-) -> None:
-    session.add(
-        GrantEvent(
-            commitment_id=row.id,
-            campaign_id=campaign_id,
-            donation_id=donation_id,
-            kind=kind,
-            amount_minor=amount_minor,
-            entry_sequence=entry_sequence,
-            hold_id=hold_id,
-            note=note,
-            actor=actor,
-            created_at=now,
-        )
-    )
-
-
-def spec_hash(spec: CommitmentSpec) -> str:
-    """A stable hash of a commitment request, to tell a replay from a conflict."""
-    fields = {
-        name: (value.isoformat() if isinstance(value, datetime) else value)
-        for name, value in asdict(spec).items()
-    }
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=list).encode()).hexdigest()
-
-
-def create_commitment_once(
-    session: Session,
-    spec: CommitmentSpec,
-    *,
-    request_key: str,
-    clock: Clock,
-    created_by: int | None = None,
-    actor: str | None = None,
-) -> tuple[Commitment, bool]:
-    """`create_commitment` under a request key: (commitment, created). The same key
-    with the same request returns the first commitment; with another, a conflict."""
-    digest = spec_hash(spec)
-    existing = session.scalars(
-        select(Commitment).where(Commitment.request_key == request_key)
-    ).one_or_none()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise IdempotencyConflictError(
-                "this Idempotency-Key was used for another commitment", key=request_key
-            )
-        return existing, False
-    row = create_commitment(session, spec, clock=clock, created_by=created_by, actor=actor)
-    row.request_key = request_key
-    row.request_hash = digest
-    return row, True
 
 
 def create_commitment(
@@ -445,8 +274,6 @@ def create_commitment(
         actor=actor,
     )
     if row.kind == "threshold":
-        from ledger.grants.matching import check_threshold, ensure_allocation
-
         if row.campaign_id is not None:
             campaigns = [get_campaign(session, row.campaign_id, lock=True)]
         else:
@@ -478,8 +305,6 @@ def cancel_commitment(
     if row.status == "cancelled":
         raise CommitmentStateError("L'impegno è già stato annullato.")
     now = clock.now()
-    from ledger.grants.matching import void_reservations
-
     for allocation in session.scalars(
         select(Allocation).where(Allocation.commitment_id == row.id).order_by(Allocation.id)
     ):
@@ -521,13 +346,6 @@ def cancel_commitment(
     row.cancelled_at = now
     row.cancelled_by = cancelled_by
     return row
-
-
-def pool_available(session: Session, commitment_id: int) -> int:
-    """What the pool can still give: posted less open reservations."""
-    from ledger.core.balances import balance
-
-    return balance(session, accounts.pool(commitment_id)).available
 
 
 def matches_of(session: Session, commitment_id: int) -> list[Match]:

@@ -58,9 +58,9 @@ from ledger.core.errors import LedgerError
 from ledger.core.models import Account, Hold, HoldResolution, JournalEntry, Posting
 from ledger.core.money import format_it, format_minor
 from ledger.grants import accounts
+from ledger.grants.getters import get_foundation, threshold_rule
 from ledger.grants.models import Allocation, Commitment, GrantEvent
 from ledger.grants.queries import States, commitment_states
-from ledger.grants.service import get_foundation, threshold_rule
 from ledger.people.models import Person
 from ledger.statements.receipts import printable_text
 

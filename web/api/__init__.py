@@ -16,11 +16,11 @@ def init_api(app: Flask) -> None:
     from web.api import (
         calls,  # noqa: F401 - adds the routes of calls for ideas
         campaigns,  # noqa: F401 - adds the campaign routes to the blueprint
-        grants,  # noqa: F401 - adds the matching-grant routes
     )
     from web.api.v1 import bp
     from web.extensions import csrf
     from web.funds import api as funds_api  # noqa: F401 - adds the fund and loan routes
+    from web.grants import api as grants_api  # noqa: F401 - adds the matching-grant routes
 
     csrf.exempt(bp)
     app.register_blueprint(bp)

@@ -3,10 +3,11 @@
 A foundation officer creates, reads and cancels the commitments of the
 foundations they act for; another foundation's commitment is a 404 to them.
 Treasurers and admins read every commitment. Creating and cancelling move the
-foundation's money states, so both take an `Idempotency-Key`: the request key
-is `api:<user id>:<key>`; a replay answers 200 with `Idempotent-Replayed:
-true`, and the same key with another request is a 409 that writes nothing.
-The public reads what a campaign's matching adds (`/campaigns/{id}/matching`).
+foundation's money states, so both take an `Idempotency-Key` and call the use
+cases of `ledger.grants.commands` through `command_post`: a replay answers 200
+with `Idempotent-Replayed: true`, and the same key with another request is a
+409 that writes nothing. The public reads what a campaign's matching adds
+(`/campaigns/{id}/matching`).
 """
 
 from __future__ import annotations
@@ -18,31 +19,29 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger.campaigns.errors import CampaignNotFoundError
 from ledger.campaigns.service import get_campaign
-from ledger.core.clock import rome_today
-from ledger.core.errors import IdempotencyConflictError
+from ledger.commands import Origin, Outcome
 from ledger.core.journal import load_entries
 from ledger.core.models import JournalEntry
 from ledger.core.money import Money, format_minor
-from ledger.grants import queries
-from ledger.grants.errors import CommitmentNotFoundError, CommitmentStateError
+from ledger.grants import commands, queries
+from ledger.grants.errors import CommitmentNotFoundError, FoundationNotFoundError
+from ledger.grants.getters import get_commitment
 from ledger.grants.models import Commitment, Foundation
-from ledger.grants.service import (
-    CommitmentSpec,
-    cancel_commitment,
-    create_commitment_once,
-    foundations_of,
-    get_commitment,
-    list_commitments,
-    spec_hash,
-)
-from web.access import Principal, allow, audit, current_principal, public
+from ledger.grants.service import CommitmentSpec, foundations_of, list_commitments
+from ledger.people.models import User
+from ledger.statements import grants as statements
+from web import views
+from web.access import Principal, allow, current_principal, public
+from web.api.common import bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
-from web.api.grant_schemas import (
+from web.api.inputs import load
+from web.db import in_transaction
+from web.grants.schemas import (
     AMOUNT_FIELDS,
     CommitmentCreateSchema,
     CommitmentListSchema,
@@ -52,9 +51,6 @@ from web.api.grant_schemas import (
     QuoteSchema,
     StatementQuerySchema,
 )
-from web.api.inputs import idempotency_key, json_body, load
-from web.api.v1 import _answer, _caller, _json, bp
-from web.db import current_ledger, in_transaction
 
 OFFICER = "foundation_officer"
 READERS = (OFFICER, "treasurer", "admin")
@@ -204,14 +200,14 @@ def _spec(data: dict[str, Any]) -> CommitmentSpec:
 )
 def list_grants_view() -> ResponseReturnValue:
     """A foundation officer sees their foundations' commitments; treasurers and admins all."""
-    principal = _caller()
+    principal = views.principal()
 
     def read(session: Session) -> dict[str, Any]:
         scope = _scope(session, principal)
         rows = [r for r in list_commitments(session) if scope is None or r.foundation_id in scope]
         return {"items": [commitment_body(session, row) for row in rows]}
 
-    return _json(CommitmentListSchema(), in_transaction(read, read_only=True))
+    return json_answer(CommitmentListSchema(), in_transaction(read, read_only=True))
 
 
 @bp.post("/grants")
@@ -232,70 +228,32 @@ def create_grant_view() -> ResponseReturnValue:
     """A ratio match ("2 EUR for every 1 EUR": kind ratio, ratio "2") or a threshold
     top-up ("raise 40 %, we add 60 % up to 48,000": kind threshold, threshold_share
     "0.4", topup_share "0.6", topup_cap "48000.00"), toward a campaign or a call."""
-    key = idempotency_key()
-    data = load(CommitmentCreateSchema(), json_body())
-    if data["kind"] == "ratio" and data["ratio"] is None:
-        raise invalid_input({"ratio": ['a ratio commitment needs a ratio, e.g. "2"']})
-    if data["ratio"] is not None and Decimal(data["ratio"]) <= 0:
-        raise invalid_input({"ratio": ["must be greater than zero"]})
-    principal = _caller()
-    spec = _spec(data)
-    clock = current_ledger().clock
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        if spec.foundation_id not in foundations_of(session, principal.user_id):
-            from ledger.grants.errors import FoundationNotFoundError
-
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Commitment]:
+        if data["kind"] == "ratio" and data["ratio"] is None:
+            raise invalid_input({"ratio": ['a ratio commitment needs a ratio, e.g. "2"']})
+        if data["ratio"] is not None and Decimal(data["ratio"]) <= 0:
+            raise invalid_input({"ratio": ["must be greater than zero"]})
+        spec = _spec(data)
+        # Only for a foundation the officer acts for: another's does not exist for them.
+        if spec.foundation_id not in foundations_of(session, views.principal().user_id):
             raise FoundationNotFoundError(
                 f"nessuna fondazione con id {spec.foundation_id}",
                 foundation_id=spec.foundation_id,
             )
-        row, created = create_commitment_once(
-            session,
-            spec,
-            request_key=f"api:{principal.user_id}:{key}",
-            clock=clock,
-            created_by=principal.user_id,
-            actor=f"user:{principal.user_id}",
+        return commands.create_commitment(
+            session, spec, origin=origin, clock=views.clock(), key=key
         )
-        if created:
-            audit(
-                session,
-                "grant.commitment_created",
-                subject_type="commitment",
-                subject_id=row.id,
-                details={"kind": row.kind, "pool_minor": row.pool_minor},
-            )
-        return created, commitment_body(session, row)
 
-    try:
-        created, body = in_transaction(work)
-    except IntegrityError:
-        # The same key sent twice at once: the other request committed first. Answer
-        # as its replay (or a conflict if it asked for something else).
-        request_key = f"api:{principal.user_id}:{key}"
-        digest = spec_hash(spec)
-
-        def again(session: Session) -> dict[str, Any] | None:
-            row = session.scalars(
-                select(Commitment).where(Commitment.request_key == request_key)
-            ).one_or_none()
-            if row is None:
-                return None
-            if row.request_hash != digest:
-                raise IdempotencyConflictError(
-                    "this Idempotency-Key was used for another commitment", key=key
-                ) from None
-            return commitment_body(session, row)
-
-        replayed = current_ledger().read(again)
-        if replayed is None:
-            raise
-        created, body = False, replayed
-    location = url_for("api_v1.get_grant_view", commitment_id=body["id"])
-    if created:
-        return _json(CommitmentSchema(), body, 201, Location=location)
-    return _answer(CommitmentSchema(), body, created=False)
+    return command_post(
+        CommitmentCreateSchema(),
+        act,
+        commitment_body,
+        CommitmentSchema(),
+        headers=lambda body: {
+            "Location": url_for("api_v1.get_grant_view", commitment_id=body["id"])
+        },
+    )
 
 
 @bp.get("/grants/<int:commitment_id>")
@@ -308,12 +266,12 @@ def create_grant_view() -> ResponseReturnValue:
 )
 def get_grant_view(commitment_id: int) -> ResponseReturnValue:
     """Money states from the engine's balances; per campaign the match so far."""
-    principal = _caller()
+    principal = views.principal()
 
     def read(session: Session) -> dict[str, Any]:
         return commitment_body(session, _visible(session, principal, commitment_id))
 
-    return _json(CommitmentSchema(), in_transaction(read, read_only=True))
+    return json_answer(CommitmentSchema(), in_transaction(read, read_only=True))
 
 
 @bp.post("/grants/<int:commitment_id>/cancel")
@@ -332,36 +290,14 @@ def cancel_grant_view(commitment_id: int) -> ResponseReturnValue:
     """Open reservations end and the unreserved pool goes back to the foundation;
     money already earned or released stays owed. Repeating with the same key
     answers the cancelled commitment as a replay."""
-    key = idempotency_key()
-    principal = _caller()
-    clock = current_ledger().clock
-    marker = f"api:{principal.user_id}:{key}"
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        row = _visible(session, principal, commitment_id)
-        if row.status == "cancelled":
-            if row.cancel_request_key == marker:
-                return False, commitment_body(session, row)
-            raise CommitmentStateError("L'impegno è già stato annullato.")
-        row.cancel_request_key = marker
-        cancel_commitment(
-            session,
-            row.id,
-            clock=clock,
-            cancelled_by=principal.user_id,
-            actor=f"user:{principal.user_id}",
+    def act(session: Session, _data: Any, origin: Origin, key: str) -> Outcome[Commitment]:
+        _visible(session, views.principal(), commitment_id)
+        return commands.cancel_commitment(
+            session, commitment_id, origin=origin, clock=views.clock(), key=key
         )
-        audit(
-            session,
-            "grant.commitment_cancelled",
-            subject_type="commitment",
-            subject_id=row.id,
-            details={"request": marker[:64]},
-        )
-        return True, commitment_body(session, row)
 
-    created, body = in_transaction(work)
-    return _answer(CommitmentSchema(), body, created=created, status=200)
+    return command_post(None, act, commitment_body, CommitmentSchema(), status=200)
 
 
 @bp.get("/grants/<int:commitment_id>/entries")
@@ -375,7 +311,7 @@ def cancel_grant_view(commitment_id: int) -> ResponseReturnValue:
 def grant_entries_view(commitment_id: int) -> ResponseReturnValue:
     """Pledge, releases, forfeits, clawbacks, disbursements: each money-state
     transition that moved money, with its postings and chain hash."""
-    principal = _caller()
+    principal = views.principal()
 
     def read(session: Session) -> dict[str, Any]:
         row = _visible(session, principal, commitment_id)
@@ -408,7 +344,7 @@ def grant_entries_view(commitment_id: int) -> ResponseReturnValue:
             )
         return {"commitment_id": row.id, "items": items}
 
-    return _json(GrantEntryListSchema(), in_transaction(read, read_only=True))
+    return json_answer(GrantEntryListSchema(), in_transaction(read, read_only=True))
 
 
 @bp.get("/grants/<int:commitment_id>/statement")
@@ -427,16 +363,15 @@ def grant_statement_view(commitment_id: int) -> ResponseReturnValue:
     from the commitment's creation to today), limited to this commitment, with
     the hash-chain head of the last entry it covers."""
     query = load(StatementQuerySchema(), request.args.to_dict())
-    principal = _caller()
-    clock = current_ledger().clock
+    principal = views.principal()
 
     def read(session: Session) -> tuple[bytes, str]:
         row = _visible(session, principal, commitment_id)
         start: date = query["date_from"] or row.created_at.date()
-        end: date = query["date_to"] or rome_today(clock)
+        end: date = query["date_to"] or views.today()
         if end < start:
             raise invalid_input({"to": ["the period ends before it starts"]})
-        return render_statement(session, row, start, end, query["format"], rome_today(clock))
+        return render_statement(session, row, start, end, query["format"], views.today())
 
     content, name = in_transaction(read, read_only=True)
     mimetype = "application/pdf" if name.endswith(".pdf") else "text/csv"
@@ -449,8 +384,6 @@ def render_statement(
     session: Session, row: Commitment, start: date, end: date, fmt: str, today: date
 ) -> tuple[bytes, str]:
     """The foundation's statement limited to this commitment, as PDF or CSV bytes."""
-    from ledger.statements import grants as statements
-
     data = statements.build_grant_statement(
         session, row.foundation_id, start, end, today=today, commitment_ids=[row.id]
     )
@@ -477,13 +410,10 @@ def campaign_matching_view(campaign_id: int) -> ResponseReturnValue:
     10 EUR becomes 20 EUR"). A quote reserves nothing."""
     query = load(QuoteQuerySchema(), request.args.to_dict())
     principal = current_principal()
-    clock = current_ledger().clock
 
     def read(session: Session) -> dict[str, Any]:
         campaign = get_campaign(session, campaign_id)
         if campaign.status == "draft":
-            from ledger.campaigns.errors import CampaignNotFoundError
-
             raise CampaignNotFoundError(
                 f"nessuna campagna con id {campaign_id}", campaign_id=campaign_id
             )
@@ -492,8 +422,6 @@ def campaign_matching_view(campaign_id: int) -> ResponseReturnValue:
             raise invalid_input({"amount": ["must be greater than zero"]})
         person_id = None
         if principal is not None:
-            from ledger.people.models import User
-
             user = session.get(User, principal.user_id)
             person_id = user.person_id if user else None
         figures = {f.commitment_id: f for f in queries.campaign_matches(session, campaign_id)}
@@ -503,7 +431,7 @@ def campaign_matching_view(campaign_id: int) -> ResponseReturnValue:
             amount.minor,
             method=query["method"],
             person_id=person_id,
-            now=clock.now(),
+            now=views.clock().now(),
         )
         adds = {cid: added for cid, _reason, added in quote.reasons}
         reasons = {cid: reason for cid, reason, _added in quote.reasons}
@@ -527,4 +455,4 @@ def campaign_matching_view(campaign_id: int) -> ResponseReturnValue:
             ],
         }
 
-    return _json(QuoteSchema(), in_transaction(read, read_only=True))
+    return json_answer(QuoteSchema(), in_transaction(read, read_only=True))

@@ -1,0 +1,45 @@
+"""The grant log: one row per money-state transition of a commitment.
+
+Every module of the package that moves a commitment's money appends here
+(`log_event`), in the same transaction as the entry it describes; pages and
+statements read the log back as the commitment's history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ledger.grants.models import Commitment, GrantEvent
+
+
+def log_event(
+    session: Session,
+    row: Commitment,
+    kind: str,
+    amount_minor: int,
+    *,
+    now: datetime,
+    campaign_id: int | None = None,
+    donation_id: int | None = None,
+    entry_sequence: int | None = None,
+    hold_id: str | None = None,
+    note: str = "",
+    actor: str | None = None,
+) -> None:
+    """Append one transition of `row`'s money (`kind`, `amount_minor`) to the grant log."""
+    session.add(
+        GrantEvent(
+            commitment_id=row.id,
+            campaign_id=campaign_id,
+            donation_id=donation_id,
+            kind=kind,
+            amount_minor=amount_minor,
+            entry_sequence=entry_sequence,
+            hold_id=hold_id,
+            note=note,
+            actor=actor,
+            created_at=now,
+        )
+    )
