@@ -36,29 +36,11 @@ from ledger.funds.calls import (
     questions_of,
 )
 from web.access import Principal, allow, signed_in
-from web.api.call_schemas import (
-    ApplicationCreateSchema,
-    ApplicationListSchema,
-    ApplicationSchema,
-    AwardCreateSchema,
-    AwardSchema,
-    CallCreateSchema,
-    CallListSchema,
-    CallSchema,
-    ConflictCreateSchema,
-    ConflictSchema,
-    NoteSchema,
-    RankingSchema,
-    ReportCreateSchema,
-    ReturnCreateSchema,
-    ReviewCreateSchema,
-    ReviewSchema,
-)
 from web.api.docs import documented
 from web.api.errors import invalid_input
 from web.api.inputs import idempotency_key, json_body, load
 from web.api.v1 import _answer, _caller, _json, bp
-from web.calls import (
+from web.calls.pages_staff import (
     STAFF,
     Proposal,
     do_approve_award,
@@ -82,6 +64,24 @@ from web.calls import (
     read_once,
     request_hash,
     snapshot,
+)
+from web.calls.schemas import (
+    ApplicationCreateSchema,
+    ApplicationListSchema,
+    ApplicationSchema,
+    AwardCreateSchema,
+    AwardSchema,
+    CallCreateSchema,
+    CallListSchema,
+    CallSchema,
+    ConflictCreateSchema,
+    ConflictSchema,
+    NoteSchema,
+    RankingSchema,
+    ReportCreateSchema,
+    ReturnCreateSchema,
+    ReviewCreateSchema,
+    ReviewSchema,
 )
 from web.db import current_ledger, in_transaction
 
