@@ -8,6 +8,7 @@
   disbursement, repayments, write-off, recovery; `portfolio`: loan states and
   PAR30 rebuilt from the stored rows.
 - `calls`, `applications`, `reviews`, `awards` (and `call_models`,
-  `call_errors`): calls for ideas, the committee and four-eyes awards.
+  `call_errors`): calls for ideas, the committee and four-eyes awards;
+  `call_commands`: their use cases (each act audited, repeatable ones keyed).
 - `demo_calls`, `demo_loans`: the demo's call for ideas and revolving fund.
 """
