@@ -101,7 +101,7 @@ def new_call() -> ResponseReturnValue:
                 loan_product_id=int(form.loan_product.data) if form.loan_product.data else None,
             )
             created = in_transaction(
-                lambda db: _id_and_title(
+                lambda db: (
                     call_commands.create_call(
                         db, spec, origin=views.origin(), clock=views.clock(), key=key
                     ).value
@@ -110,15 +110,10 @@ def new_call() -> ResponseReturnValue:
         except LedgerError as exc:
             attach(form, exc)
         else:
-            call_id, title = created
-            flash(_("Bando «%(title)s» creato.", title=title), "success")
-            return redirect(url_for("call_admin.call_detail", call_id=call_id), 303)
+            flash(_("Bando «%(title)s» creato.", title=created.title), "success")
+            return redirect(url_for("call_admin.call_detail", call_id=created.id), 303)
     status = 422 if form.is_submitted() else 200
     return render_template("calls/new_call.html", form=form, has_funds=bool(funds)), status
-
-
-def _id_and_title(call: Call) -> tuple[int, str]:
-    return call.id, call.title
 
 
 @bp.get("/gestione/bandi/<int:call_id>")
