@@ -8,7 +8,8 @@
   disbursement, repayments, write-off, recovery; `portfolio`: loan states and
   PAR30 rebuilt from the stored rows.
 - `calls`, `applications`, `reviews`, `awards` (and `call_models`,
-  `call_errors`): calls for ideas, the committee and four-eyes awards.
+  `call_errors`): calls for ideas, the committee and four-eyes awards;
+  `call_commands`: their use cases (each act audited, repeatable ones keyed).
 - `commands` (create a fund, money in) and `loan_commands` (loan products,
   loans granted, disbursed, cancelled, repaid, written off, recovered,
   overpayments paid back): the use cases pages, the API and the CLI call, each

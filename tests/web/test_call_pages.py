@@ -481,3 +481,41 @@ def test_the_committee_sees_who_proposed_the_idea_to_judge_a_conflict(app, world
     reviewer = signed(app, world, world.reviewers[0])
     html = reviewer.get(f"/valutazione/candidature/{application_id}").get_data(as_text=True)
     assert "Proponente: Proponente1" in html
+
+
+def test_a_call_submitted_twice_from_the_same_form_is_created_once(app, world):
+    from ledger.audit.models import AuditEvent
+    from ledger.funds.call_models import Call
+
+    admin = signed(app, world, world.admin, two_factor=True)
+    html = admin.get("/gestione/bandi/nuovo").get_data(as_text=True)
+    key = re.search(r'name="form_key" type="hidden" value="([0-9a-f]+)"', html)
+    assert key is not None
+    data = {
+        "csrf_token": csrf_token(html),
+        "form_key": key.group(1),
+        "fund": str(world.fund_id),
+        "title": "Seconda edizione",
+        "budget": "5.000,00",
+        "max_award": "1.000,00",
+        "opens_at": "2026-07-01T00:00",
+        "closes_at": "2026-07-31T23:59",
+        "award_kind": "grant",
+        "criteria": "Impatto sociale | 3",
+        "questions": "Il progetto si svolge a Brescia? | sì",
+        "reviewers": [str(r) for r in world.reviewers],
+    }
+    locations = []
+    for _ in range(2):
+        response = admin.post("/gestione/bandi/nuovo", data=data)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        locations.append(response.headers["Location"])
+    assert locations[0] == locations[1]
+    titles = world.run(lambda s: [c.title for c in s.scalars(select(Call).order_by(Call.id))])
+    assert titles == ["#genera_idee 2026", "Seconda edizione"]
+    actions = world.run(
+        lambda s: list(
+            s.scalars(select(AuditEvent.action).where(AuditEvent.action == "call.create"))
+        )
+    )
+    assert actions == ["call.create"]

@@ -92,7 +92,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.grant_statement_view": (("foundation_officer", "treasurer", "admin"), False),
     "api_v1.campaign_matching_view": (PUBLIC, False),
     "webhooks.stripe": (PUBLIC, False),
-    # calls for ideas (web/calls.py, web/api/calls.py)
+    # calls for ideas (web/calls/)
     "calls.index": (PUBLIC, False),
     "calls.call": (PUBLIC, False),
     "my_applications.new": (("proponent",), False),

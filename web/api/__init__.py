@@ -14,10 +14,10 @@ from flask import Flask
 def init_api(app: Flask) -> None:
     """Register the API blueprint on `app`, exempt from CSRF."""
     from web.api import (
-        calls,  # noqa: F401 - adds the routes of calls for ideas
         campaigns,  # noqa: F401 - adds the campaign routes to the blueprint
     )
     from web.api.v1 import bp
+    from web.calls import api as calls_api  # noqa: F401 - adds the routes of calls for ideas
     from web.extensions import csrf
     from web.funds import api as funds_api  # noqa: F401 - adds the fund and loan routes
     from web.grants import api as grants_api  # noqa: F401 - adds the matching-grant routes

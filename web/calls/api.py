@@ -1,42 +1,53 @@
 """Calls for ideas in the JSON API: calls, applications, reviews, awards and tranches.
 
-The same services as the pages (`web.calls`), audit events included. Reads
-need a token (any signed-in user sees the calls and what they financed; an
-application is visible to its proponent, the staff and the call's committee).
-Money-moving POSTs (approving an award reserves money; paying a tranche,
-disbursing a loan, closing an award and booking a return move it) need an
-`Idempotency-Key`; its hash is kept in the action's audit event, so a retry
+The same use cases as the pages (`ledger.funds.call_commands`), audit events
+included. Reads need a token (any signed-in user sees the calls and what they
+financed; an application is visible to its proponent, the staff and the
+call's committee). Money-moving POSTs (approving an award reserves money;
+paying a tranche, disbursing a loan, closing an award and booking a return
+move it) need an `Idempotency-Key` (`web.api.common.command_post`): a retry
 with the same key answers 200 with `Idempotent-Replayed: true` and writes
-nothing, and the same key on another award or tranche is a 409.
+nothing, and the same key on another award, tranche or amount is a 409.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
+from ledger.commands import Origin, Outcome
+from ledger.core.clock import Clock
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money, format_minor
 from ledger.funds import applications as apps
 from ledger.funds import awards as award_rules
+from ledger.funds import call_commands
 from ledger.funds import reviews as review_rules
-from ledger.funds.call_errors import ApplicationNotFoundError
-from ledger.funds.call_models import Application, Award, Call, ConflictDeclaration, Review
+from ledger.funds.call_models import Award
 from ledger.funds.calls import (
     NewCall,
-    call_figures,
-    committee,
-    criteria_of,
     get_call,
-    is_reviewer,
     list_calls,
-    questions_of,
 )
-from web.access import Principal, allow, signed_in
-from web.api.call_schemas import (
+from web import views
+from web.access import allow, signed_in
+from web.api.common import bp, command_post, json_answer
+from web.api.docs import documented
+from web.api.errors import invalid_input
+from web.api.inputs import json_body, load
+from web.calls import STAFF
+from web.calls.bodies import (
+    application_body,
+    award_body,
+    award_of_tranche,
+    call_body,
+    visible_application,
+)
+from web.calls.schemas import (
     ApplicationCreateSchema,
     ApplicationListSchema,
     ApplicationSchema,
@@ -54,36 +65,7 @@ from web.api.call_schemas import (
     ReviewCreateSchema,
     ReviewSchema,
 )
-from web.api.docs import documented
-from web.api.errors import invalid_input
-from web.api.inputs import idempotency_key, json_body, load
-from web.api.v1 import _answer, _caller, _json, bp
-from web.calls import (
-    STAFF,
-    Proposal,
-    do_approve_award,
-    do_approve_tranche,
-    do_close_award,
-    do_create_application,
-    do_create_call,
-    do_declare,
-    do_disburse_loan,
-    do_pay_tranche,
-    do_propose,
-    do_refuse_award,
-    do_reject,
-    do_report,
-    do_return,
-    do_score,
-    do_screen,
-    do_submit,
-    do_withdraw,
-    financed_ideas,
-    read_once,
-    request_hash,
-    snapshot,
-)
-from web.db import current_ledger, in_transaction
+from web.db import in_transaction
 
 TAG = "calls"
 
@@ -96,141 +78,6 @@ def _money(text: str, currency: str, field: str) -> int:
     if money.minor <= 0:
         raise invalid_input({field: ["must be greater than zero"]})
     return money.minor
-
-
-def _key_hash(principal: Principal) -> str:
-    return request_hash(f"api:{principal.user_id}:{idempotency_key()}")
-
-
-# --------------------------------------------------------------------------- bodies
-def _call_body(session: Session, call: Call) -> dict[str, Any]:
-    figures = call_figures(session, call.id)
-    money = call.currency
-    return {
-        "id": call.id,
-        "fund_id": call.fund_id,
-        "title": call.title,
-        "description": call.description_md,
-        "currency": money,
-        "budget": format_minor(figures.budget_minor, money),
-        "committed": format_minor(figures.committed_minor, money),
-        "remaining": format_minor(figures.remaining_minor, money),
-        "max_award": format_minor(call.max_award_minor, money),
-        "opens_at": call.opens_at,
-        "closes_at": call.closes_at,
-        "award_kind": call.award_kind,
-        "loan_product_id": call.loan_product_id,
-        "open": call.is_open(current_ledger().clock.now()),
-        "questions": [
-            {
-                "id": q.id,
-                "position": q.position,
-                "text": q.text,
-                "required_answer": q.required_answer,
-            }
-            for q in questions_of(session, call.id)
-        ],
-        "criteria": [
-            {"id": c.id, "position": c.position, "name": c.name, "weight": c.weight}
-            for c in criteria_of(session, call.id)
-        ],
-        "reviewer_user_ids": committee(session, call.id),
-        "financed": [
-            {
-                "application_id": idea.application.id,
-                "title": idea.application.title,
-                "kind": idea.award.kind,
-                "amount": format_minor(idea.award.amount_minor, idea.award.currency),
-                "proponent": idea.proponent_name,
-            }
-            for idea in financed_ideas(session, call.id)
-        ],
-    }
-
-
-def _award_body(session: Session, award: Award) -> dict[str, Any]:
-    return {
-        "id": award.id,
-        "application_id": award.application_id,
-        "kind": award.kind,
-        "amount": format_minor(award.amount_minor, award.currency),
-        "currency": award.currency,
-        "status": award.status,
-        "proposed_by_user_id": award.proposed_by_user_id,
-        "approved_by_user_id": award.approved_by_user_id,
-        "term_months": award.term_months,
-        "first_due_on": award.first_due_on,
-        "loan_id": award.loan_id,
-        "released": format_minor(award.released_minor, award.currency),
-        "returned": format_minor(award.returned_minor, award.currency),
-        "tranches": [
-            {
-                "id": t.id,
-                "award_id": t.award_id,
-                "position": t.position,
-                "amount": format_minor(t.amount_minor, t.currency),
-                "currency": t.currency,
-                "milestone": t.milestone,
-                "status": t.status,
-                "approved_by_user_id": t.approved_by_user_id,
-                "paid_by_user_id": t.paid_by_user_id,
-                "paid_at": t.paid_at,
-                "entry_id": t.payment_ref,
-                "reported_at": t.reported_at,
-            }
-            for t in award_rules.tranches_of(session, award.id)
-        ],
-    }
-
-
-def _application_body(session: Session, found: Application) -> dict[str, Any]:
-    return {
-        "id": found.id,
-        "call_id": found.call_id,
-        "proponent_user_id": found.proponent_user_id,
-        "title": found.title,
-        "summary": found.summary,
-        "requested": format_minor(found.requested_minor, found.currency),
-        "currency": found.currency,
-        "kind": found.kind,
-        "status": found.status,
-        "public_name_consent": found.public_name_consent,
-        "submitted_at": found.submitted_at,
-        "answers": [
-            {"question_id": q, "answer": a}
-            for q, a in sorted(apps.answers_of(session, found.id).items())
-        ],
-        "history": [
-            {
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "actor_user_id": e.actor_user_id,
-                "occurred_at": e.occurred_at,
-                "note": e.note,
-            }
-            for e in apps.history(session, found.id)
-        ],
-        "awards": [_award_body(session, a) for a in award_rules.awards_of(session, found.id)],
-    }
-
-
-def _visible_application(
-    session: Session, application_id: int, principal: Principal
-) -> Application:
-    """The application if the caller is its proponent, staff, or on the call's committee
-    (drafts: the proponent only); anyone else gets 404."""
-    found = apps.get_application(session, application_id)
-    if found.proponent_user_id == principal.user_id:
-        return found
-    staff = bool(principal.roles & set(STAFF))
-    member = "reviewer" in principal.roles and is_reviewer(
-        session, found.call_id, principal.user_id
-    )
-    if found.status != "draft" and (staff or member):
-        return found
-    raise ApplicationNotFoundError(
-        f"nessuna candidatura con id {application_id}", application_id=application_id
-    )
 
 
 # --------------------------------------------------------------------------- calls
@@ -246,9 +93,9 @@ def list_calls_view() -> ResponseReturnValue:
     (the proponent named only with their consent)."""
 
     def read(session: Session) -> dict[str, Any]:
-        return {"calls": [_call_body(session, c) for c in list_calls(session)]}
+        return {"calls": [call_body(session, c) for c in list_calls(session)]}
 
-    return _json(CallListSchema(), read_once(read))
+    return json_answer(CallListSchema(), views.read_once(read))
 
 
 @bp.post("/calls")
@@ -264,7 +111,6 @@ def create_call_view() -> ResponseReturnValue:
     """A call of a fund: budget, window, maximum award, kind, eligibility questions,
     weighted rubric and a committee of users with the reviewer role."""
     data = load(CallCreateSchema(), json_body())
-    principal = _caller()
     currency = data["currency"]
     spec = NewCall(
         fund_id=data["fund_id"],
@@ -283,11 +129,14 @@ def create_call_view() -> ResponseReturnValue:
     )
 
     def work(session: Session) -> dict[str, Any]:
-        return _call_body(session, do_create_call(session, spec, principal))
+        created = call_commands.create_call(
+            session, spec, origin=views.origin(), clock=views.clock()
+        )
+        return call_body(session, created.value)
 
     body = in_transaction(work)
     location = url_for("api_v1.get_call_view", call_id=body["id"])
-    return _json(CallSchema(), body, 201, Location=location)
+    return json_answer(CallSchema(), body, 201, Location=location)
 
 
 @bp.get("/calls/<int:call_id>")
@@ -300,7 +149,7 @@ def create_call_view() -> ResponseReturnValue:
 )
 def get_call_view(call_id: int) -> ResponseReturnValue:
     """One call with its figures, rules, committee and financed ideas."""
-    return _json(CallSchema(), read_once(lambda s: _call_body(s, get_call(s, call_id))))
+    return json_answer(CallSchema(), views.read_once(lambda s: call_body(s, get_call(s, call_id))))
 
 
 @bp.get("/calls/<int:call_id>/ranking")
@@ -338,7 +187,7 @@ def call_ranking_view(call_id: int) -> ResponseReturnValue:
             ],
         }
 
-    return _json(RankingSchema(), read_once(read))
+    return json_answer(RankingSchema(), views.read_once(read))
 
 
 # --------------------------------------------------------------------------- applications
@@ -356,9 +205,9 @@ def call_applications_view(call_id: int) -> ResponseReturnValue:
     def read(session: Session) -> dict[str, Any]:
         get_call(session, call_id)
         found = [a for a in apps.applications_of_call(session, call_id) if a.status != "draft"]
-        return {"applications": [_application_body(session, a) for a in found]}
+        return {"applications": [application_body(session, a) for a in found]}
 
-    return _json(ApplicationListSchema(), read_once(read))
+    return json_answer(ApplicationListSchema(), views.read_once(read))
 
 
 @bp.post("/calls/<int:call_id>/applications")
@@ -377,8 +226,7 @@ def call_applications_view(call_id: int) -> ResponseReturnValue:
 def create_application_view(call_id: int) -> ResponseReturnValue:
     """A draft application by the caller; submit it before the call closes."""
     data = load(ApplicationCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda s: get_call(s, call_id).currency)
+    currency = views.snapshot(lambda s: get_call(s, call_id).currency)
     draft = apps.ApplicationDraft(
         title=data["title"],
         summary=data["summary"],
@@ -389,11 +237,14 @@ def create_application_view(call_id: int) -> ResponseReturnValue:
     )
 
     def work(session: Session) -> dict[str, Any]:
-        return _application_body(session, do_create_application(session, call_id, draft, principal))
+        created = call_commands.create_application(
+            session, call_id, draft, origin=views.origin(), clock=views.clock()
+        )
+        return application_body(session, created.value)
 
     body = in_transaction(work)
     location = url_for("api_v1.get_application_view", application_id=body["id"])
-    return _json(ApplicationSchema(), body, 201, Location=location)
+    return json_answer(ApplicationSchema(), body, 201, Location=location)
 
 
 @bp.get("/me/applications")
@@ -405,13 +256,13 @@ def create_application_view(call_id: int) -> ResponseReturnValue:
 )
 def my_applications_view() -> ResponseReturnValue:
     """The caller's applications with their history and decisions."""
-    principal = _caller()
+    principal = views.principal()
 
     def read(session: Session) -> dict[str, Any]:
         found = apps.applications_of_user(session, principal.user_id)
-        return {"applications": [_application_body(session, a) for a in found]}
+        return {"applications": [application_body(session, a) for a in found]}
 
-    return _json(ApplicationListSchema(), read_once(read))
+    return json_answer(ApplicationListSchema(), views.read_once(read))
 
 
 @bp.get("/applications/<int:application_id>")
@@ -424,21 +275,26 @@ def my_applications_view() -> ResponseReturnValue:
 )
 def get_application_view(application_id: int) -> ResponseReturnValue:
     """Visible to its proponent, to admins and treasurers, and to the call's committee."""
-    principal = _caller()
-    return _json(
+    principal = views.principal()
+    return json_answer(
         ApplicationSchema(),
-        read_once(
-            lambda s: _application_body(s, _visible_application(s, application_id, principal))
+        views.read_once(
+            lambda s: application_body(s, visible_application(s, application_id, principal))
         ),
     )
 
 
-def _application_action(application_id: int, work: Any) -> ResponseReturnValue:
-    def run(session: Session) -> dict[str, Any]:
-        work(session)
-        return _application_body(session, apps.get_application(session, application_id))
+def _application_action(
+    application_id: int, act: Callable[[Session, Origin, Clock], Outcome[Any]]
+) -> ResponseReturnValue:
+    """Run a keyless act on an application; answer the application as it now is."""
+    origin = views.origin()
 
-    return _json(ApplicationSchema(), in_transaction(run))
+    def run(session: Session) -> dict[str, Any]:
+        act(session, origin, views.clock())
+        return application_body(session, apps.get_application(session, application_id))
+
+    return json_answer(ApplicationSchema(), in_transaction(run))
 
 
 @bp.post("/applications/<int:application_id>/submit")
@@ -455,8 +311,12 @@ def _application_action(application_id: int, work: Any) -> ResponseReturnValue:
 )
 def submit_application_view(application_id: int) -> ResponseReturnValue:
     """draft -> submitted while the call is open; after it closes nothing changes."""
-    principal = _caller()
-    return _application_action(application_id, lambda s: do_submit(s, application_id, principal))
+    return _application_action(
+        application_id,
+        lambda s, origin, clock: call_commands.submit_application(
+            s, application_id, origin=origin, clock=clock
+        ),
+    )
 
 
 @bp.post("/applications/<int:application_id>/withdraw")
@@ -469,8 +329,12 @@ def submit_application_view(application_id: int) -> ResponseReturnValue:
 )
 def withdraw_application_view(application_id: int) -> ResponseReturnValue:
     """The proponent withdraws (from draft, submitted or in review); final."""
-    principal = _caller()
-    return _application_action(application_id, lambda s: do_withdraw(s, application_id, principal))
+    return _application_action(
+        application_id,
+        lambda s, origin, clock: call_commands.withdraw_application(
+            s, application_id, origin=origin, clock=clock
+        ),
+    )
 
 
 @bp.post("/applications/<int:application_id>/screen")
@@ -483,8 +347,12 @@ def withdraw_application_view(application_id: int) -> ResponseReturnValue:
 )
 def screen_application_view(application_id: int) -> ResponseReturnValue:
     """Compare the answers with the required ones."""
-    principal = _caller()
-    return _application_action(application_id, lambda s: do_screen(s, application_id, principal))
+    return _application_action(
+        application_id,
+        lambda s, origin, clock: call_commands.screen_application(
+            s, application_id, origin=origin, clock=clock
+        ),
+    )
 
 
 @bp.post("/applications/<int:application_id>/reject")
@@ -500,9 +368,11 @@ def screen_application_view(application_id: int) -> ResponseReturnValue:
 def reject_application_view(application_id: int) -> ResponseReturnValue:
     """in_review -> rejected, with an optional note (no personal data)."""
     data = load(NoteSchema(), json_body(required=False))
-    principal = _caller()
     return _application_action(
-        application_id, lambda s: do_reject(s, application_id, principal, data["note"])
+        application_id,
+        lambda s, origin, clock: call_commands.reject_application(
+            s, application_id, note=data["note"], origin=origin, clock=clock
+        ),
     )
 
 
@@ -523,12 +393,15 @@ def reject_application_view(application_id: int) -> ResponseReturnValue:
 def application_conflict_view(application_id: int) -> ResponseReturnValue:
     """A committee member declares, once, whether they have a conflict of interest."""
     data = load(ConflictCreateSchema(), json_body())
-    principal = _caller()
 
     def work(session: Session) -> dict[str, Any]:
-        found: ConflictDeclaration = do_declare(
-            session, application_id, data["conflicted"], principal
-        )
+        found = call_commands.declare_conflict(
+            session,
+            application_id,
+            conflicted=data["conflicted"],
+            origin=views.origin(),
+            clock=views.clock(),
+        ).value
         return {
             "application_id": found.application_id,
             "reviewer_user_id": found.reviewer_user_id,
@@ -536,7 +409,7 @@ def application_conflict_view(application_id: int) -> ResponseReturnValue:
             "declared_at": found.declared_at,
         }
 
-    return _json(ConflictSchema(), in_transaction(work), 201)
+    return json_answer(ConflictSchema(), in_transaction(work), 201)
 
 
 @bp.post("/applications/<int:application_id>/reviews")
@@ -556,7 +429,6 @@ def application_conflict_view(application_id: int) -> ResponseReturnValue:
 def application_review_view(application_id: int) -> ResponseReturnValue:
     """Scores 0-10 for every criterion of the call's rubric, once per reviewer."""
     data = load(ReviewCreateSchema(), json_body())
-    principal = _caller()
     scores: dict[int, int] = {}
     for item in data["scores"]:
         if item["criterion_id"] in scores:
@@ -564,7 +436,14 @@ def application_review_view(application_id: int) -> ResponseReturnValue:
         scores[item["criterion_id"]] = item["score"]
 
     def work(session: Session) -> dict[str, Any]:
-        found: Review = do_score(session, application_id, scores, data["comment"], principal)
+        found = call_commands.score_application(
+            session,
+            application_id,
+            scores=scores,
+            comment=data["comment"],
+            origin=views.origin(),
+            clock=views.clock(),
+        ).value
         return {
             "id": found.id,
             "application_id": found.application_id,
@@ -577,7 +456,7 @@ def application_review_view(application_id: int) -> ResponseReturnValue:
             "submitted_at": found.submitted_at,
         }
 
-    return _json(ReviewSchema(), in_transaction(work), 201)
+    return json_answer(ReviewSchema(), in_transaction(work), 201)
 
 
 # --------------------------------------------------------------------------- awards
@@ -597,25 +476,30 @@ def application_review_view(application_id: int) -> ResponseReturnValue:
 def propose_award_view(application_id: int) -> ResponseReturnValue:
     """An amount (which may differ from the request) as a grant in tranches or a loan."""
     data = load(AwardCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda s: apps.get_application(s, application_id).currency)
-    proposal = Proposal(
-        amount_minor=_money(data["amount"], currency, "amount"),
-        kind=data["kind"],
-        tranches=[
-            award_rules.TrancheSpec(
-                _money(t["amount"], currency, f"tranches.{i}.amount"), t["milestone"]
-            )
-            for i, t in enumerate(data["tranches"])
-        ],
-        term_months=data["term_months"],
-        first_due_on=data["first_due_on"],
-    )
+    currency = views.snapshot(lambda s: apps.get_application(s, application_id).currency)
+    amount_minor = _money(data["amount"], currency, "amount")
+    tranches = [
+        award_rules.TrancheSpec(
+            _money(t["amount"], currency, f"tranches.{i}.amount"), t["milestone"]
+        )
+        for i, t in enumerate(data["tranches"])
+    ]
 
     def work(session: Session) -> dict[str, Any]:
-        return _award_body(session, do_propose(session, application_id, proposal, principal))
+        award = call_commands.propose_award(
+            session,
+            application_id,
+            amount_minor=amount_minor,
+            kind=data["kind"],
+            tranches=tranches,
+            term_months=data["term_months"],
+            first_due_on=data["first_due_on"],
+            origin=views.origin(),
+            clock=views.clock(),
+        ).value
+        return award_body(session, award)
 
-    return _json(AwardSchema(), in_transaction(work), 201)
+    return json_answer(AwardSchema(), in_transaction(work), 201)
 
 
 @bp.post("/awards/<int:award_id>/approve")
@@ -634,15 +518,14 @@ def propose_award_view(application_id: int) -> ResponseReturnValue:
 def approve_award_view(award_id: int) -> ResponseReturnValue:
     """A second person approves: each grant tranche (or the loan) is reserved in the fund,
     and a loan is opened on its reservation."""
-    principal = _caller()
-    key_hash = _key_hash(principal)
-
-    def work(session: Session) -> tuple[dict[str, Any], bool]:
-        award, created = do_approve_award(session, award_id, principal, key_hash)
-        return _award_body(session, award), created
-
-    body, created = in_transaction(work)
-    return _answer(AwardSchema(), body, created=created)
+    return command_post(
+        None,
+        lambda session, _data, origin, key: call_commands.approve_award(
+            session, award_id, origin=origin, clock=views.clock(), key=key
+        ),
+        award_body,
+        AwardSchema(),
+    )
 
 
 @bp.post("/awards/<int:award_id>/refuse")
@@ -658,12 +541,14 @@ def approve_award_view(award_id: int) -> ResponseReturnValue:
 def refuse_award_view(award_id: int) -> ResponseReturnValue:
     """Nothing was reserved; the application can get another proposal."""
     data = load(NoteSchema(), json_body(required=False))
-    principal = _caller()
 
     def work(session: Session) -> dict[str, Any]:
-        return _award_body(session, do_refuse_award(session, award_id, principal, data["note"]))
+        award = call_commands.refuse_award(
+            session, award_id, note=data["note"], origin=views.origin(), clock=views.clock()
+        ).value
+        return award_body(session, award)
 
-    return _json(AwardSchema(), in_transaction(work))
+    return json_answer(AwardSchema(), in_transaction(work))
 
 
 @bp.post("/awards/<int:award_id>/close")
@@ -677,15 +562,14 @@ def refuse_award_view(award_id: int) -> ResponseReturnValue:
 )
 def close_award_view(award_id: int) -> ResponseReturnValue:
     """Tranches never paid are released: their money is available to the fund again."""
-    principal = _caller()
-    key_hash = _key_hash(principal)
-
-    def work(session: Session) -> tuple[dict[str, Any], bool]:
-        award, created = do_close_award(session, award_id, principal, key_hash)
-        return _award_body(session, award), created
-
-    body, created = in_transaction(work)
-    return _answer(AwardSchema(), body, created=created)
+    return command_post(
+        None,
+        lambda session, _data, origin, key: call_commands.close_award(
+            session, award_id, origin=origin, clock=views.clock(), key=key
+        ),
+        award_body,
+        AwardSchema(),
+    )
 
 
 @bp.post("/awards/<int:award_id>/returns")
@@ -704,18 +588,15 @@ def close_award_view(award_id: int) -> ResponseReturnValue:
 )
 def award_return_view(award_id: int) -> ResponseReturnValue:
     """The proponent gave back part of what was paid: it returns to the fund."""
-    data = load(ReturnCreateSchema(), json_body())
-    principal = _caller()
-    key_hash = _key_hash(principal)
-    currency = snapshot(lambda s: award_rules.get_award(s, award_id).currency)
-    minor = _money(data["amount"], currency, "amount")
 
-    def work(session: Session) -> tuple[dict[str, Any], bool]:
-        award, created = do_return(session, award_id, minor, principal, key_hash)
-        return _award_body(session, award), created
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Award]:
+        currency = award_rules.get_award(session, award_id).currency
+        minor = _money(data["amount"], currency, "amount")
+        return call_commands.return_unspent(
+            session, award_id, minor, origin=origin, clock=views.clock(), key=key
+        )
 
-    body, created = in_transaction(work)
-    return _answer(AwardSchema(), body, created=created)
+    return command_post(ReturnCreateSchema(), act, award_body, AwardSchema())
 
 
 @bp.post("/awards/<int:award_id>/disburse")
@@ -732,22 +613,17 @@ def award_return_view(award_id: int) -> ResponseReturnValue:
 )
 def award_disburse_view(award_id: int) -> ResponseReturnValue:
     """The loan's reservation is posted: the money leaves the fund."""
-    principal = _caller()
-    key_hash = _key_hash(principal)
-
-    def work(session: Session) -> tuple[dict[str, Any], bool]:
-        award, created = do_disburse_loan(session, award_id, principal, key_hash)
-        return _award_body(session, award), created
-
-    body, created = in_transaction(work)
-    return _answer(AwardSchema(), body, created=created)
+    return command_post(
+        None,
+        lambda session, _data, origin, key: call_commands.disburse_award_loan(
+            session, award_id, origin=origin, clock=views.clock(), key=key
+        ),
+        award_body,
+        AwardSchema(),
+    )
 
 
 # --------------------------------------------------------------------------- tranches
-def _award_of_tranche(session: Session, tranche_id: int) -> Award:
-    return award_rules.get_award(session, award_rules.get_tranche(session, tranche_id).award_id)
-
-
 @bp.post("/tranches/<int:tranche_id>/approve")
 @allow(*STAFF)
 @documented(
@@ -761,13 +637,14 @@ def _award_of_tranche(session: Session, tranche_id: int) -> Award:
 )
 def approve_tranche_view(tranche_id: int) -> ResponseReturnValue:
     """After the previous milestone's report; another person pays it."""
-    principal = _caller()
 
     def work(session: Session) -> dict[str, Any]:
-        do_approve_tranche(session, tranche_id, principal)
-        return _award_body(session, _award_of_tranche(session, tranche_id))
+        call_commands.approve_tranche(
+            session, tranche_id, origin=views.origin(), clock=views.clock()
+        )
+        return award_body(session, award_of_tranche(session, tranche_id))
 
-    return _json(AwardSchema(), in_transaction(work))
+    return json_answer(AwardSchema(), in_transaction(work))
 
 
 @bp.post("/tranches/<int:tranche_id>/pay")
@@ -785,15 +662,14 @@ def approve_tranche_view(tranche_id: int) -> ResponseReturnValue:
 )
 def pay_tranche_view(tranche_id: int) -> ResponseReturnValue:
     """Posts the tranche's reservation: Dr grants paid, Cr fund cash."""
-    principal = _caller()
-    key_hash = _key_hash(principal)
-
-    def work(session: Session) -> tuple[dict[str, Any], bool]:
-        _tranche, created = do_pay_tranche(session, tranche_id, principal, key_hash)
-        return _award_body(session, _award_of_tranche(session, tranche_id)), created
-
-    body, created = in_transaction(work)
-    return _answer(AwardSchema(), body, created=created)
+    return command_post(
+        None,
+        lambda session, _data, origin, key: call_commands.pay_tranche(
+            session, tranche_id, origin=origin, clock=views.clock(), key=key
+        ),
+        lambda session, tranche: award_body(session, award_of_tranche(session, tranche.id)),
+        AwardSchema(),
+    )
 
 
 @bp.post("/tranches/<int:tranche_id>/report")
@@ -808,10 +684,11 @@ def pay_tranche_view(tranche_id: int) -> ResponseReturnValue:
 def tranche_report_view(tranche_id: int) -> ResponseReturnValue:
     """The proponent's report; the next tranche can be approved after it."""
     data = load(ReportCreateSchema(), json_body())
-    principal = _caller()
 
     def work(session: Session) -> dict[str, Any]:
-        do_report(session, tranche_id, data["report"], principal)
-        return _award_body(session, _award_of_tranche(session, tranche_id))
+        call_commands.report_milestone(
+            session, tranche_id, report=data["report"], origin=views.origin(), clock=views.clock()
+        )
+        return award_body(session, award_of_tranche(session, tranche_id))
 
-    return _json(AwardSchema(), in_transaction(work))
+    return json_answer(AwardSchema(), in_transaction(work))
