@@ -2,7 +2,8 @@
 and the officers who act for them, and `ledger grants` lists the commitments with their
 money states (from the engine's balances) and books a foundation's disbursement of released
 money for a campaign, once per bank transfer reference. Each change writes its audit event
-(`foundation.create`, `foundation.add_officer`, `grant.disbursement`).
+(`foundation.create`, `foundation.add_officer`, `commitment.disbursement`), written by
+the use cases of `ledger.grants.commands`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from ledger.cli.common import CommandError, _audit, _user_or_fail, open_ledger
+from ledger.cli.common import _cli_origin, open_ledger
 from ledger.core.money import Money, format_minor
+from ledger.grants import commands as grant_commands
+from ledger.grants.getters import get_commitment
 
 
 @click.group()
@@ -28,24 +31,13 @@ def foundations() -> None:
 @click.pass_context
 def foundations_create(ctx: click.Context, name: str, tax_code: str | None) -> None:
     """Register a foundation (writes a `foundation.create` audit event)."""
-    from ledger.grants.service import create_foundation
-
     ledger = open_ledger(ctx)
-
-    def work(session: Session) -> int:
-        foundation = create_foundation(
-            session, name=name, tax_code=tax_code, now=ledger.clock.now()
+    outcome = ledger.run(
+        lambda session: grant_commands.create_foundation(
+            session, name, tax_code=tax_code, origin=_cli_origin(), clock=ledger.clock
         )
-        _audit(
-            session,
-            ledger,
-            "foundation.create",
-            subject_type="foundation",
-            subject_id=foundation.id,
-        )
-        return foundation.id
-
-    click.echo(f"created foundation {ledger.run(work)}")
+    )
+    click.echo(f"created foundation {outcome.value.id}")
 
 
 @foundations.command("add-officer")
@@ -54,28 +46,13 @@ def foundations_create(ctx: click.Context, name: str, tax_code: str | None) -> N
 @click.pass_context
 def foundations_add_officer(ctx: click.Context, foundation_id: int, email: str) -> None:
     """Let the user EMAIL act for the foundation (they need the foundation_officer role)."""
-    from ledger.grants.service import add_officer
-
     ledger = open_ledger(ctx)
-
-    def work(session: Session) -> int:
-        user = _user_or_fail(session, email)
-        if "foundation_officer" not in user.roles:
-            raise CommandError(
-                "role_missing", f"user {user.id} needs the foundation_officer role first"
-            )
-        add_officer(session, foundation_id, user.id, now=ledger.clock.now())
-        _audit(
-            session,
-            ledger,
-            "foundation.add_officer",
-            subject_type="foundation",
-            subject_id=foundation_id,
-            details={"user_id": user.id},
+    outcome = ledger.run(
+        lambda session: grant_commands.add_officer(
+            session, foundation_id, email, origin=_cli_origin(), clock=ledger.clock
         )
-        return user.id
-
-    click.echo(f"user {ledger.run(work)} now acts for foundation {foundation_id}")
+    )
+    click.echo(f"user {outcome.value} now acts for foundation {foundation_id}")
 
 
 @click.group()
@@ -141,31 +118,20 @@ def grants_disburse(
     ctx: click.Context, commitment_id: int, campaign_id: int, amount: str, reference: str
 ) -> None:
     """Book the foundation's payment of released money for a campaign (once per reference)."""
-    from ledger.grants.matching import record_disbursement
-    from ledger.grants.service import get_commitment
-
     ledger = open_ledger(ctx)
 
     def work(session: Session) -> int:
-        row = get_commitment(session, commitment_id)
-        minor = Money.parse(amount, row.currency).minor
-        sequence = record_disbursement(
+        currency = get_commitment(session, commitment_id).currency
+        outcome = grant_commands.record_disbursement(
             session,
             commitment_id,
             campaign_id,
-            minor,
-            key=reference,
+            Money.parse(amount, currency).minor,
+            reference=reference,
+            origin=_cli_origin(),
             clock=ledger.clock,
-            actor="cli",
+            key=reference,
         )
-        _audit(
-            session,
-            ledger,
-            "grant.disbursement",
-            subject_type="commitment",
-            subject_id=commitment_id,
-            details={"campaign_id": campaign_id, "amount_minor": minor},
-        )
-        return sequence
+        return outcome.value.sequence
 
     click.echo(f"booked as entry {ledger.run(work)}")

@@ -25,16 +25,13 @@ from ledger.grants import accounts
 from ledger.grants.errors import CommitmentStateError, InvalidCommitmentError
 from ledger.grants.getters import (
     bonus_rule,
+    get_commitment,
     get_foundation,
     pool_available,
     ratio_rule,
     threshold_rule,
     window_of,
 )
-
-# Named here only for `ledger grants disburse` (ledger/cli.py imports it from this module):
-# remove once that command calls ledger.grants.commands and reads ledger.grants.getters.
-from ledger.grants.getters import get_commitment as get_commitment  # noqa: PLC0414
 from ledger.grants.log import log_event
 from ledger.grants.matching import check_threshold, ensure_allocation, void_reservations
 from ledger.grants.models import Allocation, Commitment, Foundation, FoundationOfficer, Match
