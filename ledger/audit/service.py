@@ -7,13 +7,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
 from ledger.core.privacy import refuse_personal_metadata
 
 CHANNELS = ("web", "api", "cli")
+
+# Action names that changed when every act got one name, declared once with its
+# use case (`ledger.commands.command`). Rows already written keep their old
+# name (the log is append-only); a filter by the new name finds them too.
+RENAMED_ACTIONS = {
+    "grant.commitment_created": "commitment.create",
+    "grant.commitment_cancelled": "commitment.cancel",
+    "grant.disbursement": "commitment.disbursement",
+}
+
+
+def _action_filter(prefix: str) -> Any:
+    """Events whose action starts with `prefix`, under its current or its old name."""
+    old = [name for name, new in RENAMED_ACTIONS.items() if new.startswith(prefix)]
+    condition = AuditEvent.action.startswith(prefix)
+    return or_(condition, AuditEvent.action.in_(old)) if old else condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +111,8 @@ def list_events(
     query = select(AuditEvent)
     count = select(func.count()).select_from(AuditEvent)
     if action:
-        query = query.where(AuditEvent.action.startswith(action))
-        count = count.where(AuditEvent.action.startswith(action))
+        query = query.where(_action_filter(action))
+        count = count.where(_action_filter(action))
     if actor_user_id is not None:
         query = query.where(AuditEvent.actor_user_id == actor_user_id)
         count = count.where(AuditEvent.actor_user_id == actor_user_id)

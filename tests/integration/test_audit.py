@@ -168,3 +168,26 @@ def test_new_events_may_still_be_appended_by_raw_sql(logged):
             )
         )
     assert [e[1] for e in events(logged)][-1] == "ops.note"
+
+
+def test_a_filter_by_an_action_finds_the_rows_written_under_its_old_name(ledger):
+    """Rows written before the action names were unified keep their name; the filter maps it."""
+
+    def work(session: Session) -> None:
+        now = ledger.clock.now()
+        record(session, CLI, "grant.disbursement", now=now, subject_type="commitment", subject_id=1)
+        record(session, CLI, "commitment.disbursement", now=now, subject_type="commitment")
+        record(session, CLI, "commitment.create", now=now, subject_type="commitment")
+
+    ledger.run(work)
+
+    def actions(prefix: str) -> list[str]:
+        return ledger.read(lambda s: [e.action for e in list_events(s, action=prefix).events])
+
+    assert actions("commitment.disbursement") == ["commitment.disbursement", "grant.disbursement"]
+    assert actions("commitment.") == [
+        "commitment.create",
+        "commitment.disbursement",
+        "grant.disbursement",
+    ]
+    assert actions("grant.") == ["grant.disbursement"]
