@@ -32,8 +32,8 @@ from ledger.statements.grants import (
     InvalidStatementPeriodError,
     build_grant_statement,
     grant_statement_csv,
-    render_grant_statement_pdf,
 )
+from ledger.statements.grants_pdf import render_grant_statement_pdf
 from tests.integration.grants_helpers import Books, eur
 
 ENGINE_NAMES = {

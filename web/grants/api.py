@@ -34,6 +34,7 @@ from ledger.grants.models import Commitment, Foundation
 from ledger.grants.service import CommitmentSpec, foundations_of, list_commitments
 from ledger.people.models import User
 from ledger.statements import grants as statements
+from ledger.statements.grants_pdf import render_grant_statement_pdf
 from web import views
 from web.access import Principal, allow, current_principal, public
 from web.api.common import bp, command_post, json_answer
@@ -390,7 +391,7 @@ def render_statement(
     name = f"rendiconto-impegno-{row.id}-{start.isoformat()}-{end.isoformat()}.{fmt}"
     if fmt == "csv":
         return statements.grant_statement_csv(data).encode("utf-8"), name
-    return statements.render_grant_statement_pdf(data), name
+    return render_grant_statement_pdf(data), name
 
 
 @bp.get("/campaigns/<int:campaign_id>/matching")

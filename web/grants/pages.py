@@ -32,8 +32,8 @@ from ledger.grants.models import Foundation, GrantEvent
 from ledger.statements.grants import (
     build_grant_statement,
     grant_statement_csv,
-    render_grant_statement_pdf,
 )
+from ledger.statements.grants_pdf import render_grant_statement_pdf
 from web import views
 from web.access import allow
 from web.books import parse_amount_text
