@@ -56,6 +56,10 @@ DOMAIN_MESSAGES = {
     ("invalid_fund", "effective_on"): _l("La data di accredito non può essere nel futuro."),
     ("invalid_loan", "borrower_email"): _l("Nessuna persona registrata con questa e-mail."),
     ("invalid_loan", "borrower"): _l("Indica il beneficiario."),
+    # A form sent again with its key but other data (a page kept open and edited).
+    ("idempotency_conflict", ""): _l(
+        "Questo modulo era già stato inviato con altri dati: ricarica la pagina e riprova."
+    ),
     ("invalid_totp_code", "code"): _l(
         "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."
     ),

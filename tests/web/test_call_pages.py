@@ -519,3 +519,32 @@ def test_a_call_submitted_twice_from_the_same_form_is_created_once(app, world):
         )
     )
     assert actions == ["call.create"]
+
+
+def test_a_form_sent_again_with_its_key_but_other_data_is_refused_in_italian(app, world):
+    from ledger.funds.call_models import Call
+
+    admin = signed(app, world, world.admin, two_factor=True)
+    html = admin.get("/gestione/bandi/nuovo").get_data(as_text=True)
+    key = re.search(r'name="form_key" type="hidden" value="([0-9a-f]+)"', html)
+    assert key is not None
+    data = {
+        "csrf_token": csrf_token(html),
+        "form_key": key.group(1),
+        "fund": str(world.fund_id),
+        "title": "Seconda edizione",
+        "budget": "5.000,00",
+        "max_award": "1.000,00",
+        "opens_at": "2026-07-01T00:00",
+        "closes_at": "2026-07-31T23:59",
+        "award_kind": "grant",
+        "criteria": "Impatto sociale | 3",
+        "questions": "Il progetto si svolge a Brescia? | sì",
+        "reviewers": [str(r) for r in world.reviewers],
+    }
+    assert admin.post("/gestione/bandi/nuovo", data=data).status_code == 303
+    refused = admin.post("/gestione/bandi/nuovo", data={**data, "title": "Terza edizione"})
+    assert refused.status_code == 422
+    assert "già stato inviato con altri dati" in refused.get_data(as_text=True)
+    titles = world.run(lambda s: [c.title for c in s.scalars(select(Call).order_by(Call.id))])
+    assert titles == ["#genera_idee 2026", "Seconda edizione"]

@@ -13,6 +13,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from ledger.core.errors import LedgerError
+from web.i18n import error_text
 
 STATUS_TEXT: dict[str, Any] = {
     "draft": _l("bozza"),
@@ -101,8 +102,9 @@ FIELD_TEXT: dict[tuple[str, str], Any] = {
 
 def error_message(exc: LedgerError) -> str:
     """A domain refusal as the page shows it, in the page's language where known."""
-    text = FIELD_TEXT.get((exc.code, str(exc.details.get("field", "")))) or ERROR_TEXT.get(exc.code)
-    return str(text) if text is not None else exc.message
+    field = str(exc.details.get("field", ""))
+    text = FIELD_TEXT.get((exc.code, field)) or ERROR_TEXT.get(exc.code)
+    return str(text) if text is not None else error_text(exc.code, field, exc.message)
 
 
 def application_status(status: str) -> str:

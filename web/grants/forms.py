@@ -37,7 +37,7 @@ from ledger.core.errors import LedgerError
 from ledger.funds.call_models import Call
 from ledger.grants.service import CommitmentSpec
 from web.books import parse_amount_text
-from web.i18n import format_money
+from web.i18n import error_text, format_money
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
 
@@ -390,7 +390,12 @@ def domain_error(form: CommitmentForm, exc: LedgerError) -> None:
     """Attach the domain's refusal of a commitment to the form field it names."""
     name = DOMAIN_FIELDS.get(str(exc.details.get("field", "")))
     # The domain's texts are Italian, the rules' are English: say it in the page's words.
-    text = exc.message if exc.code == "invalid_commitment" else _("Valore non accettato.")
+    if exc.code == "invalid_commitment":
+        text = exc.message
+    elif exc.code == "idempotency_conflict":
+        text = error_text(exc.code, "", exc.message)
+    else:
+        text = _("Valore non accettato.")
     if name is not None:
         field = getattr(form, name)
         field.errors = [*list(field.errors), text]
