@@ -34,7 +34,6 @@ from ledger.core import accounts, holds, journal, periods
 from ledger.core.accounts import AccountView
 from ledger.core.clock import Clock
 from ledger.core.journal import EntrySpec, EntryView, PostingSpec
-from ledger.core.periods import PeriodClose
 
 CREATE_ACCOUNT = command("account.create", "account")
 POST_ENTRY = command("entry.post", "entry")
@@ -212,16 +211,18 @@ def close_period(
     origin: Origin,
     clock: Clock,
     key: str | None = None,
-) -> Outcome[PeriodClose]:
-    """Close month `period` (YYYY-MM); closing a closed month changes and audits nothing."""
+) -> Outcome[date]:
+    """Close month `period` (YYYY-MM): nothing may be dated on or before its last day
+    afterwards. The value is that day. Closing a closed month changes and audits nothing.
+    """
     claim = begin(session, CLOSE_PERIOD, origin, clock=clock, key=key, request={"period": period})
     if claim.earlier is not None:
-        return claim.replay(PeriodClose(period, _month_end(period), False))
+        return claim.replay(_month_end(period))
     closed = periods.close_period(session, period, clock=clock, actor=_journal_actor(origin, None))
     if not closed.created:
-        return Outcome(closed, created=False)
+        return Outcome(closed.ends_on, created=False)
     return claim.done(
-        closed, subject_id=closed.period, details={"ends_on": closed.ends_on.isoformat()}
+        closed.ends_on, subject_id=closed.period, details={"ends_on": closed.ends_on.isoformat()}
     )
 
 
