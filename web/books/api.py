@@ -320,8 +320,8 @@ def reverse_entry_view(sequence: int) -> ResponseReturnValue:
         return outcome.created, _entry_answer(session, outcome.value)
 
     created, body = in_transaction(work)
-    extra = _entry_location(body) if created else {}
-    return command_answer(EntrySchema(), body, created=created, **extra)
+    location = url_for("api_v1.get_entry_view", sequence=body["sequence"])
+    return command_answer(EntrySchema(), body, created=created, Location=location)
 
 
 # --------------------------------------------------------------------------- trial balance
