@@ -59,7 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         clock=app.config.get("CLOCK"),
     )
 
-    from web import admin, auth, books, home
+    from web import admin, books, home, people
     from web.access import init_access
     from web.api import init_api
     from web.errors import register_error_handlers
@@ -82,8 +82,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_access(app)
     init_mail(app)
     app.register_blueprint(home.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(books.bp)
+    people.register(app)
+    books.register(app)
     app.register_blueprint(admin.bp)
     from web import campaigns
 

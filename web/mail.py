@@ -85,7 +85,7 @@ def base_url(app: Flask) -> str:
 
 def _render(db: Session, message: OutboxMessage) -> Mail:
     if message.kind == "password_reset":
-        from web.auth import reset_token
+        from web.people.pages import reset_token
 
         user = db.get(User, int(message.payload["user_id"]))
         if user is None:

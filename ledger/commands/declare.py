@@ -15,17 +15,21 @@ _DECLARED: dict[str, Command] = {}
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """An act's audit action (`loan.repayment`) and the type of its subject (`loan`)."""
+    """An act's audit action (`loan.repayment`) and the type of its subject (`loan`).
+
+    An act with no subject of its own (signing in or out: the actor is all there
+    is) declares none, and its events carry no subject.
+    """
 
     action: str
-    subject: str
+    subject: str | None
 
 
-def command(action: str, subject: str) -> Command:
+def command(action: str, subject: str | None) -> Command:
     """Declare the command `action` about a `subject`; each action is declared once."""
     if action in _DECLARED:
         raise ValueError(f"the command {action!r} is already declared")
-    if len(action) > 64 or len(subject) > 32:
+    if len(action) > 64 or len(subject or "") > 32:
         raise ValueError(f"the command {action!r} has a name too long for the audit log")
     declared_command = Command(action=action, subject=subject)
     _DECLARED[action] = declared_command

@@ -107,8 +107,13 @@ class Claim(Generic[T]):
         subject_id: int | str | None,
         details: Mapping[str, Any] | None = None,
         result: Mapping[str, Any] | None = None,
+        user_id: int | None = None,
     ) -> Outcome[T]:
-        """Record the act's audit event and remember its outcome under the key."""
+        """Record the act's audit event and remember its outcome under the key.
+
+        `user_id` names the event's user when the origin does not know it yet: a
+        person who registers or signs in becomes known only during the act.
+        """
         if self.earlier is not None:
             raise RuntimeError("done() ends a first request; a repeat is answered by replay()")
         record(
@@ -119,6 +124,7 @@ class Claim(Generic[T]):
             subject_type=self.command.subject,
             subject_id=subject_id,
             details=details,
+            user_id=user_id,
         )
         if self.row is not None:
             self.row.subject_id = None if subject_id is None else str(subject_id)

@@ -25,6 +25,13 @@ class UserNotFoundError(LedgerError):
     http_status = 404
 
 
+class UserInactiveError(LedgerError):
+    """The user was deactivated: nothing new (a token) may be issued to them."""
+
+    code = "user_inactive"
+    http_status = 409
+
+
 class TokenNotFoundError(LedgerError):
     code = "token_not_found"
     http_status = 404

@@ -126,6 +126,14 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def get_user_by_email(session: Session, email: str) -> User:
+    """The user whose person has this e-mail (any case); UserNotFoundError otherwise."""
+    user = find_user_by_email(session, email)
+    if user is None:
+        raise UserNotFoundError(f"no user with e-mail {(email or '').strip().lower()}")
+    return user
+
+
 def create_user(
     session: Session,
     person: NewPerson,
@@ -242,6 +250,20 @@ def password_fingerprint(user: User) -> str:
     return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
 
 
+def reset_link_user(
+    session: Session, user_id: int, fingerprint: str, *, lock: bool = False
+) -> User | None:
+    """The active user a reset link (user id and password fingerprint) still works for.
+
+    With `lock`, the row stays locked until the transaction ends, so two tabs
+    posting one link cannot both use it.
+    """
+    user = lock_user(session, user_id) if lock else session.get(User, user_id)
+    if user is None or not user.active or password_fingerprint(user) != fingerprint:
+        return None
+    return user
+
+
 # ------------------------------------------------------------------ API tokens
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -304,6 +326,18 @@ def begin_totp_enrolment(user: User) -> str:
         raise InvalidTotpCodeError("L'autenticazione a due fattori è già attiva.")
     user.totp_secret = totp.new_secret()
     return user.totp_secret
+
+
+def pending_totp_secret(session: Session, user_id: int) -> str | None:
+    """The secret the user is enrolling (a new one if none is pending), or None once
+    enrolled. It lives on the locked user row, not in the readable session cookie,
+    and becomes active only when a code made from it is confirmed."""
+    user = lock_user(session, user_id)
+    if user is None:
+        raise UserNotFoundError(f"nessun utente con id {user_id}", user_id=user_id)
+    if user.totp_enrolled:
+        return None
+    return user.totp_secret or begin_totp_enrolment(user)
 
 
 def confirm_totp_enrolment(user: User, code: str, *, now: datetime) -> None:

@@ -1,4 +1,8 @@
-"""The JSON API under /api/v1 (routes in `web.api.v1`, document in `web.api.docs`).
+"""The JSON API under /api/v1 (shared machinery in `web.api.common`, document in `web.api.docs`).
+
+Each area adds its routes to the one blueprint from its own module
+(`web.books.api`, `web.people.api`, `web.api.funds`, ...); `init_api` imports
+them all.
 
 The API authenticates only with `Authorization: Bearer <token>` (checked by
 `web.access.enforce_access`, which never reads the session cookie under
@@ -15,12 +19,15 @@ def init_api(app: Flask) -> None:
     """Register the API blueprint on `app`, exempt from CSRF."""
     from web.api import (
         campaigns,  # noqa: F401 - adds the campaign routes to the blueprint
+        v1,  # noqa: F401 - adds the OpenAPI document
     )
-    from web.api.v1 import bp
+    from web.api.common import bp
+    from web.books import api as books_api  # noqa: F401 - adds accounts, entries, trial balance
     from web.calls import api as calls_api  # noqa: F401 - adds the routes of calls for ideas
     from web.extensions import csrf
     from web.funds import api as funds_api  # noqa: F401 - adds the fund and loan routes
     from web.grants import api as grants_api  # noqa: F401 - adds the matching-grant routes
+    from web.people import api as people_api  # noqa: F401 - adds /me
 
     csrf.exempt(bp)
     app.register_blueprint(bp)

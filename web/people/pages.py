@@ -1,15 +1,17 @@
-"""Sign-in and the personal area: registration, sign-in with optional TOTP, sign-out,
-password change and reset, TOTP enrolment and the language switch.
+"""Pages of signing in and of the personal area: registration, sign-in with optional
+TOTP, sign-out, password change and reset, TOTP enrolment and the language switch.
 
-Each POST runs one unit of work that makes the change and writes its audit
-event, so a refused request leaves neither. E-mail (the reset link) goes to
-the outbox in that unit and is sent after the commit. A failed sign-in says
-the same thing whether the e-mail exists or not, and takes as long.
+Each page parses its form, calls a use case of `ledger.people` (which makes
+the change and writes its audit event in the request's one unit of work, so a
+refused request leaves neither) and answers. The session cookie is the page's
+business: flask-login, the pending second step, the language. E-mail (the
+reset link) goes to the outbox in the use case's unit and is sent after the
+commit. A failed sign-in says the same thing whether the e-mail exists or not,
+and takes as long.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,21 +32,21 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
-from ledger.outbox.service import enqueue
+from ledger.people import commands, totp
 from ledger.people import service as people
-from ledger.people import totp
+from ledger.people import session_commands as sessions
 from ledger.people.errors import InvalidTotpCodeError
 from ledger.people.models import User
+from web import views
 from web.access import (
     SESSION_PENDING_USER,
     SESSION_TWO_FACTOR,
     Principal,
-    audit,
     current_principal,
     public,
     signed_in,
 )
-from web.db import current_ledger, in_transaction
+from web.db import in_transaction
 from web.extensions import (
     failed_sign_in,
     limiter,
@@ -56,8 +58,10 @@ from web.extensions import (
     two_factor_key,
     two_factor_limit,
 )
-from web.forms import (
-    ActionForm,
+from web.forms import ActionForm, field_error
+from web.i18n import LANGUAGES, SESSION_LANGUAGE
+from web.mail import flush_outbox
+from web.people.forms import (
     CodeForm,
     EnrolForm,
     LoginForm,
@@ -65,20 +69,13 @@ from web.forms import (
     RegisterForm,
     ResetForm,
     ResetRequestForm,
-    field_error,
 )
-from web.i18n import LANGUAGES, SESSION_LANGUAGE
-from web.mail import flush_outbox
 
 bp = Blueprint("auth", __name__)
 
 SESSION_PENDING_SINCE = "pending_two_factor_since"
 PENDING_SECONDS = 300
 RESET_SALT = "password-reset"
-
-
-def _now() -> datetime:
-    return current_ledger().clock.now()
 
 
 def safe_next(default: str) -> str:
@@ -103,6 +100,10 @@ def _start_session(principal: Principal, *, two_factor: bool) -> None:
     session[SESSION_TWO_FACTOR] = two_factor
 
 
+def _principal_of(user: User | None) -> Principal | None:
+    return Principal.of(user) if user is not None else None
+
+
 # ------------------------------------------------------------------ registration
 @bp.route("/register", methods=["GET", "POST"])
 @public
@@ -119,28 +120,20 @@ def register() -> ResponseReturnValue:
             codice_fiscale=form.codice_fiscale.data or None,
         )
         language = session.get(SESSION_LANGUAGE, "it")
-
-        def work(db: Session) -> Principal:
-            user = people.create_user(
-                db,
-                person,
-                roles=[form.role.data or "donor"],
-                password=form.password.data or "",
-                now=_now(),
-                locale=language if language in LANGUAGES else "it",
-            )
-            audit(
-                db,
-                "user.register",
-                subject_type="user",
-                subject_id=user.id,
-                details={"roles": sorted(user.roles)},
-                user_id=user.id,
-            )
-            return Principal.of(user)
-
         try:
-            principal = in_transaction(work)
+            principal = in_transaction(
+                lambda db: Principal.of(
+                    commands.register(
+                        db,
+                        person,
+                        role=form.role.data or "donor",
+                        password=form.password.data or "",
+                        locale=language if language in LANGUAGES else "it",
+                        origin=views.origin(),
+                        clock=views.clock(),
+                    ).value
+                )
+            )
         except LedgerError as exc:
             field_error(form, exc)
         else:
@@ -167,30 +160,19 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         email = form.email.data or ""
         password = form.password.data or ""
-
-        def work(db: Session) -> Principal | None:
-            user = people.authenticate(db, email, password)
-            if user is None:
-                found = people.find_user_by_email(db, email)
-                audit(
-                    db,
-                    "session.login_failed",
-                    subject_type="user" if found else None,
-                    subject_id=found.id if found else None,
-                    user_id=found.id if found else None,
-                )
-                return None
-            if not user.totp_enrolled:
-                audit(db, "session.login", user_id=user.id)
-            return Principal.of(user)
-
-        principal = in_transaction(work)
+        principal = in_transaction(
+            lambda db: _principal_of(
+                sessions.sign_in(
+                    db, email, password, origin=views.origin(), clock=views.clock()
+                ).value
+            )
+        )
         if principal is None:
             failed = True
         elif principal.totp_enrolled:
             session.clear()
             session[SESSION_PENDING_USER] = principal.get_id()
-            session[SESSION_PENDING_SINCE] = int(_now().timestamp())
+            session[SESSION_PENDING_SINCE] = int(views.clock().now().timestamp())
             target = safe_next("")
             return redirect(
                 url_for("auth.two_factor_login", **({"next": target} if target else {}))
@@ -202,18 +184,19 @@ def login() -> ResponseReturnValue:
     return render_template("auth/login.html", form=form, failed=failed), status
 
 
-def _pending_user_id() -> int | None:
-    """The user whose password was accepted and who has a code to give, for at most
-    PENDING_SECONDS: after that, the password must be given again."""
+def _pending_sign_in() -> tuple[int, str] | None:
+    """The user whose password was accepted and who has a code to give (their id and
+    the session fingerprint the password step saw), for at most PENDING_SECONDS:
+    after that, the password must be given again."""
     pending = str(session.get(SESSION_PENDING_USER) or "")
-    user_part = pending.partition(":")[0]
+    user_part, _sep, fingerprint = pending.partition(":")
     since = session.get(SESSION_PENDING_SINCE)
     if not user_part.isdigit() or not isinstance(since, int):
         return None
-    if not 0 <= _now().timestamp() - since <= PENDING_SECONDS:
+    if not 0 <= views.clock().now().timestamp() - since <= PENDING_SECONDS:
         session.pop(SESSION_PENDING_USER, None)
         return None
-    return int(user_part)
+    return int(user_part), fingerprint
 
 
 @bp.route("/login/2fa", methods=["GET", "POST"])
@@ -222,31 +205,21 @@ def _pending_user_id() -> int | None:
 @limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
 def two_factor_login() -> ResponseReturnValue:
     """The second step of signing in: a TOTP code."""
-    user_id = _pending_user_id()
-    if user_id is None:
+    pending = _pending_sign_in()
+    if pending is None:
         return redirect(url_for("auth.login"))
+    user_id, fingerprint = pending
     form = CodeForm()
     failed = False
     if form.validate_on_submit():
         code = form.code.data or ""
-        expected = str(session.get(SESSION_PENDING_USER))
-
-        def work(db: Session) -> Principal | None:
-            user = people.lock_user(db, user_id)
-            if user is None or not user.active or Principal.of(user).get_id() != expected:
-                return None
-            if not people.verify_totp(user, code, now=_now()):
-                audit(db, "session.two_factor_failed", user_id=user.id)
-                return None
-            audit(
-                db,
-                "session.login",
-                user_id=user.id,
-                details={"two_factor": True},
+        principal = in_transaction(
+            lambda db: _principal_of(
+                sessions.confirm_sign_in(
+                    db, user_id, fingerprint, code, origin=views.origin(), clock=views.clock()
+                ).value
             )
-            return Principal.of(user)
-
-        principal = in_transaction(work)
+        )
         if principal is None:
             failed = True
         else:
@@ -262,23 +235,21 @@ def two_factor_login() -> ResponseReturnValue:
 @limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
 def two_factor_verify() -> ResponseReturnValue:
     """Confirm a TOTP code in this session (for a session that has not yet)."""
-    principal = current_principal()
-    assert principal is not None
+    principal = views.principal()
     if not principal.totp_enrolled:
         return redirect(url_for("auth.two_factor_enrol", next=safe_next("")))
     form = CodeForm()
     failed = False
     if form.validate_on_submit():
         code = form.code.data or ""
-
-        def work(db: Session) -> bool:
-            user = people.lock_user(db, principal.user_id)
-            ok = user is not None and people.verify_totp(user, code, now=_now())
-            action = "session.two_factor" if ok else "session.two_factor_failed"
-            audit(db, action)
-            return ok
-
-        if in_transaction(work):
+        confirmed = in_transaction(
+            lambda db: (
+                sessions.confirm_two_factor(
+                    db, principal.user_id, code, origin=views.origin(), clock=views.clock()
+                ).value
+            )
+        )
+        if confirmed:
             session[SESSION_TWO_FACTOR] = True
             return redirect(safe_next(url_for("auth.account")))
         failed = True
@@ -293,14 +264,11 @@ def logout() -> ResponseReturnValue:
     ActionForm()  # CSRFProtect has already checked the token
     principal = current_principal()
     if principal is not None:
-
-        def work(db: Session) -> None:
-            user = people.lock_user(db, principal.user_id)
-            if user is not None:
-                people.end_sessions(user)  # every copy of the cookie stops working
-            audit(db, "session.logout")
-
-        in_transaction(work)
+        in_transaction(
+            lambda db: sessions.sign_out(
+                db, principal.user_id, origin=views.origin(), clock=views.clock()
+            )
+        )
     language = session.get(SESSION_LANGUAGE)
     logout_user()
     session.clear()
@@ -315,8 +283,7 @@ def logout() -> ResponseReturnValue:
 @signed_in
 def account() -> ResponseReturnValue:
     """The signed-in user's own data: identity, roles and security settings."""
-    principal = current_principal()
-    assert principal is not None
+    principal = views.principal()
 
     def read(db: Session) -> dict[str, Any]:
         user = people.get_user(db, principal.user_id)
@@ -330,34 +297,29 @@ def account() -> ResponseReturnValue:
             "created_at": user.created_at,
         }
 
-    me = in_transaction(read, read_only=True)
-    return render_template("auth/account.html", me=me, principal=principal)
+    return render_template("auth/account.html", me=views.read_once(read), principal=principal)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in
 def password_change() -> ResponseReturnValue:
     """Change one's password; every other session of the user ends."""
-    principal = current_principal()
-    assert principal is not None
+    principal = views.principal()
     form = PasswordChangeForm()
     if form.validate_on_submit():
-
-        def work(db: Session) -> Principal:
-            user = people.get_user(db, principal.user_id)
-            people.change_password(
-                user, form.current_password.data or "", form.new_password.data or "", now=_now()
-            )
-            audit(
-                db,
-                "user.password_change",
-                subject_type="user",
-                subject_id=user.id,
-            )
-            return Principal.of(user)
-
         try:
-            updated = in_transaction(work)
+            updated = in_transaction(
+                lambda db: Principal.of(
+                    commands.change_password(
+                        db,
+                        principal.user_id,
+                        form.current_password.data or "",
+                        form.new_password.data or "",
+                        origin=views.origin(),
+                        clock=views.clock(),
+                    ).value
+                )
+            )
         except LedgerError as exc:
             field_error(form, exc)
         else:
@@ -386,20 +348,11 @@ def reset_request() -> ResponseReturnValue:
     form = ResetRequestForm()
     if form.validate_on_submit():
         email = form.email.data or ""
-
-        def work(db: Session) -> None:
-            user = people.find_user_by_email(db, email)
-            if user is None or not user.active:
-                return
-            enqueue(db, "password_reset", {"user_id": user.id}, now=_now())
-            audit(
-                db,
-                "user.password_reset_request",
-                subject_type="user",
-                subject_id=user.id,
+        in_transaction(
+            lambda db: commands.request_password_reset(
+                db, email, origin=views.origin(), clock=views.clock()
             )
-
-        in_transaction(work)
+        )
         flush_outbox()
         flash(
             _(
@@ -428,29 +381,22 @@ def reset(token: str) -> ResponseReturnValue:
     except (BadSignature, KeyError, TypeError, ValueError):
         return _bad_link(_("Il link non è valido: chiedine uno nuovo."))
 
-    def still_valid(db: Session, *, lock: bool = False) -> bool:
-        user = people.lock_user(db, user_id) if lock else db.get(User, user_id)
-        return user is not None and user.active and people.password_fingerprint(user) == fingerprint
-
     form = ResetForm()
     if form.validate_on_submit():
-
-        def work(db: Session) -> bool:
-            if not still_valid(db, lock=True):  # two tabs posting one link: one wins
-                return False
-            user = people.get_user(db, user_id)
-            people.set_password(user, form.password.data or "", now=_now())
-            audit(
-                db,
-                "user.password_reset",
-                subject_type="user",
-                subject_id=user.id,
-                user_id=user.id,
-            )
-            return True
-
         try:
-            done = in_transaction(work)
+            done = in_transaction(
+                lambda db: (
+                    commands.reset_password(
+                        db,
+                        user_id,
+                        fingerprint,
+                        form.password.data or "",
+                        origin=views.origin(),
+                        clock=views.clock(),
+                    ).value
+                    is not None
+                )
+            )
         except LedgerError as exc:
             field_error(form, exc)
         else:
@@ -458,7 +404,9 @@ def reset(token: str) -> ResponseReturnValue:
                 return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
             flash(_("Password impostata: ora puoi accedere."), "success")
             return redirect(url_for("auth.login"))
-    elif not form.is_submitted() and not in_transaction(still_valid, read_only=True):
+    elif not form.is_submitted() and not views.read_once(
+        lambda db: people.reset_link_user(db, user_id, fingerprint) is not None
+    ):
         return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
     status = 422 if form.is_submitted() else 200
     return render_template("auth/reset.html", form=form), status
@@ -474,43 +422,35 @@ def _bad_link(message: str) -> ResponseReturnValue:
 @limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
 def two_factor_enrol() -> ResponseReturnValue:
     """Enrol TOTP: show a new secret (text and QR code), activate it with a code."""
-    principal = current_principal()
-    assert principal is not None
+    principal = views.principal()
     if principal.totp_enrolled:
         return render_template("auth/two_factor_enrolled.html")
     form = EnrolForm()
     submitted = form.validate_on_submit()
     code = form.code.data or ""
 
-    def work(db: Session) -> tuple[str, InvalidTotpCodeError | None, bool]:
-        # The pending secret lives on the user row (not in the readable session
-        # cookie); it becomes active only when a code made from it is confirmed.
-        user = people.lock_user(db, principal.user_id)
-        assert user is not None
-        if user.totp_enrolled:
-            return "", None, True
-        secret = user.totp_secret or people.begin_totp_enrolment(user)
-        if not submitted:
-            return secret, None, False
-        try:
-            people.confirm_totp_enrolment(user, code, now=_now())
-        except InvalidTotpCodeError as exc:
-            return secret, exc, False
-        audit(
-            db,
-            "user.totp_enrol",
-            subject_type="user",
-            subject_id=user.id,
-        )
-        return secret, None, True
+    def work(db: Session) -> tuple[bool, str | None, InvalidTotpCodeError | None]:
+        """(enrolled by this request, the secret to show, the refusal to show)."""
+        refused = None
+        if submitted:
+            try:
+                commands.enrol_two_factor(
+                    db, principal.user_id, code, origin=views.origin(), clock=views.clock()
+                )
+            except InvalidTotpCodeError as exc:
+                refused = exc  # refused before any change: the page is shown again
+            else:
+                return True, None, None
+        # The secret being enrolled (made now if there is none yet); None once enrolled.
+        return False, people.pending_totp_secret(db, principal.user_id), refused
 
-    secret, refused, enrolled = in_transaction(work)
-    if enrolled and not submitted:
-        return render_template("auth/two_factor_enrolled.html")
+    enrolled, secret, refused = in_transaction(work)
     if enrolled:
         session[SESSION_TWO_FACTOR] = True
         flash(_("Autenticazione a due fattori attivata."), "success")
         return redirect(safe_next(url_for("auth.account")))
+    if secret is None:
+        return render_template("auth/two_factor_enrolled.html")
     if refused is not None:
         field_error(form, refused)
     uri = totp.provisioning_uri(secret, principal.email)
@@ -540,18 +480,10 @@ def language() -> ResponseReturnValue:
     if chosen in LANGUAGES:
         session[SESSION_LANGUAGE] = chosen
         principal = current_principal()
-        if principal is not None and principal.locale != chosen:
-
-            def work(db: Session) -> None:
-                user = people.get_user(db, principal.user_id)
-                people.set_locale(user, chosen)
-                audit(
-                    db,
-                    "user.language",
-                    subject_type="user",
-                    subject_id=user.id,
-                    details={"locale": chosen},
+        if principal is not None:
+            in_transaction(
+                lambda db: commands.set_language(
+                    db, principal.user_id, chosen, origin=views.origin(), clock=views.clock()
                 )
-
-            in_transaction(work)
+            )
     return redirect(safe_next(url_for("home.index")))
