@@ -63,15 +63,20 @@ def command_post(
     *,
     status: int = 201,
     headers: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None,
+    body_required: bool = True,
 ) -> Response:
     """A repeatable POST: key, body, the use case in one unit of work, the answer.
 
     `act(session, data, origin, key)` calls the use case; `answer(session,
     value)` builds the response body inside the same unit of work; `headers`
-    adds headers (a `Location`) to the first answer only.
+    adds headers (a `Location`) to the first answer only. With `body_required`
+    false, an absent body is loaded through `body` as `{}` (its defaults).
     """
     key = idempotency_key()
-    data = load(body, json_body()) if body is not None else json_body(required=False)
+    if body is None:
+        data = json_body(required=False)
+    else:
+        data = load(body, json_body(required=body_required))
     caller = origin()
 
     def work(session: Session) -> tuple[bool, Mapping[str, Any]]:

@@ -32,9 +32,9 @@ from ledger.core.models import JournalEntry, Posting
 from ledger.core.money import format_minor
 from web import views
 from web.access import allow
-from web.api.common import TREASURER, bp, command_answer, command_post, json_answer
+from web.api.common import TREASURER, bp, command_post, json_answer
 from web.api.docs import documented
-from web.api.inputs import idempotency_key, json_body, load, query
+from web.api.inputs import json_body, load, query
 from web.api.schemas import (
     AccountCreateSchema,
     AccountDetailSchema,
@@ -302,26 +302,24 @@ def get_entry_view(sequence: int) -> ResponseReturnValue:
 )
 def reverse_entry_view(sequence: int) -> ResponseReturnValue:
     """Post the exact opposite of an entry, once; the body (narration, date) is optional."""
-    # command_post with a body that may be absent: the same steps, spelt out.
-    key = idempotency_key()
-    data = load(ReversalCreateSchema(), json_body(required=False))
-    caller = views.origin()
-
-    def work(session: Session) -> tuple[bool, Mapping[str, Any]]:
-        outcome = books.reverse_entry(
+    return command_post(
+        ReversalCreateSchema(),
+        lambda session, data, origin, key: books.reverse_entry(
             session,
             sequence,
             narration=data["narration"],
             effective_on=data["effective_date"],
-            origin=caller,
+            origin=origin,
             clock=views.clock(),
             key=key,
-        )
-        return outcome.created, _entry_answer(session, outcome.value)
-
-    created, body = in_transaction(work)
-    location = url_for("api_v1.get_entry_view", sequence=body["sequence"])
-    return command_answer(EntrySchema(), body, created=created, Location=location)
+        ),
+        _entry_answer,
+        EntrySchema(),
+        headers=lambda body: {
+            "Location": url_for("api_v1.get_entry_view", sequence=body["sequence"])
+        },
+        body_required=False,
+    )
 
 
 # --------------------------------------------------------------------------- trial balance
