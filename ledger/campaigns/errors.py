@@ -47,3 +47,9 @@ class NothingToRefundError(LedgerError):
 class OrganisationNotFoundError(LedgerError):
     code = "organisation_not_found"
     http_status = 404
+
+
+class InvalidReceiptError(LedgerError):
+    """Receipt data that cannot be printed as a valid receipt."""
+
+    code = "invalid_receipt"
