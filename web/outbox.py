@@ -40,9 +40,9 @@ from ledger.campaigns.stripe_events import record_refund_answer
 from ledger.outbox.models import OutboxMessage
 from ledger.outbox.service import dispatch_pending
 from ledger.payments.stripe_gateway import PaymentProviderError, RefundState
+from web.campaigns.payments import gateway
 from web.db import current_ledger
 from web.mail import MAIL_KINDS, mail_delivery
-from web.payments import gateway
 
 REFUND_ACTOR = "stripe-refund"
 # Stripe's answers to a refund that no retry will change.

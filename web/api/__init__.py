@@ -15,11 +15,11 @@ def init_api(app: Flask) -> None:
     """Register the API blueprint on `app`, exempt from CSRF."""
     from web.api import (
         calls,  # noqa: F401 - adds the routes of calls for ideas
-        campaigns,  # noqa: F401 - adds the campaign routes to the blueprint
         funds,  # noqa: F401 - adds the fund and loan routes
         grants,  # noqa: F401 - adds the matching-grant routes
     )
     from web.api.v1 import bp
+    from web.campaigns import api  # noqa: F401 - adds the campaign routes
     from web.extensions import csrf
 
     csrf.exempt(bp)

@@ -95,6 +95,7 @@ from ledger.statements.receipts import render_receipt_pdf
 from web import CONTENT_SECURITY_POLICY
 from web.access import Principal, allow, audit, current_principal, public, signed_in
 from web.books import parse_amount_text
+from web.campaigns.payments import PaymentsNotConfiguredError, begin_checkout, donation_limits
 from web.db import current_ledger, in_transaction
 from web.errors import InvalidInputError
 from web.extensions import donate_limit, limiter
@@ -109,7 +110,6 @@ from web.forms import (
 from web.grants import DonorGrants, donor_grants
 from web.i18n import format_money
 from web.mail import flush_outbox
-from web.payments import PaymentsNotConfiguredError, begin_checkout, donation_limits
 
 T = TypeVar("T")
 

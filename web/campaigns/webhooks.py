@@ -43,15 +43,15 @@ from ledger.payments.stripe_gateway import (
     verify_webhook,
 )
 from web.access import audit, public
-from web.config import ConfigError
-from web.db import current_ledger, in_transaction
-from web.extensions import csrf
-from web.payments import (
+from web.campaigns.payments import (
     PaymentsNotConfiguredError,
     check_stripe_settings,
     gateway,
     webhook_secrets,
 )
+from web.config import ConfigError
+from web.db import current_ledger, in_transaction
+from web.extensions import csrf
 
 bp = Blueprint("webhooks", __name__)
 

@@ -46,8 +46,8 @@ from web.api.schemas import (
     RefundSchema,
 )
 from web.api.v1 import TREASURER, _answer, _caller, _json, bp
-from web.campaigns import TREASURER as TREASURER_ROLE
-from web.campaigns import (
+from web.campaigns.pages import TREASURER as TREASURER_ROLE
+from web.campaigns.pages import (
     CampaignSpec,
     OfflineGift,
     RefundOutcome,
@@ -61,10 +61,10 @@ from web.campaigns import (
     refund_donation,
     snapshot,
 )
+from web.campaigns.payments import begin_checkout
 from web.db import in_transaction
 from web.errors import InvalidInputError
 from web.mail import flush_outbox
-from web.payments import begin_checkout
 
 # Field names of the pages' person errors, as the API body names them.
 _DONOR_FIELDS = {
