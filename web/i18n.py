@@ -54,6 +54,17 @@ DOMAIN_MESSAGES = {
     ),
     ("wrong_password", "current_password"): _l("La password attuale non è corretta."),
     ("invalid_fund", "effective_on"): _l("La data di accredito non può essere nel futuro."),
+    ("invalid_donation", "donated_on"): _l("La data della donazione non può essere nel futuro."),
+    ("invalid_donor", "donor_email"): _l("Per collegare un donatore serve la sua e-mail."),
+    ("invalid_donor", "donor_name"): _l(
+        "Questa e-mail non è registrata: indica anche nome e cognome del donatore."
+    ),
+    ("invalid_person", "donor_email"): _l(
+        "L'indirizzo e-mail non è valido: scrivilo nella forma nome@dominio.it."
+    ),
+    ("invalid_person", "donor_codice_fiscale"): _l(
+        "Il codice fiscale non è valido: controlla i 16 caratteri."
+    ),
     ("invalid_totp_code", "code"): _l(
         "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."
     ),
