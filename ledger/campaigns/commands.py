@@ -76,13 +76,13 @@ def register_organisation(
 
     `created` is false when it was found (nothing is written then).
     """
+    claim = begin(session, REGISTER_ORGANISATION, origin, clock=clock)
     code = normalise_codice_fiscale(recipient.tax_code)
     found = session.scalars(
         select(Organisation).where(Organisation.tax_code == code).order_by(Organisation.id)
     ).first()
     if found is not None:
         return Outcome(found, created=False)
-    claim = begin(session, REGISTER_ORGANISATION, origin, clock=clock)
     organisation = service.create_organisation(
         session,
         name=recipient.name,
@@ -232,6 +232,7 @@ def donor_person(
     apart), and so is an unknown e-mail without a name. The refusals name the
     form's fields (`donor_email`, `donor_name`, `donor_codice_fiscale`).
     """
+    claim = begin(session, REGISTER_DONOR, origin, clock=clock)
     if not donor.given:
         return Outcome(None, created=False)
     email = (donor.email or "").strip()
@@ -261,7 +262,6 @@ def donor_person(
             "Questa e-mail non è registrata: indica anche nome e cognome del donatore.",
             field="donor_name",
         )
-    claim = begin(session, REGISTER_DONOR, origin, clock=clock)
     person = Person(
         full_name=name,
         email=address,
