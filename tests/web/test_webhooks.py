@@ -1,7 +1,7 @@
 """Stripe's webhook endpoint, end to end: the real `stripe` library, the local fake Stripe
 over HTTP, deliveries signed as Stripe signs them, and the books asserted account by account.
 
-Gifts are started the way the donation form starts them (`web.payments.begin_checkout`),
+Gifts are started the way the donation form starts them (`web.campaigns.payments.begin_checkout`),
 paid at the fake, and the events the fake builds from its own state are posted as raw bytes.
 """
 
