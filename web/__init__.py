@@ -62,11 +62,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import admin, books, home, people
     from web.access import init_access
     from web.api import init_api
+    from web.campaigns.webhooks import init_webhooks
     from web.errors import register_error_handlers
     from web.extensions import csrf, limiter
     from web.i18n import init_i18n
     from web.mail import init_mail
-    from web.webhooks import init_webhooks
 
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
         seconds=int(app.config["PERMANENT_SESSION_LIFETIME"])

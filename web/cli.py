@@ -99,8 +99,8 @@ def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
     """
     from ledger.audit.service import Origin
     from ledger.campaigns.sync import sync_pending, sync_refunds
+    from web.campaigns.payments import gateway
     from web.db import current_ledger
-    from web.payments import gateway
 
     app = _app(ctx)
     origin = Origin(channel="cli", source=socket.gethostname()[:64])

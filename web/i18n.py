@@ -56,6 +56,17 @@ DOMAIN_MESSAGES = {
     ("invalid_fund", "effective_on"): _l("La data di accredito non può essere nel futuro."),
     ("invalid_loan", "borrower_email"): _l("Nessuna persona registrata con questa e-mail."),
     ("invalid_loan", "borrower"): _l("Indica il beneficiario."),
+    ("invalid_donation", "donated_on"): _l("La data della donazione non può essere nel futuro."),
+    ("invalid_donor", "donor_email"): _l("Per collegare un donatore serve la sua e-mail."),
+    ("invalid_donor", "donor_name"): _l(
+        "Questa e-mail non è registrata: indica anche nome e cognome del donatore."
+    ),
+    ("invalid_person", "donor_email"): _l(
+        "L'indirizzo e-mail non è valido: scrivilo nella forma nome@dominio.it."
+    ),
+    ("invalid_person", "donor_codice_fiscale"): _l(
+        "Il codice fiscale non è valido: controlla i 16 caratteri."
+    ),
     # A form sent again with its key but other data (a page kept open and edited).
     ("idempotency_conflict", ""): _l(
         "Questo modulo era già stato inviato con altri dati: ricarica la pagina e riprova."

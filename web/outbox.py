@@ -17,7 +17,8 @@ Stripe for the refund, with the key `<LEDGER_STRIPE_KEY_PREFIX>refund-{id}` (a
 retry replays Stripe's first answer instead of refunding twice) and the
 refund's id in its metadata. A refund Stripe already answered is only read
 back. Then a unit of work of its own records Stripe's refund id and books the
-refund when Stripe says it succeeded. A pending refund stays
+refund when Stripe says it succeeded (the use cases
+`ledger.campaigns.commands.record_stripe_refund` and `refuse_stripe_refund`). A pending refund stays
 pending until `charge.refunded` or `refund.updated` confirms it; a failed one
 books nothing. A refusal no retry can change (the charge was disputed, or is
 already refunded) closes the request as failed, so the treasurer may ask again;
@@ -33,18 +34,17 @@ from functools import partial
 from flask import current_app, has_request_context
 from sqlalchemy.orm import Session
 
-from ledger.audit.service import Origin, record
+from ledger.audit.service import Origin
+from ledger.campaigns import commands as campaign_commands
 from ledger.campaigns.models import Donation, Refund
-from ledger.campaigns.refunds import STRIPE_REFUND, fail_refund
-from ledger.campaigns.stripe_events import record_refund_answer
+from ledger.campaigns.refunds import STRIPE_REFUND
 from ledger.outbox.models import OutboxMessage
 from ledger.outbox.service import dispatch_pending
 from ledger.payments.stripe_gateway import PaymentProviderError, RefundState
+from web.campaigns.payments import gateway
 from web.db import current_ledger
 from web.mail import MAIL_KINDS, mail_delivery
-from web.payments import gateway
 
-REFUND_ACTOR = "stripe-refund"
 # Stripe's answers to a refund that no retry will change.
 FINAL_REFUSALS = frozenset(
     {
@@ -136,39 +136,25 @@ def _stripe_refund(db: Session, refund_id: int) -> Callable[[], None] | None:
 
 
 def _answered(session: Session, *, refund_id: int, state: RefundState, origin: Origin) -> str:
-    clock = current_ledger().clock
-    outcome = record_refund_answer(
+    return campaign_commands.record_stripe_refund(
         session,
         refund_id,
         stripe_refund_id=state.id,
         status=state.status,
-        clock=clock,
-        actor=REFUND_ACTOR,
-    )
-    record(
-        session,
-        origin,
-        "stripe.refund",
-        now=clock.now(),
-        subject_type="refund",
-        subject_id=refund_id,
-        details={"stripe_refund_id": state.id, "status": state.status, "outcome": outcome},
-    )
-    return outcome
+        origin=origin,
+        clock=current_ledger().clock,
+    ).value
 
 
 def _refused(
     session: Session, *, refund_id: int, exc: PaymentProviderError, origin: Origin
 ) -> None:
-    fail_refund(session, refund_id)
-    record(
+    campaign_commands.refuse_stripe_refund(
         session,
-        origin,
-        "stripe.refund",
-        now=current_ledger().clock.now(),
-        subject_type="refund",
-        subject_id=refund_id,
-        details={"status": "refused", "stripe_code": exc.details.get("stripe_code")},
+        refund_id,
+        stripe_code=exc.details.get("stripe_code"),
+        origin=origin,
+        clock=current_ledger().clock,
     )
 
 

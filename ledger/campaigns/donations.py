@@ -18,13 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns import accounts, receipts
-from ledger.campaigns.errors import (
-    CampaignStateError,
-    DonationNotFoundError,
-    InvalidDonationError,
-)
+from ledger.campaigns.errors import CampaignStateError, InvalidDonationError
+from ledger.campaigns.getters import get_campaign, get_donation
 from ledger.campaigns.models import METHODS, Donation
-from ledger.campaigns.service import get_campaign
+from ledger.campaigns.refunds import refund_if_campaign_failed
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
@@ -38,18 +35,6 @@ class Limits:
 
     minimum_minor: int = 100
     maximum_minor: int = 1_000_000
-
-
-def get_donation(session: Session, donation_id: int, *, lock: bool = False) -> Donation:
-    query = select(Donation).where(Donation.id == donation_id)
-    if lock:
-        query = query.with_for_update()
-    donation = session.scalars(query).one_or_none()
-    if donation is None:
-        raise DonationNotFoundError(
-            f"nessuna donazione con id {donation_id}", donation_id=donation_id
-        )
-    return donation
 
 
 def _replay(
@@ -254,8 +239,6 @@ def settle(
     donation.settled_at = clock.now()
     donation.donated_on = effective_on
     receipts.issue(session, donation, clock=clock)
-    from ledger.campaigns.service import refund_if_campaign_failed
-
     refund_if_campaign_failed(session, donation, clock=clock)
     # Matching grants react in this transaction: the gift and its match commit together.
     publish(session, GiftSettled(donation.id, donation.campaign_id, actor), clock=clock)

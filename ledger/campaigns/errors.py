@@ -47,3 +47,16 @@ class NothingToRefundError(LedgerError):
 class OrganisationNotFoundError(LedgerError):
     code = "organisation_not_found"
     http_status = 404
+
+
+class InvalidReceiptError(LedgerError):
+    """Receipt data that cannot be printed as a valid receipt."""
+
+    code = "invalid_receipt"
+
+
+class InvalidDonorError(LedgerError):
+    """The donor a treasurer names cannot be linked (422); `details["field"]` names the
+    form's field (`donor_email`, `donor_name`)."""
+
+    code = "invalid_donor"

@@ -16,8 +16,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Organisation, Receipt, Refund
+from ledger.campaigns.receipt_data import PaymentMethod, ReceiptData, format_receipt_number
 from ledger.people.models import Person
-from ledger.statements.receipts import PaymentMethod, ReceiptData, format_receipt_number
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,14 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns import accounts, receipts
-from ledger.campaigns.donations import get_donation
 from ledger.campaigns.errors import (
     InvalidDonationError,
     NothingToRefundError,
     RefundPendingError,
 )
+from ledger.campaigns.getters import get_campaign, get_donation, pending_refund
 from ledger.campaigns.models import Dispute, Donation, Refund
-from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
@@ -36,17 +35,6 @@ from ledger.outbox.service import enqueue
 
 # The outbox message that sends a card refund to Stripe: {"refund_id": id}.
 STRIPE_REFUND = "stripe_refund"
-
-
-def pending_refund(session: Session, donation_id: int) -> Refund | None:
-    """The refund of ours on its way for this gift (one at a time)."""
-    return session.scalars(
-        select(Refund).where(
-            Refund.donation_id == donation_id,
-            Refund.status == "pending",
-            Refund.reason != "provider",
-        )
-    ).first()
 
 
 def request_refund(
@@ -97,6 +85,24 @@ def request_refund(
     if donation.method == "card":
         enqueue(session, STRIPE_REFUND, {"refund_id": refund.id}, now=clock.now())
     return refund
+
+
+def refund_if_campaign_failed(session: Session, donation: Donation, *, clock: Clock) -> bool:
+    """A gift settled after its all-or-nothing campaign failed goes straight back.
+
+    Called under the campaign's row lock by every settlement, so a payment that
+    lands while the campaign is being closed is seen by one or the other.
+    """
+    campaign = get_campaign(session, donation.campaign_id)
+    if campaign.outcome != "failed" or donation.counted_minor <= 0:
+        return False
+    if pending_refund(session, donation.id) is not None:
+        return False
+    request_refund(session, donation.id, None, reason="campaign_failed", clock=clock)
+    if campaign.status == "closed":
+        campaign.status = "failed"  # it owes money again until this refund is done
+        campaign.closed_at = None
+    return True
 
 
 def confirm_refund(

@@ -2,7 +2,7 @@
 looked up at Stripe.
 
 The real `stripe` library talks to the local fake Stripe over HTTP; gifts are started
-through the domain and the gateway as `web.payments.begin_checkout` starts them, and
+through the domain and the gateway as `web.campaigns.payments.begin_checkout` starts them, and
 refunds are sent by the application's outbox (`web.outbox.flush_outbox`).
 Runs on SQLite and PostgreSQL.
 """

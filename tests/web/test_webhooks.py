@@ -1,7 +1,7 @@
 """Stripe's webhook endpoint, end to end: the real `stripe` library, the local fake Stripe
 over HTTP, deliveries signed as Stripe signs them, and the books asserted account by account.
 
-Gifts are started the way the donation form starts them (`web.payments.begin_checkout`),
+Gifts are started the way the donation form starts them (`web.campaigns.payments.begin_checkout`),
 paid at the fake, and the events the fake builds from its own state are posted as raw bytes.
 """
 
@@ -36,8 +36,8 @@ from ledger.core.service import Ledger
 from ledger.payments.stripe_gateway import StripeGateway
 from tests.fakes.stripe_server import FakeStripe, delivery, encode_event, sign, sign_with
 from web import create_app
+from web.campaigns.payments import begin_checkout
 from web.config import ConfigError
-from web.payments import begin_checkout
 
 API_KEY = "sk_test_community_ledger"
 # This instance's Stripe key prefix: every idempotency key sent starts with it.
@@ -670,7 +670,7 @@ def test_the_app_refuses_a_live_stripe_key_without_a_key_prefix_and_a_malformed_
 
     started = create_app({**settings, "STRIPE_KEY_PREFIX": "prod-2026a-"})
     with started.test_request_context():
-        from web.payments import gateway
+        from web.campaigns.payments import gateway
 
         assert gateway().key_prefix == "prod-2026a-"
     started.extensions["ledger"].engine.dispose()

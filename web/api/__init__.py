@@ -18,12 +18,12 @@ from flask import Flask
 def init_api(app: Flask) -> None:
     """Register the API blueprint on `app`, exempt from CSRF."""
     from web.api import (
-        campaigns,  # noqa: F401 - adds the campaign routes to the blueprint
         v1,  # noqa: F401 - adds the OpenAPI document
     )
     from web.api.common import bp
     from web.books import api as books_api  # noqa: F401 - adds accounts, entries, trial balance
     from web.calls import api as calls_api  # noqa: F401 - adds the routes of calls for ideas
+    from web.campaigns import api as campaigns_api  # noqa: F401 - adds the campaign routes
     from web.extensions import csrf
     from web.funds import api as funds_api  # noqa: F401 - adds the fund and loan routes
     from web.grants import api as grants_api  # noqa: F401 - adds the matching-grant routes

@@ -12,8 +12,9 @@ three steps, and only the last writes:
    payment's facts (gross, fee, net from its balance transaction) and its
    refunds. A Stripe failure here answers 502 and writes nothing, so Stripe
    delivers again later.
-3. One unit of work applies the event (`ledger.campaigns.stripe_events`) and
-   writes its audit event. The event id is stored with the effect, so a
+3. One unit of work applies the event (the use case
+   `ledger.campaigns.commands.apply_stripe_event`), which writes its audit
+   event. The event id is its request key and is stored with the effect, so a
    redelivery, or two deliveries at once, end as one effect; every outcome
    (applied, duplicate, ignored, flagged) is answered 200 so Stripe stops.
 
@@ -28,11 +29,11 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
+from ledger.campaigns import commands
 from ledger.campaigns.models import StripeEvent
 from ledger.campaigns.stripe_events import (
     ChargeFacts,
     ProviderRefund,
-    apply_event,
     needs_charge_facts,
     needs_refund_list,
 )
@@ -42,16 +43,17 @@ from ledger.payments.stripe_gateway import (
     StripeGateway,
     verify_webhook,
 )
-from web.access import audit, public
-from web.config import ConfigError
-from web.db import current_ledger, in_transaction
-from web.extensions import csrf
-from web.payments import (
+from web import views
+from web.access import public
+from web.campaigns.payments import (
     PaymentsNotConfiguredError,
     check_stripe_settings,
     gateway,
     webhook_secrets,
 )
+from web.config import ConfigError
+from web.db import current_ledger, in_transaction
+from web.extensions import csrf
 
 bp = Blueprint("webhooks", __name__)
 
@@ -146,18 +148,13 @@ def _apply(
     event: dict[str, Any], facts: ChargeFacts | None, refunds: list[ProviderRefund] | None
 ) -> Response:
     """The one unit of work of a delivery: the event's effect and its audit event."""
-    clock = current_ledger().clock
+    origin = views.origin()
 
     def work(session: Session) -> str:
-        outcome = apply_event(session, event, facts, refunds=refunds, clock=clock)
-        audit(
-            session,
-            "stripe.event",
-            subject_type="stripe_event",
-            subject_id=str(event["id"]),
-            details={"type": str(event["type"])[:64], "outcome": outcome},
+        outcome = commands.apply_stripe_event(
+            session, event, facts, refunds=refunds, origin=origin, clock=views.clock()
         )
-        return outcome
+        return outcome.value.outcome
 
     try:
         outcome = in_transaction(work)
@@ -178,7 +175,7 @@ def _apply(
 def init_webhooks(app: Flask) -> None:
     """Register the endpoint; outside tests, refuse to start without a webhook secret.
 
-    The Stripe settings are checked here too (`web.payments.check_stripe_settings`).
+    The Stripe settings are checked here too (`web.campaigns.payments.check_stripe_settings`).
     """
     check_stripe_settings(app)
     if not app.config.get("TESTING") and not _secrets_of(app):

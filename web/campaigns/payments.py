@@ -3,11 +3,12 @@
 `begin_checkout` is the one way a request starts a card gift, shared by the
 donation form and the API. It is the documented exception to "one unit of
 work per request", because Stripe must be called between two writes: the
-donation is written `pending` and committed first, then the Checkout Session is
+donation is written `pending` and committed first (the use case
+`ledger.campaigns.commands.start_card_donation`), then the Checkout Session is
 created (outside any transaction) with the key `donation-{id}-checkout`, then
-its id and URL are stored. A retry of the same request (same request key) finds
-the donation and asks Stripe for the same session, so a double submit makes
-one donation and one Checkout Session.
+its id and URL are stored. A retry of the same request (same request key) is
+answered the same donation and asks Stripe for the same session, so a double
+submit makes one donation and one Checkout Session.
 
 Every idempotency key the gateway sends starts with `LEDGER_STRIPE_KEY_PREFIX`:
 two databases on one Stripe account (demo and staging, or a database reset or
@@ -26,12 +27,15 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from ledger.campaigns.donations import Limits, attach_checkout, start_online_donation
-from ledger.campaigns.models import Campaign
+from ledger.campaigns import commands
+from ledger.campaigns.donations import Limits, attach_checkout
+from ledger.campaigns.getters import get_campaign
+from ledger.campaigns.models import Donation
+from ledger.commands import Origin
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money
 from ledger.payments.stripe_gateway import StripeGateway, check_key_prefix, is_live_key
-from web.access import audit
+from web import views
 from web.config import ConfigError
 from web.db import current_ledger
 
@@ -126,55 +130,44 @@ def begin_checkout(
     request_key: str,
     success_url: str,
     cancel_url: str,
+    origin: Origin | None = None,
 ) -> Checkout:
-    """Write the pending donation, create (or find) its Checkout Session, store it."""
+    """Write the pending donation, create (or find) its Checkout Session, store it.
+
+    `request_key` is the caller's key (a form's, an Idempotency-Key) and
+    `origin` the caller (this request's, by default): a repeat answers the same
+    donation, and its Checkout URL once one was stored. `created` is false for
+    a repeat.
+    """
     stripe = gateway()  # refuse before writing anything when card payments are off
     ledger = current_ledger()
+    caller = origin if origin is not None else views.origin()
 
-    def start(session: Session) -> tuple[int, bool, str | None, str]:
-        donation, created = start_online_donation(
+    def start(session: Session) -> tuple[Donation, bool, str]:
+        outcome = commands.start_card_donation(
             session,
             campaign_id,
             amount,
             person_id=person_id,
             anonymous=anonymous,
-            request_key=request_key,
             limits=donation_limits(),
+            origin=caller,
             clock=ledger.clock,
+            key=request_key,
         )
-        campaign = session.get(Campaign, donation.campaign_id)
-        assert campaign is not None
-        if created:
-            audit(
-                session,
-                "donation.start",
-                subject_type="donation",
-                subject_id=donation.id,
-                details={"campaign_id": campaign_id, "method": "card"},
-            )
-        return donation.id, created, donation.checkout_url, campaign.title
+        title = get_campaign(session, outcome.value.campaign_id).title
+        return outcome.value, outcome.created, title
 
-    donation_id, created, url, title = ledger.run(start)
-    if url:
-        return Checkout(donation_id, url, created)
-    amount_minor, currency = amount.minor, amount.currency
-    if not created:  # the first attempt's amount is the donation's, whatever this one says
-        amount_minor, currency = ledger.read(lambda s: _amount_of(s, donation_id))
+    donation, created, title = ledger.run(start)
+    if donation.checkout_url:
+        return Checkout(donation.id, donation.checkout_url, created)
     session = stripe.create_checkout_session(
-        donation_id=donation_id,
-        amount_minor=amount_minor,
-        currency=currency,
+        donation_id=donation.id,
+        amount_minor=donation.amount_minor,
+        currency=donation.currency,
         description=f"Donazione: {title}"[:200],
-        success_url=success_url.replace("DONATION_ID", str(donation_id)),
-        cancel_url=cancel_url.replace("DONATION_ID", str(donation_id)),
+        success_url=success_url.replace("DONATION_ID", str(donation.id)),
+        cancel_url=cancel_url.replace("DONATION_ID", str(donation.id)),
     )
-    ledger.run(lambda s: attach_checkout(s, donation_id, session.id, session.url))
-    return Checkout(donation_id, session.url, created)
-
-
-def _amount_of(session: Session, donation_id: int) -> tuple[int, str]:
-    from ledger.campaigns.models import Donation
-
-    donation = session.get(Donation, donation_id)
-    assert donation is not None
-    return donation.amount_minor, donation.currency
+    ledger.run(lambda s: attach_checkout(s, donation.id, session.id, session.url))
+    return Checkout(donation.id, session.url, created)

@@ -1,16 +1,15 @@
 """Campaigns and donations in the JSON API (routes on the `api_v1` blueprint).
 
-The same services as the pages (`web.campaigns`), so a gift, a refund or a
-campaign made through the API is the same as one made through a form, audit
-event included. Amounts are decimal strings in the campaign's currency.
+The same use cases as the pages (`ledger.campaigns.commands`), so a gift, a
+refund or a campaign made through the API is the same as one made through a
+form, audit event included. Amounts are decimal strings in the campaign's
+currency.
 
-Money-moving POSTs need an `Idempotency-Key`; the request key is
-`api:<user id>:<key>`, as for journal entries. Checkout: the key names the
-pending donation, so a retry returns the same donation and Checkout URL and
-Stripe is asked for one session only. Offline gifts: the key is the donation's
-request key. Refunds: the key's hash is kept in the refund's audit event. A
-key reused with a different request is a 409 `idempotency_conflict` that
-writes nothing.
+Money-moving POSTs need an `Idempotency-Key`, the use case's request key
+(scoped by caller: the donation's own key is `api:<user id>:<key>`, as for
+journal entries). Checkout: a retry returns the same donation and Checkout URL
+and Stripe is asked for one session only. A key reused with a different
+request is a 409 `idempotency_conflict` that writes nothing.
 """
 
 from __future__ import annotations
@@ -19,21 +18,25 @@ from typing import Any
 
 from flask import url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.campaigns import queries
-from ledger.campaigns.donations import get_donation
-from ledger.campaigns.errors import CampaignNotFoundError
-from ledger.campaigns.models import Campaign, Donation
-from ledger.campaigns.service import CloseResult, figures, get_campaign
-from ledger.core.errors import IdempotencyConflictError, LedgerError
+from ledger.campaigns import commands, queries
+from ledger.campaigns.commands import Donor
+from ledger.campaigns.getters import get_campaign, get_donation
+from ledger.campaigns.models import Campaign, Donation, Refund
+from ledger.campaigns.service import figures
+from ledger.commands import Origin, Outcome
+from ledger.core.errors import LedgerError
 from ledger.core.money import Money, format_minor
+from web import views
 from web.access import allow, current_principal, public, signed_in
+from web.api.common import TREASURER, bp, command_answer, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
 from web.api.inputs import idempotency_key, json_body, load
-from web.api.schemas import (
+from web.campaigns import reads
+from web.campaigns.payments import begin_checkout
+from web.campaigns.schemas import (
     CampaignCreateSchema,
     CampaignSchema,
     CheckoutCreateSchema,
@@ -45,28 +48,11 @@ from web.api.schemas import (
     RefundCreateSchema,
     RefundSchema,
 )
-from web.api.v1 import TREASURER, _answer, _caller, _json, bp
-from web.campaigns import TREASURER as TREASURER_ROLE
-from web.campaigns import (
-    CampaignSpec,
-    OfflineGift,
-    RefundOutcome,
-    close,
-    create_campaign_once,
-    export_fields,
-    person_id_of,
-    publish,
-    read_once,
-    record_offline_gift,
-    refund_donation,
-    snapshot,
-)
+from web.campaigns.settings import default_recipient
 from web.db import in_transaction
-from web.errors import InvalidInputError
 from web.mail import flush_outbox
-from web.payments import begin_checkout
 
-# Field names of the pages' person errors, as the API body names them.
+# The donor's refusals (the use case names the form's fields), as the API body names them.
 _DONOR_FIELDS = {
     "donor_email": ("donor.email", "a valid e-mail address is needed to link a donor"),
     "donor_name": (
@@ -76,6 +62,7 @@ _DONOR_FIELDS = {
     "donor_codice_fiscale": ("donor.codice_fiscale", "not a valid codice fiscale"),
     "donated_on": ("donated_on", "the day of a gift cannot be in the future"),
 }
+_DONOR_CODES = frozenset({"invalid_donor", "invalid_person", "invalid_donation"})
 
 
 def _money(text: str, currency: str, field: str) -> Money:
@@ -105,19 +92,19 @@ def _campaign_body(session: Session, campaign: Campaign) -> dict[str, Any]:
 
 
 def _donation_body(row: queries.DonationRow) -> dict[str, Any]:
-    fields = export_fields(row)
+    fields = reads.export_fields(row)
     fields["created_at"] = row.donation.created_at
     fields["donated_on"] = row.donation.donated_on
     return fields
 
 
-def _refund_body(outcome: RefundOutcome) -> dict[str, Any]:
+def _refund_body(refund: Refund) -> dict[str, Any]:
     return {
-        "id": outcome.refund_id,
-        "donation_id": outcome.donation_id,
-        "amount": format_minor(outcome.amount_minor, outcome.currency),
-        "currency": outcome.currency,
-        "status": outcome.status,
+        "id": refund.id,
+        "donation_id": refund.donation_id,
+        "amount": format_minor(refund.amount_minor, refund.currency),
+        "currency": refund.currency,
+        "status": refund.status,
     }
 
 
@@ -139,22 +126,27 @@ def _refund_body(outcome: RefundOutcome) -> dict[str, Any]:
 def create_campaign_view() -> ResponseReturnValue:
     """A draft campaign with its escrow account; publish it to accept gifts."""
     data = load(CampaignCreateSchema(), json_body())
-    spec = CampaignSpec(
-        title=data["title"],
-        description_md=data["description"],
-        goal=Money.parse(data["goal"], data["currency"]),
-        deadline_at=data["deadline"],
-        funding_model=data["funding_model"],
-        organisation_id=data.get("organisation_id"),
-    )
+    goal = Money.parse(data["goal"], data["currency"])
+    organisation = data.get("organisation_id") or default_recipient()
+    origin, clock = views.origin(), views.clock()
 
     def work(session: Session) -> dict[str, Any]:
-        campaign, _created = create_campaign_once(session, spec, request_key=None)
+        campaign = commands.create_campaign(
+            session,
+            title=data["title"],
+            description_md=data["description"],
+            goal=goal,
+            deadline_at=data["deadline"],
+            funding_model=data["funding_model"],
+            organisation=organisation,
+            origin=origin,
+            clock=clock,
+        ).value
         return _campaign_body(session, campaign)
 
     body = in_transaction(work)
     location = url_for("api_v1.get_campaign_view", campaign_id=body["id"])
-    return _json(CampaignSchema(), body, 201, Location=location)
+    return json_answer(CampaignSchema(), body, 201, Location=location)
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -170,14 +162,9 @@ def get_campaign_view(campaign_id: int) -> ResponseReturnValue:
     principal = current_principal()
 
     def read(session: Session) -> dict[str, Any]:
-        campaign = get_campaign(session, campaign_id)
-        if campaign.status == "draft" and not (principal and TREASURER_ROLE in principal.roles):
-            raise CampaignNotFoundError(
-                f"nessuna campagna con id {campaign_id}", campaign_id=campaign_id
-            )
-        return _campaign_body(session, campaign)
+        return _campaign_body(session, reads.visible_campaign(session, campaign_id, principal))
 
-    return _json(CampaignSchema(), read_once(read))
+    return json_answer(CampaignSchema(), views.read_once(read))
 
 
 @bp.post("/campaigns/<int:campaign_id>/publish")
@@ -190,11 +177,13 @@ def get_campaign_view(campaign_id: int) -> ResponseReturnValue:
 )
 def publish_campaign_view(campaign_id: int) -> ResponseReturnValue:
     """draft -> live: the campaign appears on the public list and accepts gifts."""
+    origin, clock = views.origin(), views.clock()
 
     def work(session: Session) -> dict[str, Any]:
-        return _campaign_body(session, publish(session, campaign_id))
+        published = commands.publish_campaign(session, campaign_id, origin=origin, clock=clock)
+        return _campaign_body(session, published.value)
 
-    return _json(CampaignSchema(), in_transaction(work))
+    return json_answer(CampaignSchema(), in_transaction(work))
 
 
 @bp.post("/campaigns/<int:campaign_id>/close")
@@ -208,10 +197,15 @@ def publish_campaign_view(campaign_id: int) -> ResponseReturnValue:
 def close_campaign_view(campaign_id: int) -> ResponseReturnValue:
     """Decide the campaign (an all-or-nothing one short of its goal refunds every gift),
     then close it when no refund is pending. Safe to repeat."""
-    result: CloseResult = in_transaction(lambda session: close(session, campaign_id))
+    origin, clock = views.origin(), views.clock()
+    result = in_transaction(
+        lambda session: (
+            commands.close_campaign(session, campaign_id, origin=origin, clock=clock).value
+        )
+    )
     if result.refunds_created:
         flush_outbox()
-    return _json(
+    return json_answer(
         CloseResultSchema(),
         {
             "campaign_id": campaign_id,
@@ -244,33 +238,20 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
     counts once Stripe confirms the payment."""
     key = idempotency_key()
     data = load(CheckoutCreateSchema(), json_body())
-    principal = _caller()
-    request_key = f"api:{principal.user_id}:{key}"
+    principal = views.principal()
 
-    def read(session: Session) -> tuple[str, int | None, tuple[int, int, bool] | None]:
-        campaign = get_campaign(session, campaign_id)
-        earlier = session.scalars(
-            select(Donation).where(Donation.request_key == request_key)
-        ).first()
-        facts = (
-            None
-            if earlier is None
-            else (earlier.campaign_id, earlier.amount_minor, bool(earlier.anonymous))
-        )
-        return campaign.currency, person_id_of(session, principal), facts
+    def read(session: Session) -> tuple[str, int | None]:
+        currency = get_campaign(session, campaign_id).currency
+        return currency, reads.person_id_of(session, principal)
 
-    currency, person_id, earlier = snapshot(read)
+    currency, person_id = views.snapshot(read)
     amount = _money(data["amount"], currency, "amount")
-    if earlier is not None and earlier != (campaign_id, amount.minor, data["anonymous"]):
-        raise IdempotencyConflictError(
-            "this Idempotency-Key was used for another checkout", key=key
-        )
     checkout = begin_checkout(
         campaign_id,
         amount,
         person_id=person_id,
         anonymous=data["anonymous"],
-        request_key=request_key,
+        request_key=key,
         success_url=url_for(
             "campaigns.thank_you", campaign_id=campaign_id, donazione="DONATION_ID", _external=True
         ),
@@ -278,7 +259,7 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
             "campaigns.campaign", campaign_id=campaign_id, annullata="DONATION_ID", _external=True
         ),
     )
-    gift = snapshot(lambda session: session.get(Donation, checkout.donation_id))
+    gift = views.snapshot(lambda session: session.get(Donation, checkout.donation_id))
     assert gift is not None
     body = {
         "donation_id": checkout.donation_id,
@@ -287,7 +268,7 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
         "amount": format_minor(gift.amount_minor, gift.currency),
         "currency": gift.currency,
     }
-    return _answer(CheckoutSchema(), body, created=checkout.created and earlier is None)
+    return command_answer(CheckoutSchema(), body, created=checkout.created)
 
 
 @bp.post("/campaigns/<int:campaign_id>/donations")
@@ -306,40 +287,41 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
 def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
     """The money has arrived: the gift is booked at once and gets its receipt. A donor,
     when given, is found by e-mail or registered; their data stays in the registry."""
-    key = idempotency_key()
-    data = load(OfflineDonationCreateSchema(), json_body())
-    principal = _caller()
-    currency = snapshot(lambda session: get_campaign(session, campaign_id).currency)
-    donor = data["donor"] or {}
-    gift = OfflineGift(
-        campaign_id=campaign_id,
-        amount=_money(data["amount"], currency, "amount"),
-        method=data["method"],
-        donated_on=data["donated_on"],
-        reference=data["reference"],
-        anonymous=data["anonymous"],
-        donor_email=donor.get("email"),
-        donor_name=donor.get("full_name"),
-        donor_codice_fiscale=donor.get("codice_fiscale"),
-    )
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        donation, created = record_offline_gift(
-            session, gift, request_key=f"api:{principal.user_id}:{key}", principal=principal
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Donation]:
+        currency = get_campaign(session, campaign_id).currency
+        donor = data["donor"] or {}
+        return commands.record_offline_gift(
+            session,
+            campaign_id,
+            _money(data["amount"], currency, "amount"),
+            method=data["method"],
+            donated_on=data["donated_on"],
+            reference=data["reference"],
+            anonymous=data["anonymous"],
+            donor=Donor(
+                email=donor.get("email"),
+                full_name=donor.get("full_name"),
+                codice_fiscale=donor.get("codice_fiscale"),
+            ),
+            origin=origin,
+            clock=views.clock(),
+            key=key,
         )
+
+    def answer(session: Session, donation: Donation) -> dict[str, Any]:
         row = queries.donation_row(session, donation.id)
         assert row is not None
-        return created, _donation_body(row)
+        return _donation_body(row)
 
     try:
-        created, body = in_transaction(work)
-    except InvalidInputError as exc:
+        return command_post(OfflineDonationCreateSchema(), act, answer, DonationSchema())
+    except LedgerError as exc:
         name = str(exc.details.get("field", ""))
-        if name not in _DONOR_FIELDS:
+        if exc.code not in _DONOR_CODES or name not in _DONOR_FIELDS:
             raise
         path, message = _DONOR_FIELDS[name]
         raise invalid_input({path: [message]}) from None
-    return _answer(DonationSchema(), body, created=created)
 
 
 @bp.post("/donations/<int:donation_id>/refund")
@@ -360,34 +342,26 @@ def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
 def refund_view(donation_id: int) -> ResponseReturnValue:
     """Refund `amount` (omitted: all that remains). Card gifts: sent to Stripe after the
     commit and booked when Stripe confirms. Cash and bank: booked now, as paid back."""
-    key = idempotency_key()
-    data = load(RefundCreateSchema(), json_body(required=False))
-    principal = _caller()
-    currency = snapshot(
-        lambda session: _donation_currency(session, donation_id),
-    )
-    amount = _money(data["amount"], currency, "amount") if "amount" in data else None
+    # Whether this request queued a card refund, for the outbox to send after the commit.
+    queued = {"card": False}
 
-    def work(session: Session) -> tuple[RefundOutcome, str]:
-        outcome = refund_donation(
-            session,
-            donation_id,
-            amount,
-            request_key=f"api:{principal.user_id}:{key}",
-            principal=principal,
+    def act(session: Session, body: Any, origin: Origin, key: str) -> Outcome[Refund]:
+        data = load(RefundCreateSchema(), body)
+        currency = get_donation(session, donation_id).currency
+        amount = _money(data["amount"], currency, "amount") if "amount" in data else None
+        outcome = commands.refund_donation(
+            session, donation_id, amount, origin=origin, clock=views.clock(), key=key
         )
-        gift = session.get(Donation, donation_id)
-        assert gift is not None
-        return outcome, gift.method
+        method = get_donation(session, donation_id).method
+        queued["card"] = outcome.created and method == "card"
+        return outcome
 
-    outcome, method = in_transaction(work)
-    if outcome.created and method == "card":
+    response = command_post(
+        None, act, lambda _session, refund: _refund_body(refund), RefundSchema(), status=202
+    )
+    if queued["card"]:
         flush_outbox()
-    return _answer(RefundSchema(), _refund_body(outcome), created=outcome.created, status=202)
-
-
-def _donation_currency(session: Session, donation_id: int) -> str:
-    return get_donation(session, donation_id).currency
+    return response
 
 
 @bp.get("/me/donations")
@@ -399,12 +373,9 @@ def _donation_currency(session: Session, donation_id: int) -> str:
 )
 def my_donations_view() -> ResponseReturnValue:
     """The caller's own gifts (also those anonymous to the public), never anyone else's."""
-    principal = _caller()
+    principal = views.principal()
 
     def read(session: Session) -> list[dict[str, Any]]:
-        person_id = person_id_of(session, principal)
-        if person_id is None:
-            return []
-        return [_donation_body(row) for row in queries.donations_of_person(session, person_id)]
+        return [_donation_body(row) for row in reads.own_donations(session, principal)]
 
-    return _json(DonationListSchema(), {"donations": read_once(read)})
+    return json_answer(DonationListSchema(), {"donations": views.read_once(read)})
