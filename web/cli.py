@@ -9,7 +9,6 @@ LEDGER_STRIPE_KEY_PREFIX).
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +102,7 @@ def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
     from web.db import current_ledger
 
     app = _app(ctx)
-    origin = Origin(channel="cli", source=socket.gethostname()[:64])
+    origin = Origin.command_line()
     with app.app_context():
         ledger = current_ledger()
         stripe_gateway = gateway()

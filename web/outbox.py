@@ -27,7 +27,6 @@ whatever Stripe did refund still reaches the books through its webhook.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from functools import partial
 
@@ -164,4 +163,4 @@ def _origin() -> Origin:
         from web.access import request_origin
 
         return request_origin()
-    return Origin(channel="cli", source=socket.gethostname()[:64])
+    return Origin.command_line()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,11 @@ class Origin:
     def scoped(self, key: str) -> str:
         """A caller's key made unique across callers (``api:5:<key>``), for engine keys."""
         return f"{self.scope}:{key}"
+
+    @classmethod
+    def command_line(cls) -> Origin:
+        """An operator at the console (`ledger ...`): no signed-in user, the host as the source."""
+        return cls(channel="cli", source=socket.gethostname()[:64])
 
 
 def record(

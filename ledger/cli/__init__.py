@@ -1,13 +1,17 @@
 """The `ledger` command line for treasurers and operators (no Flask needed).
 
-Every command opens its own unit of work; every command that changes state
-(accounts, entries, periods, holds, the demo, users, API tokens) writes its
-audit event (channel "cli", the host as source) in that same transaction, so a
-refused command leaves neither the change nor an event. Errors print their
-stable code and exit non-zero. `web.cli` adds `serve` to this group and is the
-console script. Amounts are printed as decimal strings in the currency's scale
-("12.50"); long commands show progress on standard error only when it is a
-terminal.
+Every command opens its own unit of work. A command that changes state
+(accounts, entries, periods, holds, the demo, users, API tokens, foundations,
+grant disbursements) only parses its arguments and calls the domain's use case
+(`ledger.books.commands`, `ledger.people.commands`, ...) with
+`Origin.command_line()` (channel "cli", the host as source); the use case
+writes the audit event in that same transaction, so a refused command leaves
+neither the change nor an event. `campaigns close-due` still writes its own
+event until its use case exists. Errors print their stable code and exit
+non-zero. `web.cli` adds `serve`, `outbox` and `stripe` to this group and is
+the console script. Amounts are printed as decimal strings in the currency's
+scale ("12.50"); long commands show progress on standard error only when it is
+a terminal.
 
 The root group and its plumbing are in `ledger.cli.common`; the commands are in
 one module per area, which imports `common` and no other command module.

@@ -1,7 +1,7 @@
 """`ledger accounts`: the chart of accounts. `accounts create` opens an account (its type,
-currency, an optional no-overdraft flag and name) and writes an `account.create` audit event
-holding only structural facts, never the free-text name; `accounts list` shows every account
-in code order, as a table or as JSON.
+currency, an optional no-overdraft flag and name) through `ledger.books.commands`, whose
+`account.create` audit event holds only structural facts, never the free-text name;
+`accounts list` shows every account in code order, as a table or as JSON.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import json
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
-from ledger.cli.common import _audit, open_ledger
-from ledger.core.accounts import AccountView, create_account
+from ledger.books import commands as books
+from ledger.cli.common import open_ledger
+from ledger.commands import Origin
+from ledger.core.accounts import AccountView
 from ledger.core.models import ACCOUNT_TYPES
 
 
@@ -49,34 +50,18 @@ def accounts_create(
 ) -> None:
     """Open account CODE (e.g. assets:bank:intesa); writes an `account.create` audit event."""
     ledger = open_ledger(ctx)
-
-    def work(session: Session) -> AccountView:
-        account = create_account(
+    account = ledger.run(
+        lambda session: books.create_account(
             session,
             code,
             account_type,
-            clock=ledger.clock,
             currency=currency.upper(),
             no_overdraft=no_overdraft,
             name=name,
+            origin=Origin.command_line(),
+            clock=ledger.clock,
         )
-        # The name is free text that may name a person: only structural facts are audited.
-        _audit(
-            session,
-            ledger,
-            "account.create",
-            subject_type="account",
-            subject_id=account.id,
-            details={
-                "code": account.code,
-                "type": account.type,
-                "currency": account.currency,
-                "no_overdraft": account.no_overdraft,
-            },
-        )
-        return account
-
-    account = ledger.run(work)
+    ).value
     flags = ", no overdraft" if account.no_overdraft else ""
     click.echo(f"created account {account.code} ({account.type}, {account.currency}{flags})")
 

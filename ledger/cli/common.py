@@ -1,14 +1,15 @@
 """Plumbing shared by every module of the `ledger` command line: the root `cli` group (with
-`--database`), its error handling (`CommandError`, `LedgerGroup`), `open_ledger`, the audit
-helpers that write a command's event in its own unit of work (channel "cli", the host as the
-source), the listing, JSON and progress helpers, and the DATE and ROLE parameter types. It
-imports none of the command modules; `ledger.cli` registers their commands on `cli`.
+`--database`), its error handling (`CommandError`, `LedgerGroup`), `open_ledger`, the listing,
+JSON and progress helpers, and the DATE and ROLE parameter types. The commands call the
+domain's use cases with `Origin.command_line()` (channel "cli", the host as the source), and
+the use cases write the audit events; `_audit` is left only for `campaigns close-due`, whose
+use case is not there yet. It imports none of the command modules; `ledger.cli` registers
+their commands on `cli`.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +23,9 @@ from sqlalchemy.orm import Session
 from ledger.audit import service as audit
 from ledger.audit.service import Origin
 from ledger.core.errors import LedgerError
-from ledger.core.journal import EntryView
 from ledger.core.money import format_minor
 from ledger.core.service import Ledger
-from ledger.people import service as people
-from ledger.people.errors import UserNotFoundError
-from ledger.people.models import ROLES, User
+from ledger.people.models import ROLES
 from ledger.wiring import wire
 
 
@@ -71,11 +69,6 @@ def open_ledger(ctx: click.Context) -> Ledger:
     return ledger
 
 
-def _cli_origin() -> Origin:
-    """The audit origin of a CLI command: no signed-in user, the host as the source."""
-    return Origin(channel="cli", source=socket.gethostname()[:64])
-
-
 def _audit(
     session: Session,
     ledger: Ledger,
@@ -85,36 +78,20 @@ def _audit(
     subject_id: str | int | None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write the command's audit event into its unit of work (never personal data)."""
+    """Write the command's audit event into its unit of work (never personal data).
+
+    Only `campaigns close-due` still writes its own event, until its use case
+    lands in `ledger.campaigns`; every other command calls a use case, which
+    writes the event itself.
+    """
     audit.record(
         session,
-        _cli_origin(),
+        Origin.command_line(),
         action,
         now=ledger.clock.now(),
         subject_type=subject_type,
         subject_id=subject_id,
         details=details,
-    )
-
-
-def _audit_entry(
-    session: Session, ledger: Ledger, action: str, entry: EntryView, **extra: Any
-) -> None:
-    # Facts that identify the entry, never its narration or metadata: the journal
-    # keeps those, and the audit log should hold no second copy of anything personal.
-    _audit(
-        session,
-        ledger,
-        action,
-        subject_type="entry",
-        subject_id=entry.sequence,
-        details={
-            "sequence": entry.sequence,
-            "entry_id": entry.id,
-            "kind": entry.kind,
-            "postings": len(entry.postings),
-            **extra,
-        },
     )
 
 
@@ -195,13 +172,6 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 ROLE = click.Choice(ROLES)
-
-
-def _user_or_fail(session: Session, email: str) -> User:
-    user = people.find_user_by_email(session, email)
-    if user is None:
-        raise UserNotFoundError(f"no user with e-mail {email.strip().lower()}")
-    return user
 
 
 # --------------------------------------------------------------------------- the root group

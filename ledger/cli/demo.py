@@ -1,15 +1,15 @@
-"""`ledger demo`: loads demo data for a community programme in one transaction with its
-`demo.load` audit event; running it twice changes nothing. Demo users, one per role with the
-published demo password, are created only with `--with-users`, and that is refused when the
-database holds any other user.
+"""`ledger demo`: loads demo data for a community programme in one transaction through
+`ledger.books.demo_commands.load_demo`, which writes its `demo.load` audit event; running it
+twice changes nothing. Demo users, one per role with the published demo password, are
+created only with `--with-users`, and that is refused when the database holds any other user.
 """
 
 from __future__ import annotations
 
 import click
-from sqlalchemy.orm import Session
 
-from ledger.cli.common import _audit, open_ledger
+from ledger.cli.common import open_ledger
+from ledger.commands import Origin
 
 
 @click.command()
@@ -27,30 +27,15 @@ def demo(ctx: click.Context, with_users: bool) -> None:
     are opt-in: their password is public, so never use --with-users on a real
     programme's database.
     """
-    from ledger.demo import DEMO_PASSWORD, DEMO_USERS, DemoResult, load_demo_into
+    from ledger.books.demo_commands import load_demo
+    from ledger.demo import DEMO_PASSWORD, DEMO_USERS
 
     ledger = open_ledger(ctx)
-
-    def work(session: Session) -> DemoResult:
-        result = load_demo_into(session, ledger.clock, with_users=with_users)
-        if result.changed:
-            _audit(
-                session,
-                ledger,
-                "demo.load",
-                subject_type="demo",
-                subject_id=None,
-                details={
-                    "accounts": result.accounts_created,
-                    "entries": result.entries_created,
-                    "holds": result.holds_created,
-                    "users": result.users_created,
-                    "campaigns": result.campaigns_created,
-                },
-            )
-        return result
-
-    result = ledger.run(work)
+    result = ledger.run(
+        lambda session: load_demo(
+            session, with_users=with_users, origin=Origin.command_line(), clock=ledger.clock
+        )
+    ).value
     if result.changed:
         users = f", {result.users_created} users" if with_users else ""
         click.echo(

@@ -14,7 +14,8 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from ledger.cli.common import _cli_origin, open_ledger
+from ledger.cli.common import open_ledger
+from ledger.commands import Origin
 from ledger.core.money import Money, format_minor
 from ledger.grants import commands as grant_commands
 from ledger.grants.getters import get_commitment
@@ -34,7 +35,7 @@ def foundations_create(ctx: click.Context, name: str, tax_code: str | None) -> N
     ledger = open_ledger(ctx)
     outcome = ledger.run(
         lambda session: grant_commands.create_foundation(
-            session, name, tax_code=tax_code, origin=_cli_origin(), clock=ledger.clock
+            session, name, tax_code=tax_code, origin=Origin.command_line(), clock=ledger.clock
         )
     )
     click.echo(f"created foundation {outcome.value.id}")
@@ -49,7 +50,7 @@ def foundations_add_officer(ctx: click.Context, foundation_id: int, email: str) 
     ledger = open_ledger(ctx)
     outcome = ledger.run(
         lambda session: grant_commands.add_officer(
-            session, foundation_id, email, origin=_cli_origin(), clock=ledger.clock
+            session, foundation_id, email, origin=Origin.command_line(), clock=ledger.clock
         )
     )
     click.echo(f"user {outcome.value} now acts for foundation {foundation_id}")
@@ -128,7 +129,7 @@ def grants_disburse(
             campaign_id,
             Money.parse(amount, currency).minor,
             reference=reference,
-            origin=_cli_origin(),
+            origin=Origin.command_line(),
             clock=ledger.clock,
             key=reference,
         )

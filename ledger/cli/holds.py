@@ -1,7 +1,7 @@
 """`ledger holds`: holds, the two-phase (pending) transfers that reserve an amount until they
 are posted, voided or expired. `holds expire` expires every open hold whose deadline has
-passed, with a `hold.expire` audit event for each, and `holds list` shows the open holds as
-a table or as JSON.
+passed (`ledger.books.commands.expire_holds` writes a `hold.expire` audit event for each),
+and `holds list` shows the open holds as a table or as JSON.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import click
-from sqlalchemy.orm import Session
 
-from ledger.cli.common import _audit, open_ledger
-from ledger.core.holds import expire_holds
+from ledger.books import commands as books
+from ledger.cli.common import open_ledger
+from ledger.commands import Origin
 
 
 @click.group()
@@ -25,14 +25,11 @@ def holds() -> None:
 def holds_expire(ctx: click.Context) -> None:
     """Expire every open hold whose deadline has passed (a `hold.expire` event for each)."""
     ledger = open_ledger(ctx)
-
-    def work(session: Session) -> list[str]:
-        expired = expire_holds(session, clock=ledger.clock)
-        for hold_id in expired:
-            _audit(session, ledger, "hold.expire", subject_type="hold", subject_id=hold_id)
-        return expired
-
-    expired = ledger.run(work)
+    expired = ledger.run(
+        lambda session: books.expire_holds(
+            session, origin=Origin.command_line(), clock=ledger.clock
+        )
+    ).value
     click.echo(f"expired {len(expired)} hold{'s' if len(expired) != 1 else ''}")
     for hold_id in expired:
         click.echo(f"  {hold_id}")

@@ -1,9 +1,10 @@
 """The journal commands: `ledger post` reads one JSON entry or JSON lines (amounts are decimal
-strings; no float is ever made) and posts each entry in its own transaction with an
-`entry.post` audit event, `ledger reverse` posts the exact opposite of an entry at most once
-(an `entry.reverse` event), and `ledger entries show`, `ledger balance` and
-`ledger trial-balance` read the journal and what it adds up to. The JSON entry parsing
-(`split_documents`, `entry_from_json`) and `entry_json` live here too.
+strings; no float is ever made) and posts each entry in its own transaction, and `ledger
+reverse` posts the exact opposite of an entry at most once, both through the use cases of
+`ledger.books.commands` (which write the `entry.post` and `entry.reverse` audit events);
+`ledger entries show`, `ledger balance` and `ledger trial-balance` read the journal and what
+it adds up to. The JSON entry parsing (`split_documents`, `entry_from_json`) and
+`entry_json` live here too.
 """
 
 from __future__ import annotations
@@ -19,18 +20,18 @@ from decimal import Decimal
 from typing import Any, NoReturn, TextIO
 
 import click
-from sqlalchemy.orm import Session
 
+from ledger.books import commands as books
 from ledger.cli.common import (
     DATE,
     CommandError,
     Counter,
     _amount,
     _as_date,
-    _audit_entry,
     _json_line,
     open_ledger,
 )
+from ledger.commands import Origin
 from ledger.core.balances import currency_totals
 from ledger.core.errors import (
     AccountNotFoundError,
@@ -39,14 +40,7 @@ from ledger.core.errors import (
     InvalidEntryError,
     LedgerError,
 )
-from ledger.core.journal import (
-    EntrySpec,
-    EntryView,
-    PostingSpec,
-    PostResult,
-    post_entry,
-    reverse_entry,
-)
+from ledger.core.journal import EntrySpec, EntryView, PostingSpec, PostResult
 from ledger.core.money import Money
 from ledger.core.service import Ledger
 
@@ -264,14 +258,24 @@ def post(ctx: click.Context, file: TextIO) -> None:
         click.echo("reading entries from standard input (end with Ctrl-D)", err=True)
     ledger = open_ledger(ctx)
 
-    def post_one(spec: EntrySpec) -> PostResult:
-        def work(session: Session) -> PostResult:
-            result = post_entry(session, spec, clock=ledger.clock)
-            if result.created:
-                _audit_entry(session, ledger, "entry.post", result.entry)
-            return result
+    origin = Origin.command_line()
 
-        return ledger.run(work)
+    def post_one(spec: EntrySpec) -> PostResult:
+        outcome = ledger.run(
+            lambda session: books.post_entry(
+                session,
+                spec.postings,
+                kind=spec.kind,
+                effective_on=spec.effective_on,
+                narration=spec.narration,
+                metadata=spec.metadata,
+                actor=spec.actor,
+                origin=origin,
+                clock=ledger.clock,
+                key=spec.idempotency_key,
+            )
+        )
+        return PostResult(outcome.value, outcome.created)
 
     try:
         text = file.read()
@@ -326,22 +330,18 @@ def reverse(
     Writes an `entry.reverse` audit event when the reversal is created.
     """
     ledger = open_ledger(ctx)
-
-    def work(session: Session) -> PostResult:
-        result = reverse_entry(
+    outcome = ledger.run(
+        lambda session: books.reverse_entry(
             session,
-            idempotency_key=idempotency_key,
-            clock=ledger.clock,
-            sequence=sequence,
+            sequence,
             narration=narration,
             effective_on=_as_date(effective_date),
+            origin=Origin.command_line(),
+            clock=ledger.clock,
+            key=idempotency_key,
         )
-        if result.created:
-            _audit_entry(session, ledger, "entry.reverse", result.entry, reverses_sequence=sequence)
-        return result
-
-    result = ledger.run(work)
-    _json_line(_result_json(result))
+    )
+    _json_line(_result_json(PostResult(outcome.value, outcome.created)))
 
 
 # --------------------------------------------------------------------------- entries

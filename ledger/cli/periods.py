@@ -1,16 +1,16 @@
 """`ledger periods`: accounting periods, which are calendar months. `periods close YYYY-MM`
 locks the books through the month's last day, so nothing may be dated on or before it
-afterwards; it writes a `period.close` audit event, and closing a closed month changes
-nothing.
+afterwards, through `ledger.books.commands.close_period`, which writes a `period.close` audit
+event; closing a closed month changes nothing.
 """
 
 from __future__ import annotations
 
 import click
-from sqlalchemy.orm import Session
 
-from ledger.cli.common import _audit, open_ledger
-from ledger.core.periods import PeriodClose, close_period
+from ledger.books import commands as books
+from ledger.cli.common import open_ledger
+from ledger.commands import Origin
 
 
 @click.group()
@@ -27,24 +27,12 @@ def periods_close(ctx: click.Context, period: str) -> None:
     Writes a `period.close` audit event; closing a closed month changes nothing.
     """
     ledger = open_ledger(ctx)
-
-    def work(session: Session) -> PeriodClose:
-        closed = close_period(session, period, clock=ledger.clock)
-        if closed.created:
-            _audit(
-                session,
-                ledger,
-                "period.close",
-                subject_type="period",
-                subject_id=closed.period,
-                details={"ends_on": closed.ends_on.isoformat()},
-            )
-        return closed
-
-    closed = ledger.run(work)
-    if closed.created:
-        click.echo(
-            f"closed {closed.period}: the books are locked through {closed.ends_on.isoformat()}"
+    outcome = ledger.run(
+        lambda session: books.close_period(
+            session, period, origin=Origin.command_line(), clock=ledger.clock
         )
+    )
+    if outcome.created:
+        click.echo(f"closed {period}: the books are locked through {outcome.value.isoformat()}")
     else:
-        click.echo(f"{closed.period} was already closed; nothing changed")
+        click.echo(f"{period} was already closed; nothing changed")

@@ -1,7 +1,8 @@
 """`ledger tokens`: API tokens, the bearer credentials for /api/v1. `tokens create` issues a
 token for a user and prints it once (only its SHA-256 hash is stored), `tokens list` shows
-tokens without the tokens themselves, and `tokens revoke` revokes one at once; creating and
-the first revocation write `token.create` and `token.revoke` audit events.
+tokens without the tokens themselves, and `tokens revoke` revokes one at once. Creating and
+revoking go through the use cases of `ledger.people.commands`: creating and the first
+revocation write `token.create` and `token.revoke` audit events.
 """
 
 from __future__ import annotations
@@ -12,17 +13,10 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from ledger.audit import service as audit
-from ledger.cli.common import (
-    CommandError,
-    _cli_origin,
-    _Column,
-    _echo_listing,
-    _user_or_fail,
-    open_ledger,
-)
+from ledger.cli.common import _Column, _echo_listing, open_ledger
+from ledger.commands import Origin
+from ledger.people import commands as people_commands
 from ledger.people import service as people
-from ledger.people.models import ApiToken
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -48,21 +42,10 @@ def tokens_create(ctx: click.Context, email: str, name: str) -> None:
     ledger = open_ledger(ctx)
 
     def work(session: Session) -> tuple[str, int, int, str]:
-        user = _user_or_fail(session, email)
-        if not user.active:
-            raise CommandError("user_inactive", f"user {user.id} is deactivated")
-        now = ledger.clock.now()
-        token, row = people.issue_token(session, user, name, now=now)
-        audit.record(
-            session,
-            _cli_origin(),
-            "token.create",
-            now=now,
-            subject_type="api_token",
-            subject_id=row.id,
-            details={"user_id": user.id},
-        )
-        return token, row.id, user.id, row.name
+        issued = people_commands.issue_token(
+            session, email, name, origin=Origin.command_line(), clock=ledger.clock
+        ).value
+        return issued.token, issued.row.id, issued.row.user_id, issued.row.name
 
     token, token_id, user_id, label = ledger.run(work)
     click.echo(f'created API token {token_id} "{label}" for user {user_id}')
@@ -84,7 +67,7 @@ def tokens_list(ctx: click.Context, email: str | None, fmt: str) -> None:
     """
 
     def read(session: Session) -> list[dict[str, Any]]:
-        owner = _user_or_fail(session, email) if email is not None else None
+        owner = people.get_user_by_email(session, email) if email is not None else None
         return [
             {
                 "id": t.id,
@@ -127,22 +110,12 @@ def tokens_revoke(ctx: click.Context, token_id: int) -> None:
     ledger = open_ledger(ctx)
 
     def work(session: Session) -> tuple[str, datetime, bool]:
-        now = ledger.clock.now()
-        existing = session.get(ApiToken, token_id)
-        changed = existing is not None and existing.revoked_at is None
-        row = people.revoke_token(session, token_id, now=now)
+        outcome = people_commands.revoke_token(
+            session, token_id, origin=Origin.command_line(), clock=ledger.clock
+        )
+        row = outcome.value
         assert row.revoked_at is not None
-        if changed:
-            audit.record(
-                session,
-                _cli_origin(),
-                "token.revoke",
-                now=now,
-                subject_type="api_token",
-                subject_id=row.id,
-                details={"user_id": row.user_id},
-            )
-        return row.prefix, row.revoked_at, changed
+        return row.prefix, row.revoked_at, outcome.created
 
     prefix, revoked_at, changed = ledger.run(work)
     if changed:

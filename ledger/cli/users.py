@@ -1,8 +1,9 @@
 """`ledger users`: the people who can sign in, and their roles. `users create` makes a user
 and their person record (the password, if any, is read from standard input and never
 printed), `users list` shows roles, 2FA enrolment and status, `users roles` shows or changes
-a user's roles, and `users deactivate` stops a user signing in and using API tokens; each
-change writes its `user.*` audit event in the same transaction.
+a user's roles, and `users deactivate` stops a user signing in and using API tokens. Each
+change goes through the use cases of `ledger.people.commands`, which write its `user.*` audit
+event in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,16 +15,9 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.audit import service as audit
-from ledger.cli.common import (
-    ROLE,
-    CommandError,
-    _cli_origin,
-    _Column,
-    _echo_listing,
-    _user_or_fail,
-    open_ledger,
-)
+from ledger.cli.common import ROLE, CommandError, _Column, _echo_listing, open_ledger
+from ledger.commands import Origin
+from ledger.people import commands as people_commands
 from ledger.people import service as people
 from ledger.people.models import User
 
@@ -89,25 +83,15 @@ def users_create(
     full_name = name if name is not None else email.strip().partition("@")[0]
 
     def work(session: Session) -> tuple[int, str, list[str]]:
-        now = ledger.clock.now()
-        user = people.create_user(
+        user = people_commands.create_user(
             session,
             people.NewPerson(email=email, full_name=full_name, codice_fiscale=codice_fiscale),
             roles=roles,
             password=password,
-            now=now,
-        )
-        granted = sorted(user.roles)
-        audit.record(
-            session,
-            _cli_origin(),
-            "user.create",
-            now=now,
-            subject_type="user",
-            subject_id=user.id,
-            details={"roles": granted, "password_set": password is not None},
-        )
-        return user.id, user.email, granted
+            origin=Origin.command_line(),
+            clock=ledger.clock,
+        ).value
+        return user.id, user.email, sorted(user.roles)
 
     user_id, address, granted = ledger.run(work)
     click.echo(f"created user {user_id} ({address}) with roles: {', '.join(granted)}")
@@ -162,32 +146,19 @@ def users_roles(
     With --add/--remove (repeatable) the roles change and a `user.roles` audit
     event is written; a user keeps at least one role.
     """
-    both = sorted(set(added) & set(removed))
-    if both:
-        raise CommandError("invalid_person", f"both added and removed: {', '.join(both)}")
     ledger = open_ledger(ctx)
 
     def work(session: Session) -> tuple[int, list[str], bool]:
-        user = _user_or_fail(session, email)
-        before = set(user.roles)
-        after = (before | set(added)) - set(removed)
-        if after == before:
-            return user.id, sorted(before), False
-        people.set_roles(user, after)
-        audit.record(
+        # Showing is a change of nothing: it finds the user (or user_not_found) and writes nothing.
+        outcome = people_commands.change_roles(
             session,
-            _cli_origin(),
-            "user.roles",
-            now=ledger.clock.now(),
-            subject_type="user",
-            subject_id=user.id,
-            details={
-                "added": sorted(after - before),
-                "removed": sorted(before - after),
-                "roles": sorted(after),
-            },
+            email,
+            added=added,
+            removed=removed,
+            origin=Origin.command_line(),
+            clock=ledger.clock,
         )
-        return user.id, sorted(after), True
+        return outcome.value.id, sorted(outcome.value.roles), outcome.created
 
     user_id, current, changed = ledger.run(work)
     shown = ", ".join(current)
@@ -211,18 +182,10 @@ def users_deactivate(ctx: click.Context, email: str) -> None:
     ledger = open_ledger(ctx)
 
     def work(session: Session) -> tuple[int, bool]:
-        user = _user_or_fail(session, email)
-        if not people.deactivate_user(user):
-            return user.id, False
-        audit.record(
-            session,
-            _cli_origin(),
-            "user.deactivate",
-            now=ledger.clock.now(),
-            subject_type="user",
-            subject_id=user.id,
+        outcome = people_commands.deactivate_user(
+            session, email, origin=Origin.command_line(), clock=ledger.clock
         )
-        return user.id, True
+        return outcome.value.id, outcome.created
 
     user_id, changed = ledger.run(work)
     if changed:

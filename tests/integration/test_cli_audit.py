@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import Result
 
-from ledger.audit import service as audit_service
 from ledger.core.clock import FixedClock
 from ledger.core.holds import HoldSpec
 from ledger.core.money import Money
@@ -107,7 +106,7 @@ def test_an_account_whose_event_cannot_be_written_is_not_created(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr(audit_service, "record", broken)
+    monkeypatch.setattr("ledger.commands.keys.record", broken)
     with pytest.raises(RuntimeError):
         run("accounts", "create", "assets:bank:intesa", "--type", "asset")
     monkeypatch.undo()
