@@ -2,7 +2,8 @@
 status, goal, settled money raised and donors. `campaigns close-due` (for cron; safe to run
 twice) closes the campaigns whose deadline has passed: an all-or-nothing campaign that missed
 its goal fails and every gift gets one refund, and a failed campaign closes once its refunds
-are done. Requesting refunds or closing writes a `campaign.close` audit event, and one
+are done. Each campaign is `ledger.campaigns.commands.close_campaign`, which writes a
+`campaign.close` audit event when the campaign moves or refunds are requested; one
 campaign's refusal does not stop the others.
 """
 
@@ -15,7 +16,8 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.cli.common import _audit, open_ledger
+from ledger.audit.service import Origin
+from ledger.cli.common import open_ledger
 from ledger.core.errors import LedgerError
 from ledger.core.money import format_minor
 
@@ -72,8 +74,8 @@ def campaigns_close_due(ctx: click.Context) -> None:
     one refund (card refunds go to Stripe through `ledger outbox dispatch`); a
     failed campaign closes once its refunds are done.
     """
+    from ledger.campaigns.commands import close_campaign
     from ledger.campaigns.models import Campaign
-    from ledger.campaigns.service import close_campaign
 
     ledger = open_ledger(ctx)
     now = ledger.clock.now()
@@ -93,20 +95,9 @@ def campaigns_close_due(ctx: click.Context) -> None:
     for campaign_id in due:
 
         def work(session: Session, campaign_id: int = campaign_id) -> tuple[str, int, int]:
-            result = close_campaign(session, campaign_id, clock=ledger.clock)
-            if result.refunds_created or result.status == "closed":
-                _audit(
-                    session,
-                    ledger,
-                    "campaign.close",
-                    subject_type="campaign",
-                    subject_id=campaign_id,
-                    details={
-                        "status": result.status,
-                        "refunds_created": result.refunds_created,
-                        "refunds_pending": result.refunds_pending,
-                    },
-                )
+            result = close_campaign(
+                session, campaign_id, origin=Origin.command_line(), clock=ledger.clock
+            ).value
             return result.status, result.refunds_created, result.refunds_pending
 
         try:

@@ -2,8 +2,7 @@
 `--database`), its error handling (`CommandError`, `LedgerGroup`), `open_ledger`, the listing,
 JSON and progress helpers, and the DATE and ROLE parameter types. The commands call the
 domain's use cases with `Origin.command_line()` (channel "cli", the host as the source), and
-the use cases write the audit events; `_audit` is left only for `campaigns close-due`, whose
-use case is not there yet. It imports none of the command modules; `ledger.cli` registers
+the use cases write the audit events. It imports none of the command modules; `ledger.cli` registers
 their commands on `cli`.
 """
 
@@ -11,17 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
 
-from ledger.audit import service as audit
-from ledger.audit.service import Origin
 from ledger.core.errors import LedgerError
 from ledger.core.money import format_minor
 from ledger.core.service import Ledger
@@ -67,32 +63,6 @@ def open_ledger(ctx: click.Context) -> Ledger:
         ctx.find_root().call_on_close(service.engine.dispose)
     ledger: Ledger = obj["ledger"]
     return ledger
-
-
-def _audit(
-    session: Session,
-    ledger: Ledger,
-    action: str,
-    *,
-    subject_type: str | None,
-    subject_id: str | int | None,
-    details: Mapping[str, Any] | None = None,
-) -> None:
-    """Write the command's audit event into its unit of work (never personal data).
-
-    Only `campaigns close-due` still writes its own event, until its use case
-    lands in `ledger.campaigns`; every other command calls a use case, which
-    writes the event itself.
-    """
-    audit.record(
-        session,
-        Origin.command_line(),
-        action,
-        now=ledger.clock.now(),
-        subject_type=subject_type,
-        subject_id=subject_id,
-        details=details,
-    )
 
 
 @dataclass(frozen=True, slots=True)
