@@ -164,7 +164,8 @@ def begin(
     if found is not None:
         if found.request_hash != hashed:
             raise IdempotencyConflictError(
-                "this key was already used for another request",
+                f"idempotency key {key!r} was used for a different request; nothing was written",
+                idempotency_key=key,
                 action=command.action,
             )
         earlier = Earlier(subject_id=found.subject_id, result=dict(found.result or {}))
