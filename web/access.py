@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from ledger.audit.service import Origin, record
+from ledger.audit.service import Origin
 from ledger.people import service as people
 from ledger.people.models import ROLES, TWO_FACTOR_ROLES, User
 from web.db import current_ledger
@@ -177,12 +177,6 @@ def request_origin() -> Origin:
         source=client_address(),
         user_agent=request.headers.get("User-Agent"),
     )
-
-
-def audit(session: Session, action: str, **fields: Any) -> None:
-    """Record `action` in the audit log, in the request's unit of work, with this
-    request's origin (user, channel, address, agent) and the ledger's clock."""
-    record(session, request_origin(), action, now=current_ledger().clock.now(), **fields)
 
 
 def _load_principal(session_id: str) -> Principal | None:

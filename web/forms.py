@@ -1,57 +1,25 @@
-"""Forms of the pages (Flask-WTF: every form carries a CSRF token).
+"""What every page form shares: the bare action form and how a domain refusal is shown.
 
-Labels are lazily translated, so one form class serves both languages.
-Validation here is about shape (required, lengths, equal passwords); the
-domain services validate meaning (a real codice fiscale, an unused e-mail)
-and their errors are attached to the field they name.
+Each area's forms live in its package (`web.people.forms`, `web.books.forms`,
+`web.campaigns.forms`, ...). Labels are lazily translated, so one form class
+serves both languages. Validation in a form is about shape (required,
+lengths); the use cases validate meaning, and `field_error` attaches their
+refusal to the field it names.
 """
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (
-    DateField,
-    Form,
-    HiddenField,
-    SelectField,
-    StringField,
-    SubmitField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import Form, HiddenField
 
 from ledger.core.errors import LedgerError
 from web.i18n import error_text
-
-_required = DataRequired(message=_l("Campo obbligatorio."))
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]
     """A form with no fields but the CSRF token (sign-out, language switch)."""
 
     lang = HiddenField()
-
-
-class EntryForm(FlaskForm):  # type: ignore[misc]
-    """A manual journal entry between two accounts (treasurers)."""
-
-    form_key = HiddenField()
-    debit_account = SelectField(_l("Conto in dare (riceve)"), [_required])
-    credit_account = SelectField(_l("Conto in avere (cede)"), [_required])
-    amount = StringField(
-        _l("Importo"),
-        [_required, Length(max=24)],
-        description=_l("In euro, con la virgola o il punto per i centesimi: 12,50."),
-        render_kw={"inputmode": "decimal"},
-    )
-    effective_on = DateField(_l("Data di competenza"), [Optional()])
-    narration = TextAreaField(
-        _l("Descrizione"),
-        [Length(max=500)],
-        description=_l("Niente nomi, e-mail o codici fiscali: il giornale non si cancella."),
-    )
-    submit = SubmitField(_l("Registra"))
 
 
 def field_error(form: Form, exc: LedgerError) -> None:

@@ -1,11 +1,9 @@
-"""The API's own document (`/openapi.json`), and the names area modules once imported from here.
+"""The API's own document (`/api/v1/openapi.json`), generated from the routes of every area.
 
-The routes this module held moved to their areas: accounts, entries,
-reversals and the trial balance to `web.books.api`, `/me` to
-`web.people.api`. Area API modules import `bp`, `json_answer`,
-`command_answer`, `command_post` and `TREASURER` from `web.api.common`; the
-old private names below stay only until no module imports them from here
-(grep `web.api.v1`), then they go.
+The routes themselves live in their areas (`web.books.api`: accounts,
+entries, reversals, the trial balance; `web.people.api`: `/me`; and the
+campaigns, funds, calls and grants packages), on the one blueprint of
+`web.api.common`.
 """
 
 from __future__ import annotations
@@ -14,18 +12,10 @@ from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from web.access import public
-from web.api.common import PREFIX, TREASURER, bp, command_answer, json_answer
+from web.api.common import PREFIX, bp
 from web.api.docs import build_openapi, documented
-from web.views import principal
 
 OPENAPI_CACHE = "api_v1_openapi"
-
-# Old names, kept while the area API modules move to web.api.common and web.views.
-_json = json_answer
-_answer = command_answer
-_caller = principal
-
-__all__ = ["PREFIX", "TREASURER", "_answer", "_caller", "_json", "bp", "openapi_document"]
 
 
 @bp.get("/openapi.json")

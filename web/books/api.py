@@ -35,7 +35,8 @@ from web.access import allow
 from web.api.common import TREASURER, bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.inputs import json_body, load, query
-from web.api.schemas import (
+from web.books.reads import read_head
+from web.books.schemas import (
     AccountCreateSchema,
     AccountDetailSchema,
     AccountListSchema,
@@ -48,7 +49,6 @@ from web.api.schemas import (
     TrialBalanceQuerySchema,
     TrialBalanceSchema,
 )
-from web.books.reads import read_head
 from web.db import in_transaction
 
 

@@ -37,10 +37,11 @@ from ledger.core.journal import PostingSpec
 from web import views
 from web.access import allow, public
 from web.books.amounts import parse_amount_text
+from web.books.forms import EntryForm
 from web.books.reads import TrialBalance, read_head
 from web.db import current_ledger, in_transaction, ping
 from web.errors import InvalidInputError
-from web.forms import EntryForm, field_error
+from web.forms import field_error
 
 bp = Blueprint("books", __name__)
 

@@ -19,7 +19,7 @@ from ledger.funds.call_models import (
     SCORE_MIN,
     TRANCHE_STATES,
 )
-from web.api.schemas import Amount, IsoDate, StrictBoolean, _currency, _positive_amount
+from web.api.schemas import Amount, IsoDate, StrictBoolean, currency_field, positive_amount
 
 
 class QuestionInSchema(Schema):
@@ -40,7 +40,7 @@ class CallCreateSchema(Schema):
     description = fields.String(load_default="", validate=validate.Length(max=20_000))
     budget = Amount(required=True)
     max_award = Amount(required=True, metadata={"description": "At most the budget."})
-    currency = _currency(load_default="EUR")
+    currency = currency_field(load_default="EUR")
     opens_at = fields.AwareDateTime(required=True)
     closes_at = fields.AwareDateTime(required=True)
     award_kind = fields.String(required=True, validate=validate.OneOf(AWARD_KINDS))
@@ -60,8 +60,8 @@ class CallCreateSchema(Schema):
 
     @validates_schema(skip_on_field_errors=True)
     def _amounts_fit_currency(self, data: dict[str, Any], **kwargs: Any) -> None:
-        _positive_amount(data, "budget", data["currency"])
-        _positive_amount(data, "max_award", data["currency"])
+        positive_amount(data, "budget", data["currency"])
+        positive_amount(data, "max_award", data["currency"])
 
 
 class QuestionSchema(Schema):

@@ -17,7 +17,7 @@ from ledger.campaigns.models import (
     METHODS,
     REFUND_STATES,
 )
-from web.api.schemas import Amount, IsoDate, StrictBoolean, _currency, _positive_amount
+from web.api.schemas import Amount, IsoDate, StrictBoolean, currency_field, positive_amount
 
 
 class CampaignCreateSchema(Schema):
@@ -28,7 +28,7 @@ class CampaignCreateSchema(Schema):
         metadata={"description": "Markdown; rendered and sanitised on the public page."},
     )
     goal = Amount(required=True, metadata={"description": "The target, a positive amount."})
-    currency = _currency(load_default="EUR")
+    currency = currency_field(load_default="EUR")
     deadline = fields.AwareDateTime(
         required=True,
         metadata={"description": "Last instant for gifts, ISO 8601 with an offset."},
@@ -45,7 +45,7 @@ class CampaignCreateSchema(Schema):
 
     @validates_schema(skip_on_field_errors=True)
     def _goal_fits_currency(self, data: dict[str, Any], **kwargs: Any) -> None:
-        _positive_amount(data, "goal", data["currency"])
+        positive_amount(data, "goal", data["currency"])
 
 
 class CampaignSchema(Schema):

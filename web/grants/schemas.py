@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ledger.campaigns.models import METHODS
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money
-from web.api.schemas import Amount, IsoDate, _currency
+from web.api.schemas import Amount, IsoDate, currency_field
 
 _RATE = re.compile(r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,10})?$")
 
@@ -77,7 +77,7 @@ class CommitmentCreateSchema(Schema):
         validate=validate.Range(min=1),
         metadata={"description": "Every campaign of this call for ideas is matched."},
     )
-    currency = _currency(load_default="EUR")
+    currency = currency_field(load_default="EUR")
     pool = Amount(required=True, metadata={"description": "What the foundation commits."})
     window_start = fields.AwareDateTime(required=True)
     window_end = fields.AwareDateTime(

@@ -8,7 +8,7 @@ from web import views
 from web.access import signed_in
 from web.api.common import bp, json_answer
 from web.api.docs import documented
-from web.api.schemas import MeSchema
+from web.people.schemas import MeSchema
 
 
 @bp.get("/me")
