@@ -49,8 +49,13 @@ class Origin:
 
     @property
     def scope(self) -> str:
-        """Whose request keys these are: ``web:5``, ``api:5``, or the channel alone."""
-        return f"{self.channel}:{self.user_id}" if self.user_id is not None else self.channel
+        """Whose request keys these are: ``web:5``, ``api:5``; ``web:anon`` for a visitor
+        who is not signed in (never mistaken for a user's: ``web:5:k`` is user 5's key
+        ``k``, a visitor's key ``5:k`` is ``web:anon:5:k``); the channel alone for an
+        operator (``cli``)."""
+        if self.user_id is not None:
+            return f"{self.channel}:{self.user_id}"
+        return f"{self.channel}:anon" if self.channel in ("web", "api") else self.channel
 
     def scoped(self, key: str) -> str:
         """A caller's key made unique across callers (``api:5:<key>``), for engine keys."""

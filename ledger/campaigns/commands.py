@@ -309,7 +309,7 @@ def start_card_donation(
     )
     if claim.earlier is not None:
         return claim.replay(get_donation(session, claim.earlier.id))
-    donation, _created = start_online_donation(
+    donation, created = start_online_donation(
         session,
         campaign_id,
         amount,
@@ -319,6 +319,8 @@ def start_card_donation(
         limits=limits,
         clock=clock,
     )
+    if not created:  # started under this key before request keys were kept
+        return claim.known(donation, subject_id=donation.id)
     return claim.done(
         donation,
         subject_id=donation.id,
@@ -371,7 +373,7 @@ def record_offline_gift(
             "La data della donazione non può essere nel futuro.", field="donated_on"
         )
     person = donor_person(session, donor, origin=origin, clock=clock).value
-    donation, _created = record_offline_donation(
+    donation, created = record_offline_donation(
         session,
         campaign_id,
         amount,
@@ -384,6 +386,8 @@ def record_offline_gift(
         actor=origin.actor,
         clock=clock,
     )
+    if not created:  # booked under this key before request keys were kept
+        return claim.known(donation, subject_id=donation.id)
     return claim.done(
         donation,
         subject_id=donation.id,

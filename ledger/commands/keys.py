@@ -32,10 +32,11 @@ from ledger.commands.models import CommandRequest
 from ledger.commands.outcome import Outcome
 from ledger.core.clock import Clock
 from ledger.core.errors import IdempotencyConflictError, InvalidEntryError
+from ledger.core.models import LedgerHead
 
 T = TypeVar("T")
 
-MAX_KEY = 216  # the API's 200 characters plus the longest scope, inside 255
+MAX_KEY = 255  # the key column; each domain keeps its own, shorter limit for engine keys
 
 
 def _plain(value: Any) -> Any:
@@ -86,6 +87,7 @@ class Claim(Generic[T]):
         clock: Clock,
         row: CommandRequest | None,
         earlier: Earlier | None,
+        head: int | None = None,
     ) -> None:
         self.session = session
         self.command = command
@@ -93,11 +95,37 @@ class Claim(Generic[T]):
         self.clock = clock
         self.row = row
         self.earlier = earlier
+        self.head = head
+
+    def existed(self, sequence: int | None) -> bool:
+        """Whether the journal entry `sequence` was there before this act began.
+
+        A key first sent before request keys were kept (or a key the domain
+        already holds) is answered by the domain's own guard with the entry it
+        wrote then: that is a repeat, not a new act.
+        """
+        return sequence is not None and self.head is not None and sequence <= self.head
 
     def replay(self, value: T) -> Outcome[T]:
         """Answer a repeat with the earlier outcome's value (nothing is written)."""
         if self.earlier is None:
             raise RuntimeError("replay() answers a repeat; this request is the first")
+        return Outcome(value=value, created=False)
+
+    def known(
+        self,
+        value: T,
+        *,
+        subject_id: int | str | None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Outcome[T]:
+        """A first request whose act the domain had already done under its own key:
+        remember its outcome under this key, write no audit event, answer a repeat."""
+        if self.earlier is not None:
+            raise RuntimeError("known() ends a first request; a repeat is answered by replay()")
+        if self.row is not None:
+            self.row.subject_id = None if subject_id is None else str(subject_id)
+            self.row.result = dict(_plain(result or {}))
         return Outcome(value=value, created=False)
 
     def done(
@@ -108,11 +136,14 @@ class Claim(Generic[T]):
         details: Mapping[str, Any] | None = None,
         result: Mapping[str, Any] | None = None,
         user_id: int | None = None,
+        subject_type: str | None = None,
     ) -> Outcome[T]:
         """Record the act's audit event and remember its outcome under the key.
 
         `user_id` names the event's user when the origin does not know it yet: a
         person who registers or signs in becomes known only during the act.
+        `subject_type` overrides the declared one for a command about two kinds
+        of subject (a Stripe sync looks at a gift or at a refund).
         """
         if self.earlier is not None:
             raise RuntimeError("done() ends a first request; a repeat is answered by replay()")
@@ -121,7 +152,7 @@ class Claim(Generic[T]):
             self.origin,
             self.command.action,
             now=self.clock.now(),
-            subject_type=self.command.subject,
+            subject_type=subject_type or self.command.subject,
             subject_id=subject_id,
             details=details,
             user_id=user_id,
@@ -180,4 +211,5 @@ def begin(
     session.add(row)
     # Written now: a concurrent request with this key waits here, not after the act.
     session.flush()
-    return Claim(session, command, origin, clock, row, None)
+    head = session.scalar(select(LedgerHead.last_sequence))
+    return Claim(session, command, origin, clock, row, None, head)

@@ -110,6 +110,9 @@ def deposit(
         effective_on=effective_on,
         reference=reference,
     )
+    result = {"entry_id": booked.entry_id, "sequence": booked.sequence}
+    if not booked.created:  # booked under this key before request keys were kept
+        return claim.known(booked, subject_id=fund_id, result=result)
     fund = service.get_fund(session, fund_id)
     return claim.done(
         booked,
@@ -119,5 +122,5 @@ def deposit(
             "source": source,
             "sequence": booked.sequence,
         },
-        result={"entry_id": booked.entry_id, "sequence": booked.sequence},
+        result=result,
     )

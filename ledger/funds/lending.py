@@ -282,6 +282,12 @@ def list_loans(
     return list(session.scalars(query).all())
 
 
+def loan_under_key(session: Session, fund_id: int, key: str) -> Loan | None:
+    """The loan an earlier `open_loan` of fund `fund_id` opened under `key`, if any."""
+    request_key = _request_key(f"fund:{fund_id}:loan", key)
+    return session.scalars(select(Loan).where(Loan.request_key == request_key)).first()
+
+
 def open_loan(
     session: Session,
     *,

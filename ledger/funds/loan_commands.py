@@ -190,6 +190,7 @@ def open_loan(
     )
     if claim.earlier is not None:
         return claim.replay(lending.get_loan(session, claim.earlier.id))
+    earlier = lending.loan_under_key(session, fund_id, origin.scoped(key))
     loan = lending.open_loan(
         session,
         fund_id=fund_id,
@@ -202,6 +203,8 @@ def open_loan(
         clock=clock,
         actor=origin.actor,
     )
+    if earlier is not None:  # opened under this key before request keys were kept
+        return claim.known(loan, subject_id=loan.id)
     return claim.done(
         loan,
         subject_id=loan.id,
@@ -310,6 +313,8 @@ def record_repayment(
         clock=clock,
         actor=origin.actor,
     )
+    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+        return claim.known(row, subject_id=loan_id, result={"repayment_id": row.id})
     return claim.done(
         row,
         subject_id=loan_id,
@@ -351,6 +356,8 @@ def write_off_loan(
         session, loan_id, key=origin.scoped(key), clock=clock, actor=origin.actor, on=on
     )
     loan = lending.get_loan(session, loan_id)
+    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+        return claim.known(row, subject_id=loan_id, result={"write_off_id": row.id})
     return claim.done(
         row,
         subject_id=loan_id,
@@ -393,6 +400,8 @@ def record_recovery(
         actor=origin.actor,
     )
     loan = lending.get_loan(session, loan_id)
+    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+        return claim.known(row, subject_id=loan_id, result={"recovery_id": row.id})
     return claim.done(
         row,
         subject_id=loan_id,
@@ -437,6 +446,8 @@ def refund_overpayment(
         refunded_on=refunded_on,
     )
     loan = lending.get_loan(session, loan_id)
+    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+        return claim.known(row, subject_id=loan_id, result={"refund_id": row.id})
     return claim.done(
         row,
         subject_id=loan_id,

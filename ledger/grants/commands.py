@@ -269,9 +269,12 @@ def _book(
     sequence = book(
         session, commitment_id, campaign_id, amount_minor, key=key, clock=clock, actor=origin.actor
     )
+    payment = Payment(commitment_id, campaign_id, amount_minor, sequence)
+    if claim.existed(sequence):  # booked under this key before request keys were kept
+        return claim.known(payment, subject_id=commitment_id, result={"sequence": sequence})
     currency = get_commitment(session, commitment_id).currency
     return claim.done(
-        Payment(commitment_id, campaign_id, amount_minor, sequence),
+        payment,
         subject_id=commitment_id,
         details={
             "campaign_id": campaign_id,

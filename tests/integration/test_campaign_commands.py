@@ -314,7 +314,7 @@ def test_starting_a_card_gift_twice_with_one_key_writes_one_pending_donation(
     assert (gift.status, gift.amount_minor, gift.request_key) == (
         "pending",
         2500,
-        "api:request-1",
+        "api:anon:request-1",
     )
     assert actions(ledger).count("donation.start") == 1
 
@@ -342,7 +342,7 @@ def test_recording_a_cash_gift_twice_with_one_key_books_it_once(ledger: Ledger) 
     assert (gift.status, str(gift.donated_on), gift.request_key) == (
         "settled",
         "2026-06-12",
-        "api:request-1",
+        "api:anon:request-1",
     )
     assert ledger.balance(accounts.escrow(campaign_id)).posted == 5000
     assert actions(ledger)[-2:] == ["person.create", "donation.record"]

@@ -25,6 +25,7 @@ from ledger.funds import commands as fund_commands
 from ledger.funds import service as funds
 from ledger.funds.accounts import FundAccounts
 from ledger.funds.errors import InvalidFundError
+from ledger.people.service import NewPerson, create_user
 from tests.integration.commands_helpers import assert_once, footprint
 
 TREASURER = Origin(channel="api", user_id=None, source="127.0.0.1")
@@ -45,30 +46,68 @@ def test_an_action_can_be_declared_only_once() -> None:
         command("fund.deposit", "fund")
 
 
-def test_keys_are_scoped_by_caller_so_two_users_never_meet(ledger: Ledger) -> None:
-    alice = Origin(channel="api", user_id=None)
-    cli = Origin(channel="cli")
-
-    def create(origin: Origin) -> Any:
+def test_keys_are_scoped_by_caller_so_two_callers_never_meet(ledger: Ledger) -> None:
+    def user(email: str) -> int:
         return ledger.run(
-            lambda s: fund_commands.create_fund(
-                s,
-                name="Fondo",
-                kind="microgrant",
-                currency="EUR",
-                origin=origin,
-                clock=ledger.clock,
-                key="same",
+            lambda s: (
+                create_user(
+                    s,
+                    NewPerson(email, "Tesoriera"),
+                    roles=["treasurer"],
+                    password=None,
+                    now=ledger.clock.now(),
+                ).id
             )
         )
 
-    assert create(alice).created and create(cli).created
-    assert ledger.read(lambda s: len(funds.list_funds(s))) == 2
+    first, second = user("prima@example.it"), user("seconda@example.it")
+    fund = ledger.run(
+        lambda s: fund_commands.create_fund(
+            s,
+            name="Fondo",
+            kind="revolving",
+            currency="EUR",
+            origin=TREASURER,
+            clock=ledger.clock,
+        )
+    ).value
+
+    def deposit(origin: Origin, key: str) -> Any:
+        return ledger.run(
+            lambda s: fund_commands.deposit(
+                s, fund.id, 100, source="donation", origin=origin, clock=ledger.clock, key=key
+            )
+        )
+
+    # Two users, a visitor whose key looks like a user's scope, an operator: four deposits.
+    callers = [
+        (Origin(channel="web", user_id=first), "k"),
+        (Origin(channel="web", user_id=second), "k"),
+        (Origin(channel="web"), f"{first}:k"),
+        (Origin(channel="cli"), "k"),
+    ]
+    assert [deposit(origin, key).created for origin, key in callers] == [True] * 4
+    assert ledger.balance(FundAccounts(fund.id).cash).posted == 400
+    keys = ledger.read(
+        lambda s: sorted(
+            s.scalars(
+                select(JournalEntry.idempotency_key).where(JournalEntry.kind == "fund_deposit")
+            )
+        )
+    )
+    assert keys == sorted(
+        [
+            f"fund:{fund.id}:deposit:web:{first}:k",
+            f"fund:{fund.id}:deposit:web:{second}:k",
+            f"fund:{fund.id}:deposit:web:anon:{first}:k",
+            f"fund:{fund.id}:deposit:cli:k",
+        ]
+    )
 
 
 def test_an_empty_or_over_long_key_is_refused_with_nothing_written(ledger: Ledger) -> None:
     before = footprint(ledger)
-    for key in ("", "k" * 217):
+    for key in ("", "k" * 256):
         with pytest.raises(InvalidEntryError):
             ledger.run(
                 lambda s, key=key: fund_commands.create_fund(
@@ -153,7 +192,7 @@ def test_a_deposit_twice_with_one_key_books_once(ledger: Ledger) -> None:
             )
         ).one()
     )
-    assert key == f"fund:{fund.id}:deposit:api:request-1"
+    assert key == f"fund:{fund.id}:deposit:api:anon:request-1"
 
 
 def test_a_deposit_dated_in_the_future_is_refused_with_nothing_written(ledger: Ledger) -> None:
@@ -232,3 +271,32 @@ def test_replay_and_done_cannot_be_mixed_up(ledger: Ledger) -> None:
             claim.replay(None)
 
     ledger.run(fresh)
+
+
+def test_a_deposit_booked_before_request_keys_were_kept_is_answered_as_a_repeat(
+    ledger: Ledger,
+) -> None:
+    fund = ledger.run(
+        lambda s: fund_commands.create_fund(
+            s,
+            name="Fondo",
+            kind="revolving",
+            currency="EUR",
+            origin=TREASURER,
+            clock=ledger.clock,
+        )
+    ).value
+    earlier = ledger.run(
+        lambda s: funds.deposit(
+            s, fund.id, 5_000, source="donation", key=TREASURER.scoped("old"), clock=ledger.clock
+        )
+    )
+    outcome = ledger.run(
+        lambda s: fund_commands.deposit(
+            s, fund.id, 5_000, source="donation", origin=TREASURER, clock=ledger.clock, key="old"
+        )
+    )
+    assert (outcome.created, outcome.value.sequence) == (False, earlier.sequence)
+    assert ledger.balance(FundAccounts(fund.id).cash).posted == 5_000
+    actions = ledger.read(lambda s: list(s.scalars(select(AuditEvent.action))))
+    assert actions == ["fund.create"]

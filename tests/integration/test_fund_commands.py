@@ -163,7 +163,7 @@ def test_opening_a_loan_by_e_mail_twice_with_one_key_opens_one(ledger: Ledger) -
         return loan.borrower_person_id, loan.status, loan.request_key
 
     # Lending's own key on the row is the caller's scoped key, as before the use cases.
-    assert ledger.read(facts) == (borrower, "approved", f"fund:{fund_id}:loan:api:request-1")
+    assert ledger.read(facts) == (borrower, "approved", f"fund:{fund_id}:loan:api:anon:request-1")
     assert audited(ledger, "loan.open") == [
         (
             str(loan_id),
@@ -286,7 +286,7 @@ def test_a_repayment_twice_with_one_key_books_once(ledger: Ledger, clock: FixedC
 
     first = assert_once(ledger, act, lambda s, key: act(s, key, 41_000))
     row = first.value
-    assert row.request_key == f"loan:{loan_id}:repayment:api:request-1"
+    assert row.request_key == f"loan:{loan_id}:repayment:api:anon:request-1"
     assert ledger.balance(FundAccounts(fund_id).cash).posted == 800_000 + 40_000
     assert audited(ledger, "loan.repayment") == [
         (
@@ -471,3 +471,79 @@ def test_concurrent_repayments_with_one_key_make_one_repayment(pg_ledger: Ledger
     assert len(rows) == 1
     assert len(audited(ledger, "loan.repayment")) == 1
     assert ledger.read(lambda s: s.get(Loan, loan_id).status) == "disbursed"  # type: ignore[union-attr]
+
+
+def test_a_repayment_booked_before_request_keys_were_kept_is_answered_as_a_repeat(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """A retry of a request made before migration 0007: lending already holds its key."""
+    fund_id, product_id = fund_with_product(ledger)
+    loan_id = paid_out(ledger, fund_id, product_id)
+    clock.instant = datetime(2026, 7, 20, 9, tzinfo=UTC)
+    earlier = ledger.run(
+        lambda s: lending.record_repayment(
+            s,
+            loan_id,
+            40_000,
+            received_on=date(2026, 7, 20),
+            key=TREASURER.scoped("before-0007"),
+            clock=ledger.clock,
+        )
+    )
+
+    def retry(s: Session) -> Any:
+        return loan_commands.record_repayment(
+            s,
+            loan_id,
+            40_000,
+            received_on=date(2026, 7, 20),
+            origin=TREASURER,
+            clock=ledger.clock,
+            key="before-0007",
+        )
+
+    outcome = ledger.run(retry)
+    assert (outcome.created, outcome.value.id) == (False, earlier.id)
+    assert audited(ledger, "loan.repayment") == []
+    assert ledger.balance(FundAccounts(fund_id).cash).posted == 800_000 + 40_000
+    # Remembered now under the key: the next retry is answered by the key's row.
+    after = footprint(ledger)
+    again = ledger.run(retry)
+    assert (again.created, again.value.id) == (False, earlier.id)
+    assert footprint(ledger) == after
+
+
+def test_a_loan_opened_before_request_keys_were_kept_is_answered_as_a_repeat(
+    ledger: Ledger,
+) -> None:
+    fund_id, product_id = fund_with_product(ledger)
+    borrower = person(ledger)
+    terms: dict[str, Any] = {
+        "borrower_person_id": borrower,
+        "principal_minor": 200_000,
+        "term_months": 6,
+        "first_due_on": FIRST_DUE,
+    }
+    earlier = ledger.run(
+        lambda s: lending.open_loan(
+            s,
+            fund_id=fund_id,
+            product_id=product_id,
+            key=TREASURER.scoped("before-0007"),
+            clock=ledger.clock,
+            **terms,
+        )
+    )
+    outcome = ledger.run(
+        lambda s: loan_commands.open_loan(
+            s,
+            fund_id,
+            product_id,
+            origin=TREASURER,
+            clock=ledger.clock,
+            key="before-0007",
+            **terms,
+        )
+    )
+    assert (outcome.created, outcome.value.id) == (False, earlier.id)
+    assert audited(ledger, "loan.open") == []
