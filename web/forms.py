@@ -9,11 +9,23 @@ refusal to the field it names.
 
 from __future__ import annotations
 
+import uuid
+
 from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField
 
 from ledger.core.errors import LedgerError
 from web.i18n import error_text
+
+
+def key_field() -> HiddenField:
+    """The hidden request key of a form that moves money or creates something.
+
+    It is made when the form is built for showing (a fresh random key) and sent
+    back with it, so a double submit of one shown form is one request to the
+    use case (`web.views.form_key`); a new showing gets a new key.
+    """
+    return HiddenField(default=lambda: uuid.uuid4().hex)
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]

@@ -380,3 +380,45 @@ def test_a_loan_for_an_unknown_e_mail_is_refused_on_its_field_in_both_languages(
     assert response.status_code == 422
     assert "No registered person has this e-mail." in response.get_data(as_text=True)
     assert ledger.read(lambda s: lending.list_loans(s, fund_id=fund_id)) == []
+
+
+def test_a_repayment_form_sent_twice_from_the_loan_page_books_once(
+    client: FlaskClient, ledger: Ledger, clock: FixedClock
+) -> None:
+    treasurer(client, ledger)
+    make_user(ledger, "beneficiaria@example.org", ["proponent"])
+    fund_id, product_id = seeded(ledger)
+    new_loan = f"/tesoreria/fondi/{fund_id}/prestiti/nuovo"
+    response = submit(
+        client,
+        new_loan,
+        new_loan,
+        {
+            "product": str(product_id),
+            "borrower_email": "beneficiaria@example.org",
+            "principal": "5000",
+            "term": "12",
+            "first_due_on": "2026-07-15",
+        },
+    )
+    loan_url = response.headers["Location"]
+    loan_id = int(loan_url.rsplit("/", 1)[1])
+    submit(client, loan_url, f"/tesoreria/prestiti/{loan_id}/erogazione", {})
+    clock.instant = datetime(2026, 7, 20, 10, tzinfo=UTC)
+    html = client.get(loan_url).get_data(as_text=True)
+    form = re.search(r'action="/tesoreria/prestiti/\d+/rimborso".*?</form>', html, re.S)
+    assert form is not None
+    key = FORM_KEY.search(form.group(0))
+    assert key is not None and key.group(1)  # the shown form carries its request key
+    data = {
+        "csrf_token": csrf_token(html),
+        "form_key": key.group(1),
+        "amount": "430,33",
+        "received_on": "2026-07-20",
+    }
+    for _ in range(2):
+        assert client.post(f"/tesoreria/prestiti/{loan_id}/rimborso", data=data).status_code == 302
+    a = FundAccounts(fund_id)
+    assert ledger.balance(a.cash).posted == 500_000 + 43_033
+    keys = {m.group(1) for m in FORM_KEY.finditer(client.get(loan_url).get_data(as_text=True))}
+    assert key.group(1) not in keys  # a new showing, a new key

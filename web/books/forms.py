@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
+
+from web.forms import key_field
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
 
@@ -13,7 +15,7 @@ _required = DataRequired(message=_l("Campo obbligatorio."))
 class EntryForm(FlaskForm):  # type: ignore[misc]
     """A manual journal entry between two accounts (treasurers)."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     debit_account = SelectField(_l("Conto in dare (riceve)"), [_required])
     credit_account = SelectField(_l("Conto in avere (cede)"), [_required])
     amount = StringField(

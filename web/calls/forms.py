@@ -13,7 +13,6 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
-    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -28,6 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ledger.core.errors import LedgerError
 from web.calls.texts import error_message
+from web.forms import key_field
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
 _amount_help = _l("In euro, con la virgola o il punto per i centesimi: 12,50.")
@@ -36,7 +36,7 @@ _amount_help = _l("In euro, con la virgola o il punto per i centesimi: 12,50.")
 class ApplicationForm(FlaskForm):  # type: ignore[misc]
     """An idea for a call; questions are added per call (`answer_<id>` fields)."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     title = StringField(_l("Titolo dell'idea"), [_required, Length(max=200)])
     summary = TextAreaField(
         _l("Descrizione dell'idea"),
@@ -108,7 +108,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class CallForm(FlaskForm):  # type: ignore[misc]
-    form_key = HiddenField()
+    form_key = key_field()
     fund = SelectField(_l("Fondo"), [_required])
     title = StringField(_l("Titolo"), [_required, Length(max=200)])
     description = TextAreaField(_l("Descrizione"), [Length(max=20_000)], render_kw={"rows": 6})
@@ -193,7 +193,7 @@ class ProposalForm(FlaskForm):  # type: ignore[misc]
 
 class ReturnForm(FlaskForm):  # type: ignore[misc]
     # Made when the page is shown: a double submit books the return once.
-    form_key = HiddenField()
+    form_key = key_field()
     amount = StringField(
         _l("Importo restituito"),
         [_required, Length(max=24)],

@@ -13,7 +13,6 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    HiddenField,
     RadioField,
     SelectField,
     StringField,
@@ -23,6 +22,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from web.forms import key_field
+
 _required = DataRequired(message=_l("Campo obbligatorio."))
 _amount_help = _l("In euro, con la virgola o il punto per i centesimi: 12,50.")
 
@@ -31,7 +32,7 @@ class DonationForm(FlaskForm):  # type: ignore[misc]
     """A gift by card to a campaign; the key made when the form was shown makes a
     double submit start one payment."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     amount = StringField(
         _l("Importo della donazione"),
         [_required, Length(max=24)],
@@ -52,7 +53,7 @@ class DonationForm(FlaskForm):  # type: ignore[misc]
 class RefundForm(FlaskForm):  # type: ignore[misc]
     """A refund of a gift (treasurers); an empty amount refunds all that remains."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     amount = StringField(
         _l("Importo da rimborsare (facoltativo)"),
         [Optional(), Length(max=24)],
@@ -65,7 +66,7 @@ class RefundForm(FlaskForm):  # type: ignore[misc]
 class OfflineDonationForm(FlaskForm):  # type: ignore[misc]
     """A gift received in cash or by bank transfer, recorded by a treasurer."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     campaign = SelectField(_l("Campagna"), [_required])
     method = RadioField(
         _l("Metodo"),
@@ -117,7 +118,7 @@ class OfflineDonationForm(FlaskForm):  # type: ignore[misc]
 class CampaignForm(FlaskForm):  # type: ignore[misc]
     """A new campaign (a draft until it is published)."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     title = StringField(_l("Titolo"), [_required, Length(max=200)])
     description = TextAreaField(
         _l("Descrizione"),

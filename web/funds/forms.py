@@ -12,7 +12,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
-    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -21,6 +20,8 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from web.forms import key_field
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
 _amount_help = _l("In euro, con la virgola o il punto per i centesimi: 12,50.")
@@ -37,7 +38,7 @@ def _amount(label: str | object, *, required: bool = True) -> StringField:
 
 
 class FundForm(FlaskForm):  # type: ignore[misc]
-    form_key = HiddenField()
+    form_key = key_field()
     name = StringField(_l("Nome del fondo"), [_required, Length(max=200)])
     kind = RadioField(
         _l("Tipo di fondo"),
@@ -52,7 +53,7 @@ class FundForm(FlaskForm):  # type: ignore[misc]
 
 
 class DepositForm(FlaskForm):  # type: ignore[misc]
-    form_key = HiddenField()
+    form_key = key_field()
     amount = _amount(_l("Importo entrato"))
     source = RadioField(
         _l("Provenienza"),
@@ -126,7 +127,7 @@ class ProductForm(FlaskForm):  # type: ignore[misc]
 
 
 class LoanForm(FlaskForm):  # type: ignore[misc]
-    form_key = HiddenField()
+    form_key = key_field()
     product = SelectField(_l("Prodotto"), [_required])
     borrower_email = EmailField(
         _l("E-mail del beneficiario"),
@@ -149,19 +150,19 @@ class CancelLoanForm(FlaskForm):  # type: ignore[misc]
 
 
 class RepaymentForm(FlaskForm):  # type: ignore[misc]
-    form_key = HiddenField()
+    form_key = key_field()
     amount = _amount(_l("Importo ricevuto"))
     received_on = DateField(_l("Data del pagamento"), [_required])
     submit = SubmitField(_l("Registra il pagamento"))
 
 
 class WriteOffForm(FlaskForm):  # type: ignore[misc]
-    form_key = HiddenField()
+    form_key = key_field()
     on = DateField(_l("Data dello stralcio"), [Optional()], description=_l("Vuoto: oggi."))
     submit = SubmitField(_l("Stralcia il prestito"))
 
 
 class OverpaymentRefundForm(FlaskForm):  # type: ignore[misc]
-    form_key = HiddenField()
+    form_key = key_field()
     amount = _amount(_l("Importo restituito"))
     submit = SubmitField(_l("Registra la restituzione"))

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import (
     DateField,
-    HiddenField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -37,6 +36,7 @@ from ledger.core.errors import LedgerError
 from ledger.funds.call_models import Call
 from ledger.grants.service import CommitmentSpec
 from web.books import parse_amount_text
+from web.forms import key_field
 from web.i18n import error_text, format_money
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
@@ -71,7 +71,7 @@ class _Checkboxes(SelectMultipleField):  # type: ignore[misc]
 class CommitmentForm(FlaskForm):  # type: ignore[misc]
     """A matching-grant commitment: the shared settings, then those of its kind."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     title = StringField(_l("Titolo dell'impegno"), [_required, Length(max=200)])
     kind = RadioField(
         _l("Tipo di regola"),
@@ -439,7 +439,7 @@ class ConfirmForm(FlaskForm):  # type: ignore[misc]
 class MoneyForm(FlaskForm):  # type: ignore[misc]
     """Money of a commitment that reached or left the bank: amount and bank reference."""
 
-    form_key = HiddenField()
+    form_key = key_field()
     amount = StringField(
         _l("Importo"),
         [_required, Length(max=24)],
