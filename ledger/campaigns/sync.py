@@ -41,11 +41,11 @@ from typing import Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.audit.service import Origin, record
 from ledger.campaigns.donations import fail_donation
 from ledger.campaigns.models import Donation, Refund
 from ledger.campaigns.refunds import STRIPE_REFUND
 from ledger.campaigns.stripe_events import ChargeFacts, record_refund_answer, settle_from_facts
+from ledger.commands import Origin, begin, command
 from ledger.core.clock import Clock
 from ledger.core.errors import LedgerError
 from ledger.core.uow import run_in_transaction, run_read_only
@@ -61,6 +61,8 @@ from ledger.payments.stripe_gateway import (
 T = TypeVar("T")
 
 ACTOR = "stripe-sync"
+# The job's two acts (a gift or a refund looked up at Stripe) share one audit action.
+SYNC = command("stripe.sync", "donation")
 OUTCOMES = ("settled", "flagged", "expired", "failed", "left", "skipped", "error")
 REFUND_OUTCOMES = ("booked", "failed", "left", "resent", "skipped", "error")
 # What `record_refund_answer` said, as the sync counts it.
@@ -227,12 +229,8 @@ def act(
     else:
         fail_donation(session, donation)
         outcome = "failed"
-    record(
-        session,
-        origin,
-        "stripe.sync",
-        now=clock.now(),
-        subject_type="donation",
+    begin(session, SYNC, origin, clock=clock).done(
+        outcome,
         subject_id=donation.id,
         details={"actor": ACTOR, "outcome": outcome, "detail": detail[:200]},
     )
@@ -374,13 +372,10 @@ def act_on_refund(
             return "left"  # the outbox is still trying: never two messages at once
         enqueue(session, STRIPE_REFUND, {"refund_id": refund.id}, now=clock.now())
         outcome = "resent"
-    record(
-        session,
-        origin,
-        "stripe.sync",
-        now=clock.now(),
-        subject_type="refund",
+    begin(session, SYNC, origin, clock=clock).done(
+        outcome,
         subject_id=refund.id,
+        subject_type="refund",
         details={"actor": ACTOR, "outcome": outcome, "detail": detail[:200]},
     )
     return outcome
