@@ -12,6 +12,8 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError
 
+from ledger.core.errors import LedgerError
+from ledger.core.money import Money
 from web.api.errors import (
     IDEMPOTENCY_HEADER,
     IdempotencyKeyRequiredError,
@@ -58,6 +60,23 @@ def query(schema: Schema) -> Any:
     if repeated:
         raise invalid_input({name: ["given more than once"] for name in repeated})
     return load(schema, request.args.to_dict(flat=True))
+
+
+def parse_money(text: str, currency: str, field: str, *, positive: bool = True) -> Money:
+    """A decimal-string amount in `currency`, or a 422 naming `field`.
+
+    Positive by default; with `positive=False`, zero is accepted and a
+    negative amount is still refused.
+    """
+    try:
+        money = Money.parse(text, currency)
+    except LedgerError as exc:
+        raise invalid_input({field: [exc.message]}) from None
+    if positive and money.minor <= 0:
+        raise invalid_input({field: ["must be greater than zero"]})
+    if money.minor < 0:
+        raise invalid_input({field: ["cannot be negative"]})
+    return money
 
 
 def idempotency_key() -> str:

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from ledger.commands import Origin, Outcome
 from ledger.core.clock import Clock
-from ledger.core.errors import LedgerError
 from ledger.core.money import Money, format_minor
 from ledger.funds import applications as apps
 from ledger.funds import awards as award_rules
@@ -38,7 +37,7 @@ from web.access import allow, signed_in
 from web.api.common import bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
-from web.api.inputs import json_body, load
+from web.api.inputs import json_body, load, parse_money
 from web.calls import STAFF
 from web.calls.bodies import (
     application_body,
@@ -68,16 +67,6 @@ from web.calls.schemas import (
 from web.db import in_transaction
 
 TAG = "calls"
-
-
-def _money(text: str, currency: str, field: str) -> int:
-    try:
-        money = Money.parse(text, currency)
-    except LedgerError as exc:
-        raise invalid_input({field: [exc.message]}) from None
-    if money.minor <= 0:
-        raise invalid_input({field: ["must be greater than zero"]})
-    return money.minor
 
 
 # --------------------------------------------------------------------------- calls
@@ -230,7 +219,7 @@ def create_application_view(call_id: int) -> ResponseReturnValue:
     draft = apps.ApplicationDraft(
         title=data["title"],
         summary=data["summary"],
-        requested_minor=_money(data["requested"], currency, "requested"),
+        requested_minor=parse_money(data["requested"], currency, "requested").minor,
         kind=data["kind"],
         answers={a["question_id"]: a["answer"] for a in data["answers"]},
         public_name_consent=data["public_name_consent"],
@@ -477,10 +466,10 @@ def propose_award_view(application_id: int) -> ResponseReturnValue:
     """An amount (which may differ from the request) as a grant in tranches or a loan."""
     data = load(AwardCreateSchema(), json_body())
     currency = views.snapshot(lambda s: apps.get_application(s, application_id).currency)
-    amount_minor = _money(data["amount"], currency, "amount")
+    amount_minor = parse_money(data["amount"], currency, "amount").minor
     tranches = [
         award_rules.TrancheSpec(
-            _money(t["amount"], currency, f"tranches.{i}.amount"), t["milestone"]
+            parse_money(t["amount"], currency, f"tranches.{i}.amount").minor, t["milestone"]
         )
         for i, t in enumerate(data["tranches"])
     ]
@@ -591,7 +580,7 @@ def award_return_view(award_id: int) -> ResponseReturnValue:
 
     def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Award]:
         currency = award_rules.get_award(session, award_id).currency
-        minor = _money(data["amount"], currency, "amount")
+        minor = parse_money(data["amount"], currency, "amount").minor
         return call_commands.return_unspent(
             session, award_id, minor, origin=origin, clock=views.clock(), key=key
         )

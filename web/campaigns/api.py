@@ -33,7 +33,7 @@ from web.access import allow, current_principal, public, signed_in
 from web.api.common import TREASURER, bp, command_answer, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
-from web.api.inputs import idempotency_key, json_body, load
+from web.api.inputs import idempotency_key, json_body, load, parse_money
 from web.campaigns import reads
 from web.campaigns.payments import begin_checkout
 from web.campaigns.schemas import (
@@ -63,16 +63,6 @@ _DONOR_FIELDS = {
     "donated_on": ("donated_on", "the day of a gift cannot be in the future"),
 }
 _DONOR_CODES = frozenset({"invalid_donor", "invalid_person", "invalid_donation"})
-
-
-def _money(text: str, currency: str, field: str) -> Money:
-    try:
-        money = Money.parse(text, currency)
-    except LedgerError as exc:
-        raise invalid_input({field: [exc.message]}) from None
-    if money.minor <= 0:
-        raise invalid_input({field: ["must be greater than zero"]})
-    return money
 
 
 def _campaign_body(session: Session, campaign: Campaign) -> dict[str, Any]:
@@ -245,7 +235,7 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
         return currency, reads.person_id_of(session, principal)
 
     currency, person_id = views.snapshot(read)
-    amount = _money(data["amount"], currency, "amount")
+    amount = parse_money(data["amount"], currency, "amount")
     checkout = begin_checkout(
         campaign_id,
         amount,
@@ -294,7 +284,7 @@ def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
         return commands.record_offline_gift(
             session,
             campaign_id,
-            _money(data["amount"], currency, "amount"),
+            parse_money(data["amount"], currency, "amount"),
             method=data["method"],
             donated_on=data["donated_on"],
             reference=data["reference"],
@@ -348,7 +338,7 @@ def refund_view(donation_id: int) -> ResponseReturnValue:
     def act(session: Session, body: Any, origin: Origin, key: str) -> Outcome[Refund]:
         data = load(RefundCreateSchema(), body)
         currency = get_donation(session, donation_id).currency
-        amount = _money(data["amount"], currency, "amount") if "amount" in data else None
+        amount = parse_money(data["amount"], currency, "amount") if "amount" in data else None
         outcome = commands.refund_donation(
             session, donation_id, amount, origin=origin, clock=views.clock(), key=key
         )

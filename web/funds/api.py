@@ -24,8 +24,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from ledger.commands import Origin, Outcome
-from ledger.core.errors import LedgerError
-from ledger.core.money import Money, format_minor
+from ledger.core.money import format_minor
 from ledger.funds import commands as fund_commands
 from ledger.funds import lending, loan_commands
 from ledger.funds import service as funds
@@ -44,7 +43,7 @@ from web.access import allow, signed_in
 from web.api.common import TREASURER, bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
-from web.api.inputs import json_body, load, query
+from web.api.inputs import json_body, load, parse_money, query
 from web.db import in_transaction
 from web.funds.reads import own_person_id, readable_loan
 from web.funds.schemas import (
@@ -72,18 +71,6 @@ from web.funds.schemas import (
     WriteOffCreateSchema,
     WriteOffSchema,
 )
-
-
-def _money(text: str, currency: str, field: str, *, positive: bool = True) -> int:
-    try:
-        money = Money.parse(text, currency)
-    except LedgerError as exc:
-        raise invalid_input({field: [exc.message]}) from None
-    if positive and money.minor <= 0:
-        raise invalid_input({field: ["must be greater than zero"]})
-    if money.minor < 0:
-        raise invalid_input({field: ["cannot be negative"]})
-    return money.minor
 
 
 def _m(minor: int, currency: str) -> str:
@@ -292,7 +279,7 @@ def deposit_view(fund_id: int) -> ResponseReturnValue:
         return fund_commands.deposit(
             session,
             fund_id,
-            _money(data["amount"], currency, "amount"),
+            parse_money(data["amount"], currency, "amount").minor,
             source=data["source"],
             origin=origin,
             clock=views.clock(),
@@ -374,9 +361,11 @@ def create_product_view(fund_id: int) -> ResponseReturnValue:
     """The terms the fund lends on; a 0 rate is allowed."""
     data = load(LoanProductCreateSchema(), json_body())
     currency = views.snapshot(lambda s: funds.get_fund(s, fund_id).currency)
-    low = _money(data["min_amount"], currency, "min_amount")
-    high = _money(data["max_amount"], currency, "max_amount")
-    fee = _money(data["fee_per_instalment"], currency, "fee_per_instalment", positive=False)
+    low = parse_money(data["min_amount"], currency, "min_amount").minor
+    high = parse_money(data["max_amount"], currency, "max_amount").minor
+    fee = parse_money(
+        data["fee_per_instalment"], currency, "fee_per_instalment", positive=False
+    ).minor
 
     def work(session: Session) -> dict[str, Any]:
         product = loan_commands.create_loan_product(
@@ -443,7 +432,7 @@ def create_loan_view(fund_id: int) -> ResponseReturnValue:
             fund_id,
             data["product_id"],
             borrower_person_id=data["borrower_person_id"],
-            principal_minor=_money(data["principal"], currency, "principal"),
+            principal_minor=parse_money(data["principal"], currency, "principal").minor,
             term_months=data["term_months"],
             first_due_on=data["first_due_on"],
             origin=origin,
@@ -589,7 +578,7 @@ def repayment_view(loan_id: int) -> ResponseReturnValue:
         return loan_commands.record_repayment(
             session,
             loan_id,
-            _money(data["amount"], currency, "amount"),
+            parse_money(data["amount"], currency, "amount").minor,
             received_on=data["received_on"],
             origin=origin,
             clock=views.clock(),
@@ -659,7 +648,7 @@ def recovery_view(loan_id: int) -> ResponseReturnValue:
         return loan_commands.record_recovery(
             session,
             loan_id,
-            _money(data["amount"], currency, "amount"),
+            parse_money(data["amount"], currency, "amount").minor,
             received_on=data["received_on"],
             origin=origin,
             clock=views.clock(),
@@ -694,7 +683,7 @@ def overpayment_refund_view(loan_id: int) -> ResponseReturnValue:
         return loan_commands.refund_overpayment(
             session,
             loan_id,
-            _money(data["amount"], currency, "amount"),
+            parse_money(data["amount"], currency, "amount").minor,
             origin=origin,
             clock=views.clock(),
             key=key,
