@@ -153,7 +153,7 @@ def post_entry(
         return claim.replay(_entry_under(session, spec.idempotency_key))
     posted = journal.post_entry(session, spec, clock=clock)
     if not posted.created:
-        return Outcome(posted.entry, created=False)
+        return claim.known(posted.entry, subject_id=posted.entry.sequence)
     return claim.done(
         posted.entry, subject_id=posted.entry.sequence, details=_entry_facts(posted.entry)
     )
@@ -191,7 +191,7 @@ def reverse_entry(
         actor=_journal_actor(origin, None),
     )
     if not reversed_.created:
-        return Outcome(reversed_.entry, created=False)
+        return claim.known(reversed_.entry, subject_id=reversed_.entry.sequence)
     return claim.done(
         reversed_.entry,
         subject_id=reversed_.entry.sequence,
@@ -220,7 +220,7 @@ def close_period(
         return claim.replay(_month_end(period))
     closed = periods.close_period(session, period, clock=clock, actor=_journal_actor(origin, None))
     if not closed.created:
-        return Outcome(closed.ends_on, created=False)
+        return claim.known(closed.ends_on, subject_id=closed.period)
     return claim.done(
         closed.ends_on, subject_id=closed.period, details={"ends_on": closed.ends_on.isoformat()}
     )

@@ -247,7 +247,7 @@ def disburse_loan(
     )
     if before != "approved":
         # lending answers a loan already paid out unchanged; it is a repeat, not an act.
-        return Outcome(value=loan, created=False)
+        return claim.known(loan, subject_id=loan.id)
     return claim.done(
         loan,
         subject_id=loan.id,
@@ -277,7 +277,7 @@ def cancel_loan(
     before = lending.get_loan(session, loan_id, lock=True).status
     loan = lending.cancel_loan(session, loan_id, clock=clock, actor=origin.actor)
     if before != "approved":
-        return Outcome(value=loan, created=False)
+        return claim.known(loan, subject_id=loan.id)
     return claim.done(loan, subject_id=loan.id, details={})
 
 

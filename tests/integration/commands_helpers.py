@@ -19,21 +19,26 @@ from sqlalchemy.orm import Session
 
 from ledger.commands import Outcome
 from ledger.core.errors import IdempotencyConflictError
+from ledger.core.models import LedgerHead
 from ledger.core.service import Ledger
 
 Act = Callable[[Session, str], Outcome[Any]]
 
 
-def footprint(ledger: Ledger) -> dict[str, int]:
-    """The number of rows of every table (what any write would change)."""
+def footprint(ledger: Ledger) -> dict[str, object]:
+    """The number of rows of every table and the journal head (sequence and hash):
+    what any insert or posting would change."""
     names = sorted(inspect(ledger.engine).get_table_names())
 
-    def read(session: Session) -> dict[str, int]:
-        return {
+    def read(session: Session) -> dict[str, object]:
+        counts: dict[str, object] = {
             name: int(session.scalar(select(func.count()).select_from(table(name))) or 0)
             for name in names
             if name != "alembic_version"
         }
+        head = session.execute(select(LedgerHead.last_sequence, LedgerHead.last_hash)).one()
+        counts["journal head"] = tuple(head)
+        return counts
 
     return ledger.read(read)
 
