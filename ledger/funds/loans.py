@@ -4,7 +4,10 @@ Pure functions on amounts in integer minor units (cents for EUR); nothing here
 touches a database or knows the currency. Rates are `Decimal` fractions per year
 (``Decimal("0.06")`` is 6 %). Every step from a Decimal back to minor units goes
 through `to_minor`, which requires the rounding mode by name. Amounts are positive;
-signs (debit, credit) are the caller's business when it books them.
+signs (debit, credit) are the caller's business when it books them. The module
+is about 800 lines because it is one body of arithmetic (schedule, allocation,
+arrears, PAR, write-off) whose parts share the day count and rounding; each part
+below is documented here and tested in tests/unit/test_loans.py.
 
 Schedule (`schedule`)
     Instalments fall monthly on the day of `first_due` (clamped to the end of

@@ -142,7 +142,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.approve_tranche_view": (BOOKS, False),
     "api_v1.pay_tranche_view": (BOOKS, False),
     "api_v1.tranche_report_view": (("proponent",), False),
-    # funds and microloans (web/funds.py, web/api/funds.py)
+    # funds and microloans (web/funds/pages.py, web/funds/api.py)
     "funds.fund_list": (MONEY, False),
     "funds.new_fund": (MONEY, True),
     "funds.fund_detail": (MONEY, False),
@@ -180,7 +180,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.overpayment_refund_view": (MONEY, False),
     "api_v1.loan_statement_view": (SIGNED_IN, False),
     "api_v1.my_loans_view": (SIGNED_IN, False),
-    # matching grants: the foundation officer's pages and the treasurer's (web/grants.py)
+    # matching grants: the foundation officer's pages and the treasurer's (web/grants/pages.py)
     "grants.dashboard": (("admin", "foundation_officer"), False),
     "grants.commitment": (("admin", "foundation_officer"), False),
     "grants.statement": (("admin", "foundation_officer"), False),
