@@ -1,7 +1,7 @@
 """The JSON API under /api/v1 (shared machinery in `web.api.common`, document in `web.api.docs`).
 
 Each area adds its routes to the one blueprint from its own module
-(`web.books.api`, `web.people.api`, `web.api.funds`, ...); `init_api` imports
+(`web.books.api`, `web.people.api`, `web.funds.api`, ...); `init_api` imports
 them all.
 
 The API authenticates only with `Authorization: Bearer <token>` (checked by

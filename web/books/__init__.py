@@ -2,20 +2,13 @@
 
 `pages.py` holds the pages (blueprint `books`: the trial balance, a manual
 entry, /healthz), `api.py` the API's accounts, entries, reversals and trial
-balance, `reads.py` the journal's head both show, `amounts.py` the parser of
-amounts typed into any page. The acts themselves (and their audit events) are
-the use cases of `ledger.books`.
+balance, `reads.py` the journal's head both show. The acts themselves (and
+their audit events) are the use cases of `ledger.books`.
 """
 
 from __future__ import annotations
 
 from flask import Flask
-
-# Other areas' pages import the amount parser from here (`from web.books import
-# parse_amount_text`); it lives in `web.books.amounts`.
-from web.books.amounts import parse_amount_text
-
-__all__ = ["parse_amount_text", "register"]
 
 
 def register(app: Flask) -> None:

@@ -36,7 +36,7 @@ from ledger.core.errors import LedgerError
 from ledger.core.journal import PostingSpec
 from web import views
 from web.access import allow, public
-from web.books.amounts import parse_amount_text
+from web.amounts import parse_amount_text
 from web.books.forms import EntryForm
 from web.books.reads import TrialBalance, read_head
 from web.db import current_ledger, in_transaction, ping

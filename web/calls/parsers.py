@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from ledger.core.errors import LedgerError
 from ledger.funds.awards import TrancheSpec
-from web.books import parse_amount_text
+from web.amounts import parse_amount_text
 from web.calls.texts import error_message
 from web.errors import InvalidInputError
 

@@ -46,7 +46,7 @@ from ledger.payments.stripe_gateway import PaymentProviderError
 from ledger.statements.receipts import render_receipt_pdf
 from web import CONTENT_SECURITY_POLICY, views
 from web.access import current_principal, public, signed_in
-from web.books import parse_amount_text
+from web.amounts import parse_amount_text
 from web.campaigns import reads, texts
 from web.campaigns.forms import DonationForm
 from web.campaigns.payments import PaymentsNotConfiguredError, begin_checkout, donation_limits

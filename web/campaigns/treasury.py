@@ -32,7 +32,7 @@ from ledger.core.errors import LedgerError
 from ledger.statements.receipts import render_receipt_pdf
 from web import views
 from web.access import allow
-from web.books import parse_amount_text
+from web.amounts import parse_amount_text
 from web.campaigns import reads, texts
 from web.campaigns.forms import CampaignForm, OfflineDonationForm, RefundForm
 from web.campaigns.pages import pdf_response

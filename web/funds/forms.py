@@ -2,7 +2,7 @@
 
 Each money form carries `form_key`, made when the form is shown: it is the
 use case's request key (`web.views.form_key`), so a double submit books once. Amounts
-are text parsed by `web.books.parse_amount_text` ("1.234,56"), never floats.
+are text parsed by `web.amounts.parse_amount_text` ("1.234,56"), never floats.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from ledger.funds.models import Fund, LoanProductRow
 from ledger.statements import funds as statements
 from web import views
 from web.access import allow, signed_in
-from web.books import parse_amount_text
+from web.amounts import parse_amount_text
 from web.db import in_transaction
 from web.errors import InvalidInputError
 from web.forms import field_error

@@ -35,7 +35,7 @@ from ledger.core.clock import ROME
 from ledger.core.errors import LedgerError
 from ledger.funds.call_models import Call
 from ledger.grants.service import CommitmentSpec
-from web.books import parse_amount_text
+from web.amounts import parse_amount_text
 from web.forms import key_field
 from web.i18n import error_text, format_money
 

@@ -36,7 +36,7 @@ from ledger.statements.grants import (
 from ledger.statements.grants_pdf import render_grant_statement_pdf
 from web import views
 from web.access import allow
-from web.books import parse_amount_text
+from web.amounts import parse_amount_text
 from web.db import in_transaction
 from web.grants.forms import (
     CommitmentForm,

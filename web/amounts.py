@@ -1,6 +1,7 @@
 """Amounts typed by people into the pages ("12,50", "1.234,56"), parsed without floats.
 
-Every money form of every area reads its amount through `parse_amount_text`.
+Every money form of every area reads its amount through `parse_amount_text`
+(`web.api.inputs.parse_money` is the API's strict counterpart: decimal strings only).
 """
 
 from __future__ import annotations
