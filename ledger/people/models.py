@@ -11,8 +11,8 @@ from ledger.core.models import Base, UtcDateTime
 
 ROLES = ("donor", "proponent", "reviewer", "treasurer", "foundation_officer", "admin")
 SELF_REGISTER_ROLES = ("donor", "proponent")
-# Roles that can move money through the pages only after enrolling TOTP.
-TWO_FACTOR_ROLES = ("treasurer", "admin")
+# Roles that can move money (or promise it) through the pages only after enrolling TOTP.
+TWO_FACTOR_ROLES = ("treasurer", "foundation_officer", "admin")
 LOCALES = ("it", "en")
 
 
