@@ -5,8 +5,13 @@ Every view declares its audience with one decorator:
 - `@public`: anyone, signed in or not;
 - `@signed_in`: any signed-in user, whatever their roles;
 - `@allow("treasurer", "admin", two_factor=True)`: users holding one of the roles;
-  with `two_factor`, a treasurer or admin must also have enrolled TOTP and
-  confirmed a code in this session (pages that move money or change access).
+  with `two_factor`, a user of a role in TWO_FACTOR_ROLES (treasurer, foundation
+  officer, admin) must also have enrolled TOTP and confirmed a code in this
+  session (pages that move or promise money, or change access).
+
+Every API route that admits no anonymous caller also declares the scope a token
+needs, with `@needs_scope(READ)` (every GET) or `@needs_scope(MONEY)` (whatever
+moves money or changes state). A route without one refuses every token.
 
 `enforce_access` runs before every request and refuses by default: an endpoint
 without a declaration answers 403 to everyone, so a new route is closed until
@@ -15,10 +20,18 @@ its author says who may use it (tests/web/test_role_matrix.py lists them all).
 Pages know the user from the flask-login session cookie. The JSON API under
 `/api/` never reads the cookie (its routes are exempt from CSRF, so a cookie
 would let another site act for the user): it accepts only
-`Authorization: Bearer <token>`, and a token carries exactly its user's roles.
-Refusals: an anonymous visitor of a page is sent to the sign-in page; an
-anonymous API client gets 401 with `WWW-Authenticate: Bearer`; a signed-in user
-without the role gets 403. None of them reaches the view, so none sees data.
+`Authorization: Bearer <token>`, and a token carries exactly its user's roles,
+limited by its scopes. A money token stands in for the page's second factor: the
+account page issues one only after a fresh TOTP code (the operator's CLI may
+issue any). Refusals: an anonymous visitor of a page is sent to the sign-in
+page; an anonymous API client, or one whose token is unknown, revoked or
+expired, gets 401 with `WWW-Authenticate: Bearer`; a signed-in user without the
+role gets 403; a token without the route's scope gets 403 `insufficient_scope`.
+None of them reaches the view, so none sees data.
+
+A token's last use (time and address) is written at most once a minute, in its
+own short transaction before the request's unit of work: if it cannot be
+written, the request goes on.
 """
 
 from __future__ import annotations
@@ -30,18 +43,21 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from ledger.audit.service import Origin
 from ledger.people import service as people
-from ledger.people.models import ROLES, TWO_FACTOR_ROLES, User
+from ledger.people.models import ROLES, TOKEN_SCOPES, TWO_FACTOR_ROLES, ApiToken, User
 from web.db import current_ledger
+from web.errors import error_response
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ACCESS_ATTRIBUTE = "_ledger_access"
+SCOPE_ATTRIBUTE = "_ledger_token_scope"
 # Session keys: whether this session confirmed a TOTP code, and the user waiting
 # to confirm one after their password was accepted.
 SESSION_TWO_FACTOR = "two_factor_ok"
@@ -82,6 +98,8 @@ class Principal(UserMixin):  # type: ignore[misc]
     locale: str
     fingerprint: str
     token_id: int | None = None
+    # The scopes of the API token in use; None for a page session.
+    scopes: frozenset[str] | None = None
 
     def get_id(self) -> str:
         return f"{self.user_id}:{self.fingerprint}"
@@ -91,7 +109,7 @@ class Principal(UserMixin):  # type: ignore[misc]
         return bool(self.roles & set(TWO_FACTOR_ROLES))
 
     @classmethod
-    def of(cls, user: User, token_id: int | None = None) -> Principal:
+    def of(cls, user: User, token: ApiToken | None = None) -> Principal:
         return cls(
             user_id=user.id,
             email=user.person.email,
@@ -100,7 +118,8 @@ class Principal(UserMixin):  # type: ignore[misc]
             totp_enrolled=user.totp_enrolled,
             locale=user.locale,
             fingerprint=people.session_fingerprint(user),
-            token_id=token_id,
+            token_id=token.id if token is not None else None,
+            scopes=token.scope_set if token is not None else None,
         )
 
 
@@ -129,6 +148,26 @@ def allow(*roles: str, two_factor: bool = False) -> Callable[[F], F]:
         return _declare(view, Access(roles=frozenset(roles), two_factor=two_factor))
 
     return decorate
+
+
+def needs_scope(scope: str) -> Callable[[F], F]:
+    """An API route that a token may use only when it holds `scope` (read or money)."""
+    if scope not in TOKEN_SCOPES:
+        raise ValueError(f"needs_scope() needs one of {TOKEN_SCOPES}, got {scope!r}")
+
+    def decorate(view: F) -> F:
+        setattr(view, SCOPE_ATTRIBUTE, scope)
+        return view
+
+    return decorate
+
+
+def scope_of(endpoint: str | None, app: Flask | None = None) -> str | None:
+    """The token scope an endpoint declares, or None when it declares none."""
+    application = app or current_app
+    view = application.view_functions.get(endpoint or "")
+    scope = getattr(view, SCOPE_ATTRIBUTE, None)
+    return scope if isinstance(scope, str) else None
 
 
 def access_of(endpoint: str | None, app: Flask | None = None) -> Access | None:
@@ -199,22 +238,71 @@ def _bearer_principal() -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
+    ledger = current_ledger()
+    now = ledger.clock.now()
 
-    def read(db: Session) -> Principal | None:
-        found = people.user_for_token(db, token.strip())
+    def read(db: Session) -> tuple[Principal, bool] | None:
+        found = people.user_for_token(db, token.strip(), now=now)
         if found is None:
             return None
         user, row = found
-        return Principal.of(user, token_id=row.id)
+        return Principal.of(user, token=row), people.token_use_is_stale(row, now)
 
-    return current_ledger().read(read)
+    found = ledger.read(read)
+    if found is None:
+        return None
+    principal, stale = found
+    if stale and principal.token_id is not None:
+        _record_token_use(principal.token_id)
+    return principal
 
 
-def _unauthorized_api() -> Unauthorized:
+def _record_token_use(token_id: int) -> None:
+    """Write the token's last use in its own transaction, before the request's unit of
+    work; a failure (a busy database) is logged and never fails the request."""
+    ledger = current_ledger()
+    now, address = ledger.clock.now(), client_address()
+    try:
+        ledger.run(lambda db: people.record_token_use(db, token_id, now=now, address=address))
+    except SQLAlchemyError:
+        current_app.logger.warning("could not record the use of API token %s", token_id)
+
+
+def _unauthorized_api(*, token_given: bool = False) -> Unauthorized:
+    parameters = {"realm": "api"}
+    if token_given:
+        parameters["error"] = "invalid_token"
     return Unauthorized(
-        "a valid API token is required: Authorization: Bearer <token>",
-        www_authenticate=WWWAuthenticate("Bearer", {"realm": "api"}),
+        "a valid API token is required: Authorization: Bearer <token>"
+        + ("; the one sent is unknown, revoked or expired" if token_given else ""),
+        www_authenticate=WWWAuthenticate("Bearer", parameters),
     )
+
+
+def _insufficient_scope(needed: str, granted: frozenset[str]) -> ResponseReturnValue:
+    challenge = WWWAuthenticate(
+        "Bearer", {"realm": "api", "error": "insufficient_scope", "scope": needed}
+    )
+    return error_response(
+        403,
+        "insufficient_scope",
+        f"this request needs a token with the scope {needed!r}",
+        {"required": needed, "granted": sorted(granted)},
+        headers={"WWW-Authenticate": challenge.to_header()},
+    )
+
+
+def _check_scope(endpoint: str, access: Access, principal: Principal) -> ResponseReturnValue | None:
+    """Refuse a token that lacks the scope its route declares (no declaration: refuse)."""
+    if access.anonymous or principal.scopes is None:
+        return None
+    needed = scope_of(endpoint)
+    if needed is None:
+        current_app.logger.error("API route %s declares no token scope; refused", endpoint)
+        raise Forbidden("this API route declares no token scope")
+    if needed not in principal.scopes:
+        return _insufficient_scope(needed, principal.scopes)
+    return None
 
 
 def enforce_access() -> ResponseReturnValue | None:
@@ -228,9 +316,11 @@ def enforce_access() -> ResponseReturnValue | None:
     if is_api_request():
         g.api_principal = _bearer_principal()
         if request.headers.get("Authorization") and g.api_principal is None:
-            raise _unauthorized_api()
+            raise _unauthorized_api(token_given=True)
     principal = current_principal()
     if access.admits(principal):
+        if is_api_request() and principal is not None:
+            return _check_scope(request.endpoint, access, principal)
         if access.two_factor and principal is not None and principal.needs_two_factor:
             return _require_two_factor(principal)
         return None
@@ -244,8 +334,6 @@ def enforce_access() -> ResponseReturnValue | None:
 
 
 def _require_two_factor(principal: Principal) -> ResponseReturnValue | None:
-    if is_api_request():
-        return None  # tokens are issued by an operator; the page flow is what TOTP guards
     if not principal.totp_enrolled:
         return redirect(url_for("auth.two_factor_enrol", next=request.full_path.rstrip("?")))
     if not two_factor_confirmed():

@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "ORGANISATION_NAME": "Ente gestore del registro comunitario",
     "ORGANISATION_TAX_CODE": None,
     "ORGANISATION_QUALIFICATION": "ETS",
+    # API tokens issued on the account page expire after this many days unless their
+    # owner chooses otherwise (1 to 366); `ledger tokens create` reads it too.
+    "API_TOKEN_DAYS": 90,
     # Password-reset links expire after this many seconds.
     "PASSWORD_RESET_MAX_AGE": 3600,
     # How e-mail leaves: "log" writes it to the application log (development),

@@ -36,6 +36,9 @@ ROLE_NAMES = {
     "admin": _l("Amministratore"),
 }
 
+# What an API token may do, as its owner reads it.
+SCOPE_NAMES = {"read": _l("lettura"), "money": _l("denaro e modifiche")}
+
 # Domain errors carry an Italian message (the domain knows no Flask); pages show
 # these translations, keyed by the error's stable code and the field it names.
 DOMAIN_MESSAGES = {
@@ -73,6 +76,10 @@ DOMAIN_MESSAGES = {
     ),
     ("invalid_totp_code", "code"): _l(
         "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."
+    ),
+    ("two_factor_required", "code"): _l(
+        "Un token che muove denaro richiede l'autenticazione a due fattori: "
+        "attivala prima dall'area personale."
     ),
 }
 
@@ -131,4 +138,5 @@ def init_i18n(app: Flask) -> None:
     app.add_template_filter(format_instant, "instant")
     app.jinja_env.globals["languages"] = LANGUAGES
     app.jinja_env.globals["role_names"] = ROLE_NAMES
+    app.jinja_env.globals["scope_names"] = SCOPE_NAMES
     app.jinja_env.globals["current_language"] = current_language

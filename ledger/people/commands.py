@@ -1,9 +1,9 @@
 """Use cases on users and their credentials, in the one command shape of `ledger.commands`.
 
 What a person does to their own account (register, change or reset the
-password, enrol a second factor, choose a language) and what an operator does
-to users and API tokens (create, change roles, deactivate, issue and revoke a
-token). Each function is one act: `begin`, the change through
+password, enrol a second factor, choose a language, issue and revoke their own
+API tokens) and what an operator does to users and API tokens (create, change
+roles, deactivate, issue and revoke a token). Each function is one act: `begin`, the change through
 `ledger.people.service`, then `Claim.done`, which writes its audit event in
 the same transaction. Pages and the CLI call these and only translate.
 
@@ -19,20 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ledger.commands import Origin, Outcome, begin, command
+from ledger.commands import Claim, Origin, Outcome, begin, command
 from ledger.core.clock import Clock
 from ledger.outbox.service import enqueue
 from ledger.people import service
 from ledger.people.errors import (
     InvalidPersonError,
     InvalidTotpCodeError,
+    TwoFactorRequiredError,
     UserInactiveError,
     UserNotFoundError,
 )
-from ledger.people.models import SELF_REGISTER_ROLES, ApiToken, User
+from ledger.people.models import MONEY, READ, SELF_REGISTER_ROLES, ApiToken, User
 
 REGISTER = command("user.register", "user")
 CHANGE_PASSWORD = command("user.password_change", "user")
@@ -246,33 +248,111 @@ class IssuedToken:
     row: ApiToken
 
 
-def issue_token(
-    session: Session, email: str, name: str, *, origin: Origin, clock: Clock
+def _issued(
+    claim: Claim[Any],
+    session: Session,
+    user: User,
+    name: str,
+    scopes: Iterable[str],
+    days: int,
+    clock: Clock,
+    **details: Any,
 ) -> Outcome[IssuedToken]:
-    """Issue an API token to the active user with this e-mail.
+    token, row = service.issue_token(session, user, name, now=clock.now(), scopes=scopes, days=days)
+    return claim.done(
+        IssuedToken(token=token, row=row),
+        subject_id=row.id,
+        details={
+            "user_id": user.id,
+            "scopes": sorted(row.scope_set),
+            "expires_at": row.expires_at.isoformat(),
+            **details,
+        },
+    )
 
-    The plain token exists only in this answer (only its SHA-256 is stored), so
-    issuing cannot answer a repeat: every call is a new token. A deactivated
-    user is refused (UserInactiveError, nothing written).
+
+def issue_token(
+    session: Session,
+    email: str,
+    name: str,
+    *,
+    scopes: Iterable[str] = (READ,),
+    days: int = service.DEFAULT_TOKEN_DAYS,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[IssuedToken]:
+    """The operator issues an API token to the active user with this e-mail.
+
+    The operator (the CLI) may give any scope; without one, the token only
+    reads. It expires after `days` (1 to MAX_TOKEN_DAYS). The plain token
+    exists only in this answer (only its SHA-256 is stored), so issuing cannot
+    answer a repeat: every call is a new token. A deactivated user is refused
+    (UserInactiveError, nothing written).
     """
     claim = begin(session, ISSUE_TOKEN, origin, clock=clock)
     user = service.get_user_by_email(session, email)
     if not user.active:
         raise UserInactiveError(f"user {user.id} is deactivated", user_id=user.id)
-    token, row = service.issue_token(session, user, name, now=clock.now())
-    return claim.done(
-        IssuedToken(token=token, row=row), subject_id=row.id, details={"user_id": user.id}
-    )
+    return _issued(claim, session, user, name, scopes, days, clock)
+
+
+def issue_own_token(
+    session: Session,
+    user_id: int,
+    name: str,
+    *,
+    scopes: Iterable[str],
+    days: int,
+    code: str | None,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[IssuedToken]:
+    """A user issues an API token to themselves (the account page).
+
+    A `money` token is issued only with a TOTP code valid now (and used up, like
+    any code): a user without TOTP is refused (TwoFactorRequiredError), a wrong
+    code is InvalidTotpCodeError; either writes nothing. A `read` token needs
+    no code: it sees what the user's pages show.
+    """
+    claim = begin(session, ISSUE_TOKEN, origin, clock=clock)
+    user = service.lock_user(session, user_id)
+    if user is None:
+        raise UserNotFoundError(f"nessun utente con id {user_id}", user_id=user_id)
+    if not user.active:
+        raise UserInactiveError(f"user {user.id} is deactivated", user_id=user.id)
+    chosen = service.check_scopes(scopes)
+    if MONEY in chosen:
+        if not user.totp_enrolled:
+            raise TwoFactorRequiredError(
+                "Un token che muove denaro richiede l'autenticazione a due fattori: "
+                "attivala prima dall'area personale.",
+                field="code",
+            )
+        if not service.verify_totp(user, code or "", now=clock.now()):
+            raise InvalidTotpCodeError(
+                "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora.",
+                field="code",
+            )
+    return _issued(claim, session, user, name, chosen, days, clock, two_factor=MONEY in chosen)
 
 
 def revoke_token(
-    session: Session, token_id: int, *, origin: Origin, clock: Clock
+    session: Session,
+    token_id: int,
+    *,
+    owner_id: int | None = None,
+    origin: Origin,
+    clock: Clock,
 ) -> Outcome[ApiToken]:
-    """Revoke an API token at once; revoking again keeps the first time and writes nothing."""
+    """Revoke an API token at once; revoking again keeps the first time and writes nothing.
+
+    With `owner_id` (a user revoking their own), another user's token is
+    TokenNotFoundError, as if it did not exist; the operator passes none.
+    """
     claim = begin(session, REVOKE_TOKEN, origin, clock=clock)
     live = session.get(ApiToken, token_id)
     was_live = live is not None and live.revoked_at is None
-    row = service.revoke_token(session, token_id, now=clock.now())
+    row = service.revoke_token(session, token_id, now=clock.now(), owner_id=owner_id)
     if not was_live:
         return Outcome(row, created=False)
     return claim.done(row, subject_id=row.id, details={"user_id": row.user_id})

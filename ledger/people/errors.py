@@ -41,5 +41,12 @@ class InvalidTotpCodeError(LedgerError):
     code = "invalid_totp_code"
 
 
+class TwoFactorRequiredError(LedgerError):
+    """The act needs a second factor the user has not enrolled (a money token)."""
+
+    code = "two_factor_required"
+    http_status = 403
+
+
 class WrongPasswordError(LedgerError):
     code = "wrong_password"

@@ -11,9 +11,14 @@ from ledger.core.models import Base, UtcDateTime
 
 ROLES = ("donor", "proponent", "reviewer", "treasurer", "foundation_officer", "admin")
 SELF_REGISTER_ROLES = ("donor", "proponent")
-# Roles that can move money through the pages only after enrolling TOTP.
-TWO_FACTOR_ROLES = ("treasurer", "admin")
+# Roles that can move money (or promise it) through the pages only after enrolling TOTP.
+TWO_FACTOR_ROLES = ("treasurer", "foundation_officer", "admin")
 LOCALES = ("it", "en")
+# What an API token may do: `read` every GET it is admitted to, `money` every request
+# that moves money or changes state. A token holds one or both.
+READ = "read"
+MONEY = "money"
+TOKEN_SCOPES = (READ, MONEY)
 
 
 class Person(Base):
@@ -86,6 +91,7 @@ class ApiToken(Base):
     """A bearer credential for the JSON API; the token itself is never stored."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("scopes IN ('read','money','money read')", name="scopes"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -97,5 +103,26 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The scopes, sorted and separated by a space ("money read"), as OAuth writes them.
+    scopes: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When and from which address the token was last used, to the minute: written
+    # at most once a minute per token, outside the request's own unit of work.
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_from: Mapped[str | None] = mapped_column(String(64))
 
     user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+    def live_at(self, now: datetime) -> bool:
+        """Neither revoked nor expired at `now`."""
+        return self.revoked_at is None and now < self.expires_at
+
+    def status_at(self, now: datetime) -> str:
+        """`live`, `revoked` or `expired` at `now`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "live" if now < self.expires_at else "expired"

@@ -13,9 +13,9 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.it import codicefiscale
@@ -30,9 +30,24 @@ from ledger.people.errors import (
     WeakPasswordError,
     WrongPasswordError,
 )
-from ledger.people.models import LOCALES, ROLES, ApiToken, Person, User, UserRole
+from ledger.people.models import (
+    LOCALES,
+    READ,
+    ROLES,
+    TOKEN_SCOPES,
+    ApiToken,
+    Person,
+    User,
+    UserRole,
+)
 
 TOKEN_PREFIX = "clt_"  # noqa: S105 - a public marker, not a secret
+# How long a token lives unless its issuer says otherwise (LEDGER_API_TOKEN_DAYS for the
+# pages and the CLI), and the longest it may: a forgotten token stops working by itself.
+DEFAULT_TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 366
+# A token's last use is written at most this often, so reading is not a write each time.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _MAX_NAME = 200
 
@@ -269,11 +284,50 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, name: str, *, now: datetime) -> tuple[str, ApiToken]:
-    """Create a token for `user`; the plain token is returned once and never stored."""
+def check_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """The scopes as a set; unknown names and an empty set are refused."""
+    chosen = frozenset(scopes)
+    unknown = sorted(chosen - set(TOKEN_SCOPES))
+    if unknown or not chosen:
+        raise InvalidPersonError(
+            f"Ambito del token sconosciuto o mancante: {', '.join(unknown) or '-'}. "
+            f"Ambiti possibili: {', '.join(TOKEN_SCOPES)}.",
+            field="scopes",
+            unknown=unknown,
+        )
+    return chosen
+
+
+def check_token_days(days: int) -> int:
+    """The lifetime of a new token in days, from 1 to MAX_TOKEN_DAYS."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InvalidPersonError(
+            f"La durata del token va da 1 a {MAX_TOKEN_DAYS} giorni.",
+            field="days",
+            max_days=MAX_TOKEN_DAYS,
+        )
+    return days
+
+
+def issue_token(
+    session: Session,
+    user: User,
+    name: str,
+    *,
+    now: datetime,
+    scopes: Iterable[str] = (READ,),
+    days: int = DEFAULT_TOKEN_DAYS,
+) -> tuple[str, ApiToken]:
+    """Create a token for `user` with `scopes`, expiring `days` from `now`.
+
+    The plain token is returned once and never stored. Whether the caller may
+    have a `money` token (a TOTP code, an operator) is the use case's business.
+    """
     label = " ".join((name or "").split()) or "token"
     if len(label) > 100:
         raise InvalidPersonError("Il nome del token supera 100 caratteri.", field="name")
+    chosen = check_scopes(scopes)
+    lifetime = check_token_days(days)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id,
@@ -281,22 +335,53 @@ def issue_token(session: Session, user: User, name: str, *, now: datetime) -> tu
         token_hash=hash_token(token),
         prefix=token[:12],
         created_at=now,
+        scopes=" ".join(sorted(chosen)),
+        expires_at=now + timedelta(days=lifetime),
     )
     session.add(row)
     session.flush()
     return token, row
 
 
-def user_for_token(session: Session, token: str) -> tuple[User, ApiToken] | None:
-    """The active user and live token row for a bearer token, else None."""
+def user_for_token(session: Session, token: str, *, now: datetime) -> tuple[User, ApiToken] | None:
+    """The active user and live token row for a bearer token at `now`, else None
+    (unknown, revoked, expired, or its user deactivated)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.scalars(
         select(ApiToken).where(ApiToken.token_hash == hash_token(token))
     ).one_or_none()
-    if row is None or row.revoked_at is not None or not row.user.active:
+    if row is None or not row.live_at(now) or not row.user.active:
         return None
     return row.user, row
+
+
+def token_use_is_stale(row: ApiToken, now: datetime) -> bool:
+    """Whether a use of `row` at `now` should be written (none within the last minute)."""
+    return row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION
+
+
+def record_token_use(
+    session: Session, token_id: int, *, now: datetime, address: str | None
+) -> bool:
+    """Remember that the token was used at `now` from `address`, unless a use within
+    the last minute is already written (then nothing is written: False).
+
+    One conditional UPDATE, so concurrent requests of one token write once.
+    """
+    result = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at <= now - TOKEN_USE_RESOLUTION,
+            ),
+        )
+        .values(last_used_at=now, last_used_from=address[:64] if address else None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
@@ -306,10 +391,16 @@ def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
     return list(session.scalars(query))
 
 
-def revoke_token(session: Session, token_id: int, *, now: datetime) -> ApiToken:
-    """Revoke a token (idempotent: revoking twice keeps the first time)."""
+def revoke_token(
+    session: Session, token_id: int, *, now: datetime, owner_id: int | None = None
+) -> ApiToken:
+    """Revoke a token (idempotent: revoking twice keeps the first time).
+
+    With `owner_id`, only a token of that user: another user's token is
+    TokenNotFoundError, as if it did not exist.
+    """
     row = session.get(ApiToken, token_id)
-    if row is None:
+    if row is None or (owner_id is not None and row.user_id != owner_id):
         raise TokenNotFoundError(f"nessun token con id {token_id}", token_id=token_id)
     if row.revoked_at is None:
         row.revoked_at = now

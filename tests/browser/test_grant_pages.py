@@ -3,7 +3,7 @@ within their CSP, and usable at 360 px.
 
 A foundation with a ratio and a threshold commitment on a live campaign (one
 gift, so the ratio commitment has matched something) is seeded through the
-services into the live server's database; its officer and a treasurer (TOTP)
+services into the live server's database; its officer and a treasurer (both with TOTP)
 sign in as the pages expect.
 """
 
@@ -75,7 +75,9 @@ class Seeded:
 @pytest.fixture(scope="module")
 def seeded(live_server: LiveServer) -> Seeded:
     books = live_server.books
-    officer = live_server.create_user(["foundation_officer"], name="Caterina Fondazione")
+    officer = live_server.create_user(
+        ["foundation_officer"], name="Caterina Fondazione", with_totp=True
+    )
     treasurer = live_server.create_user(["treasurer"], with_totp=True)
     tag = uuid.uuid4().hex[:6]
 

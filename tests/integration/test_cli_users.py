@@ -355,17 +355,57 @@ def test_tokens_create_prints_the_token_alone_on_the_last_line_and_stores_only_i
     )
 
     def holder(session: Session) -> tuple[int, int] | None:
-        found = user_for_token(session, token)
+        found = user_for_token(session, token, now=book.clock.now())
         return None if found is None else (found[0].id, found[1].id)
 
     assert book.read(holder) == (1, 1)
+    expires_at = book.read(lambda s: s.get(ApiToken, 1).expires_at)
     assert audit_log(book)[-1] == {
         "action": "token.create",
         "channel": "cli",
         "actor": None,
         "source": HOST,
         "subject": ("api_token", "1"),
-        "details": {"user_id": 1},
+        "details": {"user_id": 1, "scopes": ["read"], "expires_at": expires_at.isoformat()},
+    }
+
+
+def test_tokens_create_gives_read_only_for_90_days_unless_told_scopes_and_days(
+    run, book, monkeypatch
+):
+    create_anna(run)
+    plain = run("tokens", "create", "anna.rossi@example.it")
+    both = run(
+        "tokens",
+        "create",
+        "anna.rossi@example.it",
+        "--scope",
+        "money",
+        "--scope",
+        "read",
+        "--days",
+        "30",
+    )
+    monkeypatch.setenv("LEDGER_API_TOKEN_DAYS", "7")
+    from_env = run("tokens", "create", "anna.rossi@example.it", "--scope", "money")
+    too_long = run("tokens", "create", "anna.rossi@example.it", "--days", "367")
+    unknown = run("tokens", "create", "anna.rossi@example.it", "--scope", "admin")
+
+    def stored(session: Session) -> list[tuple[str, int]]:
+        return [
+            (row.scopes, (row.expires_at - row.created_at).days)
+            for row in session.scalars(select(ApiToken).order_by(ApiToken.id))
+        ]
+
+    assert book.read(stored) == [("read", 90), ("money read", 30), ("money", 7)]
+    assert plain.stdout.splitlines()[1].startswith("scopes: read; expires ")
+    assert both.stdout.splitlines()[1].startswith("scopes: money, read; expires ")
+    assert from_env.exit_code == 0
+    assert too_long.exit_code == 2 and unknown.exit_code == 2
+    listed = json.loads(run("tokens", "list", "--format", "json").stdout)
+    assert [t["scopes"] for t in listed] == [["read"], ["money", "read"], ["money"]]
+    assert {(t["expired"], t["last_used_at"], t["last_used_from"]) for t in listed} == {
+        (False, None, None)
     }
 
 
@@ -410,8 +450,8 @@ def test_a_revoked_token_no_longer_works_and_the_revocation_is_audited_once(run,
     result = run("tokens", "revoke", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"revoked API token 1 ({token[:12]}...)"
-    assert book.read(lambda s: user_for_token(s, token)) is None
-    assert book.read(lambda s: user_for_token(s, other) is not None)
+    assert book.read(lambda s: user_for_token(s, token, now=book.clock.now())) is None
+    assert book.read(lambda s: user_for_token(s, other, now=book.clock.now()) is not None)
 
     again = run("tokens", "revoke", "1")
     assert again.exit_code == 0 and "already revoked" in again.stdout
@@ -448,7 +488,7 @@ def test_deactivating_a_user_stops_their_tokens_working(run, book):
     create_anna(run)
     token = token_of(run("tokens", "create", "anna.rossi@example.it"))
     run("users", "deactivate", "anna.rossi@example.it")
-    assert book.read(lambda s: user_for_token(s, token)) is None
+    assert book.read(lambda s: user_for_token(s, token, now=book.clock.now())) is None
 
 
 def test_every_state_change_of_a_session_leaves_one_audit_event_in_order(run, book):

@@ -7,14 +7,16 @@ default cost is checked in tests/unit/test_people_passwords.py.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger.core.migrate import downgrade, upgrade
 from ledger.core.service import Ledger
+from ledger.core.storage import make_engine
 from ledger.people.errors import (
     EmailTakenError,
     InvalidPersonError,
@@ -196,7 +198,7 @@ def test_a_deactivated_user_can_no_longer_sign_in_nor_use_a_token(ledger):
     assert ledger.run(deactivate) is True
     assert ledger.run(deactivate) is False
     assert ledger.run(lambda s: authenticate(s, "anna.rossi@example.it", PASSWORD)) is None
-    assert ledger.read(lambda s: user_for_token(s, token)) is None
+    assert ledger.read(lambda s: user_for_token(s, token, now=ledger.clock.now())) is None
 
 
 # --------------------------------------------------------------------------- tokens
@@ -233,6 +235,10 @@ def test_a_token_is_stored_as_its_sha256_hash_and_never_in_clear(ledger, clock):
         "prefix": token[:12],
         "created_at": clock.now(),
         "revoked_at": None,
+        "scopes": "read",
+        "expires_at": clock.now() + timedelta(days=90),
+        "last_used_at": None,
+        "last_used_from": None,
     }
     assert all(token not in str(value) for value in row.values())
 
@@ -243,7 +249,7 @@ def test_a_live_token_finds_its_user_and_anything_else_finds_nobody(ledger):
 
     def who(candidate: str) -> tuple[int, int] | None:
         def read(session: Session) -> tuple[int, int] | None:
-            found = user_for_token(session, candidate)
+            found = user_for_token(session, candidate, now=ledger.clock.now())
             return None if found is None else (found[0].id, found[1].id)
 
         return ledger.read(read)
@@ -287,8 +293,8 @@ def test_a_revoked_token_no_longer_works_and_revoking_again_keeps_the_first_time
     ledger.run(lambda s: revoke_token(s, token_id, now=clock.now()))
 
     assert token_row(ledger, token_id)["revoked_at"] == revoked_at
-    assert ledger.read(lambda s: user_for_token(s, token)) is None
-    assert ledger.read(lambda s: user_for_token(s, other)) is not None
+    assert ledger.read(lambda s: user_for_token(s, token, now=ledger.clock.now())) is None
+    assert ledger.read(lambda s: user_for_token(s, other, now=ledger.clock.now())) is not None
 
 
 def test_revoking_a_token_that_does_not_exist_is_refused(ledger):
@@ -302,3 +308,77 @@ def test_a_token_name_longer_than_100_characters_is_refused(ledger):
     with pytest.raises(InvalidPersonError):
         issue(ledger, user_id, "x" * 101)
     assert counts(ledger)["api_tokens"] == 0
+
+
+def test_a_token_finds_nobody_from_the_instant_it_expires(ledger, clock):
+    user_id = add_user(ledger)
+
+    def work(session: Session) -> str:
+        user = session.get(User, user_id)
+        return issue_token(session, user, "breve", now=clock.now(), days=1)[0]
+
+    token = ledger.run(work)
+    end = clock.now() + timedelta(days=1)
+    at = lambda when: ledger.read(lambda s: user_for_token(s, token, now=when))  # noqa: E731
+    assert at(end - timedelta(microseconds=1)) is not None
+    assert at(end) is None
+
+
+@pytest.mark.parametrize(
+    ("scopes", "days"), [((), 90), (("write",), 90), (("read",), 0), (("read",), 367)]
+)
+def test_a_token_without_a_known_scope_or_with_a_lifetime_out_of_bounds_is_refused(
+    ledger, scopes, days
+):
+    user_id = add_user(ledger)
+
+    def work(session: Session) -> None:
+        user = session.get(User, user_id)
+        issue_token(session, user, "x", now=ledger.clock.now(), scopes=scopes, days=days)
+
+    with pytest.raises(InvalidPersonError):
+        ledger.run(work)
+    assert counts(ledger)["api_tokens"] == 0
+
+
+def test_tokens_issued_before_scopes_existed_keep_working_with_both_scopes_for_90_days(db_url):
+    downgrade(db_url, "0007_command_requests")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO persons (id, full_name, email, created_at) "
+                    "VALUES (1, 'Anna Rossi', 'anna@example.it', :now)"
+                ),
+                {"now": "2026-01-05 10:00:00"},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, person_id, active, locale, session_epoch, created_at) "
+                    "VALUES (1, 1, true, 'it', 0, :now)"
+                ),
+                {"now": "2026-01-05 10:00:00"},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at) "
+                    "VALUES (1, 1, 'vecchio', :hash, 'clt_vecchio', :now)"
+                ),
+                {"hash": "0" * 64, "now": "2026-01-05 10:00:00"},
+            )
+        before = datetime.now(UTC)
+        upgrade(db_url)
+        after = datetime.now(UTC)
+    finally:
+        engine.dispose()
+
+    book = Ledger.from_url(db_url)
+    try:
+        row = token_row(book, 1)
+        assert row["scopes"] == "money read"
+        assert before + timedelta(days=90) - timedelta(seconds=1) <= row["expires_at"]
+        assert row["expires_at"] <= after + timedelta(days=90)
+        assert (row["last_used_at"], row["last_used_from"]) == (None, None)
+    finally:
+        book.engine.dispose()

@@ -9,6 +9,7 @@ rule: it is an answer, not an error, so its audit event is kept.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from ledger.people.errors import (
     InvalidPersonError,
     InvalidTotpCodeError,
     TokenNotFoundError,
+    TwoFactorRequiredError,
     UserInactiveError,
     UserNotFoundError,
     WeakPasswordError,
@@ -397,12 +399,15 @@ def test_a_token_is_issued_with_one_event_and_never_to_a_deactivated_user(ledger
 
     issued = ledger.run(issue).value
     assert issued.token.startswith(service.TOKEN_PREFIX)
+    # Without a scope from the operator, the token only reads; it lives 90 days.
+    expires_at = ledger.clock.now() + timedelta(days=90)
+    assert (issued.row.scope_set, issued.row.expires_at) == ({"read"}, expires_at)
     assert events(ledger)[-1] == (
         "token.create",
         "api_token",
         str(issued.row.id),
         None,
-        {"user_id": user_id},
+        {"user_id": user_id, "scopes": ["read"], "expires_at": expires_at.isoformat()},
     )
     assert issued.token not in repr(events(ledger))
     ledger.run(
@@ -430,3 +435,94 @@ def test_revoking_a_token_is_audited_once_and_revoking_it_again_writes_nothing(l
     assert footprint(ledger) == before
     assert [e[0] for e in events(ledger)][-2:] == ["token.create", "token.revoke"]
     refused_with_nothing_written(ledger, TokenNotFoundError, lambda s: revoke(s, 999))
+
+
+# ------------------------------------------------------------------ a user's own tokens
+def own_token(ledger: Ledger, user_id: int, scopes: tuple[str, ...], code: str | None) -> Any:
+    def issue(s: Session) -> Any:
+        return commands.issue_own_token(
+            s,
+            user_id,
+            "foglio",
+            scopes=scopes,
+            days=30,
+            code=code,
+            origin=signed_in(user_id),
+            clock=ledger.clock,
+        )
+
+    return issue
+
+
+def test_a_money_token_of_ones_own_needs_a_valid_code_and_a_refusal_writes_nothing(ledger):
+    secret = totp.new_secret()
+    user_id = anna(ledger, roles=("treasurer",), secret=secret)
+    code = totp.code_at(secret, ledger.clock.now())
+
+    refused_with_nothing_written(
+        ledger, InvalidTotpCodeError, own_token(ledger, user_id, ("money",), None)
+    )
+    wrong = totp.code_at(totp.new_secret(), ledger.clock.now())
+    refused_with_nothing_written(
+        ledger, InvalidTotpCodeError, own_token(ledger, user_id, ("money",), wrong)
+    )
+    issued = ledger.run(own_token(ledger, user_id, ("money", "read"), code)).value
+    expires_at = ledger.clock.now() + timedelta(days=30)
+    assert (issued.row.scope_set, issued.row.expires_at) == ({"money", "read"}, expires_at)
+    assert events(ledger)[-1] == (
+        "token.create",
+        "api_token",
+        str(issued.row.id),
+        user_id,
+        {
+            "user_id": user_id,
+            "scopes": ["money", "read"],
+            "expires_at": expires_at.isoformat(),
+            "two_factor": True,
+        },
+    )
+    # The code is used up: it cannot give a second money token.
+    refused_with_nothing_written(
+        ledger, InvalidTotpCodeError, own_token(ledger, user_id, ("money",), code)
+    )
+
+
+def test_a_user_without_totp_gets_a_read_token_of_their_own_but_no_money_token(ledger):
+    user_id = anna(ledger)
+    refused_with_nothing_written(
+        ledger, TwoFactorRequiredError, own_token(ledger, user_id, ("money", "read"), "123456")
+    )
+    issued = ledger.run(own_token(ledger, user_id, ("read",), None)).value
+    assert issued.row.scope_set == {"read"}
+    assert events(ledger)[-1][4]["two_factor"] is False
+    for scopes in ((), ("admin",)):
+        refused_with_nothing_written(
+            ledger, InvalidPersonError, own_token(ledger, user_id, scopes, None)
+        )
+
+
+def test_a_user_revokes_only_their_own_tokens(ledger):
+    user_id = anna(ledger)
+    mine = ledger.run(own_token(ledger, user_id, ("read",), None)).value.row.id
+
+    def other(s: Session) -> Any:
+        bruno = service.create_user(
+            s,
+            service.NewPerson("bruno@example.it", "Bruno Neri"),
+            roles=("donor",),
+            password=None,
+            now=ledger.clock.now(),
+        )
+        return service.issue_token(s, bruno, "suo", now=ledger.clock.now())[1].id
+
+    theirs = ledger.run(other)
+
+    def revoke(token_id: int) -> Any:
+        return lambda s: commands.revoke_token(
+            s, token_id, owner_id=user_id, origin=signed_in(user_id), clock=ledger.clock
+        )
+
+    refused_with_nothing_written(ledger, TokenNotFoundError, revoke(theirs))
+    assert ledger.run(revoke(mine)).created is True
+    assert ledger.run(revoke(mine)).created is False
+    assert [e[0] for e in events(ledger)].count("token.revoke") == 1

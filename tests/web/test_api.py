@@ -19,7 +19,13 @@ from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.models import JournalEntry
 from ledger.core.money import Money
 from ledger.core.service import Ledger
-from ledger.people.service import NewPerson, create_user, issue_token, revoke_token
+from ledger.people.service import (
+    MAX_TOKEN_DAYS,
+    NewPerson,
+    create_user,
+    issue_token,
+    revoke_token,
+)
 from web import create_app
 
 BANK = "assets:bank:intesa"
@@ -50,7 +56,21 @@ class Caller:
         return {**self.auth, "Idempotency-Key": key}
 
 
-def make_caller(ledger: Ledger, clock: FixedClock, email: str, name: str, roles: list[str]):
+ALL_SCOPES = ("read", "money")
+
+
+def make_caller(
+    ledger: Ledger,
+    clock: FixedClock,
+    email: str,
+    name: str,
+    roles: list[str],
+    scopes: tuple[str, ...] = ALL_SCOPES,
+    days: int = MAX_TOKEN_DAYS,
+):
+    """A user with a token of `scopes` (both unless told: the tests act as every client),
+    valid for `days` (the longest unless told: some tests move the clock by months)."""
+
     def work(session):
         user = create_user(
             session,
@@ -59,7 +79,9 @@ def make_caller(ledger: Ledger, clock: FixedClock, email: str, name: str, roles:
             password=None,
             now=clock.now(),
         )
-        token, row = issue_token(session, user, "test client", now=clock.now())
+        token, row = issue_token(
+            session, user, "test client", now=clock.now(), scopes=scopes, days=days
+        )
         return Caller(user.id, token, row.id)
 
     return ledger.run(work)
@@ -216,6 +238,7 @@ def test_me_shows_the_callers_own_data_and_nobody_elses(client, treasurer, donor
         "full_name": "Marco Rossi",
         "roles": ["donor"],
         "token_id": donor.token_id,
+        "scopes": ["money", "read"],
     }
     assert "tesoriera" not in response.get_data(as_text=True)
     mine = client.get("/api/v1/me", headers=treasurer.auth).get_json()

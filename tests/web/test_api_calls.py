@@ -13,6 +13,7 @@ from tests.integration.calls_world import World, build_world
 from tests.web.test_api import Caller
 
 API = "/api/v1"
+ALL_SCOPES = ("read", "money")  # the tests act as a client given both
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ def world(ledger, clock) -> World:  # type: ignore[no-untyped-def]
 
 def caller(world: World, user_id: int) -> Caller:
     def work(session):  # type: ignore[no-untyped-def]
-        token, row = issue_token(session, session.get(User, user_id), "test", now=world.clock.now())
+        token, row = issue_token(
+            session, session.get(User, user_id), "test", now=world.clock.now(), scopes=ALL_SCOPES
+        )
         return Caller(user_id, token, row.id)
 
     return world.run(work)

@@ -42,8 +42,14 @@ def engine_states(books: Books, c: int) -> dict[str, int]:
     return {state: got[ENGINE_NAMES[state]] for state in STATES}
 
 
-def officer_of(ledger: Ledger, foundation_id: int, email: str) -> int:
-    user_id = make_user(ledger, email, ["foundation_officer"])
+# Officers enrol TOTP like treasurers: creating and cancelling commitments needs a code.
+OFFICER_SECRET = pyotp.random_base32()
+
+
+def officer_of(
+    ledger: Ledger, foundation_id: int, email: str, *, secret: str | None = OFFICER_SECRET
+) -> int:
+    user_id = make_user(ledger, email, ["foundation_officer"], totp_secret=secret)
     ledger.run(lambda s: add_officer(s, foundation_id, user_id, now=ledger.clock.now()))
     return user_id
 
@@ -75,7 +81,10 @@ def world(ledger: Ledger) -> dict[str, Any]:
 def test_an_officer_sees_only_their_own_foundation(client, ledger, world):
     books = world["books"]
     officer_of(ledger, books.foundation_id, "referente@example.org")
-    assert sign_in(client, "referente@example.org").status_code == 302
+    assert (
+        sign_in(client, "referente@example.org", code=totp_code(ledger, OFFICER_SECRET)).status_code
+        == 302
+    )
     page = client.get("/fondazioni").get_data(as_text=True)
     assert "Fondazione Comunità" in page and "Raddoppio di quartiere" in page
     assert "Fondazione Altrove" not in page and "Soglia segreta" not in page
@@ -100,7 +109,7 @@ def test_an_admin_sees_every_foundation(client, ledger, world):
 def test_the_dashboard_shows_the_engines_states_and_a_chart_with_its_text(client, ledger, world):
     books = world["books"]
     officer_of(ledger, books.foundation_id, "referente@example.org")
-    sign_in(client, "referente@example.org")
+    sign_in(client, "referente@example.org", code=totp_code(ledger, OFFICER_SECRET))
     page = client.get("/fondazioni").get_data(as_text=True)
     states = engine_states(books, world["mine"])
     assert states["reserved"] == eur("260.00")  # 2 x 130
@@ -156,7 +165,7 @@ def commitments_of(ledger: Ledger, foundation_id: int) -> list[Commitment]:
 def test_an_officer_creates_both_kinds_of_commitment_through_the_form(client, ledger, world):
     books = world["books"]
     officer_of(ledger, books.foundation_id, "referente@example.org")
-    sign_in(client, "referente@example.org")
+    sign_in(client, "referente@example.org", code=totp_code(ledger, OFFICER_SECRET))
     url = f"/fondazioni/{books.foundation_id}/impegni/nuovo"
     ratio = post_form(
         client,
@@ -232,7 +241,7 @@ def test_a_bad_commitment_form_is_refused_in_italian_and_writes_nothing(
 ):
     books = world["books"]
     officer_of(ledger, books.foundation_id, "referente@example.org")
-    sign_in(client, "referente@example.org")
+    sign_in(client, "referente@example.org", code=totp_code(ledger, OFFICER_SECRET))
     before = count_rows(ledger)
     data = new_commitment_form(scope=f"c:{books.campaign_id}", ratio="2")
     data.update(settings)
@@ -244,10 +253,33 @@ def test_a_bad_commitment_form_is_refused_in_italian_and_writes_nothing(
     assert count_rows(ledger) == before
 
 
+def test_an_officer_with_a_password_only_can_neither_create_nor_cancel_a_commitment(
+    client, ledger, world
+):
+    books = world["books"]
+    officer_of(ledger, books.foundation_id, "referente@example.org", secret=None)
+    assert sign_in(client, "referente@example.org").status_code == 302
+    before = count_rows(ledger)
+    new = f"/fondazioni/{books.foundation_id}/impegni/nuovo"
+    cancel = f"/fondazioni/impegni/{world['mine']}/annulla"
+    html = client.get("/fondazioni").get_data(as_text=True)
+    data = new_commitment_form(scope=f"c:{books.campaign_id}", ratio="2")
+
+    for url, payload in ((new, data), (cancel, {})):
+        posted = client.post(url, data={"csrf_token": csrf_token(html), **payload})
+        shown = client.get(url)
+        for response in (posted, shown):
+            assert response.status_code == 302, (url, response.status_code)
+            assert response.headers["Location"].startswith("/account/2fa")
+
+    assert count_rows(ledger) == before
+    assert commitments_of(ledger, books.foundation_id)[0].status != "cancelled"
+
+
 def test_an_officer_cancels_a_commitment_after_confirming(client, ledger, world):
     books = world["books"]
     officer_of(ledger, books.foundation_id, "referente@example.org")
-    sign_in(client, "referente@example.org")
+    sign_in(client, "referente@example.org", code=totp_code(ledger, OFFICER_SECRET))
     url = f"/fondazioni/impegni/{world['mine']}/annulla"
     assert "Annullare" in client.get(url).get_data(as_text=True)
     response = form_post(client, url, {})
@@ -264,7 +296,7 @@ def test_statement_downloads_are_a_pdf_and_a_csv_whose_figures_equal_the_engines
 ):
     books = world["books"]
     officer_of(ledger, books.foundation_id, "referente@example.org")
-    sign_in(client, "referente@example.org")
+    sign_in(client, "referente@example.org", code=totp_code(ledger, OFFICER_SECRET))
     base = f"/fondazioni/{books.foundation_id}/rendiconto?dal=2026-06-01&al=2026-06-15"
     pdf = client.get(base + "&formato=pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
@@ -291,7 +323,7 @@ def test_statement_downloads_are_a_pdf_and_a_csv_whose_figures_equal_the_engines
 def test_a_statement_period_that_is_not_a_period_is_refused_with_the_form(client, ledger, world):
     books = world["books"]
     officer_of(ledger, books.foundation_id, "referente@example.org")
-    sign_in(client, "referente@example.org")
+    sign_in(client, "referente@example.org", code=totp_code(ledger, OFFICER_SECRET))
     url = f"/fondazioni/{books.foundation_id}/rendiconto"
     assert client.get(url).status_code == 200
     refused = client.get(url + "?dal=2026-06-10&al=2026-06-01&formato=pdf")

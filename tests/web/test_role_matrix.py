@@ -20,11 +20,11 @@ from flask import Flask
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.money import Money
 from ledger.people import totp
-from ledger.people.models import ROLES
+from ledger.people.models import ROLES, TOKEN_SCOPES
 from ledger.people.service import issue_token
 from tests.web.conftest import make_user, sign_in, totp_code
 from web import create_app
-from web.access import Access, access_of
+from web.access import Access, access_of, scope_of, signed_in
 
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
@@ -47,11 +47,15 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "auth.password_change": (SIGNED_IN, False),
     "auth.two_factor_enrol": (SIGNED_IN, False),
     "auth.two_factor_verify": (SIGNED_IN, False),
+    "auth.tokens": (SIGNED_IN, False),
+    "auth.revoke_token": (SIGNED_IN, False),
     "books.trial_balance_page": (BOOKS, False),
     "books.new_entry": (MONEY, True),
     "admin.audit_log": (("admin",), True),
     "api_v1.openapi_document": (PUBLIC, False),
     "api_v1.me": (SIGNED_IN, False),
+    "api_v1.my_tokens_view": (SIGNED_IN, False),
+    "api_v1.revoke_my_token_view": (SIGNED_IN, False),
     "api_v1.list_accounts_view": (MONEY, False),
     "api_v1.create_account_view": (MONEY, False),
     "api_v1.get_account_view": (MONEY, False),
@@ -212,6 +216,9 @@ URL_VALUES = {
     "fmt": "pdf",
     "commitment_id": "1",
     "foundation_id": "1",
+    # A spare token of the first persona (issued after each persona's own): revoking it
+    # leaves every persona's token working for the rest of the matrix.
+    "token_id": str(len(ROLES) + 1),
 }
 
 
@@ -233,6 +240,48 @@ def test_every_route_declares_exactly_the_audience_in_the_table():
         audience, two_factor = EXPECTED[endpoint]
         want = audience if isinstance(audience, str) else tuple(sorted(audience))
         assert declared(access) == (want, two_factor), endpoint
+
+
+def test_every_api_route_declares_the_token_scope_of_its_method():
+    # Reads need `read`; whatever moves money or changes state (every POST) needs `money`.
+    # A public route needs no token, so it declares no scope.
+    app = create_app({"DATABASE_URL": "sqlite:///:memory:", "TESTING": True})
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        methods = (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        access = access_of(rule.endpoint, app)
+        assert access is not None
+        if access.anonymous:
+            assert methods == {"GET"} and scope_of(rule.endpoint, app) is None, rule.endpoint
+            continue
+        want = "money" if methods & {"POST", "PUT", "PATCH", "DELETE"} else "read"
+        assert scope_of(rule.endpoint, app) == want, rule.endpoint
+        checked += 1
+    assert checked >= 60
+
+
+def test_an_api_route_without_a_scope_refuses_every_token(client, ledger, clock):
+    app: Flask = client.application
+
+    @app.get("/api/v1/undeclared-scope")
+    @signed_in
+    def undeclared():  # type: ignore[no-untyped-def]
+        return "data"
+
+    user_id = make_user(ledger, "tesoriere@example.org", ["treasurer"])
+
+    def issue(session):  # type: ignore[no-untyped-def]
+        from ledger.people.models import User
+
+        user = session.get(User, user_id)
+        return issue_token(session, user, "tutto", now=clock.now(), scopes=TOKEN_SCOPES)[0]
+
+    token = ledger.run(issue)
+    response = client.get("/api/v1/undeclared-scope", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert response.get_data(as_text=True).strip() != "data"
 
 
 def test_a_route_without_a_declaration_is_refused_to_everyone(client):
@@ -286,10 +335,11 @@ def matrix(db_url, clock, ledger):  # type: ignore[no-untyped-def]
     )
     cookies: dict[str, str | None] = {"anonymous": None}
     tokens: dict[str, str | None] = {"anonymous": None}
+    users: dict[str, int] = {}
     for role in ROLES:
         secret = totp.new_secret()
         email = f"{role}@matrice.example.org"
-        user_id = make_user(ledger, email, [role], totp_secret=secret)
+        user_id = users[role] = make_user(ledger, email, [role], totp_secret=secret)
         client = app.test_client()
         assert sign_in(client, email, code=totp_code(ledger, secret)).status_code == 302
         cookie = client.get_cookie("ledger_session")
@@ -299,9 +349,18 @@ def matrix(db_url, clock, ledger):  # type: ignore[no-untyped-def]
         def issue(session, user_id=user_id):  # type: ignore[no-untyped-def]
             from ledger.people.models import User
 
-            return issue_token(session, session.get(User, user_id), "matrice", now=clock.now())[0]
+            user = session.get(User, user_id)
+            return issue_token(session, user, "matrice", now=clock.now(), scopes=TOKEN_SCOPES)[0]
 
         tokens[role] = ledger.run(issue)
+
+    def spare(session):  # type: ignore[no-untyped-def]
+        from ledger.people.models import User
+
+        owner = session.get(User, users[ROLES[0]])
+        return issue_token(session, owner, "di scorta", now=clock.now())[1].id
+
+    assert str(ledger.run(spare)) == URL_VALUES["token_id"]
     yield app, cookies, tokens
     app.extensions["ledger"].engine.dispose()
 
@@ -353,6 +412,57 @@ def test_every_role_against_every_protected_route(matrix):
                         assert email not in body, where
                 checked += 1
     assert checked >= len(EXPECTED) * len(PERSONAS)
+
+
+@pytest.fixture
+def narrow_tokens(matrix, ledger, clock):  # type: ignore[no-untyped-def]
+    """Per persona, a token of each single scope."""
+    app, _, _ = matrix
+    narrow: dict[str, dict[str, str | None]] = {
+        scope: {"anonymous": None} for scope in TOKEN_SCOPES
+    }
+    for role in ROLES:
+        for scope in TOKEN_SCOPES:
+
+            def issue(session, role=role, scope=scope):  # type: ignore[no-untyped-def]
+                from ledger.people.models import User
+                from ledger.people.service import find_user_by_email
+
+                user = find_user_by_email(session, f"{role}@matrice.example.org")
+                assert isinstance(user, User)
+                return issue_token(session, user, scope, now=clock.now(), scopes=[scope])[0]
+
+            narrow[scope][role] = ledger.run(issue)
+    return app, narrow
+
+
+def test_a_token_without_the_scope_of_a_route_gets_403_insufficient_scope_on_every_api_route(
+    narrow_tokens,
+):
+    app, narrow = narrow_tokens
+    checked = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/") or EXPECTED[rule.endpoint][0] == PUBLIC:
+            continue
+        url = PLACEHOLDER.sub(lambda m: URL_VALUES[m.group(1)], rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            lacking = "read" if method == "POST" else "money"
+            for persona in ROLES:
+                if not admits(rule.endpoint, persona):
+                    continue
+                response = request_as(app, {}, narrow[lacking], persona, method, url)
+                where = f"{persona} with a {lacking} token: {method} {url}"
+                assert response.status_code == 403, where
+                error = response.get_json()["error"]
+                assert error["code"] == "insufficient_scope", where
+                assert error["details"] == {
+                    "required": scope_of(rule.endpoint, app),
+                    "granted": [lacking],
+                }
+                body = response.get_data(as_text=True)
+                assert MARKER_ACCOUNT not in body and "77.77" not in body, where
+                checked += 1
+    assert checked >= 60
 
 
 def test_a_treasurer_without_a_confirmed_code_is_sent_to_the_second_factor(client, ledger):

@@ -22,7 +22,7 @@ from flask import Flask
 from marshmallow import Schema
 from werkzeug.routing import Rule
 
-from web.access import access_of
+from web.access import access_of, scope_of
 from web.api.errors import IDEMPOTENCY_HEADER
 from web.api.inputs import MAX_IDEMPOTENCY_KEY
 from web.api.schemas import ErrorSchema
@@ -39,7 +39,12 @@ The community ledger's JSON API.
 
 **Authentication**: every route except this document and a campaign's public
 figures needs `Authorization: Bearer <token>`; a token acts with exactly its
-user's roles. No cookie is ever read.
+user's roles, limited by its scopes: `read` for every GET, `money` for every
+request that moves money or changes state (`x-token-scope` on each operation).
+A token without the scope is refused with 403 `insufficient_scope`; an unknown,
+revoked or expired token with 401. A token expires (90 days unless its issuer
+chose otherwise); a `money` token is issued on the account page only after a
+TOTP code. No cookie is ever read.
 
 **Amounts** are decimal strings in the currency's scale (`"12.50"` EUR); in
 postings, debits are positive and credits negative. A JSON number for an amount,
@@ -61,7 +66,8 @@ field path (`postings.0.amount`) to its messages.
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Malformed JSON body (`malformed_json`).",
     401: "No valid bearer token (`unauthorized`); carries `WWW-Authenticate: Bearer`.",
-    403: "The token's user lacks the role (`forbidden`).",
+    403: "The token's user lacks the role (`forbidden`) or the token lacks the route's "
+    "scope (`insufficient_scope`, with `details.required` and `details.granted`).",
     404: "No such resource.",
     409: "Conflict with the ledger's state or with an earlier use of the idempotency key.",
     415: "The body is not `application/json` (`unsupported_media_type`).",
@@ -145,6 +151,9 @@ def _operation(
     access = access_of(rule.endpoint, app)
     if access is None:
         raise RuntimeError(f"{rule.endpoint} declares no access; it would answer 403 to all")
+    scope = scope_of(rule.endpoint, app)
+    if scope is None and not access.anonymous:
+        raise RuntimeError(f"{rule.endpoint} declares no token scope; it would refuse every token")
     responses: dict[str, Any] = {}
     for status, (description, schema) in operation.responses.items():
         response: dict[str, Any] = {"description": description}
@@ -173,7 +182,6 @@ def _operation(
         errors[422] = ERROR_DESCRIPTIONS[422]
     if not access.anonymous:
         errors[401] = ERROR_DESCRIPTIONS[401]
-    if access.roles:
         errors[403] = ERROR_DESCRIPTIONS[403]
     if operation.idempotent:
         errors[409] = "`idempotency_conflict`: the key was used for a different request."
@@ -206,6 +214,8 @@ def _operation(
     else:
         audience = sorted(access.roles) if access.roles else ["any signed-in user"]
         result["x-roles"] = audience
+        result["x-token-scope"] = scope
+        result["security"] = [{SECURITY_SCHEME: [scope]}]
     return result
 
 
@@ -238,7 +248,7 @@ def build_openapi(app: Flask, prefix: str) -> dict[str, Any]:
             "type": "http",
             "scheme": "bearer",
             "description": "An API token issued to a user (`clt_...`); it carries the "
-            "user's roles.",
+            "user's roles, limited by its scopes (`read`, `money`), until it expires.",
         },
     )
     spec.components.schema("Error", schema=ErrorSchema)

@@ -30,8 +30,9 @@ from ledger.core.balances import TrialBalanceLine, balance, currency_totals, tri
 from ledger.core.journal import EntryView, get_entry, load_entries
 from ledger.core.models import JournalEntry, Posting
 from ledger.core.money import format_minor
+from ledger.people.models import MONEY, READ
 from web import views
-from web.access import allow
+from web.access import allow, needs_scope
 from web.api.common import TREASURER, bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.inputs import json_body, load, query
@@ -126,6 +127,7 @@ def _entry_location(body: Mapping[str, Any]) -> Mapping[str, str]:
 # --------------------------------------------------------------------------- accounts
 @bp.get("/accounts")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented("List accounts", tag="accounts", responses={200: ("All accounts.", AccountListSchema)})
 def list_accounts_view() -> ResponseReturnValue:
     """Every account of the chart, ordered by code."""
@@ -135,6 +137,7 @@ def list_accounts_view() -> ResponseReturnValue:
 
 @bp.post("/accounts")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Open an account",
     tag="accounts",
@@ -166,6 +169,7 @@ def create_account_view() -> ResponseReturnValue:
 
 @bp.get("/accounts/<path:code>")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "One account and its balances",
     tag="accounts",
@@ -189,6 +193,7 @@ def get_account_view(code: str) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- entries
 @bp.get("/entries")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "List journal entries, newest first",
     tag="entries",
@@ -231,6 +236,7 @@ def list_entries_view() -> ResponseReturnValue:
 
 @bp.post("/entries")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Post a journal entry",
     tag="entries",
@@ -269,6 +275,7 @@ def post_entry_view() -> ResponseReturnValue:
 
 @bp.get("/entries/<int:sequence>")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "One journal entry",
     tag="entries",
@@ -287,6 +294,7 @@ def get_entry_view(sequence: int) -> ResponseReturnValue:
 
 @bp.post("/entries/<int:sequence>/reversal")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Reverse a journal entry",
     tag="entries",
@@ -325,6 +333,7 @@ def reverse_entry_view(sequence: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- trial balance
 @bp.get("/trial-balance")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "Trial balance with the journal head",
     tag="reports",

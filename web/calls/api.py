@@ -32,8 +32,9 @@ from ledger.funds.calls import (
     get_call,
     list_calls,
 )
+from ledger.people.models import MONEY, READ
 from web import views
-from web.access import allow, signed_in
+from web.access import allow, needs_scope, signed_in
 from web.api.common import bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
@@ -72,6 +73,7 @@ TAG = "calls"
 # --------------------------------------------------------------------------- calls
 @bp.get("/calls")
 @signed_in
+@needs_scope(READ)
 @documented(
     "Calls for ideas",
     tag=TAG,
@@ -89,6 +91,7 @@ def list_calls_view() -> ResponseReturnValue:
 
 @bp.post("/calls")
 @allow("admin")
+@needs_scope(MONEY)
 @documented(
     "Create a call for ideas",
     tag=TAG,
@@ -130,6 +133,7 @@ def create_call_view() -> ResponseReturnValue:
 
 @bp.get("/calls/<int:call_id>")
 @signed_in
+@needs_scope(READ)
 @documented(
     "A call for ideas",
     tag=TAG,
@@ -143,6 +147,7 @@ def get_call_view(call_id: int) -> ResponseReturnValue:
 
 @bp.get("/calls/<int:call_id>/ranking")
 @allow(*STAFF)
+@needs_scope(READ)
 @documented(
     "The ranking of a call",
     tag=TAG,
@@ -182,6 +187,7 @@ def call_ranking_view(call_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- applications
 @bp.get("/calls/<int:call_id>/applications")
 @allow(*STAFF)
+@needs_scope(READ)
 @documented(
     "The applications of a call",
     tag=TAG,
@@ -201,6 +207,7 @@ def call_applications_view(call_id: int) -> ResponseReturnValue:
 
 @bp.post("/calls/<int:call_id>/applications")
 @allow("proponent")
+@needs_scope(MONEY)
 @documented(
     "Apply to a call (a draft)",
     tag=TAG,
@@ -238,6 +245,7 @@ def create_application_view(call_id: int) -> ResponseReturnValue:
 
 @bp.get("/me/applications")
 @allow("proponent")
+@needs_scope(READ)
 @documented(
     "The caller's applications",
     tag=TAG,
@@ -256,6 +264,7 @@ def my_applications_view() -> ResponseReturnValue:
 
 @bp.get("/applications/<int:application_id>")
 @signed_in
+@needs_scope(READ)
 @documented(
     "An application",
     tag=TAG,
@@ -288,6 +297,7 @@ def _application_action(
 
 @bp.post("/applications/<int:application_id>/submit")
 @allow("proponent")
+@needs_scope(MONEY)
 @documented(
     "Submit an application",
     tag=TAG,
@@ -310,6 +320,7 @@ def submit_application_view(application_id: int) -> ResponseReturnValue:
 
 @bp.post("/applications/<int:application_id>/withdraw")
 @allow("proponent")
+@needs_scope(MONEY)
 @documented(
     "Withdraw an application",
     tag=TAG,
@@ -328,6 +339,7 @@ def withdraw_application_view(application_id: int) -> ResponseReturnValue:
 
 @bp.post("/applications/<int:application_id>/screen")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Screen an application for eligibility",
     tag=TAG,
@@ -346,6 +358,7 @@ def screen_application_view(application_id: int) -> ResponseReturnValue:
 
 @bp.post("/applications/<int:application_id>/reject")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Do not finance an application",
     tag=TAG,
@@ -368,6 +381,7 @@ def reject_application_view(application_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- reviews
 @bp.post("/applications/<int:application_id>/conflict")
 @allow("reviewer")
+@needs_scope(MONEY)
 @documented(
     "Declare a conflict of interest (or none)",
     tag=TAG,
@@ -403,6 +417,7 @@ def application_conflict_view(application_id: int) -> ResponseReturnValue:
 
 @bp.post("/applications/<int:application_id>/reviews")
 @allow("reviewer")
+@needs_scope(MONEY)
 @documented(
     "Score an application",
     tag=TAG,
@@ -451,6 +466,7 @@ def application_review_view(application_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- awards
 @bp.post("/applications/<int:application_id>/awards")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Propose an award",
     tag=TAG,
@@ -493,6 +509,7 @@ def propose_award_view(application_id: int) -> ResponseReturnValue:
 
 @bp.post("/awards/<int:award_id>/approve")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Approve an award (four-eyes): reserve the money",
     tag=TAG,
@@ -519,6 +536,7 @@ def approve_award_view(award_id: int) -> ResponseReturnValue:
 
 @bp.post("/awards/<int:award_id>/refuse")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Refuse a proposed award",
     tag=TAG,
@@ -542,6 +560,7 @@ def refuse_award_view(award_id: int) -> ResponseReturnValue:
 
 @bp.post("/awards/<int:award_id>/close")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Close a grant award",
     tag=TAG,
@@ -563,6 +582,7 @@ def close_award_view(award_id: int) -> ResponseReturnValue:
 
 @bp.post("/awards/<int:award_id>/returns")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Book money given back unspent",
     tag=TAG,
@@ -590,6 +610,7 @@ def award_return_view(award_id: int) -> ResponseReturnValue:
 
 @bp.post("/awards/<int:award_id>/disburse")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Disburse an approved loan award",
     tag=TAG,
@@ -615,6 +636,7 @@ def award_disburse_view(award_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- tranches
 @bp.post("/tranches/<int:tranche_id>/approve")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Approve a tranche for payment",
     tag=TAG,
@@ -638,6 +660,7 @@ def approve_tranche_view(tranche_id: int) -> ResponseReturnValue:
 
 @bp.post("/tranches/<int:tranche_id>/pay")
 @allow(*STAFF)
+@needs_scope(MONEY)
 @documented(
     "Pay an approved tranche",
     tag=TAG,
@@ -663,6 +686,7 @@ def pay_tranche_view(tranche_id: int) -> ResponseReturnValue:
 
 @bp.post("/tranches/<int:tranche_id>/report")
 @allow("proponent")
+@needs_scope(MONEY)
 @documented(
     "Report on a tranche's milestone",
     tag=TAG,

@@ -28,8 +28,9 @@ from ledger.campaigns.service import figures
 from ledger.commands import Origin, Outcome
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money, format_minor
+from ledger.people.models import MONEY, READ
 from web import views
-from web.access import allow, current_principal, public, signed_in
+from web.access import allow, current_principal, needs_scope, public, signed_in
 from web.api.common import TREASURER, bp, command_answer, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
@@ -101,6 +102,7 @@ def _refund_body(refund: Refund) -> dict[str, Any]:
 # --------------------------------------------------------------------------- campaigns
 @bp.post("/campaigns")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Create a campaign (a draft)",
     tag="campaigns",
@@ -159,6 +161,7 @@ def get_campaign_view(campaign_id: int) -> ResponseReturnValue:
 
 @bp.post("/campaigns/<int:campaign_id>/publish")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Publish a draft campaign",
     tag="campaigns",
@@ -178,6 +181,7 @@ def publish_campaign_view(campaign_id: int) -> ResponseReturnValue:
 
 @bp.post("/campaigns/<int:campaign_id>/close")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Close a campaign after its deadline",
     tag="campaigns",
@@ -209,6 +213,7 @@ def close_campaign_view(campaign_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- gifts
 @bp.post("/campaigns/<int:campaign_id>/checkout")
 @signed_in
+@needs_scope(MONEY)
 @documented(
     "Start a card gift (Stripe Checkout)",
     tag="donations",
@@ -263,6 +268,7 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
 
 @bp.post("/campaigns/<int:campaign_id>/donations")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Record a gift received in cash or by bank transfer",
     tag="donations",
@@ -316,6 +322,7 @@ def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
 
 @bp.post("/donations/<int:donation_id>/refund")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Refund a gift",
     tag="donations",
@@ -356,6 +363,7 @@ def refund_view(donation_id: int) -> ResponseReturnValue:
 
 @bp.get("/me/donations")
 @signed_in
+@needs_scope(READ)
 @documented(
     "The caller's own donations",
     tag="donations",

@@ -37,9 +37,10 @@ from ledger.funds.models import (
     LoanWriteOff,
     OverpaymentRefund,
 )
+from ledger.people.models import MONEY, READ
 from ledger.statements import funds as statements
 from web import views
-from web.access import allow, signed_in
+from web.access import allow, needs_scope, signed_in
 from web.api.common import TREASURER, bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
@@ -200,6 +201,7 @@ def _file(data: bytes | str, filename: str, fmt: str) -> Response:
 # --------------------------------------------------------------------------- funds
 @bp.get("/funds")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "Every fund",
     tag="funds",
@@ -213,6 +215,7 @@ def list_funds_view() -> ResponseReturnValue:
 
 @bp.post("/funds")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Create a fund",
     tag="funds",
@@ -242,6 +245,7 @@ def create_fund_view() -> ResponseReturnValue:
 
 @bp.get("/funds/<int:fund_id>")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "A fund and its position",
     tag="funds",
@@ -263,6 +267,7 @@ def get_fund_view(fund_id: int) -> ResponseReturnValue:
 
 @bp.post("/funds/<int:fund_id>/deposits")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Book money into a fund",
     tag="funds",
@@ -302,6 +307,7 @@ def deposit_view(fund_id: int) -> ResponseReturnValue:
 
 @bp.get("/funds/<int:fund_id>/statement")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "The fund statement for a period (PDF or CSV)",
     tag="funds",
@@ -332,6 +338,7 @@ def fund_statement_view(fund_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- products
 @bp.get("/funds/<int:fund_id>/products")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "A fund's loan products",
     tag="loans",
@@ -350,6 +357,7 @@ def list_products_view(fund_id: int) -> ResponseReturnValue:
 
 @bp.post("/funds/<int:fund_id>/products")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Create a loan product",
     tag="loans",
@@ -393,6 +401,7 @@ def create_product_view(fund_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- loans
 @bp.get("/funds/<int:fund_id>/loans")
 @allow(*TREASURER)
+@needs_scope(READ)
 @documented(
     "A fund's loans",
     tag="loans",
@@ -411,6 +420,7 @@ def list_loans_view(fund_id: int) -> ResponseReturnValue:
 
 @bp.post("/funds/<int:fund_id>/loans")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Grant a loan",
     tag="loans",
@@ -445,6 +455,7 @@ def create_loan_view(fund_id: int) -> ResponseReturnValue:
 
 @bp.get("/loans/<int:loan_id>")
 @signed_in
+@needs_scope(READ)
 @documented(
     "A loan",
     tag="loans",
@@ -462,6 +473,7 @@ def get_loan_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.get("/loans/<int:loan_id>/schedule")
 @signed_in
+@needs_scope(READ)
 @documented(
     "A loan's schedule and payments",
     tag="loans",
@@ -502,6 +514,7 @@ def loan_schedule_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.post("/loans/<int:loan_id>/disburse")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Disburse an approved loan",
     tag="loans",
@@ -537,6 +550,7 @@ def disburse_loan_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.post("/loans/<int:loan_id>/cancel")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Cancel a loan never disbursed",
     tag="loans",
@@ -557,6 +571,7 @@ def cancel_loan_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.post("/loans/<int:loan_id>/repayments")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Record a repayment",
     tag="loans",
@@ -592,6 +607,7 @@ def repayment_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.post("/loans/<int:loan_id>/write-off")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Write a loan off",
     tag="loans",
@@ -631,6 +647,7 @@ def write_off_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.post("/loans/<int:loan_id>/recoveries")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Record money recovered on a written-off loan",
     tag="loans",
@@ -663,6 +680,7 @@ def recovery_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.post("/loans/<int:loan_id>/overpayment-refunds")
 @allow(*TREASURER)
+@needs_scope(MONEY)
 @documented(
     "Pay back an overpayment",
     tag="loans",
@@ -704,6 +722,7 @@ def overpayment_refund_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.get("/loans/<int:loan_id>/statement")
 @signed_in
+@needs_scope(READ)
 @documented(
     "A loan statement (PDF or CSV)",
     tag="loans",
@@ -730,6 +749,7 @@ def loan_statement_view(loan_id: int) -> ResponseReturnValue:
 
 @bp.get("/me/loans")
 @signed_in
+@needs_scope(READ)
 @documented(
     "The caller's own loans",
     tag="loans",

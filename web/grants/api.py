@@ -32,11 +32,11 @@ from ledger.grants.errors import CommitmentNotFoundError, FoundationNotFoundErro
 from ledger.grants.getters import get_commitment
 from ledger.grants.models import Commitment, Foundation
 from ledger.grants.service import CommitmentSpec, foundations_of, list_commitments
-from ledger.people.models import User
+from ledger.people.models import MONEY, READ, User
 from ledger.statements import grants as statements
 from ledger.statements.grants_pdf import render_grant_statement_pdf
 from web import views
-from web.access import Principal, allow, current_principal, public
+from web.access import Principal, allow, current_principal, needs_scope, public
 from web.api.common import bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
@@ -194,6 +194,7 @@ def _spec(data: dict[str, Any]) -> CommitmentSpec:
 
 @bp.get("/grants")
 @allow(*READERS)
+@needs_scope(READ)
 @documented(
     "Matching-grant commitments",
     tag="grants",
@@ -213,6 +214,7 @@ def list_grants_view() -> ResponseReturnValue:
 
 @bp.post("/grants")
 @allow(OFFICER)
+@needs_scope(MONEY)
 @documented(
     "Create a matching-grant commitment",
     tag="grants",
@@ -259,6 +261,7 @@ def create_grant_view() -> ResponseReturnValue:
 
 @bp.get("/grants/<int:commitment_id>")
 @allow(*READERS)
+@needs_scope(READ)
 @documented(
     "A commitment, its money states and its campaigns",
     tag="grants",
@@ -277,6 +280,7 @@ def get_grant_view(commitment_id: int) -> ResponseReturnValue:
 
 @bp.post("/grants/<int:commitment_id>/cancel")
 @allow(OFFICER)
+@needs_scope(MONEY)
 @documented(
     "Cancel a commitment",
     tag="grants",
@@ -303,6 +307,7 @@ def cancel_grant_view(commitment_id: int) -> ResponseReturnValue:
 
 @bp.get("/grants/<int:commitment_id>/entries")
 @allow(*READERS)
+@needs_scope(READ)
 @documented(
     "A commitment's journal entries",
     tag="grants",
@@ -350,6 +355,7 @@ def grant_entries_view(commitment_id: int) -> ResponseReturnValue:
 
 @bp.get("/grants/<int:commitment_id>/statement")
 @allow(*READERS)
+@needs_scope(READ)
 @documented(
     "A commitment's grant statement (PDF or CSV)",
     tag="grants",

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, RadioField, StringField, SubmitField
+from wtforms import (
+    EmailField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    StringField,
+    SubmitField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from ledger.people.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from ledger.people.service import MAX_TOKEN_DAYS
 
 _required = DataRequired(message=_l("Campo obbligatorio."))
 _password_length = Length(
@@ -102,3 +110,39 @@ class ResetForm(FlaskForm):  # type: ignore[misc]
         [_required, EqualTo("password", message=_l("Le due password non coincidono."))],
     )
     submit = SubmitField(_l("Imposta la password"))
+
+
+# The scopes a token may have, as the form offers them (value: the scopes, space-separated).
+TOKEN_SCOPE_CHOICES = {"read": ("read",), "money read": ("money", "read"), "money": ("money",)}
+
+
+class TokenForm(FlaskForm):  # type: ignore[misc]
+    name = StringField(
+        _l("A cosa serve"),
+        [_required, Length(max=100)],
+        description=_l("Per riconoscerlo nell'elenco, ad esempio «esportazione notturna»."),
+    )
+    scopes = RadioField(
+        _l("Che cosa può fare"),
+        choices=[
+            SelectChoice("read", _l("Solo leggere")),
+            SelectChoice("money read", _l("Leggere, muovere denaro e modificare dati")),
+            SelectChoice("money", _l("Solo muovere denaro e modificare dati")),
+        ],
+        default="read",
+        validators=[_required],
+    )
+    days = IntegerField(
+        _l("Validità (giorni)"),
+        [_required, NumberRange(min=1, max=MAX_TOKEN_DAYS)],
+        description=_l("Da 1 a %(n)s giorni; poi il token smette di funzionare.", n=MAX_TOKEN_DAYS),
+    )
+    code = StringField(
+        _l("Codice a 6 cifre"),
+        [Optional(), Length(min=6, max=7)],
+        description=_l(
+            "Solo per un token che muove denaro: le 6 cifre che l'app di autenticazione mostra ora."
+        ),
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
+    )
+    submit = SubmitField(_l("Crea il token"))

@@ -1,5 +1,6 @@
 """Pages of signing in and of the personal area: registration, sign-in with optional
-TOTP, sign-out, password change and reset, TOTP enrolment and the language switch.
+TOTP, sign-out, password change and reset, TOTP enrolment, the user's own API
+tokens and the language switch.
 
 Each page parses its form, calls a use case of `ledger.people` (which makes
 the change and writes its audit event in the request's one unit of work, so a
@@ -62,6 +63,7 @@ from web.forms import ActionForm, field_error
 from web.i18n import LANGUAGES, SESSION_LANGUAGE
 from web.mail import flush_outbox
 from web.people.forms import (
+    TOKEN_SCOPE_CHOICES,
     CodeForm,
     EnrolForm,
     LoginForm,
@@ -69,7 +71,9 @@ from web.people.forms import (
     RegisterForm,
     ResetForm,
     ResetRequestForm,
+    TokenForm,
 )
+from web.people.reads import own_tokens
 
 bp = Blueprint("auth", __name__)
 
@@ -329,6 +333,82 @@ def password_change() -> ResponseReturnValue:
             return redirect(url_for("auth.account"))
     status = 422 if form.is_submitted() else 200
     return render_template("auth/password_change.html", form=form), status
+
+
+# ------------------------------------------------------------------ the user's own API tokens
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@signed_in
+@limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
+def tokens() -> ResponseReturnValue:
+    """The user's own API tokens: the list with each one's last use, and a form that
+    issues a new one (a token that moves money only with a TOTP code given now).
+    The new token is shown once, on this answer, which no cache may keep."""
+    principal = views.principal()
+    form = TokenForm()
+    if not form.is_submitted():
+        form.days.data = int(current_app.config["API_TOKEN_DAYS"])
+    issued: str | None = None
+    if form.validate_on_submit():
+        scopes = TOKEN_SCOPE_CHOICES.get(form.scopes.data or "", ("read",))
+        try:
+            issued = in_transaction(
+                lambda db: (
+                    commands.issue_own_token(
+                        db,
+                        principal.user_id,
+                        form.name.data or "",
+                        scopes=scopes,
+                        days=int(form.days.data or 0),
+                        code=form.code.data or None,
+                        origin=views.origin(),
+                        clock=views.clock(),
+                    ).value.token
+                )
+            )
+        except LedgerError as exc:
+            field_error(form, exc)
+        else:
+            form = TokenForm(formdata=None)
+            form.days.data = int(current_app.config["API_TOKEN_DAYS"])
+    form.code.data = ""
+    now = views.clock().now()
+    rows = views.snapshot(lambda db: own_tokens(db, principal.user_id, now))
+    status = 422 if form.is_submitted() and issued is None else 200
+    response = current_app.make_response(
+        (
+            render_template(
+                "auth/tokens.html",
+                form=form,
+                tokens=rows,
+                issued=issued,
+                revoke_form=ActionForm(formdata=None),
+                totp_enrolled=principal.totp_enrolled,
+            ),
+            status,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@signed_in
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    """Revoke one of the user's own tokens at once (another user's is a 404)."""
+    ActionForm()  # CSRFProtect has already checked the token
+    principal = views.principal()
+    revoked = in_transaction(
+        lambda db: (
+            commands.revoke_token(
+                db, token_id, owner_id=principal.user_id, origin=views.origin(), clock=views.clock()
+            ).created
+        )
+    )
+    if revoked:
+        flash(_("Token revocato: da ora non funziona più."), "success")
+    else:
+        flash(_("Il token era già stato revocato."), "warning")
+    return redirect(url_for("auth.tokens"), 303)
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:
