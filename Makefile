@@ -55,5 +55,18 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## lock: regenerate requirements.lock, the exact versions and hashes of the runtime
+## dependencies of pyproject.toml, for deployments (`make test` and `make run` still
+## install from pyproject.toml). pip-compile (pip-tools) runs in a throwaway
+## virtualenv and needs the package index.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet 'pip-tools>=7.4'
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	rm -rf $(LOCK_VENV)
+
 clean:
-	rm -rf $(VENV) node_modules instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LOCK_VENV) node_modules instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
