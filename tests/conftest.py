@@ -67,6 +67,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # The grants react to campaign events in every test, as in the app and the CLI.
 wire()
 
+# The tests' Ledgers and test apps share the public development key of TOTP secrets
+# (ledger.core.sealing); a LEDGER_TOTP_KEY exported in the shell must not split them.
+# Tests of the key setting set it themselves.
+os.environ.pop("LEDGER_TOTP_KEY", None)
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     if PG_ADMIN_URL:
