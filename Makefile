@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint unit bench clean browser-deps
+.PHONY: run test lint unit bench clean browser-deps lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,13 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The public development key of TOTP secrets (ledger.core.sealing.DEVELOPMENT_KEY):
+# anyone can read it, so it is for `make run` only; the app warns when it is used.
+DEVELOPMENT_TOTP_KEY := bGVkZ2VyIGRldmVsb3BtZW50IGtleTogUFVCTElDISE=
+
 ## run: migrate the embedded SQLite database, seed demo data once, serve on :5000
-## (outside tests the app needs a Stripe webhook secret: a local development one
-## unless LEDGER_STRIPE_WEBHOOK_SECRET is already set)
+## (outside tests the app needs a Stripe webhook secret and a TOTP key: local
+## development ones unless LEDGER_STRIPE_WEBHOOK_SECRET / LEDGER_TOTP_KEY are set)
 run: $(STAMP)
 	$(BIN)/ledger db upgrade
 	$(BIN)/ledger demo --with-users
 	LEDGER_STRIPE_WEBHOOK_SECRET="$${LEDGER_STRIPE_WEBHOOK_SECRET:-whsec_local_development}" \
+	LEDGER_TOTP_KEY="$${LEDGER_TOTP_KEY:-$(DEVELOPMENT_TOTP_KEY)}" \
 	  $(BIN)/ledger serve --host 127.0.0.1 --port 5000
 
 ## test: lint, import contracts, mypy on ledger/, then the whole suite (browser tests too)
@@ -50,5 +55,18 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## lock: regenerate requirements.lock, the exact versions and hashes of the runtime
+## dependencies of pyproject.toml, for deployments (`make test` and `make run` still
+## install from pyproject.toml). pip-compile (pip-tools) runs in a throwaway
+## virtualenv and needs the package index.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet 'pip-tools>=7.4'
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+	rm -rf $(LOCK_VENV)
+
 clean:
-	rm -rf $(VENV) node_modules instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LOCK_VENV) node_modules instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

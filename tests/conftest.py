@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from ledger.core.clock import FixedClock
 from ledger.core.migrate import upgrade
+from ledger.core.sealing import SecretBox
 from ledger.core.service import Ledger
 from ledger.wiring import wire
 
@@ -65,6 +66,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # The grants react to campaign events in every test, as in the app and the CLI.
 wire()
+
+# The tests' Ledgers and test apps share the public development key of TOTP secrets
+# (ledger.core.sealing); a LEDGER_TOTP_KEY exported in the shell must not split them.
+# Tests of the key setting set it themselves.
+os.environ.pop("LEDGER_TOTP_KEY", None)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -151,13 +157,15 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def ledger(db_url: str, clock: FixedClock) -> Iterator[Ledger]:
-    service = Ledger.from_url(db_url, clock=clock)
+    """A Ledger on a fresh database; TOTP secrets sealed under the public development key,
+    as in a test app without LEDGER_TOTP_KEY, so both read what the other wrote."""
+    service = Ledger.from_url(db_url, clock=clock, secret_box=SecretBox.development())
     yield service
     service.engine.dispose()
 
 
 @pytest.fixture
 def pg_ledger(pg_url: str, clock: FixedClock) -> Iterator[Ledger]:
-    service = Ledger.from_url(pg_url, clock=clock)
+    service = Ledger.from_url(pg_url, clock=clock, secret_box=SecretBox.development())
     yield service
     service.engine.dispose()

@@ -19,10 +19,11 @@ from flask import Flask, Response, request
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ledger.core.sealing import SecretBox
 from ledger.core.service import Ledger
 from ledger.core.storage import make_engine
 from ledger.wiring import wire
-from web.config import load_config
+from web.config import ConfigError, load_config
 from web.db import EXTENSION
 
 __all__ = ["create_app"]
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = Ledger(
         make_engine(app.config["DATABASE_URL"], **_engine_options(app)),
         clock=app.config.get("CLOCK"),
+        secret_box=_totp_secret_box(app),
     )
 
     from web import admin, books, home, people
@@ -116,6 +118,35 @@ def _ensure_secret_key(app: Flask) -> None:
             "LEDGER_SECRET_KEY is not set: using a random key for this process; sessions "
             "will not survive a restart and are not shared between processes"
         )
+
+
+def _totp_secret_box(app: Flask) -> SecretBox:
+    """The keys TOTP secrets are sealed under (LEDGER_TOTP_KEY); outside tests, required.
+
+    Tests without a key get the public development key. Anywhere else a missing
+    or malformed key stops the app, like a missing webhook secret: a server that
+    started without one would have to keep new secrets in clear or under a key
+    anyone can read.
+    """
+    raw = str(app.config.get("TOTP_KEY") or "")
+    if not raw.strip():
+        if app.config.get("TESTING"):
+            return SecretBox.development()
+        raise ConfigError(
+            "LEDGER_TOTP_KEY is not set: users' TOTP secrets could not be sealed in the "
+            "database. Set it to a key made by `ledger users new-totp-key` (two, "
+            "comma-separated, while rotating); `make run` sets a local development one"
+        )
+    try:
+        box = SecretBox.from_setting(raw)
+    except ValueError as exc:
+        raise ConfigError(f"LEDGER_TOTP_KEY: {exc}") from None
+    if box.uses_development_key and not app.config.get("TESTING"):
+        app.logger.warning(
+            "LEDGER_TOTP_KEY holds the public development key: TOTP secrets in this "
+            "database are readable by anyone; use it for local development only"
+        )
+    return box
 
 
 def _engine_options(app: Flask) -> dict[str, Any]:

@@ -61,6 +61,11 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_SECRET_KEY": None,
     "STRIPE_API_BASE": None,
     "STRIPE_WEBHOOK_SECRET": None,
+    # Keys that seal users' TOTP secrets in the database (ledger.core.sealing): Fernet
+    # keys, comma-separated while rotating (the first seals, all open). Without one
+    # the app refuses to start outside tests; tests use the public development key,
+    # and `make run` sets it explicitly.
+    "TOTP_KEY": None,
     # Starts every idempotency key sent to Stripe (`<prefix>refund-7`): unique per
     # database sharing the Stripe account, and changed when a database is reset
     # or restored, because Stripe replays a key it saw in the last 24 hours.

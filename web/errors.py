@@ -138,6 +138,9 @@ def error_response(
 
 def _ledger_error(exc: LedgerError) -> Response:
     status = int(getattr(exc, "http_status", 422))
+    if status >= 500:
+        # The server's fault (a key that opens no secret): the operator must hear of it.
+        current_app.logger.error("%s: %s", exc.code, exc.message)
     return error_response(status, exc.code, exc.message, dict(exc.details))
 
 

@@ -7,7 +7,8 @@ are the parts every view shares, so no area module writes them again:
   and `snapshot` (a read before the unit of work: form choices, currencies);
 - `principal` (the signed-in caller of a view that admits no anonymous visitor)
   and `origin` (who acts, through which channel, from which address);
-- `today` and `clock` (the ledger's clock, Europe/Rome business date);
+- `today` and `clock` (the ledger's clock, Europe/Rome business date) and
+  `secret_box` (the keys TOTP secrets are sealed under);
 - `form_key` (the key a money form carries from the moment it was shown, so a
   double submit is one request) and `form_action` (run a use case from a
   form: flash its message and redirect, or show the form again with the
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from ledger.commands import Origin
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import LedgerError
+from ledger.core.sealing import SecretBox
 from web.access import Principal, current_principal, request_origin
 from web.db import current_ledger, in_transaction
 from web.forms import field_error
@@ -59,6 +61,11 @@ def snapshot(work: Callable[[Session], T]) -> T:
 def clock() -> Clock:
     """The ledger's clock (a fixed one in tests)."""
     return current_ledger().clock
+
+
+def secret_box() -> SecretBox:
+    """The keys users' TOTP secrets are sealed under (LEDGER_TOTP_KEY)."""
+    return current_ledger().require_secret_box()
 
 
 def today() -> date:

@@ -9,8 +9,9 @@ their commands on `cli`.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ledger.core.errors import LedgerError
 from ledger.core.money import format_minor
+from ledger.core.sealing import SecretBox
 from ledger.core.service import Ledger
 from ledger.people.models import ROLES
 from ledger.wiring import wire
@@ -52,11 +54,28 @@ class LedgerGroup(click.Group):
             ) from exc
 
 
+def totp_secret_box(environ: Mapping[str, str] | None = None) -> SecretBox | None:
+    """The keys of LEDGER_TOTP_KEY (comma-separated, the first seals), or None when unset.
+
+    Commands that need no key work without one; one that does (`users reseal-totp`)
+    is refused with `secret_key_missing`. A value that is not a key list is refused
+    here, without echoing it.
+    """
+    raw = (os.environ if environ is None else environ).get("LEDGER_TOTP_KEY", "")
+    if not raw.strip():
+        return None
+    try:
+        return SecretBox.from_setting(raw)
+    except ValueError as exc:
+        raise CommandError("configuration", f"LEDGER_TOTP_KEY: {exc}") from None
+
+
 def open_ledger(ctx: click.Context) -> Ledger:
-    """The Ledger for LEDGER_DATABASE_URL (or --database), made once per invocation."""
+    """The Ledger for LEDGER_DATABASE_URL (or --database), made once per invocation,
+    with the TOTP keys of LEDGER_TOTP_KEY when it is set."""
     obj = ctx.ensure_object(dict)
     if "ledger" not in obj:
-        service = Ledger.from_url(obj.get("database_url"))
+        service = Ledger.from_url(obj.get("database_url"), secret_box=totp_secret_box())
         obj["ledger"] = service
         # Release pooled connections when the command ends, so a test or script
         # that runs many commands does not keep databases open.

@@ -3,7 +3,9 @@ and their person record (the password, if any, is read from standard input and n
 printed), `users list` shows roles, 2FA enrolment and status, `users roles` shows or changes
 a user's roles, and `users deactivate` stops a user signing in and using API tokens. Each
 change goes through the use cases of `ledger.people.commands`, which write its `user.*` audit
-event in the same transaction.
+event in the same transaction. `users new-totp-key` prints a key for LEDGER_TOTP_KEY and
+`users reseal-totp` seals every TOTP secret under its first key (after the upgrade to
+0012_totp_encrypted, and after a new key was put first).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ledger.cli.common import ROLE, CommandError, _Column, _echo_listing, open_ledger
 from ledger.commands import Origin
+from ledger.core.sealing import new_key
 from ledger.people import commands as people_commands
 from ledger.people import service as people
 from ledger.people.models import User
@@ -192,3 +195,38 @@ def users_deactivate(ctx: click.Context, email: str) -> None:
         click.echo(f"deactivated user {user_id}: they can no longer sign in or use API tokens")
     else:
         click.echo(f"user {user_id} was already inactive; nothing changed")
+
+
+@users.command("new-totp-key")
+def users_new_totp_key() -> None:
+    """Print a new random key for LEDGER_TOTP_KEY (it is not stored anywhere).
+
+    To rotate, put the new key first and keep the old one second
+    (LEDGER_TOTP_KEY=new,old), run `ledger users reseal-totp`, then drop the old one.
+    """
+    click.echo(new_key())
+
+
+@users.command("reseal-totp")
+@click.pass_context
+def users_reseal_totp(ctx: click.Context) -> None:
+    """Seal every TOTP secret under the first key of LEDGER_TOTP_KEY.
+
+    Seals the secrets migration 0012 left in clear (it ran without LEDGER_TOTP_KEY)
+    and those sealed under an older key; writes a `user.totp_reseal` audit event
+    when any changed. A secret that no key opens stops the command with nothing
+    changed (secret_key_mismatch): put the old key back in the list.
+    """
+    ledger = open_ledger(ctx)
+    box = ledger.require_secret_box()
+
+    def work(session: Session) -> int:
+        return people_commands.reseal_two_factor_secrets(
+            session, box=box, origin=Origin.command_line(), clock=ledger.clock
+        ).value
+
+    changed = ledger.run(work)
+    if changed:
+        click.echo(f"sealed the TOTP secrets of {changed} users under the first key")
+    else:
+        click.echo("every TOTP secret is already sealed under the first key; nothing changed")

@@ -118,3 +118,20 @@ class ConcurrencyError(LedgerError):
 
     code = "concurrency_retry_exhausted"
     http_status = 503
+
+
+class SecretKeyError(LedgerError):
+    """A secret sealed at rest opens with none of the configured keys (LEDGER_TOTP_KEY).
+
+    A misconfiguration of the server (a wrong or missing old key), not bad input.
+    """
+
+    code = "secret_key_mismatch"
+    http_status = 500
+
+
+class SecretKeyMissingError(LedgerError):
+    """An act needs the key of secrets at rest (LEDGER_TOTP_KEY) and none was given."""
+
+    code = "secret_key_missing"
+    http_status = 500

@@ -25,7 +25,9 @@ from ledger.core import holds as _holds
 from ledger.core import journal as _journal
 from ledger.core import periods as _periods
 from ledger.core.clock import Clock, SystemClock
+from ledger.core.errors import SecretKeyMissingError
 from ledger.core.money import Money
+from ledger.core.sealing import SecretBox
 from ledger.core.storage import make_engine, make_session_factory
 from ledger.core.uow import run_in_transaction, run_read_only
 from ledger.core.verify import VerifyReport, verify
@@ -34,16 +36,38 @@ T = TypeVar("T")
 
 
 class Ledger:
-    """Engine operations, each in its own retried transaction."""
+    """Engine operations, each in its own retried transaction.
 
-    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+    `secret_box` seals the secrets kept at rest (TOTP secrets) under the keys of
+    LEDGER_TOTP_KEY; its maker (the web app factory, the CLI, the tests) reads
+    the setting, and a Ledger without one refuses the acts that need it.
+    """
+
+    def __init__(
+        self, engine: Engine, *, clock: Clock | None = None, secret_box: SecretBox | None = None
+    ) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
         self.clock: Clock = clock or SystemClock()
+        self.secret_box = secret_box
 
     @classmethod
-    def from_url(cls, url: str | None = None, *, clock: Clock | None = None) -> Ledger:
-        return cls(make_engine(url), clock=clock)
+    def from_url(
+        cls,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        secret_box: SecretBox | None = None,
+    ) -> Ledger:
+        return cls(make_engine(url), clock=clock, secret_box=secret_box)
+
+    def require_secret_box(self) -> SecretBox:
+        """The box of secrets at rest; SecretKeyMissingError when none was configured."""
+        if self.secret_box is None:
+            raise SecretKeyMissingError(
+                "LEDGER_TOTP_KEY is not set: TOTP secrets cannot be sealed or opened."
+            )
+        return self.secret_box
 
     def run(self, work: Callable[[Session], T]) -> T:
         """Run `work(session)` as one unit of work (retried on transient conflicts)."""

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ledger.commands import Claim, Origin, Outcome, begin, command
 from ledger.core.clock import Clock
+from ledger.core.sealing import SecretBox
 from ledger.outbox.service import enqueue
 from ledger.people import service
 from ledger.people.errors import (
@@ -41,6 +42,7 @@ CHANGE_PASSWORD = command("user.password_change", "user")
 REQUEST_RESET = command("user.password_reset_request", "user")
 RESET_PASSWORD = command("user.password_reset", "user")
 ENROL_TWO_FACTOR = command("user.totp_enrol", "user")
+RESEAL_TWO_FACTOR = command("user.totp_reseal", None)
 SET_LANGUAGE = command("user.language", "user")
 CREATE_USER = command("user.create", "user")
 CHANGE_ROLES = command("user.roles", "user")
@@ -136,11 +138,18 @@ def reset_password(
 
 
 def enrol_two_factor(
-    session: Session, user_id: int, code: str, *, origin: Origin, clock: Clock
+    session: Session,
+    user_id: int,
+    code: str,
+    *,
+    box: SecretBox,
+    origin: Origin,
+    clock: Clock,
 ) -> Outcome[User]:
     """Activate the pending TOTP secret once a code made from it is confirmed.
 
-    The secret is made by `service.pending_totp_secret` when the page is shown.
+    The secret is made by `service.pending_totp_secret` when the page is shown
+    and kept sealed under `box` (LEDGER_TOTP_KEY).
     A wrong or expired code, no pending secret, or a user already enrolled is
     InvalidTotpCodeError (nothing written: enrolling again is no way around the
     second factor).
@@ -151,7 +160,7 @@ def enrol_two_factor(
         raise UserNotFoundError(f"nessun utente con id {user_id}", user_id=user_id)
     if user.totp_enrolled:
         raise InvalidTotpCodeError("L'autenticazione a due fattori è già attiva.")
-    service.confirm_totp_enrolment(user, code, now=clock.now())
+    service.confirm_totp_enrolment(user, code, now=clock.now(), box=box)
     return claim.done(user, subject_id=user.id)
 
 
@@ -238,6 +247,24 @@ def deactivate_user(session: Session, email: str, *, origin: Origin, clock: Cloc
     if not service.deactivate_user(user):
         return Outcome(user, created=False)
     return claim.done(user, subject_id=user.id)
+
+
+def reseal_two_factor_secrets(
+    session: Session, *, box: SecretBox, origin: Origin, clock: Clock
+) -> Outcome[int]:
+    """Seal every TOTP secret under the first key of `box`: those migration 0012 left in
+    clear (it had no key) and those sealed under an older key. The value is how many.
+
+    Run after the upgrade and after putting a new key first in LEDGER_TOTP_KEY;
+    then the old key can be removed. When nothing is left to seal, nothing is
+    written (`created` false). A secret no key opens is SecretKeyError and
+    nothing changes.
+    """
+    claim = begin(session, RESEAL_TWO_FACTOR, origin, clock=clock)
+    changed = service.reseal_totp_secrets(session, box)
+    if not changed:
+        return Outcome(0, created=False)
+    return claim.done(changed, subject_id=None, details={"users": changed})
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Tables of people and their credentials (created by migration 0002_people)."""
+"""Tables of people and their credentials (created by migration 0002_people; TOTP secrets
+sealed at rest since 0012_totp_encrypted)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,14 @@ class User(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(String(2), default="it")
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP secret, sealed (`ledger.core.sealing`) under LEDGER_TOTP_KEY: a copy of
+    # the table gives nobody the codes. Set at the start of enrolment, active once
+    # `totp_enrolled_at` is.
+    totp_secret_sealed: Mapped[str | None] = mapped_column(String(255))
+    # A secret enrolled before migration 0012 and not sealed yet (the migration had
+    # no key): sealed, and this emptied, at its next use or by `ledger users
+    # reseal-totp`. Nothing writes a secret here any more.
+    totp_secret_clear: Mapped[str | None] = mapped_column(String(64))
     totp_enrolled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The last 30-second step whose code was accepted: a code is accepted once.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)

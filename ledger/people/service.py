@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.it import codicefiscale
 
+from ledger.core.sealing import SecretBox
 from ledger.people import passwords, totp
 from ledger.people.errors import (
     EmailTakenError,
@@ -408,34 +409,65 @@ def revoke_token(
 
 
 # ------------------------------------------------------------------ TOTP
-def begin_totp_enrolment(user: User) -> str:
+# A user's TOTP secret is kept sealed under the keys of a `SecretBox` (LEDGER_TOTP_KEY),
+# which every function here that reads or writes one is given by its caller.
+def _seal_totp_secret(user: User, secret: str, box: SecretBox) -> None:
+    user.totp_secret_sealed = box.seal(secret)
+    user.totp_secret_clear = None
+
+
+def _totp_secret(user: User, box: SecretBox) -> str | None:
+    """The user's secret in clear, for this call only; None when there is none.
+
+    A secret sealed under an older key (second or later in the list) is sealed
+    again under the first, and one from before sealing (`totp_secret_clear`) is
+    sealed now: using a secret moves it to the current key. A token no key
+    opens is SecretKeyError (the server's keys are wrong, not the user's code).
+    """
+    if user.totp_secret_sealed:
+        secret = box.open(user.totp_secret_sealed)
+        if not box.is_current(user.totp_secret_sealed):
+            _seal_totp_secret(user, secret, box)
+        return secret
+    if user.totp_secret_clear:
+        secret = user.totp_secret_clear
+        _seal_totp_secret(user, secret, box)
+        return secret
+    return None
+
+
+def begin_totp_enrolment(user: User, box: SecretBox) -> str:
     """Give the user a new pending secret (replacing a pending one) and return it.
 
-    An enrolled user keeps their secret: re-enrolment is not a way around 2FA.
+    The secret is stored sealed; the clear one exists only in this answer (shown
+    to the user as text and QR code). An enrolled user keeps their secret:
+    re-enrolment is not a way around 2FA.
     """
     if user.totp_enrolled:
         raise InvalidTotpCodeError("L'autenticazione a due fattori è già attiva.")
-    user.totp_secret = totp.new_secret()
-    return user.totp_secret
+    secret = totp.new_secret()
+    _seal_totp_secret(user, secret, box)
+    return secret
 
 
-def pending_totp_secret(session: Session, user_id: int) -> str | None:
+def pending_totp_secret(session: Session, user_id: int, box: SecretBox) -> str | None:
     """The secret the user is enrolling (a new one if none is pending), or None once
-    enrolled. It lives on the locked user row, not in the readable session cookie,
-    and becomes active only when a code made from it is confirmed."""
+    enrolled. It lives sealed on the locked user row, not in the readable session
+    cookie, and becomes active only when a code made from it is confirmed."""
     user = lock_user(session, user_id)
     if user is None:
         raise UserNotFoundError(f"nessun utente con id {user_id}", user_id=user_id)
     if user.totp_enrolled:
         return None
-    return user.totp_secret or begin_totp_enrolment(user)
+    return _totp_secret(user, box) or begin_totp_enrolment(user, box)
 
 
-def confirm_totp_enrolment(user: User, code: str, *, now: datetime) -> None:
+def confirm_totp_enrolment(user: User, code: str, *, now: datetime, box: SecretBox) -> None:
     """Activate the pending secret once the user proves their app shows the right code."""
-    if user.totp_enrolled or not user.totp_secret:
+    secret = None if user.totp_enrolled else _totp_secret(user, box)
+    if secret is None:
         raise InvalidTotpCodeError("Nessuna attivazione in corso: ricomincia dall'inizio.")
-    step = totp.matching_step(user.totp_secret, code, now, None)
+    step = totp.matching_step(secret, code, now, None)
     if step is None:
         raise InvalidTotpCodeError(
             "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora.",
@@ -445,15 +477,40 @@ def confirm_totp_enrolment(user: User, code: str, *, now: datetime) -> None:
     user.totp_last_step = step
 
 
-def verify_totp(user: User, code: str, *, now: datetime) -> bool:
+def verify_totp(user: User, code: str, *, now: datetime, box: SecretBox) -> bool:
     """True (and the step is used up) when `code` is valid now for an enrolled user."""
-    if not user.totp_enrolled or not user.totp_secret:
+    if not user.totp_enrolled:
         return False
-    step = totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
+    secret = _totp_secret(user, box)
+    if secret is None:
+        return False
+    step = totp.matching_step(secret, code, now, user.totp_last_step)
     if step is None:
         return False
     user.totp_last_step = step
     return True
+
+
+def reseal_totp_secrets(session: Session, box: SecretBox) -> int:
+    """Seal under the box's first key every TOTP secret that is not: those left in
+    clear by migration 0012 and those sealed under an older key. How many changed.
+
+    A token no key opens is SecretKeyError and nothing is changed (the caller's
+    unit of work rolls back).
+    """
+    changed = 0
+    query = (
+        select(User)
+        .where((User.totp_secret_sealed.is_not(None)) | (User.totp_secret_clear.is_not(None)))
+        .order_by(User.id)
+        .with_for_update(of=User)
+    )
+    for user in session.scalars(query):
+        before = (user.totp_secret_sealed, user.totp_secret_clear)
+        _totp_secret(user, box)
+        if (user.totp_secret_sealed, user.totp_secret_clear) != before:
+            changed += 1
+    return changed
 
 
 def set_locale(user: User, locale: str) -> None:

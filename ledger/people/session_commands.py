@@ -1,7 +1,8 @@
 """Use cases of signing in and out, in the one command shape of `ledger.commands`.
 
 Signing in is the password step (`sign_in`) and, for a user with TOTP, the
-code step (`confirm_sign_in`); a signed-in session that has not confirmed a
+code step (`confirm_sign_in`, given the `SecretBox` the TOTP secrets are
+sealed under); a signed-in session that has not confirmed a
 code yet confirms one with `confirm_two_factor`; `sign_out` ends every session
 of the user. The session cookie itself is the web's business: these decide
 who may sign in and record what happened.
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ledger.commands import Command, Origin, Outcome, begin, command
 from ledger.core.clock import Clock
+from ledger.core.sealing import SecretBox
 from ledger.people import service
 from ledger.people.models import User
 
@@ -73,6 +75,7 @@ def confirm_sign_in(
     fingerprint: str,
     code: str,
     *,
+    box: SecretBox,
     origin: Origin,
     clock: Clock,
 ) -> Outcome[User | None]:
@@ -85,17 +88,17 @@ def confirm_sign_in(
     user = service.lock_user(session, user_id)
     if user is None or not user.active or service.session_fingerprint(user) != fingerprint:
         return Outcome(None, created=False)
-    if not service.verify_totp(user, code, now=clock.now()):
+    if not service.verify_totp(user, code, now=clock.now(), box=box):
         return _record(session, TWO_FACTOR_REFUSED, origin, clock, None, user=user)
     return _record(session, SIGN_IN, origin, clock, user, user=user, details={"two_factor": True})
 
 
 def confirm_two_factor(
-    session: Session, user_id: int, code: str, *, origin: Origin, clock: Clock
+    session: Session, user_id: int, code: str, *, box: SecretBox, origin: Origin, clock: Clock
 ) -> Outcome[bool]:
     """A signed-in user confirms a TOTP code for this session; true when it is valid."""
     user = service.lock_user(session, user_id)
-    confirmed = user is not None and service.verify_totp(user, code, now=clock.now())
+    confirmed = user is not None and service.verify_totp(user, code, now=clock.now(), box=box)
     act = TWO_FACTOR if confirmed else TWO_FACTOR_REFUSED
     return begin(session, act, origin, clock=clock).done(confirmed, subject_id=None)
 

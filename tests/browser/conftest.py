@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from ledger.core.migrate import upgrade
+from ledger.core.sealing import SecretBox
 from ledger.core.service import Ledger
 from ledger.people import passwords, totp
 from ledger.people import service as people
@@ -137,11 +138,13 @@ class LiveServer:
             )
             secret = None
             if with_totp:
-                secret = people.begin_totp_enrolment(user)
+                # Sealed under the public development key, as the test app's.
+                box = SecretBox.development()
+                secret = people.begin_totp_enrolment(user, box)
                 # Confirmed with the previous step's code, so the current and the
                 # next step are still unused when the test signs in.
                 earlier = now - timedelta(seconds=totp.STEP_SECONDS)
-                people.confirm_totp_enrolment(user, totp.code_at(secret, earlier), now=now)
+                people.confirm_totp_enrolment(user, totp.code_at(secret, earlier), now=now, box=box)
             return secret
 
         secret = self.books.run(work)

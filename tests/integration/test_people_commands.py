@@ -67,7 +67,7 @@ def anna(ledger: Ledger, *, roles: tuple[str, ...] = ("donor",), secret: str | N
             now=ledger.clock.now(),
         )
         if secret is not None:
-            user.totp_secret = secret
+            user.totp_secret_sealed = ledger.require_secret_box().seal(secret)
             user.totp_enrolled_at = ledger.clock.now()
         return user.id
 
@@ -180,12 +180,13 @@ def test_a_reset_link_sets_the_password_once_and_audits_it_as_the_users_act(ledg
 
 def test_enrolling_totp_is_audited_once_and_a_wrong_code_writes_nothing(ledger):
     user_id = anna(ledger, roles=("treasurer",))
-    secret = ledger.run(lambda s: service.pending_totp_secret(s, user_id))
+    box = ledger.require_secret_box()
+    secret = ledger.run(lambda s: service.pending_totp_secret(s, user_id, box))
     assert secret is not None
 
     def enrol(s: Session, code: str) -> Any:
         return commands.enrol_two_factor(
-            s, user_id, code, origin=signed_in(user_id), clock=ledger.clock
+            s, user_id, code, box=box, origin=signed_in(user_id), clock=ledger.clock
         )
 
     refused_with_nothing_written(ledger, InvalidTotpCodeError, lambda s: enrol(s, "000000"))
@@ -194,7 +195,7 @@ def test_enrolling_totp_is_audited_once_and_a_wrong_code_writes_nothing(ledger):
     assert events(ledger) == [("user.totp_enrol", "user", str(user_id), user_id, {})]
     # Enrolling again is no way around the second factor.
     refused_with_nothing_written(ledger, InvalidTotpCodeError, lambda s: enrol(s, right))
-    assert ledger.run(lambda s: service.pending_totp_secret(s, user_id)) is None
+    assert ledger.run(lambda s: service.pending_totp_secret(s, user_id, box)) is None
 
 
 def test_choosing_a_language_is_audited_once_and_choosing_it_again_writes_nothing(ledger):
@@ -247,7 +248,13 @@ def test_a_code_at_sign_in_is_used_once_and_a_stale_password_step_gets_nothing(l
 
     def confirm(s: Session, seen: str = fingerprint) -> Any:
         return sessions.confirm_sign_in(
-            s, user_id, seen, code, origin=ANONYMOUS, clock=ledger.clock
+            s,
+            user_id,
+            seen,
+            code,
+            box=ledger.require_secret_box(),
+            origin=ANONYMOUS,
+            clock=ledger.clock,
         )
 
     before = footprint(ledger)
@@ -269,7 +276,12 @@ def test_a_signed_in_session_confirms_a_code_once(ledger):
 
     def confirm(s: Session) -> Any:
         return sessions.confirm_two_factor(
-            s, user_id, code, origin=signed_in(user_id), clock=ledger.clock
+            s,
+            user_id,
+            code,
+            box=ledger.require_secret_box(),
+            origin=signed_in(user_id),
+            clock=ledger.clock,
         )
 
     assert ledger.run(confirm).value is True

@@ -39,6 +39,7 @@ from ledger.campaigns.sync import (
 )
 from ledger.core.clock import FixedClock
 from ledger.core.money import Money
+from ledger.core.sealing import new_key
 from ledger.core.service import Ledger
 from ledger.outbox.models import OutboxMessage
 from ledger.outbox.service import MAX_ATTEMPTS
@@ -312,6 +313,7 @@ def test_ledger_stripe_sync_settles_stuck_gifts_and_prints_a_summary(ledger, fak
         "LEDGER_STRIPE_API_BASE": fake.url,
         "LEDGER_STRIPE_WEBHOOK_SECRET": "whsec_test_sync",
         "LEDGER_STRIPE_KEY_PREFIX": PREFIX,
+        "LEDGER_TOTP_KEY": new_key(),
     }
 
     # The command runs on the system's clock, months after the fixture clock's gift.
@@ -753,6 +755,7 @@ def test_ledger_stripe_sync_reconciles_stuck_refunds_and_prints_their_summary(
         "LEDGER_STRIPE_API_BASE": fake.url,
         "LEDGER_STRIPE_WEBHOOK_SECRET": "whsec_test_sync",
         "LEDGER_STRIPE_KEY_PREFIX": PREFIX,
+        "LEDGER_TOTP_KEY": new_key(),
     }
 
     # The command runs on the system's clock, months after the fixture clock's refund.

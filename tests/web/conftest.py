@@ -144,7 +144,7 @@ def make_user(
             now=ledger.clock.now(),
         )
         if totp_secret:
-            user.totp_secret = totp_secret
+            user.totp_secret_sealed = ledger.require_secret_box().seal(totp_secret)
             user.totp_enrolled_at = ledger.clock.now()
         return user.id
 

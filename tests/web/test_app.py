@@ -20,6 +20,7 @@ from ledger.core.errors import AccountNotFoundError, IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.models import Account
 from ledger.core.money import Money
+from ledger.core.sealing import DEVELOPMENT_KEY
 from ledger.core.service import Ledger
 from ledger.core.storage import DEFAULT_DATABASE_URL
 from tests.web.conftest import TRIAL_BALANCE, table_rows
@@ -140,6 +141,7 @@ def test_without_a_secret_key_each_process_gets_a_random_one_and_a_warning(
     monkeypatch.delenv("LEDGER_TESTING", raising=False)
     # Outside tests the app also needs a webhook secret to start.
     monkeypatch.setenv("LEDGER_STRIPE_WEBHOOK_SECRET", "whsec_test_secret_key_test")
+    monkeypatch.setenv("LEDGER_TOTP_KEY", DEVELOPMENT_KEY)  # and a TOTP key
     url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
     with caplog.at_level(logging.WARNING):
         first = create_app({"DATABASE_URL": url})
@@ -147,6 +149,42 @@ def test_without_a_secret_key_each_process_gets_a_random_one_and_a_warning(
     assert len(first.config["SECRET_KEY"]) >= 32
     assert first.config["SECRET_KEY"] != second.config["SECRET_KEY"]
     assert any("sessions will not survive a restart" in r.getMessage() for r in caplog.records)
+
+
+def test_outside_tests_the_app_refuses_to_start_without_a_totp_key_or_with_a_bad_one(
+    tmp_path, monkeypatch, caplog
+):
+    from cryptography.fernet import Fernet
+
+    monkeypatch.delenv("LEDGER_TESTING", raising=False)
+    monkeypatch.delenv("LEDGER_TOTP_KEY", raising=False)
+    monkeypatch.setenv("LEDGER_STRIPE_WEBHOOK_SECRET", "whsec_test_secret_key_test")
+    settings = {"DATABASE_URL": f"sqlite:///{tmp_path / 'totp.sqlite3'}", "SECRET_KEY": "x" * 32}
+    # Production without a key: refused, not started with a key anyone could know.
+    with pytest.raises(ConfigError, match="LEDGER_TOTP_KEY is not set"):
+        create_app(settings)
+    # A value that is not a key is refused without being echoed.
+    with pytest.raises(ConfigError, match="LEDGER_TOTP_KEY") as refused:
+        create_app({**settings, "TOTP_KEY": "correct-horse-battery-staple"})
+    assert "correct-horse" not in str(refused.value)
+    with pytest.raises(ConfigError, match="LEDGER_TOTP_KEY"):
+        create_app({**settings, "TOTP_KEY": f"{Fernet.generate_key().decode()},short"})
+
+    # With a key (two while rotating) it starts; the public development key starts with a warning.
+    monkeypatch.setenv(
+        "LEDGER_TOTP_KEY", f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}"
+    )
+    started = create_app(settings)
+    with caplog.at_level(logging.WARNING):
+        development = create_app({**settings, "TOTP_KEY": DEVELOPMENT_KEY})
+    assert any("development key" in r.getMessage() for r in caplog.records)
+    for application in (started, development):
+        application.extensions["ledger"].engine.dispose()
+
+
+def test_make_run_serves_with_the_public_development_key_the_code_names_and_warns_of():
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    assert f"DEVELOPMENT_TOTP_KEY := {DEVELOPMENT_KEY}\n" in makefile
 
 
 # --------------------------------------------------------------------------- healthz

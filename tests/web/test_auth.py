@@ -18,6 +18,7 @@ from ledger.audit.models import AuditEvent
 from ledger.core.journal import load_entries
 from ledger.core.models import JournalEntry
 from ledger.core.money import Money
+from ledger.core.sealing import DEVELOPMENT_KEY
 from ledger.people import totp
 from ledger.people.models import Person, User
 from tests.web.conftest import (
@@ -428,6 +429,123 @@ def test_an_expired_code_is_refused(client, ledger, clock):
     assert sign_in(client, "tesoriere@example.org", code=old).status_code == 422
 
 
+# ------------------------------------------------------------------ TOTP secrets at rest
+SECRET_SHOWN = re.compile(r'<code id="totp-secret" class="secret">([A-Z2-7]+)</code>')
+
+
+def _keyed_app(db_url, clock, keys: str):  # type: ignore[no-untyped-def]
+    """A test app whose TOTP secrets are sealed under `keys` (comma-separated, first seals)."""
+    return create_app(
+        {
+            "DATABASE_URL": db_url,
+            "TESTING": True,
+            "CLOCK": clock,
+            "MAIL_SENDER": "memory",
+            "TOTP_KEY": keys,
+        }
+    )
+
+
+def _enrol_through_the_pages(client, ledger, clock, email: str) -> str:  # type: ignore[no-untyped-def]
+    """Create a treasurer, sign in, enrol TOTP on the page, sign out; the secret shown."""
+    make_user(ledger, email, ["treasurer"])
+    sign_in(client, email)
+    secret = SECRET_SHOWN.search(client.get("/account/2fa").get_data(as_text=True)).group(1)
+    code = totp.code_at(secret, clock.now())
+    assert form_post(client, "/account/2fa", {"code": code}).status_code == 302
+    form_post(client, "/logout", {}, page="/account")
+    clock.instant += timedelta(seconds=30)  # the next sign-in needs a step not used yet
+    return secret
+
+
+def _makes_codes(stored: str, code: str, when) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a stored value, read as an authenticator secret some obvious way, gives `code`."""
+    import base64
+    import binascii
+
+    candidates = [stored, stored.upper(), stored.replace(" ", "")]
+    try:
+        raw = base64.urlsafe_b64decode(stored + "=" * (-len(stored) % 4))
+        candidates.append(base64.b32encode(raw).decode())
+    except (binascii.Error, ValueError):
+        pass
+    for candidate in candidates:
+        try:
+            if totp.code_at(candidate, when) == code:
+                return True
+        except (binascii.Error, ValueError, TypeError):
+            continue
+    return False
+
+
+def test_a_copy_of_the_users_table_holds_no_totp_secret_and_nothing_that_makes_its_codes(
+    client, ledger, clock
+):
+    secret = _enrol_through_the_pages(client, ledger, clock, "tesoriere@example.org")
+
+    # The attacker's view: a dump of the table (a stolen backup, a read-only SQL injection).
+    rows = ledger.read(lambda s: [dict(r._mapping) for r in s.execute(text("SELECT * FROM users"))])
+    stored = [v for row in rows for v in row.values() if isinstance(v, str)]
+    assert not any(secret in v.upper().replace(" ", "") for v in stored)
+    code = totp.code_at(secret, clock.now())
+    assert not any(_makes_codes(v, code, clock.now()) for v in stored)
+    # The owner still signs in with their app's code.
+    assert sign_in(client, "tesoriere@example.org", code=code).status_code == 302
+    assert client.get(NEW_ENTRY).status_code == 200
+
+
+def test_an_app_with_another_totp_key_cannot_verify_the_right_code(db_url, ledger, clock):
+    from cryptography.fernet import Fernet
+
+    key_a, key_b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    enrolled_under_a = _keyed_app(db_url, clock, key_a)
+    secret = _enrol_through_the_pages(
+        enrolled_under_a.test_client(), ledger, clock, "tesoriere@example.org"
+    )
+
+    other = _keyed_app(db_url, clock, key_b)
+    client = other.test_client()
+    response = sign_in(client, "tesoriere@example.org", code=totp.code_at(secret, clock.now()))
+    assert response.status_code == 500  # a misconfiguration, not the user's wrong code
+    assert client.get("/account").status_code == 302  # not signed in
+    assert "session.login" not in actions(ledger)[-1:]
+    for application in (enrolled_under_a, other):
+        application.extensions["ledger"].engine.dispose()
+
+
+def test_a_rotated_key_list_still_verifies_old_secrets_and_seals_new_ones_with_its_first_key(
+    db_url, ledger, clock
+):
+    from cryptography.fernet import Fernet
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before = _keyed_app(db_url, clock, old)
+    anna = _enrol_through_the_pages(before.test_client(), ledger, clock, "anna@example.org")
+
+    rotated = _keyed_app(db_url, clock, f"{new},{old}")
+    # The old key, second in the list, still opens Anna's secret.
+    client = rotated.test_client()
+    assert (
+        sign_in(client, "anna@example.org", code=totp.code_at(anna, clock.now())).status_code == 302
+    )
+    # A new enrolment is sealed with the first key: the new key alone verifies it...
+    bruno = _enrol_through_the_pages(rotated.test_client(), ledger, clock, "bruno@example.org")
+    only_new = _keyed_app(db_url, clock, new)
+    code = totp.code_at(bruno, clock.now())
+    assert sign_in(only_new.test_client(), "bruno@example.org", code=code).status_code == 302
+    # ...and Anna's secret, used once under the new list, was sealed again with the new key.
+    clock.instant += timedelta(seconds=30)
+    code = totp.code_at(anna, clock.now())
+    assert sign_in(only_new.test_client(), "anna@example.org", code=code).status_code == 302
+    # The old key alone opens neither any more.
+    only_old = _keyed_app(db_url, clock, old)
+    clock.instant += timedelta(seconds=30)
+    code = totp.code_at(bruno, clock.now())
+    assert sign_in(only_old.test_client(), "bruno@example.org", code=code).status_code == 500
+    for application in (before, rotated, only_new, only_old):
+        application.extensions["ledger"].engine.dispose()
+
+
 # ------------------------------------------------------------------ audit log page
 def test_an_admin_reads_the_audit_log_with_who_what_and_from_where(client, ledger):
     secret = totp.new_secret()
@@ -626,7 +744,7 @@ def test_a_signed_in_session_cannot_guess_codes_at_the_verify_page_either(client
 
     def enrol(session):  # type: ignore[no-untyped-def]
         user = session.scalars(select(User)).one()
-        user.totp_secret = totp.new_secret()
+        user.totp_secret_sealed = ledger.require_secret_box().seal(totp.new_secret())
         user.totp_enrolled_at = ledger.clock.now()
 
     ledger.run(enrol)  # enrolled elsewhere after this session's password step
@@ -684,13 +802,16 @@ def test_one_totp_code_used_by_two_requests_at_once_admits_only_one(pg_ledger):
     user_id = make_user(pg_ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
     code = totp.code_at(secret, pg_ledger.clock.now())
     first = pg_ledger.sessions()
-    assert verify_totp(lock_user(first, user_id), code, now=pg_ledger.clock.now())
+    box = pg_ledger.require_secret_box()
+    assert verify_totp(lock_user(first, user_id), code, now=pg_ledger.clock.now(), box=box)
     results: list[bool] = []
 
     def second() -> None:
         results.append(
             pg_ledger.run(
-                lambda s: verify_totp(lock_user(s, user_id), code, now=pg_ledger.clock.now())
+                lambda s: verify_totp(
+                    lock_user(s, user_id), code, now=pg_ledger.clock.now(), box=box
+                )
             )
         )
 
@@ -721,8 +842,12 @@ def test_ledger_outbox_dispatch_sends_what_a_request_could_not(app, client, ledg
     result = CliRunner().invoke(
         cli,
         ["--database", db_url, "outbox", "dispatch"],
-        # Not a test app (no TESTING): it needs a webhook secret to start.
-        env={"LEDGER_MAIL_SENDER": "log", "LEDGER_STRIPE_WEBHOOK_SECRET": "whsec_test_dispatch"},
+        # Not a test app (no TESTING): it needs a webhook secret and a TOTP key to start.
+        env={
+            "LEDGER_MAIL_SENDER": "log",
+            "LEDGER_STRIPE_WEBHOOK_SECRET": "whsec_test_dispatch",
+            "LEDGER_TOTP_KEY": DEVELOPMENT_KEY,
+        },
     )
     assert result.exit_code == 0, result.output
     assert "1 sent, 0 failed" in result.output

@@ -37,7 +37,7 @@ def can_sign_in(world: World, user_id: int, *, two_factor: bool = False) -> tupl
         user = session.get(User, user_id)
         set_password(user, PASSWORD, now=world.clock.now())
         if secret:
-            user.totp_secret = secret
+            user.totp_secret_sealed = world.ledger.require_secret_box().seal(secret)
             user.totp_enrolled_at = world.clock.now()
         return user.person.email
 

@@ -22,6 +22,7 @@ from ledger.campaigns.errors import RefundPendingError
 from ledger.campaigns.models import Refund
 from ledger.campaigns.refunds import request_refund
 from ledger.core.money import Money
+from ledger.core.sealing import new_key
 from ledger.core.service import Ledger
 from ledger.outbox.models import OutboxMessage
 from ledger.payments.stripe_gateway import StripeGateway
@@ -239,6 +240,7 @@ def test_when_stripe_is_down_the_refund_stays_queued_and_ledger_outbox_dispatch_
             "LEDGER_STRIPE_WEBHOOK_SECRET": SECRET,
             "LEDGER_STRIPE_KEY_PREFIX": PREFIX,
             "LEDGER_MAIL_SENDER": "log",
+            "LEDGER_TOTP_KEY": new_key(),  # not a test app: it needs a TOTP key too
         },
     )
 

@@ -32,6 +32,7 @@ from ledger.campaigns.service import (
 from ledger.campaigns.stripe_events import ChargeFacts, apply_event
 from ledger.core.clock import FixedClock
 from ledger.core.money import Money
+from ledger.core.sealing import new_key
 from ledger.core.service import Ledger
 from ledger.payments.stripe_gateway import StripeGateway
 from tests.fakes.stripe_server import FakeStripe, delivery, encode_event, sign, sign_with
@@ -680,6 +681,7 @@ def test_outside_tests_a_test_stripe_key_without_a_key_prefix_starts_with_a_warn
     monkeypatch, tmp_path, caplog
 ):
     monkeypatch.delenv("LEDGER_TESTING", raising=False)
+    monkeypatch.setenv("LEDGER_TOTP_KEY", new_key())  # outside tests, needed to start
     monkeypatch.delenv("LEDGER_STRIPE_KEY_PREFIX", raising=False)
     settings = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'warn.sqlite3'}",
@@ -700,6 +702,7 @@ def test_outside_tests_a_test_stripe_key_without_a_key_prefix_starts_with_a_warn
 
 def test_the_app_refuses_to_start_outside_tests_without_a_webhook_secret(monkeypatch, tmp_path):
     monkeypatch.delenv("LEDGER_TESTING", raising=False)
+    monkeypatch.setenv("LEDGER_TOTP_KEY", new_key())  # outside tests, needed to start
     monkeypatch.delenv("LEDGER_STRIPE_WEBHOOK_SECRET", raising=False)
     url = f"sqlite:///{tmp_path / 'start.sqlite3'}"
     with pytest.raises(ConfigError, match="LEDGER_STRIPE_WEBHOOK_SECRET"):

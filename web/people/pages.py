@@ -220,7 +220,13 @@ def two_factor_login() -> ResponseReturnValue:
         principal = in_transaction(
             lambda db: _principal_of(
                 sessions.confirm_sign_in(
-                    db, user_id, fingerprint, code, origin=views.origin(), clock=views.clock()
+                    db,
+                    user_id,
+                    fingerprint,
+                    code,
+                    box=views.secret_box(),
+                    origin=views.origin(),
+                    clock=views.clock(),
                 ).value
             )
         )
@@ -249,7 +255,12 @@ def two_factor_verify() -> ResponseReturnValue:
         confirmed = in_transaction(
             lambda db: (
                 sessions.confirm_two_factor(
-                    db, principal.user_id, code, origin=views.origin(), clock=views.clock()
+                    db,
+                    principal.user_id,
+                    code,
+                    box=views.secret_box(),
+                    origin=views.origin(),
+                    clock=views.clock(),
                 ).value
             )
         )
@@ -515,14 +526,19 @@ def two_factor_enrol() -> ResponseReturnValue:
         if submitted:
             try:
                 commands.enrol_two_factor(
-                    db, principal.user_id, code, origin=views.origin(), clock=views.clock()
+                    db,
+                    principal.user_id,
+                    code,
+                    box=views.secret_box(),
+                    origin=views.origin(),
+                    clock=views.clock(),
                 )
             except InvalidTotpCodeError as exc:
                 refused = exc  # refused before any change: the page is shown again
             else:
                 return True, None, None
         # The secret being enrolled (made now if there is none yet); None once enrolled.
-        return False, people.pending_totp_secret(db, principal.user_id), refused
+        return False, people.pending_totp_secret(db, principal.user_id, views.secret_box()), refused
 
     enrolled, secret, refused = in_transaction(work)
     if enrolled:
