@@ -331,6 +331,7 @@ def issue_own_token(
     scopes: Iterable[str],
     days: int,
     code: str | None,
+    box: SecretBox,
     origin: Origin,
     clock: Clock,
 ) -> Outcome[IssuedToken]:
@@ -355,7 +356,7 @@ def issue_own_token(
                 "attivala prima dall'area personale.",
                 field="code",
             )
-        if not service.verify_totp(user, code or "", now=clock.now()):
+        if not service.verify_totp(user, code or "", now=clock.now(), box=box):
             raise InvalidTotpCodeError(
                 "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora.",
                 field="code",

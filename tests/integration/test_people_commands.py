@@ -459,6 +459,7 @@ def own_token(ledger: Ledger, user_id: int, scopes: tuple[str, ...], code: str |
             scopes=scopes,
             days=30,
             code=code,
+            box=ledger.require_secret_box(),
             origin=signed_in(user_id),
             clock=ledger.clock,
         )

@@ -175,7 +175,12 @@ def test_a_secret_left_in_clear_by_the_migration_verifies_and_is_sealed_at_that_
     assert BOX.open(user.totp_secret_sealed or "") == SECRET
 
 
-@pytest.mark.parametrize("keys", ["", " , ", "not-a-key", f"{KEY},short", KEY[:-2]], ids=repr)
+@pytest.mark.parametrize(
+    "keys",
+    ["", " , ", "not-a-key", f"{KEY},short", KEY[:-2]],
+    # Named by position: KEY is random per process, and xdist workers must collect one list.
+    ids=["empty", "commas", "not-a-key", "a-key-and-a-short-one", "a-truncated-key"],
+)
 def test_a_setting_that_is_not_a_list_of_keys_is_refused_without_echoing_it(keys):
     with pytest.raises(ValueError) as refused:
         SecretBox.from_setting(keys)

@@ -371,6 +371,7 @@ def tokens() -> ResponseReturnValue:
                         scopes=scopes,
                         days=int(form.days.data or 0),
                         code=form.code.data or None,
+                        box=views.secret_box(),
                         origin=views.origin(),
                         clock=views.clock(),
                     ).value.token
