@@ -23,7 +23,6 @@ may carry the borrower's name because it is given to them, never published.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import defaultdict
@@ -44,12 +43,13 @@ from sqlalchemy.orm import Session
 from ledger.core.balances import balance
 from ledger.core.errors import LedgerError
 from ledger.core.models import Account, JournalEntry, Posting
-from ledger.core.money import format_it, format_minor
+from ledger.core.money import format_it
 from ledger.funds.accounts import FundAccounts
 from ledger.funds.lending import LoanDetail, loan_detail
 from ledger.funds.models import Loan, LoanWriteOff
 from ledger.funds.portfolio import portfolio
 from ledger.funds.service import get_fund
+from ledger.statements.csv_cells import amount_cell, csv_writer
 from ledger.statements.receipts import printable_text
 
 SOURCE_LABELS: Final = {
@@ -358,7 +358,7 @@ def fund_statement_rows(s: FundStatement) -> list[tuple[str, str, int | None]]:
 def fund_statement_csv(s: FundStatement) -> str:
     """The statement as CSV: section, item, amount (decimal string), currency."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(["sezione", "voce", "importo", "valuta"])
     writer.writerow(["fondo", f"Fondo {s.fund_id}: {s.fund_name}", "", s.currency])
     writer.writerow(["periodo", f"{s.start.isoformat()} - {s.end.isoformat()}", "", s.currency])
@@ -367,17 +367,15 @@ def fund_statement_csv(s: FundStatement) -> str:
             [
                 section,
                 label,
-                format_minor(amount, s.currency) if amount is not None else "",
+                amount_cell(amount, s.currency) if amount is not None else "",
                 s.currency,
             ]
         )
-    writer.writerow(["portafoglio", "PAR30", str(s.par30), ""])
-    writer.writerow(["portafoglio", "Prestiti in essere (numero)", str(s.loans_active), ""])
-    writer.writerow(
-        ["portafoglio", "Prestiti in ritardo oltre 30 giorni", str(s.loans_at_risk), ""]
-    )
-    writer.writerow(["catena", "Ultima registrazione coperta", str(s.last_sequence or ""), ""])
-    writer.writerow(["catena", "Hash dell'ultima registrazione", s.last_hash or "", ""])
+    writer.writerow(["portafoglio", "PAR30", s.par30, ""])
+    writer.writerow(["portafoglio", "Prestiti in essere (numero)", s.loans_active, ""])
+    writer.writerow(["portafoglio", "Prestiti in ritardo oltre 30 giorni", s.loans_at_risk, ""])
+    writer.writerow(["catena", "Ultima registrazione coperta", s.last_sequence, ""])
+    writer.writerow(["catena", "Hash dell'ultima registrazione", s.last_hash, ""])
     return out.getvalue()
 
 
@@ -548,7 +546,7 @@ def loan_statement_csv(s: LoanStatement) -> str:
     d = s.detail
     cur = d.loan.currency
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(
         [
             "sezione",
@@ -567,13 +565,13 @@ def loan_statement_csv(s: LoanStatement) -> str:
             [
                 "rata",
                 line.number,
-                line.due_on.isoformat(),
-                format_minor(line.principal_minor, cur),
-                format_minor(line.interest_minor, cur),
-                format_minor(line.fee_minor, cur),
-                format_minor(line.total_minor, cur),
-                format_minor(line.paid_minor, cur),
-                format_minor(line.unpaid_minor, cur),
+                line.due_on,
+                amount_cell(line.principal_minor, cur),
+                amount_cell(line.interest_minor, cur),
+                amount_cell(line.fee_minor, cur),
+                amount_cell(line.total_minor, cur),
+                amount_cell(line.paid_minor, cur),
+                amount_cell(line.unpaid_minor, cur),
             ]
         )
     for r in d.repayments:
@@ -581,12 +579,12 @@ def loan_statement_csv(s: LoanStatement) -> str:
             [
                 "pagamento",
                 r.id,
-                r.received_on.isoformat(),
-                format_minor(r.principal_minor, cur),
-                format_minor(r.interest_minor, cur),
-                format_minor(r.fees_minor, cur),
-                format_minor(r.amount_minor, cur),
-                format_minor(r.overpayment_minor, cur),
+                r.received_on,
+                amount_cell(r.principal_minor, cur),
+                amount_cell(r.interest_minor, cur),
+                amount_cell(r.fees_minor, cur),
+                amount_cell(r.amount_minor, cur),
+                amount_cell(r.overpayment_minor, cur),
                 "",
             ]
         )
