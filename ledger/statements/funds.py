@@ -16,7 +16,9 @@ The statement ends with the sequence and chain hash of the last entry it
 covers, so anyone can check it against `ledger verify`.
 
 Amounts are positive minor units, printed the Italian way (1.234,56 EUR);
-CSV amounts are plain decimal strings ("1234.56"). A loan statement is for the
+CSV amounts are plain decimal strings ("1234.56"). Names print as written, in
+any script (`ledger.statements.pdf_fonts`); the CSV keeps them whole, escaped
+only where a spreadsheet would run them (`ledger.statements.csv_cells`). A loan statement is for the
 borrower: their loan's terms, schedule with what was paid, and payments; it
 may carry the borrower's name because it is given to them, never published.
 """
@@ -30,11 +32,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
@@ -50,7 +50,13 @@ from ledger.funds.models import Loan, LoanWriteOff
 from ledger.funds.portfolio import portfolio
 from ledger.funds.service import get_fund
 from ledger.statements.csv_cells import amount_cell, csv_writer
-from ledger.statements.receipts import printable_text
+from ledger.statements.pdf_fonts import (
+    SANS,
+    draw_string,
+    paragraph,
+    register_fonts,
+    text_style,
+)
 
 SOURCE_LABELS: Final = {
     "donation": "Donazioni",
@@ -383,19 +389,19 @@ def fund_statement_csv(s: FundStatement) -> str:
 
 _GREY: Final = colors.Color(0.6, 0.6, 0.6)
 _STYLES: Final = {
-    "title": ParagraphStyle("title", fontName="Helvetica-Bold", fontSize=15, leading=20),
-    "heading": ParagraphStyle(
-        "heading", fontName="Helvetica-Bold", fontSize=11, leading=15, spaceBefore=10, spaceAfter=3
+    "title": text_style("title", bold=True, fontSize=15, leading=20),
+    "heading": text_style(
+        "heading", bold=True, fontSize=11, leading=15, spaceBefore=10, spaceAfter=3
     ),
-    "body": ParagraphStyle("body", fontName="Helvetica", fontSize=9.5, leading=13),
-    "small": ParagraphStyle("small", fontName="Helvetica", fontSize=8, leading=11),
-    "cell": ParagraphStyle("cell", fontName="Helvetica", fontSize=8.5, leading=11),
-    "mono": ParagraphStyle("mono", fontName="Courier", fontSize=7.5, leading=10),
+    "body": text_style("body", fontSize=9.5, leading=13),
+    "small": text_style("small", fontSize=8, leading=11),
+    "cell": text_style("cell", fontSize=8.5, leading=11),
+    "hash": text_style("hash", fontSize=7.5, leading=10),
 }
 
 
-def _p(text: str, style: str = "body") -> Paragraph:
-    return Paragraph(escape(printable_text(text)), _STYLES[style])
+def _p(text: str, style_name: str = "body") -> Paragraph:
+    return paragraph(text, _STYLES[style_name])
 
 
 def _table(data: list[list[str]], widths: list[float] | None = None, header: bool = False) -> Table:
@@ -406,6 +412,7 @@ def _table(data: list[list[str]], widths: list[float] | None = None, header: boo
         repeatRows=1 if header else 0,
     )
     style = [
+        ("FONT", (0, 0), (-1, -1), SANS),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 2),
         ("RIGHTPADDING", (0, 0), (-1, -1), 2),
@@ -418,6 +425,7 @@ def _table(data: list[list[str]], widths: list[float] | None = None, header: boo
 
 
 def _build(story: list[Flowable], title: str, stamp: date) -> bytes:
+    register_fonts()
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,
@@ -430,13 +438,14 @@ def _build(story: list[Flowable], title: str, stamp: date) -> bytes:
         creator="community-ledger",
         lang="it-IT",
         invariant=1,
+        initialFontName=SANS,
     )
 
     def decorate(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setDateFormatter(lambda *_: f"D:{stamp:%Y%m%d}")
-        canvas.setFont("Helvetica", 7.5)
-        canvas.drawString(1.8 * cm, 1.1 * cm, printable_text(title))
+        draw_string(canvas, 1.8 * cm, 1.1 * cm, title, size=7.5)
+        canvas.setFont(SANS, 7.5)
         canvas.drawRightString(A4[0] - 1.8 * cm, 1.1 * cm, f"pagina {doc.page}")
         canvas.restoreState()
 
@@ -511,7 +520,7 @@ def render_fund_statement_pdf(s: FundStatement) -> bytes:
                 f"Registrazioni coperte: {s.entries_covered}. Ultima registrazione coperta: "
                 f"n. {s.last_sequence}."
             ),
-            _p(f"Hash: {s.last_hash}", "mono"),
+            _p(f"Hash: {s.last_hash}", "hash"),
         ]
     return _build(story, f"Rendiconto fondo {s.fund_id} {s.start} - {s.end}", s.end)
 
