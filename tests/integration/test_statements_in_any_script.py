@@ -6,8 +6,8 @@ fonts only cover Windows-1252 and their limits were applied to the data both
 formats share. Here a foundation, its commitment, a campaign, a named donor, a
 fund, a loan product and a borrower all carry a Cyrillic, an Arabic, a Chinese
 or an accented Italian name: every statement is produced, the text pypdf
-extracts from its PDF holds the name, the CSV holds it unchanged, and equal
-data still renders equal bytes.
+extracts from its PDF holds the name, the CSV holds it unchanged, equal data
+still renders equal bytes, and the PDF uses only the fonts the package ships.
 """
 
 from __future__ import annotations
@@ -46,6 +46,18 @@ def pdf_text(pdf: bytes) -> str:
     """The PDF's text as pypdf extracts it, whitespace collapsed."""
     pages = PdfReader(io.BytesIO(pdf)).pages
     return " ".join(" ".join(page.extract_text() for page in pages).split())
+
+
+def fonts_of(pdf: bytes) -> set[str]:
+    """The fonts a PDF's pages use, without the subset prefix ("AAAAAA+")."""
+    return {
+        str(font.get_object()["/BaseFont"]).split("+")[-1]
+        for page in PdfReader(io.BytesIO(pdf)).pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+
+
+SHIPPED = {"DejaVuSans", "DejaVuSans-Bold", "DroidSansFallback"}
 
 
 def csv_cells(text: str) -> list[str]:
@@ -108,6 +120,7 @@ def test_a_fund_statement_prints_the_fund_s_name_in_any_script_in_pdf_and_csv(
     pdf, again, table = ledger.read(read)
     assert f"Rendiconto del fondo {fund_id}: Fondo {name}" in pdf_text(pdf)
     assert pdf == again
+    assert fonts_of(pdf) <= SHIPPED
     assert f"Fondo {fund_id}: Fondo {name}" in csv_cells(table)
 
 
@@ -134,6 +147,7 @@ def test_a_loan_statement_prints_the_borrower_fund_and_product_in_any_script(
     assert f"Fondo Fondo {name}" in text
     assert f"Prodotto Microcredito {name}" in text
     assert pdf == again
+    assert fonts_of(pdf) <= SHIPPED
     # The loan's CSV carries figures only (no names); it is produced all the same.
     assert table.startswith("sezione,numero,data,")
 
@@ -171,6 +185,7 @@ def test_a_grant_statement_prints_foundation_commitment_campaign_and_donor_in_an
     # an Arabic name) and the footer of every page.
     assert text.count(name) == 4 + len(PdfReader(io.BytesIO(pdf)).pages)
     assert pdf == again
+    assert fonts_of(pdf) <= SHIPPED
     rows = list(csv.DictReader(io.StringIO(table)))
     details = {(r["sezione"], r["voce"]): r["dettaglio"] for r in rows}
     assert details[("rendiconto", "fondazione")] == f"Fondazione {name}"
