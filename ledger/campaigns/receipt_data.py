@@ -1,18 +1,14 @@
-"""What a gift's receipt states, as data: its number, its payment method, its printable texts.
+"""What a gift's receipt states, as data: its number, its payment method, its texts.
 
 `receipt_data` in `ledger.campaigns.queries` fills a `ReceiptData` from the
 rows, and `ledger.statements.receipts` renders one as a PDF; the data and its
 rules live here, below both, so campaigns never import the statements that
-read them. `ReceiptData` is validated on construction: every text it carries
-must be printable with the built-in Helvetica fonts (Windows-1252), which is
-why `printable_text` lives here too (Latin letters outside it lose their
-diacritics, Ștefan as Stefan; text with no Latin form is refused rather than
-printed as empty boxes).
+read them. `ReceiptData` is validated on construction. Its texts may be in any
+script: the receipt prints them as written (`ledger.statements.pdf_fonts`).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final, Literal, get_args
@@ -58,52 +54,6 @@ def is_traceable(method: str) -> bool:
     """
     _check_method(method)
     return method != "cash"
-
-
-# --------------------------------------------------------------------------- text for Helvetica
-
-# Latin letters that Unicode does not decompose into a base letter and a mark.
-_UNDECOMPOSABLE: Final = str.maketrans(
-    {"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ħ": "h", "Ħ": "H", "ı": "i", "ŧ": "t", "Ŧ": "T"}
-)
-
-
-def _helvetica_encodable(text: str) -> bool:
-    try:
-        text.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def printable_text(text: str, *, field: str = "text", multiline: bool = False) -> str:
-    """`text` as the built-in fonts can print it: Windows-1252, whitespace collapsed.
-
-    Letters outside Windows-1252 lose their diacritics (ș -> s, ł -> l);
-    invisible format characters are dropped; anything else (another script, a
-    control character) is refused with InvalidReceiptError. With `multiline`,
-    line breaks are kept (as "\\n") and each line is collapsed on its own.
-    """
-    if multiline:
-        lines = [printable_text(line, field=field) for line in text.splitlines()]
-        return "\n".join(line for line in lines if line)
-    out: list[str] = []
-    for ch in " ".join(text.split()):
-        if _helvetica_encodable(ch) and unicodedata.category(ch) != "Cc":
-            out.append(ch)
-            continue
-        if unicodedata.category(ch) == "Cf":  # zero-width joiners and the like
-            continue
-        base = unicodedata.normalize("NFKD", ch.translate(_UNDECOMPOSABLE))
-        base = "".join(c for c in base if not unicodedata.combining(c))
-        if not base or not _helvetica_encodable(base) or not base.isprintable():
-            raise InvalidReceiptError(
-                f"{field} contains {ch!r} (U+{ord(ch):04X}), which the receipt fonts cannot "
-                "print; give a Latin transliteration",
-                field=field,
-            )
-        out.append(base)
-    return "".join(out)
 
 
 # --------------------------------------------------------------------------- the data
@@ -154,7 +104,7 @@ class ReceiptData:
             "void_reason",
         ):
             self._text(name, required=False)
-        self._text("recipient_address", required=False, multiline=True)
+        self._text("recipient_address", required=False)
 
         amount = self.amount_minor
         if isinstance(amount, bool) or not isinstance(amount, int):
@@ -181,7 +131,7 @@ class ReceiptData:
         elif self.voided_on < self.issued_on:
             raise InvalidReceiptError("a receipt cannot be voided before it is issued")
 
-    def _text(self, name: str, *, required: bool, multiline: bool = False) -> None:
+    def _text(self, name: str, *, required: bool) -> None:
         value = getattr(self, name)
         if value is None and not required:
             return
@@ -190,7 +140,6 @@ class ReceiptData:
         if not value.strip():
             hint = "" if required else " (pass None when absent)"
             raise InvalidReceiptError(f"{name} is blank{hint}", field=name)
-        printable_text(value, field=name, multiline=multiline)
 
     @property
     def is_void(self) -> bool:

@@ -9,7 +9,6 @@ it adds up to. The JSON entry parsing (`split_documents`, `entry_from_json`) and
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import sys
@@ -43,6 +42,7 @@ from ledger.core.errors import (
 from ledger.core.journal import EntrySpec, EntryView, PostingSpec, PostResult
 from ledger.core.money import Money
 from ledger.core.service import Ledger
+from ledger.statements.csv_cells import Figure, csv_writer
 
 ENTRY_FIELDS = frozenset(
     {"idempotency_key", "kind", "effective_date", "narration", "postings", "metadata", "actor"}
@@ -478,10 +478,10 @@ def trial_balance_cmd(ctx: click.Context, as_of: datetime | None, fmt: str) -> N
         )
         return
     if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv_writer(sys.stdout)
         writer.writerow(("account", "type", "currency", "debit", "credit"))
-        writer.writerows(rows)
-        writer.writerows(("total", "", cur, d, c) for cur, d, c in total_rows)
+        writer.writerows((code, kind, cur, Figure(d), Figure(c)) for code, kind, cur, d, c in rows)
+        writer.writerows(("total", "", cur, Figure(d), Figure(c)) for cur, d, c in total_rows)
         return
     width = max([len("account"), *(len(r[0]) for r in rows)])
     num = max(

@@ -19,7 +19,6 @@ entries written before them.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +34,7 @@ from ledger.core.balances import trial_balance
 from ledger.core.clock import ROME
 from ledger.core.models import Account, JournalEntry, Posting
 from ledger.core.money import format_minor
+from ledger.statements.csv_cells import amount_cell, csv_writer
 
 Progress = Callable[[int], None]
 PROGRESS_EVERY = 1000
@@ -282,25 +282,26 @@ def export_csv(session: Session, out: TextIO, *, progress: Progress | None = Non
 
     Columns: sequence, entry_id, effective_date, kind, narration, account,
     currency, amount (signed decimal string, debit positive), reverses_sequence
-    (empty unless the entry is a reversal).
+    (empty unless the entry is a reversal). Text cells are escaped where a
+    spreadsheet would run them as formulas (`ledger.statements.csv_cells`);
+    the amounts stay numbers.
     """
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(CSV_HEADER)
     count = postings = 0
     for entry in _entries(session):
-        reverses = "" if entry.reverses_sequence is None else str(entry.reverses_sequence)
         for leg in entry.legs:
             writer.writerow(
                 (
                     entry.sequence,
                     entry.id,
-                    entry.effective_on.isoformat(),
+                    entry.effective_on,
                     entry.kind,
                     entry.narration,
                     leg.code,
                     leg.currency,
-                    format_minor(leg.amount_minor, leg.currency),
-                    reverses,
+                    amount_cell(leg.amount_minor, leg.currency),
+                    entry.reverses_sequence,
                 )
             )
         count += 1

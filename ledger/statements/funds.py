@@ -16,14 +16,15 @@ The statement ends with the sequence and chain hash of the last entry it
 covers, so anyone can check it against `ledger verify`.
 
 Amounts are positive minor units, printed the Italian way (1.234,56 EUR);
-CSV amounts are plain decimal strings ("1234.56"). A loan statement is for the
+CSV amounts are plain decimal strings ("1234.56"). Names print as written, in
+any script (`ledger.statements.pdf_fonts`); the CSV keeps them whole, escaped
+only where a spreadsheet would run them (`ledger.statements.csv_cells`). A loan statement is for the
 borrower: their loan's terms, schedule with what was paid, and payments; it
 may carry the borrower's name because it is given to them, never published.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import defaultdict
@@ -31,11 +32,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
@@ -44,13 +43,20 @@ from sqlalchemy.orm import Session
 from ledger.core.balances import balance
 from ledger.core.errors import LedgerError
 from ledger.core.models import Account, JournalEntry, Posting
-from ledger.core.money import format_it, format_minor
+from ledger.core.money import format_it
 from ledger.funds.accounts import FundAccounts
 from ledger.funds.lending import LoanDetail, loan_detail
 from ledger.funds.models import Loan, LoanWriteOff
 from ledger.funds.portfolio import portfolio
 from ledger.funds.service import get_fund
-from ledger.statements.receipts import printable_text
+from ledger.statements.csv_cells import amount_cell, csv_writer
+from ledger.statements.pdf_fonts import (
+    SANS,
+    draw_string,
+    paragraph,
+    register_fonts,
+    text_style,
+)
 
 SOURCE_LABELS: Final = {
     "donation": "Donazioni",
@@ -358,7 +364,7 @@ def fund_statement_rows(s: FundStatement) -> list[tuple[str, str, int | None]]:
 def fund_statement_csv(s: FundStatement) -> str:
     """The statement as CSV: section, item, amount (decimal string), currency."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(["sezione", "voce", "importo", "valuta"])
     writer.writerow(["fondo", f"Fondo {s.fund_id}: {s.fund_name}", "", s.currency])
     writer.writerow(["periodo", f"{s.start.isoformat()} - {s.end.isoformat()}", "", s.currency])
@@ -367,17 +373,15 @@ def fund_statement_csv(s: FundStatement) -> str:
             [
                 section,
                 label,
-                format_minor(amount, s.currency) if amount is not None else "",
+                amount_cell(amount, s.currency) if amount is not None else "",
                 s.currency,
             ]
         )
-    writer.writerow(["portafoglio", "PAR30", str(s.par30), ""])
-    writer.writerow(["portafoglio", "Prestiti in essere (numero)", str(s.loans_active), ""])
-    writer.writerow(
-        ["portafoglio", "Prestiti in ritardo oltre 30 giorni", str(s.loans_at_risk), ""]
-    )
-    writer.writerow(["catena", "Ultima registrazione coperta", str(s.last_sequence or ""), ""])
-    writer.writerow(["catena", "Hash dell'ultima registrazione", s.last_hash or "", ""])
+    writer.writerow(["portafoglio", "PAR30", s.par30, ""])
+    writer.writerow(["portafoglio", "Prestiti in essere (numero)", s.loans_active, ""])
+    writer.writerow(["portafoglio", "Prestiti in ritardo oltre 30 giorni", s.loans_at_risk, ""])
+    writer.writerow(["catena", "Ultima registrazione coperta", s.last_sequence, ""])
+    writer.writerow(["catena", "Hash dell'ultima registrazione", s.last_hash, ""])
     return out.getvalue()
 
 
@@ -385,19 +389,19 @@ def fund_statement_csv(s: FundStatement) -> str:
 
 _GREY: Final = colors.Color(0.6, 0.6, 0.6)
 _STYLES: Final = {
-    "title": ParagraphStyle("title", fontName="Helvetica-Bold", fontSize=15, leading=20),
-    "heading": ParagraphStyle(
-        "heading", fontName="Helvetica-Bold", fontSize=11, leading=15, spaceBefore=10, spaceAfter=3
+    "title": text_style("title", bold=True, fontSize=15, leading=20),
+    "heading": text_style(
+        "heading", bold=True, fontSize=11, leading=15, spaceBefore=10, spaceAfter=3
     ),
-    "body": ParagraphStyle("body", fontName="Helvetica", fontSize=9.5, leading=13),
-    "small": ParagraphStyle("small", fontName="Helvetica", fontSize=8, leading=11),
-    "cell": ParagraphStyle("cell", fontName="Helvetica", fontSize=8.5, leading=11),
-    "mono": ParagraphStyle("mono", fontName="Courier", fontSize=7.5, leading=10),
+    "body": text_style("body", fontSize=9.5, leading=13),
+    "small": text_style("small", fontSize=8, leading=11),
+    "cell": text_style("cell", fontSize=8.5, leading=11),
+    "hash": text_style("hash", fontSize=7.5, leading=10),
 }
 
 
-def _p(text: str, style: str = "body") -> Paragraph:
-    return Paragraph(escape(printable_text(text)), _STYLES[style])
+def _p(text: str, style_name: str = "body") -> Paragraph:
+    return paragraph(text, _STYLES[style_name])
 
 
 def _table(data: list[list[str]], widths: list[float] | None = None, header: bool = False) -> Table:
@@ -408,6 +412,7 @@ def _table(data: list[list[str]], widths: list[float] | None = None, header: boo
         repeatRows=1 if header else 0,
     )
     style = [
+        ("FONT", (0, 0), (-1, -1), SANS),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 2),
         ("RIGHTPADDING", (0, 0), (-1, -1), 2),
@@ -420,6 +425,7 @@ def _table(data: list[list[str]], widths: list[float] | None = None, header: boo
 
 
 def _build(story: list[Flowable], title: str, stamp: date) -> bytes:
+    register_fonts()
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,
@@ -432,13 +438,14 @@ def _build(story: list[Flowable], title: str, stamp: date) -> bytes:
         creator="community-ledger",
         lang="it-IT",
         invariant=1,
+        initialFontName=SANS,
     )
 
     def decorate(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setDateFormatter(lambda *_: f"D:{stamp:%Y%m%d}")
-        canvas.setFont("Helvetica", 7.5)
-        canvas.drawString(1.8 * cm, 1.1 * cm, printable_text(title))
+        draw_string(canvas, 1.8 * cm, 1.1 * cm, title, size=7.5)
+        canvas.setFont(SANS, 7.5)
         canvas.drawRightString(A4[0] - 1.8 * cm, 1.1 * cm, f"pagina {doc.page}")
         canvas.restoreState()
 
@@ -513,7 +520,7 @@ def render_fund_statement_pdf(s: FundStatement) -> bytes:
                 f"Registrazioni coperte: {s.entries_covered}. Ultima registrazione coperta: "
                 f"n. {s.last_sequence}."
             ),
-            _p(f"Hash: {s.last_hash}", "mono"),
+            _p(f"Hash: {s.last_hash}", "hash"),
         ]
     return _build(story, f"Rendiconto fondo {s.fund_id} {s.start} - {s.end}", s.end)
 
@@ -548,7 +555,7 @@ def loan_statement_csv(s: LoanStatement) -> str:
     d = s.detail
     cur = d.loan.currency
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(
         [
             "sezione",
@@ -567,13 +574,13 @@ def loan_statement_csv(s: LoanStatement) -> str:
             [
                 "rata",
                 line.number,
-                line.due_on.isoformat(),
-                format_minor(line.principal_minor, cur),
-                format_minor(line.interest_minor, cur),
-                format_minor(line.fee_minor, cur),
-                format_minor(line.total_minor, cur),
-                format_minor(line.paid_minor, cur),
-                format_minor(line.unpaid_minor, cur),
+                line.due_on,
+                amount_cell(line.principal_minor, cur),
+                amount_cell(line.interest_minor, cur),
+                amount_cell(line.fee_minor, cur),
+                amount_cell(line.total_minor, cur),
+                amount_cell(line.paid_minor, cur),
+                amount_cell(line.unpaid_minor, cur),
             ]
         )
     for r in d.repayments:
@@ -581,12 +588,12 @@ def loan_statement_csv(s: LoanStatement) -> str:
             [
                 "pagamento",
                 r.id,
-                r.received_on.isoformat(),
-                format_minor(r.principal_minor, cur),
-                format_minor(r.interest_minor, cur),
-                format_minor(r.fees_minor, cur),
-                format_minor(r.amount_minor, cur),
-                format_minor(r.overpayment_minor, cur),
+                r.received_on,
+                amount_cell(r.principal_minor, cur),
+                amount_cell(r.interest_minor, cur),
+                amount_cell(r.fees_minor, cur),
+                amount_cell(r.amount_minor, cur),
+                amount_cell(r.overpayment_minor, cur),
                 "",
             ]
         )

@@ -26,13 +26,15 @@ Rule: every figure is read from the books as of the end of the period
   before it changed.
 
 Texts are Italian (the organisation's documents are); amounts are printed
-as plain decimal strings ("1234.56") in the CSV. The PDF of the same data is
-`ledger.statements.grants_pdf`.
+as plain decimal strings ("1234.56") in the CSV. Names and titles are kept as
+people wrote them, in any script: the CSV writes them unchanged (escaped by
+`ledger.statements.csv_cells` where a spreadsheet would run them as formulas),
+and the PDF of the same data, `ledger.statements.grants_pdf`, prints them
+with the package's Unicode font.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import defaultdict
@@ -50,13 +52,13 @@ from ledger.core.chain import GENESIS_HASH
 from ledger.core.clock import ROME
 from ledger.core.errors import LedgerError
 from ledger.core.models import Account, Hold, HoldResolution, JournalEntry, Posting
-from ledger.core.money import format_it, format_minor
+from ledger.core.money import format_it
 from ledger.grants import accounts
 from ledger.grants.getters import get_foundation, threshold_rule
 from ledger.grants.models import Allocation, Commitment, GrantEvent
 from ledger.grants.queries import States, commitment_states
 from ledger.people.models import Person
-from ledger.statements.receipts import printable_text
+from ledger.statements.csv_cells import Cell, amount_cell, csv_writer
 
 STATES: Final = ("pledged", "reserved", "earned", "released", "disbursed", "clawback_due")
 STATE_LABELS: Final = {
@@ -444,10 +446,7 @@ def _crowd(session: Session, campaign: Campaign, end: date, count_net: bool) -> 
     # Money on the escrow no gift claims (none in these books) is never dropped.
     unnamed_minor += left.get(None, 0)
     donors = sorted(
-        (
-            NamedDonor(printable_text(people[pid].full_name, field="name"), n, amount)
-            for pid, (n, amount) in named.items()
-        ),
+        (NamedDonor(people[pid].full_name, n, amount) for pid, (n, amount) in named.items()),
         key=lambda d: (d.name.casefold(), -d.amount_minor),
     )
     return {
@@ -499,7 +498,7 @@ def _campaign_part(
     )
     return CampaignPart(
         campaign_id=campaign.id,
-        title=printable_text(campaign.title, field="title"),
+        title=campaign.title,
         status=status_as_of(campaign, _day_start(end + timedelta(days=1))),
         currency=campaign.currency,
         budget_minor=campaign.goal_minor,
@@ -547,7 +546,7 @@ def _commitment_part(session: Session, row: Commitment, start: date, end: date) 
     order = list(EVENT_LABELS)
     return CommitmentPart(
         commitment_id=row.id,
-        title=printable_text(row.title, field="title"),
+        title=row.title,
         kind=row.kind,
         status=row.status if row.cancelled_at is None or row.cancelled_at < cutoff else "active",
         currency=row.currency,
@@ -565,7 +564,7 @@ def _commitment_part(session: Session, row: Commitment, start: date, end: date) 
                 e.campaign_id,
                 e.amount_minor,
                 e.entry_sequence,
-                printable_text(e.note or "", field="note"),
+                e.note or "",
             )
             for e in in_period
             if e.kind in LISTED_EVENTS
@@ -626,7 +625,7 @@ def build_grant_statement(
     sequence, digest = chain_head_as_of(session, end)
     return GrantStatement(
         foundation_id=foundation.id,
-        foundation_name=printable_text(foundation.name, field="name"),
+        foundation_name=foundation.name,
         foundation_tax_code=foundation.tax_code,
         start=start,
         end=end,
@@ -648,18 +647,18 @@ def grant_statement_csv(s: GrantStatement) -> str:
     amount column with an empty currency.
     """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(CSV_HEADER)
 
-    def row(section: str, c: Any, cid: Any, item: str, amount: str, cur: str, detail: str) -> None:
-        writer.writerow([section, c, cid, item, amount, cur, detail])
+    def row(section: str, *cells: Cell) -> None:
+        writer.writerow([section, *cells])
 
     row("rendiconto", "", "", "fondazione", "", "", s.foundation_name)
     row("rendiconto", "", "", "periodo", "", "", f"{s.start.isoformat()}..{s.end.isoformat()}")
-    row("rendiconto", "", "", "generato_il", "", "", s.generated_on.isoformat())
+    row("rendiconto", "", "", "generato_il", "", "", s.generated_on)
     for cur, tally in sorted(s.totals.items()):
         for state in STATES:
-            row("totale", "", "", state, format_minor(tally[state], cur), cur, STATE_LABELS[state])
+            row("totale", "", "", state, amount_cell(tally[state], cur), cur, STATE_LABELS[state])
     for part in s.commitments:
         cur = part.currency
         c = part.commitment_id
@@ -667,20 +666,20 @@ def grant_statement_csv(s: GrantStatement) -> str:
         row("impegno", c, "", "tipo", "", "", part.kind)
         row("impegno", c, "", "stato", "", "", part.status)
         row("impegno", c, "", "conteggio", "", "", "netto" if part.count_net else "lordo")
-        row("impegno", c, "", "parola", format_minor(part.states.word, cur), cur, "")
+        row("impegno", c, "", "parola", amount_cell(part.states.word, cur), cur, "")
         for state in STATES:
             amount = getattr(part.states, state)
-            row("impegno", c, "", state, format_minor(amount, cur), cur, STATE_LABELS[state])
-        row("impegno_inizio", c, "", "parola", format_minor(part.opening.word, cur), cur, "")
+            row("impegno", c, "", state, amount_cell(amount, cur), cur, STATE_LABELS[state])
+        row("impegno_inizio", c, "", "parola", amount_cell(part.opening.word, cur), cur, "")
         for state in STATES:
             amount = getattr(part.opening, state)
-            row("impegno_inizio", c, "", state, format_minor(amount, cur), cur, STATE_LABELS[state])
+            row("impegno_inizio", c, "", state, amount_cell(amount, cur), cur, STATE_LABELS[state])
         row(
             "impegno",
             c,
             "",
             "trattenuto_finora",
-            format_minor(part.kept_to_date_minor, cur),
+            amount_cell(part.kept_to_date_minor, cur),
             cur,
             "",
         )
@@ -689,7 +688,7 @@ def grant_statement_csv(s: GrantStatement) -> str:
             c,
             "",
             "decaduto_finora",
-            format_minor(part.forfeited_to_date_minor, cur),
+            amount_cell(part.forfeited_to_date_minor, cur),
             cur,
             "",
         )
@@ -699,23 +698,23 @@ def grant_statement_csv(s: GrantStatement) -> str:
             cid = camp.campaign_id
             row("campagna", c, cid, "titolo", "", "", camp.title)
             row("campagna", c, cid, "stato", "", "", camp.status)
-            row("campagna", c, cid, "budget", format_minor(camp.budget_minor, cur), cur, "")
+            row("campagna", c, cid, "budget", amount_cell(camp.budget_minor, cur), cur, "")
             if camp.threshold_minor is not None:
-                row("campagna", c, cid, "soglia", format_minor(camp.threshold_minor, cur), cur, "")
-            row("campagna", c, cid, "donazioni", str(camp.gifts), "", "")
-            row("campagna", c, cid, "raccolto", format_minor(camp.raised_minor, cur), cur, "lordo")
-            row("campagna", c, cid, "commissioni", format_minor(camp.fees_minor, cur), cur, "")
-            row("campagna", c, cid, "conteggiato", format_minor(camp.counted_minor, cur), cur, "")
+                row("campagna", c, cid, "soglia", amount_cell(camp.threshold_minor, cur), cur, "")
+            row("campagna", c, cid, "donazioni", camp.gifts, "", "")
+            row("campagna", c, cid, "raccolto", amount_cell(camp.raised_minor, cur), cur, "lordo")
+            row("campagna", c, cid, "commissioni", amount_cell(camp.fees_minor, cur), cur, "")
+            row("campagna", c, cid, "conteggiato", amount_cell(camp.counted_minor, cur), cur, "")
             for state in STATES[1:]:
                 amount = camp.states[state]
-                row("campagna", c, cid, state, format_minor(amount, cur), cur, STATE_LABELS[state])
+                row("campagna", c, cid, state, amount_cell(amount, cur), cur, STATE_LABELS[state])
             for donor in camp.named:
                 row(
                     "donatore",
                     c,
                     cid,
-                    str(donor.gifts),
-                    format_minor(donor.amount_minor, cur),
+                    donor.gifts,
+                    amount_cell(donor.amount_minor, cur),
                     cur,
                     donor.name,
                 )
@@ -723,8 +722,8 @@ def grant_statement_csv(s: GrantStatement) -> str:
                 "donatori_non_nominati",
                 c,
                 cid,
-                str(camp.unnamed_gifts),
-                format_minor(camp.unnamed_minor, cur),
+                camp.unnamed_gifts,
+                amount_cell(camp.unnamed_minor, cur),
                 cur,
                 "",
             )
@@ -735,19 +734,19 @@ def grant_statement_csv(s: GrantStatement) -> str:
                     c,
                     "",
                     state,
-                    format_minor(part.unattributed[state], cur),
+                    amount_cell(part.unattributed[state], cur),
                     cur,
                     "",
                 )
         for kind, count, amount in part.period_totals:
-            row("periodo", c, "", kind, format_minor(amount, cur), cur, str(count))
+            row("periodo", c, "", kind, amount_cell(amount, cur), cur, count)
         for event in part.events:
             row(
                 "movimento",
                 c,
                 event.campaign_id or "",
                 event.kind,
-                format_minor(event.amount_minor, cur),
+                amount_cell(event.amount_minor, cur),
                 cur,
                 "; ".join(
                     x
@@ -759,5 +758,5 @@ def grant_statement_csv(s: GrantStatement) -> str:
                     if x
                 ),
             )
-    row("catena", "", "", "ultima_registrazione", str(s.head_sequence), "", s.head_hash)
+    row("catena", "", "", "ultima_registrazione", s.head_sequence, "", s.head_hash)
     return out.getvalue()

@@ -1,7 +1,9 @@
 """The grant statement as a PDF (reportlab): the data of `ledger.statements.grants`, printed.
 
-Amounts are printed 1.234,56 EUR; texts are Italian. The PDF is rendered in
-reportlab's invariant mode: equal data, equal bytes.
+Amounts are printed 1.234,56 EUR; texts are Italian, and names and titles
+print as written, in any script, in the package's fonts
+(`ledger.statements.pdf_fonts`). The PDF is rendered in reportlab's invariant
+mode: equal data, equal bytes.
 """
 
 from __future__ import annotations
@@ -9,11 +11,9 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 from typing import Any, Final
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -27,22 +27,28 @@ from ledger.statements.grants import (
     GrantStatement,
     instant_it,
 )
-from ledger.statements.receipts import printable_text
+from ledger.statements.pdf_fonts import (
+    SANS,
+    draw_string,
+    paragraph,
+    register_fonts,
+    text_style,
+)
 
 _GREY = colors.HexColor("#777777")
 _STYLES: Final = {
-    "title": ParagraphStyle("title", fontName="Helvetica-Bold", fontSize=15, leading=19),
-    "h2": ParagraphStyle("h2", fontName="Helvetica-Bold", fontSize=12, leading=15, spaceBefore=8),
-    "h3": ParagraphStyle("h3", fontName="Helvetica-Bold", fontSize=10, leading=13, spaceBefore=6),
-    "body": ParagraphStyle("body", fontName="Helvetica", fontSize=9, leading=12),
-    "cell": ParagraphStyle("cell", fontName="Helvetica", fontSize=8, leading=10),
-    "small": ParagraphStyle("small", fontName="Helvetica", fontSize=7.5, leading=9.5),
-    "mono": ParagraphStyle("mono", fontName="Courier", fontSize=8, leading=10),
+    "title": text_style("title", bold=True, fontSize=15, leading=19),
+    "h2": text_style("h2", bold=True, fontSize=12, leading=15, spaceBefore=8),
+    "h3": text_style("h3", bold=True, fontSize=10, leading=13, spaceBefore=6),
+    "body": text_style("body", fontSize=9, leading=12),
+    "cell": text_style("cell", fontSize=8, leading=10),
+    "small": text_style("small", fontSize=7.5, leading=9.5),
+    "hash": text_style("hash", fontSize=8, leading=10),
 }
 
 
-def _p(text: str, style: str = "body") -> Paragraph:
-    return Paragraph(escape(printable_text(text, multiline=True)), _STYLES[style])
+def _p(text: str, style_name: str = "body") -> Paragraph:
+    return paragraph(text, _STYLES[style_name], multiline=True)
 
 
 def _table(data: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
@@ -55,7 +61,7 @@ def _table(data: list[list[Any]], widths: list[float], *, header: bool = True) -
     )
     style = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
+        ("FONT", (0, 0), (-1, -1), SANS, 8),
         ("LEFTPADDING", (0, 0), (-1, -1), 2),
         ("RIGHTPADDING", (0, 0), (-1, -1), 2),
         ("LINEBELOW", (0, 0), (-1, -1), 0.25, _GREY),
@@ -79,7 +85,7 @@ def _grid(data: list[list[Any]], widths: list[float], *, header: bool = True) ->
     table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
     style = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
+        ("FONT", (0, 0), (-1, -1), SANS, 8),
         ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
         ("LEFTPADDING", (0, 0), (-1, -1), 2),
         ("RIGHTPADDING", (0, 0), (-1, -1), 2),
@@ -251,12 +257,13 @@ def render_grant_statement_pdf(s: GrantStatement) -> bytes:
             f"{s.head_sequence} (l'ultima con data contabile entro il {_date_it(s.end)}). "
             "L'impronta SHA-256 della catena a quella registrazione è:"
         ),
-        Paragraph(escape(s.head_hash), _STYLES["mono"]),
+        _p(s.head_hash, "hash"),
         _p(
             "Se una registrazione fino a quel numero venisse modificata, l'impronta calcolata "
             "dal comando 'ledger verify' non coinciderebbe più con questa."
         ),
     ]
+    register_fonts()
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,
@@ -268,20 +275,20 @@ def render_grant_statement_pdf(s: GrantStatement) -> bytes:
         title=f"Rendiconto cofinanziamenti {s.foundation_name} {s.start}-{s.end}",
         author="Registro comunitario",
         invariant=1,
+        initialFontName=SANS,
     )
     stamp = s.generated_on
 
     def decorate(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setDateFormatter(lambda *_: f"D:{stamp:%Y%m%d}")
-        canvas.setFont("Helvetica", 7.5)
-        canvas.drawString(
+        draw_string(
+            canvas,
             1.8 * cm,
             1.1 * cm,
-            printable_text(
-                f"Rendiconto cofinanziamenti - {s.foundation_name} - "
-                f"{_date_it(s.start)}-{_date_it(s.end)} - pagina {doc.page}"
-            ),
+            f"Rendiconto cofinanziamenti - {s.foundation_name} - "
+            f"{_date_it(s.start)}-{_date_it(s.end)} - pagina {doc.page}",
+            size=7.5,
         )
         canvas.restoreState()
 

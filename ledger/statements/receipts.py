@@ -17,10 +17,9 @@ are the campaigns'), and the caller decides what to print (a donor anonymous
 to the public still gets their own name on their own receipt) and allocates
 the numbers. Equal data renders equal bytes: the PDF is written in reportlab's
 invariant mode and dated with the issue date, so a receipt can be regenerated
-and compared byte for byte, given the same reportlab version. Only the
-built-in Helvetica fonts are used, which cover Windows-1252: Latin letters
-outside it are printed without their diacritics (Ștefan as Stefan), and text
-with no Latin form is refused rather than printed as empty boxes.
+and compared byte for byte, given the same reportlab version. Names print as
+people wrote them, in any script, in the package's Unicode fonts
+(`ledger.statements.pdf_fonts`).
 """
 
 from __future__ import annotations
@@ -29,12 +28,10 @@ import io
 from collections.abc import Callable
 from datetime import date
 from typing import Any, Final
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -46,10 +43,18 @@ from ledger.campaigns.receipt_data import (
     ReceiptData,
     format_receipt_number,
     is_traceable,
-    printable_text,
 )
 from ledger.core.money import format_it
 from ledger.statements.amount_words import importo_in_lettere
+from ledger.statements.pdf_fonts import (
+    SANS,
+    SANS_BOLD,
+    draw_string,
+    paragraph,
+    pdf_text,
+    register_fonts,
+    text_style,
+)
 
 # The receipt's data and rules live in `ledger.campaigns.receipt_data`; these
 # names stay importable from here, where the PDF is made from them.
@@ -68,7 +73,7 @@ __all__ = [
     "format_receipt_number",
     "is_odv",
     "is_traceable",
-    "printable_text",
+    "pdf_text",
     "render_receipt_pdf",
     "tax_relief_text",
 ]
@@ -156,40 +161,40 @@ _WATERMARK_RED: Final = colors.Color(1.0, 0.82, 0.82)
 _RULE_GREY: Final = colors.Color(0.6, 0.6, 0.6)
 
 _STYLES: Final = {
-    "entity": ParagraphStyle("entity", fontName="Helvetica-Bold", fontSize=14, leading=18),
-    "small": ParagraphStyle("small", fontName="Helvetica", fontSize=9, leading=12),
-    "title": ParagraphStyle(
-        "title", fontName="Helvetica-Bold", fontSize=15, leading=20, spaceBefore=14
+    "entity": text_style("entity", bold=True, fontSize=14, leading=18),
+    "small": text_style("small", fontSize=9, leading=12),
+    "title": text_style("title", bold=True, fontSize=15, leading=20, spaceBefore=14),
+    "heading": text_style(
+        "heading", bold=True, fontSize=11, leading=15, spaceBefore=10, spaceAfter=3
     ),
-    "heading": ParagraphStyle(
-        "heading", fontName="Helvetica-Bold", fontSize=11, leading=15, spaceBefore=10, spaceAfter=3
-    ),
-    "body": ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=14),
-    "label": ParagraphStyle("label", fontName="Helvetica", fontSize=9, leading=13),
-    "value": ParagraphStyle("value", fontName="Helvetica-Bold", fontSize=10, leading=13),
-    "void": ParagraphStyle(
-        "void",
-        fontName="Helvetica-Bold",
-        fontSize=11,
-        leading=15,
-        textColor=_VOID_RED,
-        alignment=TA_CENTER,
+    "body": text_style("body", fontSize=9.5, leading=13.5),
+    "label": text_style("label", fontSize=9, leading=13),
+    "value": text_style("value", bold=True, fontSize=10, leading=13),
+    # The amount in words is one long word; regular and a little smaller, it stays on
+    # one line up to millions.
+    "words": text_style("words", fontSize=9.5, leading=13),
+    "void": text_style(
+        "void", bold=True, fontSize=11, leading=15, textColor=_VOID_RED, alignment=TA_CENTER
     ),
 }
 
 
-def _p(text: str, style: str, *, field: str = "text", multiline: bool = False) -> Paragraph:
-    safe = escape(printable_text(text, field=field, multiline=multiline))
-    return Paragraph(safe.replace("\n", "<br/>"), _STYLES[style])
+def _p(text: str, style_name: str, *, multiline: bool = False) -> Paragraph:
+    return paragraph(text, _STYLES[style_name], multiline=multiline)
 
 
-def _rows(rows: list[tuple[str, str, str]]) -> Table:
-    """A two-column block of label and value; the third item names the field."""
-    data = [[_p(label, "label"), _p(value, "value", field=field)] for label, value, field in rows]
+def _rows(rows: list[tuple[str, str]], *, words: str | None = None) -> Table:
+    """A two-column block of label and value; the value labelled `words` is the
+    amount in words."""
+    data = [
+        [_p(label, "label"), _p(value, "words" if label == words else "value")]
+        for label, value in rows
+    ]
     table = Table(data, colWidths=[5.2 * cm, None], hAlign="LEFT")
     table.setStyle(
         TableStyle(
             [
+                ("FONT", (0, 0), (-1, -1), SANS),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
@@ -206,11 +211,12 @@ def _void_banner(data: ReceiptData) -> Table:
     if data.void_reason is not None:
         lines.append(f"Motivo: {data.void_reason}")
     lines.append("La presente ricevuta non ha valore ai fini fiscali.")
-    cell = [_p(line, "void", field="void_reason") for line in lines]
+    cell = [_p(line, "void") for line in lines]
     banner = Table([[cell]], colWidths=[None])
     banner.setStyle(
         TableStyle(
             [
+                ("FONT", (0, 0), (-1, -1), SANS),
                 ("BOX", (0, 0), (-1, -1), 1.5, _VOID_RED),
                 ("TOPPADDING", (0, 0), (-1, -1), 6),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
@@ -222,45 +228,44 @@ def _void_banner(data: ReceiptData) -> Table:
 
 def _story(data: ReceiptData) -> list[Flowable]:
     story: list[Flowable] = [
-        _p(data.recipient_name, "entity", field="recipient_name"),
+        _p(data.recipient_name, "entity"),
         _p(
             f"{data.recipient_qualification} - Codice fiscale {data.recipient_tax_code}",
             "small",
-            field="recipient_qualification",
         ),
     ]
     if data.runts_number is not None:
-        story.append(_p(f"Iscrizione RUNTS n. {data.runts_number}", "small", field="runts_number"))
+        story.append(_p(f"Iscrizione RUNTS n. {data.runts_number}", "small"))
     if data.recipient_address is not None:
-        story.append(_p(data.recipient_address, "small", field="recipient_address", multiline=True))
+        story.append(_p(data.recipient_address, "small", multiline=True))
     story += [
-        _p(f"Ricevuta di erogazione liberale n. {data.number}", "title", field="number"),
+        _p(f"Ricevuta di erogazione liberale n. {data.number}", "title"),
         _p(f"Emessa il {format_date_it(data.issued_on)}", "body"),
         Spacer(1, 6),
     ]
     if data.voided_on is not None:
         story += [_void_banner(data), Spacer(1, 2)]
 
-    donor: list[tuple[str, str, str]] = [
-        ("Donatore", data.donor_name or ANONYMOUS_DONOR, "donor_name"),
+    donor: list[tuple[str, str]] = [
+        ("Donatore", data.donor_name or ANONYMOUS_DONOR),
     ]
     if data.donor_codice_fiscale is not None:
-        donor.append(("Codice fiscale", data.donor_codice_fiscale, "donor_codice_fiscale"))
+        donor.append(("Codice fiscale", data.donor_codice_fiscale))
     story += [_p("Donatore", "heading"), _rows(donor)]
 
-    gift: list[tuple[str, str, str]] = [
-        ("Importo", format_it(data.amount_minor, data.currency), "amount_minor"),
-        ("Importo in lettere", amount_in_words(data.amount_minor, data.currency), "amount_minor"),
-        ("Data dell'erogazione", format_date_it(data.donated_on), "donated_on"),
-        ("Modalità di pagamento", METHOD_LABELS[data.method], "method"),
+    gift: list[tuple[str, str]] = [
+        ("Importo", format_it(data.amount_minor, data.currency)),
+        ("Importo in lettere", amount_in_words(data.amount_minor, data.currency)),
+        ("Data dell'erogazione", format_date_it(data.donated_on)),
+        ("Modalità di pagamento", METHOD_LABELS[data.method]),
     ]
     if data.payment_reference is not None:
-        gift.append(("Riferimento del pagamento", data.payment_reference, "payment_reference"))
+        gift.append(("Riferimento del pagamento", data.payment_reference))
     gift += [
-        ("Pagamento tracciabile", "Sì" if data.traceable else "No", "method"),
-        ("Raccolta fondi", data.campaign_title, "campaign_title"),
+        ("Pagamento tracciabile", "Sì" if data.traceable else "No"),
+        ("Raccolta fondi", data.campaign_title),
     ]
-    story += [_p("Erogazione", "heading"), _rows(gift)]
+    story += [_p("Erogazione", "heading"), _rows(gift, words="Importo in lettere")]
 
     declaration = (
         f"{data.recipient_name} dichiara di aver ricevuto la somma sopra indicata a titolo di "
@@ -270,7 +275,7 @@ def _story(data: ReceiptData) -> list[Flowable]:
     )
     story += [
         _p("Dichiarazione", "heading"),
-        _p(declaration, "body", field="campaign_title"),
+        _p(declaration, "body"),
         _p("Trattamento fiscale", "heading"),
         _p(tax_relief_text(data.recipient_qualification, data.method), "body"),
     ]
@@ -278,9 +283,7 @@ def _story(data: ReceiptData) -> list[Flowable]:
 
 
 def _page_decorator(data: ReceiptData) -> Callable[[Any, Any], None]:
-    footer = printable_text(
-        f"Ricevuta n. {data.number} - {data.recipient_name} - C.F. {data.recipient_tax_code}"
-    )
+    footer = f"Ricevuta n. {data.number} - {data.recipient_name} - C.F. {data.recipient_tax_code}"
 
     def decorate(canvas: Any, doc: Any) -> None:
         # Runs when a page begins, so the watermark lies under the text.
@@ -289,15 +292,15 @@ def _page_decorator(data: ReceiptData) -> Callable[[Any, Any], None]:
         canvas.setDateFormatter(lambda *_: f"D:{data.issued_on:%Y%m%d}")
         if data.voided_on is not None:
             canvas.setFillColor(_WATERMARK_RED)
-            canvas.setFont("Helvetica-Bold", 96)
+            canvas.setFont(SANS_BOLD, 96)
             canvas.translate(width / 2, height / 2)
             canvas.rotate(45)
             canvas.drawCentredString(0, -32, VOID_WATERMARK)
             canvas.rotate(-45)
             canvas.translate(-width / 2, -height / 2)
         canvas.setFillColor(_INK)
-        canvas.setFont("Helvetica", 8)
-        canvas.drawString(2 * cm, 1.2 * cm, footer)
+        draw_string(canvas, 2 * cm, 1.2 * cm, footer, size=8)
+        canvas.setFont(SANS, 8)
         canvas.drawRightString(width - 2 * cm, 1.2 * cm, f"pagina {doc.page}")
         canvas.restoreState()
 
@@ -308,6 +311,7 @@ def render_receipt_pdf(data: ReceiptData) -> bytes:
     """Render `data` as an A4 PDF receipt; equal data gives equal bytes."""
     if not isinstance(data, ReceiptData):
         raise TypeError("render_receipt_pdf takes a ReceiptData")
+    register_fonts()
     title = f"Ricevuta di erogazione liberale n. {data.number}"
     subject = f"Erogazione liberale - raccolta fondi «{data.campaign_title}»"
     if data.is_void:
@@ -326,6 +330,7 @@ def render_receipt_pdf(data: ReceiptData) -> bytes:
         creator="community-ledger",
         lang="it-IT",
         invariant=1,
+        initialFontName=SANS,
     )
     decorate = _page_decorator(data)
     doc.build(_story(data), onFirstPage=decorate, onLaterPages=decorate)

@@ -49,6 +49,8 @@ class Books:
         goal: str = "1000.00",
         model: str = "keep_what_you_raise",
         suffix: str = "",
+        title: str = "Un orto in cortile",
+        foundation_name: str = "Fondazione Comunità",
     ) -> None:
         self.ledger = ledger
         clock = ledger.clock
@@ -65,7 +67,7 @@ class Books:
                 session,
                 NewCampaign(
                     organisation_id=org.id,
-                    title="Un orto in cortile",
+                    title=title,
                     description_md="Semi e attrezzi.",
                     goal_minor=eur(goal),
                     currency="EUR",
@@ -76,7 +78,7 @@ class Books:
             )
             publish_campaign(session, campaign.id, clock=clock)
             foundation = create_foundation(
-                session, name=f"Fondazione Comunità{suffix}", now=clock.now()
+                session, name=f"{foundation_name}{suffix}", now=clock.now()
             )
             return campaign.id, foundation.id
 

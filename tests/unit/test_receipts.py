@@ -11,6 +11,7 @@ import pytest
 from pypdf import PdfReader
 
 from ledger.core.errors import InvalidAmountError, UnknownCurrencyError
+from ledger.statements import pdf_fonts
 from ledger.statements.receipts import (
     ANONYMOUS_DONOR,
     CASH_RELIEF_TEXT,
@@ -18,7 +19,6 @@ from ledger.statements.receipts import (
     ReceiptData,
     format_receipt_number,
     is_traceable,
-    printable_text,
     render_receipt_pdf,
     tax_relief_text,
 )
@@ -192,24 +192,55 @@ def test_a_void_reason_without_a_void_date_is_refused():
         receipt(void_reason="Rimborso")
 
 
-# ------------------------------------------------------------------------ text the fonts can print
+# ------------------------------------------------------------------------ names in any script
+
+NAMES = ["Иван Петров", "محمد علي", "王小明", "Niccolò Zoë Dell'Acqua", "Ștefan Łukasiewicz Đurić"]
 
 
-def test_latin_letters_outside_windows_1252_lose_only_their_diacritics():
-    assert printable_text("Ștefan Łukasiewicz Đurić") == "Stefan Lukasiewicz Duric"
+@pytest.mark.parametrize("name", NAMES)
+def test_a_receipt_prints_a_name_in_any_script_as_written(name):
+    data = receipt(donor_name=name, campaign_title=f"Un forno per {name}")
+    text = pdf_text(data)
+    assert name in text
+    assert f"Un forno per {name}" in flat(text)
 
 
-def test_italian_accents_and_guillemets_are_kept():
-    assert printable_text("Società «Perché no» à è é ì ò ù") == "Società «Perché no» à è é ì ò ù"
+@pytest.mark.parametrize("name", NAMES)
+def test_a_receipt_with_a_name_in_another_script_renders_identical_bytes_every_time(name):
+    data = receipt(donor_name=name)
+    first = render_receipt_pdf(data)
+    render_receipt_pdf(receipt(donor_name="王小明 Иван محمد"))  # other glyphs in between
+    assert render_receipt_pdf(data) == first
 
 
-def test_whitespace_is_collapsed_and_zero_width_characters_dropped():
-    assert printable_text("  Maria\u200b \t Rossi ") == "Maria Rossi"
+def test_a_receipt_embeds_the_shipped_fonts_and_uses_no_built_in_one():
+    reader = PdfReader(io.BytesIO(render_receipt_pdf(receipt(donor_name="王小明"))))
+    fonts = [
+        font.get_object() for page in reader.pages for font in page["/Resources"]["/Font"].values()
+    ]
+    # Subsets ("AAAAAA+DejaVuSans") of the shipped files, each embedded in the PDF.
+    assert {str(f["/BaseFont"]).split("+")[-1] for f in fonts} == {
+        "DejaVuSans",
+        "DejaVuSans-Bold",
+        "DroidSansFallback",
+    }
+    assert all("/FontFile2" in f["/FontDescriptor"].get_object() for f in fonts)
 
 
-def test_a_name_in_another_script_is_refused_rather_than_printed_as_boxes():
-    with pytest.raises(InvalidReceiptError, match="transliteration"):
-        receipt(donor_name="李小龙")
+def test_whitespace_is_collapsed_and_zero_width_characters_dropped_in_the_pdf():
+    assert pdf_fonts.pdf_text("  Maria\u200b \t Rossi ") == "Maria Rossi"
+    assert pdf_text(receipt(donor_name="  Maria\u200b \t Rossi ")).count("Maria Rossi") == 1
+
+
+def test_a_right_to_left_run_is_drawn_in_visual_order_with_its_numbers_in_order():
+    assert pdf_fonts.visual_order("محمد علي") == "يلع دمحم"
+    assert pdf_fonts.visual_order("Dono di שלום 12 (x)") == "Dono di םולש 12 (x)"
+    assert pdf_fonts.visual_order("דירה 12/3 אבג") == "גבא 12/3 הריד"
+    assert pdf_fonts.visual_order("אב (גד) הו") == "וה (דג) בא"
+    assert pdf_fonts.visual_order("Fondazione محمد - 01/01/2026 - pagina 1") == (
+        "Fondazione دمحم - 01/01/2026 - pagina 1"
+    )
+    assert pdf_fonts.visual_order("Niccolò") == "Niccolò"
 
 
 # --------------------------------------------------------------------------- the PDF
@@ -375,8 +406,8 @@ def test_markup_in_a_name_is_printed_as_text_not_interpreted():
     assert "Rossi & Figli <b>srl</b>" in text
 
 
-def test_a_name_with_letters_outside_the_fonts_is_printed_without_diacritics():
-    assert "Stefan Popescu" in pdf_text(receipt(donor_name="Ștefan Popescu"))
+def test_a_name_with_letters_outside_windows_1252_keeps_its_diacritics():
+    assert "Ștefan Popescu" in pdf_text(receipt(donor_name="Ștefan Popescu"))
 
 
 def test_a_long_campaign_title_and_address_still_fit_one_page():

@@ -446,6 +446,23 @@ def test_the_donors_own_receipt_carries_their_name_even_when_they_gave_anonymous
     assert "ANNULLATA" not in text
 
 
+@pytest.mark.parametrize("name", ["Иван Петров", "محمد علي", "王小明", "Niccolò Zoë Dell'Acqua"])
+def test_a_donor_named_in_any_script_downloads_a_receipt_with_their_name(app, ledger, fake, name):
+    campaign_id = open_campaign(ledger)
+    client = donor(app, ledger, "ivan@example.org")
+
+    def rename(session):  # type: ignore[no-untyped-def]
+        session.scalars(
+            select(Person).where(Person.email == "ivan@example.org")
+        ).one().full_name = name
+
+    ledger.run(rename)
+    gift = card_gift(client, ledger, fake, campaign_id, "50")
+    response = client.get(f"/account/donazioni/{gift}/ricevuta.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert name in pdf_text(response.data)
+
+
 # ------------------------------------------------------------------ the treasury
 def test_money_moving_treasury_pages_need_a_confirmed_code_and_reading_does_not(client, ledger):
     make_user(ledger, "tesoriere@example.org", ["treasurer"])

@@ -17,7 +17,6 @@ makes one donation and one Checkout Session.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from typing import Any
@@ -43,6 +42,7 @@ from ledger.campaigns.errors import CampaignStateError, InvalidDonationError
 from ledger.campaigns.models import Campaign, Donation
 from ledger.core.errors import LedgerError
 from ledger.payments.stripe_gateway import PaymentProviderError
+from ledger.statements.csv_cells import Figure, csv_writer
 from ledger.statements.receipts import render_receipt_pdf
 from web import CONTENT_SECURITY_POLICY, views
 from web.access import current_principal, public, signed_in
@@ -240,7 +240,6 @@ def donations() -> ResponseReturnValue:
     return render_template("campaigns/my_donations.html", rows=_own_rows())
 
 
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
 CSV_COLUMNS = [
     "id",
     "campaign_id",
@@ -258,10 +257,12 @@ CSV_COLUMNS = [
 ]
 
 
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a cell starting with = + - @ as a formula.
-    return "'" + text if _FORMULA.match(text) and not re.match(r"^-?\d", text) else text
+# The amounts are the code's own decimal strings; every other text cell is escaped.
+_CSV_FIGURES = frozenset({"amount", "refunded"})
+
+
+def _csv_row(fields: dict[str, Any]) -> list[Any]:
+    return [Figure(fields[c]) if c in _CSV_FIGURES else fields[c] for c in CSV_COLUMNS]
 
 
 @donor_bp.get("/account/donazioni.csv")
@@ -270,10 +271,9 @@ def donations_csv() -> ResponseReturnValue:
     """The user's own gifts as CSV (UTF-8, comma-separated, decimal-point amounts)."""
     rows = [reads.export_fields(row) for row in _own_rows()]
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
+    writer.writerows(_csv_row(row) for row in rows)
     return Response(
         out.getvalue(),
         mimetype="text/csv",
