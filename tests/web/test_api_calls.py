@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from ledger.audit.models import AuditEvent
 from ledger.funds import service as funds
+from ledger.funds.call_models import Review
 from ledger.people.models import User
-from ledger.people.service import issue_token
+from ledger.people.service import issue_token, set_roles
 from tests.integration.calls_world import World, build_world
 from tests.web.test_api import Caller
 
@@ -283,3 +284,33 @@ def test_the_staff_list_a_calls_applications_without_the_drafts(client, world):
         client.get(f"{API}/calls/{world.call_id}/applications", headers=proponent.auth).status_code
         == 403
     )
+
+
+def test_a_reviewer_who_applied_cannot_declare_no_conflict_nor_score_through_the_api(client, world):
+    member = world.reviewers[0]
+    world.run(lambda s: set_roles(s.get(User, member), ["reviewer", "proponent"]))
+    own = caller(world, member)
+    application_id = applied(client, world, own)
+    admin = caller(world, world.admin)
+    client.post(f"{API}/applications/{application_id}/screen", headers=admin.auth)
+
+    declared = client.post(
+        f"{API}/applications/{application_id}/conflict",
+        json={"conflicted": False},
+        headers=own.auth,
+    )
+    scored = client.post(
+        f"{API}/applications/{application_id}/reviews",
+        json={"scores": [{"criterion_id": c, "score": 10} for c in world.criteria]},
+        headers=own.auth,
+    )
+
+    for response in (declared, scored):
+        error = response.get_json()["error"]
+        assert (response.status_code, error["code"], error["details"]) == (
+            409,
+            "conflict_of_interest",
+            {"proponent": True},
+        )
+    reviews = world.run(lambda s: s.scalars(select(Review)).all())
+    assert reviews == []
