@@ -25,6 +25,7 @@ from ledger.core.storage import make_engine
 from ledger.wiring import wire
 from web.config import ConfigError, load_config
 from web.db import EXTENSION
+from web.routing import IdConverter
 
 __all__ = ["create_app"]
 
@@ -51,6 +52,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then `LEDGER_*` variables, then `config`."""
     wire()  # the grants react to campaign events (no I/O: subscriptions only)
     app = Flask(__name__, instance_relative_config=False)
+    # Before any route: an id in a path beyond what the database holds is a 404.
+    app.url_map.converters["int"] = IdConverter
     settings = load_config(config)
     app.config.update(settings)
     _ensure_secret_key(app)

@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     # Online gifts: smallest and largest amount, in cents.
     "DONATION_MIN_MINOR": 100,
     "DONATION_MAX_MINOR": 1_000_000,
+    # Gifts received offline (cash, bank transfer): the largest amount, in cents
+    # (1,000,000.00 EUR); a larger one is refused, not booked.
+    "OFFLINE_DONATION_MAX_MINOR": 100_000_000,
     # The organisation that runs this instance: the default recipient of campaigns.
     "ORGANISATION_NAME": "Ente gestore del registro comunitario",
     "ORGANISATION_TAX_CODE": None,

@@ -29,7 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns import service, stripe_events
-from ledger.campaigns.donations import Limits, record_offline_donation, start_online_donation
+from ledger.campaigns.donations import (
+    OFFLINE_MAXIMUM_MINOR,
+    Limits,
+    record_offline_donation,
+    start_online_donation,
+)
 from ledger.campaigns.errors import InvalidDonationError, InvalidDonorError
 from ledger.campaigns.getters import get_campaign, get_donation, pending_refund
 from ledger.campaigns.models import Campaign, Donation, Organisation, Refund
@@ -341,9 +346,10 @@ def record_offline_gift(
     origin: Origin,
     clock: Clock,
     key: str,
+    maximum_minor: int = OFFLINE_MAXIMUM_MINOR,
 ) -> Outcome[Donation]:
     """A gift received in cash or by bank transfer: booked at once with its receipt,
-    once per request key.
+    once per request key; at most `maximum_minor` (the operator's setting).
 
     The day of the gift may not be in the future (InvalidDonationError, field
     `donated_on`); the donor, when named, is found or registered by
@@ -385,6 +391,7 @@ def record_offline_gift(
         donated_on=donated_on,
         actor=origin.actor,
         clock=clock,
+        maximum_minor=maximum_minor,
     )
     if not created:  # booked under this key before request keys were kept
         return claim.known(donation, subject_id=donation.id)

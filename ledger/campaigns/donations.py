@@ -37,6 +37,13 @@ class Limits:
     maximum_minor: int = 1_000_000
 
 
+# The largest gift received offline (cash or bank transfer), in minor units, unless
+# the caller says otherwise: 1,000,000.00 EUR. A sanity ceiling against a typing
+# error or an abuse, far below what a balance can hold (the engine refuses an
+# entry that would take a balance past MAX_MINOR anyway).
+OFFLINE_MAXIMUM_MINOR = 100_000_000
+
+
 def _replay(
     session: Session, request_key: str, campaign_id: int, amount: Money, method: str
 ) -> Donation | None:
@@ -136,8 +143,12 @@ def record_offline_donation(
     donated_on: date | None,
     actor: str,
     clock: Clock,
+    maximum_minor: int = OFFLINE_MAXIMUM_MINOR,
 ) -> tuple[Donation, bool]:
-    """Cash received at a community point or a bank transfer: settled at once."""
+    """Cash received at a community point or a bank transfer: settled at once.
+
+    The amount is at most `maximum_minor` (InvalidDonationError naming the
+    minimum and maximum otherwise)."""
     existing = _replay(session, request_key, campaign_id, amount, method)
     if existing is not None:
         return existing, False
@@ -148,7 +159,7 @@ def record_offline_donation(
     campaign = get_campaign(session, campaign_id, lock=True)
     if campaign.status != "live":
         raise CampaignStateError("la campagna non accetta donazioni", status=campaign.status)
-    _check_amount(amount, campaign.currency, None)
+    _check_amount(amount, campaign.currency, Limits(1, maximum_minor))
     clean_reference = " ".join((reference or "").split()) or None
     if method == "bank_transfer" and not clean_reference:
         raise InvalidDonationError(

@@ -11,6 +11,11 @@ orientation (see `accounts.normal_sign`):
 Writers lock the balance rows they touch in ascending account id order
 (SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the
 write lock), so two writers never deadlock on balances and never lose an update.
+
+Each total only grows (a credit adds to the credits, it does not subtract from
+the debits) and is stored as a BIGINT: a leg that would take one past
+`MAX_MINOR` is refused with `BalanceOutOfRangeError` before anything is written,
+so no total, balance or replayed sum of an account's postings can overflow.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountView, get_account, list_accounts, normal_sign
-from ledger.core.errors import InsufficientFundsError
+from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
 from ledger.core.models import Balance, JournalEntry, Posting
+from ledger.core.money import MAX_MINOR
 from ledger.core.storage import is_postgresql
 
 
@@ -67,21 +73,32 @@ class WorkingBalance:
     def available(self) -> int:
         return self.posted - self.pending
 
+    def _within(self, total: int, what: str) -> int:
+        if total > MAX_MINOR:
+            raise BalanceOutOfRangeError(
+                f"account {self.account.code}: its {what} would exceed {MAX_MINOR} minor "
+                "units, more than the ledger can store; nothing was written",
+                account=self.account.code,
+                maximum=MAX_MINOR,
+            )
+        return total
+
     def post(self, amount: int) -> None:
-        """Apply one posted leg (debit positive)."""
+        """Apply one posted leg (debit positive); refused past MAX_MINOR."""
         if amount > 0:
-            self.posted_debits += amount
+            self.posted_debits = self._within(self.posted_debits + amount, "posted debits")
         else:
-            self.posted_credits -= amount
+            self.posted_credits = self._within(self.posted_credits - amount, "posted credits")
         self.version += 1
         self.dirty = True
 
     def hold(self, amount: int) -> None:
-        """Add (amount != 0) or release (negative of the same) a pending leg."""
+        """Add (amount != 0) or release (negative of the same) a pending leg; refused past
+        MAX_MINOR."""
         if amount > 0:
-            self.pending_debits += amount
+            self.pending_debits = self._within(self.pending_debits + amount, "pending debits")
         else:
-            self.pending_credits -= amount
+            self.pending_credits = self._within(self.pending_credits - amount, "pending credits")
         self.dirty = True
 
     def release(self, amount: int) -> None:

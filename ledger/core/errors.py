@@ -37,6 +37,13 @@ class InvalidEntryError(LedgerError):
     code = "invalid_entry"
 
 
+class BalanceOutOfRangeError(InvalidEntryError):
+    """The entry (or hold) would take a stored balance total past MAX_MINOR, what a
+    BIGINT holds: refused, nothing written (422)."""
+
+    code = "balance_out_of_range"
+
+
 class UnbalancedEntryError(InvalidEntryError):
     code = "unbalanced_entry"
 

@@ -31,6 +31,9 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
 
 # Stored as BIGINT: refuse anything PostgreSQL could not hold.
 MAX_MINOR: Final = 2**63 - 1
+# Digits of MAX_MINOR: a longer whole part is out of range before it is read (Python
+# refuses to read more than 4,300 digits, and reading is quadratic below that).
+_MAX_DIGITS: Final = len(str(MAX_MINOR))
 
 # ASCII only: \d would otherwise accept Arabic-Indic or full-width digits.
 _DECIMAL_STRING = re.compile(r"^(-)?(\d+)(?:\.(\d+))?$", re.ASCII)
@@ -75,6 +78,9 @@ class Money:
             raise InvalidAmountError(f"not a decimal amount: {text!r}")
         sign, whole, frac = match.groups()
         places = exponent(currency)
+        whole = whole.lstrip("0") or "0"
+        if len(whole) > _MAX_DIGITS:
+            raise InvalidAmountError("amount out of range")
         frac = frac or ""
         if len(frac) > places:
             raise InvalidAmountError(

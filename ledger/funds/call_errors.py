@@ -49,7 +49,8 @@ class NotOnCommitteeError(LedgerError):
 
 
 class ConflictOfInterestError(LedgerError):
-    """The reviewer declared a conflict of interest, or has not declared yet (409)."""
+    """The reviewer declared a conflict of interest, has not declared yet, or is the
+    application's proponent (`details["proponent"]`) (409)."""
 
     code = "conflict_of_interest"
     http_status = 409

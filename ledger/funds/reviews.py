@@ -8,6 +8,13 @@ criteria (sum of weight x score over the sum of weights); an application's
 score is the mean of its reviews, computed exactly (fractions) and shown to two
 decimals (half-even). The ranking orders scored applications by score, then by
 submission time; unscored ones follow.
+
+A member who is the application's proponent has a conflict by definition: they
+may declare it, never "no conflict", and they never score their own application
+(not even with a "no conflict" recorded before this rule). The data holds no
+organisation for a person or an application (a proponent is a user id; a
+person has a name, an e-mail, a tax code and an address), so "the same
+organisation as the proponent" is for the member to declare.
 """
 
 from __future__ import annotations
@@ -50,6 +57,11 @@ def _member(session: Session, application: Application, reviewer_user_id: int) -
         )
 
 
+def _refuse_proponent(application: Application, reviewer_user_id: int, message: str) -> None:
+    if application.proponent_user_id == reviewer_user_id:
+        raise ConflictOfInterestError(message, proponent=True)
+
+
 def declaration_of(
     session: Session, application_id: int, reviewer_user_id: int
 ) -> ConflictDeclaration | None:
@@ -76,6 +88,12 @@ def declare_conflict(
         raise ApplicationStateError(
             f"la candidatura è {application.status}: non è in valutazione",
             status=application.status,
+        )
+    if not conflicted:
+        _refuse_proponent(
+            application,
+            reviewer_user_id,
+            "sei il proponente di questa candidatura: dichiara il conflitto di interessi",
         )
     existing = declaration_of(session, application_id, reviewer_user_id)
     if existing is not None:
@@ -107,8 +125,8 @@ def score_application(
 ) -> Review:
     """The reviewer's scores for every criterion (by criterion id), once.
 
-    Refused with `ConflictOfInterestError` when the reviewer declared a conflict
-    or has not declared yet; nothing is written.
+    Refused with `ConflictOfInterestError` when the reviewer is the proponent,
+    declared a conflict or has not declared yet; nothing is written.
     """
     application = get_application(session, application_id, lock=True)
     _member(session, application, reviewer_user_id)
@@ -117,6 +135,11 @@ def score_application(
             f"la candidatura è {application.status}: non è in valutazione",
             status=application.status,
         )
+    _refuse_proponent(
+        application,
+        reviewer_user_id,
+        "sei il proponente di questa candidatura: non puoi valutarla",
+    )
     declaration = declaration_of(session, application_id, reviewer_user_id)
     if declaration is None:
         raise ConflictOfInterestError(

@@ -29,11 +29,12 @@ from ledger.funds.call_errors import (
     ApplicationNotFoundError,
     ApplicationStateError,
     AwardStateError,
+    ConflictOfInterestError,
     InvalidReviewError,
     NotOnCommitteeError,
     TrancheStateError,
 )
-from ledger.funds.call_models import Application, Call
+from ledger.funds.call_models import Application, Call, ConflictDeclaration
 from ledger.funds.calls import NewCall
 from tests.integration.calls_world import (
     CLOSES,
@@ -403,6 +404,78 @@ def test_a_declaration_is_audited_once_and_an_outsider_is_refused(world: World) 
         False
     )
     refused_writes_nothing(world, declare(world.outsider_reviewer), NotOnCommitteeError)
+
+
+def test_a_reviewer_who_is_the_proponent_cannot_declare_no_conflict_nor_score_their_idea(
+    world: World,
+) -> None:
+    """The committee member applied to the call they review: "no conflict" is refused and
+    so is a score, with nothing written; declaring the conflict is what they may do."""
+    member = world.reviewers[0]
+    application_id = apply(world, member, title="La mia idea")
+    world.run(
+        lambda s: call_commands.screen_application(
+            s, application_id, origin=by(world.admin), clock=world.clock
+        )
+    )
+
+    def declare(conflicted: bool) -> Callable[[Session], Any]:
+        return lambda s: call_commands.declare_conflict(
+            s, application_id, conflicted=conflicted, origin=by(member), clock=world.clock
+        )
+
+    def score(s: Session) -> Any:
+        return call_commands.score_application(
+            s,
+            application_id,
+            scores=dict.fromkeys(world.criteria, 10),
+            comment="Ottima.",
+            origin=by(member),
+            clock=world.clock,
+        )
+
+    refused_writes_nothing(world, declare(False), ConflictOfInterestError)
+    refused_writes_nothing(world, score, ConflictOfInterestError)
+    assert audited_once(world, declare(True), "application.conflict").conflicted is True
+    refused_writes_nothing(world, score, ConflictOfInterestError)
+
+
+def test_a_no_conflict_declaration_of_the_proponent_kept_from_before_still_cannot_score(
+    world: World,
+) -> None:
+    """A "no conflict" the proponent recorded before the rule existed gives no right to
+    score their own application."""
+    member = world.reviewers[0]
+    application_id = apply(world, member, title="La mia idea")
+    world.run(
+        lambda s: call_commands.screen_application(
+            s, application_id, origin=by(world.admin), clock=world.clock
+        )
+    )
+
+    def kept(s: Session) -> None:
+        s.add(
+            ConflictDeclaration(
+                application_id=application_id,
+                reviewer_user_id=member,
+                conflicted=False,
+                declared_at=world.clock.now(),
+            )
+        )
+
+    world.run(kept)
+    refused_writes_nothing(
+        world,
+        lambda s: call_commands.score_application(
+            s,
+            application_id,
+            scores=dict.fromkeys(world.criteria, 10),
+            comment="",
+            origin=by(member),
+            clock=world.clock,
+        ),
+        ConflictOfInterestError,
+    )
 
 
 def test_a_review_is_audited_once_and_a_second_review_is_refused(world: World) -> None:

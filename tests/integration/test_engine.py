@@ -17,6 +17,7 @@ from ledger.core.errors import (
     AccountExistsError,
     AccountNotFoundError,
     AlreadyReversedError,
+    BalanceOutOfRangeError,
     ClosedPeriodError,
     CurrencyMismatchError,
     EntryNotFoundError,
@@ -42,7 +43,7 @@ from ledger.core.models import (
     Period,
     Posting,
 )
-from ledger.core.money import Money
+from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
 
 JUNE_1 = date(2026, 6, 1)
@@ -353,6 +354,47 @@ def test_a_no_overdraft_liability_cannot_be_debited_below_zero(book):
     with pytest.raises(InsufficientFundsError):
         book.post(entry("out", (ESCROW, "5.01"), (BANK, "-5.01"), kind="refund"))
     assert snapshot(book) == before
+
+
+# =========================================================================== range
+
+
+def test_no_entry_can_take_a_stored_balance_past_what_a_bigint_holds(book):
+    """A balance's totals are BIGINTs that only grow: the leg that would take one past
+    MAX_MINOR is refused (422) before anything is written, on every backend, for a
+    single entry, a batch and an account whose balance is back to zero."""
+    most = Money(MAX_MINOR, "EUR")
+    book.post(
+        EntrySpec("max", "donation", [PostingSpec(CASH, most), PostingSpec(DONATIONS, -most)])
+    )
+    before = snapshot(book)
+
+    with pytest.raises(BalanceOutOfRangeError) as refused:
+        book.post(donation("one-more-cent", "0.01", into=CASH))
+    assert (refused.value.code, refused.value.http_status) == ("balance_out_of_range", 422)
+    assert refused.value.details["account"] == CASH
+    assert isinstance(refused.value, InvalidEntryError)
+    with pytest.raises(BalanceOutOfRangeError):
+        book.post_batch([donation("a", "0.01", into=BANK), donation("b", "0.01", into=CASH)])
+    assert snapshot(book) == before
+
+    # Spent back to zero, the account's debits still total MAX_MINOR: still refused.
+    book.post(EntrySpec("out", "grant", [PostingSpec(GRANTS, most), PostingSpec(CASH, -most)]))
+    assert balances(book, CASH) == (0, 0, 0)
+    with pytest.raises(BalanceOutOfRangeError):
+        book.post(donation("again", "0.01", into=CASH))
+    book.post(entry("elsewhere", (BANK, "0.01"), (ESCROW, "-0.01")))
+    assert_verified(book)
+
+
+def test_holds_cannot_take_a_pending_total_past_what_a_bigint_holds(book):
+    most = Money(MAX_MINOR, "EUR")
+    book.hold(HoldSpec("h-max", "grant", GRANTS, CASH, most))
+    before = snapshot(book)
+    with pytest.raises(BalanceOutOfRangeError):
+        book.hold(HoldSpec("h-cent", "grant", GRANTS, CASH, eur("0.01")))
+    assert snapshot(book) == before
+    assert_verified(book)
 
 
 # =========================================================================== batches

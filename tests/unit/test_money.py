@@ -380,3 +380,12 @@ def test_minor_unit_scales_follow_iso_4217():
     assert Money.parse("1", "KWD").minor == 1000
     assert Money.parse("1", "XOF").minor == 1
     assert format_minor(1, "KWD") == "0.001"
+
+
+def test_a_number_too_long_to_be_an_amount_is_refused_before_it_is_read():
+    # Python itself refuses to read more than 4,300 digits (a ValueError, not ours).
+    for text in ("9" * 5_000, "-" + "9" * 5_000, "1" + "0" * 19, "92233720368547758.08"):
+        with pytest.raises(InvalidAmountError):
+            Money.parse(text, "EUR")
+    assert Money.parse("0" * 5_000 + "12.50", "EUR").minor == 1250
+    assert Money.parse("92233720368547758.07", "EUR").minor == MAX_MINOR

@@ -7,9 +7,12 @@ from sqlalchemy import select
 
 from ledger.audit.models import AuditEvent
 from ledger.funds import service as funds
+from ledger.funds.awards import TrancheSpec, approve_award, approve_tranche, pay_tranche
+from ledger.funds.call_models import ConflictDeclaration, Review
 from ledger.people.models import User
-from ledger.people.service import issue_token
+from ledger.people.service import issue_token, set_roles
 from tests.integration.calls_world import World, build_world
+from tests.integration.test_calls import approved_grant, in_review, propose
 from tests.web.test_api import Caller
 
 API = "/api/v1"
@@ -286,3 +289,143 @@ def test_the_staff_list_a_calls_applications_without_the_drafts(client, world):
         client.get(f"{API}/calls/{world.call_id}/applications", headers=proponent.auth).status_code
         == 403
     )
+
+
+def test_a_reviewer_who_applied_cannot_declare_no_conflict_nor_score_through_the_api(client, world):
+    member = world.reviewers[0]
+    world.run(lambda s: set_roles(s.get(User, member), ["reviewer", "proponent"]))
+    own = caller(world, member)
+    application_id = applied(client, world, own)
+    admin = caller(world, world.admin)
+    client.post(f"{API}/applications/{application_id}/screen", headers=admin.auth)
+
+    declared = client.post(
+        f"{API}/applications/{application_id}/conflict",
+        json={"conflicted": False},
+        headers=own.auth,
+    )
+    scored = client.post(
+        f"{API}/applications/{application_id}/reviews",
+        json={"scores": [{"criterion_id": c, "score": 10} for c in world.criteria]},
+        headers=own.auth,
+    )
+
+    for response in (declared, scored):
+        error = response.get_json()["error"]
+        assert (response.status_code, error["code"], error["details"]) == (
+            409,
+            "conflict_of_interest",
+            {"proponent": True},
+        )
+    reviews = world.run(lambda s: s.scalars(select(Review)).all())
+    assert reviews == []
+
+
+STAFF_IDS = {"actor_user_id", "proposed_by_user_id", "approved_by_user_id", "paid_by_user_id"}
+
+
+def staff_ids_in(body: object) -> set[str]:
+    """The staff-id fields of a JSON body that carry a value, anywhere in it."""
+    found: set[str] = set()
+    if isinstance(body, dict):
+        for name, value in body.items():
+            if name in STAFF_IDS and value is not None:
+                found.add(name)
+            found |= staff_ids_in(value)
+    elif isinstance(body, list):
+        for item in body:
+            found |= staff_ids_in(item)
+    return found
+
+
+def test_a_committee_member_reads_an_application_as_the_review_page_shows_it(client, world):
+    """No history (staff ids, notes), no award, no tranche: what the review page shows."""
+    application_id, _award, (first, _second) = approved_grant(world)
+    world.run(lambda s: approve_tranche(s, first, actor_user_id=world.admin, clock=world.clock))
+    world.run(lambda s: pay_tranche(s, first, actor_user_id=world.treasurer, clock=world.clock))
+    member = caller(world, world.reviewers[0])
+
+    body = client.get(f"{API}/applications/{application_id}", headers=member.auth).get_json()
+
+    assert (body["id"], body["title"], body["requested"]) == (
+        application_id,
+        "Orto condiviso",
+        "2000.00",
+    )
+    assert (body["history"], body["awards"]) == ([], [])
+    assert staff_ids_in(body) == set()
+    staff = caller(world, world.treasurer)
+    full = client.get(f"{API}/applications/{application_id}", headers=staff.auth).get_json()
+    assert full["history"] and full["awards"][0]["tranches"]
+    assert staff_ids_in(full) == STAFF_IDS
+
+
+def test_a_proponent_reads_their_application_without_staff_ids_or_an_undecided_proposal(
+    client, world
+):
+    application_id = in_review(world)
+    award_id = propose(world, application_id, 200_000, tranches=[TrancheSpec(200_000, "Apertura")])
+    owner = caller(world, world.proponents[0])
+    url = f"{API}/applications/{application_id}"
+
+    proposed = client.get(url, headers=owner.auth).get_json()
+    assert proposed["awards"] == []  # the page shows no decision before the approval
+    world.run(
+        lambda s: approve_award(s, award_id, actor_user_id=world.treasurer, clock=world.clock)
+    )
+    decided = client.get(url, headers=owner.auth).get_json()
+    mine = client.get(f"{API}/me/applications", headers=owner.auth).get_json()["applications"]
+
+    assert [a["amount"] for a in decided["awards"]] == ["2000.00"]
+    assert [e["to_status"] for e in decided["history"]][-1] == "approved"
+    assert staff_ids_in(decided) == staff_ids_in(mine) == set()
+
+
+def test_committee_ids_are_shown_to_the_staff_only(client, world):
+    proponent = caller(world, world.proponents[0])
+    member = caller(world, world.reviewers[0])
+    admin = caller(world, world.admin)
+    for who in (proponent, member):
+        one = client.get(f"{API}/calls/{world.call_id}", headers=who.auth).get_json()
+        listed = client.get(f"{API}/calls", headers=who.auth).get_json()["calls"]
+        assert "reviewer_user_ids" not in one
+        assert all("reviewer_user_ids" not in c for c in listed)
+    one = client.get(f"{API}/calls/{world.call_id}", headers=admin.auth).get_json()
+    assert one["reviewer_user_ids"] == sorted(world.reviewers)
+
+
+@pytest.mark.parametrize("act", ["conflict", "reviews"])
+def test_an_application_the_caller_may_not_see_answers_like_one_that_does_not_exist(
+    client, world, act
+):
+    """403 against 404 would tell a reviewer off the committee (or a member, of a draft)
+    that an application exists: every one of them is a 404, and nothing is written."""
+    owner = caller(world, world.proponents[0])
+    submitted = applied(client, world, owner)
+    admin = caller(world, world.admin)
+    client.post(f"{API}/applications/{submitted}/screen", headers=admin.auth)
+    draft = client.post(
+        f"{API}/calls/{world.call_id}/applications",
+        json={"title": "Bozza", "summary": "x", "requested": "10.00", "kind": "grant"},
+        headers=owner.auth,
+    ).get_json()["id"]
+    outsider = caller(world, world.outsider_reviewer)
+    member = caller(world, world.reviewers[0])
+    body = (
+        {"conflicted": False}
+        if act == "conflict"
+        else {"scores": [{"criterion_id": c, "score": 5} for c in world.criteria]}
+    )
+
+    def answer(who: Caller, application_id: int) -> tuple[int, str]:
+        response = client.post(
+            f"{API}/applications/{application_id}/{act}", json=body, headers=who.auth
+        )
+        return response.status_code, response.get_json()["error"]["code"]
+
+    missing = answer(outsider, 999_999)
+    assert missing == (404, "application_not_found")
+    assert answer(outsider, submitted) == missing
+    assert answer(member, draft) == missing
+    assert answer(member, 999_999) == missing
+    assert world.run(lambda s: s.scalars(select(ConflictDeclaration)).all()) == []

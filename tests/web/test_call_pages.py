@@ -19,7 +19,7 @@ from ledger.funds.awards import live_award, tranches_of
 from ledger.funds.call_models import Application, ApplicationEvent
 from ledger.people import totp
 from ledger.people.models import User
-from ledger.people.service import set_password
+from ledger.people.service import set_password, set_roles
 from tests.integration.calls_world import CLOSES, World, apply, build_world
 from tests.web.conftest import PASSWORD, csrf_token, form_post, sign_in, totp_code
 
@@ -167,6 +167,31 @@ def test_a_conflicted_reviewer_declares_and_is_refused_when_scoring(app, world):
         lambda s: __import__("ledger.funds.reviews", fromlist=["x"]).ranking(s, world.call_id)
     )
     assert [(r.reviews, r.conflicts) for r in ranking] == [(0, 1)]
+
+
+def test_a_reviewer_who_applied_cannot_declare_no_conflict_nor_score_their_own_idea(app, world):
+    member = world.reviewers[0]
+    world.run(lambda s: set_roles(s.get(User, member), ["reviewer", "proponent"]))
+    application_id = apply(world, member, title="La mia idea")
+    screened(world, application_id)
+    reviewer = signed(app, world, member)
+    page = f"/valutazione/candidature/{application_id}"
+
+    response = post_action(reviewer, page, f"{page}/conflitto", {"conflicted": "no"})
+    assert response.status_code == 409
+    assert "Sei il proponente di questa candidatura" in response.get_data(as_text=True)
+    html = reviewer.get(page).get_data(as_text=True)
+    scores = {f"score_{c}": "10" for c in world.criteria}
+    response = reviewer.post(page, data={"csrf_token": csrf_token(html), **scores})
+    assert response.status_code == 409
+    assert "Sei il proponente di questa candidatura" in response.get_data(as_text=True)
+    ranking = world.run(
+        lambda s: __import__("ledger.funds.reviews", fromlist=["x"]).ranking(s, world.call_id)
+    )
+    assert [(r.reviews, r.conflicts) for r in ranking] == [(0, 0)]
+    assert post_action(reviewer, page, f"{page}/conflitto", {"conflicted": "yes"}).status_code == (
+        303
+    )
 
 
 def test_a_reviewer_off_the_committee_cannot_open_the_application(app, world):

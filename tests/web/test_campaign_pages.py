@@ -371,14 +371,40 @@ def test_the_thank_you_page_waits_for_the_confirmation_and_the_progress_bar_move
     assert response.status_code == 303
 
 
-def test_a_stranger_sees_the_status_of_a_gift_but_not_its_amount(app, client, ledger, fake):
+def test_another_session_cannot_read_the_status_of_a_card_gift_it_did_not_start(
+    app, client, ledger, fake
+):
+    """The thank-you page answers only the browser session that started the checkout (or
+    the signed-in donor): anyone else trying ids gets the 404 of a gift that does not exist."""
     campaign_id = open_campaign(ledger)
     donate(client, campaign_id, "33,00")
     [gift] = donations(ledger)
-    stranger = app.test_client().get(f"/campagne/{campaign_id}/grazie?donazione={gift.id}")
+    thanks = f"/campagne/{campaign_id}/grazie?donazione={gift.id}"
+    assert "in attesa di conferma" in client.get(thanks).get_data(as_text=True)
+
+    stranger = app.test_client().get(thanks)
+    unknown = app.test_client().get(f"/campagne/{campaign_id}/grazie?donazione={gift.id + 1}")
+
     html = stranger.get_data(as_text=True)
-    assert "in attesa di conferma" in html
-    assert "33,00" not in html
+    assert stranger.status_code == unknown.status_code == 404
+    assert "in attesa di conferma" not in html and "33,00" not in html
+    assert "Non troviamo questa donazione" in html
+    assert settle_card(ledger, fake, gift.id) == "applied"
+    settled = app.test_client().get(thanks)
+    assert settled.status_code == 404
+    assert "ricevuta" not in settled.get_data(as_text=True).split("<h1>", 1)[1]
+
+
+def test_a_signed_in_donor_reads_their_own_card_gift_from_another_session(app, ledger, fake):
+    campaign_id = open_campaign(ledger)
+    anna = donor(app, ledger, "anna@example.org")
+    assert donate(anna, campaign_id, "20").status_code == 303
+    [gift] = donations(ledger)
+    elsewhere = app.test_client()
+    assert sign_in(elsewhere, "anna@example.org").status_code == 302
+    page = elsewhere.get(f"/campagne/{campaign_id}/grazie?donazione={gift.id}")
+    assert page.status_code == 200
+    assert "20,00 EUR" in page.get_data(as_text=True)
 
 
 def test_an_anonymous_gift_shows_no_name_in_public_but_the_treasurer_sees_it(app, ledger, fake):

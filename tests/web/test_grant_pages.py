@@ -421,3 +421,42 @@ def test_a_treasurer_records_a_clawback_repaid_to_the_foundation(client, ledger,
     assert states["clawback_due"] == 0
     assert states["pledged"] == eur("500.00") - eur("360.00") + eur("40.00")
     assert ledger.balance(f"liabilities:grants:{world['mine']}:clawback").posted == 0
+
+
+@pytest.mark.parametrize("form", ["erogazione", "restituzione"])
+def test_a_reused_form_key_with_another_amount_is_answered_as_a_conflict_and_books_nothing(
+    client, ledger, world, form
+):
+    books = world["books"]
+    secret = pyotp.random_base32()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    sign_in(client, "tesoriere@example.org", code=totp_code(ledger, secret))
+    gift = books.give("50.00")
+    books.close()
+    base = f"/tesoreria/cofinanziamenti/{world['mine']}/{books.campaign_id}"
+    if form == "restituzione":  # all 360 paid in, then a refund makes 40 due back
+        assert (
+            post_form(client, f"{base}/erogazione", {"amount": "360", "reference": "B1"})
+        ).status_code == 303
+        books.refund(gift, "20.00")
+    url = f"{base}/{form}"
+    html = client.get(url).get_data(as_text=True)
+    form_key = re.search(r'name="form_key"[^>]*value="([^"]*)"', html)
+    assert form_key is not None
+    data = {"csrf_token": csrf_token(html), "form_key": form_key.group(1), "reference": "R7"}
+    first = client.post(url, data={**data, "amount": "10,00"})
+    assert first.status_code == 303
+    client.get(first.headers["Location"])  # the browser follows it: the flash is shown there
+    before = engine_states(books, world["mine"])
+    entries = ledger.read(lambda s: s.scalar(select(func.count()).select_from(JournalEntry)))
+
+    attack = client.post(url, data={**data, "amount": "30,00"})
+
+    html = attack.get_data(as_text=True)
+    assert attack.status_code == 409
+    assert "Erogazione registrata" not in html and "Restituzione registrata" not in html
+    assert "Questo modulo era già stato inviato con altri dati" in html
+    assert engine_states(books, world["mine"]) == before
+    assert ledger.read(lambda s: s.scalar(select(func.count()).select_from(JournalEntry))) == (
+        entries
+    )

@@ -7,13 +7,14 @@ turns into the envelope, so no parser's exception can become a 500.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from flask import request
 from marshmallow import Schema, ValidationError
 
 from ledger.core.errors import LedgerError
-from ledger.core.money import Money
+from ledger.core.money import MAX_MINOR, Money
 from web.api.errors import (
     IDEMPOTENCY_HEADER,
     IdempotencyKeyRequiredError,
@@ -40,10 +41,33 @@ def json_body(*, required: bool = True) -> Any:
             content_type=(request.mimetype or "")[:100],
         )
     # silent: a parse failure must be our envelope, not Flask's HTML-ish 400 text.
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: not a body we accept
+        data = None
     if data is None:
         raise MalformedJsonError("the body is not a valid JSON document (UTF-8)")
+    beyond = dict(_out_of_range(data))
+    if beyond:
+        raise invalid_input(beyond)
     return data
+
+
+def _out_of_range(data: Any) -> Iterator[tuple[str, list[str]]]:
+    """The JSON whole numbers a BIGINT cannot hold (an id the database would choke on),
+    by their dotted path: every body is bounded before a schema or a query sees it.
+    Iterative, so a deeply nested body cannot exhaust the stack."""
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and not -MAX_MINOR <= value <= MAX_MINOR:
+            yield path or "body", [f"out of range: at most {MAX_MINOR} in absolute value"]
+        elif isinstance(value, dict):
+            pending.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))
 
 
 def load(schema: Schema, data: Any) -> Any:

@@ -2,8 +2,10 @@
 
 The same use cases as the pages (`ledger.funds.call_commands`), audit events
 included. Reads need a token (any signed-in user sees the calls and what they
-financed; an application is visible to its proponent, the staff and the
-call's committee). Money-moving POSTs (approving an award reserves money;
+financed, the staff also their committee; an application is visible to its
+proponent, the staff and the call's committee, each seeing what their page
+shows, and is a 404 for anyone else, as if it did not exist: see
+`web.calls.bodies`). Money-moving POSTs (approving an award reserves money;
 paying a tranche, disbursing a loan, closing an award and booking a return
 move it) need an `Idempotency-Key` (`web.api.common.command_post`): a retry
 with the same key answers 200 with `Idempotent-Replayed: true` and writes
@@ -45,6 +47,7 @@ from web.calls.bodies import (
     award_body,
     award_of_tranche,
     call_body,
+    is_staff,
     visible_application,
 )
 from web.calls.schemas import (
@@ -83,8 +86,10 @@ def list_calls_view() -> ResponseReturnValue:
     """Every call with its budget figures, rules, committee and the ideas it financed
     (the proponent named only with their consent)."""
 
+    staff = is_staff(views.principal())
+
     def read(session: Session) -> dict[str, Any]:
-        return {"calls": [call_body(session, c) for c in list_calls(session)]}
+        return {"calls": [call_body(session, c, staff=staff) for c in list_calls(session)]}
 
     return json_answer(CallListSchema(), views.read_once(read))
 
@@ -124,7 +129,7 @@ def create_call_view() -> ResponseReturnValue:
         created = call_commands.create_call(
             session, spec, origin=views.origin(), clock=views.clock()
         )
-        return call_body(session, created.value)
+        return call_body(session, created.value, staff=True)
 
     body = in_transaction(work)
     location = url_for("api_v1.get_call_view", call_id=body["id"])
@@ -142,7 +147,10 @@ def create_call_view() -> ResponseReturnValue:
 )
 def get_call_view(call_id: int) -> ResponseReturnValue:
     """One call with its figures, rules, committee and financed ideas."""
-    return json_answer(CallSchema(), views.read_once(lambda s: call_body(s, get_call(s, call_id))))
+    staff = is_staff(views.principal())
+    return json_answer(
+        CallSchema(), views.read_once(lambda s: call_body(s, get_call(s, call_id), staff=staff))
+    )
 
 
 @bp.get("/calls/<int:call_id>/ranking")
@@ -236,7 +244,7 @@ def create_application_view(call_id: int) -> ResponseReturnValue:
         created = call_commands.create_application(
             session, call_id, draft, origin=views.origin(), clock=views.clock()
         )
-        return application_body(session, created.value)
+        return application_body(session, created.value, "proponent")
 
     body = in_transaction(work)
     location = url_for("api_v1.get_application_view", application_id=body["id"])
@@ -257,7 +265,7 @@ def my_applications_view() -> ResponseReturnValue:
 
     def read(session: Session) -> dict[str, Any]:
         found = apps.applications_of_user(session, principal.user_id)
-        return {"applications": [application_body(session, a) for a in found]}
+        return {"applications": [application_body(session, a, "proponent") for a in found]}
 
     return json_answer(ApplicationListSchema(), views.read_once(read))
 
@@ -277,7 +285,7 @@ def get_application_view(application_id: int) -> ResponseReturnValue:
     return json_answer(
         ApplicationSchema(),
         views.read_once(
-            lambda s: application_body(s, visible_application(s, application_id, principal))
+            lambda s: application_body(s, *visible_application(s, application_id, principal))
         ),
     )
 
@@ -285,12 +293,13 @@ def get_application_view(application_id: int) -> ResponseReturnValue:
 def _application_action(
     application_id: int, act: Callable[[Session, Origin, Clock], Outcome[Any]]
 ) -> ResponseReturnValue:
-    """Run a keyless act on an application; answer the application as it now is."""
+    """Run a keyless act on an application; answer the application as the caller sees it."""
     origin = views.origin()
+    principal = views.principal()
 
     def run(session: Session) -> dict[str, Any]:
         act(session, origin, views.clock())
-        return application_body(session, apps.get_application(session, application_id))
+        return application_body(session, *visible_application(session, application_id, principal))
 
     return json_answer(ApplicationSchema(), in_transaction(run))
 
@@ -388,16 +397,20 @@ def reject_application_view(application_id: int) -> ResponseReturnValue:
     body=ConflictCreateSchema,
     responses={201: ("The declaration (final).", ConflictSchema)},
     errors={
-        403: "`not_on_committee`.",
-        404: "`application_not_found`.",
-        409: "`conflict_of_interest` (a different declaration exists) or `application_state`.",
+        403: "`not_on_committee`: a member of the staff who is not on the call's committee.",
+        404: "`application_not_found`, also when the caller may not see it (off the committee, "
+        "a draft).",
+        409: "`conflict_of_interest` (a different declaration exists, or the caller is the "
+        "proponent and declares no conflict) or `application_state`.",
     },
 )
 def application_conflict_view(application_id: int) -> ResponseReturnValue:
     """A committee member declares, once, whether they have a conflict of interest."""
     data = load(ConflictCreateSchema(), json_body())
+    principal = views.principal()
 
     def work(session: Session) -> dict[str, Any]:
+        visible_application(session, application_id, principal)
         found = call_commands.declare_conflict(
             session,
             application_id,
@@ -424,9 +437,11 @@ def application_conflict_view(application_id: int) -> ResponseReturnValue:
     body=ReviewCreateSchema,
     responses={201: ("The review.", ReviewSchema)},
     errors={
-        403: "`not_on_committee`.",
-        404: "`application_not_found`.",
-        409: "`conflict_of_interest`: declared a conflict, or not declared yet.",
+        403: "`not_on_committee`: a member of the staff who is not on the call's committee.",
+        404: "`application_not_found`, also when the caller may not see it (off the committee, "
+        "a draft).",
+        409: "`conflict_of_interest`: declared a conflict, not declared yet, or the caller is "
+        "the proponent.",
         422: "`invalid_review`: every criterion, 0-10, once.",
     },
 )
@@ -439,7 +454,10 @@ def application_review_view(application_id: int) -> ResponseReturnValue:
             raise invalid_input({"scores": ["a criterion is scored once"]})
         scores[item["criterion_id"]] = item["score"]
 
+    principal = views.principal()
+
     def work(session: Session) -> dict[str, Any]:
+        visible_application(session, application_id, principal)
         found = call_commands.score_application(
             session,
             application_id,
@@ -702,6 +720,6 @@ def tranche_report_view(tranche_id: int) -> ResponseReturnValue:
         call_commands.report_milestone(
             session, tranche_id, report=data["report"], origin=views.origin(), clock=views.clock()
         )
-        return award_body(session, award_of_tranche(session, tranche_id))
+        return award_body(session, award_of_tranche(session, tranche_id), "proponent")
 
     return json_answer(AwardSchema(), in_transaction(work))

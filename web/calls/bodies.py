@@ -1,13 +1,24 @@
 """What the API of calls for ideas answers: a call, an application, an award, as JSON data.
 
 Each builder reads inside the request's unit of work and returns the plain
-data its schema in `web.calls.schemas` dumps; `visible_application` says who
-may read an application (its proponent, the staff, the call's committee).
+data its schema in `web.calls.schemas` dumps. `visible_application` says who
+may read an application (its proponent, the staff, the call's committee) and
+with which view; an application the caller may not see is a 404, the same as
+one that does not exist. Each view shows what that person's page shows:
+
+- `staff` (admins, treasurers): everything, who did what included;
+- `proponent`: the history with its notes but not who acted, and an award
+  only once it is decided (approved or closed), without staff ids or the
+  journal's entry ids;
+- `committee`: the idea, its answers and its proponent (what a conflict is
+  about), no history and no award.
+
+A call's committee (`reviewer_user_ids`) is shown to the staff only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -22,12 +33,20 @@ from web.access import Principal
 from web.calls import STAFF
 from web.calls.reads import financed_ideas
 
+View = Literal["staff", "proponent", "committee"]
+# An award the proponent's page shows: a decision, never a proposal still waiting.
+DECIDED = ("approved", "closed")
 
-def call_body(session: Session, call: Call) -> dict[str, Any]:
-    """A call with its figures, rules, committee and the ideas it financed."""
+
+def is_staff(principal: Principal) -> bool:
+    return bool(principal.roles & set(STAFF))
+
+
+def call_body(session: Session, call: Call, *, staff: bool = False) -> dict[str, Any]:
+    """A call with its figures, rules and the ideas it financed; its committee for the staff."""
     figures = call_figures(session, call.id)
     money = call.currency
-    return {
+    body = {
         "id": call.id,
         "fund_id": call.fund_id,
         "title": call.title,
@@ -55,7 +74,6 @@ def call_body(session: Session, call: Call) -> dict[str, Any]:
             {"id": c.id, "position": c.position, "name": c.name, "weight": c.weight}
             for c in criteria_of(session, call.id)
         ],
-        "reviewer_user_ids": committee(session, call.id),
         "financed": [
             {
                 "application_id": idea.application.id,
@@ -67,10 +85,14 @@ def call_body(session: Session, call: Call) -> dict[str, Any]:
             for idea in financed_ideas(session, call.id)
         ],
     }
+    if staff:
+        body["reviewer_user_ids"] = committee(session, call.id)
+    return body
 
 
-def award_body(session: Session, award: Award) -> dict[str, Any]:
-    """An award with its tranches."""
+def award_body(session: Session, award: Award, view: View = "staff") -> dict[str, Any]:
+    """An award with its tranches; outside the staff, without who acted or the entries."""
+    staff = view == "staff"
     return {
         "id": award.id,
         "application_id": award.application_id,
@@ -78,8 +100,8 @@ def award_body(session: Session, award: Award) -> dict[str, Any]:
         "amount": format_minor(award.amount_minor, award.currency),
         "currency": award.currency,
         "status": award.status,
-        "proposed_by_user_id": award.proposed_by_user_id,
-        "approved_by_user_id": award.approved_by_user_id,
+        "proposed_by_user_id": award.proposed_by_user_id if staff else None,
+        "approved_by_user_id": award.approved_by_user_id if staff else None,
         "term_months": award.term_months,
         "first_due_on": award.first_due_on,
         "loan_id": award.loan_id,
@@ -94,10 +116,10 @@ def award_body(session: Session, award: Award) -> dict[str, Any]:
                 "currency": t.currency,
                 "milestone": t.milestone,
                 "status": t.status,
-                "approved_by_user_id": t.approved_by_user_id,
-                "paid_by_user_id": t.paid_by_user_id,
+                "approved_by_user_id": t.approved_by_user_id if staff else None,
+                "paid_by_user_id": t.paid_by_user_id if staff else None,
                 "paid_at": t.paid_at,
-                "entry_id": t.payment_ref,
+                "entry_id": t.payment_ref if staff else None,
                 "reported_at": t.reported_at,
             }
             for t in award_rules.tranches_of(session, award.id)
@@ -105,8 +127,27 @@ def award_body(session: Session, award: Award) -> dict[str, Any]:
     }
 
 
-def application_body(session: Session, found: Application) -> dict[str, Any]:
-    """An application with its answers, history and awards."""
+def application_body(session: Session, found: Application, view: View = "staff") -> dict[str, Any]:
+    """An application with its answers, and the history and awards its `view` shows."""
+    if view == "committee":
+        history: list[dict[str, Any]] = []
+        awards: list[dict[str, Any]] = []
+    else:
+        history = [
+            {
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "actor_user_id": e.actor_user_id if view == "staff" else None,
+                "occurred_at": e.occurred_at,
+                "note": e.note,
+            }
+            for e in apps.history(session, found.id)
+        ]
+        awards = [
+            award_body(session, a, view)
+            for a in award_rules.awards_of(session, found.id)
+            if view == "staff" or a.status in DECIDED
+        ]
     return {
         "id": found.id,
         "call_id": found.call_id,
@@ -123,32 +164,28 @@ def application_body(session: Session, found: Application) -> dict[str, Any]:
             {"question_id": q, "answer": a}
             for q, a in sorted(apps.answers_of(session, found.id).items())
         ],
-        "history": [
-            {
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "actor_user_id": e.actor_user_id,
-                "occurred_at": e.occurred_at,
-                "note": e.note,
-            }
-            for e in apps.history(session, found.id)
-        ],
-        "awards": [award_body(session, a) for a in award_rules.awards_of(session, found.id)],
+        "history": history,
+        "awards": awards,
     }
 
 
-def visible_application(session: Session, application_id: int, principal: Principal) -> Application:
-    """The application if the caller is its proponent, staff, or on the call's committee
-    (drafts: the proponent only); anyone else gets 404."""
+def visible_application(
+    session: Session, application_id: int, principal: Principal
+) -> tuple[Application, View]:
+    """The application and the caller's view of it: staff, its proponent, or a member of
+    the call's committee (drafts: the proponent only); anyone else gets the 404 of an
+    application that does not exist."""
     found = apps.get_application(session, application_id)
+    published = found.status != "draft"
+    if published and is_staff(principal):
+        return found, "staff"
     if found.proponent_user_id == principal.user_id:
-        return found
-    staff = bool(principal.roles & set(STAFF))
+        return found, "proponent"
     member = "reviewer" in principal.roles and is_reviewer(
         session, found.call_id, principal.user_id
     )
-    if found.status != "draft" and (staff or member):
-        return found
+    if published and member:
+        return found, "committee"
     raise ApplicationNotFoundError(
         f"nessuna candidatura con id {application_id}", application_id=application_id
     )

@@ -109,7 +109,10 @@ class CallSchema(Schema):
     open = fields.Boolean(required=True)
     questions = fields.List(fields.Nested(QuestionSchema), required=True)
     criteria = fields.List(fields.Nested(CriterionSchema), required=True)
-    reviewer_user_ids = fields.List(fields.Integer(), required=True)
+    reviewer_user_ids = fields.List(
+        fields.Integer(),
+        metadata={"description": "The committee: shown to admins and treasurers only."},
+    )
     financed = fields.List(fields.Nested(FinancedIdeaSchema), required=True)
 
 
@@ -137,7 +140,9 @@ class ApplicationCreateSchema(Schema):
 class EventSchema(Schema):
     from_status = fields.String(required=True, allow_none=True)
     to_status = fields.String(required=True, validate=validate.OneOf(APPLICATION_STATES))
-    actor_user_id = fields.Integer(required=True, allow_none=True)
+    actor_user_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Null outside the staff."}
+    )
     occurred_at = fields.DateTime(required=True)
     note = fields.String(required=True, allow_none=True)
 
@@ -150,11 +155,17 @@ class TrancheSchema(Schema):
     currency = fields.String(required=True)
     milestone = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(TRANCHE_STATES))
-    approved_by_user_id = fields.Integer(required=True, allow_none=True)
-    paid_by_user_id = fields.Integer(required=True, allow_none=True)
+    approved_by_user_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Null outside the staff."}
+    )
+    paid_by_user_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Null outside the staff."}
+    )
     paid_at = fields.DateTime(required=True, allow_none=True)
     entry_id = fields.String(
-        required=True, allow_none=True, metadata={"description": "The payment's journal entry."}
+        required=True,
+        allow_none=True,
+        metadata={"description": "The payment's journal entry (null outside the staff)."},
     )
     reported_at = fields.DateTime(required=True, allow_none=True)
 
@@ -166,8 +177,12 @@ class AwardSchema(Schema):
     amount = Amount(required=True)
     currency = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(AWARD_STATES))
-    proposed_by_user_id = fields.Integer(required=True)
-    approved_by_user_id = fields.Integer(required=True, allow_none=True)
+    proposed_by_user_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Null outside the staff."}
+    )
+    approved_by_user_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Null outside the staff."}
+    )
     term_months = fields.Integer(required=True, allow_none=True)
     first_due_on = fields.Date(required=True, allow_none=True)
     loan_id = fields.Integer(required=True, allow_none=True)
@@ -189,8 +204,19 @@ class ApplicationSchema(Schema):
     public_name_consent = fields.Boolean(required=True)
     submitted_at = fields.DateTime(required=True, allow_none=True)
     answers = fields.List(fields.Nested(AnswerInSchema), required=True)
-    history = fields.List(fields.Nested(EventSchema), required=True)
-    awards = fields.List(fields.Nested(AwardSchema), required=True)
+    history = fields.List(
+        fields.Nested(EventSchema),
+        required=True,
+        metadata={"description": "Empty for the call's committee (as on the review page)."},
+    )
+    awards = fields.List(
+        fields.Nested(AwardSchema),
+        required=True,
+        metadata={
+            "description": "For the proponent only decided awards (approved, closed); "
+            "empty for the call's committee."
+        },
+    )
 
 
 class ApplicationListSchema(Schema):

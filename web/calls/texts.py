@@ -100,8 +100,16 @@ FIELD_TEXT: dict[tuple[str, str], Any] = {
 }
 
 
+OWN_APPLICATION = _l(
+    "Sei il proponente di questa candidatura: dichiara il conflitto di interessi; "
+    "non puoi valutarla."
+)
+
+
 def error_message(exc: LedgerError) -> str:
     """A domain refusal as the page shows it, in the page's language where known."""
+    if exc.code == "conflict_of_interest" and exc.details.get("proponent"):
+        return str(OWN_APPLICATION)
     field = str(exc.details.get("field", ""))
     text = FIELD_TEXT.get((exc.code, field)) or ERROR_TEXT.get(exc.code)
     return str(text) if text is not None else error_text(exc.code, field, exc.message)

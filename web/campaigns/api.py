@@ -36,7 +36,7 @@ from web.api.docs import documented
 from web.api.errors import invalid_input
 from web.api.inputs import idempotency_key, json_body, load, parse_money
 from web.campaigns import reads
-from web.campaigns.payments import begin_checkout
+from web.campaigns.payments import begin_checkout, offline_maximum
 from web.campaigns.schemas import (
     CampaignCreateSchema,
     CampaignSchema,
@@ -278,6 +278,8 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
     errors={
         404: "`campaign_not_found`.",
         409: "`campaign_state` (not open to gifts) or `idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_donation` (above LEDGER_OFFLINE_DONATION_MAX_MINOR: "
+        "`details.maximum`).",
     },
 )
 def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
@@ -303,6 +305,7 @@ def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
             origin=origin,
             clock=views.clock(),
             key=key,
+            maximum_minor=offline_maximum(),
         )
 
     def answer(session: Session, donation: Donation) -> dict[str, Any]:

@@ -206,13 +206,18 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
 @public
 def thank_you(campaign_id: int) -> ResponseReturnValue:
     """Where Stripe sends the donor back: the gift waits for Stripe's confirmation
-    (the webhook settles it) or has been received."""
+    (the webhook settles it) or has been received.
+
+    Only the browser session that started the checkout (it remembers the ids of
+    the gifts it started) or the signed-in donor reads a gift's status; for
+    anyone else the gift is a 404, the same as an id that does not exist.
+    """
     principal = current_principal()
     raw = request.args.get("donazione", "")
     donation_id = int(raw) if raw.isdigit() and len(raw) < 12 else None
-    recent = session.get(SESSION_DONATIONS, [])
+    recent = [i for i in session.get(SESSION_DONATIONS, []) if isinstance(i, int)]
 
-    def read(db: Session) -> tuple[Campaign, Donation | None, bool]:
+    def read(db: Session) -> tuple[Campaign, Donation | None]:
         found = reads.visible_campaign(db, campaign_id, principal)
         gift = db.get(Donation, donation_id) if donation_id is not None else None
         if gift is not None and (gift.campaign_id != campaign_id or gift.method != "card"):
@@ -221,10 +226,11 @@ def thank_you(campaign_id: int) -> ResponseReturnValue:
             gift.id in recent
             or (gift.person_id is not None and gift.person_id == reads.person_id_of(db, principal))
         )
-        return found, gift, mine
+        return found, gift if mine else None
 
-    found, gift, mine = views.read_once(read)
-    return render_template("campaigns/thank_you.html", campaign=found, gift=gift, mine=mine)
+    found, gift = views.read_once(read)
+    html = render_template("campaigns/thank_you.html", campaign=found, gift=gift)
+    return html, 404 if raw and gift is None else 200
 
 
 # ------------------------------------------------------------------ the donor's own donations

@@ -114,6 +114,11 @@ def donation_limits() -> Limits:
     )
 
 
+def offline_maximum() -> int:
+    """The largest gift received offline (LEDGER_OFFLINE_DONATION_MAX_MINOR), in cents."""
+    return int(current_app.config["OFFLINE_DONATION_MAX_MINOR"])
+
+
 @dataclass(frozen=True, slots=True)
 class Checkout:
     donation_id: int

@@ -36,6 +36,7 @@ from web.amounts import parse_amount_text
 from web.campaigns import reads, texts
 from web.campaigns.forms import CampaignForm, OfflineDonationForm, RefundForm
 from web.campaigns.pages import pdf_response
+from web.campaigns.payments import offline_maximum
 from web.campaigns.reads import TREASURER
 from web.campaigns.settings import default_recipient
 from web.db import in_transaction
@@ -185,10 +186,17 @@ def offline_donation() -> ResponseReturnValue:
                     origin=origin,
                     clock=clock,
                     key=key,
+                    maximum_minor=offline_maximum(),
                 )
             )
         except LedgerError as exc:
-            field_error(form, exc)
+            if "maximum" in exc.details and exc.details.get("field") == "amount":
+                form.amount.errors = [
+                    *list(form.amount.errors),
+                    texts.amount_error_text(exc, currency),
+                ]
+            else:
+                field_error(form, exc)
         else:
             donation = outcome.value
             if outcome.created:

@@ -40,7 +40,7 @@ from web.access import Principal, allow, current_principal, needs_scope, public
 from web.api.common import bp, command_post, json_answer
 from web.api.docs import documented
 from web.api.errors import invalid_input
-from web.api.inputs import load
+from web.api.inputs import load, parse_money
 from web.db import in_transaction
 from web.grants.schemas import (
     AMOUNT_FIELDS,
@@ -424,9 +424,7 @@ def campaign_matching_view(campaign_id: int) -> ResponseReturnValue:
             raise CampaignNotFoundError(
                 f"nessuna campagna con id {campaign_id}", campaign_id=campaign_id
             )
-        amount = Money.parse(query["amount"], campaign.currency)
-        if amount.minor <= 0:
-            raise invalid_input({"amount": ["must be greater than zero"]})
+        amount = parse_money(query["amount"], campaign.currency, "amount")
         person_id = None
         if principal is not None:
             user = session.get(User, principal.user_id)

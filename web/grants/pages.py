@@ -38,6 +38,7 @@ from web import views
 from web.access import allow
 from web.amounts import parse_amount_text
 from web.db import in_transaction
+from web.forms import field_error
 from web.grants.forms import (
     CommitmentForm,
     ConfirmForm,
@@ -246,6 +247,7 @@ def _money_page(commitment_id: int, campaign_id: int, *, repayment: bool) -> Res
     form = MoneyForm()
     key = views.form_key(form)
     book = commands.repay_clawback if repayment else commands.record_disbursement
+    status = 200
     if form.validate_on_submit():
         try:
             amount = parse_amount_text(form.amount.data or "", line.currency).minor
@@ -272,14 +274,18 @@ def _money_page(commitment_id: int, campaign_id: int, *, repayment: bool) -> Res
                     ),
                 ]
             else:
-                form.amount.errors = [*list(form.amount.errors), exc.message]
+                # A key sent again with another amount is a conflict (409, nothing booked):
+                # the page says so in its words, never "registrata".
+                field_error(form, exc)
+                status = int(exc.http_status)
         else:
             flash(
                 _("Restituzione registrata.") if repayment else _("Erogazione registrata."),
                 "success",
             )
             return redirect(url_for("grant_treasury.lines"), 303)
-    status = 422 if form.is_submitted() else 200
+    if form.is_submitted() and status == 200:
+        status = 422
     return render_template("grants/money.html", line=line, form=form, repayment=repayment), status
 
 
