@@ -19,6 +19,11 @@ would let another site act for the user): it accepts only
 Refusals: an anonymous visitor of a page is sent to the sign-in page; an
 anonymous API client gets 401 with `WWW-Authenticate: Bearer`; a signed-in user
 without the role gets 403. None of them reaches the view, so none sees data.
+
+A page sign-in ends LEDGER_SESSION_ABSOLUTE_LIFETIME seconds after it began,
+however active the session (`end_old_sign_in`, before the access check): the
+cookie's own lifetime (LEDGER_PERMANENT_SESSION_LIFETIME) is renewed by every
+request, so without this a stolen cookie kept busy would never expire.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, logout_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
@@ -38,6 +43,7 @@ from ledger.audit.service import Origin
 from ledger.people import service as people
 from ledger.people.models import ROLES, TWO_FACTOR_ROLES, User
 from web.db import current_ledger
+from web.i18n import LANGUAGES, SESSION_LANGUAGE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +52,8 @@ ACCESS_ATTRIBUTE = "_ledger_access"
 # to confirm one after their password was accepted.
 SESSION_TWO_FACTOR = "two_factor_ok"
 SESSION_PENDING_USER = "pending_two_factor_user"
+# When this sign-in began (Unix seconds by the ledger's clock).
+SESSION_SIGNED_IN_AT = "signed_in_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +261,29 @@ def _require_two_factor(principal: Principal) -> ResponseReturnValue | None:
     return None
 
 
+def end_old_sign_in() -> None:
+    """Sign the session out once its sign-in is older than LEDGER_SESSION_ABSOLUTE_LIFETIME
+    (or carries no start time); the language chosen stays."""
+    if is_api_request() or not session.get("_user_id"):
+        return
+    started = session.get(SESSION_SIGNED_IN_AT)
+    now = current_ledger().clock.now().timestamp()
+    lifetime = int(current_app.config["SESSION_ABSOLUTE_LIFETIME"])
+    if isinstance(started, int) and now - started <= lifetime:
+        return
+    language = session.get(SESSION_LANGUAGE)
+    logout_user()
+    session.clear()
+    if language in LANGUAGES:
+        session[SESSION_LANGUAGE] = language
+
+
 def init_access(app: Flask) -> None:
-    """Install flask-login and the access check on `app`."""
+    """Install flask-login, the end of old sign-ins and the access check on `app`."""
     manager = LoginManager()
     manager.session_protection = "basic"
     manager.login_view = "auth.login"
     manager.user_loader(_load_principal)
     manager.init_app(app)
+    app.before_request(end_old_sign_in)
     app.before_request(enforce_access)

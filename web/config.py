@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    # A sign-in ends this many seconds after it began, however active the session
+    # (the cookie's lifetime above is renewed at every request).
+    "SESSION_ABSOLUTE_LIFETIME": 12 * 3600,
     # CSRF tokens on every form (Flask-WTF); a token lives as long as the session.
     "WTF_CSRF_ENABLED": True,
     "WTF_CSRF_TIME_LIMIT": None,

@@ -40,6 +40,7 @@ from ledger.people.models import User
 from web import views
 from web.access import (
     SESSION_PENDING_USER,
+    SESSION_SIGNED_IN_AT,
     SESSION_TWO_FACTOR,
     Principal,
     current_principal,
@@ -88,7 +89,9 @@ def safe_next(default: str) -> str:
     return default
 
 
-def _start_session(principal: Principal, *, two_factor: bool) -> None:
+def _start_session(principal: Principal, *, two_factor: bool, since: int | None = None) -> None:
+    """Sign `principal` in; the sign-in began now, or at `since` when it goes on (after a
+    password change), and ends LEDGER_SESSION_ABSOLUTE_LIFETIME seconds later."""
     language = session.get(SESSION_LANGUAGE)
     session.clear()  # a new session id for a new identity: no fixation
     session.permanent = True
@@ -98,6 +101,8 @@ def _start_session(principal: Principal, *, two_factor: bool) -> None:
         session[SESSION_LANGUAGE] = principal.locale
     login_user(principal)
     session[SESSION_TWO_FACTOR] = two_factor
+    now = int(views.clock().now().timestamp())
+    session[SESSION_SIGNED_IN_AT] = since if since is not None else now
 
 
 def _principal_of(user: User | None) -> Principal | None:
@@ -324,7 +329,10 @@ def password_change() -> ResponseReturnValue:
             field_error(form, exc)
         else:
             two_factor = bool(session.get(SESSION_TWO_FACTOR))
-            _start_session(updated, two_factor=two_factor)
+            since = session.get(SESSION_SIGNED_IN_AT)
+            _start_session(
+                updated, two_factor=two_factor, since=since if isinstance(since, int) else None
+            )
             flash(_("Password cambiata."), "success")
             return redirect(url_for("auth.account"))
     status = 422 if form.is_submitted() else 200
