@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_REGISTER": "5 per hour",
     "RATELIMIT_RESET": "5 per hour",
     "RATELIMIT_TWO_FACTOR": "5 per minute;30 per hour",
+    "RATELIMIT_PASSWORD_CHANGE": "5 per minute;20 per hour",
     "RATELIMIT_DONATE": "20 per hour",
     # How many reverse proxies stand in front of the app (0: none). With 1, the
     # client address comes from the proxy's X-Forwarded-For.

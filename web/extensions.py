@@ -66,6 +66,20 @@ def failed_sign_in(response: Response) -> bool:
     return response.status_code != 302
 
 
+def password_change_limit() -> str:
+    """Password changes a signed-in user may attempt (LEDGER_RATELIMIT_PASSWORD_CHANGE):
+    a stolen session cannot guess the current password."""
+    return str(current_app.config["RATELIMIT_PASSWORD_CHANGE"])
+
+
+def signed_in_user_key() -> str:
+    """The rate-limit key of an act of the signed-in user, from any address."""
+    from web.access import current_principal
+
+    principal = current_principal()
+    return f"user:{principal.user_id}" if principal is not None else get_remote_address()
+
+
 def donate_limit() -> str:
     """Card donations a client address may start (LEDGER_RATELIMIT_DONATE): each one
     creates a Checkout Session, so an unbounded form invites card testing."""

@@ -35,7 +35,7 @@ from ledger.core.errors import LedgerError
 from ledger.people import commands, totp
 from ledger.people import service as people
 from ledger.people import session_commands as sessions
-from ledger.people.errors import InvalidTotpCodeError
+from ledger.people.errors import InvalidTotpCodeError, WrongPasswordError
 from ledger.people.models import User
 from web import views
 from web.access import (
@@ -53,8 +53,10 @@ from web.extensions import (
     limiter,
     login_email_limit,
     login_limit,
+    password_change_limit,
     register_limit,
     reset_limit,
+    signed_in_user_key,
     submitted_email,
     two_factor_key,
     two_factor_limit,
@@ -307,14 +309,16 @@ def account() -> ResponseReturnValue:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in
+@limiter.limit(password_change_limit, methods=["POST"], key_func=signed_in_user_key)
 def password_change() -> ResponseReturnValue:
-    """Change one's password; every other session of the user ends."""
+    """Change one's password; every other session of the user ends. Attempts are
+    limited per user and a wrong current password is audited."""
     principal = views.principal()
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
             updated = in_transaction(
-                lambda db: Principal.of(
+                lambda db: _principal_of(
                     commands.change_password(
                         db,
                         principal.user_id,
@@ -328,13 +332,19 @@ def password_change() -> ResponseReturnValue:
         except LedgerError as exc:
             field_error(form, exc)
         else:
-            two_factor = bool(session.get(SESSION_TWO_FACTOR))
-            since = session.get(SESSION_SIGNED_IN_AT)
-            _start_session(
-                updated, two_factor=two_factor, since=since if isinstance(since, int) else None
-            )
-            flash(_("Password cambiata."), "success")
-            return redirect(url_for("auth.account"))
+            if updated is None:  # a wrong current password: refused and audited
+                wrong = WrongPasswordError(
+                    "La password attuale non è corretta.", field="current_password"
+                )
+                field_error(form, wrong)
+            else:
+                two_factor = bool(session.get(SESSION_TWO_FACTOR))
+                since = session.get(SESSION_SIGNED_IN_AT)
+                _start_session(
+                    updated, two_factor=two_factor, since=since if isinstance(since, int) else None
+                )
+                flash(_("Password cambiata."), "success")
+                return redirect(url_for("auth.account"))
     status = 422 if form.is_submitted() else 200
     return render_template("auth/password_change.html", form=form), status
 
