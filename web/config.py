@@ -80,9 +80,11 @@ DEFAULTS: dict[str, Any] = {
     "ORGANISATION_QUALIFICATION": "ETS",
     # Password-reset links expire after this many seconds.
     "PASSWORD_RESET_MAX_AGE": 3600,
-    # How e-mail leaves: "log" writes it to the application log (development),
-    # "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT.
+    # How e-mail leaves: "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT;
+    # "log" writes it to the application log with its tokens hidden (nothing is
+    # sent); "file" writes each whole message into MAIL_DIR (development).
     "MAIL_SENDER": "log",
+    "MAIL_DIR": "instance/mail",
     # Start of every link in e-mail (https://registro.example.org); required with
     # smtp. Unset, the development server's address is used.
     "BASE_URL": None,

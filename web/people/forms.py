@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, RadioField, StringField, SubmitField
+from wtforms import EmailField, HiddenField, PasswordField, RadioField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
@@ -91,7 +91,14 @@ class ResetRequestForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Invia il link"))
 
 
+def link_token_field() -> HiddenField:
+    """The token of an e-mailed link, put here by web/static/link-token.js from the
+    link's fragment (so it never travels in a URL) and POSTed with the form."""
+    return HiddenField(id="link-token", validators=[Length(max=500)])
+
+
 class ResetForm(FlaskForm):  # type: ignore[misc]
+    token = link_token_field()
     password = PasswordField(
         _l("Nuova password"),
         [_required, _password_length],

@@ -384,14 +384,22 @@ def reset_request() -> ResponseReturnValue:
     return render_template("auth/reset_request.html", form=form), status
 
 
-@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@bp.route("/password/new", methods=["GET", "POST"])
 @public
 @limiter.limit(reset_limit, methods=["POST"])
-def reset(token: str) -> ResponseReturnValue:
-    """Choose a new password from a reset link (signed, expiring, usable once)."""
+def reset() -> ResponseReturnValue:
+    """Choose a new password from a reset link (signed, expiring, usable once).
+
+    The link is `/password/new#token=...`: the token is in the fragment, which
+    browsers never send, so it is in no request line or access log; the page's
+    script puts it into the form, which POSTs it with the new password.
+    """
+    form = ResetForm()
+    if not form.is_submitted():
+        return render_template("auth/reset.html", form=form)
     try:
         data = _reset_serializer().loads(
-            token, max_age=int(current_app.config["PASSWORD_RESET_MAX_AGE"])
+            form.token.data or "", max_age=int(current_app.config["PASSWORD_RESET_MAX_AGE"])
         )
         user_id, fingerprint = int(data["u"]), str(data["f"])
     except SignatureExpired:
@@ -399,7 +407,6 @@ def reset(token: str) -> ResponseReturnValue:
     except (BadSignature, KeyError, TypeError, ValueError):
         return _bad_link(_("Il link non è valido: chiedine uno nuovo."))
 
-    form = ResetForm()
     if form.validate_on_submit():
         try:
             done = in_transaction(
@@ -422,12 +429,11 @@ def reset(token: str) -> ResponseReturnValue:
                 return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
             flash(_("Password impostata: ora puoi accedere."), "success")
             return redirect(url_for("auth.login"))
-    elif not form.is_submitted() and not views.read_once(
+    elif not views.read_once(
         lambda db: people.reset_link_user(db, user_id, fingerprint) is not None
     ):
         return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
-    status = 422 if form.is_submitted() else 200
-    return render_template("auth/reset.html", form=form), status
+    return render_template("auth/reset.html", form=form), 422
 
 
 def _bad_link(message: str) -> ResponseReturnValue:
