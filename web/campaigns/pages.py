@@ -31,7 +31,6 @@ from flask import (
     render_template,
     request,
     session,
-    url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
