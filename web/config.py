@@ -49,7 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_LOGIN": "10 per minute",
+    # Refused sign-ins per e-mail address and client network (/24, /64): 429 there.
     "RATELIMIT_LOGIN_EMAIL": "20 per hour",
+    # Refused sign-ins per e-mail address from every network: past it, the password
+    # alone no longer signs in and the owner is offered a one-time link by e-mail.
+    "RATELIMIT_LOGIN_ACCOUNT": "50 per hour;200 per day",
     "RATELIMIT_REGISTER": "5 per hour",
     "RATELIMIT_RESET": "5 per hour",
     "RATELIMIT_TWO_FACTOR": "5 per minute;30 per hour",
@@ -80,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
     "ORGANISATION_QUALIFICATION": "ETS",
     # Password-reset links expire after this many seconds.
     "PASSWORD_RESET_MAX_AGE": 3600,
+    # One-time sign-in links by e-mail expire after this many seconds.
+    "SIGN_IN_LINK_MAX_AGE": 900,
     # How e-mail leaves: "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT;
     # "log" writes it to the application log with its tokens hidden (nothing is
     # sent); "file" writes each whole message into MAIL_DIR (development).

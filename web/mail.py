@@ -40,13 +40,13 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ledger.outbox.models import OutboxMessage
-from ledger.people.models import User
+from ledger.people.models import SignInLink, User
 from web.config import ConfigError
 
 SENDERS = ("log", "smtp", "file", "memory")
 HIDDEN = "[nascosto]"  # what the log shows instead of a token
 # The outbox kinds that are e-mail (built by `mail_delivery`).
-MAIL_KINDS = frozenset({"password_reset"})
+MAIL_KINDS = frozenset({"password_reset", "sign_in_link"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,29 @@ def _render(db: Session, message: OutboxMessage) -> Mail:
                 body=render_template("mail/password_reset.txt", link=link, minutes=minutes),
                 secrets=(token,),
             )
+    if message.kind == "sign_in_link":
+        return _sign_in_link_mail(db, int(message.payload["link_id"]))
     raise LookupError(f"no template for outbox messages of kind {message.kind!r}")
+
+
+def _sign_in_link_mail(db: Session, link_id: int) -> Mail:
+    from web.people.pages import sign_in_token
+
+    link_row = db.get(SignInLink, link_id)
+    user = db.get(User, link_row.user_id) if link_row is not None else None
+    if link_row is None or user is None:
+        raise LookupError("the sign-in link of this message no longer exists")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with force_locale(user.locale), app.test_request_context(base_url=base_url(app)):
+        token = sign_in_token(link_row)
+        link = url_for("auth.sign_in_link", _external=True) + "#token=" + token
+        minutes = int(current_app.config["SIGN_IN_LINK_MAX_AGE"]) // 60
+        return Mail(
+            to=user.person.email,
+            subject=_("Registro comunitario: il tuo link di accesso"),
+            body=render_template("mail/sign_in_link.txt", link=link, minutes=minutes),
+            secrets=(token,),
+        )
 
 
 def mail_delivery(db: Session, message: OutboxMessage) -> Callable[[], None]:

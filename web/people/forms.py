@@ -109,3 +109,13 @@ class ResetForm(FlaskForm):  # type: ignore[misc]
         [_required, EqualTo("password", message=_l("Le due password non coincidono."))],
     )
     submit = SubmitField(_l("Imposta la password"))
+
+
+class LinkRequestForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField(_l("E-mail"), [_required, Length(max=254)])
+    submit = SubmitField(_l("Mandami il link di accesso"))
+
+
+class LinkSignInForm(FlaskForm):  # type: ignore[misc]
+    token = link_token_field()
+    submit = SubmitField(_l("Accedi"))

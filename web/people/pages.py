@@ -1,5 +1,6 @@
 """Pages of signing in and of the personal area: registration, sign-in with optional
-TOTP, sign-out, password change and reset, TOTP enrolment and the language switch.
+TOTP or with a one-time link by e-mail, sign-out, password change and reset, TOTP
+enrolment and the language switch.
 
 Each page parses its form, calls a use case of `ledger.people` (which makes
 the change and writes its audit event in the request's one unit of work, so a
@@ -8,10 +9,18 @@ business: flask-login, the pending second step, the language. E-mail (the
 reset link) goes to the outbox in the use case's unit and is sent after the
 commit. A failed sign-in says the same thing whether the e-mail exists or not,
 and takes as long.
+
+Nobody can lock an account out (see `web.extensions`): refused sign-ins are
+counted per address and client network, and past the per-account ceiling the
+password alone no longer signs in, right or wrong; the page offers a one-time
+sign-in link by e-mail instead. E-mailed links (reset, sign-in) carry their
+token in the URL fragment; the page's script puts it into a form that POSTs
+it, so no token travels in a request line.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +45,7 @@ from ledger.people import commands, totp
 from ledger.people import service as people
 from ledger.people import session_commands as sessions
 from ledger.people.errors import InvalidTotpCodeError, WrongPasswordError
-from ledger.people.models import User
+from ledger.people.models import SignInLink, User
 from web import views
 from web.access import (
     SESSION_PENDING_USER,
@@ -49,6 +58,7 @@ from web.access import (
 )
 from web.db import in_transaction
 from web.extensions import (
+    count_refused_sign_in,
     failed_sign_in,
     limiter,
     login_email_limit,
@@ -56,8 +66,9 @@ from web.extensions import (
     password_change_limit,
     register_limit,
     reset_limit,
+    sign_in_ceiling_reached,
     signed_in_user_key,
-    submitted_email,
+    submitted_email_and_network,
     two_factor_key,
     two_factor_limit,
 )
@@ -67,6 +78,8 @@ from web.mail import flush_outbox
 from web.people.forms import (
     CodeForm,
     EnrolForm,
+    LinkRequestForm,
+    LinkSignInForm,
     LoginForm,
     PasswordChangeForm,
     RegisterForm,
@@ -79,6 +92,7 @@ bp = Blueprint("auth", __name__)
 SESSION_PENDING_SINCE = "pending_two_factor_since"
 PENDING_SECONDS = 300
 RESET_SALT = "password-reset"
+SIGN_IN_LINK_SALT = "sign-in-link"
 
 
 def safe_next(default: str) -> str:
@@ -156,10 +170,18 @@ def register() -> ResponseReturnValue:
 @public
 @limiter.limit(login_limit, methods=["POST"])
 @limiter.limit(
-    login_email_limit, methods=["POST"], key_func=submitted_email, deduct_when=failed_sign_in
+    login_email_limit,
+    methods=["POST"],
+    key_func=submitted_email_and_network,
+    deduct_when=failed_sign_in,
 )
 def login() -> ResponseReturnValue:
-    """Sign in with e-mail and password; users with TOTP then confirm a code."""
+    """Sign in with e-mail and password; users with TOTP then confirm a code.
+
+    Past the per-account ceiling of refused sign-ins the password is not even
+    checked (the answer is the same, right or wrong): the page offers a
+    one-time sign-in link by e-mail (403).
+    """
     if current_principal() is not None:
         return redirect(safe_next(url_for("auth.account")))
     form = LoginForm()
@@ -167,6 +189,9 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         email = form.email.data or ""
         password = form.password.data or ""
+        if sign_in_ceiling_reached(email):
+            offer = LinkRequestForm(formdata=None, email=email)
+            return render_template("auth/login.html", form=form, step_up=offer), 403
         principal = in_transaction(
             lambda db: _principal_of(
                 sessions.sign_in(
@@ -175,20 +200,97 @@ def login() -> ResponseReturnValue:
             )
         )
         if principal is None:
+            count_refused_sign_in(email)
             failed = True
-        elif principal.totp_enrolled:
-            session.clear()
-            session[SESSION_PENDING_USER] = principal.get_id()
-            session[SESSION_PENDING_SINCE] = int(views.clock().now().timestamp())
-            target = safe_next("")
-            return redirect(
-                url_for("auth.two_factor_login", **({"next": target} if target else {}))
-            )
         else:
-            _start_session(principal, two_factor=False)
-            return redirect(safe_next(url_for("auth.account")))
+            return _first_step_passed(principal)
     status = 422 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form, failed=failed), status
+
+
+def _first_step_passed(principal: Principal) -> ResponseReturnValue:
+    """The password (or a sign-in link) was accepted: sign in, or ask for the TOTP code."""
+    if principal.totp_enrolled:
+        session.clear()
+        session[SESSION_PENDING_USER] = principal.get_id()
+        session[SESSION_PENDING_SINCE] = int(views.clock().now().timestamp())
+        target = safe_next("")
+        return redirect(url_for("auth.two_factor_login", **({"next": target} if target else {})))
+    _start_session(principal, two_factor=False)
+    return redirect(safe_next(url_for("auth.account")))
+
+
+def _link_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SIGN_IN_LINK_SALT)
+
+
+def sign_in_token(link: SignInLink) -> str:
+    """The signed token of a one-time sign-in link (made when its e-mail is built)."""
+    return _link_serializer().dumps({"l": link.id})
+
+
+@bp.route("/login/link/request", methods=["GET", "POST"])
+@public
+@limiter.limit(reset_limit, methods=["POST"])
+def sign_in_link_request() -> ResponseReturnValue:
+    """Ask for a one-time sign-in link by e-mail; the answer is the same whether the
+    address is known."""
+    form = LinkRequestForm()
+    if form.validate_on_submit():
+        email = form.email.data or ""
+        lifetime = timedelta(seconds=int(current_app.config["SIGN_IN_LINK_MAX_AGE"]))
+        in_transaction(
+            lambda db: sessions.issue_sign_in_link(
+                db, email, lifetime=lifetime, origin=views.origin(), clock=views.clock()
+            )
+        )
+        flush_outbox()
+        flash(
+            _(
+                "Se l'indirizzo è registrato, riceverai un'e-mail con un link di accesso. "
+                "Il link vale %(minutes)s minuti e si può usare una volta sola.",
+                minutes=int(lifetime.total_seconds()) // 60,
+            ),
+            "success",
+        )
+        return redirect(url_for("auth.login"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/sign_in_link_request.html", form=form), status
+
+
+@bp.route("/login/link", methods=["GET", "POST"])
+@public
+@limiter.limit(login_limit, methods=["POST"])
+def sign_in_link() -> ResponseReturnValue:
+    """Sign in with a one-time link from an e-mail (`/login/link#token=...`): the page's
+    script puts the token into the form, which POSTs it; a user with TOTP then gives
+    a code."""
+    form = LinkSignInForm()
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("auth/sign_in_link.html", form=form), status
+    again = "auth.sign_in_link_request"
+    try:
+        data = _link_serializer().loads(
+            form.token.data or "", max_age=int(current_app.config["SIGN_IN_LINK_MAX_AGE"])
+        )
+        link_id = int(data["l"])
+    except SignatureExpired:
+        return _bad_link(_("Il link è scaduto: chiedine uno nuovo."), again=again)
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return _bad_link(_("Il link non è valido: chiedine uno nuovo."), again=again)
+    principal = in_transaction(
+        lambda db: _principal_of(
+            sessions.sign_in_with_link(
+                db, link_id, origin=views.origin(), clock=views.clock()
+            ).value
+        )
+    )
+    if principal is None:
+        return _bad_link(
+            _("Il link è scaduto o è già stato usato: chiedine uno nuovo."), again=again
+        )
+    return _first_step_passed(principal)
 
 
 def _pending_sign_in() -> tuple[int, str] | None:
@@ -436,8 +538,9 @@ def reset() -> ResponseReturnValue:
     return render_template("auth/reset.html", form=form), 422
 
 
-def _bad_link(message: str) -> ResponseReturnValue:
-    return render_template("auth/bad_link.html", message=message), 410
+def _bad_link(message: str, *, again: str = "auth.reset_request") -> ResponseReturnValue:
+    """A link that does not work (410), with the page that sends a new one."""
+    return render_template("auth/bad_link.html", message=message, again=again), 410
 
 
 # ------------------------------------------------------------------ two-factor enrolment
