@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -31,6 +32,7 @@ from ledger.core.clock import FixedClock
 from ledger.people import totp
 from tests.web.conftest import PASSWORD, csrf_token, form_post, make_user, sign_in, totp_code
 from web import create_app
+from web.access import SESSION_SIGNED_IN_AT
 
 OWNER = "anna@example.org"
 # The fragment of an e-mailed link: browsers never send it to the server.
@@ -300,28 +302,46 @@ def test_the_script_that_reads_a_link_token_is_served_from_this_site(client):
 
 
 # ------------------------------------------------------------------ finding 15: hardening
-def test_a_sign_in_ends_twelve_hours_after_it_began_however_active(client, ledger, clock):
+def began(client: FlaskClient, ago: timedelta) -> int:
+    """Make the client's sign-in have begun `ago` (real time) before now."""
+    with client.session_transaction() as cookie:
+        cookie[SESSION_SIGNED_IN_AT] = int(time.time() - ago.total_seconds())
+        return int(cookie[SESSION_SIGNED_IN_AT])
+
+
+def test_a_sign_in_ends_twelve_hours_after_it_began_however_active(client, ledger):
     make_user(ledger, OWNER, ["donor"])
     sign_in(client, OWNER)
-    for _ in range(11):
-        clock.instant += timedelta(hours=1)
+    for hours in range(12):  # used every hour: never idle
+        began(client, timedelta(hours=hours))
         assert client.get("/account").status_code == 200
-    clock.instant += timedelta(minutes=59)
+    began(client, timedelta(hours=11, minutes=59))
     assert client.get("/account").status_code == 200
-    clock.instant += timedelta(minutes=2)
+    began(client, timedelta(hours=12, minutes=1))
     response = client.get("/account")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
-    clock.instant -= timedelta(hours=1)  # and the ended session does not come back
+    with client.session_transaction() as cookie:
+        assert "_user_id" not in cookie  # ended, not only refused once
     assert client.get("/account").status_code == 302
 
 
-def test_changing_the_password_does_not_extend_the_sign_in(client, ledger, clock):
+def test_a_session_without_the_start_of_its_sign_in_is_signed_out(client, ledger):
     make_user(ledger, OWNER, ["donor"])
     sign_in(client, OWNER)
-    clock.instant += timedelta(hours=11)
+    with client.session_transaction() as cookie:
+        del cookie[SESSION_SIGNED_IN_AT]  # a cookie made before sign-ins had a lifetime
+    assert client.get("/account").status_code == 302
+
+
+def test_changing_the_password_does_not_extend_the_sign_in(client, ledger):
+    make_user(ledger, OWNER, ["donor"])
+    sign_in(client, OWNER)
+    start = began(client, timedelta(hours=11))
     assert change_password(client, PASSWORD).status_code == 302
-    clock.instant += timedelta(hours=1, minutes=1)
+    with client.session_transaction() as cookie:
+        assert cookie[SESSION_SIGNED_IN_AT] == start
+    began(client, timedelta(hours=12, minutes=1))
     assert client.get("/account").status_code == 302
 
 
