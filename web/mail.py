@@ -44,7 +44,7 @@ from ledger.people.models import SignInLink, User
 from web.config import ConfigError
 
 SENDERS = ("log", "smtp", "file", "memory")
-HIDDEN = "[nascosto]"  # what the log shows instead of a token
+HIDDEN = "[token hidden]"  # what the log shows instead of a token
 # The outbox kinds that are e-mail (built by `mail_delivery`).
 MAIL_KINDS = frozenset({"password_reset", "sign_in_link"})
 
