@@ -19,12 +19,15 @@ DEVELOPMENT_TOTP_KEY := bGVkZ2VyIGRldmVsb3BtZW50IGtleTogUFVCTElDISE=
 
 ## run: migrate the embedded SQLite database, seed demo data once, serve on :5000
 ## (outside tests the app needs a Stripe webhook secret and a TOTP key: local
-## development ones unless LEDGER_STRIPE_WEBHOOK_SECRET / LEDGER_TOTP_KEY are set)
+## development ones unless LEDGER_STRIPE_WEBHOOK_SECRET / LEDGER_TOTP_KEY are set;
+## e-mail, reset and sign-in links included, is written to instance/mail/*.eml
+## unless LEDGER_MAIL_SENDER is set)
 run: $(STAMP)
 	$(BIN)/ledger db upgrade
 	$(BIN)/ledger demo --with-users
 	LEDGER_STRIPE_WEBHOOK_SECRET="$${LEDGER_STRIPE_WEBHOOK_SECRET:-whsec_local_development}" \
 	LEDGER_TOTP_KEY="$${LEDGER_TOTP_KEY:-$(DEVELOPMENT_TOTP_KEY)}" \
+	LEDGER_MAIL_SENDER="$${LEDGER_MAIL_SENDER:-file}" \
 	  $(BIN)/ledger serve --host 127.0.0.1 --port 5000
 
 ## test: lint, import contracts, mypy on ledger/, then the whole suite (browser tests too)

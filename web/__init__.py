@@ -40,11 +40,21 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'"
 )
 
+# Browser features no page of the ledger uses, refused to every page and to anything
+# a page might embed; card payments happen on Stripe's own page, not through this site.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
+    "Permissions-Policy": PERMISSIONS_POLICY,
+    # A window this site opens, or that opens it, gets no handle on the other.
+    "Cross-Origin-Opener-Policy": "same-origin",
 }
 
 

@@ -32,17 +32,23 @@ None of them reaches the view, so none sees data.
 A token's last use (time and address) is written at most once a minute, in its
 own short transaction before the request's unit of work: if it cannot be
 written, the request goes on.
+
+A page sign-in ends LEDGER_SESSION_ABSOLUTE_LIFETIME seconds after it began,
+however active the session (`end_old_sign_in`, before the access check): the
+cookie's own lifetime (LEDGER_PERMANENT_SESSION_LIFETIME) is renewed by every
+request, so without this a stolen cookie kept busy would never expire.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import WWWAuthenticate
@@ -53,6 +59,7 @@ from ledger.people import service as people
 from ledger.people.models import ROLES, TOKEN_SCOPES, TWO_FACTOR_ROLES, ApiToken, User
 from web.db import current_ledger
 from web.errors import error_response
+from web.i18n import LANGUAGES, SESSION_LANGUAGE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +69,9 @@ SCOPE_ATTRIBUTE = "_ledger_token_scope"
 # to confirm one after their password was accepted.
 SESSION_TWO_FACTOR = "two_factor_ok"
 SESSION_PENDING_USER = "pending_two_factor_user"
+# When this sign-in began: Unix seconds by the server's wall clock (a session's
+# age is real time, not the ledger's business clock, which tests move by months).
+SESSION_SIGNED_IN_AT = "signed_in_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,11 +351,29 @@ def _require_two_factor(principal: Principal) -> ResponseReturnValue | None:
     return None
 
 
+def end_old_sign_in() -> None:
+    """Sign the session out once its sign-in is older than LEDGER_SESSION_ABSOLUTE_LIFETIME
+    (or carries no start time); the language chosen stays."""
+    if is_api_request() or not session.get("_user_id"):
+        return
+    started = session.get(SESSION_SIGNED_IN_AT)
+    now = time.time()
+    lifetime = int(current_app.config["SESSION_ABSOLUTE_LIFETIME"])
+    if isinstance(started, int) and now - started <= lifetime:
+        return
+    language = session.get(SESSION_LANGUAGE)
+    logout_user()
+    session.clear()
+    if language in LANGUAGES:
+        session[SESSION_LANGUAGE] = language
+
+
 def init_access(app: Flask) -> None:
-    """Install flask-login and the access check on `app`."""
+    """Install flask-login, the end of old sign-ins and the access check on `app`."""
     manager = LoginManager()
     manager.session_protection = "basic"
     manager.login_view = "auth.login"
     manager.user_loader(_load_principal)
     manager.init_app(app)
+    app.before_request(end_old_sign_in)
     app.before_request(enforce_access)

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    # A sign-in ends this many seconds after it began, however active the session
+    # (the cookie's lifetime above is renewed at every request).
+    "SESSION_ABSOLUTE_LIFETIME": 12 * 3600,
     # CSRF tokens on every form (Flask-WTF); a token lives as long as the session.
     "WTF_CSRF_ENABLED": True,
     "WTF_CSRF_TIME_LIMIT": None,
@@ -46,10 +49,15 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_LOGIN": "10 per minute",
+    # Refused sign-ins per e-mail address and client network (/24, /64): 429 there.
     "RATELIMIT_LOGIN_EMAIL": "20 per hour",
+    # Refused sign-ins per e-mail address from every network: past it, the password
+    # alone no longer signs in and the owner is offered a one-time link by e-mail.
+    "RATELIMIT_LOGIN_ACCOUNT": "50 per hour;200 per day",
     "RATELIMIT_REGISTER": "5 per hour",
     "RATELIMIT_RESET": "5 per hour",
     "RATELIMIT_TWO_FACTOR": "5 per minute;30 per hour",
+    "RATELIMIT_PASSWORD_CHANGE": "5 per minute;20 per hour",
     "RATELIMIT_DONATE": "20 per hour",
     # How many reverse proxies stand in front of the app (0: none). With 1, the
     # client address comes from the proxy's X-Forwarded-For.
@@ -87,9 +95,13 @@ DEFAULTS: dict[str, Any] = {
     "API_TOKEN_DAYS": 90,
     # Password-reset links expire after this many seconds.
     "PASSWORD_RESET_MAX_AGE": 3600,
-    # How e-mail leaves: "log" writes it to the application log (development),
-    # "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT.
+    # One-time sign-in links by e-mail expire after this many seconds.
+    "SIGN_IN_LINK_MAX_AGE": 900,
+    # How e-mail leaves: "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT;
+    # "log" writes it to the application log with its tokens hidden (nothing is
+    # sent); "file" writes each whole message into MAIL_DIR (development).
     "MAIL_SENDER": "log",
+    "MAIL_DIR": "instance/mail",
     # Start of every link in e-mail (https://registro.example.org); required with
     # smtp. Unset, the development server's address is used.
     "BASE_URL": None,

@@ -9,6 +9,10 @@ are the parts every view shares, so no area module writes them again:
   and `origin` (who acts, through which channel, from which address);
 - `today` and `clock` (the ledger's clock, Europe/Rome business date) and
   `secret_box` (the keys TOTP secrets are sealed under);
+- `today` and `clock` (the ledger's clock, Europe/Rome business date);
+- `external_url` (an absolute link for another party to follow: Stripe's return
+  URLs, links in e-mail), which starts with LEDGER_BASE_URL, never with the
+  Host header of the request that happens to make it;
 - `form_key` (the key a money form carries from the moment it was shown, so a
   double submit is one request) and `form_action` (run a use case from a
   form: flash its message and redirect, or show the form again with the
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
-from flask import flash, redirect, request
+from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -66,6 +70,14 @@ def clock() -> Clock:
 def secret_box() -> SecretBox:
     """The keys users' TOTP secrets are sealed under (LEDGER_TOTP_KEY)."""
     return current_ledger().require_secret_box()
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL of `endpoint` on this site: LEDGER_BASE_URL (the development
+    server when unset) and the path, whatever Host the request claimed."""
+    from web.mail import base_url
+
+    return base_url(current_app) + url_for(endpoint, **values)
 
 
 def today() -> date:

@@ -34,11 +34,13 @@ from ledger.people.errors import (
     TwoFactorRequiredError,
     UserInactiveError,
     UserNotFoundError,
+    WrongPasswordError,
 )
 from ledger.people.models import MONEY, READ, SELF_REGISTER_ROLES, ApiToken, User
 
 REGISTER = command("user.register", "user")
 CHANGE_PASSWORD = command("user.password_change", "user")
+CHANGE_PASSWORD_REFUSED = command("user.password_change_failed", "user")
 REQUEST_RESET = command("user.password_reset_request", "user")
 RESET_PASSWORD = command("user.password_reset", "user")
 ENROL_TWO_FACTOR = command("user.totp_enrol", "user")
@@ -88,11 +90,21 @@ def change_password(
     *,
     origin: Origin,
     clock: Clock,
-) -> Outcome[User]:
-    """Replace a user's password after checking the current one (WrongPasswordError)."""
+) -> Outcome[User | None]:
+    """Replace a user's password after checking the current one.
+
+    A wrong current password is an answer, not an error (`value` None), so its
+    audit event (`user.password_change_failed`) is committed: guesses made from
+    a stolen session leave a trace. A new password too weak is
+    WeakPasswordError, and nothing is written.
+    """
     claim = begin(session, CHANGE_PASSWORD, origin, clock=clock)
     user = service.get_user(session, user_id)
-    service.change_password(user, current, new, now=clock.now())
+    try:
+        service.change_password(user, current, new, now=clock.now())
+    except WrongPasswordError:
+        refused = begin(session, CHANGE_PASSWORD_REFUSED, origin, clock=clock)
+        return refused.done(None, subject_id=user.id)
     return claim.done(user, subject_id=user.id)
 
 

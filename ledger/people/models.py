@@ -134,3 +134,22 @@ class ApiToken(Base):
         if self.revoked_at is not None:
             return "revoked"
         return "live" if now < self.expires_at else "expired"
+
+
+class SignInLink(Base):
+    """A one-time sign-in link sent by e-mail (created by migration 0010_sign_in_links).
+
+    The step-up offered past the ceiling of wrong passwords for an account: it
+    works once, until `expires_at`. The link is signed with the secret key when
+    its e-mail is built and is stored nowhere; the row only says whose it is
+    and whether it still works.
+    """
+
+    __tablename__ = "sign_in_links"
+    __table_args__ = (CheckConstraint("expires_at > created_at", name="expiry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

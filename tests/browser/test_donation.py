@@ -90,6 +90,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory, cheap_password_hashing: None)
             }
         )
         server = make_server("127.0.0.1", 0, app, threaded=True)
+        # Stripe sends the donor back to LEDGER_BASE_URL: here, this server.
+        app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
         thread = threading.Thread(target=server.serve_forever, name="donation-server", daemon=True)
         thread.start()
         books = Ledger.from_url(database_url)

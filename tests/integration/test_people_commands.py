@@ -32,7 +32,6 @@ from ledger.people.errors import (
     UserInactiveError,
     UserNotFoundError,
     WeakPasswordError,
-    WrongPasswordError,
 )
 from tests.integration.commands_helpers import footprint
 
@@ -121,23 +120,26 @@ def test_nobody_registers_into_a_role_that_handles_money_and_nothing_is_written(
     )
 
 
-def test_a_password_change_is_audited_once_and_a_wrong_current_one_writes_nothing(ledger):
+def test_a_password_change_is_audited_once_and_a_wrong_current_one_is_audited_as_a_failure(
+    ledger,
+):
     user_id = anna(ledger)
 
-    def change(s: Session, current: str = PASSWORD) -> Any:
+    def change(s: Session, current: str = PASSWORD, new: str = "another long password") -> Any:
         return commands.change_password(
-            s,
-            user_id,
-            current,
-            "another long password",
-            origin=signed_in(user_id),
-            clock=ledger.clock,
+            s, user_id, current, new, origin=signed_in(user_id), clock=ledger.clock
         )
 
-    refused_with_nothing_written(ledger, WrongPasswordError, lambda s: change(s, "not it at all"))
-    ledger.run(change)
-    assert events(ledger) == [("user.password_change", "user", str(user_id), user_id, {})]
-    refused_with_nothing_written(ledger, WrongPasswordError, change)  # the old one is gone
+    refused_with_nothing_written(ledger, WeakPasswordError, lambda s: change(s, new="short"))
+    assert ledger.run(lambda s: change(s, "not it at all")).value is None
+    assert ledger.run(change).value.id == user_id
+    assert ledger.run(change).value is None  # the old one is gone
+    failed = ("user.password_change_failed", "user", str(user_id), user_id, {})
+    assert events(ledger) == [
+        failed,
+        ("user.password_change", "user", str(user_id), user_id, {}),
+        failed,
+    ]
 
 
 def test_a_reset_request_queues_one_message_and_an_unknown_address_writes_nothing(ledger):

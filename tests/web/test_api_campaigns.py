@@ -179,6 +179,24 @@ def test_the_same_checkout_key_twice_gives_the_same_answer_and_one_session(
     assert gift.person_id is not None
 
 
+def test_a_checkout_through_the_api_returns_to_the_base_url_whatever_the_host_header(
+    db_url, clock, ledger, fake, donor
+):
+    app = create_app(app_config(db_url, clock, fake, BASE_URL="https://registro.example.org"))
+    campaign_id = open_campaign(ledger)
+    response = app.test_client().post(
+        f"{CAMPAIGNS}/{campaign_id}/checkout",
+        json={"amount": "12.50"},
+        headers={**donor.with_key("dono-host"), "Host": "evil.example"},
+    )
+    app.extensions["ledger"].engine.dispose()
+    assert response.status_code == 201, response.get_json()
+    [gift] = donations(ledger)
+    session = fake.sessions[gift.stripe_session_id]
+    assert session["success_url"].startswith("https://registro.example.org/campagne/")
+    assert session["cancel_url"].startswith("https://registro.example.org/campagne/")
+
+
 def test_a_checkout_key_reused_with_another_amount_is_a_conflict_that_writes_nothing(
     client, ledger, fake, donor
 ):

@@ -257,11 +257,18 @@ def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(app
     assert sign_in(client, "anna@example.org", "una nuova password").status_code == 302
 
 
-def reset_link(app) -> str:  # type: ignore[no-untyped-def]
+def reset_token(app) -> str:  # type: ignore[no-untyped-def]
+    """The token of the reset link in the last e-mail (`/password/new#token=...`)."""
     mail = app.extensions["sent_mail"][-1]
-    match = re.search(r"http://127\.0\.0\.1:5000(/password/reset/\S+)", mail.body)
+    match = re.search(r"http://127\.0\.0\.1:5000/password/new#token=(\S+)", mail.body)
     assert match, mail.body
     return match.group(1)
+
+
+def use_reset_link(client, token: str, password: str = "scelta dopo il reset"):  # type: ignore[no-untyped-def]
+    """What the reset page does: its script puts the token into the form, which POSTs it."""
+    data = {"token": token, "password": password, "password_confirm": password}
+    return form_post(client, "/password/new", data)
 
 
 def test_a_reset_link_is_mailed_sets_a_new_password_and_works_only_once(app, client, ledger):
@@ -270,15 +277,15 @@ def test_a_reset_link_is_mailed_sets_a_new_password_and_works_only_once(app, cli
     assert response.status_code == 302
     [mail] = app.extensions["sent_mail"]
     assert mail.to == "anna@example.org"
-    link = reset_link(app)
+    token = reset_token(app)
 
-    new = {"password": "scelta dopo il reset", "password_confirm": "scelta dopo il reset"}
-    assert form_post(client, link, new).status_code == 302
+    assert use_reset_link(client, token).status_code == 302
     assert sign_in(client, "anna@example.org", "scelta dopo il reset").status_code == 302
     form_post(client, "/logout", {}, page="/account")
 
-    assert client.get(link).status_code == 410
-    assert "già stato usato" in client.get(link).get_data(as_text=True)
+    again = use_reset_link(client, token, "e ancora un'altra")
+    assert again.status_code == 410
+    assert "già stato usato" in again.get_data(as_text=True)
     assert "user.password_reset" in actions(ledger)
 
 
@@ -304,10 +311,11 @@ def test_the_outbox_keeps_no_address_and_the_message_is_sent_once(app, client, l
 def test_an_expired_or_tampered_reset_link_is_refused(app, client, ledger):
     make_user(ledger, "anna@example.org", ["donor"])
     form_post(client, "/password/reset", {"email": "anna@example.org"})
-    link = reset_link(app)
-    assert client.get(link[:-3] + "xyz").status_code == 410
+    token = reset_token(app)
+    assert use_reset_link(client, token[:-3] + "xyz").status_code == 410
+    assert use_reset_link(client, "").status_code == 410
     app.config["PASSWORD_RESET_MAX_AGE"] = -1
-    expired = client.get(link)
+    expired = use_reset_link(client, token)
     assert expired.status_code == 410
     assert "scaduto" in expired.get_data(as_text=True)
 
@@ -695,7 +703,7 @@ def test_a_reset_link_never_takes_the_host_of_the_request_that_asked_for_it(app,
     assert response.status_code == 302
     [mail] = app.extensions["sent_mail"]
     assert "evil.example" not in mail.body
-    assert "https://registro.example.org/password/reset/" in mail.body
+    assert "https://registro.example.org/password/new#token=" in mail.body
 
 
 @pytest.mark.parametrize(

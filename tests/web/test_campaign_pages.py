@@ -287,10 +287,38 @@ def test_a_double_submit_of_the_donation_form_makes_one_donation_and_one_checkou
         None,
     )
     session = fake.sessions[gift.stripe_session_id]
+    # LEDGER_BASE_URL is unset: the development server's address, not the request's Host.
     assert session["success_url"] == (
-        f"http://localhost/campagne/{campaign_id}/grazie?donazione={gift.id}"
+        f"http://127.0.0.1:5000/campagne/{campaign_id}/grazie?donazione={gift.id}"
     )
-    assert session["cancel_url"] == f"http://localhost/campagne/{campaign_id}?annullata={gift.id}"
+    assert session["cancel_url"] == (
+        f"http://127.0.0.1:5000/campagne/{campaign_id}?annullata={gift.id}"
+    )
+
+
+def test_a_forged_host_header_never_reaches_the_stripe_return_urls(db_url, clock, ledger, fake):
+    """Stripe sends the donor back to the return URLs: they start with LEDGER_BASE_URL,
+    whatever Host the request that started the checkout claimed."""
+    app = create_app(app_config(db_url, clock, fake, BASE_URL="https://registro.example.org/"))
+    client = app.test_client()
+    campaign_id = open_campaign(ledger)
+    evil = {"Host": "evil.example"}
+    html = client.get(f"/campagne/{campaign_id}", headers=evil).get_data(as_text=True)
+    response = client.post(
+        f"/campagne/{campaign_id}",
+        data={**form_values(html), "amount": "12,50"},
+        headers=evil,
+    )
+    app.extensions["ledger"].engine.dispose()
+    assert response.status_code == 303
+    [gift] = donations(ledger)
+    session = fake.sessions[gift.stripe_session_id]
+    assert session["success_url"] == (
+        f"https://registro.example.org/campagne/{campaign_id}/grazie?donazione={gift.id}"
+    )
+    assert session["cancel_url"] == (
+        f"https://registro.example.org/campagne/{campaign_id}?annullata={gift.id}"
+    )
 
 
 def test_a_signed_in_donor_is_linked_by_their_person_id(app, ledger, fake):

@@ -39,6 +39,8 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "auth.register": (PUBLIC, False),
     "auth.login": (PUBLIC, False),
     "auth.two_factor_login": (PUBLIC, False),
+    "auth.sign_in_link_request": (PUBLIC, False),
+    "auth.sign_in_link": (PUBLIC, False),
     "auth.logout": (PUBLIC, False),
     "auth.language": (PUBLIC, False),
     "auth.reset_request": (PUBLIC, False),

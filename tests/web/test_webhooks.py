@@ -654,7 +654,7 @@ def test_two_databases_sharing_a_stripe_account_do_not_replay_each_others_checko
     ]
 
 
-def test_the_app_refuses_a_live_stripe_key_without_a_key_prefix_and_a_malformed_prefix(
+def test_the_app_refuses_a_live_stripe_key_without_a_key_prefix_or_base_url_and_a_bad_prefix(
     monkeypatch, tmp_path
 ):
     monkeypatch.delenv("LEDGER_STRIPE_KEY_PREFIX", raising=False)
@@ -669,7 +669,12 @@ def test_the_app_refuses_a_live_stripe_key_without_a_key_prefix_and_a_malformed_
     with pytest.raises(ConfigError, match="LEDGER_STRIPE_KEY_PREFIX: the key prefix"):
         create_app({**settings, "STRIPE_KEY_PREFIX": "prod 2026/"})
 
-    started = create_app({**settings, "STRIPE_KEY_PREFIX": "prod-2026a-"})
+    with pytest.raises(ConfigError, match="LEDGER_BASE_URL is not set"):
+        create_app({**settings, "STRIPE_KEY_PREFIX": "prod-2026a-"})
+
+    started = create_app(
+        {**settings, "STRIPE_KEY_PREFIX": "prod-2026a-", "BASE_URL": "https://r.example.org"}
+    )
     with started.test_request_context():
         from web.campaigns.payments import gateway
 

@@ -247,11 +247,11 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
         person_id=person_id,
         anonymous=data["anonymous"],
         request_key=key,
-        success_url=url_for(
-            "campaigns.thank_you", campaign_id=campaign_id, donazione="DONATION_ID", _external=True
+        success_url=views.external_url(
+            "campaigns.thank_you", campaign_id=campaign_id, donazione="DONATION_ID"
         ),
-        cancel_url=url_for(
-            "campaigns.campaign", campaign_id=campaign_id, annullata="DONATION_ID", _external=True
+        cancel_url=views.external_url(
+            "campaigns.campaign", campaign_id=campaign_id, annullata="DONATION_ID"
         ),
     )
     gift = views.snapshot(lambda session: session.get(Donation, checkout.donation_id))

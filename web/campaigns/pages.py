@@ -30,7 +30,6 @@ from flask import (
     render_template,
     request,
     session,
-    url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -143,17 +142,11 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
                 person_id=page.person_id,
                 anonymous=not form.show_name.data,
                 request_key=key,
-                success_url=url_for(
-                    "campaigns.thank_you",
-                    campaign_id=campaign_id,
-                    donazione="DONATION_ID",
-                    _external=True,
+                success_url=views.external_url(
+                    "campaigns.thank_you", campaign_id=campaign_id, donazione="DONATION_ID"
                 ),
-                cancel_url=url_for(
-                    "campaigns.campaign",
-                    campaign_id=campaign_id,
-                    annullata="DONATION_ID",
-                    _external=True,
+                cancel_url=views.external_url(
+                    "campaigns.campaign", campaign_id=campaign_id, annullata="DONATION_ID"
                 ),
             )
         except PaymentsNotConfiguredError:

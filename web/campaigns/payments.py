@@ -15,7 +15,8 @@ two databases on one Stripe account (demo and staging, or a database reset or
 restored from a backup) would otherwise reuse `donation-7-checkout` within
 Stripe's 24 hours and be answered with the other's session or refund.
 `check_stripe_settings` refuses to start with a live key and no prefix, and
-warns outside tests when a test key has none.
+warns outside tests when a test key has none. Checkout's return URLs start
+with LEDGER_BASE_URL (`web.views.external_url`), never with the Host header.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def check_stripe_settings(app: Flask) -> None:
     """Refuse settings that would let two databases replay each other's Stripe keys.
 
     A prefix Stripe would not accept is an error; so is a live key without a
-    prefix (a restored production database would reuse its last day's keys).
-    A test key without one is allowed, with a warning outside tests.
+    prefix (a restored production database would reuse its last day's keys),
+    and a live key without LEDGER_BASE_URL (where Stripe sends donors back).
+    A test key without a prefix is allowed, with a warning outside tests.
     """
     prefix = key_prefix(app.config)
     try:
@@ -65,6 +67,12 @@ def check_stripe_settings(app: Flask) -> None:
     except ValueError as exc:
         raise ConfigError(f"LEDGER_STRIPE_KEY_PREFIX: {exc}") from None
     secret_key = str(app.config.get("STRIPE_SECRET_KEY") or "")
+    if is_live_key(secret_key) and prefix and not app.config.get("BASE_URL"):
+        raise ConfigError(
+            "LEDGER_BASE_URL is not set: with a live Stripe key, Stripe sends donors back to "
+            "this site's address (e.g. https://registro.example.org), never to the Host "
+            "header of the request that started the payment"
+        )
     if prefix or not secret_key:
         return
     if is_live_key(secret_key):

@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -99,7 +100,14 @@ class ResetRequestForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Invia il link"))
 
 
+def link_token_field() -> HiddenField:
+    """The token of an e-mailed link, put here by web/static/link-token.js from the
+    link's fragment (so it never travels in a URL) and POSTed with the form."""
+    return HiddenField(id="link-token", validators=[Length(max=500)])
+
+
 class ResetForm(FlaskForm):  # type: ignore[misc]
+    token = link_token_field()
     password = PasswordField(
         _l("Nuova password"),
         [_required, _password_length],
@@ -146,3 +154,13 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
         render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
     )
     submit = SubmitField(_l("Crea il token"))
+
+
+class LinkRequestForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField(_l("E-mail"), [_required, Length(max=254)])
+    submit = SubmitField(_l("Mandami il link di accesso"))
+
+
+class LinkSignInForm(FlaskForm):  # type: ignore[misc]
+    token = link_token_field()
+    submit = SubmitField(_l("Accedi"))

@@ -1,6 +1,6 @@
 """Pages of signing in and of the personal area: registration, sign-in with optional
-TOTP, sign-out, password change and reset, TOTP enrolment, the user's own API
-tokens and the language switch.
+TOTP or with a one-time link by e-mail, sign-out, password change and reset, TOTP
+enrolment, the user's own API tokens and the language switch.
 
 Each page parses its form, calls a use case of `ledger.people` (which makes
 the change and writes its audit event in the request's one unit of work, so a
@@ -9,10 +9,19 @@ business: flask-login, the pending second step, the language. E-mail (the
 reset link) goes to the outbox in the use case's unit and is sent after the
 commit. A failed sign-in says the same thing whether the e-mail exists or not,
 and takes as long.
+
+Nobody can lock an account out (see `web.extensions`): refused sign-ins are
+counted per address and client network, and past the per-account ceiling the
+password alone no longer signs in, right or wrong; the page offers a one-time
+sign-in link by e-mail instead. E-mailed links (reset, sign-in) carry their
+token in the URL fragment; the page's script puts it into a form that POSTs
+it, so no token travels in a request line.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,11 +45,12 @@ from ledger.core.errors import LedgerError
 from ledger.people import commands, totp
 from ledger.people import service as people
 from ledger.people import session_commands as sessions
-from ledger.people.errors import InvalidTotpCodeError
-from ledger.people.models import User
+from ledger.people.errors import InvalidTotpCodeError, WrongPasswordError
+from ledger.people.models import SignInLink, User
 from web import views
 from web.access import (
     SESSION_PENDING_USER,
+    SESSION_SIGNED_IN_AT,
     SESSION_TWO_FACTOR,
     Principal,
     current_principal,
@@ -49,13 +59,17 @@ from web.access import (
 )
 from web.db import in_transaction
 from web.extensions import (
+    count_refused_sign_in,
     failed_sign_in,
     limiter,
     login_email_limit,
     login_limit,
+    password_change_limit,
     register_limit,
     reset_limit,
-    submitted_email,
+    sign_in_ceiling_reached,
+    signed_in_user_key,
+    submitted_email_and_network,
     two_factor_key,
     two_factor_limit,
 )
@@ -66,6 +80,8 @@ from web.people.forms import (
     TOKEN_SCOPE_CHOICES,
     CodeForm,
     EnrolForm,
+    LinkRequestForm,
+    LinkSignInForm,
     LoginForm,
     PasswordChangeForm,
     RegisterForm,
@@ -80,6 +96,7 @@ bp = Blueprint("auth", __name__)
 SESSION_PENDING_SINCE = "pending_two_factor_since"
 PENDING_SECONDS = 300
 RESET_SALT = "password-reset"
+SIGN_IN_LINK_SALT = "sign-in-link"
 
 
 def safe_next(default: str) -> str:
@@ -92,7 +109,9 @@ def safe_next(default: str) -> str:
     return default
 
 
-def _start_session(principal: Principal, *, two_factor: bool) -> None:
+def _start_session(principal: Principal, *, two_factor: bool, since: int | None = None) -> None:
+    """Sign `principal` in; the sign-in began now, or at `since` when it goes on (after a
+    password change), and ends LEDGER_SESSION_ABSOLUTE_LIFETIME seconds later."""
     language = session.get(SESSION_LANGUAGE)
     session.clear()  # a new session id for a new identity: no fixation
     session.permanent = True
@@ -102,6 +121,7 @@ def _start_session(principal: Principal, *, two_factor: bool) -> None:
         session[SESSION_LANGUAGE] = principal.locale
     login_user(principal)
     session[SESSION_TWO_FACTOR] = two_factor
+    session[SESSION_SIGNED_IN_AT] = since if since is not None else int(time.time())
 
 
 def _principal_of(user: User | None) -> Principal | None:
@@ -153,10 +173,18 @@ def register() -> ResponseReturnValue:
 @public
 @limiter.limit(login_limit, methods=["POST"])
 @limiter.limit(
-    login_email_limit, methods=["POST"], key_func=submitted_email, deduct_when=failed_sign_in
+    login_email_limit,
+    methods=["POST"],
+    key_func=submitted_email_and_network,
+    deduct_when=failed_sign_in,
 )
 def login() -> ResponseReturnValue:
-    """Sign in with e-mail and password; users with TOTP then confirm a code."""
+    """Sign in with e-mail and password; users with TOTP then confirm a code.
+
+    Past the per-account ceiling of refused sign-ins the password is not even
+    checked (the answer is the same, right or wrong): the page offers a
+    one-time sign-in link by e-mail (403).
+    """
     if current_principal() is not None:
         return redirect(safe_next(url_for("auth.account")))
     form = LoginForm()
@@ -164,6 +192,9 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         email = form.email.data or ""
         password = form.password.data or ""
+        if sign_in_ceiling_reached(email):
+            offer = LinkRequestForm(formdata=None, email=email)
+            return render_template("auth/login.html", form=form, step_up=offer), 403
         principal = in_transaction(
             lambda db: _principal_of(
                 sessions.sign_in(
@@ -172,20 +203,97 @@ def login() -> ResponseReturnValue:
             )
         )
         if principal is None:
+            count_refused_sign_in(email)
             failed = True
-        elif principal.totp_enrolled:
-            session.clear()
-            session[SESSION_PENDING_USER] = principal.get_id()
-            session[SESSION_PENDING_SINCE] = int(views.clock().now().timestamp())
-            target = safe_next("")
-            return redirect(
-                url_for("auth.two_factor_login", **({"next": target} if target else {}))
-            )
         else:
-            _start_session(principal, two_factor=False)
-            return redirect(safe_next(url_for("auth.account")))
+            return _first_step_passed(principal)
     status = 422 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form, failed=failed), status
+
+
+def _first_step_passed(principal: Principal) -> ResponseReturnValue:
+    """The password (or a sign-in link) was accepted: sign in, or ask for the TOTP code."""
+    if principal.totp_enrolled:
+        session.clear()
+        session[SESSION_PENDING_USER] = principal.get_id()
+        session[SESSION_PENDING_SINCE] = int(views.clock().now().timestamp())
+        target = safe_next("")
+        return redirect(url_for("auth.two_factor_login", **({"next": target} if target else {})))
+    _start_session(principal, two_factor=False)
+    return redirect(safe_next(url_for("auth.account")))
+
+
+def _link_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SIGN_IN_LINK_SALT)
+
+
+def sign_in_token(link: SignInLink) -> str:
+    """The signed token of a one-time sign-in link (made when its e-mail is built)."""
+    return _link_serializer().dumps({"l": link.id})
+
+
+@bp.route("/login/link/request", methods=["GET", "POST"])
+@public
+@limiter.limit(reset_limit, methods=["POST"])
+def sign_in_link_request() -> ResponseReturnValue:
+    """Ask for a one-time sign-in link by e-mail; the answer is the same whether the
+    address is known."""
+    form = LinkRequestForm()
+    if form.validate_on_submit():
+        email = form.email.data or ""
+        lifetime = timedelta(seconds=int(current_app.config["SIGN_IN_LINK_MAX_AGE"]))
+        in_transaction(
+            lambda db: sessions.issue_sign_in_link(
+                db, email, lifetime=lifetime, origin=views.origin(), clock=views.clock()
+            )
+        )
+        flush_outbox()
+        flash(
+            _(
+                "Se l'indirizzo è registrato, riceverai un'e-mail con un link di accesso. "
+                "Il link vale %(minutes)s minuti e si può usare una volta sola.",
+                minutes=int(lifetime.total_seconds()) // 60,
+            ),
+            "success",
+        )
+        return redirect(url_for("auth.login"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/sign_in_link_request.html", form=form), status
+
+
+@bp.route("/login/link", methods=["GET", "POST"])
+@public
+@limiter.limit(login_limit, methods=["POST"])
+def sign_in_link() -> ResponseReturnValue:
+    """Sign in with a one-time link from an e-mail (`/login/link#token=...`): the page's
+    script puts the token into the form, which POSTs it; a user with TOTP then gives
+    a code."""
+    form = LinkSignInForm()
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("auth/sign_in_link.html", form=form), status
+    again = "auth.sign_in_link_request"
+    try:
+        data = _link_serializer().loads(
+            form.token.data or "", max_age=int(current_app.config["SIGN_IN_LINK_MAX_AGE"])
+        )
+        link_id = int(data["l"])
+    except SignatureExpired:
+        return _bad_link(_("Il link è scaduto: chiedine uno nuovo."), again=again)
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return _bad_link(_("Il link non è valido: chiedine uno nuovo."), again=again)
+    principal = in_transaction(
+        lambda db: _principal_of(
+            sessions.sign_in_with_link(
+                db, link_id, origin=views.origin(), clock=views.clock()
+            ).value
+        )
+    )
+    if principal is None:
+        return _bad_link(
+            _("Il link è scaduto o è già stato usato: chiedine uno nuovo."), again=again
+        )
+    return _first_step_passed(principal)
 
 
 def _pending_sign_in() -> tuple[int, str] | None:
@@ -317,14 +425,16 @@ def account() -> ResponseReturnValue:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in
+@limiter.limit(password_change_limit, methods=["POST"], key_func=signed_in_user_key)
 def password_change() -> ResponseReturnValue:
-    """Change one's password; every other session of the user ends."""
+    """Change one's password; every other session of the user ends. Attempts are
+    limited per user and a wrong current password is audited."""
     principal = views.principal()
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
             updated = in_transaction(
-                lambda db: Principal.of(
+                lambda db: _principal_of(
                     commands.change_password(
                         db,
                         principal.user_id,
@@ -338,10 +448,19 @@ def password_change() -> ResponseReturnValue:
         except LedgerError as exc:
             field_error(form, exc)
         else:
-            two_factor = bool(session.get(SESSION_TWO_FACTOR))
-            _start_session(updated, two_factor=two_factor)
-            flash(_("Password cambiata."), "success")
-            return redirect(url_for("auth.account"))
+            if updated is None:  # a wrong current password: refused and audited
+                wrong = WrongPasswordError(
+                    "La password attuale non è corretta.", field="current_password"
+                )
+                field_error(form, wrong)
+            else:
+                two_factor = bool(session.get(SESSION_TWO_FACTOR))
+                since = session.get(SESSION_SIGNED_IN_AT)
+                _start_session(
+                    updated, two_factor=two_factor, since=since if isinstance(since, int) else None
+                )
+                flash(_("Password cambiata."), "success")
+                return redirect(url_for("auth.account"))
     status = 422 if form.is_submitted() else 200
     return render_template("auth/password_change.html", form=form), status
 
@@ -458,14 +577,22 @@ def reset_request() -> ResponseReturnValue:
     return render_template("auth/reset_request.html", form=form), status
 
 
-@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@bp.route("/password/new", methods=["GET", "POST"])
 @public
 @limiter.limit(reset_limit, methods=["POST"])
-def reset(token: str) -> ResponseReturnValue:
-    """Choose a new password from a reset link (signed, expiring, usable once)."""
+def reset() -> ResponseReturnValue:
+    """Choose a new password from a reset link (signed, expiring, usable once).
+
+    The link is `/password/new#token=...`: the token is in the fragment, which
+    browsers never send, so it is in no request line or access log; the page's
+    script puts it into the form, which POSTs it with the new password.
+    """
+    form = ResetForm()
+    if not form.is_submitted():
+        return render_template("auth/reset.html", form=form)
     try:
         data = _reset_serializer().loads(
-            token, max_age=int(current_app.config["PASSWORD_RESET_MAX_AGE"])
+            form.token.data or "", max_age=int(current_app.config["PASSWORD_RESET_MAX_AGE"])
         )
         user_id, fingerprint = int(data["u"]), str(data["f"])
     except SignatureExpired:
@@ -473,7 +600,6 @@ def reset(token: str) -> ResponseReturnValue:
     except (BadSignature, KeyError, TypeError, ValueError):
         return _bad_link(_("Il link non è valido: chiedine uno nuovo."))
 
-    form = ResetForm()
     if form.validate_on_submit():
         try:
             done = in_transaction(
@@ -496,16 +622,16 @@ def reset(token: str) -> ResponseReturnValue:
                 return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
             flash(_("Password impostata: ora puoi accedere."), "success")
             return redirect(url_for("auth.login"))
-    elif not form.is_submitted() and not views.read_once(
+    elif not views.read_once(
         lambda db: people.reset_link_user(db, user_id, fingerprint) is not None
     ):
         return _bad_link(_("Il link è già stato usato: chiedine uno nuovo."))
-    status = 422 if form.is_submitted() else 200
-    return render_template("auth/reset.html", form=form), status
+    return render_template("auth/reset.html", form=form), 422
 
 
-def _bad_link(message: str) -> ResponseReturnValue:
-    return render_template("auth/bad_link.html", message=message), 410
+def _bad_link(message: str, *, again: str = "auth.reset_request") -> ResponseReturnValue:
+    """A link that does not work (410), with the page that sends a new one."""
+    return render_template("auth/bad_link.html", message=message, again=again), 410
 
 
 # ------------------------------------------------------------------ two-factor enrolment
