@@ -82,6 +82,8 @@ class Principal(UserMixin):  # type: ignore[misc]
     locale: str
     fingerprint: str
     token_id: int | None = None
+    # Whether the owner proved they read the address's mail (see ledger.people).
+    email_verified: bool = False
 
     def get_id(self) -> str:
         return f"{self.user_id}:{self.fingerprint}"
@@ -101,6 +103,7 @@ class Principal(UserMixin):  # type: ignore[misc]
             locale=user.locale,
             fingerprint=people.session_fingerprint(user),
             token_id=token_id,
+            email_verified=user.email_verified,
         )
 
 

@@ -76,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
     "ORGANISATION_QUALIFICATION": "ETS",
     # Password-reset links expire after this many seconds.
     "PASSWORD_RESET_MAX_AGE": 3600,
+    # Links that confirm an e-mail address (a registration's, an account's)
+    # expire after this many seconds.
+    "EMAIL_VERIFY_MAX_AGE": 86400,
     # How e-mail leaves: "log" writes it to the application log (development),
     # "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT.
     "MAIL_SENDER": "log",

@@ -136,8 +136,14 @@ def record_offline_donation(
     donated_on: date | None,
     actor: str,
     clock: Clock,
+    donor_name: str | None = None,
+    donor_codice_fiscale: str | None = None,
 ) -> tuple[Donation, bool]:
-    """Cash received at a community point or a bank transfer: settled at once."""
+    """Cash received at a community point or a bank transfer: settled at once.
+
+    `donor_name` and `donor_codice_fiscale` are the donor as the treasurer typed
+    them: the receipt prints them, whatever the person `person_id` says.
+    """
     existing = _replay(session, request_key, campaign_id, amount, method)
     if existing is not None:
         return existing, False
@@ -167,6 +173,8 @@ def record_offline_donation(
         withdrawn_minor=0,
         reference=clean_reference,
         request_key=request_key,
+        donor_name=donor_name,
+        donor_codice_fiscale=donor_codice_fiscale if donor_name else None,
         created_at=clock.now(),
     )
     session.add(donation)

@@ -50,6 +50,9 @@ class User(Base):
     # copy of the user's session cookie, not only the browser's own.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When the owner proved they read the address's mail (migration 0008): until
+    # then the account sees nothing the registry links to the address.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     person: Mapped[Person] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(
@@ -68,6 +71,10 @@ class User(Base):
     def totp_enrolled(self) -> bool:
         return self.totp_enrolled_at is not None
 
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
 
 class UserRole(Base):
     __tablename__ = "user_roles"
@@ -80,6 +87,29 @@ class UserRole(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Registration(Base):
+    """A self-registration waiting for its link (migration 0008): not an account yet.
+
+    It holds no address of `persons`, so registering someone else's address
+    occupies nothing: several may wait for one address, and only the one whose
+    link is followed, with the password chosen, becomes an account.
+    """
+
+    __tablename__ = "registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    codice_fiscale: Mapped[str | None] = mapped_column(String(16))
+    # Cleared once completed: the user's row holds it then.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class ApiToken(Base):

@@ -58,6 +58,7 @@ def make_caller(ledger: Ledger, clock: FixedClock, email: str, name: str, roles:
             roles=roles,
             password=None,
             now=clock.now(),
+            email_verified_at=clock.now(),  # the owner has confirmed the address
         )
         token, row = issue_token(session, user, "test client", now=clock.now())
         return Caller(user.id, token, row.id)

@@ -47,6 +47,11 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "auth.password_change": (SIGNED_IN, False),
     "auth.two_factor_enrol": (SIGNED_IN, False),
     "auth.two_factor_verify": (SIGNED_IN, False),
+    "auth.register_confirm": (PUBLIC, False),
+    "auth.request_verification": (SIGNED_IN, False),
+    "auth.verify_email": (SIGNED_IN, False),
+    "auth.identity": (SIGNED_IN, False),
+    "auth.staff_identity": (BOOKS, True),
     "books.trial_balance_page": (BOOKS, False),
     "books.new_entry": (MONEY, True),
     "admin.audit_log": (("admin",), True),
@@ -76,6 +81,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "treasury.publish_view": (MONEY, True),
     "treasury.close_view": (MONEY, True),
     "treasury.treasury_receipt": (MONEY, False),
+    "treasury.reissue_receipt": (MONEY, True),
     "api_v1.create_campaign_view": (MONEY, False),
     "api_v1.get_campaign_view": (PUBLIC, False),
     "api_v1.publish_campaign_view": (MONEY, False),
@@ -212,6 +218,7 @@ URL_VALUES = {
     "fmt": "pdf",
     "commitment_id": "1",
     "foundation_id": "1",
+    "person_id": "1",
 }
 
 
