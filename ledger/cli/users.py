@@ -1,9 +1,10 @@
 """`ledger users`: the people who can sign in, and their roles. `users create` makes a user
 and their person record (the password, if any, is read from standard input and never
 printed), `users list` shows roles, 2FA enrolment and status, `users roles` shows or changes
-a user's roles, and `users deactivate` stops a user signing in and using API tokens. Each
-change goes through the use cases of `ledger.people.commands`, which write its `user.*` audit
-event in the same transaction.
+a user's roles, `users deactivate` stops a user signing in and using API tokens, and
+`users identity` corrects a person's name and codice fiscale (receipts that printed the old
+ones are voided and issued again). Each change goes through the use cases of
+`ledger.people.commands`, which write its audit event in the same transaction.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def users_create(
     """Create a user (and their person record) for EMAIL.
 
     Prints the user id and roles, never the password. Writes a `user.create`
-    audit event in the same transaction.
+    audit event in the same transaction. The address counts as unconfirmed
+    (gifts and loans the registry links to it stay hidden from the user) until
+    its owner follows a confirmation link from their personal area or a
+    password-reset link.
     """
     password = _read_password_line() if password_stdin else None
     ledger = open_ledger(ctx)
@@ -192,3 +196,37 @@ def users_deactivate(ctx: click.Context, email: str) -> None:
         click.echo(f"deactivated user {user_id}: they can no longer sign in or use API tokens")
     else:
         click.echo(f"user {user_id} was already inactive; nothing changed")
+
+
+@users.command("identity")
+@click.argument("email")
+@click.option("--name", required=True, help="The person's full name, corrected.")
+@click.option(
+    "--codice-fiscale", default=None, help="The codice fiscale, corrected (omit it to remove it)."
+)
+@click.pass_context
+def users_identity(ctx: click.Context, email: str, name: str, codice_fiscale: str | None) -> None:
+    """Correct the name and codice fiscale of the person with EMAIL (with or without an account).
+
+    Receipts already issued with the old ones are voided and issued again with a
+    new number, never altered; writes a `person.correct` audit event.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[int, bool]:
+        person = people.get_person_by_email(session, email)
+        outcome = people_commands.correct_identity(
+            session,
+            person.id,
+            name,
+            codice_fiscale,
+            origin=Origin.command_line(),
+            clock=ledger.clock,
+        )
+        return person.id, outcome.created
+
+    person_id, changed = ledger.run(work)
+    if changed:
+        click.echo(f"corrected person {person_id}; receipts with the old data were reissued")
+    else:
+        click.echo(f"person {person_id} already has this name and codice fiscale; nothing changed")

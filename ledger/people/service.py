@@ -442,6 +442,15 @@ def get_person(session: Session, person_id: int) -> Person:
     return person
 
 
+def get_person_by_email(session: Session, email: str) -> Person:
+    """The person with this e-mail (any case); PersonNotFoundError otherwise."""
+    value = (email or "").strip().lower()
+    person = session.scalars(select(Person).where(Person.email == value)).one_or_none()
+    if person is None:
+        raise PersonNotFoundError(f"no person with e-mail {value}")
+    return person
+
+
 def user_of_person(session: Session, person_id: int) -> User | None:
     return session.scalars(select(User).where(User.person_id == person_id)).one_or_none()
 
