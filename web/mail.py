@@ -118,10 +118,8 @@ def _render(db: Session, message: OutboxMessage) -> Mail | None:
         return None  # an unknown address: the same work was done, nothing is sent
     if kind == REGISTRATION_MESSAGE:
         registration = db.get(Registration, int(payload["registration_id"]))
-        if registration is None:
-            raise LookupError("the registration of this message no longer exists")
-        if registration.completed_at is not None:
-            return None
+        if registration is None or registration.completed_at is not None:
+            return None  # completed, or forgotten once its link expired
         with force_locale(registration.locale), app.test_request_context(base_url=base_url(app)):
             token = registration_token(registration)
             return Mail(

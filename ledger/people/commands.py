@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -84,6 +85,7 @@ def register(
     locale: str,
     origin: Origin,
     clock: Clock,
+    link_lifetime: timedelta | None = None,
 ) -> Outcome[None]:
     """Self-registration of a donor or a proponent: no account until the link is followed.
 
@@ -94,10 +96,19 @@ def register(
     address already has an account, a message telling its owner that someone
     tried. Both hash the password and queue one message, and the answer
     (`None`) is the same: nobody learns which addresses are registered.
+    With `link_lifetime`, registrations whose links have expired unused are
+    forgotten.
     """
     claim = begin(session, REGISTER, origin, clock=clock)
+    now = clock.now()
     found = service.start_registration(
-        session, person, role=role, password=password, locale=locale, now=clock.now()
+        session,
+        person,
+        role=role,
+        password=password,
+        locale=locale,
+        now=now,
+        forget_before=now - link_lifetime if link_lifetime is not None else None,
     )
     if isinstance(found, User):
         enqueue(session, REGISTRATION_KNOWN_MESSAGE, {"user_id": found.id}, now=clock.now())

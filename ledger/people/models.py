@@ -17,7 +17,8 @@ LOCALES = ("it", "en")
 
 
 class Person(Base):
-    """Someone the programme knows: the only table that holds identity."""
+    """Someone the programme knows: the one record of a person's identity. (A gift keeps
+    the donor as the treasurer typed them, and a receipt the donor it printed.)"""
 
     __tablename__ = "persons"
 

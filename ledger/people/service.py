@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.it import codicefiscale
@@ -292,13 +292,16 @@ def start_registration(
     password: str,
     locale: str,
     now: datetime,
+    forget_before: datetime | None = None,
 ) -> Registration | User:
     """A self-registration waiting for its link, or the user who already has the address.
 
     Everything typed is checked first (a refusal names its field, whatever the
     address). The password is hashed in either case, so a known address costs
     what a new one does; the caller answers the same way to both. Several
-    registrations may wait for one address: none occupies it.
+    registrations may wait for one address: none occupies it. Registrations
+    still waiting from before `forget_before` (their links have expired) are
+    forgotten, with the name, codice fiscale and password hash they held.
     """
     email = normalise_email(person.email)
     name = clean_name(person.full_name)
@@ -309,6 +312,12 @@ def start_registration(
     if locale not in LOCALES:
         raise InvalidPersonError(f"Lingua sconosciuta: {locale}", field="locale")
     password_hash = passwords.hash_password(password)
+    if forget_before is not None:
+        session.execute(
+            delete(Registration).where(
+                Registration.completed_at.is_(None), Registration.created_at < forget_before
+            )
+        )
     existing = find_user_by_email(session, email)
     if existing is not None:
         return existing

@@ -9,6 +9,7 @@ rule: it is an answer, not an error, so its audit event is kept.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -200,6 +201,25 @@ def test_two_registrations_of_one_address_wait_side_by_side_and_only_the_owners_
     refused_with_nothing_written(
         ledger, EmailTakenError, confirm(ledger, impostor, "the impostor's password")
     )
+
+
+def test_registrations_whose_links_expired_unused_are_forgotten_with_what_they_held(ledger):
+    register(ledger, name="Ivo Impostore", password="the impostor's password")
+    ledger.clock.instant += timedelta(days=2)  # type: ignore[attr-defined]
+    ledger.run(
+        lambda s: commands.register(
+            s,
+            service.NewPerson("someone.else@example.it", "Someone Else"),
+            role="donor",
+            password=PASSWORD,
+            locale="it",
+            origin=ANONYMOUS,
+            clock=ledger.clock,
+            link_lifetime=timedelta(days=1),
+        )
+    )
+    kept = ledger.read(lambda s: list(s.scalars(select(Registration.email))))
+    assert kept == ["someone.else@example.it"]
 
 
 def test_nobody_registers_into_a_role_that_handles_money_and_nothing_is_written(ledger):

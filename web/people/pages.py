@@ -19,6 +19,7 @@ once the answer has gone out. Links are signed with the secret key, expire
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -168,6 +169,9 @@ def register() -> ResponseReturnValue:
                     locale=language if language in LANGUAGES else "it",
                     origin=views.origin(),
                     clock=views.clock(),
+                    link_lifetime=timedelta(
+                        seconds=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
+                    ),
                 )
             )
         except LedgerError as exc:
