@@ -70,6 +70,17 @@ class CampaignDecided:
     actor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityCorrected:
+    """A person's name or codice fiscale was corrected; `old_*` is what it was, so
+    receipts that printed it can be voided and issued again (never altered)."""
+
+    person_id: int
+    old_name: str
+    old_codice_fiscale: str | None
+    actor: str | None
+
+
 E = TypeVar("E")
 Handler = Callable[[Session, Any, Clock], None]
 

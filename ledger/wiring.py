@@ -1,8 +1,10 @@
 """The composition root of the domain: who reacts to whose events.
 
 Campaigns and funds never import grants; grants subscribe to their events
-here. Every entry point (the web app factory, the `ledger` CLI, the tests,
-the benchmarks) calls `wire()` once; calling it again changes nothing.
+here. People never import campaigns; campaigns subscribe to a corrected
+identity here (its receipts are voided and issued again). Every entry point
+(the web app factory, the `ledger` CLI, the tests, the benchmarks) calls
+`wire()` once; calling it again changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from ledger import events
 
 def wire() -> None:
     """Subscribe every domain's handlers (idempotent)."""
-    from ledger.grants.handlers import subscribe_all
+    from ledger.campaigns.handlers import subscribe_all as subscribe_campaigns
+    from ledger.grants.handlers import subscribe_all as subscribe_grants
 
-    subscribe_all()
+    subscribe_grants()
+    subscribe_campaigns()
     events.mark_wired()

@@ -110,6 +110,8 @@ class Principal(UserMixin):  # type: ignore[misc]
     token_id: int | None = None
     # The scopes of the API token in use; None for a page session.
     scopes: frozenset[str] | None = None
+    # Whether the owner proved they read the address's mail (see ledger.people).
+    email_verified: bool = False
 
     def get_id(self) -> str:
         return f"{self.user_id}:{self.fingerprint}"
@@ -130,6 +132,7 @@ class Principal(UserMixin):  # type: ignore[misc]
             fingerprint=people.session_fingerprint(user),
             token_id=token.id if token is not None else None,
             scopes=token.scope_set if token is not None else None,
+            email_verified=user.email_verified,
         )
 
 

@@ -97,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_RESET_MAX_AGE": 3600,
     # One-time sign-in links by e-mail expire after this many seconds.
     "SIGN_IN_LINK_MAX_AGE": 900,
+    # Links that confirm an e-mail address (a registration's, an account's)
+    # expire after this many seconds.
+    "EMAIL_VERIFY_MAX_AGE": 86400,
     # How e-mail leaves: "smtp" sends it through LEDGER_SMTP_HOST:LEDGER_SMTP_PORT;
     # "log" writes it to the application log with its tokens hidden (nothing is
     # sent); "file" writes each whole message into MAIL_DIR (development).

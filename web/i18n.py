@@ -56,6 +56,16 @@ DOMAIN_MESSAGES = {
         "La password deve avere almeno %(n)s caratteri.", n=MIN_PASSWORD_LENGTH
     ),
     ("wrong_password", "current_password"): _l("La password attuale non è corretta."),
+    ("wrong_password", "password"): _l("La password non è quella scelta alla registrazione."),
+    ("email_not_verified", ""): _l(
+        "Conferma prima il tuo indirizzo e-mail: segui il link che ti abbiamo mandato."
+    ),
+    ("not_allowed", ""): _l(
+        "Solo la persona stessa o la tesoreria possono correggere nome e codice fiscale."
+    ),
+    ("nothing_to_correct", ""): _l(
+        "La ricevuta riporta già questi dati: non c'è nulla da correggere."
+    ),
     ("invalid_fund", "effective_on"): _l("La data di accredito non può essere nel futuro."),
     ("invalid_loan", "borrower_email"): _l("Nessuna persona registrata con questa e-mail."),
     ("invalid_loan", "borrower"): _l("Indica il beneficiario."),

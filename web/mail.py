@@ -1,11 +1,20 @@
 """E-mail: the messages the outbox sends, built at send time, and their transports.
 
 A view that queued messages (`ledger.outbox.service.enqueue`) calls
-`flush_outbox()` after its unit of work has committed; the dispatch itself
-lives in `web.outbox` (which also sends refunds to Stripe), and this module's
-`mail_delivery` builds the e-mail kinds. Each message is built at send time
-from ids (the address is read from `persons`, the reset link is signed then),
-so the outbox never stores an address or a secret.
+`flush_outbox()` after its unit of work has committed, or
+`flush_outbox_after_response()` when the answer must not wait for the mail
+server (registration, password reset: a known address must not answer more
+slowly than an unknown one); the dispatch itself lives in `web.outbox` (which
+also sends refunds to Stripe), and this module's `mail_delivery` builds the
+e-mail kinds. Each message is built at send time from ids (the address is read
+from `persons` or `registrations`, links are signed then), so the outbox never
+stores an address or a secret.
+
+Kinds: `password_reset` {user_id} (the reset link; a null user is the message
+an unknown address queues, and sends nothing), `registration`
+{registration_id} (the link that makes the account), `registration_known`
+{user_id} (someone tried to register an address that has an account), and
+`email_verify` {user_id} (the link that verifies an operator-made account).
 
 `LEDGER_MAIL_SENDER` chooses the transport: `smtp`; `log` (nothing is sent:
 the message is written to the application log as a warning, with every token
@@ -34,19 +43,34 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, render_template, url_for
+from flask import Flask, Response, after_this_request, current_app, render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ledger.outbox.models import OutboxMessage
-from ledger.people.models import SignInLink, User
+from ledger.people.commands import (
+    REGISTRATION_KNOWN_MESSAGE,
+    REGISTRATION_MESSAGE,
+    RESET_MESSAGE,
+    VERIFY_MESSAGE,
+)
+from ledger.people.models import Registration, SignInLink, User
 from web.config import ConfigError
 
 SENDERS = ("log", "smtp", "file", "memory")
 HIDDEN = "[token hidden]"  # what the log shows instead of a token
+SIGN_IN_LINK_MESSAGE = "sign_in_link"
 # The outbox kinds that are e-mail (built by `mail_delivery`).
-MAIL_KINDS = frozenset({"password_reset", "sign_in_link"})
+MAIL_KINDS = frozenset(
+    {
+        RESET_MESSAGE,
+        REGISTRATION_MESSAGE,
+        REGISTRATION_KNOWN_MESSAGE,
+        VERIFY_MESSAGE,
+        SIGN_IN_LINK_MESSAGE,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,53 +146,113 @@ def base_url(app: Flask) -> str:
     return str(app.config.get("BASE_URL") or DEVELOPMENT_BASE_URL).rstrip("/")
 
 
-def _render(db: Session, message: OutboxMessage) -> Mail:
-    if message.kind == "password_reset":
-        from web.people.pages import reset_token
+def _user(db: Session, message: OutboxMessage) -> User:
+    user = db.get(User, int(message.payload["user_id"]))
+    if user is None:
+        raise LookupError("the user of this message no longer exists")
+    return user
 
-        user = db.get(User, int(message.payload["user_id"]))
-        if user is None:
-            raise LookupError("the user of this message no longer exists")
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        with force_locale(user.locale), app.test_request_context(base_url=base_url(app)):
+
+def _render(db: Session, message: OutboxMessage) -> Mail | None:
+    """The e-mail of a message, or None for one that sends nothing.
+
+    Every token a message carries is named in the Mail's `secrets`, which the
+    `log` sender hides; the reset and sign-in links carry theirs in the URL
+    fragment (`#token=`), which browsers never send in a request line.
+    """
+    from web.people.pages import (
+        registration_token,
+        reset_token,
+        sign_in_token,
+        verification_token,
+    )
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    config = current_app.config
+    kind, payload = message.kind, message.payload
+    if kind == SIGN_IN_LINK_MESSAGE:
+        link_row = db.get(SignInLink, int(payload["link_id"]))
+        owner = db.get(User, link_row.user_id) if link_row is not None else None
+        if link_row is None or owner is None:
+            raise LookupError("the sign-in link of this message no longer exists")
+        with force_locale(owner.locale), app.test_request_context(base_url=base_url(app)):
+            token = sign_in_token(link_row)
+            return Mail(
+                to=owner.person.email,
+                subject=_("Registro comunitario: il tuo link di accesso"),
+                body=render_template(
+                    "mail/sign_in_link.txt",
+                    link=url_for("auth.sign_in_link", _external=True) + "#token=" + token,
+                    minutes=int(config["SIGN_IN_LINK_MAX_AGE"]) // 60,
+                ),
+                secrets=(token,),
+            )
+    if kind == RESET_MESSAGE and payload.get("user_id") is None:
+        return None  # an unknown address: the same work was done, nothing is sent
+    if kind == REGISTRATION_MESSAGE:
+        registration = db.get(Registration, int(payload["registration_id"]))
+        if registration is None or registration.completed_at is not None:
+            return None  # completed, or forgotten once its link expired
+        with force_locale(registration.locale), app.test_request_context(base_url=base_url(app)):
+            token = registration_token(registration)
+            return Mail(
+                to=registration.email,
+                subject=_("Registro comunitario: conferma il tuo indirizzo"),
+                body=render_template(
+                    "mail/registration.txt",
+                    link=url_for("auth.register_confirm", token=token, _external=True),
+                    name=registration.full_name,
+                    hours=int(config["EMAIL_VERIFY_MAX_AGE"]) // 3600,
+                ),
+                secrets=(token,),
+            )
+    user = _user(db, message)
+    with force_locale(user.locale), app.test_request_context(base_url=base_url(app)):
+        if kind == RESET_MESSAGE:
             token = reset_token(user)
-            link = url_for("auth.reset", _external=True) + "#token=" + token
-            minutes = int(current_app.config["PASSWORD_RESET_MAX_AGE"]) // 60
             return Mail(
                 to=user.person.email,
                 subject=_("Registro comunitario: nuova password"),
-                body=render_template("mail/password_reset.txt", link=link, minutes=minutes),
+                body=render_template(
+                    "mail/password_reset.txt",
+                    link=url_for("auth.reset", _external=True) + "#token=" + token,
+                    minutes=int(config["PASSWORD_RESET_MAX_AGE"]) // 60,
+                ),
                 secrets=(token,),
             )
-    if message.kind == "sign_in_link":
-        return _sign_in_link_mail(db, int(message.payload["link_id"]))
-    raise LookupError(f"no template for outbox messages of kind {message.kind!r}")
+        if kind == REGISTRATION_KNOWN_MESSAGE:
+            return Mail(
+                to=user.person.email,
+                subject=_("Registro comunitario: qualcuno ha provato a registrarsi"),
+                body=render_template(
+                    "mail/registration_known.txt",
+                    login=url_for("auth.login", _external=True),
+                    reset=url_for("auth.reset_request", _external=True),
+                ),
+            )
+        if kind == VERIFY_MESSAGE:
+            if user.email_verified:
+                return None
+            token = verification_token(user)
+            return Mail(
+                to=user.person.email,
+                subject=_("Registro comunitario: conferma il tuo indirizzo"),
+                body=render_template(
+                    "mail/email_verify.txt",
+                    link=url_for("auth.verify_email", token=token, _external=True),
+                    hours=int(config["EMAIL_VERIFY_MAX_AGE"]) // 3600,
+                ),
+                secrets=(token,),
+            )
+    raise LookupError(f"no template for outbox messages of kind {kind!r}")
 
 
-def _sign_in_link_mail(db: Session, link_id: int) -> Mail:
-    from web.people.pages import sign_in_token
-
-    link_row = db.get(SignInLink, link_id)
-    user = db.get(User, link_row.user_id) if link_row is not None else None
-    if link_row is None or user is None:
-        raise LookupError("the sign-in link of this message no longer exists")
+def mail_delivery(db: Session, message: OutboxMessage) -> Callable[[], None] | None:
+    """Build an e-mail message of the outbox and return the function that sends it
+    (None: the message sends nothing)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with force_locale(user.locale), app.test_request_context(base_url=base_url(app)):
-        token = sign_in_token(link_row)
-        link = url_for("auth.sign_in_link", _external=True) + "#token=" + token
-        minutes = int(current_app.config["SIGN_IN_LINK_MAX_AGE"]) // 60
-        return Mail(
-            to=user.person.email,
-            subject=_("Registro comunitario: il tuo link di accesso"),
-            body=render_template("mail/sign_in_link.txt", link=link, minutes=minutes),
-            secrets=(token,),
-        )
-
-
-def mail_delivery(db: Session, message: OutboxMessage) -> Callable[[], None]:
-    """Build an e-mail message of the outbox and return the function that sends it."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return _delivery(app, _render(db, message))
+    mail = _render(db, message)
+    return None if mail is None else _delivery(app, mail)
 
 
 def flush_outbox() -> tuple[int, int]:
@@ -177,6 +261,27 @@ def flush_outbox() -> tuple[int, int]:
     from web.outbox import flush_outbox as flush
 
     return flush()
+
+
+def flush_outbox_after_response() -> None:
+    """Send what the outbox holds once this request's answer has gone out.
+
+    The mail server's time is then never part of the answer: a page that
+    queued a message for a known address answers as fast as one that queued
+    nothing to send. The WSGI server closes the response after sending it,
+    which runs the flush (in an application context of its own).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def flush_later(response: Response) -> Response:
+        def flush() -> None:
+            with app.app_context():
+                flush_outbox()
+
+        response.call_on_close(flush)
+        return response
+
+    after_this_request(flush_later)
 
 
 def init_mail(app: Flask) -> None:

@@ -2,14 +2,14 @@
 
 Each public function here is one act of a treasurer (create, publish and
 close a campaign, record a gift received in cash or by bank transfer, refund
-a gift), of a donor (start a card gift) or of Stripe (a webhook event, the
-answer to a refund we asked for). It takes the act's arguments, an `Origin`
-and, when the act can be repeated, the caller's request key; it opens with
-`ledger.commands.begin` (the same key and request answer the first outcome,
-another request under the key is a conflict that writes nothing), writes
-through the services of this package, records its audit event under the action
-declared below, and returns an `Outcome`. Pages, the API and the CLI call these
-and only translate input and output.
+a gift, reissue a receipt with the donor corrected), of a donor (start a card
+gift) or of Stripe (a webhook event, the answer to a refund we asked for). It
+takes the act's arguments, an `Origin` and, when the act can be repeated, the
+caller's request key; it opens with `ledger.commands.begin` (the same key and
+request answer the first outcome, another request under the key is a conflict
+that writes nothing), writes through the services of this package, records its
+audit event under the action declared below, and returns an `Outcome`. Pages,
+the API and the CLI call these and only translate input and output.
 
 Stripe is never called from here: a card gift is written `pending` by
 `start_card_donation` and committed before the caller asks Stripe for its
@@ -28,16 +28,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.campaigns import service, stripe_events
+from ledger.campaigns import receipts, service, stripe_events
 from ledger.campaigns.donations import (
     OFFLINE_MAXIMUM_MINOR,
     Limits,
     record_offline_donation,
     start_online_donation,
 )
-from ledger.campaigns.errors import InvalidDonationError, InvalidDonorError
+from ledger.campaigns.errors import (
+    InvalidDonationError,
+    InvalidDonorError,
+    NothingToCorrectError,
+)
 from ledger.campaigns.getters import get_campaign, get_donation, pending_refund
-from ledger.campaigns.models import Campaign, Donation, Organisation, Refund
+from ledger.campaigns.models import Campaign, Donation, Organisation, Receipt, Refund
 from ledger.campaigns.refunds import confirm_refund, fail_refund, request_refund
 from ledger.campaigns.stripe_events import ChargeFacts, ProviderRefund
 from ledger.commands import Origin, Outcome, begin, command
@@ -45,7 +49,7 @@ from ledger.core.clock import Clock, rome_today
 from ledger.core.money import Money, format_minor
 from ledger.people.errors import InvalidPersonError
 from ledger.people.models import Person
-from ledger.people.service import normalise_codice_fiscale, normalise_email
+from ledger.people.service import clean_name, normalise_codice_fiscale, normalise_email
 
 REGISTER_ORGANISATION = command("organisation.create", "organisation")
 CREATE_CAMPAIGN = command("campaign.create", "campaign")
@@ -55,6 +59,7 @@ REGISTER_DONOR = command("person.create", "person")
 START_CARD_DONATION = command("donation.start", "donation")
 RECORD_OFFLINE_GIFT = command("donation.record", "donation")
 REFUND_DONATION = command("donation.refund", "donation")
+REISSUE_RECEIPT = command("receipt.reissue", "donation")
 APPLY_STRIPE_EVENT = command("stripe.event", "stripe_event")
 # Stripe's answer to a refund we sent it: recorded, or refused for good.
 STRIPE_REFUND = command("stripe.refund", "refund")
@@ -232,10 +237,13 @@ def donor_person(
 ) -> Outcome[Person | None]:
     """The donor's person: found by e-mail, else registered with a name (audited).
 
-    Identity stays in `persons`; a donation refers to it by id. Nothing given:
-    no person. A name without an e-mail is refused (an e-mail tells people
-    apart), and so is an unknown e-mail without a name. The refusals name the
-    form's fields (`donor_email`, `donor_name`, `donor_codice_fiscale`).
+    A donation refers to its person by id. A person found is never changed:
+    the name and codice fiscale typed for a gift go on the gift and its
+    receipt (`record_offline_gift`), and whoever registered the address sees
+    the gift only once their account is verified. Nothing given: no person.
+    A name without an e-mail is refused (an e-mail tells people apart), and
+    so is an unknown e-mail without a name. The refusals name the form's
+    fields (`donor_email`, `donor_name`, `donor_codice_fiscale`).
     """
     claim = begin(session, REGISTER_DONOR, origin, clock=clock)
     if not donor.given:
@@ -277,6 +285,15 @@ def donor_person(
     session.add(person)
     session.flush()
     return claim.done(person, subject_id=person.id)
+
+
+def _typed_donor(donor: Donor) -> tuple[str | None, str | None]:
+    """The donor's name and codice fiscale as typed (checked by `donor_person`); a codice
+    fiscale without a name is not an identity of its own."""
+    name = " ".join((donor.full_name or "").split()) or None
+    if name is None:
+        return None, None
+    return name, normalise_codice_fiscale(donor.codice_fiscale)
 
 
 def start_card_donation(
@@ -354,6 +371,8 @@ def record_offline_gift(
     The day of the gift may not be in the future (InvalidDonationError, field
     `donated_on`); the donor, when named, is found or registered by
     `donor_person`; the rest is checked by `donations.record_offline_donation`.
+    The receipt prints the donor as typed here (a name given wins over the
+    person registered under the address, which is not changed).
     """
     claim = begin(
         session,
@@ -379,6 +398,7 @@ def record_offline_gift(
             "La data della donazione non può essere nel futuro.", field="donated_on"
         )
     person = donor_person(session, donor, origin=origin, clock=clock).value
+    typed_name, typed_cf = _typed_donor(donor)
     donation, created = record_offline_donation(
         session,
         campaign_id,
@@ -392,6 +412,8 @@ def record_offline_gift(
         actor=origin.actor,
         clock=clock,
         maximum_minor=maximum_minor,
+        donor_name=typed_name,
+        donor_codice_fiscale=typed_cf,
     )
     if not created:  # booked under this key before request keys were kept
         return claim.known(donation, subject_id=donation.id)
@@ -463,6 +485,66 @@ def refund_donation(
             "asked": None if amount is None else format_minor(amount.minor, amount.currency),
         },
         result={"refund_id": refund.id},
+    )
+
+
+def reissue_receipt(
+    session: Session,
+    donation_id: int,
+    *,
+    donor_name: str,
+    donor_codice_fiscale: str | None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Receipt]:
+    """Correct the donor of a gift: its valid receipt is voided and a new one, with a new
+    number, prints the donor as given now; once per request key.
+
+    The gift keeps the donor as corrected (a later receipt, after a partial
+    refund, prints them too). A gift without a valid receipt is
+    InvalidDonationError; a blank or too long name or a bad codice fiscale
+    InvalidPersonError (`full_name`, `codice_fiscale`); the same data the
+    receipt already prints NothingToCorrectError. Each writes nothing.
+    """
+    claim = begin(
+        session,
+        REISSUE_RECEIPT,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "donation": donation_id,
+            "donor_name": donor_name,
+            "donor_codice_fiscale": donor_codice_fiscale,
+        },
+    )
+    if claim.earlier is not None:
+        earlier = session.get(Receipt, int(claim.earlier.result["receipt_id"]))
+        assert earlier is not None
+        return claim.replay(earlier)
+    donation = get_donation(session, donation_id, lock=True)
+    current = receipts.valid_receipt(session, donation_id)
+    if current is None:
+        raise InvalidDonationError(
+            "Questa donazione non ha una ricevuta valida da correggere.", field="donation"
+        )
+    name = clean_name(donor_name)
+    codice_fiscale = normalise_codice_fiscale(donor_codice_fiscale)
+    if (name, codice_fiscale) == (current.donor_name, current.donor_codice_fiscale):
+        raise NothingToCorrectError(
+            "La ricevuta riporta già questi dati: non c'è nulla da correggere."
+        )
+    donation.donor_name, donation.donor_codice_fiscale = name, codice_fiscale
+    issued = receipts.reissue_after_change(
+        session, donation, clock=clock, reason=receipts.CORRECTED
+    )
+    assert issued is not None  # a valid receipt means the gift still counts
+    return claim.done(
+        issued,
+        subject_id=donation_id,
+        details={"voided_receipt_id": current.id, "receipt_id": issued.id},
+        result={"receipt_id": issued.id},
     )
 
 

@@ -144,11 +144,16 @@ def record_offline_donation(
     actor: str,
     clock: Clock,
     maximum_minor: int = OFFLINE_MAXIMUM_MINOR,
+    donor_name: str | None = None,
+    donor_codice_fiscale: str | None = None,
 ) -> tuple[Donation, bool]:
     """Cash received at a community point or a bank transfer: settled at once.
 
     The amount is at most `maximum_minor` (InvalidDonationError naming the
-    minimum and maximum otherwise)."""
+    minimum and maximum otherwise). `donor_name` and `donor_codice_fiscale` are
+    the donor as the treasurer typed them: the receipt prints them, whatever the
+    person `person_id` says.
+    """
     existing = _replay(session, request_key, campaign_id, amount, method)
     if existing is not None:
         return existing, False
@@ -178,6 +183,8 @@ def record_offline_donation(
         withdrawn_minor=0,
         reference=clean_reference,
         request_key=request_key,
+        donor_name=donor_name,
+        donor_codice_fiscale=donor_codice_fiscale if donor_name else None,
         created_at=clock.now(),
     )
     session.add(donation)

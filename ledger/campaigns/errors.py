@@ -55,6 +55,12 @@ class InvalidReceiptError(LedgerError):
     code = "invalid_receipt"
 
 
+class NothingToCorrectError(LedgerError):
+    """A receipt would be issued again with the very donor it already prints."""
+
+    code = "nothing_to_correct"
+
+
 class InvalidDonorError(LedgerError):
     """The donor a treasurer names cannot be linked (422); `details["field"]` names the
     form's field (`donor_email`, `donor_name`)."""

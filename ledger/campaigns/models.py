@@ -1,8 +1,10 @@
 """Tables of campaigns, donations, refunds, disputes and receipts (migration 0003).
 
-Amounts are integer minor units with their currency. A donation's identity of
-the donor is a reference to `persons` (or nothing): names never enter these
-tables or the journal.
+Amounts are integer minor units with their currency. A donation refers to
+the donor's person (or nothing); the donor of an offline gift as the treasurer
+typed them, and the donor printed on a receipt, are kept with the gift and the
+receipt (migration 0011), so a receipt never changes with a person's record.
+Names never enter the journal.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ class Donation(Base):
     # the treasurer's request (a retried request records the gift once).
     reference: Mapped[str | None] = mapped_column(String(140))
     request_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The donor of an offline gift as the treasurer typed them (migration 0011):
+    # what its receipt prints, whoever registered the address.
+    donor_name: Mapped[str | None] = mapped_column(String(200))
+    donor_codice_fiscale: Mapped[str | None] = mapped_column(String(16))
     flagged_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -165,6 +171,9 @@ class Receipt(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     voided_on: Mapped[date | None] = mapped_column(Date)
     void_reason: Mapped[str | None] = mapped_column(String(200))
+    # The donor as printed, fixed at issue (migration 0011); None: not identified.
+    donor_name: Mapped[str | None] = mapped_column(String(200))
+    donor_codice_fiscale: Mapped[str | None] = mapped_column(String(16))
 
 
 class ReceiptCounter(Base):

@@ -3,7 +3,8 @@
 Nothing here writes. The public views never carry the name of a donor who
 asked to stay anonymous: `public_gifts` returns no name for such a gift, so a
 page cannot show one by mistake. The donor's own views and the treasurer's do
-carry names, read from `persons` (the only table holding identity).
+carry names: the donor as given for the gift, else its person's. A receipt
+prints the donor fixed when it was issued.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def public_gifts(session: Session, campaign_id: int, *, limit: int = 100) -> lis
             continue
         gifts.append(
             PublicGift(
-                donor_name=None if donation.anonymous else full_name,
+                donor_name=None if donation.anonymous else (donation.donor_name or full_name),
                 amount_minor=donation.counted_minor,
                 currency=donation.currency,
                 donated_on=donation.donated_on,
@@ -123,6 +124,7 @@ def _rows(session: Session, query: Select[Donation]) -> list[DonationRow]:
     rows = []
     for donation in donations:
         name, email = people.get(donation.person_id or 0, (None, None))
+        name = donation.donor_name or name
         shown = receipts.get(donation.id)
         rows.append(
             DonationRow(
@@ -197,14 +199,14 @@ def printable_receipt(session: Session, donation_id: int) -> Receipt | None:
 
 
 def receipt_data(session: Session, receipt: Receipt) -> ReceiptData:
-    """What the receipt prints: the recipient, the donor by name (also when the gift was
-    anonymous to the public: the receipt is theirs and the treasurer's), the gift."""
+    """What the receipt prints: the recipient, the donor fixed when it was issued (by name
+    also when the gift was anonymous to the public: the receipt is theirs and the
+    treasurer's), the gift."""
     donation = session.get(Donation, receipt.donation_id)
     organisation = session.get(Organisation, receipt.organisation_id)
     assert donation is not None and organisation is not None
     campaign = session.get(Campaign, donation.campaign_id)
     assert campaign is not None
-    person = session.get(Person, donation.person_id) if donation.person_id else None
     reference = donation.reference or donation.stripe_payment_intent_id
     return ReceiptData(
         recipient_name=organisation.name,
@@ -214,8 +216,8 @@ def receipt_data(session: Session, receipt: Receipt) -> ReceiptData:
         recipient_address=organisation.address,
         number=format_receipt_number(receipt.year, receipt.number),
         issued_on=receipt.issued_on,
-        donor_name=person.full_name if person else None,
-        donor_codice_fiscale=person.codice_fiscale if person else None,
+        donor_name=receipt.donor_name,
+        donor_codice_fiscale=receipt.donor_codice_fiscale if receipt.donor_name else None,
         amount_minor=receipt.amount_minor,
         currency=receipt.currency,
         donated_on=min(donation.donated_on or receipt.issued_on, receipt.issued_on),

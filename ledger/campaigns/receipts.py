@@ -4,6 +4,11 @@ A settled gift gets the next number of its organisation's year (the counter row
 is locked, so two settlements never share a number). A refund voids the
 receipt, which stays on file; if money remains after a partial refund, a new
 receipt states the remainder. The year is the gift's date in Europe/Rome.
+
+The donor a receipt prints is fixed when it is issued (`Receipt.donor_name`,
+`donor_codice_fiscale`): the donor of the gift as the treasurer typed them,
+else the person the gift refers to, else nobody ("not identified"). A receipt
+is never altered: a correction voids it and issues a new one with a new number.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Receipt, ReceiptCounter
 from ledger.core.clock import Clock, rome_today
+from ledger.people.models import Person
+
+CORRECTED = "Dati del donatore corretti"
 
 
 def _next_number(session: Session, organisation_id: int, year: int) -> int:
@@ -31,6 +39,18 @@ def _next_number(session: Session, organisation_id: int, year: int) -> int:
     return counter.last_number
 
 
+def donor_identity(session: Session, donation: Donation) -> tuple[str | None, str | None]:
+    """The donor a new receipt of the gift prints (name, codice fiscale): as given for the
+    gift, else its person's, else (None, None)."""
+    if donation.donor_name:
+        return donation.donor_name, donation.donor_codice_fiscale
+    if donation.person_id is not None:
+        person = session.get(Person, donation.person_id)
+        if person is not None:
+            return person.full_name, person.codice_fiscale
+    return None, None
+
+
 def issue(session: Session, donation: Donation, *, clock: Clock) -> Receipt | None:
     """Give a settled gift its receipt for what it still counts (None if nothing remains)."""
     if donation.counted_minor <= 0:
@@ -38,6 +58,7 @@ def issue(session: Session, donation: Donation, *, clock: Clock) -> Receipt | No
     campaign = session.get(Campaign, donation.campaign_id)
     assert campaign is not None
     on = donation.donated_on or rome_today(clock)
+    donor_name, donor_codice_fiscale = donor_identity(session, donation)
     receipt = Receipt(
         donation_id=donation.id,
         amount_minor=donation.counted_minor,
@@ -46,6 +67,8 @@ def issue(session: Session, donation: Donation, *, clock: Clock) -> Receipt | No
         year=on.year,
         number=_next_number(session, campaign.organisation_id, on.year),
         issued_on=rome_today(clock),
+        donor_name=donor_name,
+        donor_codice_fiscale=donor_codice_fiscale,
     )
     session.add(receipt)
     session.flush()
@@ -64,10 +87,23 @@ def void(session: Session, donation: Donation, *, on: date, reason: str) -> Rece
 
 def reissue_after_change(
     session: Session, donation: Donation, *, clock: Clock, reason: str
-) -> None:
-    """After money went back: void the receipt and, if something remains, issue a new one."""
+) -> Receipt | None:
+    """After money went back or the donor was corrected: void the receipt and, if
+    something remains, issue a new one (returned)."""
     void(session, donation, on=rome_today(clock), reason=reason)
-    issue(session, donation, clock=clock)
+    return issue(session, donation, clock=clock)
+
+
+def valid_receipts_of_person(session: Session, person_id: int) -> list[Receipt]:
+    """The valid receipts of the gifts that refer to a person, oldest first."""
+    return list(
+        session.scalars(
+            select(Receipt)
+            .join(Donation, Donation.id == Receipt.donation_id)
+            .where(Donation.person_id == person_id, Receipt.voided_on.is_(None))
+            .order_by(Receipt.id)
+        )
+    )
 
 
 def valid_receipt(session: Session, donation_id: int) -> Receipt | None:

@@ -1,11 +1,13 @@
 """`ledger users`: the people who can sign in, and their roles. `users create` makes a user
 and their person record (the password, if any, is read from standard input and never
 printed), `users list` shows roles, 2FA enrolment and status, `users roles` shows or changes
-a user's roles, and `users deactivate` stops a user signing in and using API tokens. Each
-change goes through the use cases of `ledger.people.commands`, which write its `user.*` audit
-event in the same transaction. `users new-totp-key` prints a key for LEDGER_TOTP_KEY and
-`users reseal-totp` seals every TOTP secret under its first key (after the upgrade to
-0012_totp_encrypted, and after a new key was put first).
+a user's roles, `users deactivate` stops a user signing in and using API tokens, and
+`users identity` corrects a person's name and codice fiscale (receipts that printed the old
+ones are voided and issued again). Each change goes through the use cases of
+`ledger.people.commands`, which write its audit event in the same transaction.
+`users new-totp-key` prints a key for LEDGER_TOTP_KEY and `users reseal-totp` seals every
+TOTP secret under its first key (after the upgrade to 0009_totp_encrypted, and after a new
+key was put first).
 """
 
 from __future__ import annotations
@@ -79,7 +81,10 @@ def users_create(
     """Create a user (and their person record) for EMAIL.
 
     Prints the user id and roles, never the password. Writes a `user.create`
-    audit event in the same transaction.
+    audit event in the same transaction. The address counts as unconfirmed
+    (gifts and loans the registry links to it stay hidden from the user) until
+    its owner follows a confirmation link from their personal area or a
+    password-reset link.
     """
     password = _read_password_line() if password_stdin else None
     ledger = open_ledger(ctx)
@@ -212,7 +217,7 @@ def users_new_totp_key() -> None:
 def users_reseal_totp(ctx: click.Context) -> None:
     """Seal every TOTP secret under the first key of LEDGER_TOTP_KEY.
 
-    Seals the secrets migration 0012 left in clear (it ran without LEDGER_TOTP_KEY)
+    Seals the secrets migration 0009 left in clear (it ran without LEDGER_TOTP_KEY)
     and those sealed under an older key; writes a `user.totp_reseal` audit event
     when any changed. A secret that no key opens stops the command with nothing
     changed (secret_key_mismatch): put the old key back in the list.
@@ -230,3 +235,37 @@ def users_reseal_totp(ctx: click.Context) -> None:
         click.echo(f"sealed the TOTP secrets of {changed} users under the first key")
     else:
         click.echo("every TOTP secret is already sealed under the first key; nothing changed")
+
+
+@users.command("identity")
+@click.argument("email")
+@click.option("--name", required=True, help="The person's full name, corrected.")
+@click.option(
+    "--codice-fiscale", default=None, help="The codice fiscale, corrected (omit it to remove it)."
+)
+@click.pass_context
+def users_identity(ctx: click.Context, email: str, name: str, codice_fiscale: str | None) -> None:
+    """Correct the name and codice fiscale of the person with EMAIL (with or without an account).
+
+    Receipts already issued with the old ones are voided and issued again with a
+    new number, never altered; writes a `person.correct` audit event.
+    """
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> tuple[int, bool]:
+        person = people.get_person_by_email(session, email)
+        outcome = people_commands.correct_identity(
+            session,
+            person.id,
+            name,
+            codice_fiscale,
+            origin=Origin.command_line(),
+            clock=ledger.clock,
+        )
+        return person.id, outcome.created
+
+    person_id, changed = ledger.run(work)
+    if changed:
+        click.echo(f"corrected person {person_id}; receipts with the old data were reissued")
+    else:
+        click.echo(f"person {person_id} already has this name and codice fiscale; nothing changed")

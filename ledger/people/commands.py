@@ -7,9 +7,19 @@ roles, deactivate, issue and revoke a token). Each function is one act: `begin`,
 `ledger.people.service`, then `Claim.done`, which writes its audit event in
 the same transaction. Pages and the CLI call these and only translate.
 
+Registering makes no account: it keeps the registration and mails a link to
+the address (or, when the address has an account, tells its owner that someone
+tried), and answers the same either way. Following the link with the password
+chosen makes the account, verified. An account an operator made is verified
+when its owner follows a confirmation link or a password-reset link: either
+proves they read the address's mail. A person's name and codice fiscale are
+corrected by the person (verified) or by staff; the receipts that printed the
+old ones are voided and issued again by the campaigns' handler of
+`IdentityCorrected`.
+
 None of these takes a request key. A repeat of most of them is refused by the
-act itself (an e-mail already registered, a reset link already used, a code
-already spent), and the others change a state to what it already is on a
+act itself (a registration already completed, a reset link already used, a
+code already spent), and the others change a state to what it already is on a
 repeat (roles, deactivation, revocation), writing and auditing nothing. Their
 requests also name a person (an e-mail, a password), which should not be kept
 even as a hash in the table of request keys.
@@ -19,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,19 +37,27 @@ from sqlalchemy.orm import Session
 from ledger.commands import Claim, Origin, Outcome, begin, command
 from ledger.core.clock import Clock
 from ledger.core.sealing import SecretBox
+from ledger.events import IdentityCorrected, publish
 from ledger.outbox.service import enqueue
 from ledger.people import service
 from ledger.people.errors import (
     InvalidPersonError,
     InvalidTotpCodeError,
+    NotAllowedError,
     TwoFactorRequiredError,
     UserInactiveError,
     UserNotFoundError,
     WrongPasswordError,
 )
-from ledger.people.models import MONEY, READ, SELF_REGISTER_ROLES, ApiToken, User
+from ledger.people.models import MONEY, READ, ApiToken, Person, User
 
-REGISTER = command("user.register", "user")
+REGISTER = command("user.register", "registration")
+# A registration for an address that already has an account: its owner is told.
+REGISTER_KNOWN = command("user.register_known", "user")
+CONFIRM_REGISTRATION = command("user.register_confirm", "user")
+REQUEST_VERIFICATION = command("user.email_verify_request", "user")
+VERIFY_EMAIL = command("user.email_verify", "user")
+CORRECT_IDENTITY = command("person.correct", "person")
 CHANGE_PASSWORD = command("user.password_change", "user")
 CHANGE_PASSWORD_REFUSED = command("user.password_change_failed", "user")
 REQUEST_RESET = command("user.password_reset_request", "user")
@@ -52,7 +71,14 @@ DEACTIVATE_USER = command("user.deactivate", "user")
 ISSUE_TOKEN = command("token.create", "api_token")
 REVOKE_TOKEN = command("token.revoke", "api_token")
 
-RESET_MESSAGE = "password_reset"  # the outbox message that mails the reset link
+# The outbox messages (e-mail, built at send time from these ids).
+RESET_MESSAGE = "password_reset"  # the reset link; {"user_id": None} sends nothing
+REGISTRATION_MESSAGE = "registration"  # the link that makes the account
+REGISTRATION_KNOWN_MESSAGE = "registration_known"  # "someone tried to register"
+VERIFY_MESSAGE = "email_verify"  # the link that verifies an operator-made account
+# Who may correct anyone's name and codice fiscale (an operator at the console too).
+IDENTITY_STAFF = frozenset({"treasurer", "admin"})
+NOT_YOURS = "Solo la persona stessa o la tesoreria possono correggere nome e codice fiscale."
 
 
 # ------------------------------------------------------------------ a person's own account
@@ -65,21 +91,144 @@ def register(
     locale: str,
     origin: Origin,
     clock: Clock,
-) -> Outcome[User]:
-    """Self-registration of a donor or a proponent, who is the actor of their own event.
+    link_lifetime: timedelta | None = None,
+) -> Outcome[None]:
+    """Self-registration of a donor or a proponent: no account until the link is followed.
 
-    A role that handles money or access is refused (InvalidPersonError, field
-    `role`): those are granted by an operator.
+    Everything typed is checked whatever the address (InvalidPersonError or
+    WeakPasswordError naming the field, nothing written; a role that handles
+    money or access is refused: those are granted by an operator). Then the
+    registration is kept and its link queued for the address, or, when the
+    address already has an account, a message telling its owner that someone
+    tried. Both hash the password and queue one message, and the answer
+    (`None`) is the same: nobody learns which addresses are registered.
+    With `link_lifetime`, registrations whose links have expired unused are
+    forgotten.
     """
     claim = begin(session, REGISTER, origin, clock=clock)
-    if role not in SELF_REGISTER_ROLES:
-        raise InvalidPersonError(f"Ruolo non disponibile alla registrazione: {role}.", field="role")
-    user = service.create_user(
-        session, person, roles=[role], password=password, now=clock.now(), locale=locale
+    now = clock.now()
+    found = service.start_registration(
+        session,
+        person,
+        role=role,
+        password=password,
+        locale=locale,
+        now=now,
+        forget_before=now - link_lifetime if link_lifetime is not None else None,
     )
+    if isinstance(found, User):
+        enqueue(session, REGISTRATION_KNOWN_MESSAGE, {"user_id": found.id}, now=clock.now())
+        begin(session, REGISTER_KNOWN, origin, clock=clock).done(None, subject_id=found.id)
+        return Outcome(None, created=False)
+    enqueue(session, REGISTRATION_MESSAGE, {"registration_id": found.id}, now=clock.now())
+    claim.done(None, subject_id=found.id, details={"role": found.role})
+    return Outcome(None, created=True)
+
+
+def confirm_registration(
+    session: Session,
+    registration_id: int,
+    password: str,
+    *,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[User | None]:
+    """Make the verified account of a registration from its link and the password chosen.
+
+    A link that no longer works (completed, unknown) writes nothing (`value`
+    None); a wrong password is WrongPasswordError and an address that has an
+    account by now EmailTakenError, both writing nothing. The registration's
+    row is locked, so two tabs posting one link cannot both use it.
+    """
+    claim = begin(session, CONFIRM_REGISTRATION, origin, clock=clock)
+    registration = service.pending_registration(session, registration_id, lock=True)
+    if registration is None:
+        return Outcome(None, created=False)
+    user = service.complete_registration(session, registration, password, now=clock.now())
     return claim.done(
-        user, subject_id=user.id, details={"roles": sorted(user.roles)}, user_id=user.id
+        user,
+        subject_id=user.id,
+        details={"roles": sorted(user.roles), "registration_id": registration.id},
+        user_id=user.id,
     )
+
+
+def request_verification(
+    session: Session, user_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[User]:
+    """Queue a confirmation link for the address of an unverified account.
+
+    A verified account writes nothing (`created` false).
+    """
+    claim = begin(session, REQUEST_VERIFICATION, origin, clock=clock)
+    user = service.get_user(session, user_id)
+    if user.email_verified or not user.active:
+        return Outcome(user, created=False)
+    enqueue(session, VERIFY_MESSAGE, {"user_id": user.id}, now=clock.now())
+    return claim.done(user, subject_id=user.id)
+
+
+def verify_email(
+    session: Session,
+    user_id: int,
+    fingerprint: str,
+    *,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[User | None]:
+    """Verify an account's address from its confirmation link, followed while signed in
+    as that account (the link proves the mail is read, the session the password).
+
+    A link that no longer works (used, the address changed, another account
+    signed in) writes nothing (`value` None).
+    """
+    claim = begin(session, VERIFY_EMAIL, origin, clock=clock)
+    if origin.user_id != user_id:
+        return Outcome(None, created=False)
+    user = service.verification_link_user(session, user_id, fingerprint, lock=True)
+    if user is None:
+        return Outcome(None, created=False)
+    service.mark_email_verified(user, now=clock.now())
+    return claim.done(user, subject_id=user.id)
+
+
+def correct_identity(
+    session: Session,
+    person_id: int,
+    full_name: str,
+    codice_fiscale: str | None,
+    *,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[Person]:
+    """Correct a person's name and codice fiscale; the receipts that printed the old ones
+    are voided and issued again (`IdentityCorrected`), never altered.
+
+    The person does it from their own verified account (EmailNotVerifiedError
+    otherwise); staff (treasurer, admin) and an operator at the console for
+    anyone; anybody else is NotAllowedError. A bad name or codice fiscale is
+    InvalidPersonError. Nothing changed: nothing written (`created` false).
+    """
+    claim = begin(session, CORRECT_IDENTITY, origin, clock=clock)
+    person = service.get_person(session, person_id)
+    own = service.user_of_person(session, person_id)
+    if origin.user_id is not None and own is not None and own.id == origin.user_id:
+        service.check_own_identity(own)
+    elif origin.user_id is not None:
+        if not service.get_user(session, origin.user_id).roles & IDENTITY_STAFF:
+            raise NotAllowedError(NOT_YOURS)
+    elif origin.channel != "cli":
+        raise NotAllowedError(NOT_YOURS)
+    old_name, old_cf = person.full_name, person.codice_fiscale
+    changed = service.correct_identity(person, full_name, codice_fiscale)
+    if not changed:
+        return Outcome(person, created=False)
+    publish(
+        session,
+        IdentityCorrected(person.id, old_name, old_cf, origin.actor),
+        clock=clock,
+    )
+    return claim.done(person, subject_id=person.id, details={"changed": changed})
 
 
 def change_password(
@@ -113,14 +262,17 @@ def request_password_reset(
 ) -> Outcome[User | None]:
     """Queue the reset link's e-mail for the active user with this address.
 
-    An unknown or inactive address writes nothing (`value` None, `created`
-    false); the caller answers the same either way, so nobody learns which
-    addresses are registered. The outbox message names the user, not the
-    address, and is sent after the commit.
+    An unknown or inactive address does the same work: it queues a message that
+    names no user (it sends nothing) and audits the request without a subject,
+    so the caller's answer, and the time it takes, say nothing about which
+    addresses are registered (`value` None, `created` false). The outbox
+    message names the user, not the address, and is sent after the commit.
     """
     claim = begin(session, REQUEST_RESET, origin, clock=clock)
     user = service.find_user_by_email(session, email)
     if user is None or not user.active:
+        enqueue(session, RESET_MESSAGE, {"user_id": None}, now=clock.now())
+        claim.done(None, subject_id=None)
         return Outcome(None, created=False)
     enqueue(session, RESET_MESSAGE, {"user_id": user.id}, now=clock.now())
     return claim.done(user, subject_id=user.id)
@@ -139,13 +291,15 @@ def reset_password(
 
     A link that no longer works (used, the password changed since, the user
     deactivated) writes nothing (`value` None). The user's row is locked, so
-    two tabs posting one link cannot both use it.
+    two tabs posting one link cannot both use it. The link reached the
+    address's mail, so the account's address is verified too.
     """
     claim = begin(session, RESET_PASSWORD, origin, clock=clock)
     user = service.reset_link_user(session, user_id, fingerprint, lock=True)
     if user is None:
         return Outcome(None, created=False)
     service.set_password(user, password, now=clock.now())
+    service.mark_email_verified(user, now=clock.now())
     return claim.done(user, subject_id=user.id, user_id=user.id)
 
 
@@ -264,7 +418,7 @@ def deactivate_user(session: Session, email: str, *, origin: Origin, clock: Cloc
 def reseal_two_factor_secrets(
     session: Session, *, box: SecretBox, origin: Origin, clock: Clock
 ) -> Outcome[int]:
-    """Seal every TOTP secret under the first key of `box`: those migration 0012 left in
+    """Seal every TOTP secret under the first key of `box`: those migration 0009 left in
     clear (it had no key) and those sealed under an older key. The value is how many.
 
     Run after the upgrade and after putting a new key first in LEDGER_TOTP_KEY;

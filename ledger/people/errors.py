@@ -20,6 +20,25 @@ class EmailTakenError(LedgerError):
     http_status = 409
 
 
+class EmailNotVerifiedError(LedgerError):
+    """The account's owner has not yet proved they read the address's mail."""
+
+    code = "email_not_verified"
+    http_status = 403
+
+
+class NotAllowedError(LedgerError):
+    """The caller may not do this act on this person."""
+
+    code = "not_allowed"
+    http_status = 403
+
+
+class PersonNotFoundError(LedgerError):
+    code = "person_not_found"
+    http_status = 404
+
+
 class UserNotFoundError(LedgerError):
     code = "user_not_found"
     http_status = 404

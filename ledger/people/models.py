@@ -1,5 +1,5 @@
 """Tables of people and their credentials (created by migration 0002_people; TOTP secrets
-sealed at rest since 0012_totp_encrypted)."""
+sealed at rest since 0009_totp_encrypted)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ TOKEN_SCOPES = (READ, MONEY)
 
 
 class Person(Base):
-    """Someone the programme knows: the only table that holds identity."""
+    """Someone the programme knows: the one record of a person's identity. (A gift keeps
+    the donor as the treasurer typed them, and a receipt the donor it printed.)"""
 
     __tablename__ = "persons"
 
@@ -52,7 +53,7 @@ class User(Base):
     # the table gives nobody the codes. Set at the start of enrolment, active once
     # `totp_enrolled_at` is.
     totp_secret_sealed: Mapped[str | None] = mapped_column(String(255))
-    # A secret enrolled before migration 0012 and not sealed yet (the migration had
+    # A secret enrolled before migration 0009 and not sealed yet (the migration had
     # no key): sealed, and this emptied, at its next use or by `ledger users
     # reseal-totp`. Nothing writes a secret here any more.
     totp_secret_clear: Mapped[str | None] = mapped_column(String(64))
@@ -63,6 +64,9 @@ class User(Base):
     # copy of the user's session cookie, not only the browser's own.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When the owner proved they read the address's mail (migration 0011): until
+    # then the account sees nothing the registry links to the address.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     person: Mapped[Person] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(
@@ -81,6 +85,10 @@ class User(Base):
     def totp_enrolled(self) -> bool:
         return self.totp_enrolled_at is not None
 
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
 
 class UserRole(Base):
     __tablename__ = "user_roles"
@@ -93,6 +101,29 @@ class UserRole(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Registration(Base):
+    """A self-registration waiting for its link (migration 0011): not an account yet.
+
+    It holds no address of `persons`, so registering someone else's address
+    occupies nothing: several may wait for one address, and only the one whose
+    link is followed, with the password chosen, becomes an account.
+    """
+
+    __tablename__ = "registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    codice_fiscale: Mapped[str | None] = mapped_column(String(16))
+    # Cleared once completed: the user's row holds it then.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class ApiToken(Base):

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.it import codicefiscale
@@ -23,9 +23,11 @@ from stdnum.it import codicefiscale
 from ledger.core.sealing import SecretBox
 from ledger.people import passwords, totp
 from ledger.people.errors import (
+    EmailNotVerifiedError,
     EmailTakenError,
     InvalidPersonError,
     InvalidTotpCodeError,
+    PersonNotFoundError,
     TokenNotFoundError,
     UserNotFoundError,
     WeakPasswordError,
@@ -35,9 +37,11 @@ from ledger.people.models import (
     LOCALES,
     READ,
     ROLES,
+    SELF_REGISTER_ROLES,
     TOKEN_SCOPES,
     ApiToken,
     Person,
+    Registration,
     User,
     UserRole,
 )
@@ -117,7 +121,8 @@ def check_roles(roles: Iterable[str]) -> frozenset[str]:
     return chosen
 
 
-def _clean_name(full_name: str) -> str:
+def clean_name(full_name: str) -> str:
+    """A person's name with its spaces collapsed; blank or too long is InvalidPersonError."""
     value = " ".join((full_name or "").split())
     if not value:
         raise InvalidPersonError("Il nome è obbligatorio.", field="full_name")
@@ -158,10 +163,16 @@ def create_user(
     password: str | None,
     now: datetime,
     locale: str = "it",
+    email_verified_at: datetime | None = None,
 ) -> User:
-    """Create a person and their user with `roles`; a None password means no sign-in yet."""
+    """Create a person and their user with `roles`; a None password means no sign-in yet.
+
+    The account is unverified (it sees nothing the registry links to its
+    address) until its owner follows a link mailed to the address, unless
+    `email_verified_at` says when they did (the demo's made-up people).
+    """
     email = normalise_email(person.email)
-    name = _clean_name(person.full_name)
+    name = clean_name(person.full_name)
     cf = normalise_codice_fiscale(person.codice_fiscale)
     chosen = check_roles(roles)
     if password is not None:
@@ -184,6 +195,7 @@ def create_user(
         active=True,
         locale=locale,
         created_at=now,
+        email_verified_at=email_verified_at,
     )
     user.person = row
     user.role_rows = [UserRole(role=role) for role in sorted(chosen)]
@@ -278,6 +290,210 @@ def reset_link_user(
     if user is None or not user.active or password_fingerprint(user) != fingerprint:
         return None
     return user
+
+
+# ------------------------------------------------------------------ registration and verification
+def start_registration(
+    session: Session,
+    person: NewPerson,
+    *,
+    role: str,
+    password: str,
+    locale: str,
+    now: datetime,
+    forget_before: datetime | None = None,
+) -> Registration | User:
+    """A self-registration waiting for its link, or the user who already has the address.
+
+    Everything typed is checked first (a refusal names its field, whatever the
+    address). The password is hashed in either case, so a known address costs
+    what a new one does; the caller answers the same way to both. Several
+    registrations may wait for one address: none occupies it. Registrations
+    still waiting from before `forget_before` (their links have expired) are
+    forgotten, with the name, codice fiscale and password hash they held.
+    """
+    email = normalise_email(person.email)
+    name = clean_name(person.full_name)
+    cf = normalise_codice_fiscale(person.codice_fiscale)
+    if role not in SELF_REGISTER_ROLES:
+        raise InvalidPersonError(f"Ruolo non disponibile alla registrazione: {role}.", field="role")
+    check_password(password)
+    if locale not in LOCALES:
+        raise InvalidPersonError(f"Lingua sconosciuta: {locale}", field="locale")
+    password_hash = passwords.hash_password(password)
+    if forget_before is not None:
+        session.execute(
+            delete(Registration).where(
+                Registration.completed_at.is_(None), Registration.created_at < forget_before
+            )
+        )
+    existing = find_user_by_email(session, email)
+    if existing is not None:
+        return existing
+    row = Registration(
+        email=email,
+        full_name=name,
+        codice_fiscale=cf,
+        password_hash=password_hash,
+        role=role,
+        locale=locale,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def pending_registration(
+    session: Session, registration_id: int, *, lock: bool = False
+) -> Registration | None:
+    """The registration a link names, while it waits (None once completed or unknown).
+
+    With `lock`, the row stays locked until the transaction ends, so two tabs
+    posting one link cannot both complete it.
+    """
+    query = select(Registration).where(Registration.id == registration_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is None or row.completed_at is not None or row.password_hash is None:
+        return None
+    return row
+
+
+def complete_registration(
+    session: Session, registration: Registration, password: str, *, now: datetime
+) -> User:
+    """Make the verified account of a registration whose link was followed.
+
+    The link proves the address's mail is read; the password proves the one
+    reading it is the one who registered (so nobody confirms an account made in
+    their name by someone else). A wrong password is WrongPasswordError; an
+    address that has an account by now is EmailTakenError. A person the registry
+    already knows under the address (a donor a treasurer named) becomes the
+    account's person, with the name and codice fiscale the owner gave.
+    """
+    if not passwords.verify_password(registration.password_hash, password):
+        raise WrongPasswordError(
+            "La password non è quella scelta alla registrazione.", field="password"
+        )
+    if find_user_by_email(session, registration.email) is not None:
+        raise EmailTakenError(
+            "Questo indirizzo ha già un account: accedi o reimposta la password.",
+            field="email",
+        )
+    person = session.scalars(select(Person).where(Person.email == registration.email)).one_or_none()
+    if person is None:
+        person = Person(
+            full_name=registration.full_name,
+            email=registration.email,
+            codice_fiscale=registration.codice_fiscale,
+            address=None,
+            created_at=now,
+        )
+        session.add(person)
+        session.flush()
+    else:
+        person.full_name = registration.full_name
+        if registration.codice_fiscale is not None:
+            person.codice_fiscale = registration.codice_fiscale
+    user = User(
+        person_id=person.id,
+        password_hash=registration.password_hash,
+        password_changed_at=now,
+        active=True,
+        locale=registration.locale,
+        created_at=now,
+        email_verified_at=now,
+    )
+    user.person = person
+    user.role_rows = [UserRole(role=registration.role)]
+    session.add(user)
+    session.flush()
+    registration.completed_at = now
+    registration.user_id = user.id
+    registration.password_hash = None
+    return user
+
+
+def verification_fingerprint(user: User) -> str:
+    """What a confirmation link carries besides the user id: it changes with the
+    address and once the address is verified, so a link works once."""
+    material = f"verify:{user.id}:{user.person.email}:{user.email_verified_at or ''}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def verification_link_user(
+    session: Session, user_id: int, fingerprint: str, *, lock: bool = False
+) -> User | None:
+    """The active, unverified user a confirmation link still works for, else None."""
+    user = lock_user(session, user_id) if lock else session.get(User, user_id)
+    if user is None or not user.active or user.email_verified:
+        return None
+    if verification_fingerprint(user) != fingerprint:
+        return None
+    return user
+
+
+def mark_email_verified(user: User, *, now: datetime) -> bool:
+    """Record that the owner reads the address's mail; False if it was known already."""
+    if user.email_verified:
+        return False
+    user.email_verified_at = now
+    return True
+
+
+def verified_person_id(session: Session, user_id: int) -> int | None:
+    """The person of an active user whose address is verified, else None: what the
+    registry links to an address is theirs to see only then."""
+    user = session.get(User, user_id)
+    if user is None or not user.active or not user.email_verified:
+        return None
+    return user.person_id
+
+
+def get_person(session: Session, person_id: int) -> Person:
+    """The person with this id; PersonNotFoundError otherwise."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise PersonNotFoundError(f"nessuna persona con id {person_id}", person_id=person_id)
+    return person
+
+
+def get_person_by_email(session: Session, email: str) -> Person:
+    """The person with this e-mail (any case); PersonNotFoundError otherwise."""
+    value = (email or "").strip().lower()
+    person = session.scalars(select(Person).where(Person.email == value)).one_or_none()
+    if person is None:
+        raise PersonNotFoundError(f"no person with e-mail {value}")
+    return person
+
+
+def user_of_person(session: Session, person_id: int) -> User | None:
+    return session.scalars(select(User).where(User.person_id == person_id)).one_or_none()
+
+
+def correct_identity(person: Person, full_name: str, codice_fiscale: str | None) -> list[str]:
+    """Set a person's name and codice fiscale (checked as at registration; a blank codice
+    fiscale removes it); the names of the fields that changed."""
+    name = clean_name(full_name)
+    cf = normalise_codice_fiscale(codice_fiscale)
+    changed = []
+    if name != person.full_name:
+        person.full_name = name
+        changed.append("full_name")
+    if cf != person.codice_fiscale:
+        person.codice_fiscale = cf
+        changed.append("codice_fiscale")
+    return changed
+
+
+def check_own_identity(user: User | None) -> None:
+    """A person corrects their own identity only from a verified account."""
+    if user is None or not user.email_verified:
+        raise EmailNotVerifiedError(
+            "Conferma prima il tuo indirizzo e-mail: segui il link che ti abbiamo mandato."
+        )
 
 
 # ------------------------------------------------------------------ API tokens
@@ -493,7 +709,7 @@ def verify_totp(user: User, code: str, *, now: datetime, box: SecretBox) -> bool
 
 def reseal_totp_secrets(session: Session, box: SecretBox) -> int:
     """Seal under the box's first key every TOTP secret that is not: those left in
-    clear by migration 0012 and those sealed under an older key. How many changed.
+    clear by migration 0009 and those sealed under an older key. How many changed.
 
     A token no key opens is SecretKeyError and nothing is changed (the caller's
     unit of work rolls back).

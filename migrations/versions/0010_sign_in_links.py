@@ -1,7 +1,7 @@
 """One-time sign-in links sent by e-mail.
 
 Revision ID: 0010_sign_in_links
-Revises: 0012_totp_encrypted
+Revises: 0009_totp_encrypted
 Create Date: 2026-12-20
 
 Past a ceiling of wrong passwords for one account (from every network
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_sign_in_links"
-down_revision = "0012_totp_encrypted"
+down_revision = "0009_totp_encrypted"
 branch_labels = None
 depends_on = None
 

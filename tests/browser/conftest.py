@@ -23,8 +23,10 @@ own server and browser, which works, at the cost of a second chromium.)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -114,6 +116,21 @@ class LiveServer:
     url: str
     database_url: str
     books: Ledger
+    app: Any = None
+
+    def mailed_link(self, to: str, path: str, *, wait: float = 5.0) -> str:
+        """The path of the link starting with `path` in the last message mailed to `to`
+        (mail leaves once the server has sent its answer: waited for a moment)."""
+        deadline = time.monotonic() + wait
+        while True:
+            sent = [m for m in self.app.extensions.get("sent_mail", []) if m.to == to]
+            link = rf"https?://[^/\s]+({re.escape(path)}\S+)"
+            found = re.search(link, sent[-1].body) if sent else None
+            if found:
+                return found.group(1)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no link {path} was mailed to {to}")
+            time.sleep(0.05)
 
     def create_user(
         self,
@@ -135,6 +152,7 @@ class LiveServer:
                 password=PASSWORD,
                 now=now,
                 locale=locale,
+                email_verified_at=now,  # the owner has confirmed the address
             )
             secret = None
             if with_totp:
@@ -213,7 +231,7 @@ def live_server(
             # Every test signs in and registers from 127.0.0.1: the limits have
             # their own tests in tests/web.
             "RATELIMIT_ENABLED": False,
-            "MAIL_SENDER": "log",
+            "MAIL_SENDER": "memory",
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -221,7 +239,7 @@ def live_server(
     thread.start()
     books = Ledger.from_url(database_url)
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", database_url, books)
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", database_url, books, app)
     finally:
         server.shutdown()
         thread.join(timeout=10)

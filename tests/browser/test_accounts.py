@@ -8,7 +8,9 @@ from tests.browser.conftest import PASSWORD, LiveServer
 from tests.browser.flows import at, fill_sign_in, header, sign_in, signed_in_header, unique_email
 
 
-def test_a_visitor_registers_as_a_donor_and_lands_in_their_personal_area(page: Page) -> None:
+def test_a_visitor_registers_as_a_donor_and_lands_in_their_personal_area(
+    page: Page, live_server: LiveServer
+) -> None:
     email = unique_email("donatrice")
     page.goto("/register")
     page.get_by_label("Nome e cognome", exact=True).fill("Lucia Ferrara")
@@ -21,6 +23,13 @@ def test_a_visitor_registers_as_a_donor_and_lands_in_their_personal_area(page: P
     expect(donor).to_have_value("donor")
     donor.check()
     page.get_by_role("button", name="Crea l'account", exact=True).click()
+
+    # No account until the link mailed to the address is followed with the password.
+    expect(page).to_have_url(at("/login"))
+    expect(page.get_by_role("status")).to_contain_text("Ti abbiamo scritto")
+    page.goto(live_server.mailed_link(email, "/register/confirm/"))
+    page.get_by_label("La password che hai scelto", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Attiva l'account", exact=True).click()
 
     expect(page).to_have_url(at("/account"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Area personale")

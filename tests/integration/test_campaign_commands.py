@@ -14,22 +14,25 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
-from ledger.campaigns import accounts
+from ledger.campaigns import accounts, queries
 from ledger.campaigns import commands as campaign_commands
 from ledger.campaigns.commands import Donor, Recipient
 from ledger.campaigns.donations import Limits, attach_checkout
-from ledger.campaigns.errors import InvalidDonationError, InvalidDonorError
-from ledger.campaigns.models import Campaign, Donation, Organisation, Refund
+from ledger.campaigns.errors import InvalidDonationError, InvalidDonorError, NothingToCorrectError
+from ledger.campaigns.models import Campaign, Donation, Organisation, Receipt, Refund
 from ledger.campaigns.stripe_events import ChargeFacts
 from ledger.commands import Origin
 from ledger.core.clock import FixedClock
 from ledger.core.errors import IdempotencyConflictError
 from ledger.core.money import Money
 from ledger.core.service import Ledger
+from ledger.people import commands as people_commands
+from ledger.people import service as people_service
 from ledger.people.errors import InvalidPersonError
 from ledger.people.models import Person
 from tests.integration.commands_helpers import assert_once, footprint
@@ -289,6 +292,157 @@ def test_a_donor_who_cannot_be_linked_is_refused_naming_the_field(
         )
     assert refused.value.details["field"] == field  # type: ignore[attr-defined]
     assert footprint(ledger) == before
+
+
+MARIA_CF = "BNCMRA80A41H501E"
+
+
+def registered(ledger: Ledger, email: str, name: str, *, verified: bool = True) -> int:
+    """A person with an account, made by the service (no event); their person's id."""
+
+    def work(s: Session) -> int:
+        user = people_service.create_user(
+            s,
+            people_service.NewPerson(email, name),
+            roles=["donor"],
+            password="una password lunga",
+            now=ledger.clock.now(),
+            email_verified_at=ledger.clock.now() if verified else None,
+        )
+        return user.person_id
+
+    return ledger.run(work)
+
+
+def transfer(ledger: Ledger, campaign_id: int, donor: Donor, key: str) -> Donation:
+    return ledger.run(
+        lambda s: campaign_commands.record_offline_gift(
+            s,
+            campaign_id,
+            eur("500.00"),
+            method="bank_transfer",
+            donated_on=None,
+            reference="CRO 0000123456",
+            anonymous=True,
+            donor=donor,
+            origin=TREASURER,
+            clock=ledger.clock,
+            key=key,
+        )
+    ).value
+
+
+def receipt_rows(
+    ledger: Ledger, donation_id: int
+) -> list[tuple[int, str | None, str | None, bool]]:
+    """(number, donor name, codice fiscale, voided) of a gift's receipts, oldest first."""
+    return ledger.read(
+        lambda s: [
+            (r.number, r.donor_name, r.donor_codice_fiscale, r.voided_on is not None)
+            for r in s.scalars(
+                select(Receipt).where(Receipt.donation_id == donation_id).order_by(Receipt.id)
+            )
+        ]
+    )
+
+
+def test_an_offline_gift_prints_the_donor_as_typed_and_leaves_the_registered_person_alone(
+    ledger: Ledger,
+) -> None:
+    campaign_id = new_campaign(ledger)
+    person_id = registered(ledger, "maria@example.org", "Ivo Impostore")
+    gift = transfer(
+        ledger,
+        campaign_id,
+        Donor(email="Maria@Example.org", full_name="Maria  Bianchi", codice_fiscale=MARIA_CF),
+        "transfer-1",
+    )
+    person = fetch(ledger, Person, person_id)
+    assert (person.full_name, person.codice_fiscale) == ("Ivo Impostore", None)
+    assert (gift.person_id, gift.donor_name, gift.donor_codice_fiscale) == (
+        person_id,
+        "Maria Bianchi",
+        MARIA_CF,
+    )
+    assert receipt_rows(ledger, gift.id) == [(1, "Maria Bianchi", MARIA_CF, False)]
+    printed = ledger.read(lambda s: queries.receipt_data(s, queries.printable_receipt(s, gift.id)))
+    assert (printed.donor_name, printed.donor_codice_fiscale) == ("Maria Bianchi", MARIA_CF)
+
+
+def test_reissuing_a_receipt_with_the_donor_corrected_voids_it_and_numbers_a_new_one_once(
+    ledger: Ledger,
+) -> None:
+    campaign_id = new_campaign(ledger)
+    gift = transfer(
+        ledger, campaign_id, Donor(email="m@example.org", full_name="Maria Biachi"), "t"
+    )
+
+    def act(s: Session, key: str, name: str = "Maria Bianchi") -> Any:
+        return campaign_commands.reissue_receipt(
+            s,
+            gift.id,
+            donor_name=name,
+            donor_codice_fiscale=MARIA_CF,
+            origin=TREASURER,
+            clock=ledger.clock,
+            key=key,
+        )
+
+    first = assert_once(ledger, act, lambda s, key: act(s, key, "Maria Rossi"))
+    assert receipt_rows(ledger, gift.id) == [
+        (1, "Maria Biachi", None, True),
+        (2, "Maria Bianchi", MARIA_CF, False),
+    ]
+    assert first.value.number == 2
+    voided = ledger.read(
+        lambda s: s.scalars(select(Receipt.void_reason).where(Receipt.number == 1)).one()
+    )
+    assert voided == "Dati del donatore corretti"
+    # The gift keeps the corrected donor: a later receipt prints them too.
+    assert fetch(ledger, Donation, gift.id).donor_name == "Maria Bianchi"
+    # The same data the receipt already prints is nothing to correct, and writes nothing.
+    before = footprint(ledger)
+    with pytest.raises(NothingToCorrectError):
+        ledger.run(lambda s: act(s, "another-key"))
+    with pytest.raises(InvalidPersonError):
+        ledger.run(lambda s: act(s, "a-third-key", "   "))
+    assert footprint(ledger) == before
+
+
+def test_a_corrected_person_gets_new_receipts_where_the_old_name_was_printed_only(
+    ledger: Ledger,
+) -> None:
+    campaign_id = new_campaign(ledger)
+    person_id = registered(ledger, "anna@example.org", "Anna Rosi")
+    named_by_address = transfer(ledger, campaign_id, Donor(email="anna@example.org"), "a")
+    named_otherwise = transfer(
+        ledger, campaign_id, Donor(email="anna@example.org", full_name="Famiglia Rossi"), "b"
+    )
+    ledger.run(
+        lambda s: people_commands.correct_identity(
+            s, person_id, "Anna Rossi", MARIA_CF, origin=Origin.command_line(), clock=ledger.clock
+        )
+    )
+    assert receipt_rows(ledger, named_by_address.id) == [
+        (1, "Anna Rosi", None, True),
+        (3, "Anna Rossi", MARIA_CF, False),
+    ]
+    assert receipt_rows(ledger, named_otherwise.id) == [(2, "Famiglia Rossi", None, False)]
+
+
+def test_a_receipt_row_never_changes_its_donor_once_issued(ledger: Ledger) -> None:
+    campaign_id = new_campaign(ledger)
+    gift = transfer(
+        ledger, campaign_id, Donor(email="m@example.org", full_name="Maria Bianchi"), "t"
+    )
+    with pytest.raises(DBAPIError):
+        ledger.run(
+            lambda s: s.execute(
+                text("UPDATE receipts SET donor_name = 'Ivo Impostore' WHERE donation_id = :id"),
+                {"id": gift.id},
+            )
+        )
+    assert receipt_rows(ledger, gift.id) == [(1, "Maria Bianchi", None, False)]
 
 
 def test_starting_a_card_gift_twice_with_one_key_writes_one_pending_donation(

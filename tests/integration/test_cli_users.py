@@ -507,3 +507,35 @@ def test_every_state_change_of_a_session_leaves_one_audit_event_in_order(run, bo
         ("user.deactivate", ("user", "1")),
     ]
     assert {e["channel"] for e in audit_log(book)} == {"cli"}
+
+
+# --------------------------------------------------------------------------- users identity
+def test_users_identity_corrects_a_persons_name_once_with_an_audit_event(run, book):
+    create_anna(run, "donor")
+    result = run(
+        "users",
+        "identity",
+        "ANNA.ROSSI@example.it",
+        "--name",
+        "Anna Maria Rossi",
+        "--codice-fiscale",
+        "RSSMRA85T10A562S",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("corrected person 1")
+    fields = user_fields(book, "anna.rossi@example.it")
+    assert (fields["name"], fields["cf"]) == ("Anna Maria Rossi", "RSSMRA85T10A562S")
+    assert [e["action"] for e in audit_log(book)][-1] == "person.correct"
+
+    again = run(
+        "users",
+        "identity",
+        "anna.rossi@example.it",
+        "--name",
+        "Anna Maria Rossi",
+        "--codice-fiscale",
+        "RSSMRA85T10A562S",
+    )
+    assert again.exit_code == 0 and "nothing changed" in again.stdout
+    unknown = run("users", "identity", "nobody@example.it", "--name", "Nessuno")
+    assert unknown.exit_code == 1 and "person_not_found" in unknown.stderr

@@ -1,7 +1,7 @@
 """Use cases on users and sessions (`ledger.people`): each audits once, a refusal writes nothing.
 
-None of them takes a request key: a repeat is refused by the act itself (an
-e-mail already registered, a reset link or a code already used), or changes a
+None of them takes a request key: a repeat is refused by the act itself (a
+registration already completed, a reset link or a code already used), or changes a
 state to what it already is and writes nothing (roles, deactivation,
 revocation, the language). A refused sign-in is the exception that proves the
 rule: it is an answer, not an error, so its audit event is kept.
@@ -24,15 +24,19 @@ from ledger.outbox.models import OutboxMessage
 from ledger.people import commands, service, totp
 from ledger.people import session_commands as sessions
 from ledger.people.errors import (
+    EmailNotVerifiedError,
     EmailTakenError,
     InvalidPersonError,
     InvalidTotpCodeError,
+    NotAllowedError,
     TokenNotFoundError,
     TwoFactorRequiredError,
     UserInactiveError,
     UserNotFoundError,
     WeakPasswordError,
+    WrongPasswordError,
 )
+from ledger.people.models import Registration, User
 from tests.integration.commands_helpers import footprint
 
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
@@ -73,6 +77,23 @@ def anna(ledger: Ledger, *, roles: tuple[str, ...] = ("donor",), secret: str | N
     return ledger.run(work)
 
 
+def anna_like(ledger: Ledger, email: str, *, roles: tuple[str, ...] = ("donor",)) -> int:
+    """Another user made by the service (no event), with a confirmed address."""
+
+    def work(session: Session) -> int:
+        user = service.create_user(
+            session,
+            service.NewPerson(email, email.split("@", maxsplit=1)[0].title()),
+            roles=roles,
+            password=PASSWORD,
+            now=ledger.clock.now(),
+            email_verified_at=ledger.clock.now(),
+        )
+        return user.id
+
+    return ledger.run(work)
+
+
 def signed_in(user_id: int) -> Origin:
     return Origin(channel="web", user_id=user_id, source="203.0.113.9")
 
@@ -84,24 +105,122 @@ def refused_with_nothing_written(ledger: Ledger, error: type[LedgerError], act: 
     assert footprint(ledger) == before
 
 
-# ------------------------------------------------------------------ a person's own account
-def test_a_registration_is_audited_once_as_the_new_users_own_act(ledger):
-    def register(s: Session, role: str = "donor") -> Any:
-        return commands.register(
+def outbox(ledger: Ledger) -> list[tuple[str, dict[str, Any]]]:
+    return ledger.read(
+        lambda s: [
+            (m.kind, m.payload) for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
+    )
+
+
+def registration_ids(ledger: Ledger) -> list[int]:
+    return ledger.read(lambda s: list(s.scalars(select(Registration.id).order_by(Registration.id))))
+
+
+def register(
+    ledger: Ledger,
+    email: str = "Anna.Rossi@Example.it",
+    name: str = "Anna Rossi",
+    password: str = PASSWORD,
+) -> Any:
+    return ledger.run(
+        lambda s: commands.register(
             s,
-            service.NewPerson("Anna.Rossi@Example.it", "Anna Rossi"),
-            role=role,
-            password=PASSWORD,
+            service.NewPerson(email, name),
+            role="donor",
+            password=password,
             locale="en",
             origin=ANONYMOUS,
             clock=ledger.clock,
         )
+    )
 
-    user = ledger.run(register).value
+
+def confirm(ledger: Ledger, registration_id: int, password: str = PASSWORD) -> Any:
+    """The act of following a registration's link and giving `password`."""
+    return lambda s: commands.confirm_registration(
+        s, registration_id, password, origin=ANONYMOUS, clock=ledger.clock
+    )
+
+
+# ------------------------------------------------------------------ a person's own account
+def test_a_registration_makes_no_account_until_its_link_is_confirmed_with_its_password(ledger):
+    registered = register(ledger)
+    [registration_id] = registration_ids(ledger)
+    assert (registered.value, registered.created) == (None, True)
+    assert outbox(ledger) == [("registration", {"registration_id": registration_id})]
     assert events(ledger) == [
-        ("user.register", "user", str(user.id), user.id, {"roles": ["donor"]})
+        ("user.register", "registration", str(registration_id), None, {"role": "donor"})
     ]
-    refused_with_nothing_written(ledger, EmailTakenError, register)
+    assert ledger.read(lambda s: s.scalars(select(User)).first()) is None
+
+    refused_with_nothing_written(
+        ledger, WrongPasswordError, confirm(ledger, registration_id, "not the one chosen")
+    )
+    user = ledger.run(confirm(ledger, registration_id)).value
+    assert (user.email, user.roles, user.email_verified, user.locale) == (
+        "anna.rossi@example.it",
+        frozenset({"donor"}),
+        True,
+        "en",
+    )
+    assert events(ledger)[-1] == (
+        "user.register_confirm",
+        "user",
+        str(user.id),
+        user.id,
+        {"roles": ["donor"], "registration_id": registration_id},
+    )
+    # The link works once, and the kept registration no longer holds the password.
+    before = footprint(ledger)
+    again = ledger.run(confirm(ledger, registration_id))
+    assert (again.value, again.created) == (None, False)
+    assert footprint(ledger) == before
+    assert ledger.read(lambda s: s.get(Registration, registration_id).password_hash) is None
+
+
+def test_registering_an_address_that_has_an_account_tells_its_owner_and_answers_the_same(
+    ledger,
+):
+    user_id = anna(ledger)
+    answer = register(ledger, email="ANNA.ROSSI@example.it", name="Someone Else")
+    assert answer.value is None
+    assert registration_ids(ledger) == []
+    assert outbox(ledger) == [("registration_known", {"user_id": user_id})]
+    assert events(ledger) == [("user.register_known", "user", str(user_id), None, {})]
+
+
+def test_two_registrations_of_one_address_wait_side_by_side_and_only_the_owners_counts(ledger):
+    register(ledger, name="Ivo Impostore", password="the impostor's password")
+    register(ledger, name="Anna Rossi", password=PASSWORD)
+    impostor, owner = registration_ids(ledger)
+    # Only the mailbox's owner has the links; they confirm their own with their password.
+    refused_with_nothing_written(ledger, WrongPasswordError, confirm(ledger, impostor, PASSWORD))
+    user = ledger.run(confirm(ledger, owner)).value
+    assert user.person.full_name == "Anna Rossi"
+    # The impostor's registration can never become an account for the address now.
+    refused_with_nothing_written(
+        ledger, EmailTakenError, confirm(ledger, impostor, "the impostor's password")
+    )
+
+
+def test_registrations_whose_links_expired_unused_are_forgotten_with_what_they_held(ledger):
+    register(ledger, name="Ivo Impostore", password="the impostor's password")
+    ledger.clock.instant += timedelta(days=2)  # type: ignore[attr-defined]
+    ledger.run(
+        lambda s: commands.register(
+            s,
+            service.NewPerson("someone.else@example.it", "Someone Else"),
+            role="donor",
+            password=PASSWORD,
+            locale="it",
+            origin=ANONYMOUS,
+            clock=ledger.clock,
+            link_lifetime=timedelta(days=1),
+        )
+    )
+    kept = ledger.read(lambda s: list(s.scalars(select(Registration.email))))
+    assert kept == ["someone.else@example.it"]
 
 
 def test_nobody_registers_into_a_role_that_handles_money_and_nothing_is_written(ledger):
@@ -142,7 +261,7 @@ def test_a_password_change_is_audited_once_and_a_wrong_current_one_is_audited_as
     ]
 
 
-def test_a_reset_request_queues_one_message_and_an_unknown_address_writes_nothing(ledger):
+def test_a_reset_request_queues_one_message_for_a_known_and_an_unknown_address_alike(ledger):
     user_id = anna(ledger)
 
     def ask(email: str) -> Any:
@@ -152,14 +271,19 @@ def test_a_reset_request_queues_one_message_and_an_unknown_address_writes_nothin
             )
         )
 
-    before = footprint(ledger)
     unknown = ask("nobody@example.it")
     assert (unknown.value, unknown.created) == (None, False)
-    assert footprint(ledger) == before
     assert ask("ANNA.ROSSI@example.it").value.id == user_id
-    payloads = ledger.read(lambda s: [m.payload for m in s.scalars(select(OutboxMessage))])
-    assert payloads == [{"user_id": user_id}]
-    assert events(ledger) == [("user.password_reset_request", "user", str(user_id), None, {})]
+    # The unknown address's message names nobody (it sends nothing); its request is
+    # audited without a subject.
+    assert outbox(ledger) == [
+        ("password_reset", {"user_id": None}),
+        ("password_reset", {"user_id": user_id}),
+    ]
+    assert events(ledger) == [
+        ("user.password_reset_request", "user", None, None, {}),
+        ("user.password_reset_request", "user", str(user_id), None, {}),
+    ]
 
 
 def test_a_reset_link_sets_the_password_once_and_audits_it_as_the_users_act(ledger):
@@ -177,6 +301,95 @@ def test_a_reset_link_sets_the_password_once_and_audits_it_as_the_users_act(ledg
     before = footprint(ledger)
     used = ledger.run(reset)
     assert (used.value, used.created) == (None, False)
+    assert footprint(ledger) == before
+
+
+def test_an_operator_made_account_is_verified_once_by_its_link_followed_while_signed_in(ledger):
+    user_id = anna(ledger)
+    other = anna_like(ledger, "someone@example.it")
+
+    def ask(s: Session) -> Any:
+        return commands.request_verification(
+            s, user_id, origin=signed_in(user_id), clock=ledger.clock
+        )
+
+    assert ledger.run(ask).created
+    assert outbox(ledger) == [("email_verify", {"user_id": user_id})]
+    fingerprint = ledger.read(
+        lambda s: service.verification_fingerprint(service.get_user(s, user_id))
+    )
+
+    def verify(origin: Origin, printed: str = fingerprint) -> Any:
+        return lambda s: commands.verify_email(
+            s, user_id, printed, origin=origin, clock=ledger.clock
+        )
+
+    # Another account, nobody signed in, or a forged fingerprint: nothing is written.
+    for refused in (
+        verify(signed_in(other)),
+        verify(ANONYMOUS),
+        verify(signed_in(user_id), "0" * 16),
+    ):
+        before = footprint(ledger)
+        assert ledger.run(refused).value is None
+        assert footprint(ledger) == before
+    assert ledger.run(verify(signed_in(user_id))).value.email_verified
+    assert events(ledger)[-1] == ("user.email_verify", "user", str(user_id), user_id, {})
+    before = footprint(ledger)
+    assert ledger.run(verify(signed_in(user_id))).value is None  # the link works once
+    assert not ledger.run(ask).created  # a verified account asks for nothing
+    assert footprint(ledger) == before
+
+
+def test_a_reset_link_also_verifies_the_address_it_reached(ledger):
+    user_id = anna(ledger)
+    fingerprint = ledger.read(lambda s: service.password_fingerprint(service.get_user(s, user_id)))
+    ledger.run(
+        lambda s: commands.reset_password(
+            s, user_id, fingerprint, "a brand new password", origin=ANONYMOUS, clock=ledger.clock
+        )
+    )
+    assert ledger.read(lambda s: service.get_user(s, user_id).email_verified)
+
+
+def test_a_name_is_corrected_by_its_verified_owner_or_staff_and_by_nobody_else(ledger):
+    user_id = anna(ledger)
+    person_id = ledger.read(lambda s: service.get_user(s, user_id).person_id)
+    stranger = anna_like(ledger, "stranger@example.it")
+    treasurer = anna_like(ledger, "tesoriera@example.it", roles=("treasurer",))
+
+    def correct(origin: Origin, name: str = "Anna Maria Rossi", code: str | None = None) -> Any:
+        return lambda s: commands.correct_identity(
+            s, person_id, name, code, origin=origin, clock=ledger.clock
+        )
+
+    refused_with_nothing_written(ledger, EmailNotVerifiedError, correct(signed_in(user_id)))
+    refused_with_nothing_written(ledger, NotAllowedError, correct(signed_in(stranger)))
+    refused_with_nothing_written(ledger, NotAllowedError, correct(ANONYMOUS))
+    refused_with_nothing_written(
+        ledger, InvalidPersonError, correct(signed_in(treasurer), code="RSSMRA85T10A562T")
+    )
+    ledger.run(
+        lambda s: service.mark_email_verified(service.get_user(s, user_id), now=ledger.clock.now())
+    )
+
+    ledger.run(correct(signed_in(user_id)))
+    ledger.run(correct(signed_in(treasurer), code="rssmra85t10a562s"))
+    ledger.run(correct(CONSOLE, name="Anna Rossi", code="RSSMRA85T10A562S"))
+
+    def identity(s: Session) -> tuple[str, str | None]:
+        person = service.get_person(s, person_id)
+        return person.full_name, person.codice_fiscale
+
+    assert ledger.read(identity) == ("Anna Rossi", "RSSMRA85T10A562S")
+    assert [e for e in events(ledger) if e[0] == "person.correct"] == [
+        ("person.correct", "person", str(person_id), user_id, {"changed": ["full_name"]}),
+        ("person.correct", "person", str(person_id), treasurer, {"changed": ["codice_fiscale"]}),
+        ("person.correct", "person", str(person_id), None, {"changed": ["full_name"]}),
+    ]
+    before = footprint(ledger)
+    unchanged = ledger.run(correct(CONSOLE, name="Anna  Rossi", code="RSSMRA85T10A562S"))
+    assert unchanged.created is False
     assert footprint(ledger) == before
 
 

@@ -1,7 +1,7 @@
-"""TOTP secrets at rest: migration 0012 on secrets enrolled in clear, rotation, `ledger users`.
+"""TOTP secrets at rest: migration 0009 on secrets enrolled in clear, rotation, `ledger users`.
 
 The databases here start empty and are brought by the real migrations to the
-revision before 0012, where treasurers enrol as they did then (the secret in
+revision before 0009, where treasurers enrol as they did then (the secret in
 `users.totp_secret`, in clear); the tests then upgrade with or without
 LEDGER_TOTP_KEY in the environment and read the table the way an attacker with
 a copy of it would.
@@ -31,7 +31,7 @@ from ledger.people import service, totp
 from tests.conftest import BACKENDS, _pg_admin_engine, _pg_drop
 from tests.integration.conftest import audit_log
 
-REVISION = "0012_totp_encrypted"
+REVISION = "0009_totp_encrypted"
 BEFORE = ScriptDirectory.from_config(alembic_config()).get_revision(REVISION).down_revision
 NOW = datetime(2026, 6, 15, 12, 0, 15, tzinfo=UTC)
 ANNA, BRUNO = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA"
@@ -55,7 +55,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def enrolled_in_clear(url: str, secrets: dict[str, str]) -> None:
-    """At the revision before 0012: treasurers enrolled the old way, secret in clear."""
+    """At the revision before 0009: treasurers enrolled the old way, secret in clear."""
     upgrade(url, BEFORE)
     book = Ledger.from_url(url)
 

@@ -17,11 +17,22 @@ from ledger.core.clock import FixedClock
 from web import create_app
 
 
+class ServerLikeClient(FlaskClient):
+    """A test client that reads each response's body and closes it, as a WSGI server
+    does once the answer is sent (what runs on close, such as mail sent after the
+    answer, has run when a request returns)."""
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(db_url: str, clock: FixedClock) -> Iterator[Flask]:
     application = create_app(
         {"DATABASE_URL": db_url, "TESTING": True, "CLOCK": clock, "MAIL_SENDER": "memory"}
     )
+    application.test_client_class = ServerLikeClient
     yield application
     application.extensions["ledger"].engine.dispose()
 
@@ -132,8 +143,13 @@ def make_user(
     *,
     password: str = PASSWORD,
     totp_secret: str | None = None,
+    verified: bool = True,
 ) -> int:
-    """Create a user straight through the domain service; enrol TOTP if a secret is given."""
+    """Create a user straight through the domain service; enrol TOTP if a secret is given.
+
+    The user has confirmed their address (as every user had before addresses were
+    confirmed) unless `verified` is false.
+    """
 
     def work(session):  # type: ignore[no-untyped-def]
         user = create_user(
@@ -142,6 +158,7 @@ def make_user(
             roles=roles,
             password=password,
             now=ledger.clock.now(),
+            email_verified_at=ledger.clock.now() if verified else None,
         )
         if totp_secret:
             user.totp_secret_sealed = ledger.require_secret_box().seal(totp_secret)

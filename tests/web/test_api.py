@@ -78,6 +78,7 @@ def make_caller(
             roles=roles,
             password=None,
             now=clock.now(),
+            email_verified_at=clock.now(),  # the owner has confirmed the address
         )
         token, row = issue_token(
             session, user, "test client", now=clock.now(), scopes=scopes, days=days

@@ -51,6 +51,11 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "auth.two_factor_verify": (SIGNED_IN, False),
     "auth.tokens": (SIGNED_IN, False),
     "auth.revoke_token": (SIGNED_IN, False),
+    "auth.register_confirm": (PUBLIC, False),
+    "auth.request_verification": (SIGNED_IN, False),
+    "auth.verify_email": (SIGNED_IN, False),
+    "auth.identity": (SIGNED_IN, False),
+    "auth.staff_identity": (BOOKS, True),
     "books.trial_balance_page": (BOOKS, False),
     "books.new_entry": (MONEY, True),
     "admin.audit_log": (("admin",), True),
@@ -82,6 +87,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "treasury.publish_view": (MONEY, True),
     "treasury.close_view": (MONEY, True),
     "treasury.treasury_receipt": (MONEY, False),
+    "treasury.reissue_receipt": (MONEY, True),
     "api_v1.create_campaign_view": (MONEY, False),
     "api_v1.get_campaign_view": (PUBLIC, False),
     "api_v1.publish_campaign_view": (MONEY, False),
@@ -221,6 +227,7 @@ URL_VALUES = {
     # A spare token of the first persona (issued after each persona's own): revoking it
     # leaves every persona's token working for the rest of the matrix.
     "token_id": str(len(ROLES) + 1),
+    "person_id": "1",
 }
 
 

@@ -284,7 +284,8 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
 )
 def offline_donation_view(campaign_id: int) -> ResponseReturnValue:
     """The money has arrived: the gift is booked at once and gets its receipt. A donor,
-    when given, is found by e-mail or registered; their data stays in the registry."""
+    when given, is found by e-mail or registered; the receipt prints the donor as given
+    here, and the person found is not changed."""
 
     def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Donation]:
         currency = get_campaign(session, campaign_id).currency

@@ -115,6 +115,17 @@ class OfflineDonationForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Registra la donazione"))
 
 
+class ReissueReceiptForm(FlaskForm):  # type: ignore[misc]
+    """The donor of a gift, corrected: its receipt is voided and issued again."""
+
+    form_key = key_field()
+    full_name = StringField(_l("Nome e cognome del donatore"), [_required, Length(max=200)])
+    codice_fiscale = StringField(
+        _l("Codice fiscale del donatore (facoltativo)"), [Optional(), Length(max=20)]
+    )
+    submit = SubmitField(_l("Annulla e riemetti la ricevuta"))
+
+
 class CampaignForm(FlaskForm):  # type: ignore[misc]
     """A new campaign (a draft until it is published)."""
 

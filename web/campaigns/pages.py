@@ -217,7 +217,7 @@ def thank_you(campaign_id: int) -> ResponseReturnValue:
             gift = None
         mine = gift is not None and (
             gift.id in recent
-            or (gift.person_id is not None and gift.person_id == reads.person_id_of(db, principal))
+            or (gift.person_id is not None and gift.person_id == reads.own_person_id(db, principal))
         )
         return found, gift if mine else None
 
@@ -292,12 +292,13 @@ def donations_json() -> ResponseReturnValue:
 @donor_bp.get("/account/donazioni/<int:donation_id>/ricevuta.pdf")
 @signed_in
 def receipt_pdf(donation_id: int) -> ResponseReturnValue:
-    """The receipt of one's own gift (voided ones print ANNULLATA); others' gifts are 404."""
+    """The receipt of one's own gift (voided ones print ANNULLATA); others' gifts, and any
+    gift before the caller's address is verified, are 404."""
     principal = views.principal()
 
     def read(db: Session) -> tuple[bytes, str]:
         gift = db.get(Donation, donation_id)
-        person_id = reads.person_id_of(db, principal)
+        person_id = reads.own_person_id(db, principal)
         receipt = queries.printable_receipt(db, donation_id) if gift else None
         if gift is None or person_id is None or gift.person_id != person_id or receipt is None:
             raise NotFound()

@@ -23,6 +23,7 @@ from ledger.campaigns.service import CampaignFigures, figures
 from ledger.core.clock import ROME
 from ledger.core.money import format_minor
 from ledger.people.models import User
+from ledger.people.service import verified_person_id
 from web.access import Principal
 from web.grants import DonorGrants, donor_grants
 
@@ -41,11 +42,20 @@ def end_of_day_rome(day: date) -> datetime:
 
 
 def person_id_of(db: Session, principal: Principal | None) -> int | None:
-    """The person of the signed-in user (a donor's gifts are linked by person, not user)."""
+    """The person of the signed-in user, who gives by card as that person."""
     if principal is None:
         return None
     user = db.get(User, principal.user_id)
     return user.person_id if user is not None else None
+
+
+def own_person_id(db: Session, principal: Principal | None) -> int | None:
+    """The person whose gifts and receipts the signed-in user may see: theirs once their
+    address is verified, else none (what the registry links to an address is not
+    shown to whoever merely typed it)."""
+    if principal is None:
+        return None
+    return verified_person_id(db, principal.user_id)
 
 
 def visible_campaign(db: Session, campaign_id: int, principal: Principal | None) -> Campaign:
@@ -112,12 +122,13 @@ def campaign_page(
     """A campaign's public page: its card, its donors, the caller's person and the
     matching grants (the match so far and what a gift of `quote_minor` would add)."""
     campaign = visible_campaign(db, campaign_id, principal)
-    person_id = person_id_of(db, principal)
     return CampaignPage(
         card=cards(db, [campaign], today)[0],
         gifts=queries.public_gifts(db, campaign_id, limit=PUBLIC_DONORS_SHOWN),
-        person_id=person_id,
-        grants=donor_grants(db, campaign, person_id=person_id, amount_minor=quote_minor),
+        person_id=person_id_of(db, principal),
+        grants=donor_grants(
+            db, campaign, person_id=own_person_id(db, principal), amount_minor=quote_minor
+        ),
     )
 
 
@@ -142,8 +153,9 @@ def export_fields(row: queries.DonationRow) -> dict[str, Any]:
 
 
 def own_donations(db: Session, principal: Principal) -> list[queries.DonationRow]:
-    """The caller's own gifts (also those anonymous to the public), newest first."""
-    person_id = person_id_of(db, principal)
+    """The caller's own gifts (also those anonymous to the public), newest first; none
+    until the caller's address is verified."""
+    person_id = own_person_id(db, principal)
     return [] if person_id is None else queries.donations_of_person(db, person_id)
 
 

@@ -34,7 +34,12 @@ from web import views
 from web.access import allow
 from web.amounts import parse_amount_text
 from web.campaigns import reads, texts
-from web.campaigns.forms import CampaignForm, OfflineDonationForm, RefundForm
+from web.campaigns.forms import (
+    CampaignForm,
+    OfflineDonationForm,
+    RefundForm,
+    ReissueReceiptForm,
+)
 from web.campaigns.pages import pdf_response
 from web.campaigns.payments import offline_maximum
 from web.campaigns.reads import TREASURER
@@ -143,6 +148,61 @@ def refund(donation_id: int) -> ResponseReturnValue:
             return redirect(url_for("treasury.donation_detail", donation_id=donation_id))
     status = 422 if form.is_submitted() else 200
     return render_template("campaigns/refund.html", detail=detail, form=form), status
+
+
+@treasury_bp.route("/tesoreria/donazioni/<int:donation_id>/ricevuta", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def reissue_receipt(donation_id: int) -> ResponseReturnValue:
+    """Correct the donor a gift's receipt prints: the receipt is voided, never altered,
+    and a new one with a new number is issued."""
+    detail = views.snapshot(lambda db: reads.donation_detail(db, donation_id))
+    valid = [r for r in detail.receipts if r.voided_on is None]
+    if not valid:
+        raise NotFound()
+    current = valid[-1]
+    form = ReissueReceiptForm(
+        data={
+            "full_name": current.donor_name or "",
+            "codice_fiscale": current.donor_codice_fiscale or "",
+        }
+        if request.method == "GET"
+        else None
+    )
+    key = views.form_key(form)
+    if form.validate_on_submit():
+        origin, clock = views.origin(), views.clock()
+        name, code = form.full_name.data or "", form.codice_fiscale.data or None
+        try:
+            outcome = in_transaction(
+                lambda db: commands.reissue_receipt(
+                    db,
+                    donation_id,
+                    donor_name=name,
+                    donor_codice_fiscale=code,
+                    origin=origin,
+                    clock=clock,
+                    key=key,
+                )
+            )
+        except LedgerError as exc:
+            field_error(form, exc)
+        else:
+            issued = outcome.value
+            flash(
+                _(
+                    "Ricevuta %(old)s annullata; emessa la ricevuta %(new)s.",
+                    old=f"{current.year}/{current.number:06d}",
+                    new=f"{issued.year}/{issued.number:06d}",
+                )
+                if outcome.created
+                else _("Questa ricevuta era già stata riemessa."),
+                "success",
+            )
+            return redirect(url_for("treasury.donation_detail", donation_id=donation_id))
+    status = 422 if form.is_submitted() else 200
+    return render_template(
+        "campaigns/reissue_receipt.html", detail=detail, receipt=current, form=form
+    ), status
 
 
 def _live_campaign_choices() -> list[SelectChoice]:

@@ -16,7 +16,8 @@ from ledger.funds import service as funds
 from ledger.funds.errors import LoanNotFoundError
 from ledger.funds.models import Fund, Loan, LoanProductRow
 from ledger.funds.portfolio import portfolio
-from ledger.people.models import Person, User
+from ledger.people.models import Person
+from ledger.people.service import verified_person_id
 from web.access import Principal
 
 TREASURER = "treasurer"
@@ -29,9 +30,9 @@ def borrower_name(db: Session, loan: Loan) -> str:
 
 
 def own_person_id(db: Session, principal: Principal) -> int | None:
-    """The person id of the signed-in user, if they have one."""
-    user = db.get(User, principal.user_id)
-    return user.person_id if user is not None else None
+    """The person whose loans the signed-in user may see: theirs once their address is
+    verified (a loan is granted to a person named by e-mail), else none."""
+    return verified_person_id(db, principal.user_id)
 
 
 def own_loan(db: Session, loan_id: int, principal: Principal) -> Loan:

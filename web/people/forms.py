@@ -164,3 +164,23 @@ class LinkRequestForm(FlaskForm):  # type: ignore[misc]
 class LinkSignInForm(FlaskForm):  # type: ignore[misc]
     token = link_token_field()
     submit = SubmitField(_l("Accedi"))
+
+
+class ConfirmRegistrationForm(FlaskForm):  # type: ignore[misc]
+    password = PasswordField(
+        _l("La password che hai scelto"), [_required, Length(max=MAX_PASSWORD_LENGTH)]
+    )
+    submit = SubmitField(_l("Attiva l'account"))
+
+
+class IdentityForm(FlaskForm):  # type: ignore[misc]
+    """A person's name and codice fiscale, corrected (receipts issued with the old ones
+    are voided and issued again)."""
+
+    full_name = StringField(_l("Nome e cognome"), [_required, Length(max=200)])
+    codice_fiscale = StringField(
+        _l("Codice fiscale (facoltativo)"),
+        [Optional(), Length(max=20)],
+        description=_l("Vuoto: il codice fiscale viene tolto."),
+    )
+    submit = SubmitField(_l("Correggi i dati"))

@@ -1,21 +1,29 @@
-"""Pages of signing in and of the personal area: registration, sign-in with optional
-TOTP or with a one-time link by e-mail, sign-out, password change and reset, TOTP
-enrolment, the user's own API tokens and the language switch.
+"""Pages of signing in and of the personal area: registration and its link, sign-in
+with optional TOTP or with a one-time link by e-mail, sign-out, password change and
+reset, the confirmation of an account's address, the correction of one's name and
+codice fiscale, TOTP enrolment, the user's own API tokens and the language switch.
 
 Each page parses its form, calls a use case of `ledger.people` (which makes
 the change and writes its audit event in the request's one unit of work, so a
 refused request leaves neither) and answers. The session cookie is the page's
-business: flask-login, the pending second step, the language. E-mail (the
-reset link) goes to the outbox in the use case's unit and is sent after the
-commit. A failed sign-in says the same thing whether the e-mail exists or not,
-and takes as long.
+business: flask-login, the pending second step, the language. E-mail (links)
+goes to the outbox in the use case's unit and is sent after the commit.
+
+Nothing here tells which addresses are registered: a failed sign-in says the
+same thing whether the e-mail exists or not, and takes as long; registering and
+asking for a reset answer the same way for a known and an unknown address, do
+the same work (a password hashed, one message queued) and send the mail only
+once the answer has gone out. Links are signed with the secret key, expire
+(`PASSWORD_RESET_MAX_AGE`, `EMAIL_VERIFY_MAX_AGE`, `SIGN_IN_LINK_MAX_AGE`) and
+work once.
 
 Nobody can lock an account out (see `web.extensions`): refused sign-ins are
 counted per address and client network, and past the per-account ceiling the
 password alone no longer signs in, right or wrong; the page offers a one-time
-sign-in link by e-mail instead. E-mailed links (reset, sign-in) carry their
-token in the URL fragment; the page's script puts it into a form that POSTs
-it, so no token travels in a request line.
+sign-in link by e-mail instead. Every e-mailed link (reset, sign-in,
+registration, address confirmation) carries its token in the URL fragment; the
+page's script puts it into a form that POSTs it, so no token travels in a
+request line.
 """
 
 from __future__ import annotations
@@ -46,13 +54,14 @@ from ledger.people import commands, totp
 from ledger.people import service as people
 from ledger.people import session_commands as sessions
 from ledger.people.errors import InvalidTotpCodeError, WrongPasswordError
-from ledger.people.models import SignInLink, User
+from ledger.people.models import Registration, SignInLink, User
 from web import views
 from web.access import (
     SESSION_PENDING_USER,
     SESSION_SIGNED_IN_AT,
     SESSION_TWO_FACTOR,
     Principal,
+    allow,
     current_principal,
     public,
     signed_in,
@@ -75,11 +84,13 @@ from web.extensions import (
 )
 from web.forms import ActionForm, field_error
 from web.i18n import LANGUAGES, SESSION_LANGUAGE
-from web.mail import flush_outbox
+from web.mail import flush_outbox, flush_outbox_after_response
 from web.people.forms import (
     TOKEN_SCOPE_CHOICES,
     CodeForm,
+    ConfirmRegistrationForm,
     EnrolForm,
+    IdentityForm,
     LinkRequestForm,
     LinkSignInForm,
     LoginForm,
@@ -97,6 +108,10 @@ SESSION_PENDING_SINCE = "pending_two_factor_since"
 PENDING_SECONDS = 300
 RESET_SALT = "password-reset"
 SIGN_IN_LINK_SALT = "sign-in-link"
+REGISTRATION_SALT = "registration"
+VERIFY_SALT = "email-verify"
+# Who may correct anyone's name and codice fiscale through the pages.
+IDENTITY_STAFF = ("treasurer", "admin")
 
 
 def safe_next(default: str) -> str:
@@ -129,11 +144,35 @@ def _principal_of(user: User | None) -> Principal | None:
 
 
 # ------------------------------------------------------------------ registration
+def _link_serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def registration_token(registration: Registration) -> str:
+    """A signed link token naming a registration (it works while the registration waits)."""
+    return _link_serializer(REGISTRATION_SALT).dumps({"r": registration.id})
+
+
+def verification_token(user: User) -> str:
+    """A signed link token naming the user and their verification fingerprint."""
+    return _link_serializer(VERIFY_SALT).dumps(
+        {"u": user.id, "v": people.verification_fingerprint(user)}
+    )
+
+
+def _verify_hours() -> int:
+    return max(1, int(current_app.config["EMAIL_VERIFY_MAX_AGE"]) // 3600)
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @public
 @limiter.limit(register_limit, methods=["POST"])
 def register() -> ResponseReturnValue:
-    """Self-registration of donors and proponents."""
+    """Self-registration of donors and proponents: the account is made by the mailed link.
+
+    The answer is the same whether the address is new or has an account (whose
+    owner is told that someone tried), and so is the work.
+    """
     if current_principal() is not None:
         return redirect(url_for("auth.account"))
     form = RegisterForm()
@@ -145,27 +184,77 @@ def register() -> ResponseReturnValue:
         )
         language = session.get(SESSION_LANGUAGE, "it")
         try:
+            in_transaction(
+                lambda db: commands.register(
+                    db,
+                    person,
+                    role=form.role.data or "donor",
+                    password=form.password.data or "",
+                    locale=language if language in LANGUAGES else "it",
+                    origin=views.origin(),
+                    clock=views.clock(),
+                    link_lifetime=timedelta(
+                        seconds=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
+                    ),
+                )
+            )
+        except LedgerError as exc:
+            field_error(form, exc)
+        else:
+            flush_outbox_after_response()
+            flash(
+                _(
+                    "Ti abbiamo scritto all'indirizzo indicato: per attivare l'account apri il "
+                    "link dell'e-mail entro %(hours)s ore e inserisci la password che hai scelto.",
+                    hours=_verify_hours(),
+                ),
+                "success",
+            )
+            return redirect(url_for("auth.login"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/register.html", form=form), status
+
+
+@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+@public
+@limiter.limit(login_limit, methods=["POST"])
+def register_confirm(token: str) -> ResponseReturnValue:
+    """Make the account of a registration: its mailed link and the password chosen."""
+    try:
+        data = _link_serializer(REGISTRATION_SALT).loads(
+            token, max_age=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
+        )
+        registration_id = int(data["r"])
+    except SignatureExpired:
+        return _bad_link(_("Il link è scaduto: registrati di nuovo."))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return _bad_link(_("Il link non è valido: registrati di nuovo."))
+
+    form = ConfirmRegistrationForm()
+    if form.validate_on_submit():
+        password = form.password.data or ""
+        try:
             principal = in_transaction(
-                lambda db: Principal.of(
-                    commands.register(
-                        db,
-                        person,
-                        role=form.role.data or "donor",
-                        password=form.password.data or "",
-                        locale=language if language in LANGUAGES else "it",
-                        origin=views.origin(),
-                        clock=views.clock(),
+                lambda db: _principal_of(
+                    commands.confirm_registration(
+                        db, registration_id, password, origin=views.origin(), clock=views.clock()
                     ).value
                 )
             )
         except LedgerError as exc:
             field_error(form, exc)
         else:
+            if principal is None:
+                return _bad_link(_("Il link è già stato usato: accedi con la tua password."))
             _start_session(principal, two_factor=False)
             flash(_("Registrazione completata: benvenuto!"), "success")
             return redirect(url_for("auth.account"))
+    elif not form.is_submitted() and not views.read_once(
+        lambda db: people.pending_registration(db, registration_id) is not None
+    ):
+        return _bad_link(_("Il link è già stato usato: accedi con la tua password."))
     status = 422 if form.is_submitted() else 200
-    return render_template("auth/register.html", form=form), status
+    return render_template("auth/register_confirm.html", form=form), status
 
 
 # ------------------------------------------------------------------ sign-in
@@ -413,6 +502,7 @@ def account() -> ResponseReturnValue:
         return {
             "full_name": user.person.full_name,
             "email": user.person.email,
+            "email_verified": user.email_verified,
             "codice_fiscale": user.person.codice_fiscale,
             "address": user.person.address,
             "roles": sorted(user.roles),
@@ -420,7 +510,135 @@ def account() -> ResponseReturnValue:
             "created_at": user.created_at,
         }
 
-    return render_template("auth/account.html", me=views.read_once(read), principal=principal)
+    return render_template(
+        "auth/account.html", me=views.read_once(read), principal=principal, form=ActionForm()
+    )
+
+
+@bp.post("/account/email")
+@signed_in
+@limiter.limit(reset_limit)
+def request_verification() -> ResponseReturnValue:
+    """Mail a link that confirms the address of an account that has not confirmed it."""
+    ActionForm()  # CSRFProtect has already checked the token
+    principal = views.principal()
+    queued = in_transaction(
+        lambda db: (
+            commands.request_verification(
+                db, principal.user_id, origin=views.origin(), clock=views.clock()
+            ).created
+        )
+    )
+    if queued:
+        flush_outbox()
+        flash(
+            _(
+                "Ti abbiamo mandato un link per confermare l'indirizzo: aprilo entro %(hours)s "
+                "ore, con questo account aperto.",
+                hours=_verify_hours(),
+            ),
+            "success",
+        )
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/account/email/<token>", methods=["GET", "POST"])
+@signed_in
+@limiter.limit(reset_limit, methods=["POST"])
+def verify_email(token: str) -> ResponseReturnValue:
+    """Confirm the account's address from its mailed link, signed in as that account
+    (the link proves the mail is read, the sign-in the password)."""
+    try:
+        data = _link_serializer(VERIFY_SALT).loads(
+            token, max_age=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
+        )
+        user_id, fingerprint = int(data["u"]), str(data["v"])
+    except SignatureExpired:
+        return _bad_link(_("Il link è scaduto: chiedine uno nuovo dall'area personale."))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return _bad_link(_("Il link non è valido: chiedine uno nuovo dall'area personale."))
+    principal = views.principal()
+    used = _("Il link è già stato usato o è di un altro account.")
+    form = ActionForm()
+    if form.validate_on_submit():
+        done = in_transaction(
+            lambda db: (
+                commands.verify_email(
+                    db, user_id, fingerprint, origin=views.origin(), clock=views.clock()
+                ).value
+                is not None
+            )
+        )
+        if not done:
+            return _bad_link(used)
+        flash(_("Indirizzo e-mail confermato."), "success")
+        return redirect(url_for("auth.account"))
+    if principal.user_id != user_id or not views.read_once(
+        lambda db: people.verification_link_user(db, user_id, fingerprint) is not None
+    ):
+        return _bad_link(used)
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/verify_email.html", form=form), status
+
+
+def _identity_page(person_id: int, *, done: str, staff: bool) -> ResponseReturnValue:
+    """The form that corrects a person's name and codice fiscale (the use case decides
+    who may); receipts that printed the old ones are voided and issued again."""
+    person = views.snapshot(lambda db: people.get_person(db, person_id))
+    form = IdentityForm(
+        data={"full_name": person.full_name, "codice_fiscale": person.codice_fiscale or ""}
+        if request.method == "GET"
+        else None
+    )
+    if form.validate_on_submit():
+        name, code = form.full_name.data or "", form.codice_fiscale.data or None
+        try:
+            changed = in_transaction(
+                lambda db: (
+                    commands.correct_identity(
+                        db, person_id, name, code, origin=views.origin(), clock=views.clock()
+                    ).created
+                )
+            )
+        except LedgerError as exc:
+            field_error(form, exc)
+        else:
+            if changed:
+                flash(
+                    _(
+                        "Dati corretti. Le ricevute già emesse con i dati di prima sono state "
+                        "annullate e riemesse con un nuovo numero."
+                    ),
+                    "success",
+                )
+            return redirect(done)
+    status = 422 if form.is_submitted() else 200
+    return render_template(
+        "auth/identity.html", form=form, person=person, staff=staff, back=done
+    ), status
+
+
+@bp.route("/account/dati", methods=["GET", "POST"])
+@signed_in
+def identity() -> ResponseReturnValue:
+    """Correct one's own name and codice fiscale (once the address is confirmed)."""
+    principal = views.principal()
+    if not principal.email_verified:
+        flash(
+            _("Conferma prima il tuo indirizzo e-mail: segui il link che ti abbiamo mandato."),
+            "error",
+        )
+        return redirect(url_for("auth.account"))
+    person_id = views.snapshot(lambda db: people.get_user(db, principal.user_id).person_id)
+    return _identity_page(person_id, done=url_for("auth.account"), staff=False)
+
+
+@bp.route("/tesoreria/persone/<int:person_id>/dati", methods=["GET", "POST"])
+@allow(*IDENTITY_STAFF, two_factor=True)
+def staff_identity(person_id: int) -> ResponseReturnValue:
+    """Staff correct anyone's name and codice fiscale."""
+    back = safe_next(url_for("treasury.donation_list"))
+    return _identity_page(person_id, done=back, staff=True)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -543,7 +761,7 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=RESET_SALT)
+    return _link_serializer(RESET_SALT)
 
 
 def reset_token(user: User) -> str:
@@ -555,7 +773,8 @@ def reset_token(user: User) -> str:
 @public
 @limiter.limit(reset_limit, methods=["POST"])
 def reset_request() -> ResponseReturnValue:
-    """Ask for a reset link; the answer is the same whether the address is known."""
+    """Ask for a reset link; the answer, the work and the time are the same whether the
+    address is known (the mail leaves after the answer)."""
     form = ResetRequestForm()
     if form.validate_on_submit():
         email = form.email.data or ""
@@ -564,7 +783,7 @@ def reset_request() -> ResponseReturnValue:
                 db, email, origin=views.origin(), clock=views.clock()
             )
         )
-        flush_outbox()
+        flush_outbox_after_response()
         flash(
             _(
                 "Se l'indirizzo è registrato, riceverai un'e-mail con un link per "

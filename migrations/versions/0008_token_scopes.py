@@ -1,6 +1,6 @@
 """API tokens get scopes, an expiry and their last use.
 
-Revision ID: 0009_token_scopes
+Revision ID: 0008_token_scopes
 Revises: 0007_command_requests
 Create Date: 2026-12-10
 
@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_token_scopes"
+revision = "0008_token_scopes"
 down_revision = "0007_command_requests"
 branch_labels = None
 depends_on = None

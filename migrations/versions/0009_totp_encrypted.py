@@ -1,7 +1,7 @@
 """TOTP secrets sealed at rest under LEDGER_TOTP_KEY.
 
-Revision ID: 0012_totp_encrypted
-Revises: 0009_token_scopes
+Revision ID: 0009_totp_encrypted
+Revises: 0008_token_scopes
 Create Date: 2026-12-10
 
 Until now `users.totp_secret` held each secret in clear: a copy of the table
@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from alembic import op
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-revision = "0012_totp_encrypted"
-down_revision = "0009_token_scopes"
+revision = "0009_totp_encrypted"
+down_revision = "0008_token_scopes"
 branch_labels = None
 depends_on = None
 
