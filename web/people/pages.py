@@ -312,13 +312,13 @@ def _first_step_passed(principal: Principal) -> ResponseReturnValue:
     return redirect(safe_next(url_for("auth.account")))
 
 
-def _link_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SIGN_IN_LINK_SALT)
+def _sign_in_serializer() -> URLSafeTimedSerializer:
+    return _link_serializer(SIGN_IN_LINK_SALT)
 
 
 def sign_in_token(link: SignInLink) -> str:
     """The signed token of a one-time sign-in link (made when its e-mail is built)."""
-    return _link_serializer().dumps({"l": link.id})
+    return _sign_in_serializer().dumps({"l": link.id})
 
 
 @bp.route("/login/link/request", methods=["GET", "POST"])
@@ -363,7 +363,7 @@ def sign_in_link() -> ResponseReturnValue:
         return render_template("auth/sign_in_link.html", form=form), status
     again = "auth.sign_in_link_request"
     try:
-        data = _link_serializer().loads(
+        data = _sign_in_serializer().loads(
             form.token.data or "", max_age=int(current_app.config["SIGN_IN_LINK_MAX_AGE"])
         )
         link_id = int(data["l"])
