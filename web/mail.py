@@ -157,8 +157,9 @@ def _render(db: Session, message: OutboxMessage) -> Mail | None:
     """The e-mail of a message, or None for one that sends nothing.
 
     Every token a message carries is named in the Mail's `secrets`, which the
-    `log` sender hides; the reset and sign-in links carry theirs in the URL
-    fragment (`#token=`), which browsers never send in a request line.
+    `log` sender hides; every link (reset, sign-in, registration, address
+    confirmation) carries its token in the URL fragment (`#token=`), which
+    browsers never send in a request line.
     """
     from web.people.pages import (
         registration_token,
@@ -200,7 +201,7 @@ def _render(db: Session, message: OutboxMessage) -> Mail | None:
                 subject=_("Registro comunitario: conferma il tuo indirizzo"),
                 body=render_template(
                     "mail/registration.txt",
-                    link=url_for("auth.register_confirm", token=token, _external=True),
+                    link=url_for("auth.register_confirm", _external=True) + "#token=" + token,
                     name=registration.full_name,
                     hours=int(config["EMAIL_VERIFY_MAX_AGE"]) // 3600,
                 ),
@@ -239,7 +240,7 @@ def _render(db: Session, message: OutboxMessage) -> Mail | None:
                 subject=_("Registro comunitario: conferma il tuo indirizzo"),
                 body=render_template(
                     "mail/email_verify.txt",
-                    link=url_for("auth.verify_email", token=token, _external=True),
+                    link=url_for("auth.verify_email", _external=True) + "#token=" + token,
                     hours=int(config["EMAIL_VERIFY_MAX_AGE"]) // 3600,
                 ),
                 secrets=(token,),

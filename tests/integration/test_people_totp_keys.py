@@ -132,7 +132,7 @@ def test_upgrading_with_the_key_in_the_environment_seals_every_secret_left_in_cl
     enrolled_in_clear(empty_url, {"anna@example.org": ANNA, "bruno@example.org": BRUNO})
     key = new_key()
     monkeypatch.setenv("LEDGER_TOTP_KEY", key)
-    upgrade(empty_url, REVISION)
+    upgrade(empty_url)  # runs REVISION, then the later ones the models need
 
     book = book_at(empty_url, SecretBox([key]))
     values = stored_values(book)
@@ -150,7 +150,7 @@ def test_upgrading_without_a_key_keeps_secrets_until_first_use_or_ledger_users_r
 ):
     enrolled_in_clear(empty_url, {"anna@example.org": ANNA, "bruno@example.org": BRUNO})
     monkeypatch.delenv("LEDGER_TOTP_KEY", raising=False)
-    upgrade(empty_url, REVISION)
+    upgrade(empty_url)  # runs REVISION, then the later ones the models need
     key = new_key()
     book = book_at(empty_url, SecretBox([key]))
     # Nothing is lost and nobody is locked out: the secrets wait in their own column.
@@ -182,7 +182,7 @@ def test_rotating_the_key_with_ledger_users_reseal_totp_lets_the_old_key_go(
     enrolled_in_clear(empty_url, {"anna@example.org": ANNA, "bruno@example.org": BRUNO})
     old = new_key()
     monkeypatch.setenv("LEDGER_TOTP_KEY", old)
-    upgrade(empty_url, REVISION)
+    upgrade(empty_url)  # runs REVISION, then the later ones the models need
 
     fresh = ledger_cmd(empty_url, "users", "new-totp-key", key=None).output.strip()
     assert fresh != old and SecretBox([fresh]).open(SecretBox([fresh]).seal("x")) == "x"

@@ -103,6 +103,7 @@ def table_rows(html: str) -> dict[str, list[list[str]]]:
 # ------------------------------------------------------------------ people and sign-in
 import re  # noqa: E402
 from datetime import timedelta  # noqa: E402
+from urllib.parse import parse_qsl  # noqa: E402
 
 import pyotp  # noqa: E402
 
@@ -134,6 +135,32 @@ def form_post(client: FlaskClient, url: str, data: dict[str, str], *, page: str 
     """GET the page that holds the form (or `page`), then POST with its CSRF token."""
     html = client.get(page or url).get_data(as_text=True)
     return client.post(url, data={"csrf_token": csrf_token(html), **data})
+
+
+def mailed_link(app: Flask, to: str, path: str) -> str:
+    """The link starting with `path` in the last message mailed to `to`: its path and
+    its `#fragment` (where an e-mailed link carries its token)."""
+    mails = [m for m in app.extensions.get("sent_mail", []) if m.to == to]
+    assert mails, f"nothing was mailed to {to}"
+    match = re.search(rf"http://127\.0\.0\.1:5000({re.escape(path)}\S*)", mails[-1].body)
+    assert match, mails[-1].body
+    return match.group(1)
+
+
+def follow_link(client: FlaskClient, link: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Follow an e-mailed link as a browser does and submit its page's form with `data`.
+
+    The browser GETs the link without its `#fragment` (browsers never send one); the
+    page's script (web/static/link-token.js) puts the fragment's token into the form's
+    hidden field, and the form POSTs it with the CSRF token of the page.
+    """
+    path, _sep, fragment = link.partition("#")
+    html = client.get(path).get_data(as_text=True)
+    fields = {"csrf_token": csrf_token(html), **data}
+    token = dict(parse_qsl(fragment)).get("token")
+    if token is not None and 'id="link-token"' in html:
+        fields["token"] = token
+    return client.post(path, data=fields)
 
 
 def make_user(

@@ -210,7 +210,6 @@ PLACEHOLDER = re.compile(r"<(?:\w+:)?(\w+)>")
 URL_VALUES = {
     "code": MARKER_ACCOUNT,
     "sequence": "1",
-    "token": "non-valido",
     "filename": "app.css",
     "campaign_id": "1",
     "donation_id": "1",

@@ -6,8 +6,9 @@ sessions and response headers, each performed against the pages.
   per-account ceiling the password alone no longer signs in: the owner is offered a
   one-time sign-in link by e-mail and signs in with it.
 - A signed-in session cannot guess the current password at the password-change page.
-- No reset or sign-in token is written to the application log or travels in a request
-  line: links carry it in the URL fragment, and the page POSTs it.
+- No token of an e-mailed link (reset, sign-in, registration, address confirmation) is
+  written to the application log or travels in a request line: links carry it in the
+  URL fragment, and the page POSTs it.
 - A sign-in ends a fixed time after it began, however active; every response denies
   powerful browser features and isolates its window.
 """
@@ -30,7 +31,16 @@ from sqlalchemy import select
 from ledger.audit.models import AuditEvent
 from ledger.core.clock import FixedClock
 from ledger.people import totp
-from tests.web.conftest import PASSWORD, csrf_token, form_post, make_user, sign_in, totp_code
+from tests.web.conftest import (
+    PASSWORD,
+    ServerLikeClient,
+    csrf_token,
+    follow_link,
+    form_post,
+    make_user,
+    sign_in,
+    totp_code,
+)
 from web import create_app
 from web.access import SESSION_SIGNED_IN_AT
 
@@ -211,9 +221,10 @@ def test_a_stolen_session_guessing_the_current_password_is_stopped_and_each_fail
 
 # ------------------------------------------------------------------ finding 12: tokens in logs
 def _valid_tokens(app: Flask, text: str) -> list[str]:
-    """The strings of `text` that a reset or sign-in link would accept."""
+    """The strings of `text` that an e-mailed link (reset, sign-in, registration, address
+    confirmation) would accept."""
     found = []
-    for salt in ("password-reset", "sign-in-link"):
+    for salt in ("password-reset", "sign-in-link", "registration", "email-verify"):
         serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=salt)
         for candidate in re.findall(r"[A-Za-z0-9_.\-]{20,}", text):
             try:
@@ -230,6 +241,7 @@ def test_with_the_log_mail_sender_no_token_reaches_the_application_log(
 ):
     make_user(ledger, OWNER, ["donor"])
     app = create_app({"DATABASE_URL": db_url, "TESTING": True, "CLOCK": clock})
+    app.test_client_class = ServerLikeClient  # mail sent after the answer has gone out
     assert app.config["MAIL_SENDER"] == "log"  # the default
     caplog.set_level(logging.DEBUG)
     try:
@@ -255,6 +267,7 @@ def test_in_development_the_file_mail_sender_keeps_whole_messages_out_of_the_log
             "MAIL_DIR": str(folder),
         }
     )
+    app.test_client_class = ServerLikeClient  # mail sent after the answer has gone out
     caplog.set_level(logging.DEBUG)
     try:
         assert form_post(app.test_client(), "/password/reset", {"email": OWNER}).status_code == 302
@@ -293,6 +306,109 @@ def test_a_reset_token_never_travels_in_a_request_line(app, client, ledger, requ
     again = form_post(client, path, {"token": token, **new})
     assert again.status_code == 410
     assert "già stato usato" in again.get_data(as_text=True)
+
+
+NEWCOMER = "nuova@example.org"
+
+
+def register_newcomer(client: FlaskClient) -> None:
+    data = {
+        "full_name": "Nuova Iscritta",
+        "email": NEWCOMER,
+        "password": PASSWORD,
+        "password_confirm": PASSWORD,
+        "role": "donor",
+    }
+    assert form_post(client, "/register", data).status_code == 302
+
+
+def ask_to_confirm_the_address(client: FlaskClient) -> None:
+    """Sign in as the unconfirmed OWNER and ask for an address confirmation link."""
+    assert sign_in(client, OWNER).status_code == 302
+    assert form_post(client, "/account/email", {}, page="/account").status_code == 302
+
+
+@pytest.mark.parametrize("act", ["register", "ask to confirm the address"])
+def test_with_the_log_mail_sender_no_registration_or_confirmation_token_reaches_the_log(
+    db_url, clock: FixedClock, ledger, caplog, act
+):
+    make_user(ledger, OWNER, ["donor"], verified=False)
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True, "CLOCK": clock})
+    app.test_client_class = ServerLikeClient  # mail sent after the answer has gone out
+    assert app.config["MAIL_SENDER"] == "log"  # the default
+    caplog.set_level(logging.DEBUG)
+    try:
+        if act == "register":
+            register_newcomer(app.test_client())
+        else:
+            ask_to_confirm_the_address(app.test_client())
+    finally:
+        app.extensions["ledger"].engine.dispose()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "mail NOT sent" in logged  # the message was logged, without its token
+    assert "#token=[token hidden]" in logged  # its link carries the token in the fragment
+    assert _valid_tokens(app, logged) == []
+
+
+def _the_mailed_link(app: Flask, to: str) -> tuple[str, str]:
+    """The link of the last message mailed to `to` (path and fragment) and its token,
+    wherever in the link it is."""
+    mail = [m for m in app.extensions["sent_mail"] if m.to == to][-1]
+    [token] = _valid_tokens(app, mail.body)
+    match = re.search(r"http://127\.0\.0\.1:5000(/\S*)", mail.body)
+    assert match, mail.body
+    return match.group(1), token
+
+
+def test_a_registration_token_reaches_no_request_line_and_no_log(
+    app, client, ledger, request_lines, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    register_newcomer(client)
+    link, token = _the_mailed_link(app, NEWCOMER)
+
+    done = follow_link(client, link, {"password": PASSWORD})
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/account"
+    assert client.get("/account").status_code == 200
+    # Used once: the same link again makes nothing.
+    form_post(client, "/logout", {}, page="/account")
+    again = follow_link(client, link, {"password": PASSWORD})
+    assert again.status_code == 410
+    assert "già stato usato" in again.get_data(as_text=True)
+
+    assert request_lines, "the hook saw the requests"
+    assert not [line for line in request_lines if token in line]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert _valid_tokens(app, logged) == []
+
+
+def test_an_address_confirmation_token_reaches_no_request_line_and_no_log(
+    app, client, ledger, request_lines, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    make_user(ledger, OWNER, ["donor"], verified=False)
+    ask_to_confirm_the_address(client)
+    link, token = _the_mailed_link(app, OWNER)
+
+    # Opened in a browser that is not signed in: sent to sign in first.
+    elsewhere = app.test_client()
+    opened = elsewhere.get(link.partition("#")[0])
+    assert opened.status_code == 302
+    assert elsewhere.get(opened.headers["Location"]).status_code == 200
+
+    done = follow_link(client, link, {})
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/account"
+    assert "Indirizzo e-mail confermato." in client.get("/account").get_data(as_text=True)
+    again = follow_link(client, link, {})
+    assert again.status_code == 410
+    assert "già stato usato" in again.get_data(as_text=True)
+
+    assert request_lines, "the hook saw the requests"
+    assert not [line for line in request_lines if token in line]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert _valid_tokens(app, logged) == []
 
 
 def test_the_script_that_reads_a_link_token_is_served_from_this_site(client):

@@ -167,10 +167,17 @@ class LinkSignInForm(FlaskForm):  # type: ignore[misc]
 
 
 class ConfirmRegistrationForm(FlaskForm):  # type: ignore[misc]
+    token = link_token_field()
     password = PasswordField(
         _l("La password che hai scelto"), [_required, Length(max=MAX_PASSWORD_LENGTH)]
     )
     submit = SubmitField(_l("Attiva l'account"))
+
+
+class ConfirmEmailForm(FlaskForm):  # type: ignore[misc]
+    """The confirmation of an account's address: the token of its mailed link."""
+
+    token = link_token_field()
 
 
 class IdentityForm(FlaskForm):  # type: ignore[misc]

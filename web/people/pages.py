@@ -88,6 +88,7 @@ from web.mail import flush_outbox, flush_outbox_after_response
 from web.people.forms import (
     TOKEN_SCOPE_CHOICES,
     CodeForm,
+    ConfirmEmailForm,
     ConfirmRegistrationForm,
     EnrolForm,
     IdentityForm,
@@ -215,14 +216,21 @@ def register() -> ResponseReturnValue:
     return render_template("auth/register.html", form=form), status
 
 
-@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+@bp.route("/register/confirm", methods=["GET", "POST"])
 @public
 @limiter.limit(login_limit, methods=["POST"])
-def register_confirm(token: str) -> ResponseReturnValue:
-    """Make the account of a registration: its mailed link and the password chosen."""
+def register_confirm() -> ResponseReturnValue:
+    """Make the account of a registration: its mailed link and the password chosen.
+
+    The link is `/register/confirm#token=...`: the page's script puts the token
+    into the form, which POSTs it with the password.
+    """
+    form = ConfirmRegistrationForm()
+    if not form.is_submitted():
+        return render_template("auth/register_confirm.html", form=form)
     try:
         data = _link_serializer(REGISTRATION_SALT).loads(
-            token, max_age=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
+            form.token.data or "", max_age=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
         )
         registration_id = int(data["r"])
     except SignatureExpired:
@@ -230,7 +238,7 @@ def register_confirm(token: str) -> ResponseReturnValue:
     except (BadSignature, KeyError, TypeError, ValueError):
         return _bad_link(_("Il link non è valido: registrati di nuovo."))
 
-    form = ConfirmRegistrationForm()
+    used = _("Il link è già stato usato: accedi con la tua password.")
     if form.validate_on_submit():
         password = form.password.data or ""
         try:
@@ -245,16 +253,15 @@ def register_confirm(token: str) -> ResponseReturnValue:
             field_error(form, exc)
         else:
             if principal is None:
-                return _bad_link(_("Il link è già stato usato: accedi con la tua password."))
+                return _bad_link(used)
             _start_session(principal, two_factor=False)
             flash(_("Registrazione completata: benvenuto!"), "success")
             return redirect(url_for("auth.account"))
-    elif not form.is_submitted() and not views.read_once(
+    elif not views.read_once(
         lambda db: people.pending_registration(db, registration_id) is not None
     ):
-        return _bad_link(_("Il link è già stato usato: accedi con la tua password."))
-    status = 422 if form.is_submitted() else 200
-    return render_template("auth/register_confirm.html", form=form), status
+        return _bad_link(used)
+    return render_template("auth/register_confirm.html", form=form), 422
 
 
 # ------------------------------------------------------------------ sign-in
@@ -312,13 +319,13 @@ def _first_step_passed(principal: Principal) -> ResponseReturnValue:
     return redirect(safe_next(url_for("auth.account")))
 
 
-def _link_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SIGN_IN_LINK_SALT)
+def _sign_in_serializer() -> URLSafeTimedSerializer:
+    return _link_serializer(SIGN_IN_LINK_SALT)
 
 
 def sign_in_token(link: SignInLink) -> str:
     """The signed token of a one-time sign-in link (made when its e-mail is built)."""
-    return _link_serializer().dumps({"l": link.id})
+    return _sign_in_serializer().dumps({"l": link.id})
 
 
 @bp.route("/login/link/request", methods=["GET", "POST"])
@@ -363,7 +370,7 @@ def sign_in_link() -> ResponseReturnValue:
         return render_template("auth/sign_in_link.html", form=form), status
     again = "auth.sign_in_link_request"
     try:
-        data = _link_serializer().loads(
+        data = _sign_in_serializer().loads(
             form.token.data or "", max_age=int(current_app.config["SIGN_IN_LINK_MAX_AGE"])
         )
         link_id = int(data["l"])
@@ -542,43 +549,42 @@ def request_verification() -> ResponseReturnValue:
     return redirect(url_for("auth.account"))
 
 
-@bp.route("/account/email/<token>", methods=["GET", "POST"])
+@bp.route("/account/email/confirm", methods=["GET", "POST"])
 @signed_in
 @limiter.limit(reset_limit, methods=["POST"])
-def verify_email(token: str) -> ResponseReturnValue:
+def verify_email() -> ResponseReturnValue:
     """Confirm the account's address from its mailed link, signed in as that account
-    (the link proves the mail is read, the sign-in the password)."""
+    (the link proves the mail is read, the sign-in the password).
+
+    The link is `/account/email/confirm#token=...`: the page's script puts the
+    token into the form, which POSTs it.
+    """
+    form = ConfirmEmailForm()
+    if not form.is_submitted():
+        return render_template("auth/verify_email.html", form=form)
     try:
         data = _link_serializer(VERIFY_SALT).loads(
-            token, max_age=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
+            form.token.data or "", max_age=int(current_app.config["EMAIL_VERIFY_MAX_AGE"])
         )
         user_id, fingerprint = int(data["u"]), str(data["v"])
     except SignatureExpired:
         return _bad_link(_("Il link è scaduto: chiedine uno nuovo dall'area personale."))
     except (BadSignature, KeyError, TypeError, ValueError):
         return _bad_link(_("Il link non è valido: chiedine uno nuovo dall'area personale."))
-    principal = views.principal()
-    used = _("Il link è già stato usato o è di un altro account.")
-    form = ActionForm()
-    if form.validate_on_submit():
-        done = in_transaction(
-            lambda db: (
-                commands.verify_email(
-                    db, user_id, fingerprint, origin=views.origin(), clock=views.clock()
-                ).value
-                is not None
-            )
+    if not form.validate_on_submit():
+        return render_template("auth/verify_email.html", form=form), 400
+    done = in_transaction(
+        lambda db: (
+            commands.verify_email(
+                db, user_id, fingerprint, origin=views.origin(), clock=views.clock()
+            ).value
+            is not None
         )
-        if not done:
-            return _bad_link(used)
-        flash(_("Indirizzo e-mail confermato."), "success")
-        return redirect(url_for("auth.account"))
-    if principal.user_id != user_id or not views.read_once(
-        lambda db: people.verification_link_user(db, user_id, fingerprint) is not None
-    ):
-        return _bad_link(used)
-    status = 400 if form.is_submitted() else 200
-    return render_template("auth/verify_email.html", form=form), status
+    )
+    if not done:
+        return _bad_link(_("Il link è già stato usato o è di un altro account."))
+    flash(_("Indirizzo e-mail confermato."), "success")
+    return redirect(url_for("auth.account"))
 
 
 def _identity_page(person_id: int, *, done: str, staff: bool) -> ResponseReturnValue:
