@@ -1,0 +1,1 @@
+"""Statement parsers, one module per format."""
