@@ -100,6 +100,10 @@ class ImportReport:
     accepted_unbalanced: bool = False
     new_line_ids: tuple[int, ...] = field(default_factory=tuple)
 
+    @property
+    def id(self) -> int:
+        return self.import_id
+
 
 def normalize_text(text: str, bank_ref: str | None = None) -> str:
     """Lowercase, whitespace collapsed, the bank's id taken out."""

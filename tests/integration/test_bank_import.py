@@ -41,6 +41,7 @@ from tests.bank_fixtures import (
     fixture_bytes,
     fixtures_dir,
 )
+from tests.integration.commands_helpers import assert_once
 from tests.integration.conftest import Run
 
 FI = "FI7433010001222090"
@@ -409,6 +410,36 @@ def test_two_imports_of_one_file_at_once_add_its_lines_once(pg_ledger: Ledger) -
     assert errors == []
     assert sorted(r.new for r in reports) == [0, 10]
     assert len(_lines(pg_ledger, FI)) == 10
+
+
+def test_create_and_import_once_per_request_key(ledger: Ledger) -> None:
+    ledger.create_account("assets:bank:fi", "asset")
+    ledger.create_account("assets:bank:other", "asset")
+
+    def create(code: str) -> Any:
+        return lambda s, key: create_bank_account(
+            s, iban=FI, account_code=code, origin=CLI, clock=ledger.clock, key=key
+        )
+
+    assert_once(ledger, create("assets:bank:fi"), create("assets:bank:other"))
+    data = fixture_bytes(FI_053)
+
+    def act(reason: str | None) -> Any:
+        return lambda s, key: import_statement(
+            s,
+            FI,
+            data,
+            accept_unbalanced=reason is not None,
+            reason=reason,
+            origin=CLI,
+            clock=ledger.clock,
+            key=key,
+        )
+
+    first = assert_once(ledger, act(None), act("another request"), key="import-1")
+    again = ledger.run(lambda s: act(None)(s, "import-1"))
+    assert again.value.new == first.value.new == 10
+    assert again.value.statements == first.value.statements
 
 
 # --------------------------------------------------------------------------- the CLI

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.bank_fixtures import (
     POSTFINANCE_053,
     POSTFINANCE_054,
     fixture_bytes,
+    fixtures_dir,
 )
 
 
@@ -143,3 +145,11 @@ def test_unsafe_or_wrong_xml_is_a_statement_format_error() -> None:
     with pytest.raises(StatementFormatError):
         parse_camt053(b"not xml")
     assert {"camt053", "camt054"} <= PARSERS.keys()
+
+
+def test_a_missing_fixtures_folder_fails_never_skips(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LEDGER_BANK_FIXTURES", str(tmp_path / "nowhere"))
+    with pytest.raises(pytest.fail.Exception, match="fixtures are missing"):
+        fixtures_dir()
