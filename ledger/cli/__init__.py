@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from ledger.cli import (
     accounts,
+    bank,
     books,
     campaigns,
     db,
@@ -56,6 +57,7 @@ cli.add_command(campaigns.campaigns)
 cli.add_command(grants.foundations)
 cli.add_command(grants.grants)
 cli.add_command(funds.funds)
+cli.add_command(bank.bank)
 
 __all__ = [
     "CommandError",

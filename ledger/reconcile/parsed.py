@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from ledger.core.errors import LedgerError
+
 
 @dataclass(frozen=True, slots=True)
 class Detail:
@@ -65,5 +67,12 @@ class ParsedStatement:
     available_closing_minor: int | None = None
 
 
-class StatementFormatError(ValueError):
-    """The file is not of the format asked for, or is malformed (with where and why)."""
+class StatementFormatError(LedgerError):
+    """The file is not of the format asked for, or is malformed (with where and why).
+
+    A `LedgerError` (code `statement_format`, 422), so the CLI, the API and the
+    pages map it like every other refusal; `details` may say where (`at`).
+    """
+
+    code = "statement_format"
+    http_status = 422

@@ -1,0 +1,205 @@
+"""`ledger bank`: bank accounts and their statements. `bank accounts create` makes a bank
+account mirroring an asset account, `bank import` imports a statement file (camt.053,
+camt.054; MT940, CSV and XLSX when their parsers are present) and prints one JSON object,
+`bank lines` lists the lines to explain. A refused import prints
+`{"error": {"code", "message", "details"}}`, exits 1 and leaves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from ledger.cli.common import _Column, _echo_listing, open_ledger
+from ledger.commands import Origin
+from ledger.core.errors import LedgerError
+from ledger.core.money import format_minor
+
+FORMAT_CHOICES = ["auto", "camt053", "camt054", "mt940", "csv", "xlsx"]
+
+
+@click.group()
+def bank() -> None:
+    """Bank accounts and statement imports."""
+
+
+@bank.group("accounts")
+def bank_accounts() -> None:
+    """Bank accounts (IBAN, currency, the ledger account they mirror)."""
+
+
+@bank_accounts.command("create")
+@click.option("--iban", required=True, help="The account's IBAN.")
+@click.option("--account", "account_code", required=True, help="The asset account it mirrors.")
+@click.option("--name", default=None, help="A name (default: the ledger account's).")
+@click.pass_context
+def accounts_create(ctx: click.Context, iban: str, account_code: str, name: str | None) -> None:
+    """Create a bank account mirroring a ledger asset account (in its currency)."""
+    from ledger.reconcile.commands import create_bank_account
+
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> dict[str, Any]:
+        account = create_bank_account(
+            session,
+            iban=iban,
+            account_code=account_code,
+            name=name,
+            origin=Origin.command_line(),
+            clock=ledger.clock,
+        ).value
+        return {
+            "id": account.id,
+            "iban": account.iban,
+            "name": account.name,
+            "currency": account.currency,
+            "account": account_code,
+        }
+
+    click.echo(json.dumps(ledger.run(work), ensure_ascii=False))
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    currency = report.currency
+
+    def money(minor: int | None) -> str | None:
+        return None if minor is None else format_minor(minor, currency)
+
+    return {
+        "import_id": report.import_id,
+        "iban": report.iban,
+        "format": report.format,
+        "sha256": report.sha256,
+        "statements": [
+            {
+                "statement_id": s.statement_id,
+                "balance_kind": s.balance_kind,
+                "opening": money(s.opening_minor),
+                "closing": money(s.closing_minor),
+                "computed_closing": money(s.computed_closing_minor),
+                "balanced": s.balanced,
+                "difference": money(s.difference_minor),
+                "continuity_difference": money(s.continuity_minor),
+                "accepted": s.accepted,
+                "lines": s.lines,
+            }
+            for s in report.statements
+        ],
+        "lines": report.lines,
+        "new": report.new,
+        "already_imported": [
+            {
+                "id": k.line_id,
+                "booked_on": k.booked_on.isoformat(),
+                "amount": money(k.amount_minor),
+                "bank_ref": k.bank_ref,
+                "text": k.text,
+            }
+            for k in report.already_imported
+        ],
+        "details_added": report.details_added,
+        "skipped_statements": report.skipped_statements,
+        "accepted_unbalanced": report.accepted_unbalanced,
+    }
+
+
+@bank.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--iban", required=True, help="The bank account the file is for.")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto")
+@click.option("--preset", default=None, help="The column preset of a CSV or XLSX file.")
+@click.option(
+    "--accept-unbalanced",
+    is_flag=True,
+    help="Import statements that do not add up or do not continue the previous one.",
+)
+@click.option("--reason", default=None, help="Why they are accepted (required with the flag).")
+@click.pass_context
+def bank_import(
+    ctx: click.Context,
+    file: Path,
+    iban: str,
+    fmt: str,
+    preset: str | None,
+    accept_unbalanced: bool,
+    reason: str | None,
+) -> None:
+    """Import a statement file; print what it held, what was new and what was already there."""
+    from ledger.reconcile.commands import import_statement
+
+    ledger = open_ledger(ctx)
+    data = file.read_bytes()
+
+    def work(session: Session) -> dict[str, Any]:
+        report = import_statement(
+            session,
+            iban,
+            data,
+            format=fmt,
+            preset=preset,
+            accept_unbalanced=accept_unbalanced,
+            reason=reason,
+            origin=Origin.command_line(),
+            clock=ledger.clock,
+        ).value
+        return _report_json(report)
+
+    try:
+        result = ledger.run(work)
+    except LedgerError as exc:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        click.echo(json.dumps({"error": error}, ensure_ascii=False, default=str))
+        ctx.exit(1)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@bank.command("lines")
+@click.option("--iban", required=True)
+@click.option("--status", type=click.Choice(["unexplained"]), default=None)
+@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table")
+@click.pass_context
+def bank_lines(ctx: click.Context, iban: str, status: str | None, fmt: str) -> None:
+    """The lines to explain (entries, and the details of split batches); all unexplained
+    until matching exists."""
+    from ledger.reconcile.commands import get_bank_account
+    from ledger.reconcile.statements import lines_to_explain
+
+    ledger = open_ledger(ctx)
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        account = get_bank_account(session, iban)
+        return [
+            {
+                "id": v.id,
+                "booked_on": v.booked_on.isoformat(),
+                "value_on": v.value_on.isoformat() if v.value_on else None,
+                "amount": format_minor(v.amount_minor, v.currency),
+                "currency": v.currency,
+                "text": v.text,
+                "bank_ref": v.bank_ref,
+                "reference": v.reference,
+                "reason_code": v.reason_code,
+                "reversal": v.reversal,
+                "parent_id": v.parent_line_id,
+                "status": v.status,
+            }
+            for v in lines_to_explain(session, account)
+            if status is None or v.status == status
+        ]
+
+    _echo_listing(
+        ledger.read(read),
+        fmt,
+        empty="no lines",
+        columns=[
+            _Column("id", lambda r: str(r["id"]), right=True),
+            _Column("booked", lambda r: r["booked_on"]),
+            _Column("amount", lambda r: r["amount"], right=True),
+            _Column("status", lambda r: r["status"]),
+            _Column("text", lambda r: r["text"][:60]),
+        ],
+    )

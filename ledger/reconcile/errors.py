@@ -1,0 +1,54 @@
+"""Refusals of bank accounts and statement imports, each with a stable code.
+
+A refused import writes nothing. Amounts in `details` are decimal strings.
+"""
+
+from __future__ import annotations
+
+from ledger.core.errors import LedgerError
+
+
+class InvalidBankAccountError(LedgerError):
+    """A bad IBAN, or a ledger account that cannot mirror a bank account."""
+
+    code = "invalid_bank_account"
+
+
+class BankAccountExistsError(LedgerError):
+    code = "bank_account_exists"
+    http_status = 409
+
+
+class BankAccountNotFoundError(LedgerError):
+    code = "bank_account_not_found"
+    http_status = 404
+
+
+class StatementAccountMismatchError(LedgerError):
+    """The file is the statement of another IBAN than the chosen account's."""
+
+    code = "statement_wrong_account"
+
+
+class StatementCurrencyMismatchError(LedgerError):
+    """The file's statement is in another currency than the chosen account's."""
+
+    code = "statement_wrong_currency"
+
+
+class StatementUnbalancedError(LedgerError):
+    """Opening + booked lines is not the closing balance (details: each statement's figures)."""
+
+    code = "statement_unbalanced"
+
+
+class StatementDiscontinuousError(LedgerError):
+    """The opening balance is not the previous stored statement's closing balance."""
+
+    code = "statement_discontinuous"
+
+
+class InvalidImportError(LedgerError):
+    """The import's request itself is wrong (an acceptance without a reason, a bad preset)."""
+
+    code = "invalid_import"

@@ -1,0 +1,132 @@
+"""Tables of bank accounts and imported statements (migration 0012_reconcile).
+
+- `bank_accounts`: an account at a bank (IBAN, compact and validated; unique),
+  its currency and the ledger account it mirrors (same currency).
+- `statement_imports`: one row per file imported: its SHA-256, format, who
+  (`actor`: `user:<id>` or the channel) and when, the counts, the ids of the
+  stored lines the file repeated, and an explicit acceptance of statements that
+  do not add up (who and why).
+- `bank_statements`: one row per statement of an import, with the stated and
+  the computed closing balance and whether it balanced.
+- `bank_lines`: the lines as they came (raw text kept). A line is new once per
+  account: `(bank_account_id, fingerprint, occurrence)` is unique, and so is
+  `(bank_account_id, bank_ref, booked_on, amount_minor, ref_occurrence)` where
+  the bank gives an id. A batch entry split into its details is stored as the
+  entry (`parent_line_id` NULL: the bank balance is the sum of these) and its
+  details as child lines (`parent_line_id` set), which are what gets explained.
+
+The three import tables are append-only (triggers on both backends).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledger.core.models import Base, BigId, UtcDateTime
+
+
+class BankAccount(Base):
+    __tablename__ = "bank_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    iban: Mapped[str] = mapped_column(String(34), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class StatementImport(Base):
+    __tablename__ = "statement_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(16))
+    preset: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    accepted_unbalanced: Mapped[bool] = mapped_column(Boolean, default=False)
+    accepted_by: Mapped[str | None] = mapped_column(String(64))
+    accepted_reason: Mapped[str | None] = mapped_column(Text)
+    statement_count: Mapped[int] = mapped_column(Integer)
+    line_count: Mapped[int] = mapped_column(Integer)
+    new_count: Mapped[int] = mapped_column(Integer)
+    already_count: Mapped[int] = mapped_column(Integer)
+    already_line_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of ids
+
+
+class BankStatement(Base):
+    __tablename__ = "bank_statements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("statement_imports.id"), index=True)
+    bank_account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # its place in the file, from 1
+    statement_id: Mapped[str | None] = mapped_column(String(140))
+    balance_kind: Mapped[str | None] = mapped_column(String(9))  # booked | available | None
+    opening_minor: Mapped[int | None] = mapped_column(BigInteger)
+    closing_minor: Mapped[int | None] = mapped_column(BigInteger)
+    computed_closing_minor: Mapped[int | None] = mapped_column(BigInteger)
+    opening_on: Mapped[date | None] = mapped_column(Date)
+    closing_on: Mapped[date | None] = mapped_column(Date, index=True)
+    first_booked_on: Mapped[date | None] = mapped_column(Date)
+    balanced: Mapped[bool | None] = mapped_column(Boolean)
+    difference_minor: Mapped[int | None] = mapped_column(BigInteger)
+    continuity_minor: Mapped[int | None] = mapped_column(BigInteger)  # opening - previous closing
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    line_count: Mapped[int] = mapped_column(Integer)
+
+
+class BankLine(Base):
+    __tablename__ = "bank_lines"
+    __table_args__ = (
+        UniqueConstraint(
+            "bank_account_id", "fingerprint", "occurrence", name="uq_bank_lines_fingerprint"
+        ),
+        UniqueConstraint(
+            "bank_account_id",
+            "bank_ref",
+            "booked_on",
+            "amount_minor",
+            "ref_occurrence",
+            name="uq_bank_lines_bank_ref",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bank_account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("statement_imports.id"), index=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("bank_statements.id"), index=True)
+    parent_line_id: Mapped[int | None] = mapped_column(ForeignKey("bank_lines.id"), index=True)
+    booked_on: Mapped[date] = mapped_column(Date, index=True)
+    value_on: Mapped[date | None] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    normalized_text: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    bank_ref: Mapped[str | None] = mapped_column(String(140))
+    ref_occurrence: Mapped[int | None] = mapped_column(Integer)
+    end_to_end_id: Mapped[str | None] = mapped_column(String(140))
+    reference: Mapped[str | None] = mapped_column(String(140), index=True)
+    counterparty_name: Mapped[str | None] = mapped_column(String(200))
+    counterparty_iban: Mapped[str | None] = mapped_column(String(34))
+    bank_code: Mapped[str | None] = mapped_column(String(64))
+    reason_code: Mapped[str | None] = mapped_column(String(35))
+    reversal: Mapped[bool] = mapped_column(Boolean, default=False)
+    batch_count: Mapped[int | None] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    occurrence: Mapped[int] = mapped_column(Integer)
