@@ -37,3 +37,8 @@ def fixtures_dir() -> Path:
 
 def fixture_bytes(name: str) -> bytes:
     return (fixtures_dir() / name).read_bytes()
+
+
+BANCOPOSTA_CSV = "csv/bancoposta.csv"
+BONIFICO_CSV = "csv/bonifico.csv"
+SEPA_SNIPPET_MT940 = "mt940/sepa_snippet.sta"
