@@ -300,6 +300,7 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
 def bank_transfer_view(campaign_id: int) -> ResponseReturnValue:
     """A pending gift by the caller, to be paid by bank transfer with its ISO 11649
     reference. It counts once the bank shows the money (reconciliation settles it)."""
+    idempotency_key()  # a request without its key is refused first, as for every booking
     account = configured_account()
     principal = views.principal()
     limits = donation_limits()
