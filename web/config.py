@@ -90,6 +90,11 @@ DEFAULTS: dict[str, Any] = {
     "ORGANISATION_NAME": "Ente gestore del registro comunitario",
     "ORGANISATION_TAX_CODE": None,
     "ORGANISATION_QUALIFICATION": "ETS",
+    # The organisation's bank account donors give to by transfer (an IBAN, checked
+    # at start) and its BIC (optional inside the SEPA area). Without an IBAN the
+    # campaign pages say that gifts by transfer are not available.
+    "ORGANISATION_IBAN": None,
+    "ORGANISATION_BIC": None,
     # API tokens issued on the account page expire after this many days unless their
     # owner chooses otherwise (1 to 366); `ledger tokens create` reads it too.
     "API_TOKEN_DAYS": 90,

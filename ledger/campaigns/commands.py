@@ -3,7 +3,8 @@
 Each public function here is one act of a treasurer (create, publish and
 close a campaign, record a gift received in cash or by bank transfer, refund
 a gift, reissue a receipt with the donor corrected), of a donor (start a card
-gift) or of Stripe (a webhook event, the answer to a refund we asked for). It
+gift, start a gift by bank transfer), of the bank (a transfer gift settled by
+its reference) or of Stripe (a webhook event, the answer to a refund we asked for). It
 takes the act's arguments, an `Origin` and, when the act can be repeated, the
 caller's request key; it opens with `ledger.commands.begin` (the same key and
 request answer the first outcome, another request under the key is a conflict
@@ -33,12 +34,14 @@ from ledger.campaigns.donations import (
     OFFLINE_MAXIMUM_MINOR,
     Limits,
     record_offline_donation,
+    settle,
     start_online_donation,
 )
 from ledger.campaigns.errors import (
     InvalidDonationError,
     InvalidDonorError,
     NothingToCorrectError,
+    TransferAmountError,
 )
 from ledger.campaigns.getters import get_campaign, get_donation, pending_refund
 from ledger.campaigns.models import Campaign, Donation, Organisation, Receipt, Refund
@@ -58,6 +61,8 @@ CLOSE_CAMPAIGN = command("campaign.close", "campaign")
 REGISTER_DONOR = command("person.create", "person")
 START_CARD_DONATION = command("donation.start", "donation")
 RECORD_OFFLINE_GIFT = command("donation.record", "donation")
+START_TRANSFER_GIFT = command("donation.transfer_start", "donation")
+SETTLE_TRANSFER_GIFT = command("donation.transfer_settle", "donation")
 REFUND_DONATION = command("donation.refund", "donation")
 REISSUE_RECEIPT = command("receipt.reissue", "donation")
 APPLY_STRIPE_EVENT = command("stripe.event", "stripe_event")
@@ -426,6 +431,170 @@ def record_offline_gift(
             "amount": format_minor(donation.amount_minor, donation.currency),
             "currency": donation.currency,
             "person_linked": person is not None,
+        },
+    )
+
+
+def start_transfer_gift(
+    session: Session,
+    campaign_id: int,
+    amount: Money,
+    *,
+    person_id: int | None,
+    anonymous: bool,
+    donor_name: str | None = None,
+    donor_codice_fiscale: str | None = None,
+    limits: Limits,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Donation]:
+    """A pending gift the donor will pay by bank transfer, once per request key.
+
+    Like a card gift's start (the same limits; the donor is the caller's person,
+    if any), but nothing is asked of anyone: the gift gets its ISO 11649
+    reference (`Donation.transfer_reference`, `RF..D<id>`), which the donor's
+    transfer carries, and stays pending until `settle_transfer_gift` books it
+    when the money is seen on the bank. `donor_name` and `donor_codice_fiscale`
+    are the donor as they gave themselves, printed on the receipt (a codice
+    fiscale without a name is dropped; a bad one is InvalidPersonError).
+    """
+    name = " ".join((donor_name or "").split()) or None
+    if name is not None and len(name) > 200:
+        raise InvalidDonorError(
+            "Il nome è troppo lungo (massimo 200 caratteri).", field="donor_name"
+        )
+    try:
+        codice_fiscale = normalise_codice_fiscale(donor_codice_fiscale) if name else None
+    except InvalidPersonError:
+        raise InvalidPersonError(
+            "Il codice fiscale non è valido: controlla i 16 caratteri.",
+            field="donor_codice_fiscale",
+        ) from None
+    claim = begin(
+        session,
+        START_TRANSFER_GIFT,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "campaign": campaign_id,
+            "amount": amount.minor,
+            "currency": amount.currency,
+            "person": person_id,
+            "anonymous": anonymous,
+            "donor": [name, codice_fiscale],
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(get_donation(session, claim.earlier.id))
+    donation, created = start_online_donation(
+        session,
+        campaign_id,
+        amount,
+        person_id=person_id,
+        anonymous=anonymous,
+        request_key=origin.scoped(key),
+        limits=limits,
+        clock=clock,
+        method="bank_transfer",
+        donor_name=name,
+        donor_codice_fiscale=codice_fiscale,
+    )
+    if not created:  # pragma: no cover - request keys are kept since this act exists
+        return claim.known(donation, subject_id=donation.id)
+    return claim.done(
+        donation,
+        subject_id=donation.id,
+        details={
+            "campaign_id": campaign_id,
+            "method": "bank_transfer",
+            "amount": format_minor(donation.amount_minor, donation.currency),
+            "currency": donation.currency,
+            "reference": donation.transfer_reference,
+        },
+    )
+
+
+def settle_transfer_gift(
+    session: Session,
+    donation_id: int,
+    amount_minor: int,
+    *,
+    received_on: date,
+    bank_line_id: int | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Donation]:
+    """The transfer of a pending transfer gift arrived: book it, once per request key.
+
+    Booked exactly as a gift received by bank transfer (`donations.settle`: to
+    the bank, the campaign's escrow, on `received_on`), with its receipt, and
+    the matching grants follow through the GiftSettled event. `bank_line_id` is
+    the bank line that carried the reference, recorded on the audit event.
+    A gift that is not a pending transfer gift is InvalidDonationError; an
+    amount other than the pledged one is TransferAmountError (409), and nothing
+    is booked: what to do with it is a treasurer's decision.
+    """
+    claim = begin(
+        session,
+        SETTLE_TRANSFER_GIFT,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "donation": donation_id,
+            "amount": amount_minor,
+            "received_on": received_on,
+            "bank_line": bank_line_id,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(get_donation(session, claim.earlier.id))
+    donation = get_donation(session, donation_id, lock=True)
+    if donation.method != "bank_transfer" or donation.transfer_reference is None:
+        raise InvalidDonationError(
+            "Questa donazione non è un bonifico con riferimento in attesa.", field="donation"
+        )
+    if donation.status != "pending":
+        raise InvalidDonationError(
+            f"La donazione è già {donation.status}: non c'è nulla da incassare.",
+            field="donation",
+            status=donation.status,
+        )
+    if amount_minor != donation.amount_minor:
+        raise TransferAmountError(
+            f"Il bonifico è di {format_minor(amount_minor, donation.currency)} "
+            f"{donation.currency}, la donazione di "
+            f"{format_minor(donation.amount_minor, donation.currency)}: "
+            "un importo diverso va deciso dal tesoriere.",
+            expected=donation.amount_minor,
+            received=amount_minor,
+        )
+    if received_on > rome_today(clock):
+        raise InvalidDonationError(
+            "La data dell'accredito non può essere nel futuro.", field="received_on"
+        )
+    settle(
+        session,
+        donation,
+        gross_minor=amount_minor,
+        fee_minor=0,
+        clock=clock,
+        actor=origin.actor,
+        on=received_on,
+    )
+    return claim.done(
+        donation,
+        subject_id=donation.id,
+        details={
+            "campaign_id": donation.campaign_id,
+            "amount": format_minor(donation.amount_minor, donation.currency),
+            "currency": donation.currency,
+            "reference": donation.transfer_reference,
+            "received_on": received_on.isoformat(),
+            "bank_line_id": bank_line_id,
         },
     )
 

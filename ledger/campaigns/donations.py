@@ -27,6 +27,7 @@ from ledger.core.errors import IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money, format_it
 from ledger.events import GiftSettled, publish
+from ledger.payments.references import GIFT, creditor_reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +93,21 @@ def start_online_donation(
     request_key: str,
     limits: Limits,
     clock: Clock,
+    method: str = "card",
+    donor_name: str | None = None,
+    donor_codice_fiscale: str | None = None,
 ) -> tuple[Donation, bool]:
-    """A pending card gift (or the one this request key already made): (donation, created)."""
-    existing = _replay(session, request_key, campaign_id, amount, "card")
+    """A pending gift the donor starts (or the one this request key already made):
+    (donation, created).
+
+    `method` is `card` (paid through Stripe Checkout) or `bank_transfer` (the donor
+    pays by transfer with the gift's ISO 11649 reference, `transfer_reference`,
+    and the gift is settled when the money is seen on the bank). `donor_name` and
+    `donor_codice_fiscale` are the donor as they gave themselves, for the receipt.
+    """
+    if method not in ("card", "bank_transfer"):
+        raise InvalidDonationError("Metodo non valido: carta o bonifico.", field="method")
+    existing = _replay(session, request_key, campaign_id, amount, method)
     if existing is not None:
         return existing, False
     campaign = get_campaign(session, campaign_id)
@@ -107,16 +120,21 @@ def start_online_donation(
         anonymous=anonymous,
         amount_minor=amount.minor,
         currency=amount.currency,
-        method="card",
+        method=method,
         status="pending",
         fee_minor=0,
         refunded_minor=0,
         withdrawn_minor=0,
         request_key=request_key,
+        donor_name=donor_name,
+        donor_codice_fiscale=donor_codice_fiscale if donor_name else None,
         created_at=clock.now(),
     )
     session.add(donation)
     session.flush()
+    if method == "bank_transfer":
+        donation.transfer_reference = creditor_reference(GIFT, donation.id)
+        donation.reference = donation.transfer_reference
     return donation, True
 
 

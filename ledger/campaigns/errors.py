@@ -66,3 +66,12 @@ class InvalidDonorError(LedgerError):
     form's field (`donor_email`, `donor_name`)."""
 
     code = "invalid_donor"
+
+
+class TransferAmountError(LedgerError):
+    """A transfer arrived for a pending gift with another amount than the donor pledged
+    (409): settling it with another amount is a treasurer's later decision, so nothing
+    is booked; `details` carry `expected` and `received` (minor units)."""
+
+    code = "transfer_amount_differs"
+    http_status = 409

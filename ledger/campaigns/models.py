@@ -103,6 +103,10 @@ class Donation(Base):
     # Offline gifts: the transfer reference the donor was given, and the key of
     # the treasurer's request (a retried request records the gift once).
     reference: Mapped[str | None] = mapped_column(String(140))
+    # A gift by bank transfer the donor started: its ISO 11649 creditor reference
+    # (`ledger.payments.references`, `RF..D<id>`), which settles it when a bank
+    # line carries it (migration 0013).
+    transfer_reference: Mapped[str | None] = mapped_column(String(35), unique=True)
     request_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     # The donor of an offline gift as the treasurer typed them (migration 0011):
     # what its receipt prints, whoever registered the address.

@@ -80,6 +80,7 @@ from ledger.funds.models import (
 )
 from ledger.funds.portfolio import loan_state, product_of, repayments_of
 from ledger.funds.service import MAX_KEY, available_minor, fund_hold, get_fund
+from ledger.payments.references import LOAN, creditor_reference
 from ledger.people.models import Person
 
 METHOD_LABELS = {
@@ -424,6 +425,7 @@ def open_loan(
     )
     session.add(loan)
     session.flush()
+    loan.transfer_reference = creditor_reference(LOAN, loan.id)
     session.add_all(
         LoanInstalment(
             loan_id=loan.id,

@@ -105,6 +105,9 @@ class Loan(Base):
     disbursed_on: Mapped[date | None] = mapped_column(Date)
     disbursement_sequence: Mapped[int | None] = mapped_column(BigInteger)
     closed_on: Mapped[date | None] = mapped_column(Date)
+    # The loan's ISO 11649 creditor reference (`ledger.payments.references`,
+    # `RF..L<id>`): the borrower's transfers carry it (migration 0013).
+    transfer_reference: Mapped[str | None] = mapped_column(String(35), unique=True)
 
     @property
     def rate(self) -> Decimal:

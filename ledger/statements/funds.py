@@ -19,7 +19,8 @@ Amounts are positive minor units, printed the Italian way (1.234,56 EUR);
 CSV amounts are plain decimal strings ("1234.56"). Names print as written, in
 any script (`ledger.statements.pdf_fonts`); the CSV keeps them whole, escaped
 only where a spreadsheet would run them (`ledger.statements.csv_cells`). A loan statement is for the
-borrower: their loan's terms, schedule with what was paid, and payments; it
+borrower: their loan's terms and its ISO 11649 reference (RF...) that the
+borrower's transfers carry, schedule with what was paid, and payments; it
 may carry the borrower's name because it is given to them, never published.
 """
 
@@ -49,6 +50,7 @@ from ledger.funds.lending import LoanDetail, loan_detail
 from ledger.funds.models import Loan, LoanWriteOff
 from ledger.funds.portfolio import portfolio
 from ledger.funds.service import get_fund
+from ledger.payments.references import printable
 from ledger.statements.csv_cells import amount_cell, csv_writer
 from ledger.statements.pdf_fonts import (
     SANS,
@@ -569,6 +571,9 @@ def loan_statement_csv(s: LoanStatement) -> str:
             "residuo",
         ]
     )
+    if d.loan.transfer_reference:
+        # The reference the borrower's transfers carry, in the `numero` column.
+        writer.writerow(["riferimento", d.loan.transfer_reference, *[""] * 7])
     for line in d.lines:
         writer.writerow(
             [
@@ -619,6 +624,8 @@ def render_loan_statement_pdf(s: LoanStatement) -> bytes:
         ["Interessi totali da piano", format_it(d.total_interest_minor, cur)],
         ["Stato", STATUS_LABELS.get(loan.status, loan.status)],
     ]
+    if loan.transfer_reference:
+        terms.append(["Riferimento per i bonifici", printable(loan.transfer_reference)])
     if loan.disbursed_on is not None:
         terms.append(["Erogato il", format_date_it(loan.disbursed_on)])
     story: list[Flowable] = [

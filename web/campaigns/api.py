@@ -7,8 +7,10 @@ currency.
 
 Money-moving POSTs need an `Idempotency-Key`, the use case's request key
 (scoped by caller: the donation's own key is `api:<user id>:<key>`, as for
-journal entries). Checkout: a retry returns the same donation and Checkout URL
-and Stripe is asked for one session only. A key reused with a different
+journal entries). A gift by bank transfer answers its RF reference, the IBAN
+and the EPC QR payload; a retry answers the same gift. Checkout: a retry
+returns the same donation and Checkout URL and Stripe is asked for one
+session only. A key reused with a different
 request is a 409 `idempotency_conflict` that writes nothing.
 """
 
@@ -36,7 +38,7 @@ from web.api.docs import documented
 from web.api.errors import invalid_input
 from web.api.inputs import idempotency_key, json_body, load, parse_money
 from web.campaigns import reads
-from web.campaigns.payments import begin_checkout, offline_maximum
+from web.campaigns.payments import begin_checkout, donation_limits, offline_maximum
 from web.campaigns.schemas import (
     CampaignCreateSchema,
     CampaignSchema,
@@ -48,8 +50,11 @@ from web.campaigns.schemas import (
     OfflineDonationCreateSchema,
     RefundCreateSchema,
     RefundSchema,
+    TransferCreateSchema,
+    TransferSchema,
 )
 from web.campaigns.settings import default_recipient
+from web.campaigns.transfers import configured_account, instructions
 from web.db import in_transaction
 from web.mail import flush_outbox
 
@@ -62,6 +67,10 @@ _DONOR_FIELDS = {
     ),
     "donor_codice_fiscale": ("donor.codice_fiscale", "not a valid codice fiscale"),
     "donated_on": ("donated_on", "the day of a gift cannot be in the future"),
+}
+_TRANSFER_FIELDS = {
+    "donor_name": "donor.full_name",
+    "donor_codice_fiscale": "donor.codice_fiscale",
 }
 _DONOR_CODES = frozenset({"invalid_donor", "invalid_person", "invalid_donation"})
 
@@ -264,6 +273,76 @@ def checkout_view(campaign_id: int) -> ResponseReturnValue:
         "currency": gift.currency,
     }
     return command_answer(CheckoutSchema(), body, created=checkout.created)
+
+
+@bp.post("/campaigns/<int:campaign_id>/bank-transfers")
+@signed_in
+@needs_scope(MONEY)
+@documented(
+    "Start a gift by bank transfer",
+    tag="donations",
+    body=TransferCreateSchema,
+    idempotent=True,
+    responses={
+        201: (
+            "The pending donation, its RF reference and how to pay it (IBAN, beneficiary, "
+            "EPC QR payload).",
+            TransferSchema,
+        )
+    },
+    errors={
+        404: "`campaign_not_found`.",
+        409: "`campaign_state` (not open to gifts) or `idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_donation` (outside the donation limits).",
+        503: "`transfers_not_configured`: LEDGER_ORGANISATION_IBAN is not set.",
+    },
+)
+def bank_transfer_view(campaign_id: int) -> ResponseReturnValue:
+    """A pending gift by the caller, to be paid by bank transfer with its ISO 11649
+    reference. It counts once the bank shows the money (reconciliation settles it)."""
+    idempotency_key()  # a request without its key is refused first, as for every booking
+    account = configured_account()
+    principal = views.principal()
+    limits = donation_limits()
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Donation]:
+        currency = get_campaign(session, campaign_id).currency
+        donor = data["donor"] or {}
+        return commands.start_transfer_gift(
+            session,
+            campaign_id,
+            parse_money(data["amount"], currency, "amount"),
+            person_id=reads.person_id_of(session, principal),
+            anonymous=data["anonymous"],
+            donor_name=donor.get("full_name"),
+            donor_codice_fiscale=donor.get("codice_fiscale"),
+            limits=limits,
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        )
+
+    def answer(_session: Session, donation: Donation) -> dict[str, Any]:
+        pay = instructions(donation, account)
+        return {
+            "donation_id": donation.id,
+            "status": donation.status,
+            "amount": pay.amount,
+            "currency": pay.currency,
+            "reference": pay.reference,
+            "iban": pay.iban,
+            "bic": pay.bic,
+            "beneficiary": pay.beneficiary,
+            "epc_payload": pay.epc_payload,
+        }
+
+    try:
+        return command_post(TransferCreateSchema(), act, answer, TransferSchema())
+    except LedgerError as exc:
+        if exc.code in _DONOR_CODES and exc.details.get("field") in _TRANSFER_FIELDS:
+            name = str(exc.details["field"])
+            raise invalid_input({_TRANSFER_FIELDS[name]: [exc.message]}) from None
+        raise
 
 
 @bp.post("/campaigns/<int:campaign_id>/donations")

@@ -50,6 +50,37 @@ class DonationForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Dona con carta"))
 
 
+class TransferDonationForm(FlaskForm):  # type: ignore[misc]
+    """A gift by bank transfer: the donor pledges an amount and is shown how to pay it;
+    the key made when the form was shown makes a double submit one pending gift."""
+
+    form_key = key_field()
+    amount = StringField(
+        _l("Importo della donazione"),
+        [_required, Length(max=24)],
+        description=_amount_help,
+        render_kw={"inputmode": "decimal", "autocomplete": "transaction-amount"},
+    )
+    show_name = BooleanField(
+        _l("Mostra il mio nome tra i donatori"),
+        description=_l(
+            "Senza la spunta il tuo nome non compare nell'elenco pubblico; "
+            "la ricevuta resta comunque intestata a te."
+        ),
+    )
+    donor_name = StringField(
+        _l("Nome e cognome per la ricevuta (facoltativo)"),
+        [Optional(), Length(max=200)],
+        render_kw={"autocomplete": "name"},
+    )
+    donor_codice_fiscale = StringField(
+        _l("Codice fiscale per la ricevuta (facoltativo)"),
+        [Optional(), Length(max=20)],
+        description=_l("Serve per detrarre o dedurre la donazione."),
+    )
+    submit = SubmitField(_l("Dona con bonifico"))
+
+
 class RefundForm(FlaskForm):  # type: ignore[misc]
     """A refund of a gift (treasurers); an empty amount refunds all that remains."""
 

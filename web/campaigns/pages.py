@@ -5,7 +5,9 @@ Two of the three blueprints of campaigns (the third, the treasury's, is
 
 - `campaigns` (anyone): the live campaigns, a campaign page with its progress,
   its public donor list (anonymous gifts show no name, anywhere) and the card
-  donation form, and the thank-you page Stripe sends the donor back to;
+  donation form, the gift by bank transfer (a pending gift with its RF
+  reference, the IBAN and the EPC QR code), and the thank-you page Stripe
+  sends the donor back to;
 - `my_donations` (signed in): the user's own gifts, as a page, CSV and JSON,
   and the receipt PDF of each (their name on it even if they gave anonymously).
 
@@ -36,6 +38,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
+from ledger.campaigns import commands as campaign_commands
 from ledger.campaigns import queries
 from ledger.campaigns.errors import CampaignStateError, InvalidDonationError
 from ledger.campaigns.models import Campaign, Donation
@@ -47,8 +50,11 @@ from web import CONTENT_SECURITY_POLICY, views
 from web.access import current_principal, public, signed_in
 from web.amounts import parse_amount_text
 from web.campaigns import reads, texts
-from web.campaigns.forms import DonationForm
+from web.campaigns.forms import DonationForm, TransferDonationForm
 from web.campaigns.payments import PaymentsNotConfiguredError, begin_checkout, donation_limits
+from web.campaigns.settings import transfer_account
+from web.campaigns.transfers import Instructions, instructions
+from web.db import in_transaction
 from web.extensions import donate_limit, limiter
 from web.forms import field_error
 
@@ -185,6 +191,7 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
         card=page.card,
         form=form,
         payments_on=payments_on,
+        transfers_on=transfer_account() is not None,
         cancelled=request.args.get("annullata") is not None,
         description=texts.description_html(page.card.campaign.description_md),
         minimum=limits.minimum_minor,
@@ -193,6 +200,72 @@ def campaign(campaign_id: int) -> ResponseReturnValue:
         quote_error=quote_error,
     )
     return _with_checkout_csp(Response(html, status=status, mimetype="text/html"))
+
+
+@bp.route("/campagne/<int:campaign_id>/bonifico", methods=["GET", "POST"])
+@public
+@limiter.limit(donate_limit, methods=["POST"])
+def transfer(campaign_id: int) -> ResponseReturnValue:
+    """A gift by bank transfer: the donor pledges an amount; the pending gift gets its RF
+    reference and the page shows the IBAN, the beneficiary, the reference and the EPC QR
+    code a banking app scans. The gift counts once the bank shows the money (settled by
+    reconciliation). Without LEDGER_ORGANISATION_IBAN the page says it is not available."""
+    principal = current_principal()
+    today = views.today()
+    page = views.snapshot(lambda db: reads.campaign_page(db, campaign_id, principal, today, None))
+    currency = page.card.campaign.currency
+    account = transfer_account()
+    form = TransferDonationForm()
+    key = views.form_key(form)
+    status = 200
+    if account is not None and page.card.accepting and form.validate_on_submit():
+        try:
+            amount = parse_amount_text(form.amount.data or "", currency)
+            origin, clock, limits = views.origin(), views.clock(), donation_limits()
+
+            def start(db: Session) -> tuple[Instructions, bool]:
+                outcome = campaign_commands.start_transfer_gift(
+                    db,
+                    campaign_id,
+                    amount,
+                    person_id=page.person_id,
+                    anonymous=not form.show_name.data,
+                    donor_name=form.donor_name.data,
+                    donor_codice_fiscale=form.donor_codice_fiscale.data,
+                    limits=limits,
+                    origin=origin,
+                    clock=clock,
+                    key=key,
+                )
+                return instructions(outcome.value, account), outcome.created
+
+            pay, created = in_transaction(start)
+        except CampaignStateError:
+            form.form_errors.append(_("Questa campagna non accetta più donazioni."))
+            status = 409
+        except InvalidDonationError as exc:
+            form.amount.errors = [*list(form.amount.errors), texts.amount_error_text(exc, currency)]
+        except LedgerError as exc:
+            field_error(form, exc)
+        else:
+            _remember_donation(pay.donation_id)
+            html = render_template(
+                "campaigns/transfer.html", card=page.card, form=None, pay=pay, account=account
+            )
+            return html, 201 if created else 200
+    if form.is_submitted() and status == 200:
+        status = 422 if account is not None and page.card.accepting else 409
+    limits = donation_limits()
+    html = render_template(
+        "campaigns/transfer.html",
+        card=page.card,
+        form=form,
+        pay=None,
+        account=account,
+        minimum=limits.minimum_minor,
+        maximum=limits.maximum_minor,
+    )
+    return html, status
 
 
 @bp.get("/campagne/<int:campaign_id>/grazie")

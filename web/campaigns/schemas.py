@@ -86,6 +86,56 @@ class CheckoutSchema(Schema):
     currency = fields.String(required=True)
 
 
+class TransferDonorSchema(Schema):
+    full_name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "The donor as the receipt prints them."},
+    )
+    codice_fiscale = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=20),
+        metadata={"description": "For a deductible receipt; ignored without full_name."},
+    )
+
+
+class TransferCreateSchema(Schema):
+    amount = Amount(required=True, metadata={"description": "In the campaign's currency."})
+    anonymous = StrictBoolean(
+        load_default=True,
+        metadata={
+            "description": "Hidden from the public donor list unless false (the donor's "
+            "consent to be named)."
+        },
+    )
+    donor = fields.Nested(
+        TransferDonorSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The donor for the receipt; the gift is the caller's."},
+    )
+
+
+class TransferSchema(Schema):
+    donation_id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(DONATION_STATES))
+    amount = Amount(required=True)
+    currency = fields.String(required=True)
+    reference = fields.String(
+        required=True,
+        metadata={"description": "The gift's ISO 11649 creditor reference (RF...)."},
+    )
+    iban = fields.String(required=True, metadata={"description": "The beneficiary's IBAN."})
+    bic = fields.String(required=True, allow_none=True)
+    beneficiary = fields.String(required=True)
+    epc_payload = fields.String(
+        required=True,
+        metadata={"description": "The EPC069-12 QR code payload (lines separated by LF)."},
+    )
+
+
 class DonorInSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     full_name = fields.String(

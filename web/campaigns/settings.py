@@ -1,5 +1,10 @@
 """The organisation that runs the instance, as its settings name it (ORGANISATION_*).
 
+`transfer_account` is where donors give by bank transfer: the IBAN
+(LEDGER_ORGANISATION_IBAN), the BIC (LEDGER_ORGANISATION_BIC, optional) and the
+beneficiary's name (LEDGER_ORGANISATION_NAME); `check_transfer_settings`
+refuses to start with an IBAN or BIC that python-stdnum does not accept.
+
 A campaign created without naming its recipient is the settings'
 organisation's: `default_recipient` reads it, and refuses settings whose
 codice fiscale is missing or invalid (503, naming the setting), before any
@@ -8,13 +13,20 @@ use case runs. The use case finds it by its codice fiscale or registers it.
 
 from __future__ import annotations
 
-from flask import current_app
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
 from flask_babel import gettext as _
+from stdnum import bic as bic_numbers
+from stdnum import iban as iban_numbers
+from stdnum.exceptions import ValidationError
 
 from ledger.campaigns.commands import Recipient
 from ledger.core.errors import LedgerError
 from ledger.people.errors import InvalidPersonError
 from ledger.people.service import normalise_codice_fiscale
+from web.config import ConfigError
 
 
 class OrganisationNotConfiguredError(LedgerError):
@@ -51,3 +63,48 @@ def default_recipient() -> Recipient:
         tax_code=raw,
         qualification=str(config.get("ORGANISATION_QUALIFICATION") or ""),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAccount:
+    """Where donors give by bank transfer: the beneficiary, its IBAN (compact) and BIC."""
+
+    beneficiary: str
+    iban: str
+    bic: str | None
+
+
+def _transfer_account(config: Any) -> TransferAccount | None:
+    raw_iban = str(config.get("ORGANISATION_IBAN") or "").strip()
+    if not raw_iban:
+        return None
+    try:
+        iban = str(iban_numbers.validate(raw_iban))
+    except ValidationError:
+        raise ConfigError(
+            f"LEDGER_ORGANISATION_IBAN is not a valid IBAN: {raw_iban!r} "
+            "(check its country, check digits and length)"
+        ) from None
+    raw_bic = str(config.get("ORGANISATION_BIC") or "").strip()
+    bic = None
+    if raw_bic:
+        try:
+            bic = str(bic_numbers.validate(raw_bic))
+        except ValidationError:
+            raise ConfigError(
+                f"LEDGER_ORGANISATION_BIC is not a valid BIC: {raw_bic!r} (8 or 11 characters)"
+            ) from None
+    name = " ".join(str(config.get("ORGANISATION_NAME") or "").split())
+    if not name:
+        raise ConfigError("LEDGER_ORGANISATION_NAME is empty: a transfer needs a beneficiary")
+    return TransferAccount(beneficiary=name, iban=iban, bic=bic)
+
+
+def check_transfer_settings(app: Flask) -> None:
+    """Refuse to start with an IBAN or a BIC that is not valid (ConfigError)."""
+    _transfer_account(app.config)
+
+
+def transfer_account() -> TransferAccount | None:
+    """The organisation's account for gifts by transfer, or None when no IBAN is set."""
+    return _transfer_account(current_app.config)

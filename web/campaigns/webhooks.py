@@ -51,6 +51,7 @@ from web.campaigns.payments import (
     gateway,
     webhook_secrets,
 )
+from web.campaigns.settings import check_transfer_settings
 from web.config import ConfigError
 from web.db import current_ledger, in_transaction
 from web.extensions import csrf
@@ -175,9 +176,11 @@ def _apply(
 def init_webhooks(app: Flask) -> None:
     """Register the endpoint; outside tests, refuse to start without a webhook secret.
 
-    The Stripe settings are checked here too (`web.campaigns.payments.check_stripe_settings`).
+    The Stripe settings are checked here too (`web.campaigns.payments.check_stripe_settings`),
+    and the organisation's bank account (`web.campaigns.settings.check_transfer_settings`).
     """
     check_stripe_settings(app)
+    check_transfer_settings(app)
     if not app.config.get("TESTING") and not _secrets_of(app):
         raise ConfigError(
             "LEDGER_STRIPE_WEBHOOK_SECRET is not set: Stripe's webhook deliveries could "
