@@ -327,6 +327,7 @@ def test_ledger_stripe_sync_settles_stuck_gifts_and_prints_a_summary(ledger, fak
         "0 skipped, 0 errors",
         "stripe sync: refunds: 0 examined, 0 booked, 0 failed, 0 left, 0 resent, "
         "0 skipped, 0 errors",
+        "stripe sync: payouts: 0 examined",
     ]
     assert status_of(ledger, donation_id) == "settled"
 
