@@ -93,11 +93,16 @@ def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
     the same rules as a webhook. Each stuck refund is read back from Stripe
     and booked or failed; one Stripe never received (found by its metadata,
     never by re-sending blindly) is queued again for `ledger outbox dispatch`.
-    Everything happens once even when two runs overlap. Exits 1 if Stripe
-    could not be asked about something (tried again by the next run).
+    Recent payouts are read too: one paid that the books lack is checked
+    against its balance transactions (each difference printed) and booked as
+    money in transit; one that failed after it was booked is reversed.
+    Everything happens once even when two runs overlap, or a run and a
+    webhook. Exits 1 if Stripe could not be asked about something (tried
+    again by the next run).
     """
     from ledger.audit.service import Origin
     from ledger.campaigns.sync import sync_pending, sync_refunds
+    from ledger.reconcile.sync import sync_payouts
     from web.campaigns.payments import gateway
     from web.db import current_ledger
 
@@ -128,11 +133,24 @@ def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
             progress=counter,
         )
         counter.done()
-    for line in [*report.errors, *refunds.errors]:
+        counter = Counter("stripe sync: payouts examined")
+        payouts = sync_payouts(
+            ledger.sessions,
+            stripe_gateway,
+            clock=ledger.clock,
+            origin=origin,
+            limit=limit,
+            progress=counter,
+        )
+        counter.done()
+    for line in [*report.errors, *refunds.errors, *payouts.errors]:
         click.echo(f"error: {line}", err=True)
     click.echo(report.summary())
     click.echo(refunds.summary())
-    if report.errors or refunds.errors:
+    click.echo(payouts.summary())
+    for line in payouts.difference_lines():
+        click.echo(f"difference: {line}")
+    if report.errors or refunds.errors or payouts.errors:
         ctx.exit(1)
 
 

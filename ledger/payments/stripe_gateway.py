@@ -34,11 +34,13 @@ from ledger.core.errors import InvalidAmountError, LedgerError
 from ledger.core.money import Money
 
 __all__ = [
+    "BalanceTransaction",
     "CheckoutSession",
     "InvalidWebhookError",
     "PaymentDetails",
     "PaymentNotSettledError",
     "PaymentProviderError",
+    "PayoutState",
     "RefundState",
     "SessionState",
     "StripeGateway",
@@ -138,6 +140,43 @@ class RefundState:
     currency: str
     payment_intent_id: str | None = None
     refund_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceTransaction:
+    """One movement of the Stripe balance, as Stripe records it (amounts in minor units).
+
+    `type` is Stripe's (charge, refund, adjustment, payout, stripe_fee, ...);
+    `source` the id of what moved the money (ch_, re_, dp_, po_), if any;
+    `net_minor == amount_minor - fee_minor` by Stripe's accounting.
+    """
+
+    id: str
+    type: str
+    reporting_category: str | None
+    source: str | None
+    amount_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutState:
+    """A payout from the Stripe balance to the bank: `amount_minor` (negative when
+    refunds and disputes exceeded the balance), `status` (pending, in_transit,
+    paid, failed, canceled), `arrival_date` (a Unix time: the expected day at the
+    bank), and what the bank line may carry (`statement_descriptor`, `trace_id`)."""
+
+    id: str
+    amount_minor: int
+    currency: str
+    status: str
+    arrival_date: int | None
+    automatic: bool
+    statement_descriptor: str | None = None
+    trace_id: str | None = None
+    failure_code: str | None = None
 
 
 def checkout_idempotency_key(donation_id: int) -> str:
@@ -389,6 +428,45 @@ class StripeGateway:
             ours[0] if ours else None
         )
 
+    # -- Payouts -------------------------------------------------------------
+    def retrieve_payout(self, payout_id: str) -> PayoutState:
+        """A payout as Stripe knows it now (events are nudges; this is the truth)."""
+        with _provider_errors("retrieve_payout"):
+            payout = self._client.v1.payouts.retrieve(payout_id)
+        return _payout_state(payout)
+
+    def list_payouts(self, *, limit: int = 100) -> list[PayoutState]:
+        """The most recent payouts, newest first, at most `limit` of them."""
+        found: list[PayoutState] = []
+        with _provider_errors("list_payouts"):
+            page = self._client.v1.payouts.list({"limit": min(max(limit, 1), 100)})
+            for payout in page.auto_paging_iter():
+                found.append(_payout_state(payout))
+                if len(found) >= limit:
+                    break
+        return found
+
+    def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:
+        """Every balance transaction a payout paid out (its own included), all pages read.
+
+        Only automatic payouts are itemised by Stripe.
+        """
+        with _provider_errors("payout_transactions"):
+            page = self._client.v1.balance_transactions.list({"payout": payout_id, "limit": 100})
+            return [
+                BalanceTransaction(
+                    id=txn.id,
+                    type=txn.type,
+                    reporting_category=txn.reporting_category,
+                    source=_object_id(txn.source),
+                    amount_minor=txn.amount,
+                    fee_minor=txn.fee,
+                    net_minor=txn.net,
+                    currency=txn.currency.upper(),
+                )
+                for txn in page.auto_paging_iter()
+            ]
+
     # -- Webhooks ------------------------------------------------------------
     def verify_event(
         self,
@@ -521,6 +599,30 @@ def _expandable_id(value: str | stripe.PaymentIntent | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return value.id
+
+
+def _object_id(value: object) -> str | None:
+    """The id of an expandable field, expanded or not."""
+    if value is None or isinstance(value, str):
+        return value
+    object_id = getattr(value, "id", None)
+    return object_id if isinstance(object_id, str) else None
+
+
+def _payout_state(payout: stripe.Payout) -> PayoutState:
+    trace = getattr(payout, "trace_id", None)
+    trace_value = getattr(trace, "value", None) if trace is not None else None
+    return PayoutState(
+        id=payout.id,
+        amount_minor=payout.amount,
+        currency=payout.currency.upper(),
+        status=payout.status,
+        arrival_date=payout.arrival_date,
+        automatic=bool(payout.automatic),
+        statement_descriptor=payout.statement_descriptor,
+        trace_id=trace_value if isinstance(trace_value, str) else None,
+        failure_code=payout.failure_code,
+    )
 
 
 def _parse_donation_id(reference: object) -> int | None:

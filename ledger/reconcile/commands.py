@@ -1,4 +1,5 @@
-"""Use cases of reconciliation: create a bank account, import a statement file.
+"""Use cases of reconciliation: create a bank account, import a statement file,
+record a Stripe payout (from its webhook event or from the periodic sync).
 
 Each is one act in the command shape (`ledger.commands.begin` ... `claim.done`,
 which writes the audit event in the same transaction). The import checks and
@@ -10,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
+from ledger.campaigns.commands import APPLY_STRIPE_EVENT, EventApplied
+from ledger.campaigns.models import StripeEvent
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.accounts import get_account
 from ledger.core.clock import Clock
+from ledger.payments.stripe_gateway import BalanceTransaction, PayoutState
 from ledger.reconcile.errors import (
     BankAccountExistsError,
     BankAccountNotFoundError,
@@ -28,10 +34,18 @@ from ledger.reconcile.errors import (
 from ledger.reconcile.formats import FORMATS, PARSERS, detect_format
 from ledger.reconcile.models import BankAccount
 from ledger.reconcile.parsed import StatementFormatError
+from ledger.reconcile.payouts import PayoutRecorded, record_payout
 from ledger.reconcile.statements import ImportReport, import_parsed, report_of
 
 CREATE_BANK_ACCOUNT = command("bank_account.create", "bank_account")
 IMPORT_STATEMENT = command("bank.import", "statement_import")
+# A payout found paid or failed by the periodic sync (the webhook's act is
+# campaigns' `stripe.event`, under the event's id).
+SYNC_PAYOUT = command("stripe.payout", "stripe_payout")
+# The journal's actors of what a payout books.
+WEBHOOK_ACTOR = "stripe-webhook"
+SYNC_ACTOR = "stripe-sync"
+PAYOUT_EVENTS = ("payout.paid", "payout.failed")
 
 MAX_REASON = 500
 
@@ -193,3 +207,96 @@ def import_statement(
             "accepted_unbalanced": report.accepted_unbalanced,
         },
     )
+
+
+# ------------------------------------------------------------------ Stripe payouts
+def apply_payout_event(
+    session: Session,
+    event: Mapping[str, Any],
+    payout: PayoutState | None,
+    transactions: Sequence[BalanceTransaction] = (),
+    *,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[EventApplied]:
+    """Apply one verified `payout.*` event once, as campaigns' Stripe events are applied.
+
+    The event's id is its request key under the same audit action as every
+    other Stripe event, and its id is stored (`stripe_events`) with its effect:
+    a redelivery answers "duplicate" and writes nothing. `payout` is the payout
+    as Stripe knows it now and `transactions` its balance transactions, both
+    fetched by the caller outside any transaction (the event is a nudge: a
+    `payout.paid` for a payout that has since failed books nothing and records
+    the failure). Differences with the books are stored on the payout's row;
+    the payout is booked all the same.
+    """
+    event_id = str(event.get("id") or "")
+    kind = str(event.get("type") or "")
+    if not event_id:
+        raise ValueError("an event without an id")
+    claim = begin(
+        session,
+        APPLY_STRIPE_EVENT,
+        origin,
+        clock=clock,
+        key=event_id,
+        request={"type": kind},
+    )
+    if claim.earlier is not None:
+        return claim.replay(EventApplied(event_id, "duplicate"))
+    if session.get(StripeEvent, event_id) is not None:
+        return claim.known(EventApplied(event_id, "duplicate"), subject_id=event_id)
+    record = StripeEvent(id=event_id, type=kind[:64], received_at=clock.now(), outcome="applied")
+    recorded: PayoutRecorded | None = None
+    if kind not in PAYOUT_EVENTS or payout is None:
+        record.outcome = "ignored"
+        record.detail = "not a payout event" if kind not in PAYOUT_EVENTS else "no payout"
+    else:
+        recorded = record_payout(session, payout, transactions, clock=clock, actor=WEBHOOK_ACTOR)
+        if recorded.outcome in ("already", "left"):
+            record.outcome = "ignored"
+        record.detail = _payout_detail(recorded)
+    session.add(record)
+    session.flush()
+    details: dict[str, Any] = {"type": kind[:64], "outcome": record.outcome}
+    if recorded is not None:
+        details.update(
+            payout=recorded.payout_id,
+            payout_outcome=recorded.outcome,
+            differences=len(recorded.differences),
+        )
+    return claim.done(EventApplied(event_id, record.outcome), subject_id=event_id, details=details)
+
+
+def sync_payout(
+    session: Session,
+    payout: PayoutState,
+    transactions: Sequence[BalanceTransaction] = (),
+    *,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[PayoutRecorded]:
+    """Record a payout the periodic sync found paid or failed (its webhook may never come).
+
+    Idempotent on the payout id: a payout the webhook recorded answers
+    `already` and writes nothing but this act's audit event.
+    """
+    claim = begin(session, SYNC_PAYOUT, origin, clock=clock)
+    recorded = record_payout(session, payout, transactions, clock=clock, actor=SYNC_ACTOR)
+    return claim.done(
+        recorded,
+        subject_id=payout.id,
+        details={
+            "outcome": recorded.outcome,
+            "status": payout.status,
+            "amount": recorded.amount_minor,
+            "differences": len(recorded.differences),
+        },
+    )
+
+
+def _payout_detail(recorded: PayoutRecorded) -> str:
+    text = f"payout {recorded.payout_id} {recorded.outcome}"
+    if recorded.differences:
+        text += f"; {len(recorded.differences)} differences with the books"
+    return text[:255]

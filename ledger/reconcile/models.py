@@ -16,6 +16,18 @@
   details as child lines (`parent_line_id` set), which are what gets explained.
 
 The three import tables are append-only (triggers on both backends).
+
+Stripe payouts (migration 0014_stripe_payouts):
+
+- `stripe_payouts`: one row per payout seen paid or failed: amount (negative
+  when refunds and disputes exceeded the balance), currency, Stripe's status,
+  the expected arrival date and what the bank line may carry (statement
+  descriptor, trace id), the sequence of the transfer entry (clearing ->
+  money in transit) and of its reversal after a failure, and the differences
+  the check found against the books (a JSON list). A bank line matches it
+  later by amount, a window of arrival dates and the descriptor.
+- `stripe_payout_items`: each balance transaction a payout paid out (its own
+  excluded), once: what tells a booked record that no payout has covered.
 """
 
 from __future__ import annotations
@@ -130,3 +142,34 @@ class BankLine(Base):
     batch_count: Mapped[int | None] = mapped_column(Integer)
     fingerprint: Mapped[str] = mapped_column(String(64))
     occurrence: Mapped[int] = mapped_column(Integer)
+
+
+class StripePayout(Base):
+    __tablename__ = "stripe_payouts"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # Stripe's po_...
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))  # paid, failed
+    arrival_date: Mapped[date | None] = mapped_column(Date, index=True)
+    statement_descriptor: Mapped[str | None] = mapped_column(String(64))
+    trace_id: Mapped[str | None] = mapped_column(String(255))
+    entry_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    reversal_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    transactions: Mapped[int] = mapped_column(Integer, default=0)
+    differences: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of objects
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class StripePayoutItem(Base):
+    __tablename__ = "stripe_payout_items"
+
+    balance_transaction_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    payout_id: Mapped[str] = mapped_column(ForeignKey("stripe_payouts.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))

@@ -14,15 +14,20 @@ Endpoints: POST /v1/checkout/sessions, GET /v1/checkout/sessions/{id},
 GET /v1/payment_intents/{id}, GET /v1/charges/{id},
 GET /v1/balance_transactions/{id}, POST /v1/refunds, GET /v1/refunds/{id},
 GET /v1/refunds?payment_intent=...|charge=... (newest first, `limit` and
-`starting_after` paginate), GET /v1/disputes/{id}; every GET and POST honours
+`starting_after` paginate), GET /v1/disputes/{id}, GET /v1/payouts/{id},
+GET /v1/payouts and GET /v1/balance_transactions?payout=... (newest first,
+`limit`, `starting_after` and `has_more` paginate); every GET and POST honours
 `expand[]`. The hosted page
 `session.url` points at the fake and shows the session (GET /c/pay/{id}).
 
 Tests move money with helpers instead of a browser: `pay` (card: paid at once;
 `sepa_debit`: processing until `settle` or `fail`), `fail`, `refund_succeeds`,
-`refund_fails`; and build the webhook events Stripe would send from the fake's
-current state (`checkout_completed_event`, `async_succeeded_event`,
-`dispute_created_event`, ...), then sign them with `sign` or `delivery`.
+`refund_fails`; `payout` pays chosen balance transactions out to the bank
+(`transaction_of` finds a charge's or refund's, `balance_transaction` adds one
+the ledger never saw), `fail_payout` sends one back; and build the webhook
+events Stripe would send from the fake's current state
+(`checkout_completed_event`, `async_succeeded_event`, `dispute_created_event`,
+`payout_event`, ...), then sign them with `sign` or `delivery`.
 
     with FakeStripe() as fake:
         gateway = StripeGateway("sk_test_x", api_base=fake.url, webhook_secrets=[SECRET])
@@ -213,6 +218,9 @@ class FakeStripe:
         self.balance_transactions: dict[str, Obj] = {}
         self.refunds: dict[str, Obj] = {}
         self.disputes: dict[str, Obj] = {}
+        self.payouts: dict[str, Obj] = {}
+        # The balance transactions each payout paid out (its own last).
+        self.payout_members: dict[str, list[str]] = {}
         self.events: list[Obj] = []
         self.requests: list[RecordedRequest] = []
         self.sessions_created = 0
@@ -231,6 +239,9 @@ class FakeStripe:
                 Rule("/v1/payment_intents/<id>", methods=["GET"], endpoint="get_payment_intent"),
                 Rule("/v1/charges/<id>", methods=["GET"], endpoint="get_charge"),
                 Rule("/v1/balance_transactions/<id>", methods=["GET"], endpoint="get_txn"),
+                Rule("/v1/balance_transactions", methods=["GET"], endpoint="list_txns"),
+                Rule("/v1/payouts/<id>", methods=["GET"], endpoint="get_payout"),
+                Rule("/v1/payouts", methods=["GET"], endpoint="list_payouts"),
                 Rule("/v1/refunds", methods=["POST"], endpoint="create_refund"),
                 Rule("/v1/refunds", methods=["GET"], endpoint="list_refunds"),
                 Rule("/v1/refunds/<id>", methods=["GET"], endpoint="get_refund"),
@@ -436,6 +447,125 @@ class FakeStripe:
                 failure_reason="lost_or_stolen_card",
                 failure_balance_transaction=txn["id"],
             )
+
+    # -- payouts ------------------------------------------------------------------
+    def transaction_of(self, source_id: str) -> str:
+        """The balance transaction of a charge, refund or dispute (its first one)."""
+        with self._lock:
+            for txn in self.balance_transactions.values():
+                if txn["source"] == source_id:
+                    return str(txn["id"])
+        raise KeyError(f"no balance transaction for {source_id}")
+
+    def balance_transaction(
+        self,
+        *,
+        amount_minor: int,
+        fee_minor: int = 0,
+        currency: str = "eur",
+        type: str = "adjustment",
+        category: str = "other_adjustment",
+        source: str | None = None,
+    ) -> str:
+        """A movement of the balance made at Stripe alone (one the ledger never saw)."""
+        with self._lock:
+            txn = self._new_txn(
+                amount=amount_minor,
+                fee=fee_minor,
+                currency=currency,
+                source=source or _id("adj"),
+                type=type,
+                category=category,
+                fee_description="Stripe fee" if fee_minor else "",
+            )
+            if source is None:
+                txn["source"] = None
+            return str(txn["id"])
+
+    def payout(
+        self,
+        transaction_ids: Sequence[str],
+        *,
+        arrival_date: int | None = None,
+        statement_descriptor: str | None = "STRIPE",
+        trace_id: str | None = None,
+        status: str = "paid",
+    ) -> str:
+        """An automatic payout of these balance transactions: its amount is their net sum.
+
+        Stripe adds the payout's own balance transaction (`type` payout, the
+        amount withdrawn from the balance) to the ones it lists for the payout.
+        """
+        with self._lock:
+            members = [
+                self._get(self.balance_transactions, t, "balance_transaction")
+                for t in transaction_ids
+            ]
+            if not members:
+                raise ValueError("a payout pays out at least one balance transaction")
+            currency = members[0]["currency"]
+            amount = sum(int(t["net"]) for t in members)
+            po_id = _id("po")
+            own = self._new_txn(
+                amount=-amount,
+                fee=0,
+                currency=currency,
+                source=po_id,
+                type="payout",
+                category="payout",
+            )
+            now = _now()
+            self.payouts[po_id] = {
+                "id": po_id,
+                "object": "payout",
+                "amount": amount,
+                "arrival_date": arrival_date if arrival_date is not None else now + 2 * 86400,
+                "automatic": True,
+                "balance_transaction": own["id"],
+                "created": now,
+                "currency": currency,
+                "description": "STRIPE PAYOUT",
+                "destination": "ba_" + uuid.uuid4().hex[:24],
+                "failure_balance_transaction": None,
+                "failure_code": None,
+                "failure_message": None,
+                "livemode": False,
+                "metadata": {},
+                "method": "standard",
+                "reconciliation_status": "completed",
+                "source_type": "card",
+                "statement_descriptor": statement_descriptor,
+                "status": status,
+                "trace_id": {"status": "supported", "value": trace_id} if trace_id else None,
+                "type": "bank_account",
+            }
+            self.payout_members[po_id] = [str(t["id"]) for t in members] + [str(own["id"])]
+            return po_id
+
+    def fail_payout(self, payout_id: str, *, code: str = "account_closed") -> None:
+        """The bank returns a payout: the money comes back to the Stripe balance."""
+        with self._lock:
+            payout = self._get(self.payouts, payout_id, "payout")
+            txn = self._new_txn(
+                amount=payout["amount"],
+                fee=0,
+                currency=payout["currency"],
+                source=payout_id,
+                type="payout_failure",
+                category="payout_reversal",
+            )
+            payout.update(
+                status="failed",
+                failure_code=code,
+                failure_message="The bank account has been closed.",
+                failure_balance_transaction=txn["id"],
+            )
+
+    def payout_event(self, payout_id: str, *, created: int | None = None) -> Obj:
+        """`payout.paid` or `payout.failed` (the payout's status now)."""
+        with self._lock:
+            payout = self._get(self.payouts, payout_id, "payout")
+            return self.event(f"payout.{payout['status']}", payout, created=created)
 
     # -- events Stripe would send ---------------------------------------------
     def event(self, type: str, obj: Obj, *, created: int | None = None) -> Obj:
@@ -685,6 +815,7 @@ class FakeStripe:
             self.balance_transactions,
             self.refunds,
             self.disputes,
+            self.payouts,
         ):
             if object_id in store:
                 return store[object_id]
@@ -909,6 +1040,50 @@ class FakeStripe:
 
     def _api_get_txn(self, args: Mapping[str, Any], params: Obj) -> Obj:
         return self._get(self.balance_transactions, args["id"], "balance_transaction")
+
+    def _api_get_payout(self, args: Mapping[str, Any], params: Obj) -> Obj:
+        return self._get(self.payouts, args["id"], "payout")
+
+    def _api_list_payouts(self, args: Mapping[str, Any], params: Obj) -> Obj:
+        found = list(reversed(self.payouts.values()))
+        return self._page(found, params, "/v1/payouts", "payout")
+
+    def _api_list_txns(self, args: Mapping[str, Any], params: Obj) -> Obj:
+        found = list(reversed(self.balance_transactions.values()))
+        if "payout" in params:
+            members = self.payout_members.get(params["payout"])
+            if members is None:
+                raise _ApiError(
+                    404,
+                    f"No such payout: '{params['payout']}'",
+                    code="resource_missing",
+                    param="payout",
+                )
+            found = [t for t in found if t["id"] in members]
+        return self._page(found, params, "/v1/balance_transactions", "balance transaction")
+
+    def _page(self, found: list[Obj], params: Obj, url: str, kind: str) -> Obj:
+        """One page of a list, newest first: `limit` (1 to 100) after `starting_after`."""
+        after = params.get("starting_after")
+        if after:
+            ids = [o["id"] for o in found]
+            if after not in ids:
+                raise _ApiError(
+                    400,
+                    f"No such {kind}: '{after}'",
+                    code="resource_missing",
+                    param="starting_after",
+                )
+            found = found[ids.index(after) + 1 :]
+        limit = _integer(params, "limit", "limit") if "limit" in params else 10
+        if not 1 <= limit <= 100:
+            raise _ApiError(
+                400,
+                "Invalid limit: must be between 1 and 100",
+                code="parameter_invalid_integer",
+                param="limit",
+            )
+        return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": url}
 
     def _api_get_refund(self, args: Mapping[str, Any], params: Obj) -> Obj:
         return self._get(self.refunds, args["id"], "refund")

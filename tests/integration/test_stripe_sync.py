@@ -327,6 +327,7 @@ def test_ledger_stripe_sync_settles_stuck_gifts_and_prints_a_summary(ledger, fak
         "0 skipped, 0 errors",
         "stripe sync: refunds: 0 examined, 0 booked, 0 failed, 0 left, 0 resent, "
         "0 skipped, 0 errors",
+        "stripe sync: payouts: 0 examined",
     ]
     assert status_of(ledger, donation_id) == "settled"
 
@@ -762,10 +763,11 @@ def test_ledger_stripe_sync_reconciles_stuck_refunds_and_prints_their_summary(
     result = CliRunner().invoke(cli, ["--database", db_url, "stripe", "sync"], env=env)
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == (
+    assert result.stdout.splitlines()[-2:] == [
         "stripe sync: refunds: 1 examined, 1 booked, 0 failed, 0 left, 0 resent, "
-        "0 skipped, 0 errors"
-    )
+        "0 skipped, 0 errors",
+        "stripe sync: payouts: 0 examined",
+    ]
     assert refund_row(ledger, refund_id)[0] == "succeeded"
 
     other_gift, _ = settled_card_gift(ledger, fake, gateway, cid, "k-2")

@@ -13,8 +13,10 @@ three steps, and only the last writes:
    refunds. A Stripe failure here answers 502 and writes nothing, so Stripe
    delivers again later.
 3. One unit of work applies the event (the use case
-   `ledger.campaigns.commands.apply_stripe_event`), which writes its audit
-   event. The event id is its request key and is stored with the effect, so a
+   `ledger.campaigns.commands.apply_stripe_event`; for `payout.paid` and
+   `payout.failed`, `ledger.reconcile.commands.apply_payout_event`, after the
+   payout and its balance transactions were read from Stripe in step 2), which
+   writes its audit event. The event id is its request key and is stored with the effect, so a
    redelivery, or two deliveries at once, end as one effect; every outcome
    (applied, duplicate, ignored, flagged) is answered 200 so Stripe stops.
 
@@ -39,10 +41,13 @@ from ledger.campaigns.stripe_events import (
 )
 from ledger.core.errors import LedgerError
 from ledger.payments.stripe_gateway import (
+    BalanceTransaction,
     InvalidWebhookError,
+    PayoutState,
     StripeGateway,
     verify_webhook,
 )
+from ledger.reconcile import commands as reconcile_commands
 from web import views
 from web.access import public
 from web.campaigns.payments import (
@@ -105,6 +110,9 @@ def stripe() -> Response:
             "card payments are not configured (LEDGER_STRIPE_SECRET_KEY)",
         )
     try:
+        if kind in reconcile_commands.PAYOUT_EVENTS:
+            payout, transactions = _fetch_payout(stripe_gateway, event)
+            return _apply_payout(event, payout, transactions)
         facts, refunds = _fetch(stripe_gateway, event)
     except LedgerError as exc:
         # Stripe is down or not ready: answer an error so Stripe delivers again.
@@ -143,6 +151,43 @@ def _fetch(
             for r in stripe_gateway.list_refunds(refunded)
         ]
     return facts, refunds
+
+
+def _fetch_payout(
+    stripe_gateway: StripeGateway, event: dict[str, Any]
+) -> tuple[PayoutState | None, list[BalanceTransaction]]:
+    """The payout as Stripe knows it now and, when paid, every balance transaction it paid
+    out (all pages), fetched before any transaction opens."""
+    obj = event.get("data", {}).get("object", {}) or {}
+    payout_id = obj.get("id")
+    if not isinstance(payout_id, str) or not payout_id:
+        return None, []
+    payout = stripe_gateway.retrieve_payout(payout_id)
+    if payout.status != "paid":
+        return payout, []
+    return payout, stripe_gateway.payout_transactions(payout_id)
+
+
+def _apply_payout(
+    event: dict[str, Any], payout: PayoutState | None, transactions: list[BalanceTransaction]
+) -> Response:
+    """The one unit of work of a payout event: check, book or reverse, audit."""
+    origin = views.origin()
+
+    def work(session: Session) -> str:
+        outcome = reconcile_commands.apply_payout_event(
+            session, event, payout, transactions, origin=origin, clock=views.clock()
+        )
+        return outcome.value.outcome
+
+    try:
+        outcome = in_transaction(work)
+    except LedgerError as exc:
+        current_app.logger.error(
+            "stripe webhook %s (%s) not applied: %s", event["id"], event["type"], exc.code
+        )
+        return _error(exc.http_status, exc.code, exc.message, dict(exc.details))
+    return jsonify({"outcome": outcome})
 
 
 def _apply(
