@@ -1,7 +1,7 @@
 """Stripe payouts and the balance transactions each paid out.
 
 Revision ID: 0014_stripe_payouts
-Revises: 0012_reconcile
+Revises: 0013_transfer_references
 Create Date: 2026-12-21
 
 - `stripe_payouts`: one row per payout seen paid or failed (amount, currency,
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_stripe_payouts"
-down_revision = "0012_reconcile"
+down_revision = "0013_transfer_references"
 branch_labels = None
 depends_on = None
 
