@@ -34,7 +34,7 @@ from ledger.reconcile.errors import (
     InvalidAllocationError,
     OverAllocationError,
 )
-from ledger.reconcile.matching import line_views, state_of
+from ledger.reconcile.matching import line_views
 from ledger.reconcile.models import BankAllocation, BankLine
 from ledger.reconcile.parsed import ParsedLine, ParsedStatement
 from tests.integration.commands_helpers import footprint
