@@ -1,7 +1,9 @@
 """`ledger bank`: bank accounts and their statements. `bank accounts create` makes a bank
 account mirroring an asset account, `bank import` imports a statement file (camt.053,
 camt.054; MT940, CSV and XLSX when their parsers are present) and prints one JSON object,
-`bank lines` lists the lines to explain. A refused import prints
+`bank lines` lists the lines to explain with their derived status (unexplained, matched,
+booked, ignored), `bank match` applies the creditor references the lines carry (settles
+the transfer gifts, records the loan repayments) and prints the counts. A refused import prints
 `{"error": {"code", "message", "details"}}`, exits 1 and leaves nothing.
 """
 
@@ -159,14 +161,15 @@ def bank_import(
 
 @bank.command("lines")
 @click.option("--iban", required=True)
-@click.option("--status", type=click.Choice(["unexplained"]), default=None)
+@click.option(
+    "--status", type=click.Choice(["unexplained", "matched", "booked", "ignored"]), default=None
+)
 @click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table")
 @click.pass_context
 def bank_lines(ctx: click.Context, iban: str, status: str | None, fmt: str) -> None:
-    """The lines to explain (entries, and the details of split batches); all unexplained
-    until matching exists."""
+    """The lines to explain (entries, and the details of split batches) with their status."""
     from ledger.reconcile.commands import get_bank_account
-    from ledger.reconcile.statements import lines_to_explain
+    from ledger.reconcile.matching import line_views
 
     ledger = open_ledger(ctx)
 
@@ -187,8 +190,7 @@ def bank_lines(ctx: click.Context, iban: str, status: str | None, fmt: str) -> N
                 "parent_id": v.parent_line_id,
                 "status": v.status,
             }
-            for v in lines_to_explain(session, account)
-            if status is None or v.status == status
+            for v in line_views(session, account, status)
         ]
 
     _echo_listing(
@@ -203,3 +205,27 @@ def bank_lines(ctx: click.Context, iban: str, status: str | None, fmt: str) -> N
             _Column("text", lambda r: r["text"][:60]),
         ],
     )
+
+
+@bank.command("match")
+@click.option("--iban", required=True)
+@click.pass_context
+def bank_match(ctx: click.Context, iban: str) -> None:
+    """Apply the creditor references the unexplained lines carry: settle the transfer
+    gifts they pay, record the loan repayments; print the counts as JSON."""
+    from ledger.reconcile.commands import apply_references
+
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> dict[str, int]:
+        return apply_references(
+            session, iban, origin=Origin.command_line(), clock=ledger.clock
+        ).value.as_dict()
+
+    try:
+        result = ledger.run(work)
+    except LedgerError as exc:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        click.echo(json.dumps({"error": error}, ensure_ascii=False, default=str))
+        ctx.exit(1)
+    click.echo(json.dumps(result, ensure_ascii=False))

@@ -1,5 +1,7 @@
 """Use cases of reconciliation: create a bank account, import a statement file,
-record a Stripe payout (from its webhook event or from the periodic sync).
+record a Stripe payout (from its webhook event or from the periodic sync), and
+explain the bank lines: apply the creditor references they carry, ignore a line,
+book a line against an account, match a line to existing records by hand.
 
 Each is one act in the command shape (`ledger.commands.begin` ... `claim.done`,
 which writes the audit event in the same transaction). The import checks and
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -19,20 +22,29 @@ from sqlalchemy.orm import Session
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
-from ledger.campaigns.commands import APPLY_STRIPE_EVENT, EventApplied
-from ledger.campaigns.models import StripeEvent
+from ledger.campaigns.commands import APPLY_STRIPE_EVENT, EventApplied, settle_transfer_gift
+from ledger.campaigns.models import Donation, StripeEvent
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.accounts import get_account
-from ledger.core.clock import Clock
+from ledger.core.clock import Clock, rome_today
+from ledger.core.errors import LedgerError
+from ledger.core.journal import EntrySpec, PostingSpec, get_entry, post_entry
+from ledger.core.models import Account
+from ledger.core.money import Money
+from ledger.funds.loan_commands import record_repayment
+from ledger.funds.models import Loan, LoanRepayment
 from ledger.payments.stripe_gateway import BalanceTransaction, PayoutState
+from ledger.reconcile import matching
 from ledger.reconcile.errors import (
     BankAccountExistsError,
     BankAccountNotFoundError,
+    InvalidAllocationError,
     InvalidBankAccountError,
     InvalidImportError,
+    OverAllocationError,
 )
 from ledger.reconcile.formats import FORMATS, PARSERS, detect_format
-from ledger.reconcile.models import BankAccount
+from ledger.reconcile.models import BankAccount, BankAllocation, BankLine, StripePayout
 from ledger.reconcile.parsed import StatementFormatError
 from ledger.reconcile.payouts import PayoutRecorded, record_payout
 from ledger.reconcile.statements import ImportReport, import_parsed, report_of
@@ -42,6 +54,10 @@ IMPORT_STATEMENT = command("bank.import", "statement_import")
 # A payout found paid or failed by the periodic sync (the webhook's act is
 # campaigns' `stripe.event`, under the event's id).
 SYNC_PAYOUT = command("stripe.payout", "stripe_payout")
+APPLY_REFERENCES = command("bank.match", "bank_account")
+IGNORE_LINE = command("bank_line.ignore", "bank_line")
+BOOK_LINE = command("bank_line.book", "bank_line")
+MATCH_LINE = command("bank_line.match", "bank_line")
 # The journal's actors of what a payout books.
 WEBHOOK_ACTOR = "stripe-webhook"
 SYNC_ACTOR = "stripe-sync"
@@ -300,3 +316,336 @@ def _payout_detail(recorded: PayoutRecorded) -> str:
     if recorded.differences:
         text += f"; {len(recorded.differences)} differences with the books"
     return text[:255]
+
+
+# ------------------------------------------------------------------ explaining lines
+@dataclass(frozen=True, slots=True)
+class MatchCounts:
+    examined: int
+    settled_gifts: int
+    repayments: int
+    left: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "examined": self.examined,
+            "settled_gifts": self.settled_gifts,
+            "repayments": self.repayments,
+            "left": self.left,
+        }
+
+
+def line_key(line_id: int) -> str:
+    """The request key of what a line's reference settles: one effect per line."""
+    return f"bank-line:{line_id}"
+
+
+def apply_references(
+    session: Session, iban: str, *, origin: Origin, clock: Clock
+) -> Outcome[MatchCounts]:
+    """Explain the unexplained incoming lines of `iban` that carry one of our creditor
+    references (structured reference, end-to-end id or text).
+
+    `D<id>`: the pending transfer gift is settled (`settle_transfer_gift`) when the
+    line's amount is the gift's; another amount is left unexplained (the
+    treasurer's decision). `L<id>`: a repayment of that loan is recorded
+    (`record_repayment`) with the line's amount and booking date; one line may
+    cover two instalments. Each effect runs under a request key derived from the
+    line id and the line gets its allocation, so running this twice has one
+    effect. A line whose loan refuses the repayment is left unexplained.
+    """
+    claim = begin(session, APPLY_REFERENCES, origin, clock=clock)
+    account = get_bank_account(session, iban)
+    today = rome_today(clock)
+    settled = repaid = left = examined = 0
+    for view in matching.line_views(session, account, "unexplained"):
+        if view.amount_minor <= 0:
+            continue
+        examined += 1
+        line = matching.lock_line(session, view.id)
+        state = matching.state_of(session, line)
+        found = matching.our_reference(line)
+        if state.status != "unexplained" or state.left_minor != line.amount_minor:
+            left += 1  # partly explained by hand: the rest is the treasurer's
+            continue
+        if found is None or line.booked_on > today:
+            left += 1
+            continue
+        kind, record_id = found
+        if kind == "D" and _settle_gift(session, account, line, record_id, origin, clock):
+            settled += 1
+        elif kind == "L" and _repay_loan(session, account, line, record_id, origin, clock):
+            repaid += 1
+        else:
+            left += 1
+    counts = MatchCounts(examined, settled, repaid, left)
+    return claim.done(counts, subject_id=account.id, details=counts.as_dict())
+
+
+def _settle_gift(
+    session: Session,
+    account: BankAccount,
+    line: BankLine,
+    donation_id: int,
+    origin: Origin,
+    clock: Clock,
+) -> bool:
+    gift = session.get(Donation, donation_id)
+    if (
+        gift is None
+        or gift.status != "pending"
+        or gift.method != "bank_transfer"
+        or gift.transfer_reference is None
+        or gift.currency != account.currency
+        or gift.amount_minor != line.amount_minor
+    ):
+        return False
+    settle_transfer_gift(
+        session,
+        donation_id,
+        line.amount_minor,
+        received_on=line.booked_on,
+        bank_line_id=line.id,
+        origin=origin,
+        clock=clock,
+        key=line_key(line.id),
+    )
+    matching.allocate(
+        session,
+        line,
+        [("gift", str(donation_id), line.amount_minor, None)],
+        currency=account.currency,
+        actor=origin.actor,
+        now=clock.now(),
+    )
+    return True
+
+
+def _repay_loan(
+    session: Session,
+    account: BankAccount,
+    line: BankLine,
+    loan_id: int,
+    origin: Origin,
+    clock: Clock,
+) -> bool:
+    loan = session.get(Loan, loan_id)
+    if loan is None or loan.currency != account.currency:
+        return False
+    line_id, amount = line.id, line.amount_minor
+    try:
+        with session.begin_nested():
+            repayment = record_repayment(
+                session,
+                loan_id,
+                amount,
+                received_on=line.booked_on,
+                origin=origin,
+                clock=clock,
+                key=line_key(line_id),
+            ).value
+    except LedgerError:
+        return False  # the loan refuses it (not paid out, closed): the treasurer's
+    line = matching.lock_line(session, line_id)
+    matching.allocate(
+        session,
+        line,
+        [("repayment", str(repayment.id), amount, None)],
+        currency=account.currency,
+        actor=origin.actor,
+        now=clock.now(),
+    )
+    return True
+
+
+def _line_account(session: Session, line: BankLine) -> BankAccount:
+    account = session.get(BankAccount, line.bank_account_id)
+    assert account is not None
+    return account
+
+
+def ignore_line(
+    session: Session,
+    line_id: int,
+    reason: str,
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[list[BankAllocation]]:
+    """Explain what is left of a line as ignored, with the reason (an internal
+    transfer already booked elsewhere, a line of no concern to the books)."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise InvalidAllocationError(
+            f"ignoring a line needs a reason of at most {MAX_REASON} characters", field="reason"
+        )
+    claim = begin(
+        session,
+        IGNORE_LINE,
+        origin,
+        clock=clock,
+        key=key,
+        request={"line": line_id, "reason": reason},
+    )
+    if claim.earlier is not None:
+        return claim.replay(_allocations_of(session, line_id))
+    line = matching.lock_line(session, line_id)
+    account = _line_account(session, line)
+    left = matching.state_of(session, line).left_minor
+    rows = matching.allocate(
+        session,
+        line,
+        [("ignored", None, left, reason)],
+        currency=account.currency,
+        actor=origin.actor,
+        now=clock.now(),
+    )
+    return claim.done(rows, subject_id=line.id, details={"amount": left, "reason": reason})
+
+
+def book_line(
+    session: Session,
+    line_id: int,
+    account_code: str,
+    narration: str,
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[list[BankAllocation]]:
+    """Book what is left of a line between the bank's mirrored ledger account and
+    `account_code` (a bank fee to an expense, interest to an income) on the line's
+    booking date, and explain the line by that entry."""
+    claim = begin(
+        session,
+        BOOK_LINE,
+        origin,
+        clock=clock,
+        key=key,
+        request={"line": line_id, "account": account_code, "narration": narration},
+    )
+    if claim.earlier is not None:
+        return claim.replay(_allocations_of(session, line_id))
+    line = matching.lock_line(session, line_id)
+    account = _line_account(session, line)
+    mirrored = session.get(Account, account.account_id)
+    assert mirrored is not None
+    other = get_account(session, account_code)
+    if other.id == mirrored.id:
+        raise InvalidAllocationError(
+            "a line is booked against another account than the bank's own", field="account"
+        )
+    left = matching.state_of(session, line).left_minor
+    if left == 0:
+        raise OverAllocationError(
+            f"bank line {line.id} is explained already: nothing is left to book",
+            line_id=line.id,
+            left="0",
+        )
+    amount = Money(left, account.currency)
+    posted = post_entry(
+        session,
+        EntrySpec(
+            idempotency_key=f"bank-line-book:{line.id}",
+            kind="bank_line",
+            postings=[PostingSpec(mirrored.code, amount), PostingSpec(account_code, -amount)],
+            effective_on=line.booked_on,
+            narration=narration.strip()[:500],
+            metadata={"bank_line": line.id},
+            actor=origin.actor,
+        ),
+        clock=clock,
+    )
+    rows = matching.allocate(
+        session,
+        line,
+        [("booked", str(posted.entry.sequence), left, None)],
+        currency=account.currency,
+        actor=origin.actor,
+        now=clock.now(),
+    )
+    return claim.done(
+        rows,
+        subject_id=line.id,
+        details={"amount": left, "account": account_code, "sequence": posted.entry.sequence},
+    )
+
+
+def match_line(
+    session: Session,
+    line_id: int,
+    parts: Sequence[tuple[str, int | str, int]],
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[list[BankAllocation]]:
+    """Explain a line by existing records: (kind, record id, amount) with kind `gift`
+    (donation id), `repayment` (loan repayment id), `entry` (journal entry
+    sequence) or `payout` (Stripe payout id); the amounts, signed like the line,
+    add up to at most what is left of it (OverAllocationError, nothing written)."""
+    wanted = [(str(k), str(r), int(a)) for k, r, a in parts]
+    claim = begin(
+        session,
+        MATCH_LINE,
+        origin,
+        clock=clock,
+        key=key,
+        request={"line": line_id, "parts": wanted},
+    )
+    if claim.earlier is not None:
+        return claim.replay(_allocations_of(session, line_id))
+    line = matching.lock_line(session, line_id)
+    account = _line_account(session, line)
+    for kind, record_id, _amount in wanted:
+        _check_record(session, kind, record_id)
+    rows = matching.allocate(
+        session,
+        line,
+        [(k, r, a, None) for k, r, a in wanted],
+        currency=account.currency,
+        actor=origin.actor,
+        now=clock.now(),
+    )
+    return claim.done(
+        rows,
+        subject_id=line.id,
+        details={"parts": [{"kind": k, "record": r, "amount": a} for k, r, a in wanted]},
+    )
+
+
+def _check_record(session: Session, kind: str, record_id: str) -> None:
+    if kind not in matching.RECORD_KINDS:
+        raise InvalidAllocationError(
+            f"a line is matched to a {', '.join(matching.RECORD_KINDS)}, not {kind!r}",
+            field="kind",
+        )
+    exists: object = None
+    if kind == "payout":
+        exists = session.get(StripePayout, record_id)
+    elif record_id.isdigit():
+        number = int(record_id)
+        if kind == "gift":
+            exists = session.get(Donation, number)
+        elif kind == "repayment":
+            exists = session.get(LoanRepayment, number)
+        else:
+            try:
+                exists = get_entry(session, sequence=number)
+            except LedgerError:
+                exists = None
+    if exists is None:
+        raise InvalidAllocationError(
+            f"no {kind} {record_id}", field="record", kind=kind, record=record_id
+        )
+
+
+def _allocations_of(session: Session, line_id: int) -> list[BankAllocation]:
+    return list(
+        session.scalars(
+            select(BankAllocation)
+            .where(BankAllocation.line_id == line_id)
+            .order_by(BankAllocation.id)
+        )
+    )

@@ -52,3 +52,23 @@ class InvalidImportError(LedgerError):
     """The import's request itself is wrong (an acceptance without a reason, a bad preset)."""
 
     code = "invalid_import"
+
+
+class BankLineNotFoundError(LedgerError):
+    code = "bank_line_not_found"
+    http_status = 404
+
+
+class InvalidAllocationError(LedgerError):
+    """An allocation that cannot be: a split batch's parent line, a record that does not
+    exist, an amount of the wrong sign, a reason missing."""
+
+    code = "invalid_allocation"
+
+
+class OverAllocationError(LedgerError):
+    """The allocations would explain more than the line's amount (details: the line's
+    amount, what is left and what was asked)."""
+
+    code = "over_allocation"
+    http_status = 409

@@ -28,6 +28,14 @@ Stripe payouts (migration 0014_stripe_payouts):
   later by amount, a window of arrival dates and the descriptor.
 - `stripe_payout_items`: each balance transaction a payout paid out (its own
   excluded), once: what tells a booked record that no payout has covered.
+
+What explains a line (migration 0015_bank_matching):
+
+- `bank_allocations`: one row per part of a line explained (append-only): the
+  kind (`gift`, `repayment`, `entry`, `payout`, `booked`, `ignored`), the
+  record it points at (donation id, loan repayment id, journal entry sequence,
+  payout id; none for `ignored`), the amount signed like the line, the reason
+  of an ignored line, who and when. A line's status is derived from them.
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.core.models import Base, BigId, UtcDateTime
+
+ALLOCATION_KINDS = ("gift", "repayment", "entry", "payout", "booked", "ignored")
 
 
 class BankAccount(Base):
@@ -173,3 +183,16 @@ class StripePayoutItem(Base):
     fee_minor: Mapped[int] = mapped_column(BigInteger)
     net_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+
+
+class BankAllocation(Base):
+    __tablename__ = "bank_allocations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    line_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bank_lines.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
