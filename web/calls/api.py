@@ -22,7 +22,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from ledger.commands import Origin, Outcome
-from ledger.core.clock import Clock
 from ledger.core.money import Money, format_minor
 from ledger.funds import applications as apps
 from ledger.funds import awards as award_rules
@@ -291,14 +290,14 @@ def get_application_view(application_id: int) -> ResponseReturnValue:
 
 
 def _application_action(
-    application_id: int, act: Callable[[Session, Origin, Clock], Outcome[Any]]
+    application_id: int, act: Callable[..., Outcome[Any]], **arguments: Any
 ) -> ResponseReturnValue:
-    """Run a keyless act on an application; answer the application as the caller sees it."""
+    """Run a keyless use case on an application; answer the application as the caller sees it."""
     origin = views.origin()
     principal = views.principal()
 
     def run(session: Session) -> dict[str, Any]:
-        act(session, origin, views.clock())
+        act(session, application_id, origin=origin, clock=views.clock(), **arguments)
         return application_body(session, *visible_application(session, application_id, principal))
 
     return json_answer(ApplicationSchema(), in_transaction(run))
@@ -319,12 +318,7 @@ def _application_action(
 )
 def submit_application_view(application_id: int) -> ResponseReturnValue:
     """draft -> submitted while the call is open; after it closes nothing changes."""
-    return _application_action(
-        application_id,
-        lambda s, origin, clock: call_commands.submit_application(
-            s, application_id, origin=origin, clock=clock
-        ),
-    )
+    return _application_action(application_id, call_commands.submit_application)
 
 
 @bp.post("/applications/<int:application_id>/withdraw")
@@ -338,12 +332,7 @@ def submit_application_view(application_id: int) -> ResponseReturnValue:
 )
 def withdraw_application_view(application_id: int) -> ResponseReturnValue:
     """The proponent withdraws (from draft, submitted or in review); final."""
-    return _application_action(
-        application_id,
-        lambda s, origin, clock: call_commands.withdraw_application(
-            s, application_id, origin=origin, clock=clock
-        ),
-    )
+    return _application_action(application_id, call_commands.withdraw_application)
 
 
 @bp.post("/applications/<int:application_id>/screen")
@@ -357,12 +346,7 @@ def withdraw_application_view(application_id: int) -> ResponseReturnValue:
 )
 def screen_application_view(application_id: int) -> ResponseReturnValue:
     """Compare the answers with the required ones."""
-    return _application_action(
-        application_id,
-        lambda s, origin, clock: call_commands.screen_application(
-            s, application_id, origin=origin, clock=clock
-        ),
-    )
+    return _application_action(application_id, call_commands.screen_application)
 
 
 @bp.post("/applications/<int:application_id>/reject")
@@ -379,12 +363,7 @@ def screen_application_view(application_id: int) -> ResponseReturnValue:
 def reject_application_view(application_id: int) -> ResponseReturnValue:
     """in_review -> rejected, with an optional note (no personal data)."""
     data = load(NoteSchema(), json_body(required=False))
-    return _application_action(
-        application_id,
-        lambda s, origin, clock: call_commands.reject_application(
-            s, application_id, note=data["note"], origin=origin, clock=clock
-        ),
-    )
+    return _application_action(application_id, call_commands.reject_application, note=data["note"])
 
 
 # --------------------------------------------------------------------------- reviews

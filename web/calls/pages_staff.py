@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 from wtforms.fields.choices import SelectChoice
 
+from ledger.commands import Outcome
 from ledger.core.clock import ROME
 from ledger.core.errors import LedgerError
 from ledger.core.money import format_minor
@@ -180,13 +181,21 @@ def application_detail(application_id: int) -> ResponseReturnValue:
 
 
 def _staff_action(
-    application_id: int, work: Callable[[Session], Any], done: str
+    application_id: int,
+    act: Callable[..., Outcome[Any]],
+    subject_id: int,
+    done: str,
+    **arguments: Any,
 ) -> ResponseReturnValue:
+    """Run the staff's use case `act` on `subject_id` (an application, award or tranche)
+    from its confirmed button; a refusal shows on the application's page."""
     form = ActionForm()
     if not form.validate_on_submit():
         return _render_staff(application_id, error=_("Modulo scaduto: riprova."), status=400)
     try:
-        in_transaction(work)
+        in_transaction(
+            lambda db: act(db, subject_id, origin=views.origin(), clock=views.clock(), **arguments)
+        )
     except LedgerError as exc:
         if exc.http_status == 404:
             raise NotFound() from None
@@ -226,9 +235,8 @@ def screen(application_id: int) -> ResponseReturnValue:
     """Screen a submitted application: eligible ones go to the committee."""
     return _staff_action(
         application_id,
-        lambda db: call_commands.screen_application(
-            db, application_id, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.screen_application,
+        application_id,
         _("Requisiti verificati."),
     )
 
@@ -240,10 +248,10 @@ def reject(application_id: int) -> ResponseReturnValue:
     note = _note()
     return _staff_action(
         application_id,
-        lambda db: call_commands.reject_application(
-            db, application_id, note=note, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.reject_application,
+        application_id,
         _("Candidatura non finanziata."),
+        note=note,
     )
 
 
@@ -286,9 +294,8 @@ def approve_award(award_id: int) -> ResponseReturnValue:
     """Approve a proposed award (not its proposer): the fund reserves the money."""
     return _staff_action(
         _application_of_award(award_id),
-        lambda db: call_commands.approve_award(
-            db, award_id, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.approve_award,
+        award_id,
         _("Contributo approvato: il denaro è impegnato sul fondo."),
     )
 
@@ -300,10 +307,10 @@ def refuse_award(award_id: int) -> ResponseReturnValue:
     note = _note()
     return _staff_action(
         _application_of_award(award_id),
-        lambda db: call_commands.refuse_award(
-            db, award_id, note=note, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.refuse_award,
+        award_id,
         _("Proposta non approvata: la candidatura torna in valutazione."),
+        note=note,
     )
 
 
@@ -313,9 +320,8 @@ def approve_tranche(tranche_id: int) -> ResponseReturnValue:
     """Approve a tranche for payment (after the previous milestone's report)."""
     return _staff_action(
         _application_of_tranche(tranche_id),
-        lambda db: call_commands.approve_tranche(
-            db, tranche_id, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.approve_tranche,
+        tranche_id,
         _("Tranche approvata: un'altra persona la paga."),
     )
 
@@ -326,9 +332,8 @@ def pay_tranche(tranche_id: int) -> ResponseReturnValue:
     """Pay an approved tranche (not its approver): the fund's entry is booked."""
     return _staff_action(
         _application_of_tranche(tranche_id),
-        lambda db: call_commands.pay_tranche(
-            db, tranche_id, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.pay_tranche,
+        tranche_id,
         _("Tranche pagata e registrata."),
     )
 
@@ -339,9 +344,8 @@ def close_award(award_id: int) -> ResponseReturnValue:
     """Close a grant: tranches never paid go back to the fund."""
     return _staff_action(
         _application_of_award(award_id),
-        lambda db: call_commands.close_award(
-            db, award_id, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.close_award,
+        award_id,
         _("Contributo chiuso: quanto non erogato è tornato disponibile nel fondo."),
     )
 
@@ -376,8 +380,7 @@ def disburse_loan(award_id: int) -> ResponseReturnValue:
     """Disburse an approved loan award (not its approver)."""
     return _staff_action(
         _application_of_award(award_id),
-        lambda db: call_commands.disburse_award_loan(
-            db, award_id, origin=views.origin(), clock=views.clock()
-        ),
+        call_commands.disburse_award_loan,
+        award_id,
         _("Prestito erogato: prosegue con le sue rate nel fondo."),
     )
