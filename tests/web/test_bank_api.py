@@ -27,7 +27,9 @@ def _treasurer(ledger: Ledger, clock: FixedClock, **kw: object) -> Caller:
     return make_caller(ledger, clock, "tesoriere@example.org", "Tesoriere", ["treasurer"], **kw)
 
 
-def _account(client: FlaskClient, t: Caller, ledger: Ledger, iban: str, code: str, currency: str = "EUR") -> int:
+def _account(
+    client: FlaskClient, t: Caller, ledger: Ledger, iban: str, code: str, currency: str = "EUR"
+) -> int:
     ledger.create_account(code, "asset", currency=currency)
     response = client.post(
         "/api/v1/bank-accounts",
@@ -38,7 +40,9 @@ def _account(client: FlaskClient, t: Caller, ledger: Ledger, iban: str, code: st
     return int(response.get_json()["id"])
 
 
-def _upload(client: FlaskClient, t: Caller, account_id: int, data: bytes, key: str, query: str = ""):  # type: ignore[no-untyped-def]
+def _upload(
+    client: FlaskClient, t: Caller, account_id: int, data: bytes, key: str, query: str = ""
+):  # type: ignore[no-untyped-def]
     return client.post(
         f"/api/v1/bank-accounts/{account_id}/statements{query}",
         data={"file": (io.BytesIO(data), "estratto.xml")},
@@ -47,13 +51,19 @@ def _upload(client: FlaskClient, t: Caller, account_id: int, data: bytes, key: s
     )
 
 
-def test_accounts_import_reimport_and_lines(client: FlaskClient, ledger: Ledger, clock: FixedClock) -> None:
+def test_accounts_import_reimport_and_lines(
+    client: FlaskClient, ledger: Ledger, clock: FixedClock
+) -> None:
     t = _treasurer(ledger, clock)
     account_id = _account(client, t, ledger, "FI74 3301 0001 2220 90", "assets:bank:fi")
     again = client.post(
         "/api/v1/bank-accounts",
-        json={"iban": "FI74 3301 0001 2220 90", "account": "assets:bank:fi", "name": "Conto principale"},
-        headers=t.with_key(f"acct-FI74 3301 0001 2220 90"),
+        json={
+            "iban": "FI74 3301 0001 2220 90",
+            "account": "assets:bank:fi",
+            "name": "Conto principale",
+        },
+        headers=t.with_key("acct-FI74 3301 0001 2220 90"),
     )
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     listed = client.get("/api/v1/bank-accounts", headers=t.auth).get_json()["bank_accounts"]
@@ -65,7 +75,13 @@ def test_accounts_import_reimport_and_lines(client: FlaskClient, ledger: Ledger,
     assert first.status_code == 201, first.get_json()
     body = first.get_json()
     (st,) = body["statements"]
-    assert (st["opening"], st["closing"], st["computed_closing"], st["balanced"], st["difference"]) == (
+    assert (
+        st["opening"],
+        st["closing"],
+        st["computed_closing"],
+        st["balanced"],
+        st["difference"],
+    ) == (
         "10000.00",
         "23644.83",
         "23644.83",
@@ -95,9 +111,12 @@ def test_accounts_import_reimport_and_lines(client: FlaskClient, ledger: Ledger,
     ).get_json()["lines"]
     assert lines and {x["status"] for x in lines} == {"unexplained"}
     assert all(isinstance(x["amount"], str) for x in lines)
-    assert client.get(
-        f"/api/v1/bank-accounts/{account_id}/lines?status=ignored", headers=t.auth
-    ).get_json()["lines"] == []
+    assert (
+        client.get(
+            f"/api/v1/bank-accounts/{account_id}/lines?status=ignored", headers=t.auth
+        ).get_json()["lines"]
+        == []
+    )
     bad = client.get(f"/api/v1/bank-accounts/{account_id}/lines?status=odd", headers=t.auth)
     assert bad.status_code == 422
     one = client.get(f"/api/v1/bank-lines/{lines[0]['id']}", headers=t.auth).get_json()
@@ -188,9 +207,7 @@ def test_ignore_book_match_once_per_key_and_conflicts(
         headers=t.with_key("m2"),
     )
     assert over.status_code == 409 and over.get_json()["error"]["code"] == "over_allocation"
-    counts = client.post(
-        f"/api/v1/bank-accounts/{account_id}/match", headers=t.with_key("refs")
-    )
+    counts = client.post(f"/api/v1/bank-accounts/{account_id}/match", headers=t.with_key("refs"))
     assert counts.status_code == 201
     assert set(counts.get_json()) == {"examined", "settled_gifts", "repayments", "left"}
 
@@ -206,7 +223,10 @@ def test_scopes_roles_and_the_upload_limit(
     refused = _upload(client, reader, account_id, fixture_bytes(FI_053), "r-1")
     assert refused.status_code == 403
     assert refused.get_json()["error"]["code"] == "insufficient_scope"
-    assert client.get(f"/api/v1/bank-accounts/{account_id}/lines", headers=reader.auth).status_code == 200
+    assert (
+        client.get(f"/api/v1/bank-accounts/{account_id}/lines", headers=reader.auth).status_code
+        == 200
+    )
     donor = make_caller(ledger, clock, "donatrice@example.org", "Donatrice", ["donor"])
     assert client.get("/api/v1/bank-accounts", headers=donor.auth).status_code == 403
     assert _upload(client, donor, account_id, fixture_bytes(FI_053), "d-1").status_code == 403

@@ -31,10 +31,14 @@ def _count(ledger: Ledger, model: object) -> int:
 def _treasurer(client: FlaskClient, ledger: Ledger) -> None:
     secret = totp.new_secret()
     make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
-    assert sign_in(client, "tesoriere@example.org", code=totp_code(ledger, secret)).status_code == 302
+    assert (
+        sign_in(client, "tesoriere@example.org", code=totp_code(ledger, secret)).status_code == 302
+    )
 
 
-def _new_account(client: FlaskClient, ledger: Ledger, iban: str, code: str, currency: str = "EUR") -> int:
+def _new_account(
+    client: FlaskClient, ledger: Ledger, iban: str, code: str, currency: str = "EUR"
+) -> int:
     ledger.create_account(code, "asset", currency=currency)
     response = form_post(client, "/banca/nuovo", {"iban": iban, "account": code, "name": "Conto"})
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -59,7 +63,9 @@ def _upload(client: FlaskClient, account_id: int, data: bytes, **fields: str):  
     )
 
 
-def test_upload_a_statement_then_again_says_already_imported(client: FlaskClient, ledger: Ledger) -> None:
+def test_upload_a_statement_then_again_says_already_imported(
+    client: FlaskClient, ledger: Ledger
+) -> None:
     _treasurer(client, ledger)
     account_id = _new_account(client, ledger, "FI74 3301 0001 2220 90", "assets:bank:fi")
     listing = client.get("/banca").get_data(as_text=True)
@@ -112,9 +118,12 @@ def test_the_queue_and_the_line_acts(client: FlaskClient, ledger: Ledger) -> Non
     lines = views()
     queue = client.get(f"/banca/{account_id}/movimenti").get_data(as_text=True)
     assert all(f"/banca/movimenti/{v.id}" in queue for v in lines)
-    assert client.get(f"/banca/{account_id}/movimenti?stato=ignored").get_data(as_text=True).count(
-        "/banca/movimenti/"
-    ) == 0
+    assert (
+        client.get(f"/banca/{account_id}/movimenti?stato=ignored")
+        .get_data(as_text=True)
+        .count("/banca/movimenti/")
+        == 0
+    )
     assert client.get(f"/banca/{account_id}/movimenti?stato=odd").status_code == 422
     outgoing = [v for v in lines if v.amount_minor < 0]
     incoming = [v for v in lines if v.amount_minor > 0]
@@ -135,8 +144,12 @@ def test_the_queue_and_the_line_acts(client: FlaskClient, ledger: Ledger) -> Non
     ignored = client.get(f"/banca/{account_id}/movimenti?stato=ignored").get_data(as_text=True)
     assert f"/banca/movimenti/{outgoing[0].id}" in ignored
 
-    empty = form_post(client, f"/banca/movimenti/{outgoing[1].id}/ignora", {"reason": ""},
-                      page=f"/banca/movimenti/{outgoing[1].id}")
+    empty = form_post(
+        client,
+        f"/banca/movimenti/{outgoing[1].id}/ignora",
+        {"reason": ""},
+        page=f"/banca/movimenti/{outgoing[1].id}",
+    )
     assert empty.status_code == 422
     booked = form_post(
         client,
@@ -174,7 +187,9 @@ def test_the_queue_and_the_line_acts(client: FlaskClient, ledger: Ledger) -> Non
         page=f"/banca/movimenti/{target.id}",
     )
     assert over.status_code == 422
-    refs = form_post(client, f"/banca/{account_id}/riferimenti", {}, page=f"/banca/{account_id}/movimenti")
+    refs = form_post(
+        client, f"/banca/{account_id}/riferimenti", {}, page=f"/banca/{account_id}/movimenti"
+    )
     assert refs.status_code == 302
     assert "Riferimenti applicati" in client.get(refs.headers["Location"]).get_data(as_text=True)
 
@@ -189,7 +204,9 @@ def test_the_upload_limit_refuses_a_larger_file(client: FlaskClient, ledger: Led
     assert _count(ledger, StatementImport) == 0
 
 
-def test_a_donor_gets_403_and_a_treasurer_must_confirm_a_code(client: FlaskClient, ledger: Ledger) -> None:
+def test_a_donor_gets_403_and_a_treasurer_must_confirm_a_code(
+    client: FlaskClient, ledger: Ledger
+) -> None:
     make_user(ledger, "donatrice@example.org", ["donor"])
     sign_in(client, "donatrice@example.org")
     for path in ["/banca", "/banca/1/movimenti", "/banca/movimenti/1", "/banca/1/importa"]:

@@ -171,10 +171,7 @@ def bank_lines_view(bank_account_id: int) -> ResponseReturnValue:
     def read(session: Session) -> list[dict[str, Any]]:
         account = reads.get_account_by_id(session, bank_account_id)
         found = reads.with_counterparty(session, matching.line_views(session, account, status))
-        return [
-            reads.line_body(q.view, q.counterparty_name, q.counterparty_iban)
-            for q in found
-        ]
+        return [reads.line_body(q.view, q.counterparty_name, q.counterparty_iban) for q in found]
 
     return json_answer(BankLineListSchema(), {"lines": views.read_once(read)})
 
@@ -185,8 +182,12 @@ def bank_lines_view(bank_account_id: int) -> ResponseReturnValue:
 @documented(
     "A bank line",
     tag=TAG,
-    responses={200: ("The line as the bank sent it, its allocations and what is left.",
-                     BankLineDetailSchema)},
+    responses={
+        200: (
+            "The line as the bank sent it, its allocations and what is left.",
+            BankLineDetailSchema,
+        )
+    },
     errors={404: "`bank_line_not_found`."},
 )
 def get_bank_line_view(line_id: int) -> ResponseReturnValue:
@@ -203,8 +204,9 @@ def get_bank_line_view(line_id: int) -> ResponseReturnValue:
     tag=TAG,
     idempotent=True,
     body_required=False,
-    responses={201: ("How many lines were examined, settled, recorded and left.",
-                     MatchCountsSchema)},
+    responses={
+        201: ("How many lines were examined, settled, recorded and left.", MatchCountsSchema)
+    },
     errors={404: "`bank_account_not_found`."},
 )
 def apply_references_view(bank_account_id: int) -> ResponseReturnValue:

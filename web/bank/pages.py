@@ -396,7 +396,9 @@ def book_view(line_id: int) -> ResponseReturnValue:
     return _line_act(line_id, form, act, lambda: _line_page(line_id, book=form))
 
 
-def match_parts(form: MatchForm, line_amount_minor: int, currency: str) -> list[tuple[str, str, int]]:
+def match_parts(
+    form: MatchForm, line_amount_minor: int, currency: str
+) -> list[tuple[str, str, int]]:
     """The filled rows of the match form as (kind, record, amount signed like the line)."""
     sign = -1 if line_amount_minor < 0 else 1
     parts = []

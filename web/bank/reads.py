@@ -129,7 +129,9 @@ def with_counterparty(session: Session, views: list[LineView]) -> list[QueueLine
     ids = [v.id for v in views]
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows.update((r.id, r) for r in session.scalars(select(BankLine).where(BankLine.id.in_(chunk))))
+        rows.update(
+            (r.id, r) for r in session.scalars(select(BankLine).where(BankLine.id.in_(chunk)))
+        )
     return [QueueLine(v, rows[v.id].counterparty_name, rows[v.id].counterparty_iban) for v in views]
 
 
@@ -232,7 +234,9 @@ def report_body(report: ImportReport) -> dict[str, Any]:
     }
 
 
-def line_body(view: LineView, counterparty_name: str | None, counterparty_iban: str | None) -> dict[str, Any]:
+def line_body(
+    view: LineView, counterparty_name: str | None, counterparty_iban: str | None
+) -> dict[str, Any]:
     return {
         "id": view.id,
         "booked_on": view.booked_on,
