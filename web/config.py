@@ -120,6 +120,8 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": None,
     "SMTP_STARTTLS": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # The largest bank statement file a treasurer may upload (page and API), in bytes.
+    "BANK_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,
     # A ledger.core.clock.Clock for the app's Ledger; only a mapping can set it.
     "CLOCK": None,
 }

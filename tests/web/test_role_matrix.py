@@ -203,6 +203,26 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "grant_treasury.lines": (MONEY, False),
     "grant_treasury.disbursement": (MONEY, True),
     "grant_treasury.repayment": (MONEY, True),
+    # bank reconciliation (web/bank/pages.py, web/bank/api.py)
+    "bank.accounts": (BOOKS, False),
+    "bank.new_account": (BOOKS, True),
+    "bank.import_view": (MONEY, True),
+    "bank.import_result": (MONEY, False),
+    "bank.lines": (MONEY, False),
+    "bank.apply_references_view": (MONEY, True),
+    "bank.line_view": (MONEY, False),
+    "bank.ignore_view": (MONEY, True),
+    "bank.book_view": (MONEY, True),
+    "bank.match_view": (MONEY, True),
+    "api_v1.list_bank_accounts_view": (BOOKS, False),
+    "api_v1.create_bank_account_view": (BOOKS, False),
+    "api_v1.import_statement_view": (MONEY, False),
+    "api_v1.bank_lines_view": (MONEY, False),
+    "api_v1.get_bank_line_view": (MONEY, False),
+    "api_v1.apply_references_view": (MONEY, False),
+    "api_v1.ignore_bank_line_view": (MONEY, False),
+    "api_v1.book_bank_line_view": (MONEY, False),
+    "api_v1.match_bank_line_view": (MONEY, False),
 }
 
 PERSONAS = ("anonymous", *ROLES)
@@ -229,6 +249,9 @@ URL_VALUES = {
     # leaves every persona's token working for the rest of the matrix.
     "token_id": str(len(ROLES) + 1),
     "person_id": "1",
+    "bank_account_id": "1",
+    "import_id": "1",
+    "line_id": "1",
 }
 
 

@@ -21,6 +21,7 @@ def init_api(app: Flask) -> None:
         v1,  # noqa: F401 - adds the OpenAPI document
     )
     from web.api.common import bp
+    from web.bank import api as bank_api  # noqa: F401 - adds bank accounts, imports and lines
     from web.books import api as books_api  # noqa: F401 - adds accounts, entries, trial balance
     from web.calls import api as calls_api  # noqa: F401 - adds the routes of calls for ideas
     from web.campaigns import api as campaigns_api  # noqa: F401 - adds the campaign routes

@@ -87,6 +87,7 @@ class Operation:
     query: type[Schema] | None = None
     errors: Mapping[int, str] = field(default_factory=dict)
     idempotent: bool = False
+    upload: bool = False  # the body is a file: multipart `file` or the raw bytes
 
 
 def documented(
@@ -99,6 +100,7 @@ def documented(
     query: type[Schema] | None = None,
     errors: Mapping[int, str] | None = None,
     idempotent: bool = False,
+    upload: bool = False,
 ) -> Callable[[F], F]:
     """Attach the OpenAPI description of a view (its docstring becomes the description)."""
     operation = Operation(
@@ -110,6 +112,7 @@ def documented(
         query=query,
         errors=errors or {},
         idempotent=idempotent,
+        upload=upload,
     )
 
     def decorate(view: F) -> F:
@@ -118,6 +121,18 @@ def documented(
 
     return decorate
 
+
+# A file sent as a form's `file` field or as the whole body.
+UPLOAD_CONTENT: dict[str, Any] = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        }
+    },
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
 
 _ARGUMENT = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _CONVERTER_TYPES = {"int": "integer", "float": "number"}
@@ -209,6 +224,8 @@ def _operation(
             "required": operation.body_required,
             "content": {"application/json": {"schema": operation.body}},
         }
+    elif operation.upload:
+        result["requestBody"] = {"required": True, "content": UPLOAD_CONTENT}
     if access.anonymous:
         result["security"] = []  # overrides the document-wide bearer requirement
     else:
