@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.commands import Origin
 from ledger.core.accounts import create_account, list_accounts
 from ledger.core.clock import Clock
 from ledger.core.errors import InvalidAccountError, LedgerError
 from ledger.core.holds import HoldResult, HoldSpec, create_hold, resolve_hold
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry, reverse_entry
 from ledger.core.money import Money
-from ledger.commands import Origin
 from ledger.core.service import Ledger
 from ledger.people.models import Person, User
 from ledger.people.service import NewPerson, create_user, find_user_by_email

@@ -291,7 +291,9 @@ def demo_statement(session: Session, month: DemoMonth) -> bytes:
     return write_camt053([statement], message_id=f"DEMO-{month.last_day:%Y%m%d}")
 
 
-def _payout(session: Session, campaign_id: int, day: date) -> tuple[PayoutState, list[BalanceTransaction]]:
+def _payout(
+    session: Session, campaign_id: int, day: date
+) -> tuple[PayoutState, list[BalanceTransaction]]:
     gifts = _card_gifts(session, campaign_id)
     transactions = [
         BalanceTransaction(

@@ -88,7 +88,9 @@ def add_business_days(day: date, days: int) -> date:
 def in_window(arrival: date, line_day: date) -> bool:
     """Whether a line of `line_day` may carry a payout announced for `arrival`."""
     return (
-        add_business_days(arrival, -DAYS_BEFORE) <= line_day <= add_business_days(arrival, DAYS_AFTER)
+        add_business_days(arrival, -DAYS_BEFORE)
+        <= line_day
+        <= add_business_days(arrival, DAYS_AFTER)
     )
 
 
@@ -300,7 +302,12 @@ def match_payouts(
         if len(found) != 1 or not found[0].confident or found[0].left_minor != line.amount_minor:
             continue
         allocate_to_payouts(
-            session, line, account, [(found[0].payout_id, line.amount_minor)], clock=clock, actor=actor
+            session,
+            line,
+            account,
+            [(found[0].payout_id, line.amount_minor)],
+            clock=clock,
+            actor=actor,
         )
         matched += 1
     return matched
