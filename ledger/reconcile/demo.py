@@ -68,7 +68,7 @@ from ledger.reconcile.commands import (
 )
 from ledger.reconcile.formats.camt_writer import write_camt053
 from ledger.reconcile.matching import line_views
-from ledger.reconcile.models import BankAccount, BankLine
+from ledger.reconcile.models import BankAccount, BankLine, StripePayout
 from ledger.reconcile.parsed import ParsedLine, ParsedStatement
 
 # A valid Italian IBAN of the kind printed in examples (check digits and CIN right).
@@ -322,6 +322,37 @@ def _payout(
     return payout, transactions
 
 
+def month_of(session: Session) -> DemoMonth | None:
+    """What the demo's month is made of, read from the books (the same on every run
+    once the demo's transfer gifts and payout exist); None before the demo."""
+    last_day = anchor_day(session)
+    campaign_id = session.scalar(select(Campaign.id).where(Campaign.title == CAMPAIGN_TITLE))
+    if last_day is None or campaign_id is None:
+        return None
+    first_day = last_day.replace(day=1)
+    gifts = session.scalars(
+        select(Donation)
+        .where(Donation.request_key.like(f"%{KEY}gift-%"), Donation.method == "bank_transfer")
+        .order_by(Donation.id)
+    )
+    loan = _first_loan(session)
+    sequence, foundation_minor = _foundation_payment(session)
+    payout = session.get(StripePayout, PAYOUT_ID)
+    return DemoMonth(
+        first_day=first_day,
+        last_day=last_day,
+        campaign_id=campaign_id,
+        gifts=tuple((g.id, g.amount_minor, g.transfer_reference or "") for g in gifts),
+        loan_id=loan.id if loan is not None else None,
+        loan_minor=_two_instalments(session, loan, first_day) if loan is not None else 0,
+        fund_cash=_fund_cash(session),
+        foundation_sequence=sequence,
+        foundation_minor=foundation_minor,
+        by_hand=_by_hand(session),
+        payout_minor=payout.amount_minor if payout is not None else 0,
+    )
+
+
 def load_demo_bank_month(session: Session, clock: Clock, *, origin: Origin) -> int:
     """Build, import and explain the demo's bank month in the caller's transaction;
     1 if it was loaded now, 0 if it was there already (a second run writes nothing)."""
@@ -336,9 +367,8 @@ def load_demo_bank_month(session: Session, clock: Clock, *, origin: Origin) -> i
         session, clock, [(BANK_FEES, "expense", "Commissioni e spese bancarie")]
     )
     # Two donors pledge a gift by transfer; their transfers arrive the same day.
-    gifts = []
     for n, amount in enumerate(("80.00", "45.00"), start=1):
-        gift = start_transfer_gift(
+        start_transfer_gift(
             session,
             campaign_id,
             Money.parse(amount, "EUR"),
@@ -348,28 +378,12 @@ def load_demo_bank_month(session: Session, clock: Clock, *, origin: Origin) -> i
             origin=origin,
             clock=clock,
             key=f"{KEY}gift-{n}",
-        ).value
-        assert gift.transfer_reference is not None
-        gifts.append((gift.id, gift.amount_minor, gift.transfer_reference))
+        )
     payout, transactions = _payout(session, campaign_id, last_day)
     if payout.amount_minor:
         sync_payout(session, payout, transactions, origin=origin, clock=clock)
-    loan = _first_loan(session)
-    first_day = last_day.replace(day=1)
-    sequence, foundation_minor = _foundation_payment(session)
-    month = DemoMonth(
-        first_day=first_day,
-        last_day=last_day,
-        campaign_id=campaign_id,
-        gifts=tuple(gifts),
-        loan_id=loan.id if loan is not None else None,
-        loan_minor=_two_instalments(session, loan, first_day) if loan is not None else 0,
-        fund_cash=_fund_cash(session),
-        foundation_sequence=sequence,
-        foundation_minor=foundation_minor,
-        by_hand=_by_hand(session),
-        payout_minor=payout.amount_minor,
-    )
+    month = month_of(session)
+    assert month is not None
     account = create_bank_account(
         session,
         iban=DEMO_IBAN,
