@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.commands import Origin
 from ledger.core.accounts import create_account, list_accounts
 from ledger.core.clock import Clock
 from ledger.core.errors import InvalidAccountError, LedgerError
@@ -356,13 +357,16 @@ def _ensure_users(session: Session, clock: Clock) -> int:
     return created
 
 
-def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) -> DemoResult:
+def load_demo_into(
+    session: Session, clock: Clock, *, with_users: bool = False, origin: Origin | None = None
+) -> DemoResult:
     """Load (or confirm) the demo book in the caller's transaction.
 
     Every write is idempotent by its fixed key, so a second run changes nothing.
     With `with_users`, also create one demo user per role (see DEMO_USERS), and
     refuse with RealUsersPresentError, before writing anything, when the
-    database holds any other user.
+    database holds any other user. `origin` is who loads it (the console by
+    default): the bank month acts through the reconcile use cases, audited.
     """
     users_created = _ensure_users(session, clock) if with_users else 0
     accounts_created = _ensure_accounts(session, clock)
@@ -456,6 +460,10 @@ def load_demo_into(session: Session, clock: Clock, *, with_users: bool = False) 
     from ledger.funds.demo_loans import load_demo_loans
 
     load_demo_loans(session, clock)  # a revolving fund lending, one loan late (PAR30 > 0)
+    from ledger.reconcile.demo import load_demo_bank_month
+
+    # A month of the bank statement, imported and every line explained.
+    load_demo_bank_month(session, clock, origin=origin or Origin.command_line())
     return DemoResult(
         accounts_created, entries_created, holds_created, users_created, campaigns_created
     )

@@ -26,7 +26,7 @@ def load_demo(
     written) when the database holds any other user.
     """
     claim = begin(session, LOAD_DEMO, origin, clock=clock)
-    loaded = load_demo_into(session, clock, with_users=with_users)
+    loaded = load_demo_into(session, clock, with_users=with_users, origin=origin)
     if not loaded.changed:
         return Outcome(loaded, created=False)
     return claim.done(

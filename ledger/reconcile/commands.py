@@ -34,7 +34,7 @@ from ledger.core.money import Money
 from ledger.funds.loan_commands import record_repayment
 from ledger.funds.models import Loan, LoanRepayment
 from ledger.payments.stripe_gateway import BalanceTransaction, PayoutState
-from ledger.reconcile import matching
+from ledger.reconcile import matching, payout_matching
 from ledger.reconcile.errors import (
     BankAccountExistsError,
     BankAccountNotFoundError,
@@ -325,12 +325,14 @@ class MatchCounts:
     settled_gifts: int
     repayments: int
     left: int
+    payouts: int = 0  # lines matched to a Stripe payout arriving
 
     def as_dict(self) -> dict[str, int]:
         return {
             "examined": self.examined,
             "settled_gifts": self.settled_gifts,
             "repayments": self.repayments,
+            "payouts": self.payouts,
             "left": self.left,
         }
 
@@ -353,6 +355,10 @@ def apply_references(
     cover two instalments. Each effect runs under a request key derived from the
     line id and the line gets its allocation, so running this twice has one
     effect. A line whose loan refuses the repayment is left unexplained.
+
+    Then the Stripe payouts (`_match_payouts`): a wholly unexplained incoming
+    line with exactly one candidate payout, whose descriptor or trace id the
+    line carries, is matched to it and its arrival booked (transit -> bank).
     """
     claim = begin(session, APPLY_REFERENCES, origin, clock=clock)
     account = get_bank_account(session, iban)
@@ -378,8 +384,16 @@ def apply_references(
             repaid += 1
         else:
             left += 1
-    counts = MatchCounts(examined, settled, repaid, left)
+    payouts = _match_payouts(session, account, origin, clock)
+    counts = MatchCounts(examined, settled, repaid, left - payouts, payouts)
     return claim.done(counts, subject_id=account.id, details=counts.as_dict())
+
+
+def _match_payouts(session: Session, account: BankAccount, origin: Origin, clock: Clock) -> int:
+    """The payout pass of `apply_references` (see `payout_matching.match_payouts`)."""
+    return payout_matching.match_payouts(
+        session, account, today=rome_today(clock), clock=clock, actor=origin.actor
+    )
 
 
 def _settle_gift(
@@ -584,7 +598,12 @@ def match_line(
     """Explain a line by existing records: (kind, record id, amount) with kind `gift`
     (donation id), `repayment` (loan repayment id), `entry` (journal entry
     sequence) or `payout` (Stripe payout id); the amounts, signed like the line,
-    add up to at most what is left of it (OverAllocationError, nothing written)."""
+    add up to at most what is left of it (OverAllocationError, nothing written).
+
+    A `payout` part is the payout's money arriving: it is booked from money in
+    transit to the bank's mirrored account on the line's booking date
+    (`payout_matching`); more than is left of the payout is OverAllocationError,
+    nothing written."""
     wanted = [(str(k), str(r), int(a)) for k, r, a in parts]
     claim = begin(
         session,
@@ -600,6 +619,9 @@ def match_line(
     account = _line_account(session, line)
     for kind, record_id, _amount in wanted:
         _check_record(session, kind, record_id)
+    payout_parts = [(r, a) for k, r, a in wanted if k == "payout"]
+    if payout_parts:
+        payout_matching.check_payout_parts(session, account, payout_parts)
     rows = matching.allocate(
         session,
         line,
@@ -608,6 +630,7 @@ def match_line(
         actor=origin.actor,
         now=clock.now(),
     )
+    payout_matching.book_allocated(session, line, account, rows, clock=clock, actor=origin.actor)
     return claim.done(
         rows,
         subject_id=line.id,

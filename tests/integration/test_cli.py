@@ -573,11 +573,13 @@ def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(r
     assert user_count(book) == len(DEMO_CALL_EMAILS)  # the demo call's people, no password
     # 21 hand-made entries, then the campaign's (3 card gifts, a transfer, cash, a refund),
     # the grants demo's (2 pledges, 6 gifts, a top-up earned and released, a payment in),
-    # the funds demo's and the call's (a deposit, a tranche paid).
+    # the funds demo's and the call's (a deposit, a tranche paid), and the bank month's (two
+    # transfer gifts settled, a loan repayment, a Stripe payout and its arrival, three lines
+    # booked: the returned supplier payment both ways and the fees).
     from ledger.core.models import JournalEntry
 
     keys = book.read(lambda s: list(s.scalars(select(JournalEntry.idempotency_key))))
-    assert book.verify().last_sequence == len(keys) == 21 + 6 + 11 + 2 + 16
+    assert book.verify().last_sequence == len(keys) == 21 + 6 + 11 + 2 + 16 + 8
     assert sum(key.startswith("grant:") for key in keys) == 5  # pledges, earn, release, payment
 
 
@@ -680,10 +682,12 @@ def test_demo_seeds_a_live_campaign_with_card_cash_and_transfer_gifts_a_fee_and_
             )
         )
     )
-    assert methods == ["bank_transfer", "card", "card", "card", "cash"]
+    # A transfer recorded by hand, and two by reference settled from the bank month.
+    assert methods == ["bank_transfer"] * 3 + ["card", "card", "card", "cash"]
     raised = book.read(lambda s: figures(s, campaign_id))
-    assert (raised.raised_minor, raised.donor_count) == (34500, 4)  # the cash gift went back
-    assert book.balance(accounts.escrow(campaign_id)).posted == 34500
+    # The cash gift went back; the bank month's two transfer gifts (80.00 + 45.00) came in.
+    assert (raised.raised_minor, raised.donor_count) == (34500 + 12500, 6)
+    assert book.balance(accounts.escrow(campaign_id)).posted == 34500 + 12500
     # This campaign's three card fees, and the two of the grants demo's campaign.
     assert book.balance(accounts.FEES).posted == 98 + 193 + 60 + 98 + 235
     # Its cash gift went back; what the cash box holds is the grants demo's 2,400 + 30.
