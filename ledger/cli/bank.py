@@ -456,7 +456,11 @@ def bank_to_gift(
             clock=clock,
             key=key,
         ).value
-        return {"donation_id": gift.id, "status": gift.status, **_line_json(session, line_id)}
+        return {
+            "donation_id": gift.id,
+            "donation_status": gift.status,
+            **_line_json(session, line_id),
+        }
 
     _run_json(ctx, work)
 

@@ -207,12 +207,10 @@ def create_rule(
         subject_id=rule.id,
         details={
             "bank_account": account.id,
-            "name": clean_name,
             "position": at,
             "action": action,
             "account": account_code,
             "propose": [propose_kind, propose_id] if action == "propose" else None,
-            "conditions": asdict(checked),
         },
     )
 
@@ -273,7 +271,7 @@ def disable_rule(
     rule.disabled_by = origin.actor[:64]
     rule.disabled_at = clock.now()
     session.flush()
-    return claim.done(rule, subject_id=rule.id, details={"name": rule.name})
+    return claim.done(rule, subject_id=rule.id, details={"position": rule.position})
 
 
 # ------------------------------------------------------------------ review queue
