@@ -1,7 +1,9 @@
 """Use cases of reconciliation: create a bank account, import a statement file,
 record a Stripe payout (from its webhook event or from the periodic sync), and
-explain the bank lines: apply the creditor references they carry, ignore a line,
-book a line against an account, match a line to existing records by hand.
+explain the bank lines: apply the creditor references they carry and then the
+treasurer's rules, ignore a line, book a line against an account, match a line to
+existing records by hand. (Rules themselves, and turning a line into a gift or a
+repayment, are in `ledger.reconcile.rule_commands`.)
 
 Each is one act in the command shape (`ledger.commands.begin` ... `claim.done`,
 which writes the audit event in the same transaction). The import checks and
@@ -15,6 +17,7 @@ import hashlib
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +38,7 @@ from ledger.funds.loan_commands import record_repayment
 from ledger.funds.models import Loan, LoanRepayment
 from ledger.payments.stripe_gateway import BalanceTransaction, PayoutState
 from ledger.reconcile import matching, payout_matching
+from ledger.reconcile import rules as rule_book
 from ledger.reconcile.errors import (
     BankAccountExistsError,
     BankAccountNotFoundError,
@@ -44,7 +48,13 @@ from ledger.reconcile.errors import (
     OverAllocationError,
 )
 from ledger.reconcile.formats import FORMATS, PARSERS, detect_format
-from ledger.reconcile.models import BankAccount, BankAllocation, BankLine, StripePayout
+from ledger.reconcile.models import (
+    BankAccount,
+    BankAllocation,
+    BankLine,
+    BankRule,
+    StripePayout,
+)
 from ledger.reconcile.parsed import StatementFormatError
 from ledger.reconcile.payouts import PayoutRecorded, record_payout
 from ledger.reconcile.statements import ImportReport, import_parsed, report_of
@@ -326,6 +336,7 @@ class MatchCounts:
     repayments: int
     left: int
     payouts: int = 0  # lines matched to a Stripe payout arriving
+    booked_by_rules: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -333,6 +344,7 @@ class MatchCounts:
             "settled_gifts": self.settled_gifts,
             "repayments": self.repayments,
             "payouts": self.payouts,
+            "booked_by_rules": self.booked_by_rules,
             "left": self.left,
         }
 
@@ -359,6 +371,13 @@ def apply_references(
     Then the Stripe payouts (`_match_payouts`): a wholly unexplained incoming
     line with exactly one candidate payout, whose descriptor or trace id the
     line carries, is matched to it and its arrival booked (transit -> bank).
+
+    Then the account's active rules, in the treasurer's order, for the lines
+    (in or out) still wholly unexplained: the first rule a line matches decides;
+    a `book` rule books the line (`booked_by_rules`, the allocation's reason
+    `rule:<id>`, one entry per line under `rule_key`), a `propose` rule leaves it
+    to the treasurer. `examined` = settled + repayments + payouts + booked by
+    rules + left.
     """
     claim = begin(session, APPLY_REFERENCES, origin, clock=clock)
     account = get_bank_account(session, iban)
@@ -385,7 +404,20 @@ def apply_references(
         else:
             left += 1
     payouts = _match_payouts(session, account, origin, clock)
-    counts = MatchCounts(examined, settled, repaid, left - payouts, payouts)
+    left -= payouts
+    # Then the treasurer's rules, in order, on the lines still wholly unexplained
+    # (outgoing ones too): a `book` rule books the line; a `propose` rule only
+    # proposes (see `suggestions`), and stops the search: first match wins.
+    booked = 0
+    rules = rule_book.rules_of(session, account.id)
+    for view in matching.line_views(session, account, "unexplained") if rules else ():
+        if _book_by_rule(session, account, view.id, rules, origin, clock, today):
+            booked += 1
+            if view.amount_minor > 0:
+                left -= 1  # counted as left by the references
+            else:
+                examined += 1
+    counts = MatchCounts(examined, settled, repaid, left, payouts=payouts, booked_by_rules=booked)
     return claim.done(counts, subject_id=account.id, details=counts.as_dict())
 
 
@@ -394,6 +426,45 @@ def _match_payouts(session: Session, account: BankAccount, origin: Origin, clock
     return payout_matching.match_payouts(
         session, account, today=rome_today(clock), clock=clock, actor=origin.actor
     )
+
+
+def rule_key(line_id: int) -> str:
+    """The engine key of the entry a rule books for a line: one entry per line."""
+    return f"bank-line-rule:{line_id}"
+
+
+def _book_by_rule(
+    session: Session,
+    account: BankAccount,
+    line_id: int,
+    rules: list[BankRule],
+    origin: Origin,
+    clock: Clock,
+    today: date,
+) -> bool:
+    line = matching.lock_line(session, line_id)
+    state = matching.state_of(session, line)
+    if state.status != "unexplained" or state.left_minor != line.amount_minor:
+        return False  # partly explained by hand: the rest is the treasurer's
+    if line.booked_on > today:
+        return False
+    rule = rule_book.first_match(rules, line)
+    if rule is None or rule.action != "book" or rule.account_id is None:
+        return False
+    target = session.get(Account, rule.account_id)
+    assert target is not None
+    _book_left(
+        session,
+        account,
+        line,
+        target.code,
+        rule.narration or rule.name,
+        actor=origin.actor,
+        clock=clock,
+        entry_key=rule_key(line.id),
+        rule_id=rule.id,
+    )
+    return True
 
 
 def _settle_gift(
@@ -543,6 +614,38 @@ def book_line(
         return claim.replay(_allocations_of(session, line_id))
     line = matching.lock_line(session, line_id)
     account = _line_account(session, line)
+    rows, sequence, left = _book_left(
+        session,
+        account,
+        line,
+        account_code,
+        narration,
+        actor=origin.actor,
+        clock=clock,
+        entry_key=f"bank-line-book:{line.id}",
+    )
+    return claim.done(
+        rows,
+        subject_id=line.id,
+        details={"amount": left, "account": account_code, "sequence": sequence},
+    )
+
+
+def _book_left(
+    session: Session,
+    account: BankAccount,
+    line: BankLine,
+    account_code: str,
+    narration: str,
+    *,
+    actor: str,
+    clock: Clock,
+    entry_key: str,
+    rule_id: int | None = None,
+) -> tuple[list[BankAllocation], int, int]:
+    """Book what is left of a locked line against `account_code` and allocate the line to
+    the entry (its reason `rule:<id>` when a rule booked it): the rows, the entry's
+    sequence and the amount booked."""
     mirrored = session.get(Account, account.account_id)
     assert mirrored is not None
     other = get_account(session, account_code)
@@ -558,32 +661,38 @@ def book_line(
             left="0",
         )
     amount = Money(left, account.currency)
+    metadata: dict[str, Any] = {"bank_line": line.id}
+    if rule_id is not None:
+        metadata["bank_rule"] = rule_id
     posted = post_entry(
         session,
         EntrySpec(
-            idempotency_key=f"bank-line-book:{line.id}",
+            idempotency_key=entry_key,
             kind="bank_line",
             postings=[PostingSpec(mirrored.code, amount), PostingSpec(account_code, -amount)],
             effective_on=line.booked_on,
             narration=narration.strip()[:500],
-            metadata={"bank_line": line.id},
-            actor=origin.actor,
+            metadata=metadata,
+            actor=actor,
         ),
         clock=clock,
     )
     rows = matching.allocate(
         session,
         line,
-        [("booked", str(posted.entry.sequence), left, None)],
+        [
+            (
+                "booked",
+                str(posted.entry.sequence),
+                left,
+                None if rule_id is None else f"rule:{rule_id}",
+            )
+        ],
         currency=account.currency,
-        actor=origin.actor,
+        actor=actor,
         now=clock.now(),
     )
-    return claim.done(
-        rows,
-        subject_id=line.id,
-        details={"amount": left, "account": account_code, "sequence": posted.entry.sequence},
-    )
+    return rows, posted.entry.sequence, left
 
 
 def match_line(

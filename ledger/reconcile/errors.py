@@ -72,3 +72,23 @@ class OverAllocationError(LedgerError):
 
     code = "over_allocation"
     http_status = 409
+
+
+class InvalidRuleError(LedgerError):
+    """A rule that cannot be: no condition, a regular expression that does not compile or
+    could run away, an amount range upside down, an action without its account or record."""
+
+    code = "invalid_rule"
+
+
+class RuleNotFoundError(LedgerError):
+    code = "bank_rule_not_found"
+    http_status = 404
+
+
+class LineRefusedError(LedgerError):
+    """A line that cannot become this record: outgoing, another currency than the
+    campaign's or the loan's, or more than what is left of it."""
+
+    code = "line_refused"
+    http_status = 409

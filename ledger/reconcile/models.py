@@ -35,7 +35,17 @@ What explains a line (migration 0015_bank_matching):
   kind (`gift`, `repayment`, `entry`, `payout`, `booked`, `ignored`), the
   record it points at (donation id, loan repayment id, journal entry sequence,
   payout id; none for `ignored`), the amount signed like the line, the reason
-  of an ignored line, who and when. A line's status is derived from them.
+  of an ignored line (or `rule:<id>`, the rule that booked the line), who and
+  when. A line's status is derived from them.
+
+The treasurer's rules (migration 0016_bank_rules):
+
+- `bank_rules`: per bank account, in the treasurer's order (`position`, from
+  1; first match wins): conditions on the counterparty IBAN, the text
+  (contains, or a regular expression), an absolute amount range and the
+  direction; the action books to an account (`book`) or proposes a record
+  (`propose`: a campaign's gift or a loan's repayment). Never deleted:
+  disabled.
 """
 
 from __future__ import annotations
@@ -196,3 +206,33 @@ class BankAllocation(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+RULE_DIRECTIONS = ("in", "out", "any")
+RULE_ACTIONS = ("book", "propose")
+RULE_PROPOSALS = ("campaign", "loan")
+
+
+class BankRule(Base):
+    __tablename__ = "bank_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    counterparty_iban: Mapped[str | None] = mapped_column(String(34))
+    text_contains: Mapped[str | None] = mapped_column(String(200))
+    text_regex: Mapped[str | None] = mapped_column(String(200))
+    amount_min_minor: Mapped[int | None] = mapped_column(BigInteger)
+    amount_max_minor: Mapped[int | None] = mapped_column(BigInteger)
+    direction: Mapped[str] = mapped_column(String(3))
+    action: Mapped[str] = mapped_column(String(8))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    narration: Mapped[str | None] = mapped_column(Text)
+    propose_kind: Mapped[str | None] = mapped_column(String(16))
+    propose_id: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    disabled_by: Mapped[str | None] = mapped_column(String(64))
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -149,7 +149,14 @@ def test_references_settle_the_gift_record_the_repayment_once(
     )
 
     counts = _apply(ledger)
-    assert counts == {"examined": 4, "settled_gifts": 1, "repayments": 1, "payouts": 0, "left": 2}
+    assert counts == {
+        "examined": 4,
+        "settled_gifts": 1,
+        "repayments": 1,
+        "payouts": 0,
+        "booked_by_rules": 0,
+        "left": 2,
+    }
     # (a) the gift is settled, with its receipt, and counts in the campaign.
     gift = fetch(ledger, Donation, gift_id)
     assert (gift.status, gift.donated_on) == ("settled", date(2026, 6, 18))
@@ -182,7 +189,14 @@ def test_references_settle_the_gift_record_the_repayment_once(
     # (d) applying again has no second effect.
     before = footprint(ledger)
     counts = _apply(ledger)
-    assert counts == {"examined": 2, "settled_gifts": 0, "repayments": 0, "payouts": 0, "left": 2}
+    assert counts == {
+        "examined": 2,
+        "settled_gifts": 0,
+        "repayments": 0,
+        "payouts": 0,
+        "booked_by_rules": 0,
+        "left": 2,
+    }
     after = footprint(ledger)
     changed = {k for k in before if before[k] != after[k]}
     assert changed <= {"audit_events"}  # the act itself is audited, nothing else
@@ -351,6 +365,7 @@ def test_cli_match_and_lines_by_status(ledger: Ledger, run: Run) -> None:
         "settled_gifts": 1,
         "repayments": 0,
         "payouts": 0,
+        "booked_by_rules": 0,
         "left": 1,
     }
     for status, expected in (("matched", [paid]), ("unexplained", [other]), ("ignored", [])):
