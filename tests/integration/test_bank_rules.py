@@ -153,6 +153,7 @@ def test_rules_first_match_wins_on_each_condition_and_book_once(ledger: Ledger) 
         "examined": 7,
         "settled_gifts": 0,
         "repayments": 0,
+        "payouts": 0,
         "booked_by_rules": 3,
         "left": 4,
     }

@@ -159,6 +159,7 @@ def test_the_one_confident_payout_is_matched_and_moves_transit_to_the_bank(
         "settled_gifts": 0,
         "repayments": 0,
         "payouts": 1,
+        "booked_by_rules": 0,
         "left": 2,
     }
     assert _status(ledger) == {payout_line: "matched", early: "unexplained", plain: "unexplained"}
