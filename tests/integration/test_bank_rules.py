@@ -188,6 +188,7 @@ def test_rules_first_match_wins_on_each_condition_and_book_once(ledger: Ledger) 
         "examined": 4,
         "settled_gifts": 0,
         "repayments": 0,
+        "payouts": 0,
         "booked_by_rules": 0,
         "left": 4,
     }
