@@ -1,7 +1,7 @@
 """A bank account's own CSV/XLSX column preset: `bank_accounts.csv_preset`.
 
-Revision ID: 0018_bank_presets
-Revises: 0015_bank_matching
+Revision ID: 0017_bank_presets
+Revises: 0016_bank_rules
 Create Date: 2026-12-07
 
 The JSON settings of the columns of the account's bank export (date, value
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_bank_presets"
-down_revision = "0015_bank_matching"
+revision = "0017_bank_presets"
+down_revision = "0016_bank_rules"
 branch_labels = None
 depends_on = None
 
