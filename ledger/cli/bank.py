@@ -71,6 +71,70 @@ def accounts_create(ctx: click.Context, iban: str, account_code: str, name: str 
     click.echo(json.dumps(ledger.run(work), ensure_ascii=False))
 
 
+@bank_accounts.command("preset")
+@click.option("--iban", required=True, help="The bank account.")
+@click.option("--date-column", required=True, help="The booking date's column header.")
+@click.option("--date-format", required=True, help="Its strptime format, e.g. %d/%m/%Y.")
+@click.option("--value-date-column", default=None)
+@click.option("--amount-column", default=None, help="One signed amount column, or:")
+@click.option("--debit-column", default=None)
+@click.option("--credit-column", default=None)
+@click.option("--text-column", "text_columns", multiple=True, required=True, help="Repeatable.")
+@click.option("--decimal", "decimal_style", type=click.Choice(["it", "en"]), default="it")
+@click.option("--skip-rows", type=int, default=0, help="Rows before the header row.")
+@click.option("--delimiter", default=";", help="; , | or \\t (CSV).")
+@click.option("--sheet", default=None, help="The sheet's name (XLSX; default: the first).")
+@click.pass_context
+def accounts_preset(
+    ctx: click.Context,
+    iban: str,
+    date_column: str,
+    date_format: str,
+    value_date_column: str | None,
+    amount_column: str | None,
+    debit_column: str | None,
+    credit_column: str | None,
+    text_columns: tuple[str, ...],
+    decimal_style: str,
+    skip_rows: int,
+    delimiter: str,
+    sheet: str | None,
+) -> None:
+    """Set once the columns of the account's CSV or XLSX export: `bank import` reads such
+    a file with them when no --preset is named."""
+    from ledger.reconcile.commands import set_account_preset
+    from ledger.reconcile.formats.tabular import preset_settings
+
+    ledger = open_ledger(ctx)
+    settings: dict[str, Any] = {
+        "date_column": date_column,
+        "date_format": date_format,
+        "value_date_column": value_date_column,
+        "amount_column": amount_column,
+        "debit_column": debit_column,
+        "credit_column": credit_column,
+        "text_columns": list(text_columns),
+        "decimal": decimal_style,
+        "skip_rows": skip_rows,
+        "delimiter": "\t" if delimiter == "\\t" else delimiter,
+        "sheet": sheet,
+    }
+
+    def work(session: Session) -> dict[str, Any]:
+        preset = set_account_preset(
+            session, iban, settings, origin=Origin.command_line(), clock=ledger.clock
+        ).value
+        return {"iban": iban, "preset": preset_settings(preset)}
+
+    try:
+        result = ledger.run(work)
+    except LedgerError as exc:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        click.echo(json.dumps({"error": error}, ensure_ascii=False, default=str))
+        ctx.exit(1)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
 def _report_json(report: Any) -> dict[str, Any]:
     currency = report.currency
 
@@ -119,7 +183,11 @@ def _report_json(report: Any) -> dict[str, Any]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--iban", required=True, help="The bank account the file is for.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto")
-@click.option("--preset", default=None, help="The column preset of a CSV or XLSX file.")
+@click.option(
+    "--preset",
+    default=None,
+    help="The column preset of a CSV or XLSX file (default: the account's own, if set).",
+)
 @click.option(
     "--accept-unbalanced",
     is_flag=True,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -48,6 +49,7 @@ from ledger.reconcile.errors import (
     OverAllocationError,
 )
 from ledger.reconcile.formats import FORMATS, PARSERS, detect_format
+from ledger.reconcile.formats.tabular import Preset, preset_from_settings, preset_settings
 from ledger.reconcile.models import (
     BankAccount,
     BankAllocation,
@@ -60,6 +62,7 @@ from ledger.reconcile.payouts import PayoutRecorded, record_payout
 from ledger.reconcile.statements import ImportReport, import_parsed, report_of
 
 CREATE_BANK_ACCOUNT = command("bank_account.create", "bank_account")
+SET_PRESET = command("bank_account.preset", "bank_account")
 IMPORT_STATEMENT = command("bank.import", "statement_import")
 # A payout found paid or failed by the periodic sync (the webhook's act is
 # campaigns' `stripe.event`, under the event's id).
@@ -149,6 +152,50 @@ def create_bank_account(
     )
 
 
+def account_preset(account: BankAccount) -> Preset | None:
+    """The account's own CSV/XLSX preset, if the treasurer set one."""
+    if not account.csv_preset:
+        return None
+    return preset_from_settings(json.loads(account.csv_preset), currency=account.currency)
+
+
+def set_account_preset(
+    session: Session,
+    iban: str,
+    settings: Mapping[str, Any],
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[Preset]:
+    """Set the columns of the account's bank export once (`preset_from_settings`):
+    imports of a CSV or XLSX file without a named preset read it with these.
+    Bad settings are refused (`invalid_import`, field `preset`) and nothing changes."""
+    compact = compact_iban(iban)
+    wanted = dict(settings)
+    claim = begin(
+        session,
+        SET_PRESET,
+        origin,
+        clock=clock,
+        key=key,
+        request={"iban": compact, "settings": wanted},
+    )
+    account = get_bank_account(session, compact, lock=True)
+    if claim.earlier is not None:
+        found = account_preset(account)
+        assert found is not None
+        return claim.replay(found)
+    try:
+        preset = preset_from_settings(wanted, currency=account.currency)
+    except ValueError as exc:
+        raise InvalidImportError(f"the preset is not valid: {exc}", field="preset") from None
+    stored = preset_settings(preset)
+    account.csv_preset = json.dumps(stored, ensure_ascii=False, sort_keys=True)
+    session.flush()
+    return claim.done(preset, subject_id=account.id, details={"settings": stored})
+
+
 def import_statement(
     session: Session,
     iban: str,
@@ -164,7 +211,9 @@ def import_statement(
 ) -> Outcome[ImportReport]:
     """Import a statement file into the bank account `iban`: all of it, or nothing.
 
-    `format` "auto" tells the format from the content. A statement that does
+    `format` "auto" tells the format from the content. A CSV or XLSX file is read
+    with the named `preset`, or without one with the account's own
+    (`set_account_preset`). A statement that does
     not add up, or does not continue the previous one, is refused
     (`statement_unbalanced`, `statement_discontinuous`, with the exact figures)
     unless `accept_unbalanced` is given with a `reason`, which are recorded.
@@ -204,7 +253,10 @@ def import_statement(
     takes_preset = "preset" in inspect.signature(parser).parameters
     if preset is not None and not takes_preset:
         raise InvalidImportError(f"the {fmt} format takes no preset", field="preset")
-    statements = parser(data, preset=preset) if takes_preset else parser(data)  # type: ignore[call-arg]
+    columns: str | Preset | None = preset
+    if takes_preset and preset is None:
+        columns = account_preset(account)
+    statements = parser(data, preset=columns) if takes_preset else parser(data)  # type: ignore[call-arg]
     if not statements:
         raise StatementFormatError("the file holds no statement")
     report = import_parsed(
@@ -213,7 +265,7 @@ def import_statement(
         statements,
         sha256=sha256,
         fmt=fmt,
-        preset=preset,
+        preset=columns.name if isinstance(columns, Preset) else columns,
         accept_unbalanced=accept_unbalanced,
         reason=reason,
         actor=origin.actor,

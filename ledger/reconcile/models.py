@@ -29,6 +29,11 @@ Stripe payouts (migration 0014_stripe_payouts):
 - `stripe_payout_items`: each balance transaction a payout paid out (its own
   excluded), once: what tells a booked record that no payout has covered.
 
+An account's own preset (migration 0017_bank_presets): `bank_accounts.csv_preset`
+holds the JSON settings of the columns of its bank's CSV or XLSX export, set
+once by the treasurer and used by every import of such a file without a named
+preset (`ledger.reconcile.formats.tabular.preset_from_settings`).
+
 What explains a line (migration 0015_bank_matching):
 
 - `bank_allocations`: one row per part of a line explained (append-only): the
@@ -79,6 +84,8 @@ class BankAccount(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # The account's own CSV/XLSX column preset (JSON settings, migration 0017).
+    csv_preset: Mapped[str | None] = mapped_column(Text)
 
 
 class StatementImport(Base):

@@ -65,6 +65,9 @@ class ParsedStatement:
     # Balances of another kind a file may carry instead (camt OPAV/CLAV), kept apart.
     available_opening_minor: int | None = None
     available_closing_minor: int | None = None
+    # The account as the file writes it when it is not an IBAN (MT940 `:25:` with a
+    # bank code and account number): a file naming several such accounts is refused.
+    account_ref: str | None = None
 
 
 class StatementFormatError(LedgerError):

@@ -177,6 +177,22 @@ def _check_account(
     return kept, len(statements) - len(kept)
 
 
+def _one_account(account: BankAccount, kept: list[ParsedStatement]) -> None:
+    """Refuse a file naming several accounts without IBANs (MT940 bank code and number):
+    which of them is `account` cannot be told. Checked after the balances, so a
+    statement that does not add up is flagged first."""
+    others = sorted({s.account_ref for s in kept if s.iban is None and s.account_ref})
+    if len(others) > 1:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise StatementAccountMismatchError(
+            f"the file holds the statements of {len(others)} accounts that it names without "
+            f"an IBAN ({shown}): which one is {account.iban} cannot be told; import a file "
+            "of that account alone. Nothing was imported",
+            iban=account.iban,
+            file_accounts=others,
+        )
+
+
 def _balances(statement: ParsedStatement) -> tuple[str | None, int | None, int | None]:
     if statement.opening_minor is not None and statement.closing_minor is not None:
         return "booked", statement.opening_minor, statement.closing_minor
@@ -299,6 +315,8 @@ def import_parsed(
             difference=format_minor(first_bad.continuity_minor or 0, currency),
             statements=[_figures(r, currency) for r in broken],
         )
+
+    _one_account(account, kept)
 
     # Identity: what is already stored for this account.
     fps = {i.fingerprint for i in identified}

@@ -19,7 +19,7 @@ from ledger.commands import Origin
 from ledger.core.service import Ledger
 from ledger.reconcile import statements as importer
 from ledger.reconcile.commands import create_bank_account, import_statement
-from ledger.reconcile.errors import StatementUnbalancedError
+from ledger.reconcile.errors import StatementAccountMismatchError, StatementUnbalancedError
 from ledger.reconcile.models import BankLine
 from ledger.reconcile.parsed import StatementFormatError
 from tests.bank_fixtures import BANCOPOSTA_CSV, BONIFICO_CSV, SEPA_SNIPPET_MT940, fixture_bytes
@@ -89,4 +89,13 @@ def test_an_mt940_statement_that_does_not_add_up_is_refused_by_its_exact_differe
     with pytest.raises(StatementUnbalancedError) as refused:
         _import(account, fixture_bytes(SEPA_SNIPPET_MT940))
     assert refused.value.details["difference"] == "-300.08"
+    assert account.read(lambda s: s.scalar(select(func.count()).select_from(BankLine))) == before
+    # Accepted, it is still refused: its two statements are of two accounts named by
+    # bank code and number, and which one is ours cannot be told.
+    with pytest.raises(StatementAccountMismatchError) as several:
+        _import(account, fixture_bytes(SEPA_SNIPPET_MT940), accept_unbalanced=True, reason="saldo")
+    assert several.value.details["file_accounts"] == [
+        "50880050/0194787400888",
+        "50880050/0194791600888",
+    ]
     assert account.read(lambda s: s.scalar(select(func.count()).select_from(BankLine))) == before

@@ -21,12 +21,17 @@ Parser = Callable[[bytes], list[ParsedStatement]]
 def _with_preset(
     parse: Callable[[bytes, Preset], list[ParsedStatement]], kind: str
 ) -> Callable[..., list[ParsedStatement]]:
-    """A CSV or XLSX reader that takes the preset by name (`--preset bancoposta`)."""
+    """A CSV or XLSX reader that takes the preset by name (`--preset bancoposta`) or
+    the account's own `Preset` (set once per account, passed by the importer)."""
 
-    def read(data: bytes, preset: str | None = None) -> list[ParsedStatement]:
+    def read(data: bytes, preset: str | Preset | None = None) -> list[ParsedStatement]:
+        if isinstance(preset, Preset):
+            return parse(data, preset)
         names = ", ".join(sorted(PRESETS))
         if preset is None:
-            raise StatementFormatError(f"a {kind} export needs a preset: one of {names}")
+            raise StatementFormatError(
+                f"a {kind} export needs a preset: one of {names}, or the account's own"
+            )
         found = PRESETS.get(preset)
         if found is None:
             raise StatementFormatError(f"unknown preset {preset!r}: one of {names}")

@@ -334,6 +334,7 @@ def _statement(number: int, tags: list[_Tag]) -> ParsedStatement:
         closing_on=closing[1],
         statement_id=statement_id if iban else f"{account} {statement_id}",
         lines=lines,
+        account_ref=None if iban else account,
     )
 
 

@@ -86,6 +86,99 @@ class Preset:
             raise ValueError(f"preset {self.name}: an amount column or debit and credit columns")
 
 
+# The fields a treasurer sets for an account's own preset (`preset_from_settings`).
+SETTINGS = (
+    "date_column",
+    "date_format",
+    "text_columns",
+    "value_date_column",
+    "amount_column",
+    "debit_column",
+    "credit_column",
+    "decimal",
+    "skip_rows",
+    "delimiter",
+    "sheet",
+)
+DELIMITERS = (";", ",", "\t", "|")
+MAX_SKIP_ROWS = 1000
+MAX_COLUMN = 100
+
+
+def preset_from_settings(settings: dict[str, object], *, currency: str) -> Preset:
+    """The account's own preset from its stored settings, checked: column names
+    given and short, a date format that reads and writes a date back, an amount
+    column or debit and credit columns, `it` or `en` decimals, a known delimiter,
+    0 to 1000 rows to skip. Raises ValueError with what is wrong."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)}")
+
+    def column(key: str, *, required: bool = False) -> str | None:
+        value = settings.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise ValueError(f"{key} is required")
+            return None
+        if not isinstance(value, str) or len(value.strip()) > MAX_COLUMN:
+            raise ValueError(f"{key}: a column name of at most {MAX_COLUMN} characters")
+        return value.strip()
+
+    date_format = settings.get("date_format")
+    if not isinstance(date_format, str) or "%" not in date_format or len(date_format) > 32:
+        raise ValueError("date_format: a strptime format such as %d/%m/%Y")
+    sample = date(2026, 12, 31)
+    try:
+        back = datetime.strptime(sample.strftime(date_format), date_format)  # noqa: DTZ007
+        if back.date() != sample:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"date_format {date_format!r} does not read a whole date") from None
+    texts = settings.get("text_columns")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list | tuple) or not texts:
+        raise ValueError("text_columns: at least one column")
+    text_columns = tuple(str(t).strip() for t in texts if str(t).strip())
+    if not text_columns or any(len(t) > MAX_COLUMN for t in text_columns):
+        raise ValueError(f"text_columns: column names of at most {MAX_COLUMN} characters")
+    decimal_style = settings.get("decimal", "it")
+    if decimal_style not in ("it", "en"):
+        raise ValueError("decimal: it (1.250,00) or en (1,250.00)")
+    delimiter = settings.get("delimiter", ";")
+    if delimiter not in DELIMITERS:
+        raise ValueError("delimiter: one of ; , | or a tab")
+    skip = settings.get("skip_rows", 0)
+    if not isinstance(skip, int) or isinstance(skip, bool) or not 0 <= skip <= MAX_SKIP_ROWS:
+        raise ValueError(f"skip_rows: a whole number from 0 to {MAX_SKIP_ROWS}")
+    amount = column("amount_column")
+    debit, credit = column("debit_column"), column("credit_column")
+    if (amount is None) == (debit is None or credit is None) or (amount and (debit or credit)):
+        raise ValueError("one signed amount column, or a debit column and a credit column")
+    return Preset(
+        name="account",
+        date_column=column("date_column", required=True) or "",
+        date_format=date_format,
+        text_columns=text_columns,
+        value_date_column=column("value_date_column"),
+        amount_column=amount,
+        debit_column=debit,
+        credit_column=credit,
+        decimal="it" if decimal_style == "it" else "en",
+        skip_rows=skip,
+        delimiter=str(delimiter),
+        currency=currency,
+        sheet=column("sheet"),
+    )
+
+
+def preset_settings(preset: Preset) -> dict[str, object]:
+    """The stored settings of an account's preset (the inverse of `preset_from_settings`)."""
+    out: dict[str, object] = {key: getattr(preset, key) for key in SETTINGS}
+    out["text_columns"] = list(preset.text_columns)
+    return {k: v for k, v in out.items() if v is not None}
+
+
 PRESETS: dict[str, Preset] = {
     "bancoposta": Preset(
         name="bancoposta",
