@@ -297,10 +297,13 @@ def apply_references_view(bank_account_id: int) -> ResponseReturnValue:
     flash(
         _(
             "Riferimenti applicati: %(examined)d movimenti esaminati, %(gifts)d donazioni "
-            "confermate, %(repayments)d rimborsi registrati, %(left)d da spiegare a mano.",
+            "confermate, %(repayments)d rimborsi registrati, %(payouts)d versamenti Stripe "
+            "abbinati, %(rules)d registrati dalle regole, %(left)d da spiegare a mano.",
             examined=counts.examined,
             gifts=counts.settled_gifts,
             repayments=counts.repayments,
+            payouts=counts.payouts,
+            rules=counts.booked_by_rules,
             left=counts.left,
         ),
         "success",
