@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from ledger.commands import Origin
 from ledger.core.clock import SystemClock
 from ledger.reconcile.commands import create_bank_account, import_statement
+from ledger.reconcile.models import BankLine
 from ledger.reconcile.rule_commands import create_rule
 from ledger.reconcile.rules import Conditions
-from ledger.reconcile.models import BankLine
 from tests.bank_fixtures import FI_053, fixture_bytes, fixtures_dir
 from tests.browser.conftest import PHONE, LiveServer
 from tests.browser.flows import at, sign_in, switch_language

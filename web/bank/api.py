@@ -3,8 +3,8 @@ turned into a gift or a repayment), the account's rules and its own CSV/XLSX pre
 the JSON API.
 
 The same use cases as the pages and the CLI (`ledger.reconcile.commands` and
-`rule_commands`), audit events included. Reads need a `read` token, every POST a `money` token and an
-`Idempotency-Key`: a retry with the same key and request answers 200 with
+`rule_commands`), audit events included. Reads need a `read` token, every POST a
+`money` token and an `Idempotency-Key`: a retry with the same key and request answers 200 with
 `Idempotent-Replayed: true` and writes nothing; the same key with another request
 is a 409. A statement file is sent as `multipart/form-data` (field `file`) or as
 the raw body, with the import's options in the query string; it answers the
