@@ -36,6 +36,13 @@ What explains a line (migration 0015_bank_matching):
   record it points at (donation id, loan repayment id, journal entry sequence,
   payout id; none for `ignored`), the amount signed like the line, the reason
   of an ignored line, who and when. A line's status is derived from them.
+
+Which ledger accounts a bank account holds (migration 0017_bank_holdings):
+
+- `bank_account_holdings`: the asset accounts, beyond the one it mirrors,
+  whose money sits in the bank account (a fund's cash, on which its loans are
+  disbursed and repaid). An account is held by at most one bank account;
+  append-only (who added it and when).
 """
 
 from __future__ import annotations
@@ -196,3 +203,13 @@ class BankAllocation(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BankAccountHolding(Base):
+    __tablename__ = "bank_account_holdings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
