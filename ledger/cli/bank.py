@@ -12,6 +12,7 @@ lists a further ledger account whose money sits in the bank account (a fund's ca
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -336,5 +337,6 @@ def bank_report(ctx: click.Context, iban: str, as_of: Any, fmt: str, output: Pat
         output.write_bytes(data)
         click.echo(json.dumps({"output": str(output), "bytes": len(data)}))
     else:
-        stream: Any = click.get_binary_stream("stdout")
-        stream.write(data)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
