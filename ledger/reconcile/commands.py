@@ -443,14 +443,19 @@ def apply_references(
         if view.amount_minor <= 0:
             continue
         examined += 1
+        if view.booked_on > today:
+            left += 1
+            continue
+        # A line without one of our references is left as it is, without a lock
+        # (the row was loaded with the views: no query).
+        found = matching.our_reference(session.get_one(BankLine, view.id))
+        if found is None:
+            left += 1
+            continue
         line = matching.lock_line(session, view.id)
         state = matching.state_of(session, line)
-        found = matching.our_reference(line)
         if state.status != "unexplained" or state.left_minor != line.amount_minor:
             left += 1  # partly explained by hand: the rest is the treasurer's
-            continue
-        if found is None or line.booked_on > today:
-            left += 1
             continue
         kind, record_id = found
         if kind == "D" and _settle_gift(session, account, line, record_id, origin, clock):

@@ -382,7 +382,9 @@ def import_parsed(
         statement_rows.append(stmt_row)
     session.flush()
 
-    new_ids: list[int] = []
+    # The new entries in one flush (one INSERT per batch of rows, not per line), then
+    # the details of those split, which need their parent's id.
+    parents: list[tuple[_Identified, BankLine]] = []
     for item in fresh:
         line = item.line
         parent = BankLine(
@@ -410,10 +412,12 @@ def import_parsed(
             occurrence=item.occurrence,
         )
         session.add(parent)
-        session.flush()
-        new_ids.append(parent.id)
-        if splits(line):
-            _add_details(session, parent, line, statement_rows[item.statement].id, record.id)
+        parents.append((item, parent))
+    session.flush()
+    new_ids = [parent.id for _, parent in parents]
+    for item, parent in parents:
+        if splits(item.line):
+            _add_details(session, parent, item.line, statement_rows[item.statement].id, record.id)
 
     details_added = 0
     for item, row in known:
