@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from ledger.reconcile.commands import (
     get_bank_account,
     hold_account,
     ignore_line,
+    import_statement,
     match_line,
 )
 from ledger.reconcile.errors import AccountHeldError, InvalidBankAccountError
@@ -39,6 +40,7 @@ from ledger.reconcile.holdings import held_accounts
 from ledger.reconcile.matching import line_views
 from ledger.reconcile.parsed import Detail, ParsedLine, ParsedStatement
 from ledger.reconcile.report import Reconciliation, reconciliation
+from tests.bank_fixtures import FI_053, fixture_bytes
 from tests.integration.conftest import Run
 from tests.integration.test_campaign_commands import TREASURER, new_campaign
 from tests.integration.test_fund_commands import fund_with_product, paid_out
@@ -357,3 +359,43 @@ def test_holdings_and_repayments_only_from_a_bank_account_holding_the_cash(
         BANK
     ]
     assert line  # still unexplained
+
+
+def test_a_real_camt053_reconciles_to_zero_against_its_opening_balance(ledger: Ledger) -> None:
+    """The FI sample (opening 10,000.00, closing 23,644.83, a batch split in three and
+    one split in two): the bank balance is the stated closing, each batch counts once,
+    and with the opening in the books and every line unexplained the difference is 0."""
+    ledger.create_account("assets:bank:fi", "asset")
+    ledger.create_account("equity:opening", "equity")
+    ledger.run(
+        lambda s: create_bank_account(
+            s, iban=FI, account_code="assets:bank:fi", origin=TREASURER, clock=ledger.clock
+        )
+    )
+    ledger.run(
+        lambda s: import_statement(
+            s, FI, fixture_bytes(FI_053), origin=TREASURER, clock=ledger.clock
+        )
+    )
+    first = _report(ledger, date(2099, 12, 31)).from_date
+    assert first is not None
+    ledger.post(
+        EntrySpec(
+            idempotency_key="opening",
+            kind="opening",
+            postings=[
+                PostingSpec("assets:bank:fi", Money(1_000_000, "EUR")),
+                PostingSpec("equity:opening", Money(-1_000_000, "EUR")),
+            ],
+            effective_on=first - timedelta(days=1),
+            narration="Saldo di apertura",
+        )
+    )
+    r = _report(ledger, date(2099, 12, 31))
+    assert (r.bank_basis, r.bank_balance_minor) == ("closing", 2_364_483)
+    assert r.book_balance_minor == 1_000_000
+    assert r.unexplained_minor == 1_364_483  # the details of split batches, not their entries
+    assert r.entries_not_on_bank == () and r.difference_minor == 0
+    before = _report(ledger, first - timedelta(days=1))
+    assert (before.bank_basis, before.bank_balance_minor) == ("opening", 1_000_000)
+    assert before.difference_minor == 0
