@@ -310,14 +310,14 @@ def import_parsed(
     found: dict[int, BankLine] = {}
     for column, values in ((BankLine.fingerprint, fps), (BankLine.bank_ref, refs)):
         for start in range(0, len(values), _CHUNK):
-            for stored in session.scalars(
+            for hit in session.scalars(
                 select(BankLine).where(
                     BankLine.bank_account_id == account.id,
                     BankLine.parent_line_id.is_(None),
                     column.in_(values[start : start + _CHUNK]),
                 )
             ):
-                found[stored.id] = stored
+                found[hit.id] = hit
     stored_rows = list(found.values())
     by_fp = {(r.fingerprint, r.occurrence): r for r in stored_rows}
     by_ref = {
