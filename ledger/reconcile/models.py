@@ -37,7 +37,7 @@ What explains a line (migration 0015_bank_matching):
   payout id; none for `ignored`), the amount signed like the line, the reason
   of an ignored line, who and when. A line's status is derived from them.
 
-Which ledger accounts a bank account holds (migration 0017_bank_holdings):
+Which ledger accounts a bank account holds (migration 0018_bank_holdings):
 
 - `bank_account_holdings`: the asset accounts, beyond the one it mirrors,
   whose money sits in the bank account (a fund's cash, on which its loans are

@@ -1,7 +1,7 @@
 """Which ledger accounts a bank account holds: `bank_account_holdings`.
 
-Revision ID: 0017_bank_holdings
-Revises: 0015_bank_matching
+Revision ID: 0018_bank_holdings
+Revises: 0017_bank_presets
 Create Date: 2026-12-28
 
 A bank account mirrors one ledger account (`bank_accounts.account_id`), but the
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_bank_holdings"
-down_revision = "0015_bank_matching"
+revision = "0018_bank_holdings"
+down_revision = "0017_bank_presets"
 branch_labels = None
 depends_on = None
 
