@@ -32,7 +32,7 @@ from tests.browser.helpers import (
 
 # The FI sample's account, and another for the upload test.
 FI_IBAN = "FI7433010001222090"
-PAGES = ["accounts", "import", "queue", "line"]
+PAGES = ["accounts", "import", "queue", "line", "reconciliation"]
 LANGUAGES = ["it", "en"]
 CLI = Origin(channel="cli", source="browser-test")
 
@@ -64,6 +64,7 @@ def world(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
         "import": f"/banca/{account_id}/importa",
         "queue": f"/banca/{account_id}/movimenti",
         "line": f"/banca/movimenti/{line_id}",
+        "reconciliation": f"/banca/{account_id}/riconciliazione",
     }
     return {"state": state, "paths": paths, "account_id": account_id}
 
