@@ -3,7 +3,8 @@
 Every figure is printed beside the machine, Python and database versions it was
 measured on. PostgreSQL is measured when LEDGER_BENCH_POSTGRES_URL (or
 LEDGER_TEST_POSTGRES_URL, or the local default) reaches a server; throwaway
-databases are created and dropped. Set BENCH_SCALE=small for a quick run.
+databases are created and dropped. Set BENCH_SCALE=small for a quick run;
+`python -m bench reconcile` runs only the bank statement section.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.grants import bench_matching
+from bench.reconcile import bench_reconcile
 from ledger.core.chain import chain_hash
 from ledger.core.errors import InsufficientFundsError
 from ledger.core.journal import EntrySpec, PostingSpec
@@ -346,8 +348,14 @@ def main() -> None:
     backends: list[tuple[str, Callable[[], AbstractContextManager[str]]]] = [("SQLite", sqlite_db)]
     if version:
         backends.append(("PostgreSQL", pg_db))
+    only_reconcile = sys.argv[1:] == ["reconcile"]
     for name, make in backends:
         out(f"\n## {name}")
+        if only_reconcile:
+            out("bank statements: import and auto-matching of a generated camt.053")
+            with make() as url:
+                bench_reconcile(url, out, lines=1000 if SMALL else 10_000)
+            continue
         out("posting throughput")
         with make() as url:
             bench_posting(url, out)
@@ -360,6 +368,9 @@ def main() -> None:
         out("matching grants (a settled gift and its match in one transaction)")
         with make() as url:
             bench_matching(url, out, gifts=200 if SMALL else 1000)
+        out("bank statements: import and auto-matching of a generated camt.053")
+        with make() as url:
+            bench_reconcile(url, out, lines=1000 if SMALL else 10_000)
     if not version:
         out("\nPostgreSQL figures missing: no server reachable at the configured URL.")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -81,10 +82,20 @@ class IdentityCorrected:
     actor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodClosing:
+    """A question the books ask before closing a month: what should the person closing
+    it know? (Reconcile answers with its unexplained bank lines dated on or before it.)"""
+
+    ends_on: date
+
+
 E = TypeVar("E")
 Handler = Callable[[Session, Any, Clock], None]
+Answerer = Callable[[Session, Any], list[dict[str, Any]]]
 
 _handlers: dict[type, list[Handler]] = {}
+_answerers: dict[type, list[Answerer]] = {}
 _state = {"wired": False}
 
 
@@ -93,6 +104,32 @@ def subscribe(event_type: type[E], handler: Callable[[Session, E, Clock], None])
     handlers = _handlers.setdefault(event_type, [])
     if handler not in handlers:
         handlers.append(handler)
+
+
+def answer_with(
+    question_type: type[E], answerer: Callable[[Session, E], list[dict[str, Any]]]
+) -> None:
+    """Let `answerer(session, question)` answer every `question_type` asked (once each)."""
+    answerers = _answerers.setdefault(question_type, [])
+    if answerer not in answerers:
+        answerers.append(answerer)
+
+
+def ask(session: Session, question: object) -> list[dict[str, Any]]:
+    """Every subscribed answer to `question`, read in the caller's transaction.
+
+    The inverse of `publish` for a read: a domain asks what another, which it
+    must not import, has to say (the books ask for warnings before closing a
+    month). Answerers read; they must not write.
+    """
+    if not _state["wired"]:
+        raise EventsNotWiredError(
+            "a question asked before ledger.wiring.wire(): its answers would be missing"
+        )
+    answers: list[dict[str, Any]] = []
+    for answerer in _answerers.get(type(question), ()):
+        answers.extend(answerer(session, question))
+    return answers
 
 
 def mark_wired() -> None:

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ledger import events
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core import accounts, holds, journal, periods
 from ledger.core.accounts import AccountView
@@ -204,6 +206,16 @@ def _month_end(period: str) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedPeriod:
+    """A month closed (or found closed): its last day, and what the person closing it
+    should know (other domains' answers to `events.PeriodClosing`: unexplained bank
+    lines dated on or before it, per bank account). Warnings never refuse the close."""
+
+    ends_on: date
+    warnings: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
 def close_period(
     session: Session,
     period: str,
@@ -211,19 +223,27 @@ def close_period(
     origin: Origin,
     clock: Clock,
     key: str | None = None,
-) -> Outcome[date]:
+) -> Outcome[ClosedPeriod]:
     """Close month `period` (YYYY-MM): nothing may be dated on or before its last day
-    afterwards. The value is that day. Closing a closed month changes and audits nothing.
+    afterwards. The value is that day with the warnings (unexplained bank lines dated
+    on or before it); the audit event records how many (`warnings`, when any).
+    Closing a closed month changes and audits nothing.
     """
     claim = begin(session, CLOSE_PERIOD, origin, clock=clock, key=key, request={"period": period})
     if claim.earlier is not None:
-        return claim.replay(_month_end(period))
+        ends_on = _month_end(period)
+        return claim.replay(
+            ClosedPeriod(ends_on, tuple(events.ask(session, events.PeriodClosing(ends_on))))
+        )
     closed = periods.close_period(session, period, clock=clock, actor=_journal_actor(origin, None))
+    warnings = tuple(events.ask(session, events.PeriodClosing(closed.ends_on)))
+    value = ClosedPeriod(closed.ends_on, warnings)
     if not closed.created:
-        return claim.known(closed.ends_on, subject_id=closed.period)
-    return claim.done(
-        closed.ends_on, subject_id=closed.period, details={"ends_on": closed.ends_on.isoformat()}
-    )
+        return claim.known(value, subject_id=closed.period)
+    details: dict[str, Any] = {"ends_on": closed.ends_on.isoformat()}
+    if warnings:
+        details["warnings"] = len(warnings)
+    return claim.done(value, subject_id=closed.period, details=details)
 
 
 def expire_holds(session: Session, *, origin: Origin, clock: Clock) -> Outcome[list[str]]:

@@ -6,7 +6,9 @@ booked, ignored), `bank match` applies the creditor references the lines carry (
 the transfer gifts, records the loan repayments) and then the treasurer's rules, and prints the
 counts. One line is explained by hand with `bank ignore`, `bank book`, `bank allocate`,
 `bank to-gift` and `bank to-repayment`; `bank suggest` ranks what may explain it; `bank rules`
-adds, lists, moves and disables the rules. Amounts are decimal strings, given positive (an
+adds, lists, moves and disables the rules. `bank accounts hold` lists a further ledger account
+whose money sits in the bank account (a fund's cash), and `bank report` prints the
+reconciliation as of a day (JSON, CSV or PDF). Amounts are decimal strings, given positive (an
 outgoing line's allocations take its sign). A refusal prints
 `{"error": {"code", "message", "details"}}`, exits 1 and leaves nothing.
 """
@@ -14,6 +16,7 @@ outgoing line's allocations take its sign). A refusal prints
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,35 +43,94 @@ def bank_accounts() -> None:
     """Bank accounts (IBAN, currency, the ledger account they mirror)."""
 
 
+def _error(ctx: click.Context, exc: LedgerError) -> None:
+    error = {"code": exc.code, "message": exc.message, "details": exc.details}
+    click.echo(json.dumps({"error": error}, ensure_ascii=False, default=str))
+    ctx.exit(1)
+
+
 @bank_accounts.command("create")
 @click.option("--iban", required=True, help="The account's IBAN.")
 @click.option("--account", "account_code", required=True, help="The asset account it mirrors.")
 @click.option("--name", default=None, help="A name (default: the ledger account's).")
+@click.option(
+    "--holds",
+    "holds",
+    multiple=True,
+    help="A further asset account whose money sits in this bank account (repeatable).",
+)
 @click.pass_context
-def accounts_create(ctx: click.Context, iban: str, account_code: str, name: str | None) -> None:
-    """Create a bank account mirroring a ledger asset account (in its currency)."""
-    from ledger.reconcile.commands import create_bank_account
+def accounts_create(
+    ctx: click.Context, iban: str, account_code: str, name: str | None, holds: tuple[str, ...]
+) -> None:
+    """Create a bank account mirroring a ledger asset account (in its currency), and
+    holding the further accounts given with --holds (all of it, or nothing)."""
+    from ledger.reconcile.commands import create_bank_account, hold_account
 
     ledger = open_ledger(ctx)
 
     def work(session: Session) -> dict[str, Any]:
+        origin = Origin.command_line()
         account = create_bank_account(
             session,
             iban=iban,
             account_code=account_code,
             name=name,
-            origin=Origin.command_line(),
+            origin=origin,
             clock=ledger.clock,
         ).value
+        held = [account_code]
+        for code in holds:
+            held = [
+                a.code
+                for a in hold_account(
+                    session, account.iban, code, origin=origin, clock=ledger.clock
+                ).value
+            ]
         return {
             "id": account.id,
             "iban": account.iban,
             "name": account.name,
             "currency": account.currency,
             "account": account_code,
+            "held_accounts": held,
         }
 
-    click.echo(json.dumps(ledger.run(work), ensure_ascii=False))
+    try:
+        result = ledger.run(work)
+    except LedgerError as exc:
+        _error(ctx, exc)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bank_accounts.command("hold")
+@click.option("--iban", required=True, help="The bank account's IBAN.")
+@click.option(
+    "--account", "account_code", required=True, help="The asset account whose money it holds."
+)
+@click.pass_context
+def accounts_hold(ctx: click.Context, iban: str, account_code: str) -> None:
+    """List an asset account among those whose money sits in the bank account (a fund's
+    cash); print every account it holds, the mirrored one first."""
+    from ledger.reconcile.commands import hold_account
+
+    ledger = open_ledger(ctx)
+
+    def work(session: Session) -> dict[str, Any]:
+        outcome = hold_account(
+            session, iban, account_code, origin=Origin.command_line(), clock=ledger.clock
+        )
+        return {
+            "iban": iban.replace(" ", "").upper(),
+            "held_accounts": [a.code for a in outcome.value],
+            "created": outcome.created,
+        }
+
+    try:
+        result = ledger.run(work)
+    except LedgerError as exc:
+        _error(ctx, exc)
+    click.echo(json.dumps(result, ensure_ascii=False))
 
 
 @bank_accounts.command("preset")
@@ -733,3 +795,52 @@ def rules_disable(ctx: click.Context, rule_id: int, key: str | None) -> None:
         return _rule_json(session, rule)
 
     _run_json(ctx, work)
+
+
+@bank.command("report")
+@click.option("--iban", required=True)
+@click.option(
+    "--as-of",
+    "as_of",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day (YYYY-MM-DD) the reconciliation is made at the end of.",
+)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "pdf"]), default="json")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (a PDF needs one unless stdout is not a terminal).",
+)
+@click.pass_context
+def bank_report(ctx: click.Context, iban: str, as_of: Any, fmt: str, output: Path | None) -> None:
+    """The reconciliation of a bank account as of a day: the bank's balance from the
+    statements, the books' (every account it holds), the reconciling items (lines not
+    yet explained, lines ignored, entries not yet on the bank) and the difference,
+    which must be zero."""
+    from ledger.reconcile.report import reconciliation
+
+    ledger = open_ledger(ctx)
+    try:
+        report = ledger.read(lambda session: reconciliation(session, iban, as_of.date()))
+    except LedgerError as exc:
+        _error(ctx, exc)
+    data: bytes
+    if fmt == "json":
+        data = (json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n").encode()
+    elif fmt == "csv":
+        from ledger.statements.reconciliation import reconciliation_csv
+
+        data = reconciliation_csv(report).encode("utf-8")
+    else:
+        from ledger.statements.reconciliation_pdf import render_reconciliation_pdf
+
+        data = render_reconciliation_pdf(report)
+    if output is not None:
+        output.write_bytes(data)
+        click.echo(json.dumps({"output": str(output), "bytes": len(data)}))
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()

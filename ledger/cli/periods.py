@@ -1,10 +1,15 @@
 """`ledger periods`: accounting periods, which are calendar months. `periods close YYYY-MM`
 locks the books through the month's last day, so nothing may be dated on or before it
 afterwards, through `ledger.books.commands.close_period`, which writes a `period.close` audit
-event; closing a closed month changes nothing.
+event; closing a closed month changes nothing. When bank lines dated on or before the
+month's last day are still unexplained, a second line prints them as JSON
+(`{"warnings": [{"iban", "unexplained_lines", "total", ...}]}`); the month is closed all
+the same.
 """
 
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -33,6 +38,11 @@ def periods_close(ctx: click.Context, period: str) -> None:
         )
     )
     if outcome.created:
-        click.echo(f"closed {period}: the books are locked through {outcome.value.isoformat()}")
+        click.echo(
+            f"closed {period}: the books are locked through {outcome.value.ends_on.isoformat()}"
+        )
     else:
         click.echo(f"{period} was already closed; nothing changed")
+    if outcome.value.warnings:
+        # Unexplained bank lines dated in or before the month: the close stands, it warns.
+        click.echo(json.dumps({"warnings": list(outcome.value.warnings)}, ensure_ascii=False))

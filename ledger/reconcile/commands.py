@@ -35,12 +35,14 @@ from ledger.core.errors import LedgerError
 from ledger.core.journal import EntrySpec, PostingSpec, get_entry, post_entry
 from ledger.core.models import Account
 from ledger.core.money import Money
+from ledger.funds.accounts import FundAccounts
 from ledger.funds.loan_commands import record_repayment
 from ledger.funds.models import Loan, LoanRepayment
 from ledger.payments.stripe_gateway import BalanceTransaction, PayoutState
 from ledger.reconcile import matching, payout_matching
 from ledger.reconcile import rules as rule_book
 from ledger.reconcile.errors import (
+    AccountHeldError,
     BankAccountExistsError,
     BankAccountNotFoundError,
     InvalidAllocationError,
@@ -50,8 +52,10 @@ from ledger.reconcile.errors import (
 )
 from ledger.reconcile.formats import FORMATS, PARSERS, detect_format
 from ledger.reconcile.formats.tabular import Preset, preset_from_settings, preset_settings
+from ledger.reconcile.holdings import held_accounts, holder_of
 from ledger.reconcile.models import (
     BankAccount,
+    BankAccountHolding,
     BankAllocation,
     BankLine,
     BankRule,
@@ -63,6 +67,7 @@ from ledger.reconcile.statements import ImportReport, import_parsed, report_of
 
 CREATE_BANK_ACCOUNT = command("bank_account.create", "bank_account")
 SET_PRESET = command("bank_account.preset", "bank_account")
+HOLD_ACCOUNT = command("bank_account.hold", "bank_account")
 IMPORT_STATEMENT = command("bank.import", "statement_import")
 # A payout found paid or failed by the periodic sync (the webhook's act is
 # campaigns' `stripe.event`, under the event's id).
@@ -134,6 +139,7 @@ def create_bank_account(
         )
     if session.scalars(select(BankAccount.id).where(BankAccount.iban == compact)).first():
         raise BankAccountExistsError(f"the bank account {compact} exists already", iban=compact)
+    _check_not_held(session, ledger_account.id, account_code)
     label = (name or "").strip() or ledger_account.name or account_code
     account = BankAccount(
         iban=compact,
@@ -149,6 +155,76 @@ def create_bank_account(
         account,
         subject_id=account.id,
         details={"account": account_code, "currency": account.currency},
+    )
+
+
+def _check_not_held(session: Session, account_id: int, account_code: str) -> None:
+    holder = holder_of(session, account_id)
+    if holder is not None:
+        raise AccountHeldError(
+            f"{account_code} is held by the bank account {holder.iban} already",
+            account=account_code,
+            iban=holder.iban,
+        )
+
+
+def hold_account(
+    session: Session,
+    iban: str,
+    account_code: str,
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[list[Account]]:
+    """List the asset account `account_code` among those the bank account `iban` holds
+    (its money sits in that bank account: a fund's cash, say). The value is every
+    account the bank account holds, the mirrored one first.
+
+    The account is an asset in the bank account's currency, held by no other bank
+    account (`account_held`, 409); holding an account it holds already changes nothing.
+    """
+    compact = compact_iban(iban)
+    claim = begin(
+        session,
+        HOLD_ACCOUNT,
+        origin,
+        clock=clock,
+        key=key,
+        request={"iban": compact, "account": account_code},
+    )
+    bank_account = get_bank_account(session, compact, lock=True)
+    if claim.earlier is not None:
+        return claim.replay(held_accounts(session, bank_account))
+    ledger_account = get_account(session, account_code)
+    if ledger_account.type != "asset":
+        raise InvalidBankAccountError(
+            f"{account_code} is an {ledger_account.type} account; a bank account holds assets",
+            field="account",
+        )
+    if ledger_account.currency != bank_account.currency:
+        raise InvalidBankAccountError(
+            f"{account_code} is in {ledger_account.currency}, the bank account "
+            f"{bank_account.iban} in {bank_account.currency}",
+            field="account",
+        )
+    held = held_accounts(session, bank_account)
+    if any(a.id == ledger_account.id for a in held):
+        return claim.known(held, subject_id=bank_account.id)
+    _check_not_held(session, ledger_account.id, account_code)
+    session.add(
+        BankAccountHolding(
+            bank_account_id=bank_account.id,
+            account_id=ledger_account.id,
+            added_by=origin.actor[:64],
+            added_at=clock.now(),
+        )
+    )
+    session.flush()
+    return claim.done(
+        held_accounts(session, bank_account),
+        subject_id=bank_account.id,
+        details={"account": account_code},
     )
 
 
@@ -439,14 +515,19 @@ def apply_references(
         if view.amount_minor <= 0:
             continue
         examined += 1
+        if view.booked_on > today:
+            left += 1
+            continue
+        # A line without one of our references is left as it is, without a lock
+        # (the row was loaded with the views: no query).
+        found = matching.our_reference(session.get_one(BankLine, view.id))
+        if found is None:
+            left += 1
+            continue
         line = matching.lock_line(session, view.id)
         state = matching.state_of(session, line)
-        found = matching.our_reference(line)
         if state.status != "unexplained" or state.left_minor != line.amount_minor:
             left += 1  # partly explained by hand: the rest is the treasurer's
-            continue
-        if found is None or line.booked_on > today:
-            left += 1
             continue
         kind, record_id = found
         if kind == "D" and _settle_gift(session, account, line, record_id, origin, clock):
@@ -569,6 +650,9 @@ def _repay_loan(
     loan = session.get(Loan, loan_id)
     if loan is None or loan.currency != account.currency:
         return False
+    cash = FundAccounts(loan.fund_id).cash
+    if not any(a.code == cash for a in held_accounts(session, account)):
+        return False  # the loan's money is not in this bank account: the treasurer's
     line_id, amount = line.id, line.amount_minor
     try:
         with session.begin_nested():

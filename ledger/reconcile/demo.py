@@ -6,9 +6,7 @@ creation day, `anchor_day`), from its first day to that day, so a later run
 builds the same file and changes nothing. The bank account (a valid Italian
 test IBAN) mirrors `assets:bank:main`; the loan repayment lands in the demo
 fund's cash account (`assets:funds:<id>:cash`), so the bank account holds both
-(`held_accounts`). TODO(merger): call `hold_account` for the fund's cash
-account right after `create_bank_account` in `_bank_account` once
-bank_account_holdings exists. The statement's opening balance is the book
+(`held_accounts`; `hold_account` records it). The statement's opening balance is the book
 balance of the held accounts on the day before the month.
 
 The lines, and what explains each:
@@ -62,6 +60,7 @@ from ledger.reconcile.commands import (
     apply_references,
     book_line,
     create_bank_account,
+    hold_account,
     import_statement,
     match_line,
     sync_payout,
@@ -393,7 +392,15 @@ def load_demo_bank_month(session: Session, clock: Clock, *, origin: Origin) -> i
         clock=clock,
         key=f"{KEY}account",
     ).value
-    # TODO(merger): hold_account(session, account, month.fund_cash) here (holdings).
+    if month.fund_cash is not None:  # the loan repayment lands in the fund's cash
+        hold_account(
+            session,
+            DEMO_IBAN,
+            month.fund_cash,
+            origin=origin,
+            clock=clock,
+            key=f"{KEY}hold-fund-cash",
+        )
     import_statement(
         session,
         DEMO_IBAN,

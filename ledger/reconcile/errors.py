@@ -24,6 +24,14 @@ class BankAccountNotFoundError(LedgerError):
     http_status = 404
 
 
+class AccountHeldError(LedgerError):
+    """The ledger account is mirrored or held by another bank account already
+    (details: the account and that bank account's IBAN)."""
+
+    code = "account_held"
+    http_status = 409
+
+
 class StatementAccountMismatchError(LedgerError):
     """The file is the statement of another IBAN than the chosen account's."""
 

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -67,7 +68,15 @@ def derive(amount_minor: int, allocations: Iterable[tuple[str, int]]) -> Explain
     return Explained("unexplained", left)
 
 
-def explained(session: Session, lines: Sequence[BankLine]) -> dict[int, Explained]:
+class _Amounted(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def amount_minor(self) -> int: ...
+
+
+def explained(session: Session, lines: Sequence[_Amounted]) -> dict[int, Explained]:
     """Each line's derived status and what is left."""
     found: dict[int, list[tuple[str, int]]] = defaultdict(list)
     ids = [line.id for line in lines]

@@ -51,6 +51,13 @@ The treasurer's rules (migration 0016_bank_rules):
   direction; the action books to an account (`book`) or proposes a record
   (`propose`: a campaign's gift or a loan's repayment). Never deleted:
   disabled.
+
+Which ledger accounts a bank account holds (migration 0018_bank_holdings):
+
+- `bank_account_holdings`: the asset accounts, beyond the one it mirrors,
+  whose money sits in the bank account (a fund's cash, on which its loans are
+  disbursed and repaid). An account is held by at most one bank account;
+  append-only (who added it and when).
 """
 
 from __future__ import annotations
@@ -243,3 +250,13 @@ class BankRule(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     disabled_by: Mapped[str | None] = mapped_column(String(64))
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class BankAccountHolding(Base):
+    __tablename__ = "bank_account_holdings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -44,7 +44,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core.money import format_minor
@@ -56,6 +56,9 @@ from ledger.reconcile.errors import (
 )
 from ledger.reconcile.models import BankAccount, BankLine, BankStatement, StatementImport
 from ledger.reconcile.parsed import Detail, ParsedLine, ParsedStatement
+
+_CHUNK = 500  # values per IN list of the identity lookup
+_FLUSH_EVERY = 100  # new lines per INSERT
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,20 +321,22 @@ def import_parsed(
 
     _one_account(account, kept)
 
-    # Identity: what is already stored for this account.
-    fps = {i.fingerprint for i in identified}
-    refs = {i.line.bank_ref for i in identified if i.line.bank_ref}
-    stored_rows = (
-        session.scalars(
-            select(BankLine).where(
-                BankLine.bank_account_id == account.id,
-                BankLine.parent_line_id.is_(None),
-                or_(BankLine.fingerprint.in_(fps), BankLine.bank_ref.in_(refs)),
-            )
-        ).all()
-        if fps
-        else []
-    )
+    # Identity: what is already stored for this account (looked up in chunks: one
+    # IN list of a whole file's fingerprints is a statement too large to be quick).
+    fps = sorted({i.fingerprint for i in identified})
+    refs = sorted({i.line.bank_ref for i in identified if i.line.bank_ref})
+    found: dict[int, BankLine] = {}
+    for column, values in ((BankLine.fingerprint, fps), (BankLine.bank_ref, refs)):
+        for start in range(0, len(values), _CHUNK):
+            for hit in session.scalars(
+                select(BankLine).where(
+                    BankLine.bank_account_id == account.id,
+                    BankLine.parent_line_id.is_(None),
+                    column.in_(values[start : start + _CHUNK]),
+                )
+            ):
+                found[hit.id] = hit
+    stored_rows = list(found.values())
     by_fp = {(r.fingerprint, r.occurrence): r for r in stored_rows}
     by_ref = {
         (r.bank_ref, r.booked_on, r.amount_minor, r.ref_occurrence): r
@@ -400,7 +405,10 @@ def import_parsed(
         statement_rows.append(stmt_row)
     session.flush()
 
-    new_ids: list[int] = []
+    # The new entries flushed 100 at a time (one multi-row INSERT each, not one per
+    # line; larger statements cost the PostgreSQL driver more than they save), then
+    # the details of those split, which need their parent's id.
+    parents: list[tuple[_Identified, BankLine]] = []
     for item in fresh:
         line = item.line
         parent = BankLine(
@@ -428,10 +436,14 @@ def import_parsed(
             occurrence=item.occurrence,
         )
         session.add(parent)
-        session.flush()
-        new_ids.append(parent.id)
-        if splits(line):
-            _add_details(session, parent, line, statement_rows[item.statement].id, record.id)
+        parents.append((item, parent))
+        if len(parents) % _FLUSH_EVERY == 0:
+            session.flush()
+    session.flush()
+    new_ids = [parent.id for _, parent in parents]
+    for item, parent in parents:
+        if splits(item.line):
+            _add_details(session, parent, item.line, statement_rows[item.statement].id, record.id)
 
     details_added = 0
     for item, row in known:

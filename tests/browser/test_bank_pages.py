@@ -34,7 +34,7 @@ from tests.browser.helpers import (
 
 # The FI sample's account, and another for the upload test.
 FI_IBAN = "FI7433010001222090"
-PAGES = ["accounts", "import", "queue", "line", "rules", "preset"]
+PAGES = ["accounts", "import", "queue", "line", "rules", "preset", "reconciliation"]
 LANGUAGES = ["it", "en"]
 CLI = Origin(channel="cli", source="browser-test")
 
@@ -83,6 +83,7 @@ def world(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
         "line": f"/banca/movimenti/{line_id}",
         "rules": f"/banca/{account_id}/regole",
         "preset": f"/banca/{account_id}/colonne",
+        "reconciliation": f"/banca/{account_id}/riconciliazione",
     }
     return {"state": state, "paths": paths, "account_id": account_id}
 

@@ -27,6 +27,7 @@ from ledger.reconcile.commands import (
     book_line,
     create_bank_account,
     get_bank_account,
+    hold_account,
     ignore_line,
     match_line,
 )
@@ -120,6 +121,12 @@ def test_references_settle_the_gift_record_the_repayment_once(
     fund_id, product_id = fund_with_product(ledger)
     loan_id = paid_out(ledger, fund_id, product_id)
     _bank(ledger)
+    # The fund's cash sits in this bank account: its loans' repayments apply from it.
+    ledger.run(
+        lambda s: hold_account(
+            s, FI, f"assets:funds:{fund_id}:cash", origin=TREASURER, clock=ledger.clock
+        )
+    )
     two = ledger.read(
         lambda s: sum(
             s.scalars(

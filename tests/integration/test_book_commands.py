@@ -233,7 +233,7 @@ def test_closing_a_month_twice_with_one_key_closes_it_once(ledger):
         return books.close_period(s, period, origin=CONSOLE, clock=ledger.clock, key=key)
 
     first = assert_once(ledger, act, lambda s, key: act(s, key, "2026-04"))
-    assert first.value == date(2026, 3, 31)
+    assert first.value.ends_on == date(2026, 3, 31) and first.value.warnings == ()
     assert events(ledger) == [("period.close", "period", "2026-03", {"ends_on": "2026-03-31"})]
 
 
@@ -244,7 +244,7 @@ def test_closing_a_closed_month_without_a_key_changes_and_audits_nothing(ledger)
     assert ledger.run(act).created is True
     before = footprint(ledger)
     again = ledger.run(act)
-    assert again.created is False and again.value == date(2026, 3, 31)
+    assert again.created is False and again.value.ends_on == date(2026, 3, 31)
     assert footprint(ledger) == before
     with pytest.raises(InvalidPeriodError):
         ledger.run(lambda s: books.close_period(s, "2026-06", origin=CONSOLE, clock=ledger.clock))

@@ -33,6 +33,7 @@ from ledger.reconcile.formats.camt import parse_camt053
 from ledger.reconcile.matching import line_views
 from ledger.reconcile.models import BankAllocation, BankLine, BankStatement, StatementImport
 from ledger.reconcile.payouts import TRANSIT
+from ledger.reconcile.report import reconciliation
 from tests.integration.commands_helpers import footprint
 from tests.integration.test_beancount_oracle import bean_check, export
 
@@ -106,11 +107,19 @@ def test_the_demo_bank_month_is_explained_ties_to_the_books_and_exports(
     assert ledger.balance(ESCROW).posted == 19_500 + 15_000 + 12_500  # credit balance
     assert ledger.balance(BANK_FEES).posted == 350
 
-    # The tie-out: bank closing = book balance of the held accounts - unexplained items.
-    # TODO(merger): replace this cross-check by the report module's difference (must be 0).
+    # The tie-out: the report as of the month's last day. Every line is explained and
+    # every entry of the month on the held accounts is on the bank, so the bank's
+    # closing balance is the books' balance of the held accounts: difference zero.
+    report = ledger.read(lambda s: reconciliation(s, DEMO_IBAN, LAST))
     book = sum(_at(ledger, code, LAST) for code in (BANK, FUND_CASH))
-    unexplained = sum(v.amount_minor for v in views if v.status == "unexplained")
-    assert statement.closing_minor - book - unexplained == 0
+    assert [h.code for h in report.held] == [BANK, FUND_CASH]
+    assert (report.bank_balance_minor, report.book_balance_minor) == (
+        statement.closing_minor,
+        book,
+    )
+    assert (report.unexplained_lines, report.entries_not_on_bank) == ((), ())
+    assert report.ignored_lines == ()
+    assert report.difference_minor == 0
 
     # The file imported is the one the demo builds, and it reads back as imported.
     data = ledger.read(lambda s: demo_statement(s, month_of(s)))

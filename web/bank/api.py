@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Response, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,10 @@ from ledger.people.models import MONEY, READ
 from ledger.reconcile import commands, matching, rule_commands
 from ledger.reconcile.formats.tabular import Preset, preset_settings
 from ledger.reconcile.models import BankAllocation
+from ledger.reconcile.report import reconciliation
 from ledger.reconcile.rules import Conditions
+from ledger.statements.reconciliation import reconciliation_csv
+from ledger.statements.reconciliation_pdf import render_reconciliation_pdf
 from web import views
 from web.access import allow, needs_scope
 from web.api.common import TREASURER, bp, command_answer, command_post, json_answer
@@ -53,6 +56,8 @@ from web.bank.schemas import (
     MatchSchema,
     PresetAnswerSchema,
     PresetSchema,
+    ReconciliationQuerySchema,
+    ReconciliationSchema,
     RuleCreateSchema,
     RuleListSchema,
     RuleMoveSchema,
@@ -621,3 +626,46 @@ def set_bank_preset_view(bank_account_id: int) -> ResponseReturnValue:
         }
 
     return command_post(PresetSchema(), act, answer, PresetAnswerSchema())
+
+
+# --------------------------------------------------------------------------- the report
+@bp.get("/bank-accounts/<int:bank_account_id>/reconciliation")
+@allow(*TREASURER)
+@needs_scope(READ)
+@documented(
+    "A bank account's reconciliation as of a day",
+    tag=TAG,
+    query=ReconciliationQuerySchema,
+    responses={
+        200: (
+            "The bank's balance, the books', the reconciling items and the difference (JSON), "
+            "or the same report as application/pdf or text/csv (`format`).",
+            ReconciliationSchema,
+        )
+    },
+    errors={404: "`bank_account_not_found`."},
+)
+def reconciliation_view(bank_account_id: int) -> ResponseReturnValue:
+    """The bank balance from the statements, the book balance of every account the bank
+    account holds, the lines not yet explained, the lines ignored, the entries not yet
+    on the bank, and `difference`, zero when the bank and the books agree."""
+    args = query(ReconciliationQuerySchema())
+    as_of = args["as_of"] or views.today()
+    fmt = args["format"]
+
+    def read(session: Session) -> Any:
+        account = reads.get_account_by_id(session, bank_account_id)
+        report = reconciliation(session, account.iban, as_of)
+        if fmt == "pdf":
+            return render_reconciliation_pdf(report)
+        if fmt == "csv":
+            return reconciliation_csv(report)
+        return report.as_dict()
+
+    found = views.read_once(read)
+    if fmt == "json":
+        return json_answer(ReconciliationSchema(), found)
+    response = Response(found, mimetype="application/pdf" if fmt == "pdf" else "text/csv")
+    name = f"reconciliation-{bank_account_id}-{as_of.isoformat()}.{fmt}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

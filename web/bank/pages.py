@@ -19,11 +19,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import (
     Blueprint,
     Flask,
+    Response,
     current_app,
     flash,
     redirect,
@@ -40,9 +42,12 @@ from ledger.core.errors import LedgerError
 from ledger.core.money import format_minor
 from ledger.reconcile import commands, rule_commands
 from ledger.reconcile.matching import STATUSES
+from ledger.reconcile.report import reconciliation
 from ledger.reconcile.rules import Conditions
 from ledger.reconcile.statements import ImportReport, report_of
 from ledger.reconcile.suggestions import Suggestion
+from ledger.statements.reconciliation import reconciliation_csv
+from ledger.statements.reconciliation_pdf import render_reconciliation_pdf
 from web import views
 from web.access import allow
 from web.amounts import parse_amount_text
@@ -839,3 +844,52 @@ def preset_view(bank_account_id: int) -> ResponseReturnValue:
         return _preset_page(account, current, form, 422)
     flash(_("Schema delle colonne salvato."), "success")
     return redirect(url_for("bank.import_view", bank_account_id=bank_account_id))
+
+
+# ------------------------------------------------------------------ reconciliation
+def _as_of() -> Any:
+    """The day of the report (`al`, YYYY-MM-DD; today unless given)."""
+    raw = request.args.get("al", "").strip()
+    if not raw:
+        return views.today()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInputError(_("Data non valida: usa AAAA-MM-GG."), field="al") from None
+
+
+@bp.get("/banca/<int:bank_account_id>/riconciliazione")
+@allow(TREASURER)
+def reconciliation_view(bank_account_id: int) -> ResponseReturnValue:
+    """The reconciliation as of a day: the bank's balance from the statements, the books'
+    (every account the bank account holds), the reconciling items and the difference."""
+    as_of = _as_of()
+
+    def read(db: Session) -> tuple[reads.AccountRow, Any]:
+        account = reads.get_account_by_id(db, bank_account_id)
+        return reads.account_row(db, bank_account_id), reconciliation(db, account.iban, as_of)
+
+    account, report = views.read_once(read)
+    return render_template("bank/reconciliation.html", account=account, report=report)
+
+
+@bp.get("/banca/<int:bank_account_id>/riconciliazione.<fmt>")
+@allow(TREASURER)
+def reconciliation_file(bank_account_id: int, fmt: str) -> ResponseReturnValue:
+    """The same report as a PDF or a CSV file."""
+    if fmt not in ("pdf", "csv"):
+        raise InvalidInputError(_("Formato non disponibile: pdf o csv."), field="format")
+    as_of = _as_of()
+
+    def read(db: Session) -> bytes | str:
+        account = reads.get_account_by_id(db, bank_account_id)
+        report = reconciliation(db, account.iban, as_of)
+        return render_reconciliation_pdf(report) if fmt == "pdf" else reconciliation_csv(report)
+
+    data = views.read_once(read)
+    response = Response(
+        data, mimetype="application/pdf" if fmt == "pdf" else "text/csv; charset=utf-8"
+    )
+    name = f"riconciliazione-{bank_account_id}-{as_of.isoformat()}.{fmt}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -18,7 +18,7 @@ from ledger.reconcile.models import (
     RULE_DIRECTIONS,
     RULE_PROPOSALS,
 )
-from web.api.schemas import Amount
+from web.api.schemas import Amount, IsoDate
 
 FORMAT_NAMES = ("auto", *FORMATS)
 
@@ -322,3 +322,64 @@ class PresetAnswerSchema(Schema):
     bank_account_id = fields.Integer(required=True)
     iban = fields.String(required=True)
     preset = fields.Nested(PresetSchema, required=True)
+
+
+class ReconciliationQuerySchema(Schema):
+    as_of = IsoDate(load_default=None, metadata={"description": "YYYY-MM-DD; default today."})
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv", "pdf")))
+
+
+class HeldBalanceSchema(Schema):
+    account = fields.String()
+    balance = Amount()
+
+
+class ReconcilingLineSchema(Schema):
+    id = fields.Integer()
+    booked_on = fields.String()
+    amount = Amount()
+    left = Amount()
+    text = fields.String()
+    reason = fields.String(allow_none=True)
+
+
+class ReconcilingEntrySchema(Schema):
+    sequence = fields.Integer()
+    effective_on = fields.String()
+    kind = fields.String()
+    narration = fields.String()
+    amount = Amount()
+
+
+class StatementUsedSchema(Schema):
+    id = fields.Integer()
+    statement_id = fields.String(allow_none=True)
+    balance_kind = fields.String(allow_none=True)
+    first_day = fields.String(allow_none=True)
+    closing_on = fields.String(allow_none=True)
+    opening = Amount(allow_none=True)
+    closing = Amount(allow_none=True)
+    anchor = fields.Boolean()
+
+
+class ReconciliationSchema(Schema):
+    """The reconciliation as `ledger bank report --format json` prints it."""
+
+    iban = fields.String()
+    name = fields.String()
+    currency = fields.String()
+    as_of = fields.String()
+    bank_balance = Amount()
+    bank_basis = fields.String(metadata={"description": "closing | opening | computed | lines"})
+    bank_basis_on = fields.String(allow_none=True)
+    book_balance = Amount()
+    held_accounts = fields.List(fields.Nested(HeldBalanceSchema))
+    from_ = fields.String(data_key="from", attribute="from", allow_none=True)
+    unexplained_lines = fields.List(fields.Nested(ReconcilingLineSchema))
+    unexplained_total = Amount()
+    ignored_lines = fields.List(fields.Nested(ReconcilingLineSchema))
+    ignored_total = Amount()
+    entries_not_on_bank = fields.List(fields.Nested(ReconcilingEntrySchema))
+    entries_not_on_bank_total = Amount()
+    difference = Amount(metadata={"description": "Zero when the bank and the books agree."})
+    statements_used = fields.List(fields.Nested(StatementUsedSchema))
