@@ -848,7 +848,10 @@ def match_line(
     A `payout` part is the payout's money arriving: it is booked from money in
     transit to the bank's mirrored account on the line's booking date
     (`payout_matching`); more than is left of the payout is OverAllocationError,
-    nothing written."""
+    nothing written. A `gift` part naming a pending transfer gift is that gift's
+    transfer arriving: it is settled (`settle_transfer_gift`, booked to the bank on
+    the line's booking date with its receipt) for its whole amount; another amount
+    is refused (`transfer_amount_differs`, nothing written)."""
     wanted = [(str(k), str(r), int(a)) for k, r, a in parts]
     claim = begin(
         session,
@@ -867,6 +870,9 @@ def match_line(
     payout_parts = [(r, a) for k, r, a in wanted if k == "payout"]
     if payout_parts:
         payout_matching.check_payout_parts(session, account, payout_parts)
+    for kind, record_id, amount in wanted:
+        if kind == "gift":
+            _settle_pending_gift(session, line, int(record_id), amount, origin, clock)
     rows = matching.allocate(
         session,
         line,
@@ -880,6 +886,25 @@ def match_line(
         rows,
         subject_id=line.id,
         details={"parts": [{"kind": k, "record": r, "amount": a} for k, r, a in wanted]},
+    )
+
+
+def _settle_pending_gift(
+    session: Session, line: BankLine, donation_id: int, amount: int, origin: Origin, clock: Clock
+) -> None:
+    """A pending transfer gift matched by hand: its transfer arrived with this line."""
+    gift = session.get(Donation, donation_id)
+    if gift is None or gift.status != "pending" or gift.method != "bank_transfer":
+        return
+    settle_transfer_gift(
+        session,
+        donation_id,
+        amount,
+        received_on=line.booked_on,
+        bank_line_id=line.id,
+        origin=origin,
+        clock=clock,
+        key=f"bank-line-match:{line.id}:gift:{donation_id}",
     )
 
 

@@ -20,6 +20,8 @@ from ledger.commands import Origin
 from ledger.core.clock import SystemClock
 from ledger.reconcile.commands import create_bank_account, import_statement
 from ledger.reconcile.models import BankLine
+from ledger.reconcile.rule_commands import create_rule
+from ledger.reconcile.rules import Conditions
 from tests.bank_fixtures import FI_053, fixture_bytes, fixtures_dir
 from tests.browser.conftest import PHONE, LiveServer
 from tests.browser.flows import at, sign_in, switch_language
@@ -32,7 +34,7 @@ from tests.browser.helpers import (
 
 # The FI sample's account, and another for the upload test.
 FI_IBAN = "FI7433010001222090"
-PAGES = ["accounts", "import", "queue", "line", "reconciliation"]
+PAGES = ["accounts", "import", "queue", "line", "rules", "preset", "reconciliation"]
 LANGUAGES = ["it", "en"]
 CLI = Origin(channel="cli", source="browser-test")
 
@@ -43,14 +45,29 @@ def world(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
     clock = SystemClock()
     treasurer = live_server.create_user(["treasurer"], with_totp=True)
     live_server.books.create_account("assets:bank:fi", "asset")
+    live_server.books.create_account("expenses:bank_fees", "expense")
 
     def work(session: Session) -> tuple[int, int]:
         account = create_bank_account(
             session, iban=FI_IBAN, account_code="assets:bank:fi", origin=CLI, clock=clock
         ).value
         import_statement(session, FI_IBAN, fixture_bytes(FI_053), origin=CLI, clock=clock)
+        for name, text in (("Commissioni", "commissioni"), ("Interessi", "interessi")):
+            create_rule(
+                session,
+                FI_IBAN,
+                name,
+                Conditions(text_contains=text, direction="out"),
+                action="book",
+                account_code="expenses:bank_fees",
+                narration=name,
+                origin=CLI,
+                clock=clock,
+            )
         line = session.scalars(
-            select(BankLine.id).where(BankLine.bank_account_id == account.id).limit(1)
+            select(BankLine.id)
+            .where(BankLine.bank_account_id == account.id, BankLine.amount_minor > 0)
+            .limit(1)
         ).one()
         return account.id, line
 
@@ -64,6 +81,8 @@ def world(browser: Browser, live_server: LiveServer) -> dict[str, Any]:
         "import": f"/banca/{account_id}/importa",
         "queue": f"/banca/{account_id}/movimenti",
         "line": f"/banca/movimenti/{line_id}",
+        "rules": f"/banca/{account_id}/regole",
+        "preset": f"/banca/{account_id}/colonne",
         "reconciliation": f"/banca/{account_id}/riconciliazione",
     }
     return {"state": state, "paths": paths, "account_id": account_id}

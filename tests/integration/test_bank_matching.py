@@ -382,3 +382,39 @@ def test_cli_match_and_lines_by_status(ledger: Ledger, run: Run) -> None:
     again = run("bank", "match", "--iban", FI)
     assert json.loads(again.output)["settled_gifts"] == 0
     assert run("bank", "match", "--iban", "IT00X").exit_code == 1
+
+
+def test_a_pending_transfer_gift_matched_by_hand_is_settled_once(ledger: Ledger) -> None:
+    from ledger.campaigns.errors import TransferAmountError
+
+    campaign_id = new_campaign(ledger)
+    gift_id = start(ledger, campaign_id, "25.00", "pledge")
+    _bank(ledger)
+    short, whole = _import(
+        ledger,
+        [
+            ParsedLine(date(2026, 6, 15), 2400, "BONIFICO SENZA CAUSALE", "r1"),
+            ParsedLine(date(2026, 6, 15), 2500, "BONIFICO SENZA CAUSALE", "r2"),
+        ],
+    )
+    before = footprint(ledger)
+    with pytest.raises(TransferAmountError):  # another amount: nothing booked, nothing kept
+        ledger.run(
+            lambda s: match_line(
+                s, short, [("gift", gift_id, 2400)], origin=TREASURER, clock=ledger.clock, key="a"
+            )
+        )
+    assert footprint(ledger) == before
+    for _ in range(2):
+        ledger.run(
+            lambda s: match_line(
+                s, whole, [("gift", gift_id, 2500)], origin=TREASURER, clock=ledger.clock, key="b"
+            )
+        )
+    gift = fetch(ledger, Donation, gift_id)
+    assert gift.status == "settled"
+    assert _status(ledger)[whole] == ("matched", 2500)
+    assert [a for a in _allocations(ledger) if a[0] == whole] == [
+        (whole, "gift", str(gift_id), 2500)
+    ]
+    assert ledger.read(lambda s: s.scalar(select(func.count()).select_from(Receipt))) == 1

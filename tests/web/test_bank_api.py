@@ -209,7 +209,14 @@ def test_ignore_book_match_once_per_key_and_conflicts(
     assert over.status_code == 409 and over.get_json()["error"]["code"] == "over_allocation"
     counts = client.post(f"/api/v1/bank-accounts/{account_id}/match", headers=t.with_key("refs"))
     assert counts.status_code == 201
-    assert set(counts.get_json()) == {"examined", "settled_gifts", "repayments", "left"}
+    assert set(counts.get_json()) == {
+        "examined",
+        "settled_gifts",
+        "repayments",
+        "payouts",
+        "booked_by_rules",
+        "left",
+    }
 
 
 def test_scopes_roles_and_the_upload_limit(

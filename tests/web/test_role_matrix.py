@@ -214,6 +214,13 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "bank.ignore_view": (MONEY, True),
     "bank.book_view": (MONEY, True),
     "bank.match_view": (MONEY, True),
+    "bank.gift_view": (MONEY, True),
+    "bank.repayment_view": (MONEY, True),
+    "bank.rules_view": (MONEY, False),
+    "bank.new_rule_view": (MONEY, True),
+    "bank.move_rule_view": (MONEY, True),
+    "bank.disable_rule_view": (MONEY, True),
+    "bank.preset_view": (MONEY, True),
     "bank.reconciliation_view": (MONEY, False),
     "bank.reconciliation_file": (MONEY, False),
     "api_v1.list_bank_accounts_view": (BOOKS, False),
@@ -226,6 +233,14 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.ignore_bank_line_view": (MONEY, False),
     "api_v1.book_bank_line_view": (MONEY, False),
     "api_v1.match_bank_line_view": (MONEY, False),
+    "api_v1.bank_line_suggestions_view": (MONEY, False),
+    "api_v1.bank_line_gift_view": (MONEY, False),
+    "api_v1.bank_line_repayment_view": (MONEY, False),
+    "api_v1.bank_rules_view": (MONEY, False),
+    "api_v1.create_bank_rule_view": (MONEY, False),
+    "api_v1.move_bank_rule_view": (MONEY, False),
+    "api_v1.disable_bank_rule_view": (MONEY, False),
+    "api_v1.set_bank_preset_view": (MONEY, False),
 }
 
 PERSONAS = ("anonymous", *ROLES)
@@ -255,6 +270,7 @@ URL_VALUES = {
     "bank_account_id": "1",
     "import_id": "1",
     "line_id": "1",
+    "rule_id": "1",
 }
 
 

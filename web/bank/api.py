@@ -1,8 +1,10 @@
-"""Bank accounts, statement imports and the explanation of bank lines in the JSON API.
+"""Bank accounts, statement imports, the explanation of bank lines (suggestions, a line
+turned into a gift or a repayment), the account's rules and its own CSV/XLSX preset in
+the JSON API.
 
-The same use cases as the pages and the CLI (`ledger.reconcile.commands`), audit
-events included. Reads need a `read` token, every POST a `money` token and an
-`Idempotency-Key`: a retry with the same key and request answers 200 with
+The same use cases as the pages and the CLI (`ledger.reconcile.commands` and
+`rule_commands`), audit events included. Reads need a `read` token, every POST a
+`money` token and an `Idempotency-Key`: a retry with the same key and request answers 200 with
 `Idempotent-Replayed: true` and writes nothing; the same key with another request
 is a 409. A statement file is sent as `multipart/form-data` (field `file`) or as
 the raw body, with the import's options in the query string; it answers the
@@ -21,9 +23,11 @@ from ledger.commands import Origin, Outcome
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money
 from ledger.people.models import MONEY, READ
-from ledger.reconcile import commands, matching
+from ledger.reconcile import commands, matching, rule_commands
+from ledger.reconcile.formats.tabular import Preset, preset_settings
 from ledger.reconcile.models import BankAllocation
 from ledger.reconcile.report import reconciliation
+from ledger.reconcile.rules import Conditions
 from ledger.statements.reconciliation import reconciliation_csv
 from ledger.statements.reconciliation_pdf import render_reconciliation_pdf
 from web import views
@@ -43,12 +47,23 @@ from web.bank.schemas import (
     BookSchema,
     IgnoreSchema,
     ImportReportSchema,
+    LineGiftAnswerSchema,
+    LineGiftSchema,
+    LineRepaymentAnswerSchema,
+    LineRepaymentSchema,
     LinesQuerySchema,
     MatchCountsSchema,
     MatchSchema,
+    PresetAnswerSchema,
+    PresetSchema,
     ReconciliationQuerySchema,
     ReconciliationSchema,
+    RuleCreateSchema,
+    RuleListSchema,
+    RuleMoveSchema,
+    RuleSchema,
     StatementQuerySchema,
+    SuggestionListSchema,
 )
 from web.db import in_transaction
 
@@ -322,6 +337,295 @@ def match_bank_line_view(line_id: int) -> ResponseReturnValue:
         )
 
     return command_post(MatchSchema(), act, _line_answer(line_id), BankLineDetailSchema())
+
+
+# --------------------------------------------------------------------------- suggestions
+@bp.get("/bank-lines/<int:line_id>/suggestions")
+@allow(*TREASURER)
+@needs_scope(READ)
+@documented(
+    "What may explain a bank line",
+    tag=TAG,
+    responses={200: ("Ranked suggestions, best first.", SuggestionListSchema)},
+    errors={404: "`bank_line_not_found`."},
+)
+def bank_line_suggestions_view(line_id: int) -> ResponseReturnValue:
+    """Pending transfer gifts, loan instalments, repayments, journal entries and Stripe
+    payouts that may explain what is left of the line, and the campaigns or loans its
+    counterparty or a proposing rule names; each with a score (0 to 100) and its
+    reasons. Nothing is applied: the treasurer matches, turns or books the line."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        currency = reads.line_detail(session, line_id).account.currency
+        return [
+            reads.suggestion_body(s, currency) for s in reads.line_suggestions(session, line_id)
+        ]
+
+    return json_answer(SuggestionListSchema(), {"suggestions": views.read_once(read)})
+
+
+def _line_minor(session: Session, line_id: int, text: str | None) -> int | None:
+    """An optional positive amount in the line's currency (minor units)."""
+    if text is None:
+        return None
+    currency = reads.line_detail(session, line_id).account.currency
+    try:
+        return Money.parse(text, currency).minor
+    except LedgerError as exc:
+        raise invalid_input({"amount": [exc.message]}) from None
+
+
+@bp.post("/bank-lines/<int:line_id>/gift")
+@allow(*TREASURER)
+@needs_scope(MONEY)
+@documented(
+    "Turn an incoming bank line into a gift by transfer",
+    tag=TAG,
+    body=LineGiftSchema,
+    idempotent=True,
+    responses={201: ("The line, explained by the new gift.", LineGiftAnswerSchema)},
+    errors={
+        **LINE_ERRORS,
+        404: "`bank_line_not_found` or `campaign_not_found`.",
+        409: "`line_refused` (an outgoing line, another currency, a bank account that is "
+        "not the one gifts by transfer are booked to), `over_allocation` or "
+        "`idempotency_conflict`.",
+    },
+)
+def bank_line_gift_view(line_id: int) -> ResponseReturnValue:
+    """An offline gift by bank transfer for the campaign (`amount` defaults to what is
+    left of the line), booked to the bank on the line's date with its receipt; the
+    matching grants follow. The line is allocated to it."""
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Any]:
+        return rule_commands.line_to_gift(
+            session,
+            line_id,
+            data["campaign_id"],
+            donor_id=data["donor"],
+            anonymous=data["anonymous"],
+            amount_minor=_line_minor(session, line_id, data["amount"]),
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        )
+
+    def answer(session: Session, gift: Any) -> dict[str, Any]:
+        body = reads.line_detail_body(reads.line_detail(session, line_id))
+        return {**body, "donation_id": gift.id, "donation_status": gift.status}
+
+    return command_post(LineGiftSchema(), act, answer, LineGiftAnswerSchema())
+
+
+@bp.post("/bank-lines/<int:line_id>/repayment")
+@allow(*TREASURER)
+@needs_scope(MONEY)
+@documented(
+    "Turn an incoming bank line into a loan repayment",
+    tag=TAG,
+    body=LineRepaymentSchema,
+    idempotent=True,
+    responses={201: ("The line, explained by the new repayment.", LineRepaymentAnswerSchema)},
+    errors={
+        **LINE_ERRORS,
+        404: "`bank_line_not_found` or `loan_not_found`.",
+        409: "`line_refused`, `over_allocation`, what the loan refuses, or `idempotency_conflict`.",
+    },
+)
+def bank_line_repayment_view(line_id: int) -> ResponseReturnValue:
+    """A repayment of the loan on the line's date (`amount` defaults to what is left of
+    the line; one line may cover two instalments). The line is allocated to it."""
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Any]:
+        return rule_commands.line_to_repayment(
+            session,
+            line_id,
+            data["loan_id"],
+            amount_minor=_line_minor(session, line_id, data["amount"]),
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        )
+
+    def answer(session: Session, repayment: Any) -> dict[str, Any]:
+        body = reads.line_detail_body(reads.line_detail(session, line_id))
+        return {**body, "repayment_id": repayment.id}
+
+    return command_post(LineRepaymentSchema(), act, answer, LineRepaymentAnswerSchema())
+
+
+# --------------------------------------------------------------------------- rules
+RULE_ERRORS = {
+    404: "`bank_account_not_found`, `bank_rule_not_found`, `account_not_found`, "
+    "`campaign_not_found` or `loan_not_found`.",
+    409: "`idempotency_conflict`.",
+    422: "`invalid_input` or `invalid_rule` (no condition, a regular expression refused, "
+    "an amount range upside down, an account or a record in another currency).",
+}
+
+
+@bp.get("/bank-accounts/<int:bank_account_id>/rules")
+@allow(*TREASURER)
+@needs_scope(READ)
+@documented(
+    "A bank account's rules",
+    tag=TAG,
+    responses={200: ("The rules in order, the disabled ones too.", RuleListSchema)},
+    errors={404: "`bank_account_not_found`."},
+)
+def bank_rules_view(bank_account_id: int) -> ResponseReturnValue:
+    """The treasurer's rules of the account in the order they are tried (first match
+    wins): conditions, action (book to an account, or propose a campaign or a loan)."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        reads.get_account_by_id(session, bank_account_id)
+        return [
+            reads.rule_body(session, row.rule) for row in reads.rule_rows(session, bank_account_id)
+        ]
+
+    return json_answer(RuleListSchema(), {"rules": views.read_once(read)})
+
+
+@bp.post("/bank-accounts/<int:bank_account_id>/rules")
+@allow(*TREASURER)
+@needs_scope(MONEY)
+@documented(
+    "Add a rule to a bank account",
+    tag=TAG,
+    body=RuleCreateSchema,
+    idempotent=True,
+    responses={201: ("The rule, at its place.", RuleSchema)},
+    errors=RULE_ERRORS,
+)
+def create_bank_rule_view(bank_account_id: int) -> ResponseReturnValue:
+    """A rule at `position` (default: last). Conditions, all of which must hold: the
+    counterparty's IBAN, the text (contains, or a regular expression), the absolute
+    amount between `min` and `max`, the direction. One action: `book_to` an account
+    with `narration`, or `propose_campaign`, or `propose_loan`."""
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Any]:
+        account = reads.get_account_by_id(session, bank_account_id)
+
+        def minor(name: str) -> int | None:
+            if data[name] is None:
+                return None
+            try:
+                return Money.parse(data[name], account.currency).minor
+            except LedgerError as exc:
+                raise invalid_input({name: [exc.message]}) from None
+
+        book = data["book_to"] is not None
+        return rule_commands.create_rule(
+            session,
+            account.iban,
+            data["name"],
+            Conditions(
+                data["counterparty_iban"],
+                data["text_contains"],
+                data["text_regex"],
+                minor("min"),
+                minor("max"),
+                data["direction"],
+            ),
+            action="book" if book else "propose",
+            account_code=data["book_to"],
+            narration=data["narration"],
+            propose_kind=None
+            if book
+            else ("campaign" if data["propose_campaign"] is not None else "loan"),
+            propose_id=data["propose_campaign"] or data["propose_loan"],
+            position=data["position"],
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        )
+
+    return command_post(RuleCreateSchema(), act, reads.rule_body, RuleSchema())
+
+
+@bp.post("/bank-rules/<int:rule_id>/move")
+@allow(*TREASURER)
+@needs_scope(MONEY)
+@documented(
+    "Move a rule in its account's order",
+    tag=TAG,
+    body=RuleMoveSchema,
+    idempotent=True,
+    responses={201: ("The rule, at its new place.", RuleSchema)},
+    errors=RULE_ERRORS,
+)
+def move_bank_rule_view(rule_id: int) -> ResponseReturnValue:
+    """Put the rule at `position` (1 is tried first); the others keep their order."""
+    return command_post(
+        RuleMoveSchema(),
+        lambda session, data, origin, key: rule_commands.move_rule(
+            session, rule_id, data["position"], origin=origin, clock=views.clock(), key=key
+        ),
+        reads.rule_body,
+        RuleSchema(),
+    )
+
+
+@bp.post("/bank-rules/<int:rule_id>/disable")
+@allow(*TREASURER)
+@needs_scope(MONEY)
+@documented(
+    "Disable a rule",
+    tag=TAG,
+    idempotent=True,
+    body_required=False,
+    responses={201: ("The rule, disabled (kept, with who and when).", RuleSchema)},
+    errors=RULE_ERRORS,
+)
+def disable_bank_rule_view(rule_id: int) -> ResponseReturnValue:
+    """The rule applies no more and proposes nothing; a rule disabled already answers
+    200 with `Idempotent-Replayed: true`."""
+    return command_post(
+        None,
+        lambda session, _data, origin, key: rule_commands.disable_rule(
+            session, rule_id, origin=origin, clock=views.clock(), key=key
+        ),
+        reads.rule_body,
+        RuleSchema(),
+        body_required=False,
+    )
+
+
+# --------------------------------------------------------------------------- preset
+@bp.post("/bank-accounts/<int:bank_account_id>/preset")
+@allow(*TREASURER)
+@needs_scope(MONEY)
+@documented(
+    "Set the account's own CSV/XLSX preset",
+    tag=TAG,
+    body=PresetSchema,
+    idempotent=True,
+    responses={201: ("The preset as stored.", PresetAnswerSchema)},
+    errors={
+        404: "`bank_account_not_found`.",
+        409: "`idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_import` (field `preset`: what is wrong).",
+    },
+)
+def set_bank_preset_view(bank_account_id: int) -> ResponseReturnValue:
+    """The columns of the account's bank export, set once: a CSV or XLSX statement
+    imported without a named `preset` is read with them."""
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Any]:
+        iban = reads.get_account_by_id(session, bank_account_id).iban
+        return commands.set_account_preset(
+            session, iban, data, origin=origin, clock=views.clock(), key=key
+        )
+
+    def answer(session: Session, preset: Preset) -> dict[str, Any]:
+        account = reads.get_account_by_id(session, bank_account_id)
+        return {
+            "bank_account_id": account.id,
+            "iban": account.iban,
+            "preset": preset_settings(preset),
+        }
+
+    return command_post(PresetSchema(), act, answer, PresetAnswerSchema())
 
 
 # --------------------------------------------------------------------------- the report

@@ -1,11 +1,13 @@
-"""The treasurer's bank pages: bank accounts, statement upload, the review queue, one line.
+"""The treasurer's bank pages: bank accounts, statement upload, the review queue, one line
+with its ranked suggestions, the account's rules and its own CSV/XLSX preset.
 
 The `bank` blueprint. Reading needs the role (treasurer; the accounts list and a
 new account also admin); every act that moves money or explains a line (import,
-apply references, ignore, book, match) and a new bank account also need a
-confirmed TOTP code. Each act is one use case of `ledger.reconcile.commands`,
-run in the request's one unit of work, which writes its own audit event; forms
-carry a key made when they were shown, so a double submit is one act.
+apply references, ignore, book, match, turn a line into a gift or a repayment),
+every change of the rules or of the preset, and a new bank account also need a
+confirmed TOTP code. Each act is one use case of `ledger.reconcile.commands` (or
+`rule_commands`), run in the request's one unit of work, which writes its own audit
+event; forms carry a key made when they were shown, so a double submit is one act.
 
 The upload form works without JavaScript; `static/bank-upload.js` adds a
 progress bar (XMLHttpRequest upload events). Files are limited to
@@ -14,7 +16,9 @@ LEDGER_BANK_UPLOAD_MAX_BYTES (10 MB unless set), checked before the body is read
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -35,10 +39,13 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from ledger.core.errors import LedgerError
-from ledger.reconcile import commands
+from ledger.core.money import format_minor
+from ledger.reconcile import commands, rule_commands
 from ledger.reconcile.matching import STATUSES
 from ledger.reconcile.report import reconciliation
+from ledger.reconcile.rules import Conditions
 from ledger.reconcile.statements import ImportReport, report_of
+from ledger.reconcile.suggestions import Suggestion
 from ledger.statements.reconciliation import reconciliation_csv
 from ledger.statements.reconciliation_pdf import render_reconciliation_pdf
 from web import views
@@ -49,9 +56,16 @@ from web.bank.forms import (
     ApplyReferencesForm,
     BankAccountForm,
     BookForm,
+    DisableRuleForm,
+    GiftForm,
     IgnoreForm,
     ImportForm,
     MatchForm,
+    MoveRuleForm,
+    PresetForm,
+    RepaymentForm,
+    RuleForm,
+    preset_choices,
 )
 from web.bank.reads import BOOKS, TREASURER
 from web.db import in_transaction
@@ -141,10 +155,13 @@ def _import_page(
     status: int = 200,
 ) -> ResponseReturnValue:
     limit = int(current_app.config["BANK_UPLOAD_MAX_BYTES"])
+    own = views.snapshot(lambda db: reads.preset_of(db, account.id))
+    form.preset.choices = preset_choices(own is not None)
     return render_template(
         "bank/import.html",
         account=account,
         form=form,
+        own_preset=own,
         error=error,
         refused=refused,
         limit_bytes=limit,
@@ -159,6 +176,7 @@ def import_view(bank_account_id: int) -> ResponseReturnValue:
     with the exact difference, and offers to accept it with a reason)."""
     account = views.snapshot(lambda db: reads.account_row(db, bank_account_id))
     form = ImportForm()
+    form.preset.choices = preset_choices(True)  # the page says which the "" choice is
     key = views.form_key(form)
     if not form.validate_on_submit():
         return _import_page(account, form, status=422 if form.is_submitted() else 200)
@@ -284,10 +302,13 @@ def apply_references_view(bank_account_id: int) -> ResponseReturnValue:
     flash(
         _(
             "Riferimenti applicati: %(examined)d movimenti esaminati, %(gifts)d donazioni "
-            "confermate, %(repayments)d rimborsi registrati, %(left)d da spiegare a mano.",
+            "confermate, %(repayments)d rimborsi registrati, %(payouts)d versamenti Stripe "
+            "abbinati, %(rules)d registrati dalle regole, %(left)d da spiegare a mano.",
             examined=counts.examined,
             gifts=counts.settled_gifts,
             repayments=counts.repayments,
+            payouts=counts.payouts,
+            rules=counts.booked_by_rules,
             left=counts.left,
         ),
         "success",
@@ -296,28 +317,81 @@ def apply_references_view(bank_account_id: int) -> ResponseReturnValue:
 
 
 # ------------------------------------------------------------------ one line
+ONE_CLICK_KINDS = frozenset({"gift", "repayment", "entry", "payout"})
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionView:
+    """A suggestion as the line page shows it: a one-click match (`key`, `amount_text`)
+    for an existing record, a link that pre-fills a form for a campaign or a loan."""
+
+    found: Suggestion
+    key: str | None
+    amount_text: str
+
+
+def _suggestion_views(found: list[Suggestion], currency: str) -> list[SuggestionView]:
+    return [
+        SuggestionView(
+            s,
+            uuid.uuid4().hex if s.kind in ONE_CLICK_KINDS else None,
+            format_minor(abs(s.amount_minor), currency),
+        )
+        for s in found
+    ]
+
+
+def _prefill(raw: str | None) -> int | None:
+    text = (raw or "").strip()
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
 def _line_page(
     line_id: int,
     *,
     ignore: IgnoreForm | None = None,
     book: BookForm | None = None,
     match: MatchForm | None = None,
+    gift: GiftForm | None = None,
+    repayment: RepaymentForm | None = None,
 ) -> str:
-    detail = views.snapshot(lambda db: reads.line_detail(db, line_id))
-    choices = views.snapshot(lambda db: reads.bookable_accounts(db, detail.account.currency))
+    def read(db: Session) -> dict[str, Any]:
+        detail = reads.line_detail(db, line_id)
+        currency = detail.account.currency
+        found = reads.line_suggestions(db, line_id) if detail.left_minor != 0 else []
+        return {
+            "detail": detail,
+            "choices": reads.bookable_accounts(db, currency),
+            "suggestions": found,
+            "campaigns": reads.live_campaigns(db, currency),
+            "loans": reads.active_loans(db, currency),
+        }
+
+    data = views.snapshot(read)
+    detail: reads.LineDetail = data["detail"]
+    currency = detail.account.currency
     book_form = book or BookForm(formdata=None)
-    book_form.account.choices = choices
-    page = render_template(
+    book_form.account.choices = data["choices"]
+    left = format_minor(max(detail.left_minor, 0), currency)
+    gift_form = gift or GiftForm(
+        formdata=None, campaign=_prefill(request.args.get("campagna")), amount=left
+    )
+    gift_form.campaign.choices = [(None, _("Scegli la campagna"))] + data["campaigns"]
+    repayment_form = repayment or RepaymentForm(
+        formdata=None, loan=_prefill(request.args.get("prestito")), amount=left
+    )
+    repayment_form.loan.choices = [(None, _("Scegli il prestito"))] + data["loans"]
+    return render_template(
         "bank/line.html",
         detail=detail,
         ignore_form=ignore or IgnoreForm(formdata=None),
         book_form=book_form,
         match_form=match or MatchForm(formdata=None),
-        # Filled at merge time by the suggestion use cases (issue 13, part 3: rules and
-        # suggestions): the template's `suggestions` block shows them when given.
-        suggestions=None,
+        gift_form=gift_form,
+        repayment_form=repayment_form,
+        incoming=detail.line.amount_minor > 0 and not detail.is_split,
+        suggestions=_suggestion_views(data["suggestions"], currency),
     )
-    return page
 
 
 @bp.get("/banca/movimenti/<int:line_id>")
@@ -442,6 +516,334 @@ def match_view(line_id: int) -> ResponseReturnValue:
         )
 
     return _line_act(line_id, form, act, lambda: _line_page(line_id, match=form), whole=True)
+
+
+def _act_error(form: Any, exc: LedgerError) -> None:
+    """A refusal of a new line or rule act: on the field it names, or on the whole form,
+    in the page's language with the use case's own message."""
+    name = str(exc.details.get("field", ""))
+    text = error_text(exc.code, name, texts.act_error(exc))
+    field = getattr(form, name, None) if name else None
+    if field is not None and hasattr(field, "errors") and name not in ("form_key", "submit"):
+        field.errors = [*list(field.errors), text]
+    else:
+        form.form_errors.append(text)
+
+
+def _optional_amount(text: str | None, currency: str) -> int | None:
+    value = (text or "").strip()
+    return None if not value else parse_amount_text(value, currency).minor
+
+
+@bp.route("/banca/movimenti/<int:line_id>/dono", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def gift_view(line_id: int) -> ResponseReturnValue:
+    """Turn (part of) an incoming line into an offline gift by transfer for a campaign."""
+    form = GiftForm()
+    currency = views.snapshot(lambda db: reads.line_detail(db, line_id).account.currency)
+    campaigns = views.snapshot(lambda db: reads.live_campaigns(db, currency))
+    form.campaign.choices = [(None, ""), *campaigns]
+    key = views.form_key(form)
+    origin, clock = views.origin(), views.clock()
+
+    def act(db: Session) -> str:
+        outcome = rule_commands.line_to_gift(
+            db,
+            line_id,
+            int(form.campaign.data),
+            donor_id=form.donor.data,
+            anonymous=not form.named.data,
+            amount_minor=_optional_amount(form.amount.data, currency),
+            origin=origin,
+            clock=clock,
+            key=key,
+        )
+        return (
+            _("Movimento registrato come donazione n. %(id)d.", id=outcome.value.id)
+            if outcome.created
+            else _("Questa donazione era già stata registrata.")
+        )
+
+    return views.form_action(
+        form,
+        act,
+        done=url_for("bank.line_view", line_id=line_id),
+        again=lambda: _line_page(line_id, gift=form),
+        attach=_act_error,
+    )
+
+
+@bp.route("/banca/movimenti/<int:line_id>/rimborso", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def repayment_view(line_id: int) -> ResponseReturnValue:
+    """Turn (part of) an incoming line into a repayment of a loan."""
+    form = RepaymentForm()
+    currency = views.snapshot(lambda db: reads.line_detail(db, line_id).account.currency)
+    loans = views.snapshot(lambda db: reads.active_loans(db, currency))
+    form.loan.choices = [(None, ""), *loans]
+    key = views.form_key(form)
+    origin, clock = views.origin(), views.clock()
+
+    def act(db: Session) -> str:
+        outcome = rule_commands.line_to_repayment(
+            db,
+            line_id,
+            int(form.loan.data),
+            amount_minor=_optional_amount(form.amount.data, currency),
+            origin=origin,
+            clock=clock,
+            key=key,
+        )
+        return (
+            _("Movimento registrato come rimborso n. %(id)d.", id=outcome.value.id)
+            if outcome.created
+            else _("Questo rimborso era già stato registrato.")
+        )
+
+    return views.form_action(
+        form,
+        act,
+        done=url_for("bank.line_view", line_id=line_id),
+        again=lambda: _line_page(line_id, repayment=form),
+        attach=_act_error,
+    )
+
+
+# ------------------------------------------------------------------ rules
+def _rules_page(
+    bank_account_id: int, form: RuleForm | None = None, *, error: str | None = None
+) -> str:
+    def read(db: Session) -> dict[str, Any]:
+        account = reads.account_row(db, bank_account_id)
+        return {
+            "account": account,
+            "rules": reads.rule_rows(db, bank_account_id),
+            "accounts": reads.bookable_accounts(db, account.currency),
+            "campaigns": reads.live_campaigns(db, account.currency),
+            "loans": reads.active_loans(db, account.currency),
+        }
+
+    data = views.snapshot(read)
+    rule_form = form or RuleForm(formdata=None)
+    _rule_choices(rule_form, data)
+    rows = [
+        (
+            row,
+            MoveRuleForm(formdata=None),
+            MoveRuleForm(formdata=None),
+            DisableRuleForm(formdata=None),
+        )
+        for row in data["rules"]
+    ]
+    return render_template(
+        "bank/rules.html",
+        account=data["account"],
+        rows=rows,
+        count=len(rows),
+        form=rule_form,
+        error=error,
+    )
+
+
+def _rule_choices(form: RuleForm, data: dict[str, Any]) -> None:
+    form.account.choices = [("", "—")] + data["accounts"]
+    form.campaign.choices = [(None, "—")] + data["campaigns"]
+    form.loan.choices = [(None, "—")] + data["loans"]
+
+
+@bp.get("/banca/<int:bank_account_id>/regole")
+@allow(TREASURER)
+def rules_view(bank_account_id: int) -> ResponseReturnValue:
+    """The account's rules in the order they are tried (first match wins), the disabled
+    ones too, with the form to add one and the buttons to move or disable them."""
+    return _rules_page(bank_account_id)
+
+
+@bp.route("/banca/<int:bank_account_id>/regole/nuova", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def new_rule_view(bank_account_id: int) -> ResponseReturnValue:
+    """Add a rule: conditions on the counterparty's IBAN, the text, the amount and the
+    direction; it books to an account or proposes a gift to a campaign or a repayment."""
+    form = RuleForm()
+
+    def read(db: Session) -> dict[str, Any]:
+        account = reads.account_row(db, bank_account_id)
+        return {
+            "account": account,
+            "accounts": reads.bookable_accounts(db, account.currency),
+            "campaigns": reads.live_campaigns(db, account.currency),
+            "loans": reads.active_loans(db, account.currency),
+        }
+
+    data = views.snapshot(read)
+    _rule_choices(form, data)
+    account: reads.AccountRow = data["account"]
+    key = views.form_key(form)
+    origin, clock = views.origin(), views.clock()
+
+    def act(db: Session) -> str:
+        action = form.action.data or "book"
+        conditions = Conditions(
+            counterparty_iban=(form.counterparty_iban.data or "").strip() or None,
+            text_contains=(form.text_contains.data or "").strip() or None,
+            text_regex=(form.text_regex.data or "").strip() or None,
+            amount_min_minor=_rule_amount(form.amount_min.data, account.currency, "amount_min"),
+            amount_max_minor=_rule_amount(form.amount_max.data, account.currency, "amount_max"),
+            direction=form.direction.data or "any",
+        )
+        book = action == "book"
+        outcome = rule_commands.create_rule(
+            db,
+            account.iban,
+            form.name.data or "",
+            conditions,
+            action="book" if book else "propose",
+            account_code=(form.account.data or None) if book else None,
+            narration=(form.narration.data or None) if book else None,
+            propose_kind=None if book else action,
+            propose_id=None
+            if book
+            else (form.campaign.data if action == "campaign" else form.loan.data),
+            position=form.position.data,
+            origin=origin,
+            clock=clock,
+            key=key,
+        )
+        return (
+            _(
+                "Regola «%(name)s» aggiunta in posizione %(n)d.",
+                name=outcome.value.name,
+                n=outcome.value.position,
+            )
+            if outcome.created
+            else _("Questa regola era già stata aggiunta.")
+        )
+
+    return views.form_action(
+        form,
+        act,
+        done=url_for("bank.rules_view", bank_account_id=bank_account_id),
+        again=lambda: _rules_page(bank_account_id, form),
+        attach=_rule_error,
+    )
+
+
+def _rule_amount(text: str | None, currency: str, field: str) -> int | None:
+    value = (text or "").strip()
+    if not value:
+        return None
+    try:
+        return parse_amount_text(value, currency).minor
+    except LedgerError as exc:
+        raise InvalidInputError(exc.message, field=field) from None
+
+
+def _rule_error(form: Any, exc: LedgerError) -> None:
+    field = str(exc.details.get("field", ""))
+    if field == "propose":
+        target = form.campaign if form.action.data == "campaign" else form.loan
+        target.errors = [*list(target.errors), texts.act_error(exc)]
+        return
+    _act_error(form, exc)
+
+
+def _rule_act(
+    rule_id: int, form: Any, act: Callable[[Session], tuple[int, str]]
+) -> ResponseReturnValue:
+    """Move or disable a rule, then back to its account's rules (a refusal is flashed)."""
+    if not form.validate_on_submit():
+        bank_account_id = views.snapshot(lambda db: reads.rule_account_id(db, rule_id))
+        return redirect(url_for("bank.rules_view", bank_account_id=bank_account_id))
+    try:
+        bank_account_id, message = in_transaction(act)
+    except LedgerError as exc:
+        if exc.code == "bank_rule_not_found":
+            raise
+        bank_account_id = views.snapshot(lambda db: reads.rule_account_id(db, rule_id))
+        flash(texts.act_error(exc), "error")
+    else:
+        flash(message, "success")
+    return redirect(url_for("bank.rules_view", bank_account_id=bank_account_id))
+
+
+@bp.route("/banca/regole/<int:rule_id>/sposta", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def move_rule_view(rule_id: int) -> ResponseReturnValue:
+    """Put a rule one place up or down (or at any position) in its account's order."""
+    form = MoveRuleForm()
+    key = views.form_key(form)
+    origin, clock = views.origin(), views.clock()
+
+    def act(db: Session) -> tuple[int, str]:
+        raw = (form.position.data or "").strip()
+        if not (raw.isdigit() and len(raw) < 7):
+            raise InvalidInputError(_("Posizione non valida."), field="position")
+        outcome = rule_commands.move_rule(
+            db, rule_id, int(raw), origin=origin, clock=clock, key=key
+        )
+        rule = outcome.value
+        return rule.bank_account_id, _(
+            "Regola «%(name)s» spostata in posizione %(n)d.", name=rule.name, n=rule.position
+        )
+
+    return _rule_act(rule_id, form, act)
+
+
+@bp.route("/banca/regole/<int:rule_id>/disattiva", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def disable_rule_view(rule_id: int) -> ResponseReturnValue:
+    """Disable a rule: it is kept, with who and when, and applies no more."""
+    form = DisableRuleForm()
+    key = views.form_key(form)
+    origin, clock = views.origin(), views.clock()
+
+    def act(db: Session) -> tuple[int, str]:
+        outcome = rule_commands.disable_rule(db, rule_id, origin=origin, clock=clock, key=key)
+        rule = outcome.value
+        return rule.bank_account_id, (
+            _("Regola «%(name)s» disattivata.", name=rule.name)
+            if outcome.created
+            else _("Questa regola era già disattivata.")
+        )
+
+    return _rule_act(rule_id, form, act)
+
+
+# ------------------------------------------------------------------ the account's preset
+def _preset_page(
+    account: reads.AccountRow, current: dict[str, Any] | None, form: PresetForm, status: int = 200
+) -> ResponseReturnValue:
+    return render_template("bank/preset.html", account=account, current=current, form=form), status
+
+
+@bp.route("/banca/<int:bank_account_id>/colonne", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def preset_view(bank_account_id: int) -> ResponseReturnValue:
+    """The columns of the account's own CSV or XLSX export, set once: an import without
+    a named preset reads such a file with them."""
+
+    def read(db: Session) -> tuple[reads.AccountRow, dict[str, Any] | None]:
+        return reads.account_row(db, bank_account_id), reads.preset_of(db, bank_account_id)
+
+    account, current = views.snapshot(read)
+    form = PresetForm()
+    if not form.is_submitted() and current is not None:
+        form.fill(current)
+    key = views.form_key(form)
+    if not form.validate_on_submit():
+        return _preset_page(account, current, form, 422 if form.is_submitted() else 200)
+    origin, clock = views.origin(), views.clock()
+    try:
+        in_transaction(
+            lambda db: commands.set_account_preset(
+                db, account.iban, form.settings(), origin=origin, clock=clock, key=key
+            )
+        )
+    except LedgerError as exc:
+        form.form_errors.append(error_text(exc.code, "", texts.act_error(exc)))
+        return _preset_page(account, current, form, 422)
+    flash(_("Schema delle colonne salvato."), "success")
+    return redirect(url_for("bank.import_view", bank_account_id=bank_account_id))
 
 
 # ------------------------------------------------------------------ reconciliation

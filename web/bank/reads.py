@@ -1,5 +1,6 @@
 """What the bank pages and the bank API read: accounts with their lines to explain,
-the review queue, one line with its allocations, and an import's report as JSON.
+the review queue, one line with its allocations and suggestions, the campaigns and
+loans a line may become, the account's rules and its own preset, and the JSON bodies.
 
 Only reads: every act is a use case of `ledger.reconcile.commands`.
 """
@@ -12,13 +13,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.campaigns.models import Campaign
 from ledger.core.accounts import list_accounts
 from ledger.core.models import Account
 from ledger.core.money import format_minor
-from ledger.reconcile import matching
-from ledger.reconcile.errors import BankAccountNotFoundError, BankLineNotFoundError
-from ledger.reconcile.models import BankAccount, BankAllocation, BankLine
+from ledger.funds.models import Loan
+from ledger.people.models import Person
+from ledger.reconcile import commands, matching, suggestions
+from ledger.reconcile import rules as rule_book
+from ledger.reconcile.errors import (
+    BankAccountNotFoundError,
+    BankLineNotFoundError,
+    RuleNotFoundError,
+)
+from ledger.reconcile.formats.tabular import preset_settings
+from ledger.reconcile.models import BankAccount, BankAllocation, BankLine, BankRule
 from ledger.reconcile.statements import ImportReport, LineView
+from ledger.reconcile.suggestions import Suggestion
 
 TREASURER = "treasurer"
 BOOKS = ("admin", "treasurer")
@@ -293,3 +304,96 @@ def line_detail_body(detail: LineDetail) -> dict[str, Any]:
         "left": format_minor(detail.left_minor, currency),
         "allocations": [allocation_body(a, currency) for a in detail.allocations],
     }
+
+
+# ------------------------------------------------------------------ suggestions, records
+def line_suggestions(session: Session, line_id: int) -> list[Suggestion]:
+    """What may explain what is left of the line, best first (`suggestions.suggestions`)."""
+    return suggestions.suggestions(session, line_id)
+
+
+def suggestion_body(found: Suggestion, currency: str) -> dict[str, Any]:
+    return found.as_dict(currency)
+
+
+def live_campaigns(session: Session, currency: str) -> list[tuple[int, str]]:
+    """The campaigns a bank line may become a gift to: live, in the bank's currency."""
+    rows = session.scalars(
+        select(Campaign)
+        .where(Campaign.status == "live", Campaign.currency == currency)
+        .order_by(Campaign.id)
+    )
+    return [(c.id, f"{c.title} (n. {c.id})") for c in rows]
+
+
+def active_loans(session: Session, currency: str) -> list[tuple[int, str]]:
+    """The loans a bank line may repay: paid out and not closed, in the bank's currency."""
+    rows = session.execute(
+        select(Loan.id, Person.full_name)
+        .join(Person, Person.id == Loan.borrower_person_id)
+        .where(Loan.status == "disbursed", Loan.currency == currency)
+        .order_by(Loan.id)
+    )
+    return [(loan_id, f"n. {loan_id} · {name}") for loan_id, name in rows]
+
+
+# ------------------------------------------------------------------ rules
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    rule: BankRule
+    book_to: str | None
+    target: str | None  # the campaign's title or the loan's borrower, when proposing
+
+
+def rule_rows(session: Session, bank_account_id: int) -> list[RuleRow]:
+    """The account's rules in the treasurer's order, the disabled ones too."""
+    out = []
+    for rule in rule_book.rules_of(session, bank_account_id, active=False):
+        account = session.get(Account, rule.account_id) if rule.account_id is not None else None
+        target = None
+        if rule.propose_kind == "campaign" and rule.propose_id is not None:
+            campaign = session.get(Campaign, rule.propose_id)
+            target = campaign.title if campaign is not None else None
+        out.append(RuleRow(rule, account.code if account is not None else None, target))
+    return out
+
+
+def rule_account_id(session: Session, rule_id: int) -> int:
+    """The bank account a rule belongs to (RuleNotFoundError when there is no such rule)."""
+    rule = session.get(BankRule, rule_id)
+    if rule is None:
+        raise RuleNotFoundError(f"no bank rule {rule_id}", rule_id=rule_id)
+    return rule.bank_account_id
+
+
+def rule_body(session: Session, rule: BankRule) -> dict[str, Any]:
+    """A rule as `ledger bank rules list` prints it (amounts as decimal strings)."""
+    account = get_account_by_id(session, rule.bank_account_id)
+    target = session.get(Account, rule.account_id) if rule.account_id is not None else None
+    return {
+        "id": rule.id,
+        "bank_account_id": account.id,
+        "iban": account.iban,
+        "position": rule.position,
+        "name": rule.name,
+        "active": rule.active,
+        "counterparty_iban": rule.counterparty_iban,
+        "text_contains": rule.text_contains,
+        "text_regex": rule.text_regex,
+        "min": money(rule.amount_min_minor, account.currency),
+        "max": money(rule.amount_max_minor, account.currency),
+        "direction": rule.direction,
+        "action": rule.action,
+        "book_to": target.code if target is not None else None,
+        "narration": rule.narration,
+        "propose": (
+            {"kind": rule.propose_kind, "id": rule.propose_id} if rule.action == "propose" else None
+        ),
+    }
+
+
+# ------------------------------------------------------------------ the account's preset
+def preset_of(session: Session, bank_account_id: int) -> dict[str, Any] | None:
+    """The account's own CSV/XLSX preset as its settings, or None when none is set."""
+    preset = commands.account_preset(get_account_by_id(session, bank_account_id))
+    return None if preset is None else dict(preset_settings(preset))

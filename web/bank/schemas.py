@@ -6,11 +6,18 @@ Amounts are decimal strings in the account's currency, signed like the bank line
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ledger.reconcile.formats.detect import FORMATS
 from ledger.reconcile.matching import RECORD_KINDS, STATUSES
-from ledger.reconcile.models import ALLOCATION_KINDS
+from ledger.reconcile.models import (
+    ALLOCATION_KINDS,
+    RULE_ACTIONS,
+    RULE_DIRECTIONS,
+    RULE_PROPOSALS,
+)
 from web.api.schemas import Amount, IsoDate
 
 FORMAT_NAMES = ("auto", *FORMATS)
@@ -156,6 +163,8 @@ class MatchCountsSchema(Schema):
     examined = fields.Integer(required=True)
     settled_gifts = fields.Integer(required=True)
     repayments = fields.Integer(required=True)
+    payouts = fields.Integer(required=True, metadata={"description": "Stripe payouts arrived."})
+    booked_by_rules = fields.Integer(required=True)
     left = fields.Integer(required=True)
 
 
@@ -185,6 +194,134 @@ class MatchSchema(Schema):
         validate=validate.Length(min=1, max=50),
         metadata={"description": "Several parts split the line between records."},
     )
+
+
+class SuggestionSchema(Schema):
+    kind = fields.String(
+        required=True,
+        metadata={"description": "gift, repayment, entry, payout, campaign, loan or rule."},
+    )
+    record_id = fields.String(required=True)
+    amount = Amount(required=True, metadata={"description": "Signed like the line."})
+    label = fields.String(required=True)
+    score = fields.Integer(required=True, metadata={"description": "0 to 100."})
+    reasons = fields.List(fields.String(), required=True)
+
+
+class SuggestionListSchema(Schema):
+    suggestions = fields.List(fields.Nested(SuggestionSchema), required=True)
+
+
+class LineGiftSchema(Schema):
+    campaign_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    amount = Amount(
+        load_default=None, allow_none=True, metadata={"description": "Default: what is left."}
+    )
+    donor = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "The donor's person id (default: none)."},
+    )
+    anonymous = fields.Boolean(load_default=True)
+
+
+class LineGiftAnswerSchema(BankLineDetailSchema):
+    donation_id = fields.Integer(required=True)
+    donation_status = fields.String(required=True)
+
+
+class LineRepaymentSchema(Schema):
+    loan_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    amount = Amount(
+        load_default=None, allow_none=True, metadata={"description": "Default: what is left."}
+    )
+
+
+class LineRepaymentAnswerSchema(BankLineDetailSchema):
+    repayment_id = fields.Integer(required=True)
+
+
+class ProposeSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(RULE_PROPOSALS))
+    id = fields.Integer(required=True)
+
+
+class RuleSchema(Schema):
+    id = fields.Integer(required=True)
+    bank_account_id = fields.Integer(required=True)
+    iban = fields.String(required=True)
+    position = fields.Integer(required=True, metadata={"description": "1 is tried first."})
+    name = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    counterparty_iban = fields.String(allow_none=True)
+    text_contains = fields.String(allow_none=True)
+    text_regex = fields.String(allow_none=True)
+    min = Amount(allow_none=True, metadata={"description": "Smallest absolute amount."})
+    max = Amount(allow_none=True, metadata={"description": "Largest absolute amount."})
+    direction = fields.String(required=True, validate=validate.OneOf(RULE_DIRECTIONS))
+    action = fields.String(required=True, validate=validate.OneOf(RULE_ACTIONS))
+    book_to = fields.String(allow_none=True)
+    narration = fields.String(allow_none=True)
+    propose = fields.Nested(ProposeSchema, allow_none=True)
+
+
+class RuleListSchema(Schema):
+    rules = fields.List(fields.Nested(RuleSchema), required=True)
+
+
+class RuleCreateSchema(Schema):
+    """As `ledger bank rules add`: one action, `book_to` with `narration`, or
+    `propose_campaign`, or `propose_loan`."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    counterparty_iban = fields.String(load_default=None, allow_none=True)
+    text_contains = fields.String(load_default=None, allow_none=True)
+    text_regex = fields.String(load_default=None, allow_none=True)
+    min = Amount(load_default=None, allow_none=True)
+    max = Amount(load_default=None, allow_none=True)
+    direction = fields.String(load_default="any", validate=validate.OneOf(RULE_DIRECTIONS))
+    book_to = fields.String(load_default=None, allow_none=True)
+    narration = fields.String(load_default=None, allow_none=True)
+    propose_campaign = fields.Integer(load_default=None, allow_none=True)
+    propose_loan = fields.Integer(load_default=None, allow_none=True)
+    position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+
+    @validates_schema
+    def one_action(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        given = [data.get(k) is not None for k in ("book_to", "propose_campaign", "propose_loan")]
+        if sum(given) != 1:
+            raise ValidationError(
+                "one action: book_to (with narration), propose_campaign or propose_loan",
+                field_name="book_to",
+            )
+
+
+class RuleMoveSchema(Schema):
+    position = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class PresetSchema(Schema):
+    """The columns of the account's CSV or XLSX export, by their header text (as
+    `ledger bank accounts preset`)."""
+
+    date_column = fields.String(required=True)
+    date_format = fields.String(required=True, metadata={"description": "strptime, %d/%m/%Y"})
+    text_columns = fields.List(fields.String(), required=True)
+    value_date_column = fields.String(allow_none=True)
+    amount_column = fields.String(allow_none=True, metadata={"description": "Signed, or:"})
+    debit_column = fields.String(allow_none=True)
+    credit_column = fields.String(allow_none=True)
+    decimal = fields.String(validate=validate.OneOf(("it", "en")))
+    skip_rows = fields.Integer(validate=validate.Range(min=0, max=1000))
+    delimiter = fields.String(validate=validate.OneOf((";", ",", "\t", "|")))
+    sheet = fields.String(allow_none=True)
+
+
+class PresetAnswerSchema(Schema):
+    bank_account_id = fields.Integer(required=True)
+    iban = fields.String(required=True)
+    preset = fields.Nested(PresetSchema, required=True)
 
 
 class ReconciliationQuerySchema(Schema):

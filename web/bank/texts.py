@@ -25,6 +25,30 @@ KIND_TEXT: dict[str, Callable[[], str]] = {
 }
 
 
+REASON_TEXT: dict[str, Callable[[], str]] = {
+    "amount_equal": lambda: _("stesso importo"),
+    "reference_partial": lambda: _("riferimento RF con un carattere diverso"),
+    "same_counterparty_before": lambda: _("stesso ordinante di movimenti già spiegati"),
+    "date_close": lambda: _("date vicine"),
+    "two_instalments": lambda: _("due rate insieme"),
+    "descriptor": lambda: _("la descrizione riporta il nome del versamento Stripe"),
+}
+SUGGESTION_KIND_TEXT: dict[str, Callable[[], str]] = {
+    "gift": lambda: _("donazione in attesa"),
+    "repayment": lambda: _("rimborso già registrato"),
+    "entry": lambda: _("registrazione contabile"),
+    "payout": lambda: _("versamento Stripe"),
+    "campaign": lambda: _("donazione a una campagna"),
+    "loan": lambda: _("rimborso di un prestito"),
+    "rule": lambda: _("regola"),
+}
+DIRECTION_TEXT: dict[str, Callable[[], str]] = {
+    "in": lambda: _("solo entrate"),
+    "out": lambda: _("solo uscite"),
+    "any": lambda: _("entrate e uscite"),
+}
+
+
 def line_status(status: str) -> str:
     """A line's status in words."""
     return STATUS_TEXT[status]() if status in STATUS_TEXT else status
@@ -35,7 +59,61 @@ def allocation_kind(kind: str) -> str:
     return KIND_TEXT[kind]() if kind in KIND_TEXT else kind
 
 
-TEMPLATE_GLOBALS = (line_status, allocation_kind)
+def suggestion_fit(score: int) -> str:
+    """A suggestion's score as a short label of how well it fits."""
+    if score >= 60:
+        return _("molto probabile")
+    if score >= 35:
+        return _("probabile")
+    return _("possibile")
+
+
+def suggestion_reasons(reasons: tuple[str, ...] | list[str]) -> str:
+    """Why a suggestion is made, in words."""
+    words = []
+    for reason in reasons:
+        code, _sep, rule_id = reason.partition(":")
+        if code == "rule":
+            words.append(_("indicato dalla regola n. %(id)s", id=rule_id))
+        elif code in REASON_TEXT:
+            words.append(REASON_TEXT[code]())
+        else:
+            words.append(reason)
+    return ", ".join(words)
+
+
+def suggestion_kind(kind: str) -> str:
+    return SUGGESTION_KIND_TEXT[kind]() if kind in SUGGESTION_KIND_TEXT else kind
+
+
+def rule_direction(direction: str) -> str:
+    return DIRECTION_TEXT[direction]() if direction in DIRECTION_TEXT else direction
+
+
+TEMPLATE_GLOBALS = (
+    line_status,
+    allocation_kind,
+    suggestion_fit,
+    suggestion_reasons,
+    suggestion_kind,
+    rule_direction,
+)
+
+
+def act_error(exc: LedgerError) -> str:
+    """Why an act on a line or a rule was refused, in the page's language; the use case's
+    own message (with its figures) follows."""
+    if exc.code == "over_allocation":
+        return _("Importo superiore a quanto resta da spiegare: %(message)s", message=exc.message)
+    if exc.code == "line_refused":
+        return _(
+            "Il movimento non può diventare questa registrazione: %(message)s", message=exc.message
+        )
+    if exc.code == "invalid_rule":
+        return _("Regola non valida: %(message)s", message=exc.message)
+    if exc.code == "invalid_import":
+        return _("Schema non valido: %(message)s", message=exc.message)
+    return exc.message
 
 
 def import_error(exc: LedgerError) -> str:
