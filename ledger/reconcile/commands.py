@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
+from ledger.campaigns import accounts as campaign_accounts
 from ledger.campaigns.commands import APPLY_STRIPE_EVENT, EventApplied, settle_transfer_gift
 from ledger.campaigns.models import Donation, StripeEvent
 from ledger.commands import Origin, Outcome, begin, command
@@ -48,6 +49,7 @@ from ledger.reconcile.errors import (
     InvalidAllocationError,
     InvalidBankAccountError,
     InvalidImportError,
+    LineRefusedError,
     OverAllocationError,
 )
 from ledger.reconcile.formats import FORMATS, PARSERS, detect_format
@@ -600,6 +602,13 @@ def _book_by_rule(
     return True
 
 
+def takes_transfer_gifts(session: Session, account: BankAccount) -> bool:
+    """Whether gifts by transfer land on this bank account: campaigns book them to one
+    ledger account (`METHOD_ACCOUNT["bank_transfer"]`), which it must hold."""
+    wanted = campaign_accounts.METHOD_ACCOUNT["bank_transfer"]
+    return any(held.code == wanted for held in held_accounts(session, account))
+
+
 def _settle_gift(
     session: Session,
     account: BankAccount,
@@ -616,6 +625,7 @@ def _settle_gift(
         or gift.transfer_reference is None
         or gift.currency != account.currency
         or gift.amount_minor != line.amount_minor
+        or not takes_transfer_gifts(session, account)
     ):
         return False
     settle_transfer_gift(
@@ -896,6 +906,13 @@ def _settle_pending_gift(
     gift = session.get(Donation, donation_id)
     if gift is None or gift.status != "pending" or gift.method != "bank_transfer":
         return
+    if not takes_transfer_gifts(session, _line_account(session, line)):
+        raise LineRefusedError(
+            f"gifts by transfer are booked to {campaign_accounts.METHOD_ACCOUNT['bank_transfer']}, "
+            "which this bank account does not hold: the gift cannot arrive on it",
+            field="record",
+            record=str(donation_id),
+        )
     settle_transfer_gift(
         session,
         donation_id,

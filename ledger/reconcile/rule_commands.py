@@ -25,7 +25,6 @@ from ledger.campaigns.models import Donation
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.accounts import get_account
 from ledger.core.clock import Clock
-from ledger.core.models import Account
 from ledger.core.money import Money, format_minor
 from ledger.funds.lending import get_loan
 from ledger.funds.loan_commands import record_repayment
@@ -33,7 +32,7 @@ from ledger.funds.models import LoanRepayment
 from ledger.people.models import Person
 from ledger.reconcile import matching
 from ledger.reconcile import rules as rule_book
-from ledger.reconcile.commands import get_bank_account
+from ledger.reconcile.commands import get_bank_account, takes_transfer_gifts
 from ledger.reconcile.errors import (
     InvalidAllocationError,
     InvalidRuleError,
@@ -360,12 +359,10 @@ def line_to_gift(
             f"the campaign is in {campaign.currency}, the bank line in {account.currency}",
             field="campaign",
         )
-    mirrored = session.get(Account, account.account_id)
-    assert mirrored is not None
-    if mirrored.code != campaign_accounts.METHOD_ACCOUNT["bank_transfer"]:
+    if not takes_transfer_gifts(session, account):
         raise LineRefusedError(
-            f"gifts by transfer are booked to {campaign_accounts.METHOD_ACCOUNT['bank_transfer']}; "
-            f"this bank account mirrors {mirrored.code}",
+            f"gifts by transfer are booked to {campaign_accounts.METHOD_ACCOUNT['bank_transfer']}, "
+            "which this bank account does not hold",
             field="line",
         )
     donor = Donor()

@@ -33,6 +33,7 @@ from ledger.reconcile.commands import (
 )
 from ledger.reconcile.errors import (
     InvalidAllocationError,
+    LineRefusedError,
     OverAllocationError,
 )
 from ledger.reconcile.matching import line_views
@@ -418,3 +419,39 @@ def test_a_pending_transfer_gift_matched_by_hand_is_settled_once(ledger: Ledger)
         (whole, "gift", str(gift_id), 2500)
     ]
     assert ledger.read(lambda s: s.scalar(select(func.count()).select_from(Receipt))) == 1
+
+
+def test_a_gift_by_transfer_is_settled_only_from_a_bank_account_holding_its_account(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    # Campaigns book transfer gifts to assets:bank:main. A bank account that neither
+    # mirrors nor holds it (here one mirroring assets:bank:other) cannot receive one:
+    # its reference is not applied and a match by hand is refused, nothing written.
+    campaign_id = new_campaign(ledger)
+    gift_id = start(ledger, campaign_id, "25.00", "pledge")
+    ledger.create_account("assets:bank:other", "asset")
+    ledger.run(
+        lambda s: create_bank_account(
+            s, iban=FI, account_code="assets:bank:other", origin=TREASURER, clock=ledger.clock
+        )
+    )
+    clock.instant = LATER
+    (line,) = _import(
+        ledger,
+        [
+            ParsedLine(
+                date(2026, 6, 18), 2500, "DONO", "r1", reference=creditor_reference("D", gift_id)
+            )
+        ],
+    )
+    counts = _apply(ledger)
+    assert (counts["settled_gifts"], counts["left"]) == (0, 1)
+    before = footprint(ledger)
+    with pytest.raises(LineRefusedError):
+        ledger.run(
+            lambda s: match_line(
+                s, line, [("gift", gift_id, 2500)], origin=TREASURER, clock=ledger.clock
+            )
+        )
+    assert footprint(ledger) == before
+    assert fetch(ledger, Donation, gift_id).status == "pending"
