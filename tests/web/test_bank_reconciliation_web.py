@@ -20,7 +20,7 @@ from ledger.people import totp
 from ledger.reconcile.commands import create_bank_account, get_bank_account, import_statement
 from ledger.reconcile.report import reconciliation
 from tests.bank_fixtures import FI_053, fixture_bytes
-from tests.web.conftest import make_user, sign_in, totp_code
+from tests.web.conftest import csrf_token, make_user, sign_in, totp_code
 from tests.web.test_api import make_caller
 
 FI = "FI7433010001222090"
@@ -120,3 +120,41 @@ def test_the_api_answers_the_report_and_refuses_a_donor(
 
     donor = make_caller(ledger, clock, "donatrice@example.org", "Donatrice", ["donor"])
     assert client.get(url, headers=donor.auth).status_code == 403
+
+
+def test_a_fund_cash_account_is_held_from_the_page_and_the_api_once(
+    client: FlaskClient, ledger: Ledger, clock: FixedClock
+) -> None:
+    account_id, _first = _account_with_statement(ledger)
+    ledger.create_account("assets:funds:1:cash", "asset")
+    ledger.create_account("assets:funds:2:cash", "asset")
+    secret = totp.new_secret()
+    make_user(ledger, "tesoriere@example.org", ["treasurer"], totp_secret=secret)
+    sign_in(client, "tesoriere@example.org", code=totp_code(ledger, secret))
+    page = client.get(f"/banca/{account_id}/riconciliazione").get_data(as_text=True)
+    key = re.search(r'name="form_key"[^>]*value="([^"]+)"', page)
+    assert key
+    fields = {"csrf_token": csrf_token(page), "form_key": key.group(1)}
+    for _ in range(2):  # a double submit holds it once
+        sent = client.post(
+            f"/banca/{account_id}/conti-tenuti", data={**fields, "account": "assets:funds:1:cash"}
+        )
+        assert sent.status_code == 302
+    held = ledger.read(lambda s: [h.code for h in reconciliation(s, FI, LATE).held])
+    assert held == ["assets:bank:fi", "assets:funds:1:cash"]
+
+    t = make_caller(ledger, clock, "api@example.org", "Tesoriere API", ["treasurer"])
+    url = f"/api/v1/bank-accounts/{account_id}/holdings"
+    first = client.post(url, json={"account": "assets:funds:2:cash"}, headers=t.with_key("h-1"))
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["held_accounts"] == [
+        "assets:bank:fi",
+        "assets:funds:1:cash",
+        "assets:funds:2:cash",
+    ]
+    again = client.post(url, json={"account": "assets:funds:2:cash"}, headers=t.with_key("h-1"))
+    assert again.status_code == 200
+    conflict = client.post(url, json={"account": "assets:funds:1:cash"}, headers=t.with_key("h-1"))
+    assert conflict.status_code == 409
+    refused = client.post(url, json={"account": "equity:opening"}, headers=t.with_key("h-2"))
+    assert refused.status_code == 422

@@ -45,6 +45,8 @@ from web.bank.schemas import (
     BankLineDetailSchema,
     BankLineListSchema,
     BookSchema,
+    HeldAccountsSchema,
+    HoldSchema,
     IgnoreSchema,
     ImportReportSchema,
     LineGiftAnswerSchema,
@@ -669,3 +671,37 @@ def reconciliation_view(bank_account_id: int) -> ResponseReturnValue:
     name = f"reconciliation-{bank_account_id}-{as_of.isoformat()}.{fmt}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+# --------------------------------------------------------------------------- holdings
+@bp.post("/bank-accounts/<int:bank_account_id>/holdings")
+@allow(*TREASURER)
+@needs_scope(MONEY)
+@documented(
+    "Hold a further ledger account in a bank account",
+    tag=TAG,
+    body=HoldSchema,
+    idempotent=True,
+    responses={201: ("Every ledger account the bank account holds.", HeldAccountsSchema)},
+    errors={
+        404: "`bank_account_not_found` or `account_not_found`.",
+        409: "`account_held` (another bank account holds it) or `idempotency_conflict`.",
+        422: "`invalid_bank_account` (not an asset, another currency).",
+    },
+)
+def hold_account_view(bank_account_id: int) -> ResponseReturnValue:
+    """An asset account whose money sits in this bank account (a fund's cash): counted in
+    the reconciliation's book balance; its fund's loans are repaid by reference from it."""
+    return command_post(
+        HoldSchema(),
+        lambda session, data, origin, key: commands.hold_account(
+            session,
+            reads.get_account_by_id(session, bank_account_id).iban,
+            data["account"],
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        ),
+        lambda _session, held: {"held_accounts": [a.code for a in held]},
+        HeldAccountsSchema(),
+    )

@@ -70,6 +70,14 @@ def preset_choices(has_own: bool) -> list[SelectChoice]:
     return [first] + [SelectChoice(name, name) for name in sorted(PRESETS)]
 
 
+class HoldForm(FlaskForm):  # type: ignore[misc]
+    form_key = key_field()
+    account = SelectField(
+        _l("Conto del registro tenuto in questo conto bancario"), validators=[_required]
+    )
+    submit = SubmitField(_l("Aggiungi il conto"))
+
+
 class ImportForm(FlaskForm):  # type: ignore[misc]
     form_key = key_field()
     file = FileField(

@@ -58,6 +58,7 @@ from web.bank.forms import (
     BookForm,
     DisableRuleForm,
     GiftForm,
+    HoldForm,
     IgnoreForm,
     ImportForm,
     MatchForm,
@@ -870,7 +871,48 @@ def reconciliation_view(bank_account_id: int) -> ResponseReturnValue:
         return reads.account_row(db, bank_account_id), reconciliation(db, account.iban, as_of)
 
     account, report = views.read_once(read)
-    return render_template("bank/reconciliation.html", account=account, report=report)
+    form = HoldForm()
+    form.account.choices = views.snapshot(reads.asset_account_codes)
+    views.form_key(form)
+    return render_template(
+        "bank/reconciliation.html", account=account, report=report, hold_form=form
+    )
+
+
+@bp.route("/banca/<int:bank_account_id>/conti-tenuti", methods=["GET", "POST"])
+@allow(TREASURER, two_factor=True)
+def hold_view(bank_account_id: int) -> ResponseReturnValue:
+    """Add an asset account whose money sits in this bank account (a fund's cash): the
+    reconciliation counts it in the books' balance, and a loan of that fund is repaid
+    by reference from this account."""
+    form = HoldForm()
+    form.account.choices = views.snapshot(reads.asset_account_codes)
+    key = views.form_key(form)
+    target = url_for("bank.reconciliation_view", bank_account_id=bank_account_id)
+    if not form.validate_on_submit():
+        return redirect(target)
+    origin, clock = views.origin(), views.clock()
+    try:
+        outcome = in_transaction(
+            lambda db: commands.hold_account(
+                db,
+                reads.get_account_by_id(db, bank_account_id).iban,
+                form.account.data or "",
+                origin=origin,
+                clock=clock,
+                key=key,
+            )
+        )
+    except LedgerError as exc:
+        flash(texts.act_error(exc), "error")
+    else:
+        flash(
+            _("Il conto %(code)s è tenuto in questo conto bancario.", code=form.account.data)
+            if outcome.created
+            else _("Questo conto era già tenuto qui."),
+            "success",
+        )
+    return redirect(target)
 
 
 @bp.get("/banca/<int:bank_account_id>/riconciliazione.<fmt>")

@@ -383,3 +383,11 @@ class ReconciliationSchema(Schema):
     entries_not_on_bank_total = Amount()
     difference = Amount(metadata={"description": "Zero when the bank and the books agree."})
     statements_used = fields.List(fields.Nested(StatementUsedSchema))
+
+
+class HoldSchema(Schema):
+    account = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class HeldAccountsSchema(Schema):
+    held_accounts = fields.List(fields.String(), metadata={"description": "Mirrored first."})
