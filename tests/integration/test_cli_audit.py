@@ -247,6 +247,7 @@ BANK_MONTH_ACTIONS = [
     "donation.transfer_start",
     "stripe.payout",
     "bank_account.create",
+    "bank_account.hold",
     "bank.import",
     "loan.repayment",
     "donation.transfer_settle",
