@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.grants import bench_matching
+from bench.posting import bench_single
 from ledger.core.chain import chain_hash
 from ledger.core.errors import InsufficientFundsError
 from ledger.core.journal import EntrySpec, PostingSpec
@@ -348,6 +349,9 @@ def main() -> None:
         backends.append(("PostgreSQL", pg_db))
     for name, make in backends:
         out(f"\n## {name}")
+        out("single-entry posting against Core with row locks (alternating rounds)")
+        with make() as url:
+            bench_single(url, out, SINGLE_N)
         out("posting throughput")
         with make() as url:
             bench_posting(url, out)
