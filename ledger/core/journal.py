@@ -9,10 +9,15 @@ positive, that sum to zero in each currency (I1). Posting one:
 3. locks the balance rows in ascending account id order, applies the postings
    and refuses any no-overdraft account whose available balance would go below
    zero (I5);
-4. locks the journal head, refuses a date in a closed period (I8), and writes
-   the entry with the next gapless sequence number and its hash-chain link (I9).
+4. locks the journal head (reading the period lock date with it), refuses a date
+   in a closed period (I8), and writes the entry with the next gapless sequence
+   number and its hash-chain link (I9).
 
 All of it happens in the caller's unit of work, so a refusal leaves nothing (I10).
+`post_entry` takes the lean path: accounts from the process cache, the
+idempotency record read with the balance locks (steps 1 and 3 in one statement,
+a refusal still decided before anything is written), and on PostgreSQL every row
+of step 4 written by one statement just before COMMIT.
 """
 
 from __future__ import annotations
