@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.grants import bench_matching
+from bench.posting import bench_single
 from bench.reconcile import bench_reconcile
 from ledger.core.chain import chain_hash
 from ledger.core.errors import InsufficientFundsError
@@ -356,6 +357,9 @@ def main() -> None:
             with make() as url:
                 bench_reconcile(url, out, lines=1000 if SMALL else 10_000)
             continue
+        out("single-entry posting against Core with row locks (alternating rounds)")
+        with make() as url:
+            bench_single(url, out, SINGLE_N)
         out("posting throughput")
         with make() as url:
             bench_posting(url, out)

@@ -20,7 +20,7 @@ so no total, balance or replayed sum of an account's postings can overflow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -28,7 +28,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ledger.core.accounts import AccountView, get_account, list_accounts, normal_sign
+from ledger.core.accounts import (
+    AccountLike,
+    AccountView,
+    get_account,
+    list_accounts,
+    normal_sign,
+)
 from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
 from ledger.core.models import Balance, JournalEntry, Posting
 from ledger.core.money import MAX_MINOR
@@ -39,7 +45,7 @@ from ledger.core.storage import is_postgresql
 class WorkingBalance:
     """A locked balance row being changed inside one unit of work."""
 
-    account: AccountView
+    account: AccountLike
     posted_debits: int
     posted_credits: int
     pending_debits: int
@@ -48,7 +54,7 @@ class WorkingBalance:
     dirty: bool = False
 
     @classmethod
-    def of(cls, account: AccountView, row: Any) -> WorkingBalance:
+    def of(cls, account: AccountLike, row: Any) -> WorkingBalance:
         """From a `balances` row (ORM object or Core row with the same columns)."""
         return cls(
             account,
@@ -118,7 +124,7 @@ class WorkingBalance:
             )
 
 
-def lock_balances(session: Session, accounts: list[AccountView]) -> dict[int, WorkingBalance]:
+def lock_balances(session: Session, accounts: Sequence[AccountLike]) -> dict[int, WorkingBalance]:
     """Lock and load the balance rows of `accounts` in ascending id order."""
     by_id = {a.id: a for a in accounts}
     stmt = (
@@ -136,7 +142,7 @@ def lock_balances(session: Session, accounts: list[AccountView]) -> dict[int, Wo
     if is_postgresql(session):
         stmt = stmt.with_for_update()
     out: dict[int, WorkingBalance] = {}
-    for row in session.execute(stmt):
+    for row in session.connection().execute(stmt):
         out[row.account_id] = WorkingBalance.of(by_id[row.account_id], row)
     return out
 

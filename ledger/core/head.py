@@ -9,12 +9,12 @@ and the head last, so the lock order is total and cannot deadlock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ledger.core.models import LedgerHead
+from ledger.core.models import LedgerHead, Period
 from ledger.core.storage import is_postgresql
 
 
@@ -34,8 +34,29 @@ def lock_head(session: Session) -> Head:
     ).where(LedgerHead.id == 1)
     if is_postgresql(session):
         stmt = stmt.with_for_update()
-    row = session.execute(stmt).one()
+    row = session.connection().execute(stmt).one()
     return Head(row.last_sequence, row.last_hash, row.last_recorded_at)
+
+
+_HEAD_AND_LOCK_DATE = select(
+    LedgerHead.last_sequence,
+    LedgerHead.last_hash,
+    LedgerHead.last_recorded_at,
+    select(func.max(Period.ends_on)).scalar_subquery().label("locked_through"),
+).where(LedgerHead.id == 1)
+
+
+def lock_head_for_posting(session: Session) -> tuple[Head, date | None]:
+    """Lock the head and read the period lock date with it, in one statement.
+
+    A period is closed under the head lock (`periods.close_period`), so the lock
+    date read here cannot change before this transaction ends.
+    """
+    stmt = _HEAD_AND_LOCK_DATE
+    if is_postgresql(session):
+        stmt = stmt.with_for_update(of=LedgerHead)
+    row = session.connection().execute(stmt).one()
+    return Head(row.last_sequence, row.last_hash, row.last_recorded_at), row.locked_through
 
 
 _UPDATE_HEAD = (

@@ -20,17 +20,18 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ledger.core.accounts import AccountView, accounts_by_code
+from ledger.core.accounts import AccountView, account_refs
 from ledger.core.balances import lock_balances, store_balances
 from ledger.core.chain import request_hash
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import (
+    AccountNotFoundError,
     CurrencyMismatchError,
     HoldAmountError,
     HoldExpiredError,
@@ -46,6 +47,7 @@ from ledger.core.journal import (
     check_replay,
     check_text,
     load_entries,
+    lock_with_key,
     lookup_keys,
     record_key,
     write_entries,
@@ -153,56 +155,82 @@ def get_hold(session: Session, hold_id: str) -> HoldView:
 
 
 def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult:
-    """Reserve money; refused if a no-overdraft account's available would go below zero."""
+    """Reserve money; refused if a no-overdraft account's available would go below zero.
+
+    The lean path of a hold: accounts from the process cache, the idempotency record
+    read with the balance locks, the new hold answered without reading it back.
+    """
     req_hash = request_hash(spec.request())
-    replay = check_replay(
-        lookup_keys(session, [spec.idempotency_key]).get(spec.idempotency_key), "hold", req_hash
-    )
+    key = spec.idempotency_key
+    try:
+        accounts = account_refs(session, {spec.debit_account, spec.credit_account})
+        for account in accounts.values():
+            if account.currency != spec.amount.currency:
+                raise CurrencyMismatchError(
+                    f"account {account.code} is in {account.currency}, "
+                    f"the hold is in {spec.amount.currency}",
+                    account=account.code,
+                )
+    except (AccountNotFoundError, CurrencyMismatchError):
+        # A key already used answers (or conflicts) before anything else is checked.
+        earlier = check_replay(lookup_keys(session, [key]).get(key), "hold", req_hash)
+        if earlier is None:
+            raise
+        assert earlier.hold_id is not None
+        return HoldResult(get_hold(session, earlier.hold_id), False)
+    debit, credit = accounts[spec.debit_account], accounts[spec.credit_account]
+    balances, stored = lock_with_key(session, key, [debit, credit])
+    replay = check_replay(stored, "hold", req_hash)
     if replay is not None:
         assert replay.hold_id is not None
         return HoldResult(get_hold(session, replay.hold_id), False)
     now = clock.now()
     if spec.expires_at is not None and spec.expires_at <= now:
         raise InvalidEntryError("a hold cannot expire in the past")
-    accounts = accounts_by_code(session, {spec.debit_account, spec.credit_account})
-    for account in accounts.values():
-        if account.currency != spec.amount.currency:
-            raise CurrencyMismatchError(
-                f"account {account.code} is in {account.currency}, "
-                f"the hold is in {spec.amount.currency}",
-                account=account.code,
-            )
-    debit, credit = accounts[spec.debit_account], accounts[spec.credit_account]
-    balances = lock_balances(session, [debit, credit])
     balances[debit.id].hold(spec.amount.minor)
     balances[credit.id].hold(-spec.amount.minor)
     for b in balances.values():
         b.check_overdraft(spec.idempotency_key)
     hold_id = str(uuid.uuid4())
-    session.execute(
-        insert(Hold),
-        [
-            {
-                "id": hold_id,
-                "idempotency_key": spec.idempotency_key,
-                "request_hash": req_hash,
-                "kind": spec.kind,
-                "debit_account_id": debit.id,
-                "credit_account_id": credit.id,
-                "currency": spec.amount.currency,
-                "amount_minor": spec.amount.minor,
-                "narration": spec.narration,
-                "metadata_json": spec.metadata_json,
-                "actor": spec.actor,
-                "created_at": now,
-                "expires_at": spec.expires_at,
-            }
-        ],
+    session.connection().execute(
+        _INSERT_HOLDS,
+        {
+            "id": hold_id,
+            "idempotency_key": spec.idempotency_key,
+            "request_hash": req_hash,
+            "kind": spec.kind,
+            "debit_account_id": debit.id,
+            "credit_account_id": credit.id,
+            "currency": spec.amount.currency,
+            "amount_minor": spec.amount.minor,
+            "narration": spec.narration,
+            "metadata_json": spec.metadata_json,
+            "actor": spec.actor,
+            "created_at": now,
+            "expires_at": spec.expires_at,
+        },
     )
     record_key(session, spec.idempotency_key, "hold", req_hash, hold_id=hold_id, created_at=now)
     store_balances(session, balances)
-    session.flush()
-    return HoldResult(get_hold(session, hold_id), True)
+    view = HoldView(
+        hold_id,
+        spec.idempotency_key,
+        spec.kind,
+        debit.code,
+        credit.code,
+        spec.amount,
+        now.astimezone(UTC),
+        spec.expires_at.astimezone(UTC) if spec.expires_at is not None else None,
+        spec.narration,
+        json.loads(spec.metadata_json),
+        "open",
+        None,
+        None,
+    )
+    return HoldResult(view, True)
+
+
+_INSERT_HOLDS = insert(Hold.__table__)  # type: ignore[arg-type]
 
 
 def _open_hold(session: Session, hold_id: str) -> tuple[Hold, AccountView, AccountView]:

@@ -1,0 +1,268 @@
+"""Single-entry posting: the engine beside plain SQLAlchemy Core with row locks.
+
+Both sides move the same amount between the same two accounts, one entry per
+transaction, on the same engine (same pool, same `pool_pre_ping`, same SQLite
+pragmas). The Core baseline does what any hand-written posting with row locks
+does and nothing more: lock the two balance rows (SELECT ... FOR UPDATE in
+account id order on PostgreSQL; SQLite's BEGIN IMMEDIATE), update them, insert
+the entry (its hash computed) and its two postings, COMMIT. The engine adds
+idempotency with a request hash, the overdraft check, the closed-period check,
+the gapless sequence and the hash chain.
+
+The two run in alternating rounds so that the load of a shared machine falls
+on both alike; the ratio reported is engine rate / Core rate over all rounds
+(and the spread of the per-round ratios).
+
+    python -m bench.posting            # both backends, the comparison only
+    python -m bench.posting --profile  # statements per entry and a cProfile of post_entry
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, event, select, update
+
+from ledger.core.chain import chain_hash
+from ledger.core.journal import EntrySpec, PostingSpec
+from ledger.core.models import Balance, JournalEntry, Posting
+from ledger.core.money import Money
+from ledger.core.service import Ledger
+
+ENTRIES = JournalEntry.__table__
+POSTINGS = Posting.__table__
+BALANCES = Balance.__table__
+ROUNDS = 6
+
+_LOCK = (
+    select(
+        BALANCES.c.account_id,
+        BALANCES.c.posted_debits,
+        BALANCES.c.posted_credits,
+        BALANCES.c.version,
+    )
+    .where(BALANCES.c.account_id.in_(bindparam("ids", expanding=True)))
+    .order_by(BALANCES.c.account_id)
+)
+_UPDATE = (
+    update(BALANCES)
+    .where(BALANCES.c.account_id == bindparam("b_id"))
+    .values(
+        posted_debits=bindparam("b_pd"),
+        posted_credits=bindparam("b_pc"),
+        version=bindparam("b_v"),
+    )
+)
+
+
+def _setup(ledger: Ledger) -> tuple[int, int]:
+    ledger.create_account("assets:bench:cash", "asset")
+    ledger.create_account("income:bench:gifts", "income")
+    ids = {a.code: a.id for a in ledger.accounts()}
+    return ids["assets:bench:cash"], ids["income:bench:gifts"]
+
+
+def _spec(i: int) -> EntrySpec:
+    amount = 100 + i % 997
+    return EntrySpec(
+        f"one-{i}",
+        "bench",
+        [
+            PostingSpec("assets:bench:cash", Money(amount, "EUR")),
+            PostingSpec("income:bench:gifts", Money(-amount, "EUR")),
+        ],
+        effective_on=date(2026, 1, 1 + i % 28),
+        narration="bench",
+    )
+
+
+class CoreTransfer:
+    """The baseline: one transfer per transaction in plain Core, with row locks."""
+
+    def __init__(self, ledger: Ledger, debit: int, credit: int) -> None:
+        self.engine = ledger.engine
+        self.clock = ledger.clock
+        self.debit, self.credit = debit, credit
+        self.lock = _LOCK.with_for_update() if self.engine.dialect.name == "postgresql" else _LOCK
+        self.sequence = 10**12
+        self.previous = "0" * 64
+
+    def post(self, i: int) -> None:
+        amount = 100 + i % 997
+        self.sequence += 1
+        entry_id = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            rows = {
+                r.account_id: r
+                for r in conn.execute(self.lock, {"ids": sorted((self.debit, self.credit))})
+            }
+            d, c = rows[self.debit], rows[self.credit]
+            conn.execute(
+                _UPDATE,
+                [
+                    {"b_id": d.account_id, "b_pd": d.posted_debits + amount,
+                     "b_pc": d.posted_credits, "b_v": d.version + 1},
+                    {"b_id": c.account_id, "b_pd": c.posted_debits,
+                     "b_pc": c.posted_credits + amount, "b_v": c.version + 1},
+                ],
+            )  # fmt: skip
+            self.previous = chain_hash(self.previous, entry_id)
+            conn.execute(
+                ENTRIES.insert(),
+                {
+                    "id": entry_id,
+                    "sequence": self.sequence,
+                    "idempotency_key": f"core-{self.sequence}",
+                    "request_hash": self.previous,
+                    "kind": "bench",
+                    "effective_on": date(2026, 1, 1 + i % 28),
+                    "recorded_at": self.clock.now(),
+                    "actor": None,
+                    "narration": "bench",
+                    "metadata_json": "{}",
+                    "reverses_entry_id": None,
+                    "hold_id": None,
+                    "hash": self.previous,
+                },
+            )
+            conn.execute(
+                POSTINGS.insert(),
+                [
+                    {"entry_id": entry_id, "leg": 0, "account_id": self.debit,
+                     "currency": "EUR", "amount_minor": amount},
+                    {"entry_id": entry_id, "leg": 1, "account_id": self.credit,
+                     "currency": "EUR", "amount_minor": -amount},
+                ],
+            )  # fmt: skip
+
+
+def bench_single(url: str, out: Callable[[str], None], n: int) -> float:
+    """Print engine and Core rates of one entry per transaction; return the ratio."""
+    ledger = Ledger.from_url(url)
+    debit, credit = _setup(ledger)
+    core = CoreTransfer(ledger, debit, credit)
+    per_round = max(n // ROUNDS, 1)
+    # Warm both paths (connections, statement caches) outside the timing.
+    for i in range(20):
+        ledger.post(_spec(-1 - i))
+        core.post(-1 - i)
+    engine_s = core_s = 0.0
+    ratios = []
+    i = 0
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        for k in range(per_round):
+            ledger.post(_spec(i + k))
+        t_engine = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for k in range(per_round):
+            core.post(i + k)
+        t_core = time.perf_counter() - t0
+        i += per_round
+        engine_s += t_engine
+        core_s += t_core
+        ratios.append(t_core / t_engine)
+    total = per_round * ROUNDS
+    ratio = core_s / engine_s
+    out(f"  engine, one entry per transaction:   {rate(total, engine_s)}")
+    out(f"  Core with row locks, same transfer:  {rate(total, core_s)}")
+    out(
+        f"  ratio engine / Core with row locks:  {ratio:.2f} (rounds {min(ratios):.2f}-"
+        f"{max(ratios):.2f}, {ROUNDS} alternating rounds; target >= 0.90)"
+    )
+    ledger.engine.dispose()
+    return ratio
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f}/s ({n:,} in {seconds:.2f} s)"
+
+
+# --------------------------------------------------------------------------- profile
+def count_statements(engine: Engine) -> tuple[Counter[str], Callable[[], None]]:
+    """Count the statements `engine` sends, by their first words; returns (counter, stop)."""
+    seen: Counter[str] = Counter()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen[" ".join(statement.split()[:4])[:60]] += 1
+
+    def on_commit(_conn: Any) -> None:
+        seen["COMMIT"] += 1
+
+    def on_begin(_conn: Any) -> None:
+        seen["BEGIN"] += 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "begin", on_begin)
+
+    def stop() -> None:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine, "begin", on_begin)
+
+    return seen, stop
+
+
+def profile(url: str, out: Callable[[str], None], n: int = 500) -> None:
+    """Statements per entry and the top of a cProfile of `Ledger.post`."""
+    ledger = Ledger.from_url(url)
+    _setup(ledger)
+    for i in range(50):
+        ledger.post(_spec(10**6 + i))
+    seen, stop = count_statements(ledger.engine)
+    ledger.post(_spec(2 * 10**6))
+    stop()
+    out(f"  statements for one entry ({sum(seen.values())}, BEGIN/COMMIT included):")
+    for statement, count in seen.most_common():
+        out(f"    {count} x {statement}")
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for i in range(n):
+        ledger.post(_spec(i))
+    prof.disable()
+    seconds = time.perf_counter() - t0
+    out(f"  {n} entries under cProfile: {seconds / n * 1000:.2f} ms each")
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
+    for line in buf.getvalue().splitlines():
+        if line.strip() and not line.startswith(("   Ordered", "         ")):
+            out("    " + line.rstrip())
+    ledger.engine.dispose()
+
+
+def main() -> None:
+    from bench.__main__ import conditions, pg_db, pg_version, sqlite_db
+
+    version = pg_version()
+    for line in conditions(version):
+        print(f"- {line}")
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"- load average at start: {' '.join(load)}")
+    backends = [("SQLite", sqlite_db)] + ([("PostgreSQL", pg_db)] if version else [])
+    samples: dict[str, list[float]] = {}
+    for name, make in backends:
+        print(f"## {name}")
+        with make() as url:
+            if "--profile" in sys.argv:
+                profile(url, print)
+            else:
+                samples[name] = [bench_single(url, print, 600)]
+    for name, values in samples.items():
+        print(f"{name}: ratio {statistics.median(values):.2f}")
+
+
+if __name__ == "__main__":
+    main()

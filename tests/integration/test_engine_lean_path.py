@@ -1,0 +1,298 @@
+"""The lean posting path (issue 14, part 1) keeps the book that the earlier path wrote.
+
+`_post_as_before` writes an entry exactly as `post_entry` did before the lean
+path: the idempotency lookup, the accounts, the balance locks, the head and
+the period lock date each read by their own statement, then the entry, its
+postings, its key, the balances and the head written by separate statements.
+A chain mixing entries written that way with entries of the lean path (single
+entries, batches, holds, reversals) must verify, and a change to either kind
+must be found. The process-wide account cache must never keep an account that
+a rollback undid.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ledger.core.accounts import accounts_by_code, create_account
+from ledger.core.balances import lock_balances, store_balances
+from ledger.core.chain import chain_hash, entry_canonical, request_hash
+from ledger.core.clock import Clock
+from ledger.core.head import Head, advance_head, lock_head
+from ledger.core.holds import HoldSpec
+from ledger.core.journal import (
+    _INSERT_ENTRIES,
+    _INSERT_KEYS,
+    _INSERT_POSTINGS,
+    EntrySpec,
+    PostingSpec,
+    post_entry,
+)
+from ledger.core.models import Balance, JournalEntry
+from ledger.core.money import Money
+from ledger.core.periods import check_open, locked_through
+from ledger.core.service import Ledger
+from tests.conftest import make_database
+
+CASH = "assets:cash"
+GIFTS = "income:gifts"
+POOL = "liabilities:pool"
+
+
+def eur(minor: int) -> Money:
+    return Money(minor, "EUR")
+
+
+def gift(key: str, amount: int, day: int = 2) -> EntrySpec:
+    return EntrySpec(
+        key,
+        "donation",
+        [PostingSpec(CASH, eur(amount)), PostingSpec(GIFTS, eur(-amount))],
+        effective_on=date(2026, 6, day),
+        narration=f"dono {key}",
+        metadata={"campaign": 7},
+    )
+
+
+def _post_as_before(session: Session, spec: EntrySpec, clock: Clock) -> int:
+    """One entry written statement by statement, as the engine did before issue 14."""
+    req = request_hash(spec.request())
+    accounts = accounts_by_code(session, {p.account for p in spec.postings})
+    balances = lock_balances(session, list(accounts.values()))
+    legs = [(accounts[p.account], p.amount.minor) for p in spec.postings]
+    for account, amount in legs:
+        balances[account.id].post(amount)
+    for account, _ in legs:
+        balances[account.id].check_overdraft(spec.idempotency_key)
+    head = lock_head(session)
+    assert spec.effective_on is not None
+    check_open(spec.effective_on, locked_through(session))
+    now = clock.now()
+    recorded_at = max(now, head.last_recorded_at) if head.last_recorded_at else now
+    sequence, entry_id = head.last_sequence + 1, str(uuid.uuid4())
+    rows = [(leg, a.id, a.currency, amount) for leg, (a, amount) in enumerate(legs)]
+    canonical = entry_canonical(
+        sequence=sequence,
+        entry_id=entry_id,
+        idempotency_key=spec.idempotency_key,
+        request_hash=req,
+        kind=spec.kind,
+        effective_on=spec.effective_on,
+        recorded_at=recorded_at,
+        actor=spec.actor,
+        narration=spec.narration,
+        metadata_json=spec.metadata_json,
+        reverses_entry_id=None,
+        hold_id=None,
+        postings=rows,
+    )
+    digest = chain_hash(head.last_hash, canonical)
+    connection = session.connection()
+    connection.execute(
+        _INSERT_ENTRIES,
+        [
+            {
+                "id": entry_id,
+                "sequence": sequence,
+                "idempotency_key": spec.idempotency_key,
+                "request_hash": req,
+                "kind": spec.kind,
+                "effective_on": spec.effective_on,
+                "recorded_at": recorded_at,
+                "actor": spec.actor,
+                "narration": spec.narration,
+                "metadata_json": spec.metadata_json,
+                "reverses_entry_id": None,
+                "hold_id": None,
+                "hash": digest,
+            }
+        ],
+    )
+    connection.execute(
+        _INSERT_POSTINGS,
+        [
+            {"entry_id": entry_id, "leg": leg, "account_id": account_id, "currency": cur,
+             "amount_minor": amount}
+            for leg, account_id, cur, amount in rows
+        ],
+    )  # fmt: skip
+    connection.execute(
+        _INSERT_KEYS,
+        [
+            {"key": spec.idempotency_key, "operation": "entry", "request_hash": req,
+             "entry_id": entry_id, "hold_id": None, "created_at": now}
+        ],
+    )  # fmt: skip
+    store_balances(session, balances)
+    advance_head(session, Head(sequence, digest, recorded_at))
+    return sequence
+
+
+def _open_book(ledger: Ledger) -> None:
+    ledger.create_account(CASH, "asset", no_overdraft=True)
+    ledger.create_account(GIFTS, "income")
+    ledger.create_account(POOL, "liability")
+
+
+def test_a_chain_of_entries_written_before_and_after_the_lean_path_verifies(
+    ledger: Ledger,
+) -> None:
+    _open_book(ledger)
+    clock = ledger.clock
+    for i in range(3):
+        ledger.run(lambda s, i=i: _post_as_before(s, gift(f"old-{i}", 1000 + i), clock))
+    first = ledger.post(gift("new-0", 500))
+    assert first.created and first.entry.sequence == 4
+    ledger.post_batch([gift(f"new-batch-{i}", 10 + i) for i in range(3)])
+    ledger.run(lambda s: _post_as_before(s, gift("old-3", 7), clock))
+    hold = ledger.hold(HoldSpec("hold-1", "grant", CASH, POOL, eur(300)))
+    ledger.post_hold(hold.hold.id, idempotency_key="hold-1-post", amount=eur(200))
+    ledger.reverse(idempotency_key="undo-old-1", sequence=2)
+    ledger.run(lambda s: _post_as_before(s, gift("old-4", 9), clock))
+    again = ledger.post(gift("new-0", 500))
+    assert not again.created and again.entry == first.entry
+
+    report = ledger.verify()
+    assert report.ok, report.first
+    assert report.entries_checked == 11
+    # Gifts 1000 + 1001 + 1002 + 500 + 33 + 7 + 9, the posted part of the hold 200, less
+    # the reversed 1001.
+    assert ledger.balance(CASH).posted == 2751
+
+    def narrations(session: Session) -> dict[int, str]:
+        return dict(session.execute(select(JournalEntry.sequence, JournalEntry.narration)).all())
+
+    assert ledger.read(narrations)[4] == "dono new-0"
+
+
+@pytest.mark.parametrize("sequence", [3, 4])
+def test_verify_finds_a_changed_balance_on_either_side_of_the_change(
+    ledger: Ledger, sequence: int
+) -> None:
+    """The mixed chain is checked, not waved through: break the balance total an old
+    (3) or a new (4) entry left and verify names the balances as wrong."""
+    _open_book(ledger)
+    clock = ledger.clock
+    for i in range(3):
+        ledger.run(lambda s, i=i: _post_as_before(s, gift(f"old-{i}", 100), clock))
+    ledger.post(gift("new-0", 100))
+    assert ledger.verify().ok
+
+    def tamper(session: Session) -> None:
+        account_id = accounts_by_code(session, {CASH})[CASH].id
+        session.execute(
+            update(Balance)
+            .where(Balance.account_id == account_id)
+            .values(posted_debits=Balance.posted_debits + sequence)
+        )
+
+    ledger.run(tamper)
+    report = ledger.verify()
+    assert not report.ok
+    assert report.first is not None and report.first.invariant == "I7"
+
+
+def test_an_entry_of_the_lean_path_carries_what_the_earlier_path_wrote(ledger: Ledger) -> None:
+    """Column by column, the lean path stores what the earlier path stored."""
+    _open_book(ledger)
+    clock = ledger.clock
+    ledger.run(lambda s: _post_as_before(s, gift("old", 250), clock))
+    ledger.post(gift("new", 250))
+
+    def rows(session: Session) -> list[dict[str, Any]]:
+        found = session.scalars(select(JournalEntry).order_by(JournalEntry.sequence)).all()
+        return [
+            {
+                "kind": e.kind,
+                "effective_on": e.effective_on,
+                "recorded_at": e.recorded_at,
+                "actor": e.actor,
+                "metadata": json.loads(e.metadata_json),
+                "reverses": e.reverses_entry_id,
+                "hold": e.hold_id,
+            }
+            for e in found
+        ]
+
+    old, new = ledger.read(rows)
+    assert old == new
+
+
+# --------------------------------------------------------------------------- account cache
+def test_an_account_undone_by_a_rollback_is_not_remembered(ledger: Ledger) -> None:
+    """Post to a new account in a transaction that rolls back; the code, created again
+    (with another id, or the same id reused for another account), gets the money."""
+    ledger.create_account(GIFTS, "income")
+
+    class Undo(Exception):
+        pass
+
+    def create_post_and_undo(session: Session) -> None:
+        create_account(session, "assets:x", "asset", clock=ledger.clock)
+        post_entry(session, EntrySpec("x-1", "donation", [
+            PostingSpec("assets:x", eur(5)), PostingSpec(GIFTS, eur(-5))
+        ]), clock=ledger.clock)  # fmt: skip
+        raise Undo
+
+    with pytest.raises(Undo):
+        ledger.run(create_post_and_undo)
+    ledger.create_account("assets:y", "asset")  # SQLite hands it the id x had
+    ledger.create_account("assets:x", "asset")
+    ledger.post(EntrySpec("x-1", "donation", [
+        PostingSpec("assets:x", eur(5)), PostingSpec(GIFTS, eur(-5))
+    ]))  # fmt: skip
+    assert ledger.balance("assets:x").posted == 5
+    assert ledger.balance("assets:y").posted == 0
+    assert ledger.verify().ok
+
+
+def test_an_account_undone_by_a_savepoint_is_not_remembered(ledger: Ledger) -> None:
+    ledger.create_account(GIFTS, "income")
+
+    def inner_undone(session: Session) -> None:
+        savepoint = session.begin_nested()
+        create_account(session, "assets:x", "asset", clock=ledger.clock)
+        post_entry(session, EntrySpec("x-1", "donation", [
+            PostingSpec("assets:x", eur(5)), PostingSpec(GIFTS, eur(-5))
+        ]), clock=ledger.clock)  # fmt: skip
+        savepoint.rollback()
+
+    ledger.run(inner_undone)
+    ledger.create_account("assets:y", "asset")
+    ledger.create_account("assets:x", "asset")
+    ledger.post(EntrySpec("x-2", "donation", [
+        PostingSpec("assets:x", eur(7)), PostingSpec(GIFTS, eur(-7))
+    ]))  # fmt: skip
+    assert ledger.balance("assets:x").posted == 7
+    assert ledger.balance("assets:y").posted == 0
+    assert ledger.verify().ok
+
+
+def test_two_databases_in_one_process_keep_their_own_accounts(
+    ledger: Ledger, backend: str, _templates: dict[str, str], tmp_path: Path
+) -> None:
+    """The cache is per database: the same code has another id in another book."""
+    databases = make_database(backend, _templates, tmp_path)
+    other = Ledger.from_url(next(databases), clock=ledger.clock)
+    try:
+        other.create_account("assets:first", "asset")
+        for book in (ledger, other):
+            book.create_account(CASH, "asset")
+            book.create_account(GIFTS, "income")
+        ledger.post(gift("g", 11))
+        other.post(gift("g", 13))
+        assert ledger.balance(CASH).posted == 11
+        assert other.balance(CASH).posted == 13
+        assert other.balance("assets:first").posted == 0
+        assert ledger.verify().ok and other.verify().ok
+    finally:
+        other.engine.dispose()
+        databases.close()
