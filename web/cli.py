@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the web application (development server)."""
-    _app(ctx).run(host=host, port=port)
+    from web.serving import ClosingRequestHandler, keep_answers
+
+    app = _app(ctx)
+    app.wsgi_app = keep_answers(app.wsgi_app)  # type: ignore[method-assign]
+    app.run(host=host, port=port, request_handler=ClosingRequestHandler)
 
 
 def _app(ctx: click.Context) -> Flask:

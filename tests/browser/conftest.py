@@ -46,6 +46,7 @@ from ledger.people import passwords, totp
 from ledger.people import service as people
 from tests.browser.helpers import watch_console
 from web import create_app
+from web.serving import ClosingRequestHandler, keep_answers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AXE_SCRIPT = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -234,7 +235,10 @@ def live_server(
             "MAIL_SENDER": "memory",
         }
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # As `ledger serve` runs it: an answer is closed (its mail sent) even when Chromium
+    # resets the connection while werkzeug drains it (web/serving.py).
+    app.wsgi_app = keep_answers(app.wsgi_app)  # type: ignore[method-assign]
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=ClosingRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     books = Ledger.from_url(database_url)
