@@ -3,8 +3,10 @@
 Every figure is printed beside the machine, Python and database versions it was
 measured on. PostgreSQL is measured when LEDGER_BENCH_POSTGRES_URL (or
 LEDGER_TEST_POSTGRES_URL, or the local default) reaches a server; throwaway
-databases are created and dropped. Set BENCH_SCALE=small for a quick run;
-`python -m bench reconcile` runs only the bank statement section.
+databases are created and dropped (one per part). Set BENCH_SCALE=small for a
+quick run. Name parts to run only those, e.g. `python -m bench gifts writers`
+(the parts: single posting concurrency book gifts writers matching reconcile);
+each part prints how long it took and the load average after it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import sqlalchemy
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.book import bench_book
+from bench.gifts import bench_gifts, bench_writers
 from bench.grants import bench_matching
 from bench.posting import bench_single
 from bench.reconcile import bench_reconcile
@@ -50,8 +54,9 @@ PG_URL = (
 SINGLE_N = 300 if SMALL else 2000
 BATCH_N = 2000 if SMALL else 20000
 BATCH_SIZE = 500
-BIG_POSTINGS = 20_000 if SMALL else 1_000_000
-VERIFY_N = 10_000 if SMALL else 100_000
+BOOK_ENTRIES = 20_000 if SMALL else 1_000_000
+VERIFY_AT = 10_000 if SMALL else 100_000
+GIFTS_N = 200 if SMALL else 1000
 CONC_SECONDS = 3 if SMALL else 10
 
 
@@ -292,50 +297,57 @@ def bench_concurrency(url: str, out: Callable[[str], None], workers: int = 8) ->
     ledger.engine.dispose()
 
 
-def bench_reads_and_verify(url: str, out: Callable[[str], None]) -> None:
-    ledger = Ledger.from_url(url)
-    codes = setup_accounts(ledger, 10)
-    rng = random.Random(2)
-
-    def read_time() -> float:
-        samples = []
-        for _ in range(200):
-            t = time.perf_counter()
-            ledger.balance(codes[0])
-            samples.append(time.perf_counter() - t)
-        return statistics.median(samples) * 1e6
-
-    posted = 0
-    marks = sorted({10_000, VERIFY_N * 2, BIG_POSTINGS})
-    i = 0
-    t_verify_done = False
-    for mark in marks:
-        while posted < mark:
-            n = min(2000, (mark - posted) // 2 or 1)
-            ledger.post_batch([spec("big", i + k, codes, rng) for k in range(n)])
-            i += n
-            posted += 2 * n
-        out(f"  balance read at {posted:>9,} postings:  {read_time():.0f} µs median of 200")
-        if not t_verify_done and posted >= VERIFY_N * 2:
-            t0 = time.perf_counter()
-            report = ledger.verify()
-            seconds = time.perf_counter() - t0
-            out(
-                f"  verify over {report.entries_checked:,} entries: {seconds:.2f} s = "
-                f"{seconds / report.entries_checked * 100_000:.2f} s per 100k entries "
-                f"({'ok' if report.ok else report.first})"
-            )
-            t_verify_done = True
-    if ledger.engine.dialect.name == "postgresql":
-        # 500k updates of a few hot balance rows leave dead row versions until
-        # autovacuum passes; show the read both before and after a VACUUM.
-        with ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-        out(f"  balance read at {posted:>9,} postings after VACUUM: {read_time():.0f} µs median")
-    ledger.engine.dispose()
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
-def main() -> None:
+Part = tuple[str, str, Callable[[str, Callable[[str], None]], object]]
+PARTS: list[Part] = [
+    (
+        "single",
+        "single-entry posting against Core with row locks (alternating rounds)",
+        lambda url, out: bench_single(url, out, SINGLE_N),
+    ),
+    ("posting", "posting throughput", bench_posting),
+    ("concurrency", "concurrency", bench_concurrency),
+    (
+        "book",
+        "a big book: balance reads, trial balance and verify",
+        lambda url, out: bench_book(url, out, entries=BOOK_ENTRIES, verify_at=VERIFY_AT),
+    ),
+    (
+        "gifts",
+        "cash gifts through the use case, one writer, one gift per transaction",
+        lambda url, out: bench_gifts(url, out, gifts=GIFTS_N),
+    ),
+    (
+        "writers",
+        f"writers on different campaigns, {CONC_SECONDS} s each",
+        lambda url, out: bench_writers(url, out, seconds=CONC_SECONDS),
+    ),
+    (
+        "matching",
+        "one hot campaign: eight writers on the same campaign",
+        lambda url, out: bench_matching(url, out, gifts=200 if SMALL else 1000),
+    ),
+    (
+        "reconcile",
+        "bank statements: import and auto-matching of a generated camt.053",
+        lambda url, out: bench_reconcile(url, out, lines=1000 if SMALL else 10_000),
+    ),
+]
+
+
+def main() -> int:
+    names = [name for name, _, _ in PARTS]
+    wanted = sys.argv[1:] or names
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        print(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(names)}", file=sys.stderr)
+        return 2
     version = pg_version()
     lines: list[str] = []
 
@@ -346,37 +358,28 @@ def main() -> None:
     out(f"# community-ledger benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     for line in conditions(version):
         out(f"- {line}")
+    out(f"- parts: {' '.join(wanted)}; load average at start: {load_average()}")
     backends: list[tuple[str, Callable[[], AbstractContextManager[str]]]] = [("SQLite", sqlite_db)]
     if version:
         backends.append(("PostgreSQL", pg_db))
-    only_reconcile = sys.argv[1:] == ["reconcile"]
-    for name, make in backends:
-        out(f"\n## {name}")
-        if only_reconcile:
-            out("bank statements: import and auto-matching of a generated camt.053")
+    took: list[str] = []
+    started = time.perf_counter()
+    for backend, make in backends:
+        out(f"\n## {backend}")
+        for name, title, run in PARTS:
+            if name not in wanted:
+                continue
+            out(f"{title} [{name}]")
+            t0 = time.perf_counter()
             with make() as url:
-                bench_reconcile(url, out, lines=1000 if SMALL else 10_000)
-            continue
-        out("single-entry posting against Core with row locks (alternating rounds)")
-        with make() as url:
-            bench_single(url, out, SINGLE_N)
-        out("posting throughput")
-        with make() as url:
-            bench_posting(url, out)
-        out("concurrency")
-        with make() as url:
-            bench_concurrency(url, out)
-        out("balance reads and verify")
-        with make() as url:
-            bench_reads_and_verify(url, out)
-        out("matching grants (a settled gift and its match in one transaction)")
-        with make() as url:
-            bench_matching(url, out, gifts=200 if SMALL else 1000)
-        out("bank statements: import and auto-matching of a generated camt.053")
-        with make() as url:
-            bench_reconcile(url, out, lines=1000 if SMALL else 10_000)
+                run(url, out)
+            seconds = time.perf_counter() - t0
+            out(f"  (part took {seconds:.1f} s; load average {load_average()})")
+            took.append(f"{backend} {name} {seconds:.0f} s")
+    out(f"\ntime per part: {', '.join(took)}; total {time.perf_counter() - started:.0f} s")
     if not version:
         out("\nPostgreSQL figures missing: no server reachable at the configured URL.")
+    return 0
 
 
 if __name__ == "__main__":

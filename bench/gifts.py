@@ -1,0 +1,324 @@
+"""Cash gifts through the use case: one writer, and writers on different campaigns.
+
+`bench_gifts` (one writer, one gift per transaction) records cash gifts through
+`ledger.campaigns.commands.record_offline_gift`, the function the treasurer's
+page, the API and the CLI call: the request key and its audit event, the
+donation row, the engine's entry (cash -> the campaign's escrow), the receipt
+and, on a campaign with commitments, the match. Two campaigns are measured:
+one without commitments and one covered by a 1:1 ratio commitment and a 40 %/60 %
+threshold commitment whose threshold is never reached (so every gift pays for
+the threshold check). The baseline, measured in the same run and in alternating
+rounds with the gifts, is the engine alone: one `post_entry` per transaction of
+the same amounts between the same kind of accounts (the cash account and a
+campaign's escrow). The SQL statements of one gift are counted with an event
+listener on the engine.
+
+`bench_writers`: 1, 2, 4 and 8 threads, each recording cash gifts on its own
+campaign for a fixed time; total gifts/s and the speed-up over one writer,
+`verify()` after. The campaigns share the cash account, the journal head and,
+with commitments, nothing else (each has its own foundation and pools).
+
+    python -m bench gifts writers     # only these two parts, both backends
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from bench.grants import _campaign
+from ledger.campaigns import accounts as campaign_accounts
+from ledger.campaigns.commands import Donor, record_offline_gift
+from ledger.commands import Origin
+from ledger.core.clock import FixedClock, rome_today
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.money import Money
+from ledger.core.service import Ledger
+from ledger.core.storage import make_engine
+from ledger.wiring import wire
+
+ORIGIN = Origin(channel="cli", user_id=None, source="bench")
+ROUNDS = 5
+WRITERS = (1, 2, 4, 8)
+KINDS = ((False, "no commitment"), (True, "a ratio and a threshold commitment"))
+
+
+def amount(i: int) -> Money:
+    """The i-th gift's amount: 10.00 to 19.70 EUR, the same sequence for gifts and baseline."""
+    return Money(1000 + (i % 98) * 10, "EUR")
+
+
+def _ledger(url: str, pool: int) -> Ledger:
+    wire()
+    clock = FixedClock(datetime(2026, 6, 15, 12, 0, tzinfo=UTC))
+    return Ledger(make_engine(url, pool_size=pool, max_overflow=0), clock=clock)
+
+
+@dataclass
+class Attempts:
+    """How many times units of work ran: more than the gifts means retried conflicts."""
+
+    runs: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self) -> None:
+        with self.lock:
+            self.runs += 1
+
+
+def gift(ledger: Ledger, campaign_id: int, i: int, key: str, attempts: Attempts | None) -> None:
+    """One cash gift through the use case, in its own transaction."""
+
+    def work(session: Any) -> None:
+        if attempts is not None:
+            attempts.add()
+        record_offline_gift(
+            session,
+            campaign_id,
+            amount(i),
+            method="cash",
+            donated_on=None,
+            reference=None,
+            anonymous=True,
+            donor=Donor(),
+            origin=ORIGIN,
+            clock=ledger.clock,
+            key=key,
+        )
+
+    ledger.run(work)
+
+
+def baseline(ledger: Ledger, campaign_id: int, i: int, key: str) -> None:
+    """The engine alone: the gift's entry (cash -> escrow), one post_entry per transaction."""
+    money = amount(i)
+    spec = EntrySpec(
+        idempotency_key=key,
+        kind="donation",
+        postings=[
+            PostingSpec(campaign_accounts.CASH, money),
+            PostingSpec(campaign_accounts.escrow(campaign_id), -money),
+        ],
+        effective_on=rome_today(ledger.clock),
+        narration=f"Donazione alla campagna {campaign_id} (contanti)",
+        metadata={"campaign_id": campaign_id, "method": "cash", "gross_minor": money.minor},
+        actor="cli",
+    )
+    ledger.run(lambda s: post_entry(s, spec, clock=ledger.clock))
+
+
+# ----------------------------------------------------------------- statement counts
+def count_statements(engine: Engine) -> tuple[Counter[str], Callable[[], None]]:
+    """Count what `engine` sends to the server, by kind; returns (counter, stop).
+
+    Every cursor execution counts once (an executemany too); BEGIN counts on
+    PostgreSQL (psycopg sends it before the first statement; on SQLite it is the
+    engine's own `BEGIN IMMEDIATE`, already a cursor execution), COMMIT and
+    ROLLBACK count. `pool_pre_ping`'s ping is not seen (it bypasses the events).
+    """
+    seen: Counter[str] = Counter()
+    sqlite = engine.dialect.name == "sqlite"
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        words = statement.lstrip().split(None, 1)
+        verb = words[0].upper() if words else "?"
+        if verb == "WITH":  # a data-modifying CTE counts as the write it ends with
+            verb = "WITH (CTE)"
+        seen[verb] += 1
+
+    def on_begin(_conn: Any) -> None:
+        if not sqlite:
+            seen["BEGIN"] += 1
+
+    def on_commit(_conn: Any) -> None:
+        seen["COMMIT"] += 1
+
+    def on_rollback(_conn: Any) -> None:
+        seen["ROLLBACK"] += 1
+
+    listeners: list[tuple[str, Callable[..., Any]]] = [
+        ("before_cursor_execute", before),
+        ("begin", on_begin),
+        ("commit", on_commit),
+        ("rollback", on_rollback),
+    ]
+    for name, fn in listeners:
+        event.listen(engine, name, fn)
+
+    def stop() -> None:
+        for name, fn in listeners:
+            event.remove(engine, name, fn)
+
+    return seen, stop
+
+
+def _counted(ledger: Ledger, act: Callable[[], None]) -> str:
+    seen, stop = count_statements(ledger.engine)
+    try:
+        act()
+    finally:
+        stop()
+    order = ("BEGIN", "SELECT", "INSERT", "UPDATE", "DELETE", "WITH (CTE)", "COMMIT", "ROLLBACK")
+    parts = [f"{seen[k]} {k}" for k in order if seen[k]]
+    parts += [f"{n} {k}" for k, n in sorted(seen.items()) if k not in order]
+    return f"{sum(seen.values())} statements ({', '.join(parts)})"
+
+
+def _latency(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[max(int(len(ordered) * 0.99) - 1, 0)]
+    return f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+
+
+def _rate(n: int, seconds: float, unit: str = "gifts") -> str:
+    return f"{n / seconds:,.0f} {unit}/s ({n:,} in {seconds:.2f} s)"
+
+
+# ----------------------------------------------------------------- one writer
+def bench_gifts(url: str, out: Callable[[str], None], *, gifts: int) -> None:
+    """Gifts/s, p50/p99 and statements of a cash gift, without and with two commitments,
+    beside the engine's post_entry of the same amounts, in alternating rounds."""
+    ledger = _ledger(url, pool=2)
+    try:
+        plain = _campaign(ledger, matched=False)
+        matched = _campaign(ledger, matched=True)
+        engine_only = _campaign(ledger, matched=False)
+        paths: list[tuple[str, Callable[[int, str], None]]] = [
+            (
+                "baseline, engine post_entry (cash -> escrow), same amounts",
+                lambda i, key: baseline(ledger, engine_only, i, key),
+            ),
+            ("cash gift, no commitment", lambda i, key: gift(ledger, plain, i, key, None)),
+            (
+                "cash gift, a ratio and a threshold commitment",
+                lambda i, key: gift(ledger, matched, i, key, None),
+            ),
+        ]
+        # Warm every path (connections, statement and account caches) outside the timing,
+        # then count the statements of one more of each.
+        for n, (_label, act) in enumerate(paths):
+            for k in range(20):
+                act(k, f"warm-{n}-{k}")
+        counts = [
+            _counted(ledger, partial(act, 10**6, f"count-{n}"))
+            for n, (_label, act) in enumerate(paths)
+        ]
+        per_round = max(gifts // ROUNDS, 1)
+        samples: list[list[float]] = [[] for _ in paths]
+        totals = [0.0 for _ in paths]
+        i = 0
+        for _ in range(ROUNDS):
+            for n, (_label, act) in enumerate(paths):
+                started = time.perf_counter()
+                for k in range(per_round):
+                    t = time.perf_counter()
+                    act(i + k, f"g-{n}-{i + k}")
+                    samples[n].append(time.perf_counter() - t)
+                totals[n] += time.perf_counter() - started
+            i += per_round
+        total = per_round * ROUNDS
+        width = max(len(label) for label, _ in paths) + 1
+        for n, (label, _act) in enumerate(paths):
+            ratio = "" if n == 0 else f", {totals[0] / totals[n]:.2f} of the baseline's rate"
+            unit = "entries" if n == 0 else "gifts"
+            out(
+                f"  {label + ':':<{width}} {_rate(total, totals[n], unit)}, "
+                f"{_latency(samples[n])}{ratio}"
+            )
+        for n, (label, _act) in enumerate(paths):
+            out(f"  SQL per act, {label}: {counts[n]}")
+        out(
+            f"  ({ROUNDS} alternating rounds of {per_round} per path; statements of one act "
+            "after warm-up, BEGIN and COMMIT included; target >= 300 gifts/s with commitments)"
+        )
+    finally:
+        ledger.engine.dispose()
+
+
+# ----------------------------------------------------------------- many writers
+@dataclass
+class Run:
+    gifts: int
+    seconds: float
+    latencies: list[float]
+    retried: int
+
+
+def _writers(ledger: Ledger, campaigns: list[int], seconds: float, tag: str) -> Run:
+    """One thread per campaign, recording gifts on it until `seconds` have passed."""
+    attempts = Attempts()
+    barrier = threading.Barrier(len(campaigns) + 1)
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    stop_at = [0.0]
+
+    def writer(w: int, campaign: int) -> None:
+        local: list[float] = []
+        barrier.wait()
+        i = 0
+        try:
+            while time.perf_counter() < stop_at[0]:
+                t = time.perf_counter()
+                gift(ledger, campaign, i, f"{tag}-{w}-{i}", attempts)
+                local.append(time.perf_counter() - t)
+                i += 1
+        except BaseException as exc:  # re-raised below, never hidden
+            with lock:
+                errors.append(exc)
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=writer, args=(w, c)) for w, c in enumerate(campaigns)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + seconds
+    started = time.perf_counter()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(campaigns)} writers failed") from errors[0]
+    return Run(len(latencies), elapsed, latencies, attempts.runs - len(latencies))
+
+
+def bench_writers(url: str, out: Callable[[str], None], *, seconds: float) -> None:
+    """1, 2, 4, 8 writers, each on its own campaign, for `seconds` each; verify after."""
+    ledger = _ledger(url, pool=max(WRITERS) + 1)
+    if ledger.engine.dialect.name == "sqlite":
+        out("  (SQLite: one database write lock, BEGIN IMMEDIATE; writers queue on it)")
+    try:
+        for matched, label in KINDS:
+            one: float | None = None
+            for writers in WRITERS:
+                tag = f"w{writers}-{int(matched)}"
+                campaigns = [_campaign(ledger, matched=matched) for _ in range(writers)]
+                for w, campaign in enumerate(campaigns):  # warm each campaign's accounts
+                    gift(ledger, campaign, 0, f"{tag}-{w}-warm", None)
+                run = _writers(ledger, campaigns, seconds, tag)
+                per_second = run.gifts / run.seconds
+                one = one or per_second
+                plural = "s" if writers > 1 else ""
+                out(
+                    f"  {label}, {writers} writer{plural} on {writers} campaign{plural}: "
+                    f"{_rate(run.gifts, run.seconds)}, speed-up {per_second / one:.2f}x, "
+                    f"{_latency(run.latencies)}, {run.retried} retried"
+                )
+            report = ledger.verify()
+            out(
+                f"  after the runs with {label}, verify(): "
+                f"{'ok' if report.ok else report.first} ({report.entries_checked:,} entries)"
+            )
+        out("  (target: two writers at least 1.8x one)")
+    finally:
+        ledger.engine.dispose()
