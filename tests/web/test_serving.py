@@ -8,7 +8,8 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -17,28 +18,39 @@ from web.serving import ClosingRequestHandler, keep_answers
 
 
 class _Body:
-    def __init__(self, closed: threading.Event) -> None:
-        self.closed = closed
+    """An answer of one chunk that ends only when the client has sent more: so the
+    client's next bytes are in the socket when werkzeug starts draining it."""
 
-    def __iter__(self) -> Any:
-        return iter([b"ok"])
+    def __init__(self, closed: threading.Event, go: threading.Event) -> None:
+        self.closed = closed
+        self.go = go
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"ok"
+        self.go.wait(5)
 
     def close(self) -> None:
         self.closed.set()
 
 
-def _answer_then_reset(app: Callable[..., Iterable[bytes]], handler: type) -> None:
+def _answer_then_reset(
+    app: Callable[..., Iterable[bytes]], handler: type, go: threading.Event
+) -> None:
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         client = socket.create_connection(("127.0.0.1", server.server_port))
-        # The request, then the start of a next one on the same connection, as a
-        # browser may send: werkzeug's drain finds data and blocks reading more.
-        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\n")
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         received = b""
         while b"ok" not in received:
             received += client.recv(1024)
+        # The start of a next request on the same connection, as a browser may send:
+        # werkzeug's drain finds it and blocks reading more.
+        client.sendall(b"GET /next HTTP/1.1\r\n")
+        time.sleep(0.2)
+        go.set()  # the answer ends; werkzeug drains the socket
+        time.sleep(0.2)
         # Reset, not a polite close: the drain's read raises ConnectionResetError.
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         client.close()
@@ -49,20 +61,20 @@ def _answer_then_reset(app: Callable[..., Iterable[bytes]], handler: type) -> No
 
 
 def test_a_reset_connection_still_closes_the_answer() -> None:
-    plain = threading.Event()
+    plain, plain_go = threading.Event(), threading.Event()
 
     def plain_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> _Body:
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return _Body(plain)
+        return _Body(plain, plain_go)
 
-    _answer_then_reset(plain_app, WSGIRequestHandler)
+    _answer_then_reset(plain_app, WSGIRequestHandler, plain_go)
     assert not plain.wait(1.0)  # werkzeug alone: the close callbacks never run
 
-    kept = threading.Event()
+    kept, go = threading.Event(), threading.Event()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> _Body:
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return _Body(kept)
+        return _Body(kept, go)
 
-    _answer_then_reset(keep_answers(app), ClosingRequestHandler)
+    _answer_then_reset(keep_answers(app), ClosingRequestHandler, go)
     assert kept.wait(5.0)
