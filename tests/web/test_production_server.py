@@ -263,3 +263,27 @@ def test_every_problem_is_named_at_once(no_exec, monkeypatch, db_url):
         LEDGER_TOTP_KEY=DEVELOPMENT_KEY,
     )
     assert output.count("refused:") == 3
+
+
+def test_gunicorn_started_by_hand_refuses_the_same_settings(db_url, ledger, tmp_path):
+    ledger.run(
+        lambda s: load_demo(s, with_users=True, origin=Origin.command_line(), clock=ledger.clock)
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")},
+        **safe_environment(db_url),
+        "PYTHONPATH": str(ROOT),
+        "LEDGER_SERVER_BIND": f"127.0.0.1:{free_port()}",
+        "LEDGER_SERVER_WORKERS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "python:web.gunicorn_conf", "web.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "UnsafeConfiguration: the database holds 6 demo user(s)" in done.stderr, done.stderr
