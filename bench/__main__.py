@@ -5,7 +5,7 @@ measured on. PostgreSQL is measured when LEDGER_BENCH_POSTGRES_URL (or
 LEDGER_TEST_POSTGRES_URL, or the local default) reaches a server; throwaway
 databases are created and dropped (one per part). Set BENCH_SCALE=small for a
 quick run. Name parts to run only those, e.g. `python -m bench gifts writers`
-(the parts: single posting concurrency book gifts writers matching reconcile);
+(the parts: single posting concurrency book gifts writers matching reconcile load);
 each part prints how long it took and the load average after it.
 """
 
@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from bench.book import bench_book
 from bench.gifts import bench_gifts, bench_writers
 from bench.grants import bench_matching
+from bench.load import bench_load
 from bench.posting import bench_single
 from bench.reconcile import bench_reconcile
 from ledger.core.chain import chain_hash
@@ -337,6 +338,11 @@ PARTS: list[Part] = [
         "reconcile",
         "bank statements: import and auto-matching of a generated camt.053",
         lambda url, out: bench_reconcile(url, out, lines=1000 if SMALL else 10_000),
+    ),
+    (
+        "load",
+        "the production server (gunicorn) under signed Stripe webhooks and page views",
+        lambda url, out: bench_load(url, out, gifts=200 if SMALL else 1000),
     ),
 ]
 

@@ -5,7 +5,7 @@ The factory reads the settings (`web.config`), makes the SQLAlchemy engine
 `app.extensions["ledger"]`, registers the blueprints, the error handlers and
 the security headers every response carries. No migrations, queries or
 network calls happen here, so the app builds even when the database is down;
-`/healthz` is where that shows.
+`/readyz` is where that shows.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         secret_box=_totp_secret_box(app),
     )
 
-    from web import admin, books, home, people
+    from web import admin, books, health, home, people
     from web.access import init_access
     from web.api import init_api
     from web.campaigns.webhooks import init_webhooks
@@ -97,6 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_access(app)
     init_mail(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(health.bp)
     people.register(app)
     books.register(app)
     app.register_blueprint(admin.bp)

@@ -9,6 +9,8 @@ LEDGER_STRIPE_KEY_PREFIX).
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +25,58 @@ if TYPE_CHECKING:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--production",
+    is_flag=True,
+    help="Serve with gunicorn (web/gunicorn_conf.py: LEDGER_SERVER_BIND, _WORKERS, _THREADS, "
+    "_TIMEOUT, ...) instead of the development server; --host and --port are then "
+    "ignored. Refused, with the reasons, on development settings or with demo users.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the web application (development server)."""
+def serve(ctx: click.Context, host: str, port: int, production: bool) -> None:
+    """Serve the web application (the development server unless --production)."""
+    if production:
+        _serve_production(ctx)
+        return
     from web.serving import ClosingRequestHandler, keep_answers
 
     app = _app(ctx)
     app.wsgi_app = keep_answers(app.wsgi_app)  # type: ignore[method-assign]
     app.run(host=host, port=port, request_handler=ClosingRequestHandler)
+
+
+def _serve_production(ctx: click.Context) -> None:
+    """Check the settings and the database, then become gunicorn (exec: same process id)."""
+    from web.config import ConfigError, load_config
+    from web.production import demo_user_problems, unsafe_settings
+
+    overrides = {"DATABASE_URL": ctx.obj["database_url"]} if ctx.obj.get("database_url") else {}
+    try:
+        problems = unsafe_settings(load_config(overrides))
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from exc
+    if not problems:
+        app = _app(ctx)
+        problems = demo_user_problems(app.extensions["ledger"])
+        app.extensions["ledger"].engine.dispose()
+    if problems:
+        for problem in problems:
+            click.echo(f"refused: {problem}", err=True)
+        click.echo("the production server did not start", err=True)
+        ctx.exit(2)
+    if ctx.obj.get("database_url"):
+        os.environ["LEDGER_DATABASE_URL"] = ctx.obj["database_url"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:web.gunicorn_conf",
+        "web.wsgi:app",
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter, fixed arguments
 
 
 def _app(ctx: click.Context) -> Flask:
@@ -160,3 +206,7 @@ def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -122,6 +122,20 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # The largest bank statement file a treasurer may upload (page and API), in bytes.
     "BANK_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,
+    # The production server (`ledger serve --production`, gunicorn; web/gunicorn_conf.py):
+    # the address it listens on, its processes and the threads of each, the seconds a
+    # request may take before its worker is restarted, the seconds workers get to
+    # finish their requests at a stop, the seconds an idle kept-alive connection
+    # stays open, and where the access log goes ("-" standard output, a file's path,
+    # or "off"). The access log holds the time, method, path without its query
+    # string, status, size and duration: no address, user agent or referrer.
+    "SERVER_BIND": "127.0.0.1:8000",
+    "SERVER_WORKERS": 2,
+    "SERVER_THREADS": 4,
+    "SERVER_TIMEOUT": 30,
+    "SERVER_GRACEFUL_TIMEOUT": 30,
+    "SERVER_KEEPALIVE": 5,
+    "SERVER_ACCESS_LOG": "-",
     # A ledger.core.clock.Clock for the app's Ledger; only a mapping can set it.
     "CLOCK": None,
 }

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from ledger.cli import (
     accounts,
+    backup,
     bank,
     books,
     campaigns,
@@ -58,6 +59,8 @@ cli.add_command(grants.foundations)
 cli.add_command(grants.grants)
 cli.add_command(funds.funds)
 cli.add_command(bank.bank)
+cli.add_command(backup.backup_cmd)
+cli.add_command(backup.restore_cmd)
 
 __all__ = [
     "CommandError",

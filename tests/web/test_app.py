@@ -1,4 +1,4 @@
-"""The web skeleton: factory, settings, /healthz, the trial balance page, errors, headers."""
+"""The web skeleton: factory, settings, /healthz, /readyz, the trial balance, errors, headers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.core.accounts import create_account
@@ -18,6 +18,7 @@ from ledger.core.chain import GENESIS_HASH
 from ledger.core.clock import SystemClock
 from ledger.core.errors import AccountNotFoundError, IdempotencyConflictError
 from ledger.core.journal import EntrySpec, PostingSpec
+from ledger.core.migrate import head_revisions
 from ledger.core.models import Account
 from ledger.core.money import Money
 from ledger.core.sealing import DEVELOPMENT_KEY
@@ -71,13 +72,18 @@ def unreachable_app(**extra: object) -> Flask:
 
 
 # --------------------------------------------------------------------------- factory
-def test_the_factory_builds_an_app_for_an_unreachable_database_and_healthz_reports_it():
+def test_the_factory_builds_an_app_for_an_unreachable_database_and_readyz_reports_it():
     app = unreachable_app()
     engine = app.extensions["ledger"].engine
     assert engine.pool.checkedout() == 0
-    response = app.test_client().get("/healthz")
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}  # alive: no database asked
+    response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "degraded", "database": "unreachable"}
+    assert response.get_json() == {
+        "status": "unavailable",
+        "checks": [{"name": "database", "ok": False, "detail": "unreachable (OperationalError)"}],
+    }
     engine.dispose()
 
 
@@ -88,6 +94,8 @@ def test_the_factory_opens_no_database_file_until_a_request_needs_one(tmp_path, 
     assert isinstance(app.extensions["ledger"], Ledger)
     assert not database.exists()
     assert app.test_client().get("/healthz").status_code == 200
+    assert not database.exists()  # alive says nothing of the database
+    assert app.test_client().get("/readyz").status_code == 503  # reached, never migrated
     assert database.exists()
     app.extensions["ledger"].engine.dispose()
 
@@ -187,11 +195,32 @@ def test_make_run_serves_with_the_public_development_key_the_code_names_and_warn
     assert f"DEVELOPMENT_TOTP_KEY := {DEVELOPMENT_KEY}\n" in makefile
 
 
-# --------------------------------------------------------------------------- healthz
-def test_healthz_answers_ok_after_reaching_the_database(client):
-    response = client.get("/healthz")
+# --------------------------------------------------------------------------- health
+def test_healthz_answers_alive_and_readyz_lists_its_checks_all_passing(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert [(c["name"], c["ok"]) for c in body["checks"]] == [
+        ("database", True),
+        ("migrations", True),
+    ]
+    assert body["checks"][1]["detail"] == "at " + ", ".join(sorted(head_revisions()))
+
+
+def test_readyz_is_unavailable_when_the_database_is_behind_the_migrations(app, ledger):
+    with ledger.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001_engine'"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    migrations = body["checks"][1]
+    assert migrations["name"] == "migrations"
+    assert migrations["ok"] is False
+    assert migrations["detail"].startswith("at 0001_engine, expected ")
+    assert "ledger db upgrade" in migrations["detail"]
 
 
 # --------------------------------------------------------------------------- trial balance

@@ -35,7 +35,8 @@ BOOKS = ("admin", "treasurer")
 EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "static": (PUBLIC, False),
     "home.index": (PUBLIC, False),
-    "books.healthz": (PUBLIC, False),
+    "health.healthz": (PUBLIC, False),
+    "health.readyz": (PUBLIC, False),
     "auth.register": (PUBLIC, False),
     "auth.login": (PUBLIC, False),
     "auth.two_factor_login": (PUBLIC, False),

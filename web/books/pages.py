@@ -1,4 +1,4 @@
-"""Pages of the books: the trial balance (bilancio di verifica), a manual entry, /healthz.
+"""Pages of the books: the trial balance (bilancio di verifica), a manual entry.
 
 The trial balance lists every account's net posted balance in the debit (dare)
 or credit (avere) column, with totals per currency: when the books are sound
@@ -16,9 +16,7 @@ from datetime import date
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -35,11 +33,11 @@ from ledger.core.balances import currency_totals, trial_balance
 from ledger.core.errors import LedgerError
 from ledger.core.journal import PostingSpec
 from web import views
-from web.access import allow, public
+from web.access import allow
 from web.amounts import parse_amount_text
 from web.books.forms import EntryForm
 from web.books.reads import TrialBalance, read_head
-from web.db import current_ledger, in_transaction, ping
+from web.db import in_transaction
 from web.errors import InvalidInputError
 from web.forms import field_error
 
@@ -86,18 +84,6 @@ def trial_balance_page() -> ResponseReturnValue:
     book = views.read_once(read)
     book.totals = currency_totals(book.lines)
     return render_template("trial_balance.html", book=book)
-
-
-@bp.get("/healthz")
-@public
-def healthz() -> ResponseReturnValue:
-    """Liveness and database reachability, for load balancers and monitors."""
-    try:
-        ping(current_ledger().engine)
-    except Exception as exc:  # any failure to answer means "not ready", never a 500
-        current_app.logger.warning("health check: database unreachable (%s)", type(exc).__name__)
-        return jsonify({"status": "degraded", "database": "unreachable"}), 503
-    return jsonify({"status": "ok", "database": "ok"})
 
 
 # ------------------------------------------------------------------ manual entries

@@ -1,0 +1,91 @@
+"""Health endpoints for load balancers, monitors and the production server's checks.
+
+`/healthz` answers whether the process is alive: it touches no database, so a
+database outage never makes a load balancer restart healthy web workers.
+`/readyz` answers whether this instance can serve: a list of named checks
+(`READINESS_CHECKS`), each giving `ok` and a short `detail` without secrets or
+personal data; 200 when every check passes, 503 otherwise, as
+`{"status": "ok"|"unavailable", "checks": [{"name", "ok", "detail"}]}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from ledger.core.migrate import applied_revisions, head_revisions
+from ledger.core.service import Ledger
+from web.access import public
+from web.db import current_ledger, ping
+
+bp = Blueprint("health", __name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One readiness check's answer."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def database_reachable(ledger: Ledger) -> Check:
+    """The database answers `SELECT 1`."""
+    try:
+        ping(ledger.engine)
+    except Exception as exc:  # any failure to answer means "not ready", never a 500
+        current_app.logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
+        return Check("database", False, f"unreachable ({type(exc).__name__})")
+    return Check("database", True, "reachable")
+
+
+def migrations_at_head(ledger: Ledger) -> Check:
+    """The database is at the newest revision of `migrations/` (`ledger db upgrade` ran)."""
+    try:
+        applied = applied_revisions(ledger.engine)
+    except Exception as exc:
+        return Check("migrations", False, f"unknown ({type(exc).__name__})")
+    heads = head_revisions()
+    if applied == heads:
+        return Check("migrations", True, "at " + ", ".join(sorted(heads)))
+    shown = ", ".join(sorted(applied)) or "none"
+    return Check(
+        "migrations",
+        False,
+        f"at {shown}, expected {', '.join(sorted(heads))} (run `ledger db upgrade`)",
+    )
+
+
+# The checks of /readyz, in order; a later check runs only when the database is reachable.
+# LAST-JOB-RUNS CHECK GOES HERE: the lead adds a `job_runs_recent(ledger) -> Check` built on
+# the job runner's `ledger.jobs.runs.stale_jobs(session, now)` (ok when it names no job).
+READINESS_CHECKS: list[Callable[[Ledger], Check]] = [
+    migrations_at_head,
+]
+
+
+@bp.get("/healthz")
+@public
+def healthz() -> ResponseReturnValue:
+    """Alive: the process answers requests. No database is touched."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+@public
+def readyz() -> ResponseReturnValue:
+    """Ready: the database answers and every readiness check passes (else 503)."""
+    ledger = current_ledger()
+    checks = [database_reachable(ledger)]
+    if checks[0].ok:
+        checks.extend(check(ledger) for check in READINESS_CHECKS)
+    ready = all(check.ok for check in checks)
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+    }
+    return jsonify(body), 200 if ready else 503
