@@ -100,7 +100,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     people.register(app)
     books.register(app)
-    app.register_blueprint(admin.bp)
+    admin.register(app)
     from web import campaigns
 
     campaigns.register(app)

@@ -87,6 +87,20 @@ DOMAIN_MESSAGES = {
     ("invalid_totp_code", "code"): _l(
         "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora."
     ),
+    # the administration pages (web/admin/)
+    ("invalid_person", "roles"): _l("Ogni utente deve avere almeno un ruolo."),
+    ("not_allowed", "user"): _l("Non puoi disattivare il tuo stesso account."),
+    ("user_not_found", "email"): _l("Nessun utente con questa e-mail."),
+    ("role_missing", "email"): _l(
+        "Questo utente non ha il ruolo di referente di fondazione: assegnaglielo prima."
+    ),
+    ("invalid_commitment", "name"): _l(
+        "Il nome è obbligatorio (massimo 200 caratteri) e non deve essere già usato da "
+        "un'altra fondazione."
+    ),
+    ("invalid_period", ""): _l(
+        "Questo mese non si può ancora chiudere: si chiude un mese solo quando è finito."
+    ),
     ("two_factor_required", "code"): _l(
         "Un token che muove denaro richiede l'autenticazione a due fattori: "
         "attivala prima dall'area personale."

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Organisation, Receipt, Refund
@@ -227,3 +227,44 @@ def receipt_data(session: Session, receipt: Receipt) -> ReceiptData:
         voided_on=receipt.voided_on,
         void_reason=receipt.void_reason,
     )
+
+
+# ------------------------------------------------------------------ the treasurer's day
+def pending_refund_count(session: Session) -> int:
+    """Refunds asked of Stripe and not yet confirmed or failed."""
+    return int(
+        session.scalar(select(func.count()).select_from(Refund).where(Refund.status == "pending"))
+        or 0
+    )
+
+
+def flagged_gift_count(session: Session) -> int:
+    """Donations flagged for a treasurer (an amount or currency that did not match, a
+    dispute beyond what the gift still counted)."""
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Donation).where(Donation.flagged_reason.is_not(None))
+        )
+        or 0
+    )
+
+
+def campaigns_closing_between(session: Session, start: datetime, end: datetime) -> int:
+    """Live campaigns whose deadline falls in [start, end)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Campaign)
+            .where(
+                Campaign.status == "live",
+                Campaign.deadline_at >= start,
+                Campaign.deadline_at < end,
+            )
+        )
+        or 0
+    )
+
+
+def organisations(session: Session) -> list[Organisation]:
+    """Every organisation registered as a recipient of gifts, oldest first."""
+    return list(session.scalars(select(Organisation).order_by(Organisation.id)))

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.clock import Clock
@@ -619,3 +619,16 @@ def disburse_award_loan(
     )
     session.flush()
     return award
+
+
+def tranches_waiting(session: Session) -> tuple[int, int]:
+    """Tranches of approved grants waiting for approval (planned) and for payment
+    (approved), as two counts."""
+    rows = session.execute(
+        select(Tranche.status, func.count())
+        .join(Award, Award.id == Tranche.award_id)
+        .where(Award.status == "approved", Tranche.status.in_(("planned", "approved")))
+        .group_by(Tranche.status)
+    ).all()
+    counts = {str(status): int(count) for status, count in rows}
+    return counts.get("planned", 0), counts.get("approved", 0)

@@ -144,3 +144,11 @@ def portfolio(session: Session, fund_id: int, on: date) -> Portfolio:
     outstanding = sum(p for p, _ in pairs)
     at_risk = sum(p for p, late in pairs if late > PAR_DAYS)
     return Portfolio(on, standings, outstanding, at_risk, math.par(pairs, PAR_DAYS))
+
+
+def loans_in_arrears(session: Session, on: date) -> int:
+    """Disbursed loans, of every fund, with something due and unpaid on `on`."""
+    rows = session.scalars(
+        select(Loan).where(Loan.status == "disbursed", Loan.disbursed_on <= on).order_by(Loan.id)
+    )
+    return sum(1 for loan in rows if standing(session, loan, on).arrears_minor > 0)

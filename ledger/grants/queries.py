@@ -30,7 +30,7 @@ from ledger.grants.getters import (
     threshold_rule,
 )
 from ledger.grants.matching import crowd
-from ledger.grants.models import Allocation, Commitment, Foundation, Match
+from ledger.grants.models import Allocation, Commitment, Foundation, FoundationOfficer, Match
 from ledger.grants.rules import (
     Gift,
     MatchState,
@@ -40,6 +40,7 @@ from ledger.grants.rules import (
     threshold_reached,
     topup_amount,
 )
+from ledger.people.models import Person, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,3 +331,29 @@ def quote(
         amount_minor + match_total + topup_total,
         tuple(reasons),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FoundationRow:
+    """A foundation with the users who act for it (id and e-mail), for the admin's list."""
+
+    id: int
+    name: str
+    tax_code: str | None
+    officers: tuple[tuple[int, str], ...]
+
+
+def foundations_with_officers(session: Session) -> list[FoundationRow]:
+    """Every foundation, by name, with its officers by e-mail."""
+    officers: dict[int, list[tuple[int, str]]] = {}
+    for foundation_id, user_id, email in session.execute(
+        select(FoundationOfficer.foundation_id, User.id, Person.email)
+        .join(User, User.id == FoundationOfficer.user_id)
+        .join(Person, Person.id == User.person_id)
+        .order_by(Person.email)
+    ):
+        officers.setdefault(int(foundation_id), []).append((int(user_id), str(email)))
+    return [
+        FoundationRow(f.id, f.name, f.tax_code, tuple(officers.get(f.id, ())))
+        for f in session.scalars(select(Foundation).order_by(Foundation.name))
+    ]

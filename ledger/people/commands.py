@@ -3,7 +3,8 @@
 What a person does to their own account (register, change or reset the
 password, enrol a second factor, choose a language, issue and revoke their own
 API tokens) and what an operator does to users and API tokens (create, change
-roles, deactivate, issue and revoke a token). Each function is one act: `begin`, the change through
+roles, deactivate and reactivate, issue and revoke a token). Each function is
+one act: `begin`, the change through
 `ledger.people.service`, then `Claim.done`, which writes its audit event in
 the same transaction. Pages and the CLI call these and only translate.
 
@@ -68,6 +69,7 @@ SET_LANGUAGE = command("user.language", "user")
 CREATE_USER = command("user.create", "user")
 CHANGE_ROLES = command("user.roles", "user")
 DEACTIVATE_USER = command("user.deactivate", "user")
+REACTIVATE_USER = command("user.reactivate", "user")
 ISSUE_TOKEN = command("token.create", "api_token")
 REVOKE_TOKEN = command("token.revoke", "api_token")
 
@@ -410,7 +412,22 @@ def deactivate_user(session: Session, email: str, *, origin: Origin, clock: Cloc
     """
     claim = begin(session, DEACTIVATE_USER, origin, clock=clock)
     user = service.get_user_by_email(session, email)
+    if origin.user_id is not None and origin.user_id == user.id:
+        raise NotAllowedError("a user cannot deactivate their own account", field="user")
     if not service.deactivate_user(user):
+        return Outcome(user, created=False)
+    return claim.done(user, subject_id=user.id)
+
+
+def reactivate_user(session: Session, email: str, *, origin: Origin, clock: Clock) -> Outcome[User]:
+    """Let a deactivated user sign in and use their API tokens again.
+
+    Their sessions from before the deactivation stay ended (the session epoch
+    moves on). Reactivating an active user writes nothing (`created` false).
+    """
+    claim = begin(session, REACTIVATE_USER, origin, clock=clock)
+    user = service.get_user_by_email(session, email)
+    if not service.reactivate_user(user):
         return Outcome(user, created=False)
     return claim.done(user, subject_id=user.id)
 

@@ -147,6 +147,11 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def list_users(session: Session) -> list[User]:
+    """Every user, oldest first (with their person)."""
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
 def get_user_by_email(session: Session, email: str) -> User:
     """The user whose person has this e-mail (any case); UserNotFoundError otherwise."""
     user = find_user_by_email(session, email)
@@ -220,6 +225,15 @@ def deactivate_user(user: User) -> bool:
     if not user.active:
         return False
     user.active = False
+    return True
+
+
+def reactivate_user(user: User) -> bool:
+    """Let a deactivated user sign in again (old sessions stay ended); False if active."""
+    if user.active:
+        return False
+    user.active = True
+    end_sessions(user)
     return True
 
 

@@ -616,6 +616,40 @@ def test_deactivating_is_audited_once_and_deactivating_again_writes_nothing(ledg
     assert events(ledger)[-1] == ("user.deactivate", "user", str(user_id), None, {})
 
 
+def test_reactivating_lets_the_user_sign_in_again_and_reactivating_again_writes_nothing(ledger):
+    user_id = create(ledger).value.id
+    ledger.run(
+        lambda s: commands.deactivate_user(
+            s, "anna.rossi@example.it", origin=CONSOLE, clock=ledger.clock
+        )
+    )
+
+    def reactivate(s: Session) -> Any:
+        return commands.reactivate_user(
+            s, "anna.rossi@example.it", origin=CONSOLE, clock=ledger.clock
+        )
+
+    assert ledger.run(reactivate).created is True
+    assert ledger.read(lambda s: s.get(User, user_id).active) is True
+    assert events(ledger)[-1] == ("user.reactivate", "user", str(user_id), None, {})
+    before = footprint(ledger)
+    assert ledger.run(reactivate).created is False
+    assert footprint(ledger) == before
+
+
+def test_a_user_cannot_deactivate_their_own_account(ledger):
+    user_id = create(ledger).value.id
+    themselves = Origin(channel="web", user_id=user_id, source="203.0.113.9")
+
+    def deactivate(s: Session) -> Any:
+        return commands.deactivate_user(
+            s, "anna.rossi@example.it", origin=themselves, clock=ledger.clock
+        )
+
+    refused_with_nothing_written(ledger, NotAllowedError, deactivate)
+    assert ledger.read(lambda s: s.get(User, user_id).active) is True
+
+
 def test_a_token_is_issued_with_one_event_and_never_to_a_deactivated_user(ledger):
     user_id = create(ledger).value.id
 

@@ -60,6 +60,21 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "books.trial_balance_page": (BOOKS, False),
     "books.new_entry": (MONEY, True),
     "admin.audit_log": (("admin",), True),
+    # administration (web/admin/)
+    "admin.users": (("admin",), True),
+    "admin.user": (("admin",), True),
+    "admin.user_roles": (("admin",), True),
+    "admin.deactivate": (("admin",), True),
+    "admin.reactivate": (("admin",), True),
+    "admin.foundations": (("admin",), True),
+    "admin.new_foundation": (("admin",), True),
+    "admin.add_officer": (("admin",), True),
+    "admin.settings": (("admin",), True),
+    "admin.periods": (BOOKS, True),
+    "admin.verify": (BOOKS, True),
+    "admin.exports": (BOOKS, True),
+    "admin.export_beancount_file": (BOOKS, True),
+    "admin.export_csv_file": (BOOKS, True),
     "api_v1.openapi_document": (PUBLIC, False),
     "api_v1.me": (SIGNED_IN, False),
     "api_v1.my_tokens_view": (SIGNED_IN, False),
@@ -274,6 +289,7 @@ URL_VALUES = {
     "import_id": "1",
     "line_id": "1",
     "rule_id": "1",
+    "user_id": "1",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,15 +10,14 @@ from sqlalchemy.orm import Session
 from ledger.audit.service import AuditPage, list_events
 from ledger.people.models import Person, User
 from web.access import allow
+from web.admin.common import ADMIN, bp
 from web.db import in_transaction
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PER_PAGE = 50
 
 
 @bp.get("/audit")
-@allow("admin", two_factor=True)
+@allow(ADMIN, two_factor=True)
 def audit_log() -> ResponseReturnValue:
     """The audit log, newest first, filtered by action prefix; 50 events a page."""
     page = request.args.get("page", "1")
