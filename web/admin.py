@@ -1,4 +1,4 @@
-"""Administration: the audit log (who did what, when and from where)."""
+"""Administration: the audit log (who did what, when and from where) and the job runs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.audit.service import AuditPage, list_events
+from ledger.jobs.runs import RunRow, recent_runs, stale_jobs
 from ledger.people.models import Person, User
 from web.access import allow
-from web.db import in_transaction
+from web.db import current_ledger, in_transaction
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -40,3 +41,17 @@ def audit_log() -> ResponseReturnValue:
 
     events, emails = in_transaction(read, read_only=True)
     return render_template("admin/audit.html", events=events, emails=emails, action=action or "")
+
+
+@bp.get("/lavori")
+@allow("admin", two_factor=True)
+def job_runs() -> ResponseReturnValue:
+    """The periodic jobs' latest runs (`ledger worker`), newest first, and the stale jobs."""
+    job = (request.args.get("job") or "").strip()[:64] or None
+    now = current_ledger().clock.now()
+
+    def read(db: Session) -> tuple[list[RunRow], list[str]]:
+        return recent_runs(db, job=job, limit=100), stale_jobs(db, now)
+
+    runs, stale = in_transaction(read, read_only=True)
+    return render_template("admin/job_runs.html", runs=runs, stale=stale, job=job or "")

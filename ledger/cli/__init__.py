@@ -31,6 +31,7 @@ from ledger.cli import (
     funds,
     grants,
     holds,
+    jobs,
     journal,
     periods,
     tokens,
@@ -58,6 +59,7 @@ cli.add_command(grants.foundations)
 cli.add_command(grants.grants)
 cli.add_command(funds.funds)
 cli.add_command(bank.bank)
+cli.add_command(jobs.jobs)
 
 __all__ = [
     "CommandError",

@@ -59,6 +59,7 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "books.trial_balance_page": (BOOKS, False),
     "books.new_entry": (MONEY, True),
     "admin.audit_log": (("admin",), True),
+    "admin.job_runs": (("admin",), True),
     "api_v1.openapi_document": (PUBLIC, False),
     "api_v1.me": (SIGNED_IN, False),
     "api_v1.my_tokens_view": (SIGNED_IN, False),
