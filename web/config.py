@@ -132,6 +132,10 @@ DEFAULTS: dict[str, Any] = {
     "JOB_CAMPAIGNS_CLOSE_DUE_INTERVAL": 15 * 60,
     "JOB_HOLDS_EXPIRE_INTERVAL": 5 * 60,
     "JOB_BANK_MATCH_INTERVAL": 60 * 60,
+    "JOB_AUDIT_RETENTION_INTERVAL": 24 * 60 * 60,
+    # The audit log's client addresses and user agents are blanked after this many
+    # days (by the worker's audit_retention job); the events themselves stay.
+    "AUDIT_IP_RETENTION_DAYS": 90,
     "JOB_RETRIES": 2,
     "JOB_RETRY_BACKOFF": 30,
     "JOB_ALERT_AFTER": 3,

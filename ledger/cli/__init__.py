@@ -33,6 +33,7 @@ from ledger.cli import (
     holds,
     jobs,
     journal,
+    people,
     periods,
     tokens,
     users,
@@ -60,6 +61,7 @@ cli.add_command(grants.grants)
 cli.add_command(funds.funds)
 cli.add_command(bank.bank)
 cli.add_command(jobs.jobs)
+cli.add_command(people.people)
 
 __all__ = [
     "CommandError",

@@ -24,6 +24,7 @@ from ledger.commands import Origin
 from ledger.core.errors import LedgerError
 from ledger.core.service import Ledger
 from ledger.jobs.runs import JobFailed
+from ledger.privacy.commands import blank_old_audit_addresses
 from ledger.reconcile.commands import apply_references
 from ledger.reconcile.models import BankAccount
 
@@ -130,11 +131,26 @@ def match_bank_lines(ctx: JobContext) -> Counts:
     return totals
 
 
+# Days after which the audit log's client addresses and user agents are blanked.
+AUDIT_IP_RETENTION_DAYS = 90
+
+
+def audit_retention(ctx: JobContext) -> Counts:
+    """Blank the address and user agent of audit events older than
+    AUDIT_IP_RETENTION_DAYS (LEDGER_AUDIT_IP_RETENTION_DAYS) days."""
+    days = int(ctx.settings.get("AUDIT_IP_RETENTION_DAYS") or AUDIT_IP_RETENTION_DAYS)
+    blanked = ctx.ledger.run(
+        lambda s: blank_old_audit_addresses(s, days=days, origin=ctx.origin, clock=ctx.ledger.clock)
+    ).value
+    return {"blanked": blanked, "days": days}
+
+
 # The domain's jobs and their default intervals (seconds).
 DOMAIN_JOBS: tuple[Callable[[Mapping[str, Any]], Job], ...] = (
     job("campaigns_close_due", close_due_campaigns, default_seconds=15 * 60),
     job("holds_expire", expire_holds, default_seconds=5 * 60),
     job("bank_match", match_bank_lines, default_seconds=60 * 60),
+    job("audit_retention", audit_retention, default_seconds=24 * 60 * 60),
 )
 
 

@@ -66,13 +66,14 @@ def test_once_runs_every_due_job_and_records_each_run(ledger, clock: FixedClock)
     jobs = domain_jobs({})
     done = run_due_once(context(ledger), jobs)
 
-    assert sorted(done) == ["bank_match", "campaigns_close_due", "holds_expire"]
+    assert sorted(done) == ["audit_retention", "bank_match", "campaigns_close_due", "holds_expire"]
     assert all(len(attempts) == 1 and attempts[0].succeeded for attempts in done.values())
     rows = list(reversed(ledger.read(recent_runs)))
     assert [(r.job, r.outcome) for r in rows] == [
         ("campaigns_close_due", "succeeded"),
         ("holds_expire", "succeeded"),
         ("bank_match", "succeeded"),
+        ("audit_retention", "succeeded"),
     ]
     assert rows[0].counts == {"due": 0, "closed": 0, "refunds_requested": 0}
     assert rows[1].counts == {"expired": 0}
@@ -268,12 +269,13 @@ def test_the_scheduler_runs_each_job_at_start_and_records_it(ledger):
     try:
         assert ran.wait(30)
         deadline = time.monotonic() + 30
-        while len(runs_of(ledger)) < 4 and time.monotonic() < deadline:
+        while len(runs_of(ledger)) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         blocking.shutdown(wait=True)
         thread.join(30)
     assert sorted((j, o) for j, o, _ in runs_of(ledger)) == [
+        ("audit_retention", "succeeded"),
         ("bank_match", "succeeded"),
         ("campaigns_close_due", "succeeded"),
         ("holds_expire", "succeeded"),

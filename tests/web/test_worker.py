@@ -31,7 +31,7 @@ def failing(ctx: JobContext) -> dict[str, int]:
 def test_ledger_worker_once_runs_every_due_job_then_nothing_until_they_are_due(ledger, db_url):
     result = CliRunner().invoke(cli, ["--database", db_url, "worker", "--once"], env=CLI_ENV)
     assert result.exit_code == 0, result.output
-    for name in ("campaigns_close_due", "holds_expire", "bank_match", "outbox"):
+    for name in ("campaigns_close_due", "holds_expire", "bank_match", "audit_retention", "outbox"):
         assert f"{name}: succeeded" in result.output
     assert "stripe_sync" not in result.output  # no Stripe key: not scheduled
 
