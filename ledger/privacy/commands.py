@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from ledger.audit.service import blank_addresses
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.clock import Clock
-from ledger.people.errors import NotAllowedError
+from ledger.core.sealing import SecretBox
+from ledger.people.errors import InvalidTotpCodeError, NotAllowedError, TwoFactorRequiredError
 from ledger.people.models import User
-from ledger.people.service import get_person, get_user, user_of_person
+from ledger.people.service import get_person, get_user, lock_user, user_of_person, verify_totp
 from ledger.privacy import erasure, export
 from ledger.privacy.erasure import Erasure
 
@@ -60,15 +61,42 @@ def export_person(
     return claim.done(data, subject_id=person_id, details={"linked": linked})
 
 
+def _check_code(
+    session: Session, user_id: int, code: str | None, box: SecretBox | None, clock: Clock
+) -> None:
+    """The admin's TOTP code, valid now and used up (like any code)."""
+    admin = lock_user(session, user_id)
+    if admin is None or not admin.totp_enrolled:
+        raise TwoFactorRequiredError(
+            "Cancellare i dati di una persona richiede l'autenticazione a due fattori.",
+            field="code",
+        )
+    if box is None or not verify_totp(admin, code or "", now=clock.now(), box=box):
+        raise InvalidTotpCodeError(
+            "Il codice non è corretto o è scaduto: inserisci le 6 cifre che l'app mostra ora.",
+            field="code",
+        )
+
+
 def erase_person(
-    session: Session, person_id: int, *, origin: Origin, clock: Clock
+    session: Session,
+    person_id: int,
+    *,
+    origin: Origin,
+    clock: Clock,
+    code: str | None = None,
+    box: SecretBox | None = None,
 ) -> Outcome[Erasure]:
     """Erase the person (`erasure.erase`): an admin's act (or the console's), audited with
-    what was replaced and the counts kept. A person already erased is AlreadyErasedError;
-    an admin erasing themselves is NotAllowedError."""
+    what was replaced and the counts kept. An admin (pages, API) gives a TOTP code valid
+    now (TwoFactorRequiredError without TOTP, InvalidTotpCodeError for a wrong one); the
+    operator at the console gives none. A person already erased is AlreadyErasedError;
+    an admin erasing themselves is NotAllowedError. A refusal writes nothing."""
     claim = begin(session, ERASE_PERSON, origin, clock=clock)
     if not _is_admin(session, origin):
         raise NotAllowedError("Solo un amministratore può cancellare i dati di una persona.")
+    if origin.user_id is not None:
+        _check_code(session, origin.user_id, code, box, clock)
     person = get_person(session, person_id)
     if person.erased_at is not None:
         raise AlreadyErasedError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pyotp
 import pytest
 from sqlalchemy import String, Text, inspect, select, text
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from ledger.core.service import Ledger
 from ledger.jobs.registry import JobContext, domain_jobs
 from ledger.jobs.runner import run_job
 from ledger.people import service as people_service
-from ledger.people.errors import NotAllowedError
+from ledger.people.errors import InvalidTotpCodeError, NotAllowedError
 from ledger.people.models import Registration, User
 from ledger.privacy.commands import (
     AlreadyErasedError,
@@ -143,9 +144,35 @@ def a_donor_with_everything(ledger: Ledger) -> tuple[User, int]:
     return donor, campaign_id
 
 
+ADMIN_SECRET = pyotp.random_base32()
+
+
 def admin_origin(ledger: Ledger) -> Origin:
+    """An admin enrolled in TOTP (ADMIN_SECRET), acting from the pages."""
     admin = make_user(ledger, "amministrazione@example.org", "Ada Admin", ["admin"])
+
+    def enrol(s: Session) -> None:
+        user = s.get_one(User, admin.id)
+        user.totp_secret_sealed = ledger.require_secret_box().seal(ADMIN_SECRET)
+        user.totp_enrolled_at = ledger.clock.now()
+
+    ledger.run(enrol)
     return Origin(channel="web", user_id=admin.id, source="192.0.2.1", user_agent="Chrome")
+
+
+def erase(ledger: Ledger, person_id: int, origin: Origin, *, code: str | None = None) -> Any:
+    """erase_person with the admin's TOTP code of the clock's instant (or `code`)."""
+    given = pyotp.TOTP(ADMIN_SECRET).at(ledger.clock.now()) if code is None else code
+    return ledger.run(
+        lambda s: erase_person(
+            s,
+            person_id,
+            origin=origin,
+            clock=ledger.clock,
+            code=given,
+            box=ledger.require_secret_box(),
+        )
+    ).value
 
 
 def text_hits(ledger: Ledger, needles: list[str]) -> set[tuple[str, str]]:
@@ -195,9 +222,7 @@ def test_after_erasing_a_donor_only_the_receipts_the_law_keeps_hold_their_identi
     printed = receipts(ledger)
     head = ledger.verify()
 
-    done = ledger.run(
-        lambda s: erase_person(s, donor.person_id, origin=admin, clock=ledger.clock)
-    ).value
+    done = erase(ledger, donor.person_id, admin)
 
     assert text_hits(ledger, needles) == {
         ("receipts", "donor_name"),
@@ -230,7 +255,7 @@ def test_after_erasing_a_donor_only_the_receipts_the_law_keeps_hold_their_identi
 def test_an_erased_user_can_no_longer_sign_in_nor_use_a_token(ledger):
     donor, _ = a_donor_with_everything(ledger)
     admin = admin_origin(ledger)
-    ledger.run(lambda s: erase_person(s, donor.person_id, origin=admin, clock=ledger.clock))
+    erase(ledger, donor.person_id, admin)
 
     def state(s: Session) -> tuple[Any, ...]:
         user = s.get_one(User, donor.id)
@@ -251,16 +276,21 @@ def test_only_an_admin_erases_and_never_twice_nor_themselves(ledger):
     treasurer = make_user(ledger, "tesoreria@example.org", "Tea Tesoriera", ["treasurer"])
     as_treasurer = Origin(channel="web", user_id=treasurer.id)
     with pytest.raises(NotAllowedError):
-        ledger.run(
-            lambda s: erase_person(s, donor.person_id, origin=as_treasurer, clock=ledger.clock)
-        )
+        erase(ledger, donor.person_id, as_treasurer)
     admin = admin_origin(ledger)
     admin_person = ledger.read(lambda s: s.get_one(User, admin.user_id).person_id)
     with pytest.raises(NotAllowedError):
-        ledger.run(lambda s: erase_person(s, admin_person, origin=admin, clock=ledger.clock))
-    ledger.run(lambda s: erase_person(s, donor.person_id, origin=admin, clock=ledger.clock))
+        erase(ledger, admin_person, admin)
+    with pytest.raises(InvalidTotpCodeError):
+        erase(ledger, donor.person_id, admin, code="000000")
+    with pytest.raises(InvalidTotpCodeError):
+        erase(ledger, donor.person_id, admin, code="")
+    erase(ledger, donor.person_id, admin)
+    with pytest.raises(InvalidTotpCodeError):  # a code is used once
+        erase(ledger, donor.person_id, admin)
+    ledger.clock.instant += timedelta(seconds=30)
     with pytest.raises(AlreadyErasedError):
-        ledger.run(lambda s: erase_person(s, donor.person_id, origin=admin, clock=ledger.clock))
+        erase(ledger, donor.person_id, admin)
     erasures = ledger.read(
         lambda s: s.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'person.erase'"))
     )
@@ -288,9 +318,7 @@ def test_a_borrowers_name_and_tax_code_stay_with_their_loan_contract(ledger):
         )
     )
     admin = admin_origin(ledger)
-    done = ledger.run(
-        lambda s: erase_person(s, borrower.person_id, origin=admin, clock=ledger.clock)
-    ).value
+    done = erase(ledger, borrower.person_id, admin)
 
     assert [(k.what, k.count) for k in done.kept] == [("loan_contracts", 1)]
     assert "full_name" not in done.replaced and "email" in done.replaced
@@ -303,9 +331,7 @@ def test_a_borrowers_name_and_tax_code_stay_with_their_loan_contract(ledger):
 def test_a_person_without_receipts_or_loans_keeps_nothing(ledger):
     person = make_user(ledger, EMAIL, NAME, ["proponent"], codice_fiscale=CF)
     admin = admin_origin(ledger)
-    done = ledger.run(
-        lambda s: erase_person(s, person.person_id, origin=admin, clock=ledger.clock)
-    ).value
+    done = erase(ledger, person.person_id, admin)
     assert done.kept == []
     assert set(done.replaced) >= {"full_name", "email", "codice_fiscale", "address"}
     assert text_hits(ledger, [NAME, EMAIL, CF]) == set()
