@@ -146,13 +146,12 @@ def erase(session: Session, person_id: int, *, now: datetime) -> Erasure:
             Donation.donor_codice_fiscale == old_cf if old_cf else false(),
         )
     )
-    if not borrower:
-        session.execute(
-            update(Donation)
-            .where(Donation.id.in_(gifts))
-            .values(donor_name=None, donor_codice_fiscale=None)
-            .execution_options(synchronize_session=False)
-        )
+    session.execute(
+        update(Donation)
+        .where(Donation.id.in_(gifts))
+        .values(donor_name=None, donor_codice_fiscale=None)
+        .execution_options(synchronize_session=False)
+    )
     receipts = int(
         session.scalar(
             select(func.count(Receipt.id)).where(
