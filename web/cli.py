@@ -1,4 +1,5 @@
-"""Console script `ledger`: the domain CLI of `ledger.cli` plus `serve`, `outbox`, `stripe`.
+"""Console script `ledger`: the domain CLI of `ledger.cli` plus `serve`, `outbox`, `stripe`,
+`worker`.
 
 `outbox dispatch` lives here rather than in `ledger.cli` because building a
 message (its template, its translated text, its links) and reaching Stripe
@@ -201,6 +202,70 @@ def stripe_sync(ctx: click.Context, minutes: int, limit: int) -> None:
     for line in payouts.difference_lines():
         click.echo(f"difference: {line}")
     if report.errors or refunds.errors or payouts.errors:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run every due job once, then exit (for cron).")
+@click.option(
+    "--job",
+    "job_names",
+    multiple=True,
+    help="Only this job (repeatable); with --once it runs whether due or not.",
+)
+@click.pass_context
+def worker(ctx: click.Context, once: bool, job_names: tuple[str, ...]) -> None:
+    """Run the periodic jobs on their intervals (LEDGER_JOB_*_INTERVAL seconds).
+
+    Jobs: the outbox (e-mail, card refunds), the Stripe sync (with a Stripe key),
+    closing due campaigns, expiring holds, matching bank lines. Several workers
+    may run: each job runs once at a time across them. Every run is recorded
+    (`ledger jobs runs`); a failed run is retried with back-off and, after
+    LEDGER_JOB_ALERT_AFTER consecutive failures, the admins get an e-mail.
+    Exits 1 with --once when a job's last attempt failed.
+    """
+    from ledger.audit.service import Origin
+    from ledger.jobs.registry import JobContext
+    from ledger.jobs.scheduler import run_due_once, scheduler
+    from web.db import current_ledger
+    from web.worker import worker_jobs, worker_settings
+
+    app = _app(ctx)
+    jobs = worker_jobs(app)
+    if job_names:
+        known = {j.name for j in jobs}
+        unknown = sorted(set(job_names) - known)
+        if unknown:
+            raise click.UsageError(
+                f"unknown job {', '.join(unknown)} (jobs: {', '.join(sorted(known))})"
+            )
+        jobs = [j for j in jobs if j.name in job_names]
+    with app.app_context():
+        context = JobContext(
+            ledger=current_ledger(), origin=Origin.command_line(), settings=worker_settings(app)
+        )
+    if not once:
+        click.echo(f"worker: {', '.join(j.name for j in jobs)} (Ctrl-C stops)")
+        try:
+            scheduler(context, jobs).start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        return
+    done = run_due_once(context, jobs, force=bool(job_names))
+    failed = False
+    for name, attempts in done.items():
+        if not attempts:
+            click.echo(f"{name}: not due")
+            continue
+        last = attempts[-1]
+        tries = f" after {len(attempts)} attempts" if len(attempts) > 1 else ""
+        if last.succeeded:
+            counts = ", ".join(f"{k} {v}" for k, v in (last.counts or {}).items())
+            click.echo(f"{name}: succeeded{tries}" + (f" ({counts})" if counts else ""))
+        else:
+            failed = True
+            click.echo(f"{name}: failed{tries}: {last.error}", err=True)
+    if failed:
         ctx.exit(1)
 
 

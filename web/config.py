@@ -136,6 +136,24 @@ DEFAULTS: dict[str, Any] = {
     "SERVER_GRACEFUL_TIMEOUT": 30,
     "SERVER_KEEPALIVE": 5,
     "SERVER_ACCESS_LOG": "-",
+    # The job runner (`ledger worker`, ledger.jobs): each job's interval in seconds
+    # (LEDGER_JOB_<NAME>_INTERVAL), the retries of a failed run and the first wait
+    # between them (doubling, at most the interval), how many consecutive failed
+    # runs e-mail the admins, and after how long a run still marked running on
+    # SQLite is taken for a dead worker's.
+    "JOB_OUTBOX_INTERVAL": 60,
+    "JOB_STRIPE_SYNC_INTERVAL": 15 * 60,
+    "JOB_CAMPAIGNS_CLOSE_DUE_INTERVAL": 15 * 60,
+    "JOB_HOLDS_EXPIRE_INTERVAL": 5 * 60,
+    "JOB_BANK_MATCH_INTERVAL": 60 * 60,
+    "JOB_AUDIT_RETENTION_INTERVAL": 24 * 60 * 60,
+    # The audit log's client addresses and user agents are blanked after this many
+    # days (by the worker's audit_retention job); the events themselves stay.
+    "AUDIT_IP_RETENTION_DAYS": 90,
+    "JOB_RETRIES": 2,
+    "JOB_RETRY_BACKOFF": 30,
+    "JOB_ALERT_AFTER": 3,
+    "JOB_LEASE": 3600,
     # A ledger.core.clock.Clock for the app's Ledger; only a mapping can set it.
     "CLOCK": None,
 }

@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 
 from ledger.core.migrate import applied_revisions, head_revisions
 from ledger.core.service import Ledger
+from ledger.jobs.runs import stale_jobs
 from web.access import public
 from web.db import current_ledger, ping
 
@@ -60,11 +61,23 @@ def migrations_at_head(ledger: Ledger) -> Check:
     )
 
 
+def job_runs_recent(ledger: Ledger) -> Check:
+    """No periodic job's last successful run is older than twice its interval
+    (`ledger.jobs.runs.stale_jobs`); a worker that never ran names no job."""
+    try:
+        with ledger.sessions() as db:
+            stale = stale_jobs(db, ledger.clock.now())
+    except Exception as exc:
+        return Check("jobs", False, f"unknown ({type(exc).__name__})")
+    if stale:
+        return Check("jobs", False, "stale: " + ", ".join(stale))
+    return Check("jobs", True, "recent")
+
+
 # The checks of /readyz, in order; a later check runs only when the database is reachable.
-# LAST-JOB-RUNS CHECK GOES HERE: the lead adds a `job_runs_recent(ledger) -> Check` built on
-# the job runner's `ledger.jobs.runs.stale_jobs(session, now)` (ok when it names no job).
 READINESS_CHECKS: list[Callable[[Ledger], Check]] = [
     migrations_at_head,
+    job_runs_recent,
 ]
 
 

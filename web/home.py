@@ -7,8 +7,9 @@ for payment, campaigns closing in the next seven days, and the last runs of the
 periodic jobs. The counts are read-only queries of the domains, all in one
 snapshot; the view only puts them in order.
 
-The last job runs come from a function the job runner provides, installed with
-`set_job_runs_source(app, source)`; until one is installed the section says so.
+The last job runs are each job's latest run recorded by the job runner
+(`ledger.jobs.runs`); `set_job_runs_source(app, source)` installs another reader
+(None: the section says the runs are not recorded here).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ledger.campaigns.queries import (
 )
 from ledger.funds.awards import tranches_waiting
 from ledger.funds.portfolio import loans_in_arrears
+from ledger.jobs.runs import recent_runs
 from ledger.reconcile.report import unexplained_through
 from web import views
 from web.access import current_principal, public
@@ -60,6 +62,15 @@ class JobRunLine:
 
 
 JobRunsSource = Callable[[Session], Sequence[JobRunLine]]
+
+
+def latest_job_runs(db: Session) -> list[JobRunLine]:
+    """Each job's latest run, as `ledger worker` recorded it (newest first)."""
+    lines: dict[str, JobRunLine] = {}
+    for run in recent_runs(db, limit=200):
+        if run.job not in lines:
+            lines[run.job] = JobRunLine(run.job, run.started_at, run.finished_at, run.outcome)
+    return list(lines.values())
 
 
 def set_job_runs_source(app: Flask, source: JobRunsSource | None) -> None:
@@ -127,7 +138,7 @@ def index() -> ResponseReturnValue:
     runs: Sequence[JobRunLine] | None = None
     staff = principal is not None and bool({"treasurer", "admin"} & principal.roles)
     if principal is not None and staff:
-        source: JobRunsSource | None = current_app.extensions.get(JOB_RUNS_SOURCE)
+        source: JobRunsSource | None = current_app.extensions.get(JOB_RUNS_SOURCE, latest_job_runs)
         now = views.clock().now()
 
         def read(db: Session) -> tuple[list[Task], Sequence[JobRunLine] | None]:
@@ -141,4 +152,19 @@ def index() -> ResponseReturnValue:
         tasks=tasks,
         job_runs=runs,
         show_job_runs=staff,
+    )
+
+
+@bp.get("/privacy")
+@public
+def privacy() -> ResponseReturnValue:
+    """The privacy notice (GDPR art. 13): who holds which data, why, for how long, and the
+    rights of the people it is about."""
+    config = current_app.config
+    return render_template(
+        "privacy.html",
+        organisation=config.get("ORGANISATION_NAME"),
+        tax_code=config.get("ORGANISATION_TAX_CODE"),
+        audit_days=int(config.get("AUDIT_IP_RETENTION_DAYS") or 90),
+        principal=current_principal(),
     )

@@ -13,8 +13,10 @@ stores an address or a secret.
 Kinds: `password_reset` {user_id} (the reset link; a null user is the message
 an unknown address queues, and sends nothing), `registration`
 {registration_id} (the link that makes the account), `registration_known`
-{user_id} (someone tried to register an address that has an account), and
-`email_verify` {user_id} (the link that verifies an operator-made account).
+{user_id} (someone tried to register an address that has an account),
+`email_verify` {user_id} (the link that verifies an operator-made account), and
+`job_failures` {user_id, job, failures, run_id} (a periodic job failed N times in
+a row: queued for each admin by `ledger.jobs.runner`).
 
 `LEDGER_MAIL_SENDER` chooses the transport: `smtp`; `log` (nothing is sent:
 the message is written to the application log as a warning, with every token
@@ -48,6 +50,8 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from ledger.jobs.models import JobRun
+from ledger.jobs.runner import JOB_FAILURES_MESSAGE
 from ledger.outbox.models import OutboxMessage
 from ledger.people.commands import (
     REGISTRATION_KNOWN_MESSAGE,
@@ -69,6 +73,7 @@ MAIL_KINDS = frozenset(
         REGISTRATION_KNOWN_MESSAGE,
         VERIFY_MESSAGE,
         SIGN_IN_LINK_MESSAGE,
+        JOB_FAILURES_MESSAGE,
     }
 )
 
@@ -229,6 +234,19 @@ def _render(db: Session, message: OutboxMessage) -> Mail | None:
                     "mail/registration_known.txt",
                     login=url_for("auth.login", _external=True),
                     reset=url_for("auth.reset_request", _external=True),
+                ),
+            )
+        if kind == JOB_FAILURES_MESSAGE:
+            run = db.get(JobRun, int(payload["run_id"]))
+            return Mail(
+                to=user.person.email,
+                subject=_("Registro comunitario: il lavoro %(job)s non riesce", job=payload["job"]),
+                body=render_template(
+                    "mail/job_failures.txt",
+                    job=payload["job"],
+                    failures=int(payload["failures"]),
+                    error=(run.error if run is not None else None) or "",
+                    runs=url_for("admin.job_runs", _external=True),
                 ),
             )
         if kind == VERIFY_MESSAGE:

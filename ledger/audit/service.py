@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
@@ -135,3 +135,25 @@ def list_events(
         )
     )
     return AuditPage(events=events, total=total, page=page, per_page=per_page)
+
+
+def blank_addresses(
+    session: Session, *, before: datetime | None = None, actor_user_id: int | None = None
+) -> int:
+    """Set the client address (`source`) and user agent of events to NULL: those that
+    occurred before `before`, or those of one actor (an erased person); returns how many
+    events had one. The one change the append-only log allows (migration 0023_privacy:
+    its triggers refuse any other UPDATE, and any value but NULL in these two)."""
+    if before is None and actor_user_id is None:
+        raise ValueError("blank_addresses needs `before` or `actor_user_id`")
+    query = update(AuditEvent).where(
+        or_(AuditEvent.source.is_not(None), AuditEvent.user_agent.is_not(None))
+    )
+    if before is not None:
+        query = query.where(AuditEvent.occurred_at < before)
+    if actor_user_id is not None:
+        query = query.where(AuditEvent.actor_user_id == actor_user_id)
+    result = session.execute(
+        query.values(source=None, user_agent=None).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -55,6 +55,21 @@ def live_campaigns(session: Session, *, now: datetime) -> list[Campaign]:
     )
 
 
+def due_for_closing(session: Session, *, now: datetime) -> list[int]:
+    """Campaigns to close: live or succeeded past their deadline, and failed ones (which
+    close once their refunds are done), by id (`ledger campaigns close-due`, the worker)."""
+    return list(
+        session.scalars(
+            select(Campaign.id)
+            .where(
+                (Campaign.status == "failed")
+                | ((Campaign.status.in_(["live", "succeeded"])) & (Campaign.deadline_at <= now))
+            )
+            .order_by(Campaign.id)
+        )
+    )
+
+
 def all_campaigns(session: Session) -> list[Campaign]:
     """Every campaign, newest first (the treasurer's list)."""
     return list(session.scalars(select(Campaign).order_by(Campaign.id.desc())))

@@ -32,7 +32,9 @@ from ledger.cli import (
     funds,
     grants,
     holds,
+    jobs,
     journal,
+    people,
     periods,
     tokens,
     users,
@@ -61,6 +63,8 @@ cli.add_command(funds.funds)
 cli.add_command(bank.bank)
 cli.add_command(backup.backup_cmd)
 cli.add_command(backup.restore_cmd)
+cli.add_command(jobs.jobs)
+cli.add_command(people.people)
 
 __all__ = [
     "CommandError",

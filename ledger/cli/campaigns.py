@@ -75,22 +75,11 @@ def campaigns_close_due(ctx: click.Context) -> None:
     failed campaign closes once its refunds are done.
     """
     from ledger.campaigns.commands import close_campaign
-    from ledger.campaigns.models import Campaign
+    from ledger.campaigns.queries import due_for_closing
 
     ledger = open_ledger(ctx)
     now = ledger.clock.now()
-    due = ledger.read(
-        lambda s: list(
-            s.scalars(
-                select(Campaign.id)
-                .where(
-                    (Campaign.status == "failed")
-                    | ((Campaign.status.in_(["live", "succeeded"])) & (Campaign.deadline_at <= now))
-                )
-                .order_by(Campaign.id)
-            )
-        )
-    )
+    due = ledger.read(lambda s: due_for_closing(s, now=now))
     failures = 0
     for campaign_id in due:
 

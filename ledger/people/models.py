@@ -35,6 +35,9 @@ class Person(Base):
     codice_fiscale: Mapped[str | None] = mapped_column(String(16))
     address: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When an admin erased the person (migration 0023_privacy): name, e-mail,
+    # codice fiscale and address were replaced then (ledger.privacy).
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class User(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -205,8 +205,27 @@ def test_healthz_answers_alive_and_readyz_lists_its_checks_all_passing(client):
     assert [(c["name"], c["ok"]) for c in body["checks"]] == [
         ("database", True),
         ("migrations", True),
+        ("jobs", True),
     ]
     assert body["checks"][1]["detail"] == "at " + ", ".join(sorted(head_revisions()))
+
+
+def test_readyz_is_unavailable_while_a_periodic_job_has_not_succeeded_for_twice_its_interval(
+    app, ledger, clock
+):
+    from ledger.commands import Origin
+    from ledger.jobs.registry import Job, JobContext
+    from ledger.jobs.runner import run_job
+
+    ctx = JobContext(ledger=ledger, origin=Origin.command_line(), settings={"JOB_RETRIES": 0})
+    run_job(ctx, Job("bank_match", timedelta(minutes=10), lambda ctx: {"matched": 0}))
+    assert app.test_client().get("/readyz").status_code == 200
+
+    clock.instant += timedelta(minutes=21)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    jobs = response.get_json()["checks"][2]
+    assert jobs == {"name": "jobs", "ok": False, "detail": "stale: bank_match"}
 
 
 def test_readyz_is_unavailable_when_the_database_is_behind_the_migrations(app, ledger):

@@ -17,8 +17,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Donation, Refund
+from ledger.commands import Origin
 from ledger.core.clock import FixedClock
 from ledger.core.service import Ledger
+from ledger.jobs.registry import Job, JobContext
+from ledger.jobs.runner import run_job
 from tests.integration.test_campaign_commands import new_campaign
 from tests.integration.test_fund_commands import fund_with_product, paid_out
 from tests.integration.test_transfer_gifts import start
@@ -107,17 +110,26 @@ def test_the_treasurers_home_page_renders_in_italian_and_english(
     assert 'id="task-bank_lines"' in html
 
 
-def test_the_last_job_runs_appear_once_a_source_is_installed(
+def test_the_last_job_runs_are_read_from_the_runs_the_worker_records_or_from_an_installed_source(
     client: FlaskClient, ledger: Ledger, clock: FixedClock
 ):
     _sign_in_with_code(client, ledger, "admin@example.org", ["admin"])
     before = client.get("/").get_data(as_text=True)
-    assert 'id="job-runs"' in before and "non sono ancora registrati" in before
+    assert 'id="job-runs"' in before and "Nessun lavoro eseguito finora" in before
+
+    ctx = JobContext(ledger=ledger, origin=Origin.command_line(), settings={"JOB_RETRIES": 0})
+    run_job(ctx, Job("bank_match", timedelta(minutes=10), lambda ctx: {"matched": 0}))
+    recorded = client.get("/").get_data(as_text=True)
+    assert "<code>bank_match</code>: succeeded" in recorded
 
     run = JobRunLine("outbox", clock.now(), clock.now(), "succeeded")
     set_job_runs_source(client.application, lambda db: [run])
-    after = client.get("/").get_data(as_text=True)
-    assert "<code>outbox</code>: succeeded" in after
+    installed = client.get("/").get_data(as_text=True)
+    assert "<code>outbox</code>: succeeded" in installed
+    assert "bank_match" not in installed
+
+    set_job_runs_source(client.application, None)
+    assert "non sono ancora registrati" in client.get("/").get_data(as_text=True)
 
 
 def test_a_donor_sees_neither_the_treasurers_day_nor_the_staff_menus(

@@ -1,6 +1,7 @@
 """Administration pages under /admin (blueprint `admin`): what only the CLI did before.
 
-- `audit` (the audit log), `users` (users, their roles, deactivation and
+- `audit` (the audit log), `jobs` (the job runs), `people` (a person's data export
+  and erasure), `users` (users, their roles, deactivation and
   reactivation), `foundations` (foundations and the officers who act for them),
   `settings` (the organisation's settings, read-only: there is no settings store),
   `books` (closing a month with the reconciliation warning, verify with its
@@ -22,7 +23,7 @@ from web.admin.common import bp
 
 def register(app: Flask) -> None:
     """Register the administration pages on `app`."""
-    from web.admin import audit, books, foundations, settings, users  # noqa: F401
+    from web.admin import audit, books, foundations, jobs, people, settings, users  # noqa: F401
 
     app.register_blueprint(bp)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -191,3 +192,19 @@ class IdentityForm(FlaskForm):  # type: ignore[misc]
         description=_l("Vuoto: il codice fiscale viene tolto."),
     )
     submit = SubmitField(_l("Correggi i dati"))
+
+
+class EraseForm(FlaskForm):  # type: ignore[misc]
+    """An admin erases a person: the TOTP code of now, and an explicit confirmation."""
+
+    confirm = BooleanField(
+        _l("Ho capito: la cancellazione non si può annullare."),
+        [DataRequired(message=_l("Conferma la cancellazione."))],
+    )
+    code = StringField(
+        _l("Codice a 6 cifre"),
+        [_required, Length(min=6, max=7)],
+        description=_l("Le 6 cifre che l'app di autenticazione mostra ora."),
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
+    )
+    submit = SubmitField(_l("Cancella i dati della persona"))

@@ -522,6 +522,36 @@ def account() -> ResponseReturnValue:
     )
 
 
+@bp.get("/account/dati")
+@signed_in
+def data_export() -> ResponseReturnValue:
+    """The signed-in user's own data as a JSON file (GDPR art. 15 and 20), audited as
+    `person.export`; what is linked to them only through an unconfirmed address is left out."""
+    from ledger.privacy.commands import export_person
+
+    principal = views.principal()
+    origin, clock = views.origin(), views.clock()
+
+    def work(db: Session) -> dict[str, Any]:
+        person_id = people.get_user(db, principal.user_id).person_id
+        return export_person(db, person_id, origin=origin, clock=clock).value
+
+    return json_download(in_transaction(work), f"dati-personali-{principal.user_id}.json")
+
+
+def json_download(data: Any, filename: str) -> ResponseReturnValue:
+    """A JSON attachment no cache may keep."""
+    import json
+
+    response = current_app.response_class(
+        json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True),
+        mimetype="application/json",
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/account/email")
 @signed_in
 @limiter.limit(reset_limit)

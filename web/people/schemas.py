@@ -39,3 +39,56 @@ class TokenSchema(Schema):
 
 class TokenListSchema(Schema):
     tokens = fields.List(fields.Nested(TokenSchema), required=True)
+
+
+class PersonExportSchema(Schema):
+    """Everything the product holds about a person (`ledger.privacy.export`)."""
+
+    format = fields.String(required=True, metadata={"description": "The export's version."})
+    person = fields.Dict(required=True)
+    user = fields.Dict(allow_none=True)
+    api_tokens = fields.List(fields.Dict(), required=True)
+    sign_in_links = fields.List(fields.Dict(), required=True)
+    registrations = fields.List(fields.Dict(), required=True)
+    applications = fields.List(fields.Dict(), required=True)
+    committees = fields.List(fields.Dict(), required=True)
+    foundations = fields.List(fields.Dict(), required=True)
+    donations = fields.List(
+        fields.Dict(), required=True, metadata={"description": "With refunds and receipts."}
+    )
+    loans = fields.List(fields.Dict(), required=True)
+    audit_events = fields.List(fields.Dict(), required=True)
+    linked_records_included = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "False for an account whose address is not confirmed: the records "
+            "linked to the person only through the address are left out."
+        },
+    )
+
+
+class EraseSchema(Schema):
+    code = fields.String(
+        required=True, metadata={"description": "The admin's TOTP code, valid now."}
+    )
+
+
+class KeptSchema(Schema):
+    what = fields.String(
+        required=True,
+        metadata={"enum": ["receipts", "loan_contracts", "bank_lines", "applications"]},
+    )
+    count = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+class ErasureSchema(Schema):
+    person_id = fields.Integer(required=True)
+    user_id = fields.Integer(allow_none=True)
+    erased_at = fields.String(required=True)
+    replaced = fields.List(fields.String(), required=True)
+    kept = fields.List(
+        fields.Nested(KeptSchema),
+        required=True,
+        metadata={"description": "What the law requires to keep, and why."},
+    )
