@@ -15,6 +15,7 @@ Who may act on which project is the caller's access rule
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date
 
@@ -22,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.clock import Clock
-from ledger.projects import service
+from ledger.core.money import format_minor
+from ledger.projects import expenses, service
 from ledger.projects.errors import FourEyesError
+from ledger.projects.expenses import AllocationSpec, Expense
 from ledger.projects.getters import get_organisation, get_project, get_version
 from ledger.projects.models import BudgetVersion, Project, ProjectOrganisation
 from ledger.projects.service import FunderSettings, LineSpec
@@ -32,6 +35,9 @@ CREATE_ORGANISATION = command("project.create_organisation", "organisation")
 CREATE_PROJECT = command("project.create", "project")
 PROPOSE_BUDGET = command("project.propose_budget", "budget_version")
 APPROVE_BUDGET = command("project.approve_budget", "budget_version")
+RECORD_EXPENSE = command("project.record_expense", "project_document")
+CHARGE_DOCUMENT = command("project.charge_document", "project_document")
+RECORD_PROOF = command("project.record_proof", "project_document")
 
 
 def _user(origin: Origin) -> int:
@@ -181,4 +187,164 @@ def approve_budget(
         version,
         subject_id=version.id,
         details={"project": version.project_id, "number": version.number},
+    )
+
+
+def _expense_replay(claim_result: dict[str, object]) -> Expense:
+    return Expense(
+        document_id=int(str(claim_result["document_id"])),
+        sequence=int(str(claim_result["sequence"])),
+        eligible_minor=int(str(claim_result["eligible"])),
+        allocated_minor=int(str(claim_result["allocated"])),
+    )
+
+
+def _expense_result(expense: Expense) -> dict[str, object]:
+    return {
+        "document_id": expense.document_id,
+        "sequence": expense.sequence,
+        "eligible": expense.eligible_minor,
+        "allocated": expense.allocated_minor,
+    }
+
+
+def record_expense(
+    session: Session,
+    project_id: int,
+    *,
+    kind: str,
+    supplier_id: int,
+    number: str,
+    issued_on: date,
+    net_minor: int,
+    vat_minor: int,
+    vat_recoverable: bool,
+    paid_by: str,
+    allocations: Sequence[AllocationSpec],
+    partner_id: int | None = None,
+    file: bytes | None = None,
+    payment_line_id: int | None = None,
+    payment_sequence: int | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Expense]:
+    """Record an expense document (with its file and proof of payment) and its
+    allocations, and book it: refused, nothing written, beyond its eligible amount."""
+    claim = begin(
+        session,
+        RECORD_EXPENSE,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "kind": kind,
+            "supplier": supplier_id,
+            "number": number,
+            "issued_on": issued_on,
+            "net": net_minor,
+            "vat": vat_minor,
+            "vat_recoverable": vat_recoverable,
+            "paid_by": paid_by,
+            "partner": partner_id,
+            "allocations": [a.plain() for a in allocations],
+            "file_sha256": hashlib.sha256(file).hexdigest() if file is not None else None,
+            "payment_line": payment_line_id,
+            "payment_sequence": payment_sequence,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_expense_replay(dict(claim.earlier.result)))
+    expense = expenses.record_expense(
+        session,
+        project_id,
+        kind=kind,
+        supplier_id=supplier_id,
+        number=number,
+        issued_on=issued_on,
+        net_minor=net_minor,
+        vat_minor=vat_minor,
+        vat_recoverable=vat_recoverable,
+        paid_by=paid_by,
+        allocations=allocations,
+        partner_id=partner_id,
+        file=file,
+        payment_line_id=payment_line_id,
+        payment_sequence=payment_sequence,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    currency = get_project(session, project_id).currency
+    return claim.done(
+        expense,
+        subject_id=expense.document_id,
+        details={
+            "project": project_id,
+            "eligible": format_minor(expense.eligible_minor, currency),
+            "allocated": format_minor(expense.allocated_minor, currency),
+            "sequence": expense.sequence,
+        },
+        result=_expense_result(expense),
+    )
+
+
+def charge_document(
+    session: Session,
+    document_id: int,
+    allocations: Sequence[AllocationSpec],
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Expense]:
+    """Charge more of a recorded document; refused beyond its eligible amount."""
+    claim = begin(
+        session,
+        CHARGE_DOCUMENT,
+        origin,
+        clock=clock,
+        key=key,
+        request={"document": document_id, "allocations": [a.plain() for a in allocations]},
+    )
+    if claim.earlier is not None:
+        return claim.replay(_expense_replay(dict(claim.earlier.result)))
+    expense = expenses.charge_document(
+        session,
+        document_id,
+        allocations,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        expense,
+        subject_id=document_id,
+        details={"allocated": expense.allocated_minor, "sequence": expense.sequence},
+        result=_expense_result(expense),
+    )
+
+
+def record_proof(
+    session: Session,
+    document_id: int,
+    *,
+    payment_line_id: int | None = None,
+    payment_sequence: int | None = None,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[int]:
+    """Attach a document's proof of payment: a reconciled bank line or an entry (once)."""
+    claim = begin(session, RECORD_PROOF, origin, clock=clock)
+    document = expenses.record_proof(
+        session,
+        document_id,
+        payment_line_id=payment_line_id,
+        payment_sequence=payment_sequence,
+    )
+    return claim.done(
+        document.id,
+        subject_id=document.id,
+        details={"bank_line": payment_line_id, "sequence": payment_sequence},
     )
