@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.clock import Clock
 from ledger.core.money import format_minor
-from ledger.projects import expenses, service
+from ledger.projects import expenses, money_in, service
 from ledger.projects.errors import FourEyesError
 from ledger.projects.expenses import AllocationSpec, Expense
 from ledger.projects.getters import get_organisation, get_project, get_version
 from ledger.projects.models import BudgetVersion, Project, ProjectOrganisation
+from ledger.projects.money_in import Received
 from ledger.projects.service import FunderSettings, LineSpec
 
 CREATE_ORGANISATION = command("project.create_organisation", "organisation")
@@ -38,6 +39,11 @@ APPROVE_BUDGET = command("project.approve_budget", "budget_version")
 RECORD_EXPENSE = command("project.record_expense", "project_document")
 CHARGE_DOCUMENT = command("project.charge_document", "project_document")
 RECORD_PROOF = command("project.record_proof", "project_document")
+RECEIVE_GRANT = command("project.receive_grant", "project")
+RECEIVE_CONTRIBUTION = command("project.receive_contribution", "project")
+LINK_CAMPAIGN = command("project.link_campaign", "project")
+PROPOSE_PAYOUT = command("project.propose_payout", "project_receipt")
+PAY_PAYOUT = command("project.pay_payout", "project_receipt")
 
 
 def _user(origin: Origin) -> int:
@@ -348,3 +354,153 @@ def record_proof(
         subject_id=document.id,
         details={"bank_line": payment_line_id, "sequence": payment_sequence},
     )
+
+
+def _received(result: dict[str, object]) -> Received:
+    return Received(
+        receipt_id=int(str(result["receipt_id"])),
+        sequence=int(str(result["sequence"])),
+        amount_minor=int(str(result["amount"])),
+    )
+
+
+def _received_result(received: Received) -> dict[str, object]:
+    return {
+        "receipt_id": received.receipt_id,
+        "sequence": received.sequence,
+        "amount": received.amount_minor,
+    }
+
+
+def receive_grant(
+    session: Session,
+    project_id: int,
+    funder_id: int,
+    amount_minor: int,
+    *,
+    kind: str = "grant_advance",
+    received_on: date | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Received]:
+    """Book a funder's advance or tranche received by the project (once per key)."""
+    claim = begin(
+        session,
+        RECEIVE_GRANT,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "funder": funder_id,
+            "amount": amount_minor,
+            "kind": kind,
+            "received_on": received_on,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_received(dict(claim.earlier.result)))
+    received = money_in.receive_grant(
+        session,
+        project_id,
+        funder_id,
+        amount_minor,
+        kind=kind,
+        received_on=received_on,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        received,
+        subject_id=project_id,
+        details={"funder": funder_id, "kind": kind, "sequence": received.sequence},
+        result=_received_result(received),
+    )
+
+
+def receive_contribution(
+    session: Session,
+    project_id: int,
+    organisation_id: int,
+    amount_minor: int,
+    *,
+    received_on: date | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Received]:
+    """Book a partner's cash contribution through the bank (once per key)."""
+    claim = begin(
+        session,
+        RECEIVE_CONTRIBUTION,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "partner": organisation_id,
+            "amount": amount_minor,
+            "received_on": received_on,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_received(dict(claim.earlier.result)))
+    received = money_in.receive_contribution(
+        session,
+        project_id,
+        organisation_id,
+        amount_minor,
+        received_on=received_on,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        received,
+        subject_id=project_id,
+        details={"partner": organisation_id, "sequence": received.sequence},
+        result=_received_result(received),
+    )
+
+
+def link_campaign(
+    session: Session, project_id: int, campaign_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[int]:
+    """Link a campaign to the project: its money is paid out to it once it succeeds."""
+    claim = begin(session, LINK_CAMPAIGN, origin, clock=clock)
+    money_in.link_campaign(session, project_id, campaign_id, clock=clock)
+    return claim.done(campaign_id, subject_id=project_id, details={"campaign": campaign_id})
+
+
+def propose_payout(
+    session: Session, project_id: int, campaign_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[int]:
+    """Propose paying a succeeded campaign's escrow and released matches to the project
+    (once per campaign); a second person pays it (`pay_payout`)."""
+    claim = begin(session, PROPOSE_PAYOUT, origin, clock=clock)
+    receipt = money_in.propose_payout(
+        session, project_id, campaign_id, proposed_by_user_id=_user(origin), clock=clock
+    )
+    return claim.done(
+        receipt.id,
+        subject_id=receipt.id,
+        details={
+            "project": project_id,
+            "campaign": campaign_id,
+            "escrow": receipt.escrow_minor,
+            "match": receipt.match_minor,
+        },
+    )
+
+
+def pay_payout(
+    session: Session, receipt_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[Received]:
+    """Pay a proposed campaign payout: a person other than the proposer; one entry."""
+    claim = begin(session, PAY_PAYOUT, origin, clock=clock)
+    received = money_in.pay_payout(
+        session, receipt_id, paid_by_user_id=_user(origin), clock=clock, actor=origin.actor
+    )
+    return claim.done(received, subject_id=receipt_id, details={"sequence": received.sequence})
