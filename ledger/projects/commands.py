@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.clock import Clock
 from ledger.core.money import format_minor
-from ledger.projects import expenses, money_in, service
+from ledger.projects import expenses, figurative, money_in, service
 from ledger.projects.errors import FourEyesError
 from ledger.projects.expenses import AllocationSpec, Expense
+from ledger.projects.figurative import Figurative
 from ledger.projects.getters import get_organisation, get_project, get_version
-from ledger.projects.models import BudgetVersion, Project, ProjectOrganisation
+from ledger.projects.models import BudgetVersion, Project, ProjectOrganisation, VolunteerRate
 from ledger.projects.money_in import Received
 from ledger.projects.service import FunderSettings, LineSpec
 
@@ -44,6 +45,9 @@ RECEIVE_CONTRIBUTION = command("project.receive_contribution", "project")
 LINK_CAMPAIGN = command("project.link_campaign", "project")
 PROPOSE_PAYOUT = command("project.propose_payout", "project_receipt")
 PAY_PAYOUT = command("project.pay_payout", "project_receipt")
+SET_VOLUNTEER_RATE = command("project.set_volunteer_rate", "volunteer_rate")
+RECORD_VOLUNTEER_HOURS = command("project.record_volunteer_hours", "project")
+RECORD_IN_KIND = command("project.record_in_kind", "project")
 
 
 def _user(origin: Origin) -> int:
@@ -504,3 +508,143 @@ def pay_payout(
         session, receipt_id, paid_by_user_id=_user(origin), clock=clock, actor=origin.actor
     )
     return claim.done(received, subject_id=receipt_id, details={"sequence": received.sequence})
+
+
+def set_volunteer_rate(
+    session: Session,
+    *,
+    role: str,
+    hourly_minor: int,
+    valid_from: date,
+    currency: str = "EUR",
+    basis: str | None = None,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[VolunteerRate]:
+    """Add a row to the volunteer rate table: a role's hourly rate from a date."""
+    claim = begin(session, SET_VOLUNTEER_RATE, origin, clock=clock)
+    rate = figurative.set_rate(
+        session,
+        role=role,
+        hourly_minor=hourly_minor,
+        valid_from=valid_from,
+        currency=currency,
+        basis=basis,
+        clock=clock,
+    )
+    return claim.done(
+        rate,
+        subject_id=rate.id,
+        details={"role": rate.role, "hourly": hourly_minor, "from": valid_from.isoformat()},
+    )
+
+
+def _figurative(result: dict[str, object]) -> Figurative:
+    return Figurative(
+        item_id=int(str(result["item_id"])),
+        sequence=int(str(result["sequence"])),
+        value_minor=int(str(result["value"])),
+    )
+
+
+def _figurative_result(item: Figurative) -> dict[str, object]:
+    return {"item_id": item.item_id, "sequence": item.sequence, "value": item.value_minor}
+
+
+def record_volunteer_hours(
+    session: Session,
+    project_id: int,
+    *,
+    person_id: int,
+    activity: str,
+    role: str,
+    minutes: int,
+    done_on: date,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Figurative]:
+    """Record a registered volunteer's time on an activity (figurative, once per key)."""
+    claim = begin(
+        session,
+        RECORD_VOLUNTEER_HOURS,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "person": person_id,
+            "activity": activity,
+            "role": role,
+            "minutes": minutes,
+            "done_on": done_on,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_figurative(dict(claim.earlier.result)))
+    item = figurative.record_hours(
+        session,
+        project_id,
+        person_id=person_id,
+        activity=activity,
+        role=role,
+        minutes=minutes,
+        done_on=done_on,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        item,
+        subject_id=project_id,
+        details={"minutes": minutes, "value": item.value_minor, "sequence": item.sequence},
+        result=_figurative_result(item),
+    )
+
+
+def record_in_kind(
+    session: Session,
+    project_id: int,
+    *,
+    description: str,
+    fair_value_minor: int,
+    received_on: date,
+    organisation_id: int | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Figurative]:
+    """Record goods or services received in kind at fair value (figurative, once per key)."""
+    claim = begin(
+        session,
+        RECORD_IN_KIND,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "description": description,
+            "value": fair_value_minor,
+            "received_on": received_on,
+            "organisation": organisation_id,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_figurative(dict(claim.earlier.result)))
+    item = figurative.record_in_kind(
+        session,
+        project_id,
+        description=description,
+        fair_value_minor=fair_value_minor,
+        received_on=received_on,
+        organisation_id=organisation_id,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        item,
+        subject_id=project_id,
+        details={"value": item.value_minor, "sequence": item.sequence},
+        result=_figurative_result(item),
+    )
