@@ -33,6 +33,7 @@ from ledger.cli import (
     holds,
     journal,
     periods,
+    projects,
     tokens,
     users,
 )
@@ -58,6 +59,7 @@ cli.add_command(grants.foundations)
 cli.add_command(grants.grants)
 cli.add_command(funds.funds)
 cli.add_command(bank.bank)
+cli.add_command(projects.projects)
 
 __all__ = [
     "CommandError",
