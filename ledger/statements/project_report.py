@@ -154,7 +154,10 @@ def _rows(r: FunderReport, amount: Any) -> list[list[Any]]:
         ["Arrotondamento", r.grant_rounding],
         ["Anticipi e tranche ricevuti", amount(r.advances_minor)],
         ["Ancora da ricevere", amount(r.still_due_minor)],
-        ["Da restituire", amount(r.to_give_back_minor)],
+        [
+            "Da restituire" if r.kind == "final" else "Anticipi non ancora giustificati",
+            amount(r.to_give_back_minor),
+        ],
         ["Quota di cofinanziamento (effettiva)", r.cofinancing_share],
         ["Quota di cofinanziamento (a budget)", r.cofinancing_share_budget],
         [],

@@ -119,7 +119,10 @@ def report_pdf(r: FunderReport, *, generated_on: date) -> bytes:
         ["Contributo spettante (arrotondato per difetto al centesimo)", a(r.grant_due_minor)],
         ["Anticipi e tranche ricevuti", a(r.advances_minor)],
         ["Ancora da ricevere", a(r.still_due_minor)],
-        ["Da restituire", a(r.to_give_back_minor)],
+        [
+            "Da restituire" if r.kind == "final" else "Anticipi non ancora giustificati",
+            a(r.to_give_back_minor),
+        ],
         ["Quota di cofinanziamento (effettiva)", _Amount(_pct(r.cofinancing_share * 100))],
         ["Quota di cofinanziamento (a budget)", _Amount(_pct(r.cofinancing_share_budget * 100))],
     ]
