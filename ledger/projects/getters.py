@@ -18,6 +18,8 @@ from ledger.projects.models import (
     BudgetLine,
     BudgetVersion,
     Project,
+    ProjectDocument,
+    ProjectFile,
     ProjectFunder,
     ProjectOrganisation,
 )
@@ -172,3 +174,21 @@ def projects_visible_to(session: Session, user: User | None) -> list[Project]:
 def may_read_project(session: Session, user: User | None, project_id: int) -> bool:
     """Whether `user` may read project `project_id` (and its documents)."""
     return any(p.id == project_id for p in projects_visible_to(session, user))
+
+
+def readable_file(session: Session, user: User | None, document_id: int) -> ProjectFile:
+    """The file of a document, for a user who may read its project (the project's staff,
+    its funders' officers); ProjectNotFoundError (404) otherwise, so a document of a
+    project one may not read is indistinguishable from one that does not exist."""
+    document = session.get(ProjectDocument, document_id)
+    if (
+        document is None
+        or document.file_id is None
+        or not may_read_project(session, user, document.project_id)
+    ):
+        raise ProjectNotFoundError(
+            f"Nessun documento {document_id} leggibile.", document_id=document_id
+        )
+    stored = session.get(ProjectFile, document.file_id)
+    assert stored is not None
+    return stored

@@ -226,3 +226,30 @@ def test_a_conflicting_key_on_a_project_writes_nothing(ledger, clock):
     with pytest.raises(IdempotencyConflictError):
         ledger.run(make("Due"))
     assert footprint(ledger) == before
+
+
+def test_a_refused_approval_writes_nothing_and_an_approval_audits_once(ledger, clock):
+    from sqlalchemy import select
+
+    from ledger.audit.models import AuditEvent
+
+    world = build_world(ledger, clock)
+    version = world.budget(
+        simple_lines(world, grant=eur("60000.00"), cofinancing=eur("40000.00")), approve=False
+    )
+    before = footprint(ledger)
+    with pytest.raises(FourEyesError):
+        ledger.run(
+            lambda s: commands.approve_budget(s, version, origin=world.origin(), clock=clock)
+        )
+    assert footprint(ledger) == before
+    ledger.run(
+        lambda s: commands.approve_budget(
+            s, version, origin=world.origin(world.second), clock=clock
+        )
+    )
+    actions = ledger.read(
+        lambda s: list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    )
+    assert actions.count("project.approve_budget") == 1
+    assert actions.count("project.propose_budget") == 1

@@ -436,3 +436,54 @@ def test_a_reconciled_outgoing_bank_line_is_the_proof_and_an_unexplained_one_is_
     )
     world.run(prove)
     assert ledger.balance(accounts.payables(p)).posted == 0
+
+
+def test_a_document_is_readable_by_staff_and_its_funders_officer_only(ledger, clock):
+    from ledger.people.models import User
+    from ledger.projects.errors import ProjectNotFoundError
+    from ledger.projects.getters import readable_file
+
+    world = build_world(ledger, clock)
+    budgeted(world)
+    done = expense(world, allocations=[AllocationSpec("A.1", "own", eur("10.00"))], file=PDF).value
+
+    def read_as(user_id):
+        return ledger.read(
+            lambda s: readable_file(s, s.get(User, user_id), done.document_id).content
+        )
+
+    assert read_as(world.staff) == PDF
+    assert read_as(world.officer) == PDF
+    with pytest.raises(ProjectNotFoundError):
+        read_as(world.other_officer)
+    with pytest.raises(ProjectNotFoundError):
+        ledger.read(lambda s: readable_file(s, None, done.document_id))
+
+
+def test_charging_a_document_twice_with_one_key_charges_once(ledger, clock):
+    world = build_world(ledger, clock)
+    budgeted(world)
+    done = expense(world, allocations=[AllocationSpec("A.1", "own", eur("100.00"))]).value
+
+    def act(session, key):
+        return commands.charge_document(
+            session,
+            done.document_id,
+            [AllocationSpec("B.1", "own", eur("50.00"))],
+            origin=world.origin(),
+            clock=clock,
+            key=key,
+        )
+
+    def conflicting(session, key):
+        return commands.charge_document(
+            session,
+            done.document_id,
+            [AllocationSpec("B.1", "own", eur("60.00"))],
+            origin=world.origin(),
+            clock=clock,
+            key=key,
+        )
+
+    assert_once(ledger, act, conflicting)
+    assert ledger.balance(accounts.line(world.project, "B.1")).posted == eur("50.00")

@@ -130,3 +130,34 @@ def test_hours_of_someone_not_registered_or_a_role_without_a_rate_are_refused(le
                 )
             )
     assert footprint(ledger) == before
+
+
+def test_volunteer_hours_twice_with_one_key_are_recorded_once(ledger, clock):
+    world = build_world(ledger, clock)
+    ledger.run(
+        lambda s: commands.set_volunteer_rate(
+            s,
+            role="educatore",
+            hourly_minor=eur("18.50"),
+            valid_from=date(2026, 1, 1),
+            origin=world.origin(),
+            clock=clock,
+        )
+    )
+    person = _person(ledger, world.staff)
+
+    def hours(minutes):
+        return lambda session, key: commands.record_volunteer_hours(
+            session,
+            world.project,
+            person_id=person,
+            activity="Doposcuola",
+            role="educatore",
+            minutes=minutes,
+            done_on=date(2026, 3, 2),
+            origin=world.origin(),
+            clock=clock,
+            key=key,
+        )
+
+    assert_once(ledger, hours(60), hours(90))

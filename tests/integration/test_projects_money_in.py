@@ -148,3 +148,76 @@ def test_a_campaign_that_is_still_live_or_not_linked_is_not_paid_out(ledger, clo
             )
         )
     assert footprint(ledger) == before
+
+
+def test_a_partners_contribution_twice_with_one_key_is_booked_once(ledger, clock):
+    world = build_world(ledger, clock)
+
+    def act(session, key):
+        return commands.receive_contribution(
+            session,
+            world.project,
+            world.partner,
+            eur("100.00"),
+            origin=world.origin(),
+            clock=clock,
+            key=key,
+        )
+
+    def conflicting(session, key):
+        return commands.receive_contribution(
+            session,
+            world.project,
+            world.partner,
+            eur("200.00"),
+            origin=world.origin(),
+            clock=clock,
+            key=key,
+        )
+
+    assert_once(ledger, act, conflicting)
+
+
+def test_released_matching_money_is_paid_out_with_the_escrow_in_one_entry(ledger, clock):
+    from ledger.core.journal import EntrySpec, PostingSpec
+    from ledger.core.money import Money
+    from ledger.grants import accounts as grant_accounts
+
+    world = build_world(ledger, clock)
+    campaign_id = _succeeded_campaign(ledger, clock)
+    match = grant_accounts.campaign_match(campaign_id)
+    # The foundation's disbursement of a released match reaching the bank (as
+    # grants' record_disbursement books it): Dr bank, Cr the campaign's match.
+    ledger.create_account(match, "liability")
+    ledger.post(
+        EntrySpec(
+            idempotency_key="match-disbursed",
+            kind="match_disbursement",
+            postings=[
+                PostingSpec(campaign_accounts.BANK, Money(eur("75.00"), "EUR")),
+                PostingSpec(match, Money(-eur("75.00"), "EUR")),
+            ],
+        )
+    )
+    p = world.project
+    ledger.run(
+        lambda s: commands.link_campaign(s, p, campaign_id, origin=world.origin(), clock=clock)
+    )
+    receipt = ledger.run(
+        lambda s: commands.propose_payout(s, p, campaign_id, origin=world.origin(), clock=clock)
+    ).value
+    paid = ledger.run(
+        lambda s: commands.pay_payout(s, receipt, origin=world.origin(world.second), clock=clock)
+    ).value
+    assert paid.amount_minor == eur("225.00")
+    entry = ledger.read(lambda s: get_entry(s, sequence=paid.sequence))
+    assert {(leg.account, leg.amount.minor) for leg in entry.postings} == {
+        (campaign_accounts.escrow(campaign_id), eur("150.00")),
+        (accounts.fundraising(p), -eur("150.00")),
+        (match, eur("75.00")),
+        (accounts.matching(p), -eur("75.00")),
+        (accounts.cash(p), eur("225.00")),
+        (campaign_accounts.BANK, -eur("225.00")),
+    }
+    assert ledger.balance(match).posted == 0
+    assert entry.metadata == {"project_id": p, "campaign_id": campaign_id, "receipt_id": receipt}
