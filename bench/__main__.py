@@ -5,7 +5,8 @@ measured on. PostgreSQL is measured when LEDGER_BENCH_POSTGRES_URL (or
 LEDGER_TEST_POSTGRES_URL, or the local default) reaches a server; throwaway
 databases are created and dropped (one per part). Set BENCH_SCALE=small for a
 quick run. Name parts to run only those, e.g. `python -m bench gifts writers`
-(the parts: single posting concurrency book gifts writers matching reconcile);
+(the parts: single posting concurrency book gifts writers matching reconcile
+projects);
 each part prints how long it took and the load average after it.
 """
 
@@ -34,6 +35,7 @@ from bench.book import bench_book
 from bench.gifts import bench_gifts, bench_writers
 from bench.grants import bench_matching
 from bench.posting import bench_single
+from bench.projects import bench_projects
 from bench.reconcile import bench_reconcile
 from ledger.core.chain import chain_hash
 from ledger.core.errors import InsufficientFundsError
@@ -337,6 +339,11 @@ PARTS: list[Part] = [
         "reconcile",
         "bank statements: import and auto-matching of a generated camt.053",
         lambda url, out: bench_reconcile(url, out, lines=1000 if SMALL else 10_000),
+    ),
+    (
+        "projects",
+        "projects: expenses through the use case and the report to a funder",
+        lambda url, out: bench_projects(url, out, documents=200 if SMALL else 2000),
     ),
 ]
 

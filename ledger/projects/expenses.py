@@ -42,10 +42,11 @@ from ledger.projects.errors import (
     ProofOfPaymentError,
 )
 from ledger.projects.files import MAX_BYTES, store_file
-from ledger.projects.getters import budget_in_force, get_project, version_rows
+from ledger.projects.getters import budget_in_force, get_project
 from ledger.projects.models import (
     DOCUMENT_KINDS,
     PAID_BY,
+    BudgetLine,
     ExpenseAllocation,
     Project,
     ProjectDocument,
@@ -110,7 +111,7 @@ def _check_allocations(
             "Il progetto non ha ancora un budget approvato: non si può imputare una spesa.",
             field="allocations",
         )
-    codes = {line.code for line, _amounts in version_rows(session, version.id)}
+    codes = set(session.scalars(select(BudgetLine.code).where(BudgetLine.version_id == version.id)))
     funders = set(
         session.scalars(select(ProjectFunder.id).where(ProjectFunder.project_id == project.id))
     )

@@ -43,7 +43,6 @@ from ledger.projects.errors import InvalidProjectError
 from ledger.projects.getters import (
     budget_in_force,
     funder_by_foundation,
-    get_organisation,
     get_project,
     version_rows,
 )
@@ -291,24 +290,39 @@ def funder_report(
         or 0
     )
 
-    documents = []
-    for document in session.scalars(
-        select(ProjectDocument)
-        .where(ProjectDocument.project_id == project.id, in_period)
-        .order_by(ProjectDocument.issued_on, ProjectDocument.id)
-    ):
-        charges = session.execute(
-            select(
-                ExpenseAllocation.source,
-                ExpenseAllocation.source_ref,
-                ExpenseAllocation.amount_minor,
-            ).where(ExpenseAllocation.document_id == document.id)
-        ).all()
-        digest = (
-            session.scalar(select(ProjectFile.sha256).where(ProjectFile.id == document.file_id))
-            if document.file_id is not None
-            else None
+    rows_in_period = list(
+        session.scalars(
+            select(ProjectDocument)
+            .where(ProjectDocument.project_id == project.id, in_period)
+            .order_by(ProjectDocument.issued_on, ProjectDocument.id)
         )
+    )
+    # One query for every charge of the period's documents (whenever charged), one
+    # for their files' digests: no query per document.
+    charged: dict[int, int] = defaultdict(int)
+    charged_to_funder: dict[int, int] = defaultdict(int)
+    for document_id, source, ref, amount in session.execute(
+        select(
+            ExpenseAllocation.document_id,
+            ExpenseAllocation.source,
+            ExpenseAllocation.source_ref,
+            ExpenseAllocation.amount_minor,
+        )
+        .join(ProjectDocument, ProjectDocument.id == ExpenseAllocation.document_id)
+        .where(ProjectDocument.project_id == project.id, in_period)
+    ):
+        charged[document_id] += amount
+        if source == "grant" and ref == funder.id:
+            charged_to_funder[document_id] += amount
+    digests = dict(
+        session.execute(
+            select(ProjectDocument.id, ProjectFile.sha256)
+            .join(ProjectFile, ProjectFile.id == ProjectDocument.file_id)
+            .where(ProjectDocument.project_id == project.id, in_period)
+        ).all()
+    )
+    documents = []
+    for document in rows_in_period:
         proof = (
             f"bank_line:{document.payment_line_id}"
             if document.payment_line_id is not None
@@ -322,24 +336,22 @@ def funder_report(
                 kind=document.kind,
                 number=document.number,
                 issued_on=document.issued_on,
-                supplier=get_organisation(session, document.supplier_id).name,
+                supplier=names[document.supplier_id],
                 net_minor=document.net_minor,
                 vat_minor=document.vat_minor,
                 eligible_minor=document.eligible_minor,
-                charged_minor=sum(a for _s, _r, a in charges),
-                charged_to_funder_minor=sum(
-                    a for s, r, a in charges if s == "grant" and r == funder.id
-                ),
+                charged_minor=charged[document.id],
+                charged_to_funder_minor=charged_to_funder[document.id],
                 paid_by=document.paid_by,
                 proof=proof,
-                sha256=digest,
+                sha256=digests.get(document.id),
             )
         )
     sequence, digest = chain_head_as_of(session, ends_on)
     return FunderReport(
         project_id=project.id,
         title=project.title,
-        lead=get_organisation(session, project.lead_organisation_id).name,
+        lead=names[project.lead_organisation_id],
         programme=project.programme,
         call_reference=project.call_reference,
         currency=project.currency,
