@@ -607,3 +607,108 @@ def projects_volunteer_hours(
         )
     )
     click.echo(f"recorded as entry {value.sequence} ({value.value_minor} minor units)")
+
+
+@projects.command("charge")
+@click.argument("document_id", type=int)
+@click.option("--project", "project_id", type=int, required=True)
+@click.option(
+    "--line",
+    "lines",
+    multiple=True,
+    required=True,
+    help="LINE:SOURCE[:REF]:AMOUNT (REF: a grant's foundation id, a partner's id).",
+)
+@KEY
+@AS_USER
+@click.pass_context
+def projects_charge(
+    ctx: click.Context,
+    document_id: int,
+    project_id: int,
+    lines: tuple[str, ...],
+    key: str,
+    as_email: str | None,
+) -> None:
+    """Charge more of a recorded document (refused beyond its eligible amount)."""
+    ledger = open_ledger(ctx)
+    done = ledger.run(
+        lambda s: (
+            commands.charge_document(
+                s,
+                document_id,
+                [_allocation(s, project_id, t) for t in lines],
+                origin=_origin(s, as_email),
+                clock=ledger.clock,
+                key=key,
+            ).value
+        )
+    )
+    click.echo(f"charged document {document_id} as entry {done.sequence}")
+
+
+@projects.command("proof")
+@click.argument("document_id", type=int)
+@click.option("--bank-line", type=int, default=None, help="A reconciled outgoing bank line.")
+@click.option("--entry", type=int, default=None, help="A journal entry's sequence.")
+@AS_USER
+@click.pass_context
+def projects_proof(
+    ctx: click.Context,
+    document_id: int,
+    bank_line: int | None,
+    entry: int | None,
+    as_email: str | None,
+) -> None:
+    """Attach a document's proof of payment (once)."""
+    ledger = open_ledger(ctx)
+    ledger.run(
+        lambda s: commands.record_proof(
+            s,
+            document_id,
+            payment_line_id=bank_line,
+            payment_sequence=entry,
+            origin=_origin(s, as_email),
+            clock=ledger.clock,
+        )
+    )
+    click.echo(f"proof of payment of document {document_id} recorded")
+
+
+@projects.command("in-kind")
+@click.argument("project_id", type=int)
+@click.argument("fair_value")
+@click.option("--description", required=True)
+@click.option("--date", "received_on", type=DATE, required=True)
+@click.option("--organisation", type=int, default=None, help="The giving organisation.")
+@KEY
+@AS_USER
+@click.pass_context
+def projects_in_kind(
+    ctx: click.Context,
+    project_id: int,
+    fair_value: str,
+    description: str,
+    received_on: datetime,
+    organisation: int | None,
+    key: str,
+    as_email: str | None,
+) -> None:
+    """Record goods or services received in kind at fair value (figurative)."""
+    ledger = open_ledger(ctx)
+    value = ledger.run(
+        lambda s: (
+            commands.record_in_kind(
+                s,
+                project_id,
+                description=description,
+                fair_value_minor=_minor(s, project_id, fair_value),
+                received_on=received_on.date(),
+                organisation_id=organisation,
+                origin=_origin(s, as_email),
+                clock=ledger.clock,
+                key=key,
+            ).value
+        )
+    )
+    click.echo(f"recorded as entry {value.sequence}")

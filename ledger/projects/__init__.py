@@ -8,8 +8,10 @@ advances, partners' contributions and the payouts of linked campaigns; volunteer
 time and in-kind are a figurative layer kept out of cash. The report to a
 funder (`report.funder_report`) is a data object the statements print.
 
-Modules, top to bottom (import-linter checks the layers): `commands` and
-`demo` (use cases); `report` (the report's data); `service` (organisations,
-projects, budgets), `expenses`, `money_in`, `figurative` (the bookkeeping);
-`getters`; `accounts`, `rules`, `files`, `models`, `errors`.
+Modules, top to bottom (import-linter checks the layers): `demo` (the demo
+projects, through the use cases); `commands` (the use cases); `report` (the
+report's data); `service` (organisations, projects, budgets), `expenses`,
+`money_in`, `figurative` (the bookkeeping); `getters` (rows, the budget in
+force, who may read what) and `files` (uploads); `accounts`, `rules`, `models`,
+`errors` at the bottom.
 """

@@ -212,3 +212,95 @@ def test_an_over_allocated_expense_is_refused_with_its_code(run, book, tmp_path)
     )
     assert result.exit_code == 1
     assert "expense_over_allocated" in result.output
+
+
+def test_a_document_is_charged_further_given_its_proof_and_in_kind_is_recorded(run, book, tmp_path):
+    _setup(run, book, tmp_path)
+    result = run(
+        "projects",
+        "expense",
+        "1",
+        "--supplier",
+        "3",
+        "--number",
+        "F-4",
+        "--date",
+        "2026-05-01",
+        "--net",
+        "1000.00",
+        "--line",
+        "B.1:own:400.00",
+        "--key",
+        "f4",
+    )
+    assert result.exit_code == 0, result.output
+    document = 3
+    refused = run(
+        "projects",
+        "charge",
+        str(document),
+        "--project",
+        "1",
+        "--line",
+        "B.1:grant:1:600.01",
+        "--key",
+        "c1",
+    )
+    assert refused.exit_code == 1 and "expense_over_allocated" in refused.output
+    charged = run(
+        "projects",
+        "charge",
+        str(document),
+        "--project",
+        "1",
+        "--line",
+        "B.1:grant:1:600.00",
+        "--key",
+        "c1",
+    )
+    assert charged.exit_code == 0, charged.output
+    entry = charged.output.split()[-1]
+    assert run("projects", "proof", str(document), "--entry", entry).exit_code == 0
+    again = run("projects", "proof", str(document), "--entry", entry)
+    assert again.exit_code == 1 and "proof_of_payment" in again.output
+    result = run(
+        "projects",
+        "in-kind",
+        "1",
+        "1200.00",
+        "--description",
+        "Sala civica",
+        "--date",
+        "2026-05-02",
+        "--organisation",
+        "2",
+        "--key",
+        "k1",
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "r.json"
+    run(
+        "projects",
+        "report",
+        "1",
+        "--funder",
+        "1",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--format",
+        "json",
+        "--output",
+        str(out),
+    )
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["figurative"]["in_kind"] == "1200.00"
+    assert data["figurative"]["in_kind_counted"] is False
+    assert data["total_actual"] == "91000.00"
+    f4 = next(d for d in data["documents"] if d["number"] == "F-4")
+    assert (f4["charged"], f4["charged_to_funder"], f4["proof_of_payment"]) == (
+        "1000.00",
+        "600.00",
+        f"entry:{entry}",
+    )
