@@ -487,3 +487,22 @@ def test_charging_a_document_twice_with_one_key_charges_once(ledger, clock):
 
     assert_once(ledger, act, conflicting)
     assert ledger.balance(accounts.line(world.project, "B.1")).posted == eur("50.00")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM expense_allocations",
+        "UPDATE expense_allocations SET amount_minor = 1",
+        "DELETE FROM project_files",
+        "UPDATE project_files SET content = NULL",
+    ],
+)
+def test_allocations_and_files_refuse_update_and_delete_in_the_database(ledger, clock, statement):
+    from sqlalchemy import text
+
+    world = build_world(ledger, clock)
+    budgeted(world)
+    expense(world, allocations=[AllocationSpec("A.1", "own", eur("10.00"))], file=PDF)
+    with pytest.raises(Exception, match=r"refused"):
+        ledger.run(lambda s: s.execute(text(statement)))
