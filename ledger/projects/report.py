@@ -35,8 +35,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.core.chain import GENESIS_HASH
-from ledger.core.models import JournalEntry
+from ledger.core.head import head_as_of
 from ledger.grants.models import Foundation
 from ledger.projects import rules
 from ledger.projects.errors import InvalidProjectError
@@ -150,16 +149,6 @@ class FunderReport:
     figurative: FigurativeSection
     head_sequence: int
     head_hash: str
-
-
-def chain_head_as_of(session: Session, end: date) -> tuple[int, str]:
-    row = session.execute(
-        select(JournalEntry.sequence, JournalEntry.hash)
-        .where(JournalEntry.effective_on <= end)
-        .order_by(JournalEntry.sequence.desc())
-        .limit(1)
-    ).one_or_none()
-    return (int(row.sequence), str(row.hash)) if row is not None else (0, GENESIS_HASH)
 
 
 def _counted(source: str, funder: ProjectFunder) -> bool:
@@ -347,7 +336,7 @@ def funder_report(
                 sha256=digests.get(document.id),
             )
         )
-    sequence, digest = chain_head_as_of(session, ends_on)
+    sequence, digest = head_as_of(session, ends_on)
     return FunderReport(
         project_id=project.id,
         title=project.title,
