@@ -5,7 +5,8 @@ measured on. PostgreSQL is measured when LEDGER_BENCH_POSTGRES_URL (or
 LEDGER_TEST_POSTGRES_URL, or the local default) reaches a server; throwaway
 databases are created and dropped (one per part). Set BENCH_SCALE=small for a
 quick run. Name parts to run only those, e.g. `python -m bench gifts writers`
-(the parts: single posting concurrency book gifts writers matching reconcile load);
+(the parts: single posting concurrency book gifts writers matching reconcile load
+projects);
 each part prints how long it took and the load average after it.
 """
 
@@ -35,6 +36,7 @@ from bench.gifts import bench_gifts, bench_writers
 from bench.grants import bench_matching
 from bench.load import bench_load
 from bench.posting import bench_single
+from bench.projects import bench_projects
 from bench.reconcile import bench_reconcile
 from ledger.core.chain import chain_hash
 from ledger.core.errors import InsufficientFundsError
@@ -343,6 +345,11 @@ PARTS: list[Part] = [
         "load",
         "the production server (gunicorn) under signed Stripe webhooks and page views",
         lambda url, out: bench_load(url, out, gifts=200 if SMALL else 1000),
+    ),
+    (
+        "projects",
+        "projects: expenses through the use case and the report to a funder",
+        lambda url, out: bench_projects(url, out, documents=200 if SMALL else 2000),
     ),
 ]
 

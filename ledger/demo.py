@@ -317,8 +317,9 @@ def _ensure_accounts(session: Session, clock: Clock) -> int:
 
 def _demo_call_emails() -> frozenset[str]:
     from ledger.funds.demo_calls import DEMO_CALL_EMAILS
+    from ledger.projects.demo import DEMO_PROJECT_EMAILS
 
-    return DEMO_CALL_EMAILS
+    return DEMO_CALL_EMAILS | DEMO_PROJECT_EMAILS
 
 
 def _refuse_real_users(session: Session) -> None:
@@ -464,6 +465,10 @@ def load_demo_into(
 
     # A month of the bank statement, imported and every line explained.
     load_demo_bank_month(session, clock, origin=origin or Origin.command_line())
+    from ledger.projects.demo import load_demo_projects
+
+    # "Fare #BeneComune" with its 2026 and the FareLegami plan with 100 partners.
+    load_demo_projects(session, clock)
     return DemoResult(
         accounts_created, entries_created, holds_created, users_created, campaigns_created
     )

@@ -36,6 +36,7 @@ from ledger.cli import (
     journal,
     people,
     periods,
+    projects,
     tokens,
     users,
 )
@@ -65,6 +66,7 @@ cli.add_command(backup.backup_cmd)
 cli.add_command(backup.restore_cmd)
 cli.add_command(jobs.jobs)
 cli.add_command(people.people)
+cli.add_command(projects.projects)
 
 __all__ = [
     "CommandError",

@@ -14,7 +14,8 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ledger.core.models import LedgerHead, Period
+from ledger.core.chain import GENESIS_HASH
+from ledger.core.models import JournalEntry, LedgerHead, Period
 from ledger.core.storage import is_postgresql
 
 
@@ -80,3 +81,15 @@ def advance_head(session: Session, head: Head) -> None:
             "h_recorded_at": head.last_recorded_at,
         },
     )
+
+
+def head_as_of(session: Session, end: date) -> tuple[int, str]:
+    """The highest sequence dated on or before `end` and its chain hash (0 and the
+    genesis hash when there is none): what a statement of a period ends with."""
+    row = session.execute(
+        select(JournalEntry.sequence, JournalEntry.hash)
+        .where(JournalEntry.effective_on <= end)
+        .order_by(JournalEntry.sequence.desc())
+        .limit(1)
+    ).one_or_none()
+    return (int(row.sequence), str(row.hash)) if row is not None else (0, GENESIS_HASH)

@@ -48,9 +48,9 @@ from sqlalchemy.orm import Session
 
 from ledger.campaigns import accounts as campaign_accounts
 from ledger.campaigns.models import Campaign, Donation
-from ledger.core.chain import GENESIS_HASH
 from ledger.core.clock import ROME
 from ledger.core.errors import LedgerError
+from ledger.core.head import head_as_of
 from ledger.core.models import Account, Hold, HoldResolution, JournalEntry, Posting
 from ledger.core.money import format_it
 from ledger.grants import accounts
@@ -578,17 +578,6 @@ def _commitment_part(session: Session, row: Commitment, start: date, end: date) 
     )
 
 
-def chain_head_as_of(session: Session, end: date) -> tuple[int, str]:
-    """The highest sequence dated on or before `end` and its chain hash (0, genesis if none)."""
-    row = session.execute(
-        select(JournalEntry.sequence, JournalEntry.hash)
-        .where(JournalEntry.effective_on <= end)
-        .order_by(JournalEntry.sequence.desc())
-        .limit(1)
-    ).one_or_none()
-    return (int(row.sequence), str(row.hash)) if row is not None else (0, GENESIS_HASH)
-
-
 def build_grant_statement(
     session: Session,
     foundation_id: int,
@@ -622,7 +611,7 @@ def build_grant_statement(
         tally = totals.setdefault(part.currency, dict.fromkeys(STATES, 0))
         for state in STATES:
             tally[state] += getattr(part.states, state)
-    sequence, digest = chain_head_as_of(session, end)
+    sequence, digest = head_as_of(session, end)
     return GrantStatement(
         foundation_id=foundation.id,
         foundation_name=foundation.name,

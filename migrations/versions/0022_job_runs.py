@@ -1,7 +1,7 @@
 """The job runner's record: `job_runs`.
 
 Revision ID: 0022_job_runs
-Revises: 0018_bank_holdings
+Revises: 0021_projects
 Create Date: 2026-12-07
 
 One row per attempt of a periodic job (`ledger worker`): the job's name, when it
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_job_runs"
-down_revision = "0018_bank_holdings"
+down_revision = "0021_projects"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,650 @@
+"""Use cases of projects: what project staff, a treasurer or an operator does, in one shape.
+
+Each function here is one act. It takes the act's arguments, an `Origin` and,
+when the act can be repeated, the caller's request key; it checks, writes
+through the bookkeeping modules (`service`, `expenses`, `money_in`,
+`figurative`), records its own audit event under the action declared below and
+returns an `Outcome` saying whether this call did it. Pages, the API and the
+CLI call these and only translate input and output.
+
+Acts that need a second person (approving a budget, paying out a campaign)
+need a signed-in user in the origin: the four-eyes rule compares users.
+Who may act on which project is the caller's access rule
+(`getters.projects_visible_to` for reading).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from ledger.commands import Origin, Outcome, begin, command
+from ledger.core.clock import Clock
+from ledger.core.money import format_minor
+from ledger.projects import expenses, figurative, money_in, service
+from ledger.projects.errors import FourEyesError
+from ledger.projects.expenses import AllocationSpec, Expense
+from ledger.projects.figurative import Figurative
+from ledger.projects.getters import get_organisation, get_project, get_version
+from ledger.projects.models import BudgetVersion, Project, ProjectOrganisation, VolunteerRate
+from ledger.projects.money_in import Received
+from ledger.projects.service import FunderSettings, LineSpec
+
+CREATE_ORGANISATION = command("project.create_organisation", "organisation")
+CREATE_PROJECT = command("project.create", "project")
+PROPOSE_BUDGET = command("project.propose_budget", "budget_version")
+APPROVE_BUDGET = command("project.approve_budget", "budget_version")
+RECORD_EXPENSE = command("project.record_expense", "project_document")
+CHARGE_DOCUMENT = command("project.charge_document", "project_document")
+RECORD_PROOF = command("project.record_proof", "project_document")
+RECEIVE_GRANT = command("project.receive_grant", "project")
+RECEIVE_CONTRIBUTION = command("project.receive_contribution", "project")
+LINK_CAMPAIGN = command("project.link_campaign", "project")
+PROPOSE_PAYOUT = command("project.propose_payout", "project_receipt")
+PAY_PAYOUT = command("project.pay_payout", "project_receipt")
+SET_VOLUNTEER_RATE = command("project.set_volunteer_rate", "volunteer_rate")
+RECORD_VOLUNTEER_HOURS = command("project.record_volunteer_hours", "project")
+RECORD_IN_KIND = command("project.record_in_kind", "project")
+
+
+def _user(origin: Origin) -> int:
+    if origin.user_id is None:
+        raise FourEyesError(
+            "Questo atto richiede una persona identificata (regola dei quattro occhi)."
+        )
+    return origin.user_id
+
+
+def create_organisation(
+    session: Session,
+    *,
+    name: str,
+    kind: str,
+    tax_code: str | None = None,
+    vat_number: str | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[ProjectOrganisation]:
+    """Register a partner, co-funder or supplier organisation."""
+    claim = begin(
+        session,
+        CREATE_ORGANISATION,
+        origin,
+        clock=clock,
+        key=key,
+        request={"name": name, "kind": kind, "tax_code": tax_code, "vat_number": vat_number},
+    )
+    if claim.earlier is not None:
+        return claim.replay(get_organisation(session, claim.earlier.id))
+    row = service.create_organisation(
+        session, name=name, kind=kind, tax_code=tax_code, vat_number=vat_number, clock=clock
+    )
+    return claim.done(row, subject_id=row.id, details={"kind": row.kind})
+
+
+def create_project(
+    session: Session,
+    *,
+    title: str,
+    lead_organisation_id: int,
+    starts_on: date,
+    ends_on: date,
+    currency: str = "EUR",
+    programme: str | None = None,
+    call_reference: str | None = None,
+    partners: Sequence[tuple[int, str]] = (),
+    funders: Sequence[FunderSettings] = (),
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[Project]:
+    """Create a project with its lead, partners and funders (with their settings)."""
+    claim = begin(
+        session,
+        CREATE_PROJECT,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "title": title,
+            "lead": lead_organisation_id,
+            "starts_on": starts_on,
+            "ends_on": ends_on,
+            "currency": currency,
+            "programme": programme,
+            "call_reference": call_reference,
+            "partners": [list(p) for p in partners],
+            "funders": [f.plain() for f in funders],
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(get_project(session, claim.earlier.id))
+    project = service.create_project(
+        session,
+        title=title,
+        lead_organisation_id=lead_organisation_id,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        currency=currency,
+        programme=programme,
+        call_reference=call_reference,
+        partners=partners,
+        funders=funders,
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        project,
+        subject_id=project.id,
+        details={
+            "lead": lead_organisation_id,
+            "partners": len(partners),
+            "funders": [f.foundation_id for f in funders],
+        },
+    )
+
+
+def propose_budget(
+    session: Session,
+    project_id: int,
+    lines: Sequence[LineSpec],
+    *,
+    note: str | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[BudgetVersion]:
+    """Propose the next budget version (the first budget or a revision), checked
+    against every funder's settings (BudgetRuleError: nothing written)."""
+    claim = begin(
+        session,
+        PROPOSE_BUDGET,
+        origin,
+        clock=clock,
+        key=key,
+        request={"project": project_id, "lines": [s.plain() for s in lines], "note": note},
+    )
+    if claim.earlier is not None:
+        return claim.replay(get_version(session, claim.earlier.id))
+    version = service.propose_budget(
+        session,
+        project_id,
+        lines,
+        proposed_by_user_id=_user(origin),
+        note=note,
+        clock=clock,
+    )
+    return claim.done(
+        version,
+        subject_id=version.id,
+        details={"project": project_id, "number": version.number, "lines": len(lines)},
+    )
+
+
+def approve_budget(
+    session: Session, version_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[BudgetVersion]:
+    """Approve a proposed version: a person other than its proposer (FourEyesError)."""
+    claim = begin(session, APPROVE_BUDGET, origin, clock=clock)
+    version = service.approve_budget(
+        session, version_id, approved_by_user_id=_user(origin), clock=clock
+    )
+    return claim.done(
+        version,
+        subject_id=version.id,
+        details={"project": version.project_id, "number": version.number},
+    )
+
+
+def _expense_replay(claim_result: dict[str, object]) -> Expense:
+    return Expense(
+        document_id=int(str(claim_result["document_id"])),
+        sequence=int(str(claim_result["sequence"])),
+        eligible_minor=int(str(claim_result["eligible"])),
+        allocated_minor=int(str(claim_result["allocated"])),
+    )
+
+
+def _expense_result(expense: Expense) -> dict[str, object]:
+    return {
+        "document_id": expense.document_id,
+        "sequence": expense.sequence,
+        "eligible": expense.eligible_minor,
+        "allocated": expense.allocated_minor,
+    }
+
+
+def record_expense(
+    session: Session,
+    project_id: int,
+    *,
+    kind: str,
+    supplier_id: int,
+    number: str,
+    issued_on: date,
+    net_minor: int,
+    vat_minor: int,
+    vat_recoverable: bool,
+    paid_by: str,
+    allocations: Sequence[AllocationSpec],
+    partner_id: int | None = None,
+    file: bytes | None = None,
+    payment_line_id: int | None = None,
+    payment_sequence: int | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Expense]:
+    """Record an expense document (with its file and proof of payment) and its
+    allocations, and book it: refused, nothing written, beyond its eligible amount."""
+    claim = begin(
+        session,
+        RECORD_EXPENSE,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "kind": kind,
+            "supplier": supplier_id,
+            "number": number,
+            "issued_on": issued_on,
+            "net": net_minor,
+            "vat": vat_minor,
+            "vat_recoverable": vat_recoverable,
+            "paid_by": paid_by,
+            "partner": partner_id,
+            "allocations": [a.plain() for a in allocations],
+            "file_sha256": hashlib.sha256(file).hexdigest() if file is not None else None,
+            "payment_line": payment_line_id,
+            "payment_sequence": payment_sequence,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_expense_replay(dict(claim.earlier.result)))
+    expense = expenses.record_expense(
+        session,
+        project_id,
+        kind=kind,
+        supplier_id=supplier_id,
+        number=number,
+        issued_on=issued_on,
+        net_minor=net_minor,
+        vat_minor=vat_minor,
+        vat_recoverable=vat_recoverable,
+        paid_by=paid_by,
+        allocations=allocations,
+        partner_id=partner_id,
+        file=file,
+        payment_line_id=payment_line_id,
+        payment_sequence=payment_sequence,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    currency = get_project(session, project_id).currency
+    return claim.done(
+        expense,
+        subject_id=expense.document_id,
+        details={
+            "project": project_id,
+            "eligible": format_minor(expense.eligible_minor, currency),
+            "allocated": format_minor(expense.allocated_minor, currency),
+            "sequence": expense.sequence,
+        },
+        result=_expense_result(expense),
+    )
+
+
+def charge_document(
+    session: Session,
+    document_id: int,
+    allocations: Sequence[AllocationSpec],
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Expense]:
+    """Charge more of a recorded document; refused beyond its eligible amount."""
+    claim = begin(
+        session,
+        CHARGE_DOCUMENT,
+        origin,
+        clock=clock,
+        key=key,
+        request={"document": document_id, "allocations": [a.plain() for a in allocations]},
+    )
+    if claim.earlier is not None:
+        return claim.replay(_expense_replay(dict(claim.earlier.result)))
+    expense = expenses.charge_document(
+        session,
+        document_id,
+        allocations,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        expense,
+        subject_id=document_id,
+        details={"allocated": expense.allocated_minor, "sequence": expense.sequence},
+        result=_expense_result(expense),
+    )
+
+
+def record_proof(
+    session: Session,
+    document_id: int,
+    *,
+    payment_line_id: int | None = None,
+    payment_sequence: int | None = None,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[int]:
+    """Attach a document's proof of payment: a reconciled bank line or an entry (once)."""
+    claim = begin(session, RECORD_PROOF, origin, clock=clock)
+    document = expenses.record_proof(
+        session,
+        document_id,
+        payment_line_id=payment_line_id,
+        payment_sequence=payment_sequence,
+    )
+    return claim.done(
+        document.id,
+        subject_id=document.id,
+        details={"bank_line": payment_line_id, "sequence": payment_sequence},
+    )
+
+
+def _received(result: dict[str, object]) -> Received:
+    return Received(
+        receipt_id=int(str(result["receipt_id"])),
+        sequence=int(str(result["sequence"])),
+        amount_minor=int(str(result["amount"])),
+    )
+
+
+def _received_result(received: Received) -> dict[str, object]:
+    return {
+        "receipt_id": received.receipt_id,
+        "sequence": received.sequence,
+        "amount": received.amount_minor,
+    }
+
+
+def receive_grant(
+    session: Session,
+    project_id: int,
+    funder_id: int,
+    amount_minor: int,
+    *,
+    kind: str = "grant_advance",
+    received_on: date | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Received]:
+    """Book a funder's advance or tranche received by the project (once per key)."""
+    claim = begin(
+        session,
+        RECEIVE_GRANT,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "funder": funder_id,
+            "amount": amount_minor,
+            "kind": kind,
+            "received_on": received_on,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_received(dict(claim.earlier.result)))
+    received = money_in.receive_grant(
+        session,
+        project_id,
+        funder_id,
+        amount_minor,
+        kind=kind,
+        received_on=received_on,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        received,
+        subject_id=project_id,
+        details={"funder": funder_id, "kind": kind, "sequence": received.sequence},
+        result=_received_result(received),
+    )
+
+
+def receive_contribution(
+    session: Session,
+    project_id: int,
+    organisation_id: int,
+    amount_minor: int,
+    *,
+    received_on: date | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Received]:
+    """Book a partner's cash contribution through the bank (once per key)."""
+    claim = begin(
+        session,
+        RECEIVE_CONTRIBUTION,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "partner": organisation_id,
+            "amount": amount_minor,
+            "received_on": received_on,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_received(dict(claim.earlier.result)))
+    received = money_in.receive_contribution(
+        session,
+        project_id,
+        organisation_id,
+        amount_minor,
+        received_on=received_on,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        received,
+        subject_id=project_id,
+        details={"partner": organisation_id, "sequence": received.sequence},
+        result=_received_result(received),
+    )
+
+
+def link_campaign(
+    session: Session, project_id: int, campaign_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[int]:
+    """Link a campaign to the project: its money is paid out to it once it succeeds."""
+    claim = begin(session, LINK_CAMPAIGN, origin, clock=clock)
+    money_in.link_campaign(session, project_id, campaign_id, clock=clock)
+    return claim.done(campaign_id, subject_id=project_id, details={"campaign": campaign_id})
+
+
+def propose_payout(
+    session: Session, project_id: int, campaign_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[int]:
+    """Propose paying a succeeded campaign's escrow and released matches to the project
+    (once per campaign); a second person pays it (`pay_payout`)."""
+    claim = begin(session, PROPOSE_PAYOUT, origin, clock=clock)
+    receipt = money_in.propose_payout(
+        session, project_id, campaign_id, proposed_by_user_id=_user(origin), clock=clock
+    )
+    return claim.done(
+        receipt.id,
+        subject_id=receipt.id,
+        details={
+            "project": project_id,
+            "campaign": campaign_id,
+            "escrow": receipt.escrow_minor,
+            "match": receipt.match_minor,
+        },
+    )
+
+
+def pay_payout(
+    session: Session, receipt_id: int, *, origin: Origin, clock: Clock
+) -> Outcome[Received]:
+    """Pay a proposed campaign payout: a person other than the proposer; one entry."""
+    claim = begin(session, PAY_PAYOUT, origin, clock=clock)
+    received = money_in.pay_payout(
+        session, receipt_id, paid_by_user_id=_user(origin), clock=clock, actor=origin.actor
+    )
+    return claim.done(received, subject_id=receipt_id, details={"sequence": received.sequence})
+
+
+def set_volunteer_rate(
+    session: Session,
+    *,
+    role: str,
+    hourly_minor: int,
+    valid_from: date,
+    currency: str = "EUR",
+    basis: str | None = None,
+    origin: Origin,
+    clock: Clock,
+) -> Outcome[VolunteerRate]:
+    """Add a row to the volunteer rate table: a role's hourly rate from a date."""
+    claim = begin(session, SET_VOLUNTEER_RATE, origin, clock=clock)
+    rate = figurative.set_rate(
+        session,
+        role=role,
+        hourly_minor=hourly_minor,
+        valid_from=valid_from,
+        currency=currency,
+        basis=basis,
+        clock=clock,
+    )
+    return claim.done(
+        rate,
+        subject_id=rate.id,
+        details={"role": rate.role, "hourly": hourly_minor, "from": valid_from.isoformat()},
+    )
+
+
+def _figurative(result: dict[str, object]) -> Figurative:
+    return Figurative(
+        item_id=int(str(result["item_id"])),
+        sequence=int(str(result["sequence"])),
+        value_minor=int(str(result["value"])),
+    )
+
+
+def _figurative_result(item: Figurative) -> dict[str, object]:
+    return {"item_id": item.item_id, "sequence": item.sequence, "value": item.value_minor}
+
+
+def record_volunteer_hours(
+    session: Session,
+    project_id: int,
+    *,
+    person_id: int,
+    activity: str,
+    role: str,
+    minutes: int,
+    done_on: date,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Figurative]:
+    """Record a registered volunteer's time on an activity (figurative, once per key)."""
+    claim = begin(
+        session,
+        RECORD_VOLUNTEER_HOURS,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "person": person_id,
+            "activity": activity,
+            "role": role,
+            "minutes": minutes,
+            "done_on": done_on,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_figurative(dict(claim.earlier.result)))
+    item = figurative.record_hours(
+        session,
+        project_id,
+        person_id=person_id,
+        activity=activity,
+        role=role,
+        minutes=minutes,
+        done_on=done_on,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        item,
+        subject_id=project_id,
+        details={"minutes": minutes, "value": item.value_minor, "sequence": item.sequence},
+        result=_figurative_result(item),
+    )
+
+
+def record_in_kind(
+    session: Session,
+    project_id: int,
+    *,
+    description: str,
+    fair_value_minor: int,
+    received_on: date,
+    organisation_id: int | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str,
+) -> Outcome[Figurative]:
+    """Record goods or services received in kind at fair value (figurative, once per key)."""
+    claim = begin(
+        session,
+        RECORD_IN_KIND,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "project": project_id,
+            "description": description,
+            "value": fair_value_minor,
+            "received_on": received_on,
+            "organisation": organisation_id,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(_figurative(dict(claim.earlier.result)))
+    item = figurative.record_in_kind(
+        session,
+        project_id,
+        description=description,
+        fair_value_minor=fair_value_minor,
+        received_on=received_on,
+        organisation_id=organisation_id,
+        key=origin.scoped(key),
+        clock=clock,
+        actor=origin.actor,
+    )
+    return claim.done(
+        item,
+        subject_id=project_id,
+        details={"value": item.value_minor, "sequence": item.sequence},
+        result=_figurative_result(item),
+    )

@@ -1,0 +1,194 @@
+"""The bottom of the projects package: rows by id, the budget in force, who sees what.
+
+`projects_visible_to(session, user)` is the access rule the web layer calls:
+staff (treasurer, admin) see every project; a foundation officer sees only the
+projects one of their foundations funds; anyone else sees none.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.grants.models import Foundation, FoundationOfficer
+from ledger.people.models import User
+from ledger.projects.errors import ProjectNotFoundError
+from ledger.projects.models import (
+    BudgetAmount,
+    BudgetLine,
+    BudgetVersion,
+    Project,
+    ProjectDocument,
+    ProjectFile,
+    ProjectFunder,
+    ProjectOrganisation,
+)
+
+STAFF_ROLES = frozenset({"treasurer", "admin"})
+
+
+def get_project(session: Session, project_id: int, *, lock: bool = False) -> Project:
+    """The project (its row locked with `lock`); ProjectNotFoundError (404) otherwise."""
+    if isinstance(project_id, bool) or not isinstance(project_id, int):
+        raise ProjectNotFoundError(f"Nessun progetto con id {project_id}.", project_id=project_id)
+    query = select(Project).where(Project.id == project_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is None:
+        raise ProjectNotFoundError(f"Nessun progetto con id {project_id}.", project_id=project_id)
+    return row
+
+
+def get_organisation(session: Session, organisation_id: int) -> ProjectOrganisation:
+    row = session.get(ProjectOrganisation, organisation_id)
+    if row is None:
+        raise ProjectNotFoundError(
+            f"Nessuna organizzazione con id {organisation_id}.", organisation_id=organisation_id
+        )
+    return row
+
+
+def funders_of(session: Session, project_id: int) -> list[ProjectFunder]:
+    return list(
+        session.scalars(
+            select(ProjectFunder)
+            .where(ProjectFunder.project_id == project_id)
+            .order_by(ProjectFunder.id)
+        )
+    )
+
+
+def get_funder(session: Session, project_id: int, funder_id: int) -> ProjectFunder:
+    """A funder of the project, by its project_funders id."""
+    row = session.get(ProjectFunder, funder_id)
+    if row is None or row.project_id != project_id:
+        raise ProjectNotFoundError(
+            f"Il progetto {project_id} non ha il finanziatore {funder_id}.",
+            project_id=project_id,
+            funder_id=funder_id,
+        )
+    return row
+
+
+def funder_by_foundation(session: Session, project_id: int, foundation_id: int) -> ProjectFunder:
+    """The project's funder that is foundation `foundation_id`."""
+    row = session.scalars(
+        select(ProjectFunder).where(
+            ProjectFunder.project_id == project_id, ProjectFunder.foundation_id == foundation_id
+        )
+    ).first()
+    if row is None:
+        raise ProjectNotFoundError(
+            f"La fondazione {foundation_id} non finanzia il progetto {project_id}.",
+            project_id=project_id,
+            foundation_id=foundation_id,
+        )
+    return row
+
+
+def foundation_names(session: Session, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Foundation.id, Foundation.name).where(Foundation.id.in_(ids)))
+    return {fid: name for fid, name in rows}
+
+
+def versions_of(session: Session, project_id: int) -> list[BudgetVersion]:
+    """Every budget version of the project, oldest first (earlier ones stay readable)."""
+    return list(
+        session.scalars(
+            select(BudgetVersion)
+            .where(BudgetVersion.project_id == project_id)
+            .order_by(BudgetVersion.number)
+        )
+    )
+
+
+def get_version(session: Session, version_id: int, *, lock: bool = False) -> BudgetVersion:
+    query = select(BudgetVersion).where(BudgetVersion.id == version_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is None:
+        raise ProjectNotFoundError(
+            f"Nessuna versione di budget con id {version_id}.", version_id=version_id
+        )
+    return row
+
+
+def budget_in_force(session: Session, project_id: int) -> BudgetVersion | None:
+    """The latest approved version, None before the first approval."""
+    return session.scalars(
+        select(BudgetVersion)
+        .where(BudgetVersion.project_id == project_id, BudgetVersion.status == "approved")
+        .order_by(BudgetVersion.number.desc())
+        .limit(1)
+    ).first()
+
+
+def version_rows(session: Session, version_id: int) -> list[tuple[BudgetLine, list[BudgetAmount]]]:
+    """The version's lines in code order, each with its amounts by source."""
+    lines = list(
+        session.scalars(
+            select(BudgetLine).where(BudgetLine.version_id == version_id).order_by(BudgetLine.id)
+        )
+    )
+    amounts: dict[int, list[BudgetAmount]] = {line.id: [] for line in lines}
+    if lines:
+        for amount in session.scalars(
+            select(BudgetAmount)
+            .where(BudgetAmount.line_id.in_(list(amounts)))
+            .order_by(BudgetAmount.id)
+        ):
+            amounts[amount.line_id].append(amount)
+    return [(line, amounts[line.id]) for line in lines]
+
+
+def officer_foundations(session: Session, user_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(FoundationOfficer.foundation_id).where(FoundationOfficer.user_id == user_id)
+        )
+    )
+
+
+def projects_visible_to(session: Session, user: User | None) -> list[Project]:
+    """The projects `user` may read: all for staff, their foundations' for an officer."""
+    if user is None:
+        return []
+    query = select(Project).order_by(Project.id)
+    if user.roles & STAFF_ROLES:
+        return list(session.scalars(query))
+    if "foundation_officer" in user.roles:
+        foundations = officer_foundations(session, user.id)
+        if not foundations:
+            return []
+        funded = select(ProjectFunder.project_id).where(
+            ProjectFunder.foundation_id.in_(foundations)
+        )
+        return list(session.scalars(query.where(Project.id.in_(funded))))
+    return []
+
+
+def may_read_project(session: Session, user: User | None, project_id: int) -> bool:
+    """Whether `user` may read project `project_id` (and its documents)."""
+    return any(p.id == project_id for p in projects_visible_to(session, user))
+
+
+def readable_file(session: Session, user: User | None, document_id: int) -> ProjectFile:
+    """The file of a document, for a user who may read its project (the project's staff,
+    its funders' officers); ProjectNotFoundError (404) otherwise, so a document of a
+    project one may not read is indistinguishable from one that does not exist."""
+    document = session.get(ProjectDocument, document_id)
+    if (
+        document is None
+        or document.file_id is None
+        or not may_read_project(session, user, document.project_id)
+    ):
+        raise ProjectNotFoundError(
+            f"Nessun documento {document_id} leggibile.", document_id=document_id
+        )
+    stored = session.get(ProjectFile, document.file_id)
+    assert stored is not None
+    return stored
