@@ -34,6 +34,8 @@ ROLE_NAMES = {
     "treasurer": _l("Tesoriere"),
     "foundation_officer": _l("Referente di fondazione"),
     "admin": _l("Amministratore"),
+    "project_staff": _l("Staff di progetto"),
+    "partner": _l("Partner di progetto"),
 }
 
 # What an API token may do, as its owner reads it.

@@ -172,6 +172,33 @@ def projects_create_org(
     click.echo(f"created organisation {org_id}")
 
 
+@projects.command("add-member")
+@click.argument("organisation", type=int)
+@click.argument("email")
+@AS_USER
+@click.pass_context
+def projects_add_member(
+    ctx: click.Context, organisation: int, email: str, as_email: str | None
+) -> None:
+    """Let the user with EMAIL (project staff or partner role) act for ORGANISATION."""
+    ledger = open_ledger(ctx)
+
+    def act(s: Session) -> None:
+        user = find_user_by_email(s, email)
+        if user is None:
+            raise CommandError("user_not_found", f"no user with e-mail {email}")
+        commands.add_organisation_member(
+            s,
+            organisation_id=organisation,
+            user_id=user.id,
+            origin=_origin(s, as_email),
+            clock=ledger.clock,
+        )
+
+    ledger.run(act)
+    click.echo(f"{email} acts for organisation {organisation}")
+
+
 @projects.command("create")
 @click.argument("title")
 @click.option("--lead", type=int, required=True, help="The lead organisation's id.")

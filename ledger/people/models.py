@@ -10,10 +10,19 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ledger.core.models import Base, UtcDateTime
 
-ROLES = ("donor", "proponent", "reviewer", "treasurer", "foundation_officer", "admin")
+ROLES = (
+    "donor",
+    "proponent",
+    "reviewer",
+    "treasurer",
+    "foundation_officer",
+    "admin",
+    "project_staff",
+    "partner",
+)
 SELF_REGISTER_ROLES = ("donor", "proponent")
 # Roles that can move money (or promise it) through the pages only after enrolling TOTP.
-TWO_FACTOR_ROLES = ("treasurer", "foundation_officer", "admin")
+TWO_FACTOR_ROLES = ("treasurer", "foundation_officer", "admin", "project_staff")
 LOCALES = ("it", "en")
 # What an API token may do: `read` every GET it is admitted to, `money` every request
 # that moves money or changes state. A token holds one or both.
@@ -97,7 +106,8 @@ class UserRole(Base):
     __tablename__ = "user_roles"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('donor','proponent','reviewer','treasurer','foundation_officer','admin')",
+            "role IN ('donor','proponent','reviewer','treasurer','foundation_officer','admin',"
+            "'project_staff','partner')",
             name="role",
         ),
     )

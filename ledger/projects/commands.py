@@ -29,11 +29,18 @@ from ledger.projects.errors import FourEyesError
 from ledger.projects.expenses import AllocationSpec, Expense
 from ledger.projects.figurative import Figurative
 from ledger.projects.getters import get_organisation, get_project, get_version
-from ledger.projects.models import BudgetVersion, Project, ProjectOrganisation, VolunteerRate
+from ledger.projects.models import (
+    BudgetVersion,
+    OrganisationMember,
+    Project,
+    ProjectOrganisation,
+    VolunteerRate,
+)
 from ledger.projects.money_in import Received
 from ledger.projects.service import FunderSettings, LineSpec
 
 CREATE_ORGANISATION = command("project.create_organisation", "organisation")
+ADD_MEMBER = command("project.add_member", "organisation")
 CREATE_PROJECT = command("project.create", "project")
 PROPOSE_BUDGET = command("project.propose_budget", "budget_version")
 APPROVE_BUDGET = command("project.approve_budget", "budget_version")
@@ -84,6 +91,32 @@ def create_organisation(
         session, name=name, kind=kind, tax_code=tax_code, vat_number=vat_number, clock=clock
     )
     return claim.done(row, subject_id=row.id, details={"kind": row.kind})
+
+
+def add_organisation_member(
+    session: Session,
+    *,
+    organisation_id: int,
+    user_id: int,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[OrganisationMember]:
+    """Let a user with the project staff or partner role act for an organisation."""
+    claim = begin(
+        session,
+        ADD_MEMBER,
+        origin,
+        clock=clock,
+        key=key,
+        request={"organisation": organisation_id, "user": user_id},
+    )
+    if claim.earlier is not None:
+        row = session.get(OrganisationMember, (organisation_id, user_id))
+        assert row is not None
+        return claim.replay(row)
+    row = service.add_member(session, organisation_id=organisation_id, user_id=user_id, clock=clock)
+    return claim.done(row, subject_id=organisation_id, details={"user": user_id})
 
 
 def create_project(

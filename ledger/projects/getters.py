@@ -1,8 +1,13 @@
 """The bottom of the projects package: rows by id, the budget in force, who sees what.
 
 `projects_visible_to(session, user)` is the access rule the web layer calls:
-staff (treasurer, admin) see every project; a foundation officer sees only the
-projects one of their foundations funds; anyone else sees none.
+staff (treasurer, admin) see every project; project staff see the projects an
+organisation they act for leads; a partner's user sees the projects their
+organisation is a partner of (and, through `partner_organisations`, only its own
+contributions and costs); a foundation officer sees only the projects one of
+their foundations funds; anyone else sees none. `may_act_on_project` is the rule
+for the acts (budget, expenses, money in, volunteer time): staff, or project staff
+of the lead organisation.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from ledger.projects.models import (
     BudgetAmount,
     BudgetLine,
     BudgetVersion,
+    OrganisationMember,
     Project,
     ProjectDocument,
     ProjectFile,
     ProjectFunder,
     ProjectOrganisation,
+    ProjectPartner,
 )
 
 STAFF_ROLES = frozenset({"treasurer", "admin"})
@@ -153,22 +160,80 @@ def officer_foundations(session: Session, user_id: int) -> list[int]:
     )
 
 
+def member_organisations(session: Session, user_id: int) -> set[int]:
+    """The organisations `user_id` acts for (`project_organisation_members`)."""
+    return set(
+        session.scalars(
+            select(OrganisationMember.organisation_id).where(OrganisationMember.user_id == user_id)
+        )
+    )
+
+
 def projects_visible_to(session: Session, user: User | None) -> list[Project]:
-    """The projects `user` may read: all for staff, their foundations' for an officer."""
+    """The projects `user` may read: all for staff; those their organisation leads for
+    project staff, or is a partner of for a partner's user; their foundations' for an
+    officer; none for anyone else."""
     if user is None:
         return []
     query = select(Project).order_by(Project.id)
     if user.roles & STAFF_ROLES:
         return list(session.scalars(query))
+    visible: set[int] = set()
+    if user.roles & {"project_staff", "partner"}:
+        organisations = member_organisations(session, user.id)
+        if organisations and "project_staff" in user.roles:
+            visible |= set(
+                session.scalars(
+                    select(Project.id).where(Project.lead_organisation_id.in_(organisations))
+                )
+            )
+        if organisations and "partner" in user.roles:
+            visible |= set(
+                session.scalars(
+                    select(ProjectPartner.project_id).where(
+                        ProjectPartner.organisation_id.in_(organisations)
+                    )
+                )
+            )
     if "foundation_officer" in user.roles:
         foundations = officer_foundations(session, user.id)
-        if not foundations:
-            return []
-        funded = select(ProjectFunder.project_id).where(
-            ProjectFunder.foundation_id.in_(foundations)
+        if foundations:
+            visible |= set(
+                session.scalars(
+                    select(ProjectFunder.project_id).where(
+                        ProjectFunder.foundation_id.in_(foundations)
+                    )
+                )
+            )
+    if not visible:
+        return []
+    return list(session.scalars(query.where(Project.id.in_(visible))))
+
+
+def may_act_on_project(session: Session, user: User | None, project_id: int) -> bool:
+    """Whether `user` may act on project `project_id` (its budget, expenses, money in,
+    volunteer time): a treasurer or admin, or project staff of its lead organisation."""
+    if user is None:
+        return False
+    if user.roles & STAFF_ROLES:
+        return True
+    if "project_staff" not in user.roles:
+        return False
+    lead = session.scalar(select(Project.lead_organisation_id).where(Project.id == project_id))
+    return lead is not None and lead in member_organisations(session, user.id)
+
+
+def partner_organisations(session: Session, user: User | None, project_id: int) -> set[int]:
+    """The partner organisations of project `project_id` that `user` acts for: a partner's
+    user reads only these organisations' contributions and costs."""
+    if user is None or "partner" not in user.roles:
+        return set()
+    partners = set(
+        session.scalars(
+            select(ProjectPartner.organisation_id).where(ProjectPartner.project_id == project_id)
         )
-        return list(session.scalars(query.where(Project.id.in_(funded))))
-    return []
+    )
+    return partners & member_organisations(session, user.id)
 
 
 def may_read_project(session: Session, user: User | None, project_id: int) -> bool:

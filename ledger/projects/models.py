@@ -90,6 +90,19 @@ class ProjectOrganisation(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class OrganisationMember(Base):
+    """A user who acts for an organisation: project staff of the projects it leads, or a
+    partner's user who reads its own contributions and costs (migration 0024)."""
+
+    __tablename__ = "project_organisation_members"
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("project_organisations.id"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class Project(Base):
     __tablename__ = "projects"
     __table_args__ = (CheckConstraint("ends_on >= starts_on", name="period_ordered"),)

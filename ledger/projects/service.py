@@ -26,6 +26,7 @@ from ledger.core.clock import Clock
 from ledger.core.errors import UnknownCurrencyError
 from ledger.core.money import exponent, format_it
 from ledger.grants.models import Foundation
+from ledger.people.models import User
 from ledger.projects import rules
 from ledger.projects.errors import (
     BudgetRuleError,
@@ -33,7 +34,7 @@ from ledger.projects.errors import (
     FourEyesError,
     InvalidProjectError,
 )
-from ledger.projects.getters import get_project, get_version, version_rows
+from ledger.projects.getters import get_organisation, get_project, get_version, version_rows
 from ledger.projects.models import (
     CATEGORIES,
     ORGANISATION_KINDS,
@@ -42,6 +43,7 @@ from ledger.projects.models import (
     BudgetAmount,
     BudgetLine,
     BudgetVersion,
+    OrganisationMember,
     Project,
     ProjectFunder,
     ProjectOrganisation,
@@ -91,6 +93,29 @@ def create_organisation(
     row = ProjectOrganisation(
         name=clean, kind=kind, tax_code=tax, vat_number=vat, created_at=clock.now()
     )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_member(
+    session: Session, *, organisation_id: int, user_id: int, clock: Clock
+) -> OrganisationMember:
+    """Let a user act for an organisation: a project staff member of the projects it
+    leads, or a partner's user who reads its own contributions and costs. The user must
+    hold the `project_staff` or `partner` role; a user already a member is refused."""
+    organisation = get_organisation(session, organisation_id)
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None:
+        raise InvalidProjectError(f"Nessun utente con id {user_id}.", field="user")
+    if not user.roles & {"project_staff", "partner"}:
+        raise InvalidProjectError(
+            "L'utente non ha il ruolo di staff di progetto o di partner di progetto.",
+            field="user",
+        )
+    if session.get(OrganisationMember, (organisation.id, user.id)) is not None:
+        raise InvalidProjectError(f"L'utente agisce già per «{organisation.name}».", field="user")
+    row = OrganisationMember(organisation_id=organisation.id, user_id=user.id, added_at=clock.now())
     session.add(row)
     session.flush()
     return row
