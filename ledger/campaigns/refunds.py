@@ -26,7 +26,7 @@ from ledger.campaigns.errors import (
     RefundPendingError,
 )
 from ledger.campaigns.getters import get_campaign, get_donation, pending_refund
-from ledger.campaigns.models import Dispute, Donation, Refund
+from ledger.campaigns.models import Campaign, Dispute, Donation, Refund
 from ledger.core.clock import Clock, rome_today
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
@@ -87,13 +87,17 @@ def request_refund(
     return refund
 
 
-def refund_if_campaign_failed(session: Session, donation: Donation, *, clock: Clock) -> bool:
+def refund_if_campaign_failed(
+    session: Session, donation: Donation, *, clock: Clock, campaign: Campaign | None = None
+) -> bool:
     """A gift settled after its all-or-nothing campaign failed goes straight back.
 
-    Called under the campaign's row lock by every settlement, so a payment that
-    lands while the campaign is being closed is seen by one or the other.
+    Called under the campaign's row lock by every settlement (which passes the
+    `campaign` it locked), so a payment that lands while the campaign is being
+    closed is seen by one or the other.
     """
-    campaign = get_campaign(session, donation.campaign_id)
+    if campaign is None:
+        campaign = get_campaign(session, donation.campaign_id)
     if campaign.outcome != "failed" or donation.counted_minor <= 0:
         return False
     if pending_refund(session, donation.id) is not None:
