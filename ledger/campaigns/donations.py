@@ -17,8 +17,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.campaigns import accounts, receipts
-from ledger.campaigns.errors import CampaignStateError, InvalidDonationError
+from ledger.campaigns import accounts, crowd, receipts
+from ledger.campaigns.errors import (
+    CampaignNotFoundError,
+    CampaignStateError,
+    InvalidDonationError,
+)
 from ledger.campaigns.getters import get_campaign, get_donation
 from ledger.campaigns.models import METHODS, Campaign, Donation
 from ledger.campaigns.refunds import refund_if_campaign_failed
@@ -172,14 +176,28 @@ def record_offline_donation(
     the donor as the treasurer typed them: the receipt prints them, whatever the
     person `person_id` says.
     """
-    existing = _replay(session, request_key, campaign_id, amount, method)
-    if existing is not None:
-        return existing, False
+    # One statement locks the campaign and looks for a gift made under this key.
+    found = session.execute(
+        select(
+            Campaign,
+            select(Donation.id).where(Donation.request_key == request_key).scalar_subquery(),
+        )
+        .where(Campaign.id == campaign_id)
+        .with_for_update(of=Campaign)
+    ).one_or_none()
+    if found is None or found[1] is not None:
+        existing = _replay(session, request_key, campaign_id, amount, method)
+        if existing is not None:
+            return existing, False
     if method not in METHODS or method == "card":
         raise InvalidDonationError(
             "Metodo non valido: contanti (cash) o bonifico (bank_transfer).", field="method"
         )
-    campaign = get_campaign(session, campaign_id, lock=True)
+    if found is None:
+        raise CampaignNotFoundError(
+            f"nessuna campagna con id {campaign_id}", campaign_id=campaign_id
+        )
+    campaign: Campaign = found[0]
     if campaign.status != "live":
         raise CampaignStateError("la campagna non accetta donazioni", status=campaign.status)
     _check_amount(amount, campaign.currency, Limits(1, maximum_minor))
@@ -286,6 +304,7 @@ def _book(
         ),
         clock=clock,
     )
+    crowd.changed(session, donation, crowd.NOTHING)
     receipts.issue(session, donation, clock=clock, campaign=campaign)
     refund_if_campaign_failed(session, donation, clock=clock, campaign=campaign)
     # Matching grants react in this transaction: the gift and its match commit together.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.campaigns import accounts, receipts
+from ledger.campaigns import accounts, crowd, receipts
 from ledger.campaigns.errors import (
     InvalidDonationError,
     NothingToRefundError,
@@ -165,7 +165,9 @@ def confirm_refund(
     refund.status = "succeeded"
     refund.confirmed_at = clock.now()
     refund.entry_sequence = result.entry.sequence
+    before = crowd.Counted.of(donation)
     donation.refunded_minor += refund.amount_minor
+    crowd.changed(session, donation, before)
     receipts.reissue_after_change(session, donation, clock=clock, reason=f"rimborso n. {refund.id}")
     publish(
         session,
@@ -277,6 +279,9 @@ def apply_dispute(
     partly refunded charge disputed in full) is booked as a loss and the gift is
     flagged: never refused, because Stripe really took it.
     """
+    # The campaign's row first, as settlements take it: the dispute changes what the
+    # crowd has given (`crowd`), and the matching grants it reaches lock after it.
+    get_campaign(session, donation.campaign_id, lock=True)
     dispute = session.scalars(
         select(Dispute).where(Dispute.id == dispute_id).with_for_update()
     ).one_or_none()
@@ -339,7 +344,10 @@ def apply_dispute(
     dispute.amount_minor = target_amount
     dispute.fee_minor = target_fee
     dispute.escrow_minor += escrow
-    donation.withdrawn_minor += escrow
+    if escrow:
+        before = crowd.Counted.of(donation)
+        donation.withdrawn_minor += escrow
+        crowd.changed(session, donation, before)
     if final:
         dispute.status = "won" if status == "won" else "lost"
         dispute.closed_at = clock.now()

@@ -32,9 +32,10 @@ their own first, with the refund reactions apart from the settlement ones.
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.campaigns.crowd import totals as crowd_totals
 from ledger.campaigns.models import Campaign, Donation
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
@@ -87,24 +88,14 @@ def gift_of(donation: Donation, *, plus_minor: int = 0) -> Gift:
 def crowd(session: Session, campaign_id: int, *, count_net: bool) -> tuple[int, int]:
     """Settled money raised by the crowd (gross or net of fees) and distinct donors.
 
-    Aggregated in SQL: every settlement on a hot campaign asks it. A gift's
+    The campaign's running totals (`ledger.campaigns.crowd`), kept under its row
+    lock by every settlement, refund and dispute: nothing is summed. A gift's
     counted money is its amount less refunds and disputes; net counting also
     takes off the fee, never below zero per gift. Donors are distinct people,
     each anonymous gift without a person counting as one donor.
     """
-    counted = Donation.amount_minor - Donation.refunded_minor - Donation.withdrawn_minor
-    if count_net:
-        counted = counted - Donation.fee_minor
-    live = (Donation.campaign_id == campaign_id) & (Donation.status == "settled")
-    positive = Donation.amount_minor - Donation.refunded_minor - Donation.withdrawn_minor > 0
-    raised, people, strangers = session.execute(
-        select(
-            func.coalesce(func.sum(case((counted > 0, counted), else_=0)), 0),
-            func.count(func.distinct(Donation.person_id)),
-            func.coalesce(func.sum(case((Donation.person_id.is_(None), 1), else_=0)), 0),
-        ).where(live, positive)
-    ).one()
-    return int(raised), int(people) + int(strangers)
+    totals = crowd_totals(session, campaign_id)
+    return totals.raised(count_net=count_net), totals.donors
 
 
 def _lock(session: Session, row: Commitment) -> Commitment:
@@ -315,9 +306,8 @@ def on_gift_settled(
     ]
     if not rows:
         return
-    allocations = _allocations(session, [row.id for row in rows], campaign.id)
+    allocations, matched = _allocations(session, [row.id for row in rows], campaign.id, donation.id)
     ratio = [row.id for row in rows if row.kind == "ratio"]
-    matched = _matched(session, ratio, donation.id)
     pools = pools_available(session, ratio)
     for row in rows:
         allocation = ensure_allocation(
@@ -349,34 +339,31 @@ def on_gift_settled(
 
 
 def _allocations(
-    session: Session, commitment_ids: list[int], campaign_id: int
-) -> dict[int, Allocation]:
-    """The allocations of these commitments on the campaign, locked by one statement."""
-    return {
-        allocation.commitment_id: allocation
-        for allocation in session.scalars(
-            select(Allocation)
-            .where(
-                Allocation.commitment_id.in_(commitment_ids),
-                Allocation.campaign_id == campaign_id,
-            )
-            .order_by(Allocation.id)
-            .with_for_update()
-        )
-    }
-
-
-def _matched(session: Session, commitment_ids: list[int], donation_id: int) -> set[int]:
-    """The commitments among these that have matched the gift already."""
-    if not commitment_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(Match.commitment_id).where(
-                Match.donation_id == donation_id, Match.commitment_id.in_(commitment_ids)
-            )
-        )
+    session: Session, commitment_ids: list[int], campaign_id: int, donation_id: int
+) -> tuple[dict[int, Allocation], set[int]]:
+    """The allocations of these commitments on the campaign, locked by one statement,
+    and the commitments among them that have matched the gift already (a match
+    is only ever made on an allocation, so a commitment without one has none)."""
+    matched = (
+        select(Match.id)
+        .where(Match.commitment_id == Allocation.commitment_id, Match.donation_id == donation_id)
+        .exists()
     )
+    found: dict[int, Allocation] = {}
+    done: set[int] = set()
+    for allocation, has_match in session.execute(
+        select(Allocation, matched)
+        .where(
+            Allocation.commitment_id.in_(commitment_ids),
+            Allocation.campaign_id == campaign_id,
+        )
+        .order_by(Allocation.id)
+        .with_for_update(of=Allocation)
+    ):
+        found[allocation.commitment_id] = allocation
+        if has_match:
+            done.add(allocation.commitment_id)
+    return found, done
 
 
 def _donor_totals(session: Session, commitment_id: int, key: str) -> tuple[int, int]:
