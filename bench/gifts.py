@@ -11,7 +11,9 @@ the threshold check). The baseline, measured in the same run and in alternating
 rounds with the gifts, is the engine alone: one `post_entry` per transaction of
 the same amounts between the same kind of accounts (the cash account and a
 campaign's escrow). The SQL statements of one gift are counted with an event
-listener on the engine.
+listener on the engine, and what the request key's `command_requests` row
+costs a gift (its INSERT and UPDATE: count, and time inside the driver's
+execute around each) is measured over more gifts with commitments.
 
 `bench_writers`: 1, 2, 4 and 8 threads, each recording cash gifts on its own
 campaign for a fixed time; total gifts/s and the speed-up over one writer,
@@ -123,7 +125,8 @@ def count_statements(engine: Engine) -> tuple[Counter[str], Callable[[], None]]:
     Every cursor execution counts once (an executemany too); BEGIN counts on
     PostgreSQL (psycopg sends it before the first statement; on SQLite it is the
     engine's own `BEGIN IMMEDIATE`, already a cursor execution), COMMIT and
-    ROLLBACK count. `pool_pre_ping`'s ping is not seen (it bypasses the events).
+    ROLLBACK count. (PostgreSQL engines no longer ping before each transaction; a
+    checkout looks at the connection's socket, which sends nothing.)
     """
     seen: Counter[str] = Counter()
     sqlite = engine.dialect.name == "sqlite"
@@ -171,6 +174,53 @@ def _counted(ledger: Ledger, act: Callable[[], None]) -> str:
     parts = [f"{seen[k]} {k}" for k in order if seen[k]]
     parts += [f"{n} {k}" for k, n in sorted(seen.items()) if k not in order]
     return f"{sum(seen.values())} statements ({', '.join(parts)})"
+
+
+def time_in_statements(
+    engine: Engine, needle: str
+) -> tuple[list[float], list[int], Callable[[], None]]:
+    """Time spent executing statements whose text names `needle` ([seconds], [count])."""
+    spent = [0.0]
+    seen = [0]
+    started: dict[int, float] = {}
+
+    def before(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if needle in statement:
+            started[id(cursor)] = time.perf_counter()
+
+    def after(_conn: Any, cursor: Any, *_args: Any) -> None:
+        t = started.pop(id(cursor), None)
+        if t is not None:
+            spent[0] += time.perf_counter() - t
+            seen[0] += 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+
+    def stop() -> None:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+    return spent, seen, stop
+
+
+def _keys_cost(ledger: Ledger, campaign: int, n: int) -> str:
+    """What the request key's `command_requests` row costs a gift: its statements' count
+    and their execution time (driver and server, measured around each cursor call),
+    beside the whole gift's time."""
+    spent, seen, stop = time_in_statements(ledger.engine, "command_requests")
+    started = time.perf_counter()
+    try:
+        for k in range(n):
+            gift(ledger, campaign, k, f"keys-{k}", None)
+    finally:
+        stop()
+    total = time.perf_counter() - started
+    return (
+        f"{seen[0] / n:.1f} statements per gift on command_requests, "
+        f"{spent[0] / n * 1000:.2f} ms of {total / n * 1000:.2f} ms per gift "
+        f"({spent[0] / total:.1%}; {n} gifts with commitments)"
+    )
 
 
 def _latency(samples: list[float]) -> str:
@@ -236,6 +286,7 @@ def bench_gifts(url: str, out: Callable[[str], None], *, gifts: int) -> None:
             )
         for n, (label, _act) in enumerate(paths):
             out(f"  SQL per act, {label}: {counts[n]}")
+        out(f"  request key row: {_keys_cost(ledger, matched, max(per_round, 20))}")
         out(
             f"  ({ROUNDS} alternating rounds of {per_round} per path; statements of one act "
             "after warm-up, BEGIN and COMMIT included; target >= 300 gifts/s with commitments)"

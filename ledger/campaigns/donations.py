@@ -17,10 +17,14 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.campaigns import accounts, receipts
-from ledger.campaigns.errors import CampaignStateError, InvalidDonationError
+from ledger.campaigns import accounts, crowd, receipts
+from ledger.campaigns.errors import (
+    CampaignNotFoundError,
+    CampaignStateError,
+    InvalidDonationError,
+)
 from ledger.campaigns.getters import get_campaign, get_donation
-from ledger.campaigns.models import METHODS, Donation
+from ledger.campaigns.models import METHODS, Campaign, Donation
 from ledger.campaigns.refunds import refund_if_campaign_failed
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import IdempotencyConflictError
@@ -172,14 +176,28 @@ def record_offline_donation(
     the donor as the treasurer typed them: the receipt prints them, whatever the
     person `person_id` says.
     """
-    existing = _replay(session, request_key, campaign_id, amount, method)
-    if existing is not None:
-        return existing, False
+    # One statement locks the campaign and looks for a gift made under this key.
+    found = session.execute(
+        select(
+            Campaign,
+            select(Donation.id).where(Donation.request_key == request_key).scalar_subquery(),
+        )
+        .where(Campaign.id == campaign_id)
+        .with_for_update(of=Campaign)
+    ).one_or_none()
+    if found is None or found[1] is not None:
+        existing = _replay(session, request_key, campaign_id, amount, method)
+        if existing is not None:
+            return existing, False
     if method not in METHODS or method == "card":
         raise InvalidDonationError(
             "Metodo non valido: contanti (cash) o bonifico (bank_transfer).", field="method"
         )
-    campaign = get_campaign(session, campaign_id, lock=True)
+    if found is None:
+        raise CampaignNotFoundError(
+            f"nessuna campagna con id {campaign_id}", campaign_id=campaign_id
+        )
+    campaign: Campaign = found[0]
     if campaign.status != "live":
         raise CampaignStateError("la campagna non accetta donazioni", status=campaign.status)
     _check_amount(amount, campaign.currency, Limits(1, maximum_minor))
@@ -188,6 +206,8 @@ def record_offline_donation(
         raise InvalidDonationError(
             "Per un bonifico indica il riferimento dato al donatore.", field="reference"
         )
+    effective_on = donated_on if donated_on is not None else rome_today(clock)
+    # Written once, already settled: nothing in the row changes after its entry.
     donation = Donation(
         campaign_id=campaign_id,
         person_id=person_id,
@@ -195,7 +215,7 @@ def record_offline_donation(
         amount_minor=amount.minor,
         currency=amount.currency,
         method=method,
-        status="pending",
+        status="settled",
         fee_minor=0,
         refunded_minor=0,
         withdrawn_minor=0,
@@ -204,18 +224,12 @@ def record_offline_donation(
         donor_name=donor_name,
         donor_codice_fiscale=donor_codice_fiscale if donor_name else None,
         created_at=clock.now(),
+        settled_at=clock.now(),
+        donated_on=effective_on,
     )
     session.add(donation)
     session.flush()
-    settle(
-        session,
-        donation,
-        gross_minor=amount.minor,
-        fee_minor=0,
-        clock=clock,
-        actor=actor,
-        on=donated_on,
-    )
+    _book(session, donation, campaign, fee_minor=0, clock=clock, actor=actor)
     return donation, True
 
 
@@ -237,7 +251,28 @@ def settle(
     if gross_minor != donation.amount_minor:
         raise InvalidDonationError("importo diverso dalla donazione")
     # The campaign's row lock orders this settlement with a concurrent close.
-    get_campaign(session, donation.campaign_id, lock=True)
+    campaign = get_campaign(session, donation.campaign_id, lock=True)
+    donation.status = "settled"
+    donation.fee_minor = fee_minor
+    donation.settled_at = clock.now()
+    donation.donated_on = on if on is not None else rome_today(clock)
+    _book(session, donation, campaign, fee_minor=fee_minor, clock=clock, actor=actor)
+    return True
+
+
+def _book(
+    session: Session,
+    donation: Donation,
+    campaign: Campaign,
+    *,
+    fee_minor: int,
+    clock: Clock,
+    actor: str,
+) -> None:
+    """The settled gift's entry, receipt and reactions, under the campaign's row lock
+    (`campaign`, locked by the caller); the donation row already says it is settled."""
+    assert donation.donated_on is not None
+    gross_minor = donation.amount_minor
     currency = donation.currency
     account = accounts.METHOD_ACCOUNT[donation.method]
     net = gross_minor - fee_minor
@@ -248,14 +283,13 @@ def settle(
         PostingSpec(accounts.escrow(donation.campaign_id), Money(-gross_minor, currency))
     )
     method_it = {"card": "carta", "bank_transfer": "bonifico", "cash": "contanti"}[donation.method]
-    effective_on = on if on is not None else rome_today(clock)
     post_entry(
         session,
         EntrySpec(
             idempotency_key=f"donation:{donation.id}:settle",
             kind="donation",
             postings=postings,
-            effective_on=effective_on,
+            effective_on=donation.donated_on,
             narration=(
                 f"Donazione n. {donation.id} alla campagna {donation.campaign_id} ({method_it})"
             ),
@@ -270,15 +304,11 @@ def settle(
         ),
         clock=clock,
     )
-    donation.status = "settled"
-    donation.fee_minor = fee_minor
-    donation.settled_at = clock.now()
-    donation.donated_on = effective_on
-    receipts.issue(session, donation, clock=clock)
-    refund_if_campaign_failed(session, donation, clock=clock)
+    crowd.changed(session, donation, crowd.NOTHING)
+    receipts.issue(session, donation, clock=clock, campaign=campaign)
+    refund_if_campaign_failed(session, donation, clock=clock, campaign=campaign)
     # Matching grants react in this transaction: the gift and its match commit together.
     publish(session, GiftSettled(donation.id, donation.campaign_id, actor), clock=clock)
-    return True
 
 
 def fail_donation(session: Session, donation: Donation, *, status: str = "failed") -> bool:

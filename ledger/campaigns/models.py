@@ -70,6 +70,11 @@ class Campaign(Base):
     # The call for ideas the campaign was born from, if any (migration 0006); a
     # matching commitment toward a call covers all of its campaigns.
     call_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # The crowd's settled money and donors, kept by `ledger.campaigns.crowd` under the
+    # campaign's row lock (migration 0020): what the threshold check counts.
+    crowd_gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    crowd_net_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    crowd_donors: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Donation(Base):

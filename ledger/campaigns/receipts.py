@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Receipt, ReceiptCounter
@@ -26,17 +26,20 @@ CORRECTED = "Dati del donatore corretti"
 
 
 def _next_number(session: Session, organisation_id: int, year: int) -> int:
-    counter = session.scalars(
-        select(ReceiptCounter)
+    """The year's next number: the counter row advanced and read in one locking UPDATE
+    (the year's first receipt inserts the row; two first receipts meet on its key and
+    the loser's unit of work runs again)."""
+    number = session.execute(
+        update(ReceiptCounter)
         .where(ReceiptCounter.organisation_id == organisation_id, ReceiptCounter.year == year)
-        .with_for_update()
-    ).one_or_none()
-    if counter is None:
-        counter = ReceiptCounter(organisation_id=organisation_id, year=year, last_number=0)
-        session.add(counter)
-    counter.last_number += 1
+        .values(last_number=ReceiptCounter.last_number + 1)
+        .returning(ReceiptCounter.last_number)
+    ).scalar_one_or_none()
+    if number is not None:
+        return int(number)
+    session.add(ReceiptCounter(organisation_id=organisation_id, year=year, last_number=1))
     session.flush()
-    return counter.last_number
+    return 1
 
 
 def donor_identity(session: Session, donation: Donation) -> tuple[str | None, str | None]:
@@ -51,11 +54,14 @@ def donor_identity(session: Session, donation: Donation) -> tuple[str | None, st
     return None, None
 
 
-def issue(session: Session, donation: Donation, *, clock: Clock) -> Receipt | None:
+def issue(
+    session: Session, donation: Donation, *, clock: Clock, campaign: Campaign | None = None
+) -> Receipt | None:
     """Give a settled gift its receipt for what it still counts (None if nothing remains)."""
     if donation.counted_minor <= 0:
         return None
-    campaign = session.get(Campaign, donation.campaign_id)
+    if campaign is None:
+        campaign = session.get(Campaign, donation.campaign_id)
     assert campaign is not None
     on = donation.donated_on or rome_today(clock)
     donor_name, donor_codice_fiscale = donor_identity(session, donation)

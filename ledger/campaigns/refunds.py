@@ -19,14 +19,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.campaigns import accounts, receipts
+from ledger.campaigns import accounts, crowd, receipts
 from ledger.campaigns.errors import (
     InvalidDonationError,
     NothingToRefundError,
     RefundPendingError,
 )
 from ledger.campaigns.getters import get_campaign, get_donation, pending_refund
-from ledger.campaigns.models import Dispute, Donation, Refund
+from ledger.campaigns.models import Campaign, Dispute, Donation, Refund
 from ledger.core.clock import Clock, rome_today
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
@@ -87,13 +87,17 @@ def request_refund(
     return refund
 
 
-def refund_if_campaign_failed(session: Session, donation: Donation, *, clock: Clock) -> bool:
+def refund_if_campaign_failed(
+    session: Session, donation: Donation, *, clock: Clock, campaign: Campaign | None = None
+) -> bool:
     """A gift settled after its all-or-nothing campaign failed goes straight back.
 
-    Called under the campaign's row lock by every settlement, so a payment that
-    lands while the campaign is being closed is seen by one or the other.
+    Called under the campaign's row lock by every settlement (which passes the
+    `campaign` it locked), so a payment that lands while the campaign is being
+    closed is seen by one or the other.
     """
-    campaign = get_campaign(session, donation.campaign_id)
+    if campaign is None:
+        campaign = get_campaign(session, donation.campaign_id)
     if campaign.outcome != "failed" or donation.counted_minor <= 0:
         return False
     if pending_refund(session, donation.id) is not None:
@@ -161,7 +165,9 @@ def confirm_refund(
     refund.status = "succeeded"
     refund.confirmed_at = clock.now()
     refund.entry_sequence = result.entry.sequence
+    before = crowd.Counted.of(donation)
     donation.refunded_minor += refund.amount_minor
+    crowd.changed(session, donation, before)
     receipts.reissue_after_change(session, donation, clock=clock, reason=f"rimborso n. {refund.id}")
     publish(
         session,
@@ -273,6 +279,9 @@ def apply_dispute(
     partly refunded charge disputed in full) is booked as a loss and the gift is
     flagged: never refused, because Stripe really took it.
     """
+    # The campaign's row first, as settlements take it: the dispute changes what the
+    # crowd has given (`crowd`), and the matching grants it reaches lock after it.
+    get_campaign(session, donation.campaign_id, lock=True)
     dispute = session.scalars(
         select(Dispute).where(Dispute.id == dispute_id).with_for_update()
     ).one_or_none()
@@ -335,7 +344,10 @@ def apply_dispute(
     dispute.amount_minor = target_amount
     dispute.fee_minor = target_fee
     dispute.escrow_minor += escrow
-    donation.withdrawn_minor += escrow
+    if escrow:
+        before = crowd.Counted.of(donation)
+        donation.withdrawn_minor += escrow
+        crowd.changed(session, donation, before)
     if final:
         dispute.status = "won" if status == "won" else "lost"
         dispute.closed_at = clock.now()

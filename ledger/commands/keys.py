@@ -1,12 +1,12 @@
 """The one idempotency rule for commands: a key per (command, caller), with its request's hash.
 
 `begin` inserts the key's row before the act is done, in the act's own
-transaction. A repeat finds the row: the same request hash answers the earlier
+transaction (INSERT ... ON CONFLICT DO NOTHING, which also reads the journal
+head). A repeat finds the row: the same request hash answers the earlier
 outcome, another hash is a conflict. Two concurrent requests with one key meet
 on the row's unique index: on PostgreSQL the second waits until the first
-commits, fails with a unique violation, and its unit of work runs it again,
-when it finds the row and answers the replay; on SQLite the write lock taken at
-BEGIN serialises them. A refused act rolls back with its row, so a key is
+commits, then finds its row and answers the replay; on SQLite the write lock
+taken at BEGIN serialises them. A refused act rolls back with its row, so a key is
 spent only by an act that was done.
 
 The engine's own idempotency keys (I4) stay underneath as a second guard: a
@@ -23,7 +23,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ledger.audit.service import Origin, record
@@ -37,6 +39,9 @@ from ledger.core.models import LedgerHead
 T = TypeVar("T")
 
 MAX_KEY = 255  # the key column; each domain keeps its own, shorter limit for engine keys
+
+# The journal's last sequence, read in the statement that claims a key.
+_HEAD = select(LedgerHead.last_sequence).limit(1).scalar_subquery()
 
 
 def _plain(value: Any) -> Any:
@@ -85,7 +90,7 @@ class Claim(Generic[T]):
         command: Command,
         origin: Origin,
         clock: Clock,
-        row: CommandRequest | None,
+        row_id: int | None,
         earlier: Earlier | None,
         head: int | None = None,
     ) -> None:
@@ -93,7 +98,7 @@ class Claim(Generic[T]):
         self.command = command
         self.origin = origin
         self.clock = clock
-        self.row = row
+        self.row_id = row_id  # the key's `command_requests` row this request claimed
         self.earlier = earlier
         self.head = head
 
@@ -123,9 +128,7 @@ class Claim(Generic[T]):
         remember its outcome under this key, write no audit event, answer a repeat."""
         if self.earlier is not None:
             raise RuntimeError("known() ends a first request; a repeat is answered by replay()")
-        if self.row is not None:
-            self.row.subject_id = None if subject_id is None else str(subject_id)
-            self.row.result = dict(_plain(result or {}))
+        self._remember(subject_id, result)
         return Outcome(value=value, created=False)
 
     def done(
@@ -157,10 +160,22 @@ class Claim(Generic[T]):
             details=details,
             user_id=user_id,
         )
-        if self.row is not None:
-            self.row.subject_id = None if subject_id is None else str(subject_id)
-            self.row.result = dict(_plain(result or {}))
+        self._remember(subject_id, result)
         return Outcome(value=value, created=True)
+
+    def _remember(self, subject_id: int | str | None, result: Mapping[str, Any] | None) -> None:
+        """Write the outcome on the key's row (one UPDATE; the row is not read back)."""
+        if self.row_id is None:
+            return
+        self.session.execute(
+            update(CommandRequest)
+            .where(CommandRequest.id == self.row_id)
+            .values(
+                subject_id=None if subject_id is None else str(subject_id),
+                result=dict(_plain(result or {})),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def begin(
@@ -185,31 +200,41 @@ def begin(
         )
     hashed = request_hash(request or {})
     scope = origin.scope
-    found = session.scalars(
-        select(CommandRequest).where(
+    # One statement claims the key and reads the journal head: the row is inserted
+    # unless the key's row exists. On PostgreSQL a concurrent request with this key
+    # waits here until the first commits (then finds its row and answers the replay)
+    # or rolls back (then claims the key itself); SQLite's write lock, taken at
+    # BEGIN, serialises them.
+    insert = (
+        pg_insert(CommandRequest)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite_insert(CommandRequest)
+    )
+    claimed = session.execute(
+        insert.values(
+            action=command.action,
+            scope=scope,
+            request_key=key,
+            request_hash=hashed,
+            created_at=clock.now(),
+        )
+        .on_conflict_do_nothing(index_elements=["action", "scope", "request_key"])
+        .returning(CommandRequest.id, _HEAD)
+    ).first()
+    if claimed is not None:
+        return Claim(session, command, origin, clock, int(claimed[0]), None, claimed[1])
+    found = session.execute(
+        select(CommandRequest.request_hash, CommandRequest.subject_id, CommandRequest.result).where(
             CommandRequest.action == command.action,
             CommandRequest.scope == scope,
             CommandRequest.request_key == key,
         )
-    ).first()
-    if found is not None:
-        if found.request_hash != hashed:
-            raise IdempotencyConflictError(
-                f"idempotency key {key!r} was used for a different request; nothing was written",
-                idempotency_key=key,
-                action=command.action,
-            )
-        earlier = Earlier(subject_id=found.subject_id, result=dict(found.result or {}))
-        return Claim(session, command, origin, clock, None, earlier)
-    row = CommandRequest(
-        action=command.action,
-        scope=scope,
-        request_key=key,
-        request_hash=hashed,
-        created_at=clock.now(),
-    )
-    session.add(row)
-    # Written now: a concurrent request with this key waits here, not after the act.
-    session.flush()
-    head = session.scalar(select(LedgerHead.last_sequence))
-    return Claim(session, command, origin, clock, row, None, head)
+    ).one()
+    if found.request_hash != hashed:
+        raise IdempotencyConflictError(
+            f"idempotency key {key!r} was used for a different request; nothing was written",
+            idempotency_key=key,
+            action=command.action,
+        )
+    earlier = Earlier(subject_id=found.subject_id, result=dict(found.result or {}))
+    return Claim(session, command, origin, clock, None, earlier)

@@ -3,16 +3,33 @@
 SQLite gets foreign keys, WAL and `BEGIN IMMEDIATE`, so a writer takes the
 database lock when its transaction starts instead of failing half way; that is
 SQLite's stand-in for the row locks PostgreSQL takes with SELECT ... FOR UPDATE.
+
+PostgreSQL (psycopg 3) gets two things instead of SQLAlchemy's defaults:
+
+- a read-only unit of work ends with COMMIT, not ROLLBACK: psycopg forgets every
+  prepared statement of the connection after a ROLLBACK (it sends `DEALLOCATE
+  ALL` and starts counting executions again), so reads that always ended with
+  one kept every pooled connection from ever reusing a prepared statement. A
+  transaction that wrote nothing commits nothing, and one in error still rolls
+  back.
+- no `pool_pre_ping` (a `SELECT 1` round trip before every transaction): a
+  connection taken from the pool is instead checked on its socket, without a
+  round trip. A server that ended the connection (a restart, an administrator's
+  `pg_terminate_backend`, an idle timeout) has written its goodbye there; such a
+  connection is dropped and the pool opens a new one, so the command runs on a
+  live connection.
 """
 
 from __future__ import annotations
 
 import os
+import select
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/ledger.sqlite3"
@@ -37,8 +54,36 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         engine = create_engine(resolved, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(resolved, **kwargs)
+    engine = create_engine(resolved, **kwargs)
+    if engine.dialect.driver == "psycopg":
+        _configure_psycopg(engine)
+    return engine
+
+
+def _configure_psycopg(engine: Engine) -> None:
+    from psycopg.pq import TransactionStatus
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # An idle connection has nothing to read unless the server wrote to it, and the
+        # ledger listens to no notifications: what waits there is the server's goodbye
+        # (FATAL "terminating connection ...") and the end of the stream. The pool
+        # drops the connection and checks out a new one.
+        if dbapi_connection.closed or dbapi_connection.broken:
+            raise DisconnectionError("the pooled connection is closed")
+        readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+        if readable:
+            raise DisconnectionError("the server wrote to an idle pooled connection: ended")
+
+    @event.listens_for(engine, "rollback")
+    def _end_read_only(connection: Any) -> None:
+        # Runs just before SQLAlchemy's ROLLBACK; once committed, psycopg's rollback
+        # finds no transaction and keeps its prepared statements.
+        if not connection.get_execution_options().get(READ_ONLY_OPTION):
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection.info.transaction_status == TransactionStatus.INTRANS:
+            dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

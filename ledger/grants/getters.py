@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign
+from ledger.core.accounts import normal_sign
 from ledger.core.balances import balance
+from ledger.core.models import Account, Balance
 from ledger.grants import accounts
 from ledger.grants.errors import (
     CommitmentNotFoundError,
@@ -53,21 +55,48 @@ def get_commitment(session: Session, commitment_id: int, *, lock: bool = False) 
     return row
 
 
-def covering(session: Session, campaign: Campaign) -> list[Commitment]:
-    """Active commitments toward the campaign or toward its call, in id order."""
+def covering(session: Session, campaign: Campaign, *, lock: bool = False) -> list[Commitment]:
+    """Active commitments toward the campaign or toward its call, in id order; with
+    `lock`, their rows are locked together by the same statement, in id order."""
     scope = Commitment.campaign_id == campaign.id
     if campaign.call_id is not None:
         scope = scope | (Commitment.call_id == campaign.call_id)
-    return list(
-        session.scalars(
-            select(Commitment).where(scope, Commitment.status == "active").order_by(Commitment.id)
-        )
-    )
+    query = select(Commitment).where(scope, Commitment.status == "active").order_by(Commitment.id)
+    if lock:
+        query = query.with_for_update()
+    return list(session.scalars(query))
 
 
 def pool_available(session: Session, commitment_id: int) -> int:
     """What the pool can still give: posted less open reservations."""
     return balance(session, accounts.pool(commitment_id)).available
+
+
+def pools_available(session: Session, commitment_ids: list[int]) -> dict[int, int]:
+    """`pool_available` of several commitments in one statement (the maintained rows),
+    by commitment id; read under the commitments' row locks, which guard their pools."""
+    if not commitment_ids:
+        return {}
+    codes = {accounts.pool(c): c for c in commitment_ids}
+    rows = session.execute(
+        select(
+            Account.code,
+            Account.type,
+            Balance.posted_debits,
+            Balance.posted_credits,
+            Balance.pending_debits,
+            Balance.pending_credits,
+        )
+        .join(Balance, Balance.account_id == Account.id)
+        .where(Account.code.in_(list(codes)))
+    ).all()
+    found: dict[int, int] = {}
+    for row in rows:
+        sign = normal_sign(row.type)
+        posted = sign * (row.posted_debits - row.posted_credits)
+        pending = row.pending_credits if sign == 1 else row.pending_debits
+        found[codes[row.code]] = posted - pending
+    return found
 
 
 # --------------------------------------------------------------------- rules of a row

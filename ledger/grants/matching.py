@@ -32,9 +32,10 @@ their own first, with the refund reactions apart from the settlement ones.
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.campaigns.crowd import totals as crowd_totals
 from ledger.campaigns.models import Campaign, Donation
 from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
@@ -50,6 +51,7 @@ from ledger.grants.getters import (
     covering,
     get_commitment,
     pool_available,
+    pools_available,
     ratio_rule,
     threshold_rule,
 )
@@ -86,24 +88,14 @@ def gift_of(donation: Donation, *, plus_minor: int = 0) -> Gift:
 def crowd(session: Session, campaign_id: int, *, count_net: bool) -> tuple[int, int]:
     """Settled money raised by the crowd (gross or net of fees) and distinct donors.
 
-    Aggregated in SQL: every settlement on a hot campaign asks it. A gift's
+    The campaign's running totals (`ledger.campaigns.crowd`), kept under its row
+    lock by every settlement, refund and dispute: nothing is summed. A gift's
     counted money is its amount less refunds and disputes; net counting also
     takes off the fee, never below zero per gift. Donors are distinct people,
     each anonymous gift without a person counting as one donor.
     """
-    counted = Donation.amount_minor - Donation.refunded_minor - Donation.withdrawn_minor
-    if count_net:
-        counted = counted - Donation.fee_minor
-    live = (Donation.campaign_id == campaign_id) & (Donation.status == "settled")
-    positive = Donation.amount_minor - Donation.refunded_minor - Donation.withdrawn_minor > 0
-    raised, people, strangers = session.execute(
-        select(
-            func.coalesce(func.sum(case((counted > 0, counted), else_=0)), 0),
-            func.count(func.distinct(Donation.person_id)),
-            func.coalesce(func.sum(case((Donation.person_id.is_(None), 1), else_=0)), 0),
-        ).where(live, positive)
-    ).one()
-    return int(raised), int(people) + int(strangers)
+    totals = crowd_totals(session, campaign_id)
+    return totals.raised(count_net=count_net), totals.donors
 
 
 def _lock(session: Session, row: Commitment) -> Commitment:
@@ -191,11 +183,29 @@ def _existing(session: Session, key: str) -> int | None:
 # --------------------------------------------------------------------- allocations
 
 
+_LOOK = object()
+
+
 def ensure_allocation(
-    session: Session, row: Commitment, campaign: Campaign, *, clock: Clock, actor: str | None
+    session: Session,
+    row: Commitment,
+    campaign: Campaign,
+    *,
+    clock: Clock,
+    actor: str | None,
+    found: object = _LOOK,
 ) -> Allocation:
-    """The commitment's allocation on the campaign; a threshold one reserves its top-up."""
-    allocation = _allocation(session, row.id, campaign.id)
+    """The commitment's allocation on the campaign; a threshold one reserves its top-up.
+
+    `found` is the allocation the caller already locked (None: it has none), so
+    it is not read again."""
+    allocation = (
+        _allocation(session, row.id, campaign.id)
+        if found is _LOOK
+        else found
+        if isinstance(found, Allocation)
+        else None
+    )
     if allocation is None:
         allocation = Allocation(
             commitment_id=row.id,
@@ -275,21 +285,47 @@ def _reserve_topup(
 def on_gift_settled(
     session: Session, donation_id: int, campaign_id: int, *, clock: Clock, actor: str | None
 ) -> None:
-    """Match a settled gift under every active commitment covering its campaign."""
-    campaign = get_campaign(session, campaign_id)
+    """Match a settled gift under every active commitment covering its campaign.
+
+    The settlement has the campaign (and the donation) in the session already,
+    read under the campaign's row lock: they are taken from there, not read
+    again. The covering commitments are locked together in id order, then their
+    allocations on the campaign in one statement.
+    """
+    campaign = session.get(Campaign, campaign_id) or get_campaign(session, campaign_id)
     if campaign.outcome == "failed":
         return  # the gift is going back to its donor
     donation = session.get(Donation, donation_id)
     assert donation is not None
-    for candidate in covering(session, campaign):
-        row = _lock(session, candidate)
-        if row.status != "active" or row.currency != donation.currency:
-            continue
-        if row.kind == "threshold" and campaign.outcome is not None:
-            continue  # decided: a late settlement can no longer reach a threshold
-        allocation = ensure_allocation(session, row, campaign, clock=clock, actor=actor)
+    rows = [
+        row
+        for row in covering(session, campaign, lock=True)
+        if row.currency == donation.currency
+        and not (row.kind == "threshold" and campaign.outcome is not None)
+        # decided: a late settlement can no longer reach a threshold
+    ]
+    if not rows:
+        return
+    allocations, matched = _allocations(session, [row.id for row in rows], campaign.id, donation.id)
+    ratio = [row.id for row in rows if row.kind == "ratio"]
+    pools = pools_available(session, ratio)
+    for row in rows:
+        allocation = ensure_allocation(
+            session, row, campaign, clock=clock, actor=actor, found=allocations.get(row.id)
+        )
         if row.kind == "ratio":
-            _match(session, row, allocation, campaign, donation, clock=clock, actor=actor)
+            if row.id in matched:
+                continue
+            _match(
+                session,
+                row,
+                allocation,
+                campaign,
+                donation,
+                clock=clock,
+                actor=actor,
+                pool_remaining=pools.get(row.id),
+            )
         else:
             check_threshold(
                 session,
@@ -300,6 +336,34 @@ def on_gift_settled(
                 actor=actor,
                 donation_id=donation.id,
             )
+
+
+def _allocations(
+    session: Session, commitment_ids: list[int], campaign_id: int, donation_id: int
+) -> tuple[dict[int, Allocation], set[int]]:
+    """The allocations of these commitments on the campaign, locked by one statement,
+    and the commitments among them that have matched the gift already (a match
+    is only ever made on an allocation, so a commitment without one has none)."""
+    matched = (
+        select(Match.id)
+        .where(Match.commitment_id == Allocation.commitment_id, Match.donation_id == donation_id)
+        .exists()
+    )
+    found: dict[int, Allocation] = {}
+    done: set[int] = set()
+    for allocation, has_match in session.execute(
+        select(Allocation, matched)
+        .where(
+            Allocation.commitment_id.in_(commitment_ids),
+            Allocation.campaign_id == campaign_id,
+        )
+        .order_by(Allocation.id)
+        .with_for_update(of=Allocation)
+    ):
+        found[allocation.commitment_id] = allocation
+        if has_match:
+            done.add(allocation.commitment_id)
+    return found, done
 
 
 def _donor_totals(session: Session, commitment_id: int, key: str) -> tuple[int, int]:
@@ -330,10 +394,23 @@ def _matched_elsewhere(session: Session, commitment_id: int, campaign_id: int) -
     return {key: int(total) for key, total in rows if total}
 
 
-def _state(session: Session, row: Commitment, allocation: Allocation, key: str) -> MatchState:
-    eligible, matched = _donor_totals(session, row.id, key)
+def _state(
+    session: Session,
+    row: Commitment,
+    allocation: Allocation,
+    key: str,
+    *,
+    pool_remaining: int | None = None,
+    new_gift: bool = False,
+) -> MatchState:
+    """What the match of a gift depends on. `new_gift`: the donor key names this gift
+    alone (an anonymous gift without a person) and the gift has no match yet, so the
+    donor's totals are zero without asking; `pool_remaining` when already read."""
+    eligible, matched = (0, 0) if new_gift else _donor_totals(session, row.id, key)
+    if pool_remaining is None:
+        pool_remaining = pool_available(session, row.id)
     return MatchState(
-        pool_remaining=max(0, pool_available(session, row.id)),
+        pool_remaining=max(0, pool_remaining),
         campaign_eligible=allocation.eligible_minor,
         campaign_matched=allocation.matched_minor,
         donor_eligible={key: eligible},
@@ -350,14 +427,19 @@ def _match(
     *,
     clock: Clock,
     actor: str | None,
+    pool_remaining: int | None = None,
 ) -> None:
-    existing = session.scalar(
-        select(Match.id).where(Match.commitment_id == row.id, Match.donation_id == donation.id)
-    )
-    if existing is not None:
-        return
+    """Match the gift under a ratio commitment; the caller knows it has no match yet."""
     gift = gift_of(donation)
-    result = match_gift(ratio_rule(row), _state(session, row, allocation, gift.donor_key), gift)
+    state = _state(
+        session,
+        row,
+        allocation,
+        gift.donor_key,
+        pool_remaining=pool_remaining,
+        new_gift=donation.person_id is None,
+    )
+    result = match_gift(ratio_rule(row), state, gift)
     match = Match(
         commitment_id=row.id,
         campaign_id=campaign.id,
