@@ -140,7 +140,7 @@ def test_the_migration_fills_the_totals_of_campaigns_that_have_gifts(ledger, db_
     ledger.engine.dispose()
     from ledger.core.migrate import downgrade
 
-    downgrade(db_url, "0018_bank_holdings")
+    downgrade(db_url, "0024_project_members")
     upgrade(db_url)
     after = ledger.read(
         lambda s: s.execute(

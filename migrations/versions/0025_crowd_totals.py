@@ -1,7 +1,7 @@
 """A running crowd total per campaign: `campaigns.crowd_*`.
 
-Revision ID: 0020_crowd_totals
-Revises: 0018_bank_holdings
+Revision ID: 0025_crowd_totals
+Revises: 0024_project_members
 Create Date: 2026-12-07
 
 The settled money a campaign's crowd has given, as the matching grants' threshold
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_crowd_totals"
-down_revision = "0018_bank_holdings"
+revision = "0025_crowd_totals"
+down_revision = "0024_project_members"
 branch_labels = None
 depends_on = None
 
