@@ -342,7 +342,7 @@ def project_body(session: Session, project: Project, user: User) -> dict[str, An
             .join(ProjectOrganisation, ProjectOrganisation.id == ProjectPartner.organisation_id)
             .where(ProjectPartner.project_id == project.id)
             .order_by(ProjectOrganisation.id, ProjectPartner.role)
-        ).tuples()
+        )
     ]
     body = {
         **_summary(session, project),
