@@ -7,17 +7,20 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
+from ledger.campaigns import commands as campaign_commands
 from ledger.commands import Origin
 from ledger.core.clock import FixedClock
 from ledger.core.service import Ledger
 from ledger.grants.service import add_officer, create_foundation
 from ledger.people.models import User
 from ledger.projects import commands
+from tests.integration.test_campaign_commands import TREASURER, cash_gift, new_campaign
 from tests.web.test_api import Caller, make_caller
 
 API = "/api/v1"
@@ -590,3 +593,61 @@ def test_volunteer_rates_hours_and_in_kind_are_figurative_and_replayed_by_key(
     body = client.get(f"{API}/projects/{world.project}", headers=world.staff.auth).get_json()
     assert body["totals"]["figurative"] == "345.00"
     assert body["totals"]["received"] == "0.00"
+
+
+def test_a_succeeded_campaign_is_linked_proposed_and_paid_out_by_a_second_person(
+    client, world, ledger, clock
+):
+    campaign_id = new_campaign(ledger, goal="100.00")
+    cash_gift(ledger, campaign_id, "150.00", "gift-1")
+    clock.instant += timedelta(days=31)
+    ledger.run(
+        lambda s: campaign_commands.close_campaign(
+            s, campaign_id, origin=TREASURER, clock=ledger.clock
+        )
+    )
+    base = f"/projects/{world.project}"
+    link = {"campaign_id": campaign_id}
+    assert (
+        created(post(client, world.staff, f"{base}/campaigns", link, key="l"))["campaign_id"]
+        == campaign_id
+    )
+    proposed = created(post(client, world.staff, f"{base}/payouts", link, key="p"))
+    assert (proposed["status"], proposed["amount"]) == ("proposed", "150.00")
+    pay = f"{base}/payouts/{proposed['receipt_id']}/pay"
+    own = post(client, world.staff, pay, key="own")
+    assert own.status_code == 409
+    assert own.get_json()["error"]["code"] == "project_four_eyes"
+    paid = created(post(client, world.second, pay, key="pay"), 200)
+    assert paid["status"] == "paid" and paid["sequence"] is not None
+    replay = post(client, world.second, pay, key="pay")
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == paid
+    again = post(client, world.second, pay, key="pay-again")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "project_payout"
+    body = client.get(f"{API}{base}", headers=world.staff.auth).get_json()
+    assert body["totals"]["received"] == "150.00"
+    assert ledger.verify().ok
+
+
+def test_a_proof_of_payment_is_an_entry_attached_once(client, world, ledger):
+    budget_of_100000(client, world)
+    doc = created(
+        post(
+            client,
+            world.staff,
+            f"/projects/{world.project}/expenses",
+            expense("F-4", "A.1", "100.00", world),
+            key="F-4",
+        )
+    )
+    path = f"/projects/{world.project}/documents/{doc['document_id']}/proof"
+    proof = {"entry_sequence": doc["sequence"]}
+    assert (
+        created(post(client, world.staff, path, proof, key="q"))["document_id"]
+        == doc["document_id"]
+    )
+    listed = client.get(f"{API}/projects/{world.project}/documents", headers=world.staff.auth)
+    assert listed.get_json()["documents"][0]["payment_sequence"] == doc["sequence"]
+    other_project_path = f"/projects/{world.project + 1}/documents/{doc['document_id']}/proof"
+    assert post(client, world.staff, other_project_path, proof, key="q2").status_code == 404
