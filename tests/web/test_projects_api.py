@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import func, select
 
 from ledger.campaigns import commands as campaign_commands
 from ledger.commands import Origin
 from ledger.core.clock import FixedClock
+from ledger.core.models import JournalEntry
 from ledger.core.service import Ledger
 from ledger.grants.service import add_officer, create_foundation
 from ledger.people.models import User
@@ -259,8 +261,11 @@ def test_the_project_shows_its_funders_settings_budget_in_force_and_totals(clien
     assert {p["id"] for p in body["partners"]} == {world.partner, world.supplier}
 
 
-def test_a_1000_invoice_charged_600_and_500_is_refused_and_nothing_is_written(client, world):
+def test_a_1000_invoice_charged_600_and_500_is_refused_and_nothing_is_written(
+    client, world, ledger
+):
     budget_of_100000(client, world)
+    entries = ledger.read(lambda s: s.scalar(select(func.count()).select_from(JournalEntry)))
     documents = f"{API}/projects/{world.project}/documents"
     entries_before = client.get(f"{API}/projects/{world.project}", headers=world.staff.auth)
     body = expense("F-9", "A.1", "1000.00", world)
@@ -275,6 +280,9 @@ def test_a_1000_invoice_charged_600_and_500_is_refused_and_nothing_is_written(cl
     assert error["code"] == "expense_over_allocated"
     assert error["details"]["requested_minor"] == 110000
     assert client.get(documents, headers=world.staff.auth).get_json() == {"documents": []}
+    assert ledger.read(lambda s: s.scalar(select(func.count()).select_from(JournalEntry))) == (
+        entries
+    )
     after = client.get(f"{API}/projects/{world.project}", headers=world.staff.auth)
     assert after.get_json()["totals"] == entries_before.get_json()["totals"]
     # The same key may then be used for a valid request: the refusal claimed nothing.
@@ -651,3 +659,14 @@ def test_a_proof_of_payment_is_an_entry_attached_once(client, world, ledger):
     assert listed.get_json()["documents"][0]["payment_sequence"] == doc["sequence"]
     other_project_path = f"/projects/{world.project + 1}/documents/{doc['document_id']}/proof"
     assert post(client, world.staff, other_project_path, proof, key="q2").status_code == 404
+
+
+def test_a_grant_from_a_foundation_that_does_not_fund_the_project_is_422_on_its_field(
+    client, world
+):
+    budget_of_100000(client, world)
+    body = expense("F-8", "A.1", "100.00", world)
+    body["allocations"][0]["ref"] = world.other_foundation
+    response = post(client, world.staff, f"/projects/{world.project}/expenses", body, key="F-8")
+    assert response.status_code == 422
+    assert "allocations.0.ref" in response.get_json()["error"]["details"]["fields"]

@@ -435,6 +435,17 @@ def _minor(project: Project, text: str, field: str, *, positive: bool = True) ->
     return parse_money(text, project.currency, field, positive=positive).minor
 
 
+def _funder_ref(session: Session, project_id: int, foundation_id: int, field: str) -> int:
+    """The project's funder row of a foundation named in the body; a 422 on `field` when
+    the foundation does not fund the project (the body is wrong, not the address)."""
+    try:
+        return funder_by_foundation(session, project_id, foundation_id).id
+    except ProjectNotFoundError:
+        raise invalid_input(
+            {field: [f"foundation {foundation_id} does not fund project {project_id}"]}
+        ) from None
+
+
 def _allocations(
     session: Session, project: Project, rows: list[dict[str, Any]]
 ) -> list[AllocationSpec]:
@@ -442,7 +453,7 @@ def _allocations(
     for i, row in enumerate(rows):
         ref = row["ref"]
         if row["source"] == "grant":
-            ref = funder_by_foundation(session, project.id, ref).id
+            ref = _funder_ref(session, project.id, ref, f"allocations.{i}.ref")
         specs.append(
             AllocationSpec(
                 row["line"],
@@ -802,7 +813,7 @@ def propose_budget_view(project_id: int) -> ResponseReturnValue:
             for j, a in enumerate(line["amounts"]):
                 ref = a["ref"]
                 if a["source"] == "grant":
-                    ref = funder_by_foundation(session, project_id, ref).id
+                    ref = _funder_ref(session, project_id, ref, f"lines.{i}.amounts.{j}.ref")
                 amount = _minor(project, a["amount"], f"lines.{i}.amounts.{j}.amount")
                 amounts.append(SourceAmount(a["source"], amount, ref))
             lines.append(LineSpec(line["code"], line["category"], line["title"], tuple(amounts)))
@@ -1004,7 +1015,7 @@ def grant_received_view(project_id: int) -> ResponseReturnValue:
         return commands.receive_grant(
             session,
             project_id,
-            funder_by_foundation(session, project_id, data["funder_id"]).id,
+            _funder_ref(session, project_id, data["funder_id"], "funder_id"),
             _minor(project, data["amount"], "amount"),
             kind=data["kind"],
             received_on=data["received_on"],
