@@ -277,7 +277,7 @@ class ProjectSchema(ProjectSummarySchema):
     call_reference = fields.String(allow_none=True)
     lead = fields.Nested(NamedSchema)
     partners = fields.List(fields.Nested(PartnerSchema))
-    funders = fields.List(fields.Nested(FunderSchema))  # type: ignore[assignment]
+    funders = fields.List(fields.Nested(FunderSchema))
     budget = fields.Nested(BudgetSchema, allow_none=True)
     totals = fields.Nested(TotalsSchema, allow_none=True)
     part = fields.Nested(
