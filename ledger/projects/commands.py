@@ -219,10 +219,20 @@ def propose_budget(
 
 
 def approve_budget(
-    session: Session, version_id: int, *, origin: Origin, clock: Clock
+    session: Session,
+    version_id: int,
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
 ) -> Outcome[BudgetVersion]:
-    """Approve a proposed version: a person other than its proposer (FourEyesError)."""
-    claim = begin(session, APPROVE_BUDGET, origin, clock=clock)
+    """Approve a proposed version: a person other than its proposer (FourEyesError).
+    With a key, a repeat answers the approved version and writes nothing."""
+    claim = begin(
+        session, APPROVE_BUDGET, origin, clock=clock, key=key, request={"version": version_id}
+    )
+    if claim.earlier is not None:
+        return claim.replay(get_version(session, claim.earlier.id))
     version = service.approve_budget(
         session, version_id, approved_by_user_id=_user(origin), clock=clock
     )
@@ -377,9 +387,23 @@ def record_proof(
     payment_sequence: int | None = None,
     origin: Origin,
     clock: Clock,
+    key: str | None = None,
 ) -> Outcome[int]:
     """Attach a document's proof of payment: a reconciled bank line or an entry (once)."""
-    claim = begin(session, RECORD_PROOF, origin, clock=clock)
+    claim = begin(
+        session,
+        RECORD_PROOF,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "document": document_id,
+            "payment_line": payment_line_id,
+            "payment_sequence": payment_sequence,
+        },
+    )
+    if claim.earlier is not None:
+        return claim.replay(claim.earlier.id)
     document = expenses.record_proof(
         session,
         document_id,
@@ -503,20 +527,50 @@ def receive_contribution(
 
 
 def link_campaign(
-    session: Session, project_id: int, campaign_id: int, *, origin: Origin, clock: Clock
+    session: Session,
+    project_id: int,
+    campaign_id: int,
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
 ) -> Outcome[int]:
     """Link a campaign to the project: its money is paid out to it once it succeeds."""
-    claim = begin(session, LINK_CAMPAIGN, origin, clock=clock)
+    claim = begin(
+        session,
+        LINK_CAMPAIGN,
+        origin,
+        clock=clock,
+        key=key,
+        request={"project": project_id, "campaign": campaign_id},
+    )
+    if claim.earlier is not None:
+        return claim.replay(campaign_id)
     money_in.link_campaign(session, project_id, campaign_id, clock=clock)
     return claim.done(campaign_id, subject_id=project_id, details={"campaign": campaign_id})
 
 
 def propose_payout(
-    session: Session, project_id: int, campaign_id: int, *, origin: Origin, clock: Clock
+    session: Session,
+    project_id: int,
+    campaign_id: int,
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
 ) -> Outcome[int]:
     """Propose paying a succeeded campaign's escrow and released matches to the project
     (once per campaign); a second person pays it (`pay_payout`)."""
-    claim = begin(session, PROPOSE_PAYOUT, origin, clock=clock)
+    claim = begin(
+        session,
+        PROPOSE_PAYOUT,
+        origin,
+        clock=clock,
+        key=key,
+        request={"project": project_id, "campaign": campaign_id},
+    )
+    if claim.earlier is not None:
+        return claim.replay(claim.earlier.id)
     receipt = money_in.propose_payout(
         session, project_id, campaign_id, proposed_by_user_id=_user(origin), clock=clock
     )
@@ -533,14 +587,28 @@ def propose_payout(
 
 
 def pay_payout(
-    session: Session, receipt_id: int, *, origin: Origin, clock: Clock
+    session: Session,
+    receipt_id: int,
+    *,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
 ) -> Outcome[Received]:
     """Pay a proposed campaign payout: a person other than the proposer; one entry."""
-    claim = begin(session, PAY_PAYOUT, origin, clock=clock)
+    claim = begin(
+        session, PAY_PAYOUT, origin, clock=clock, key=key, request={"receipt": receipt_id}
+    )
+    if claim.earlier is not None:
+        return claim.replay(_received(dict(claim.earlier.result)))
     received = money_in.pay_payout(
         session, receipt_id, paid_by_user_id=_user(origin), clock=clock, actor=origin.actor
     )
-    return claim.done(received, subject_id=receipt_id, details={"sequence": received.sequence})
+    return claim.done(
+        received,
+        subject_id=receipt_id,
+        details={"sequence": received.sequence},
+        result=_received_result(received),
+    )
 
 
 def set_volunteer_rate(
@@ -553,9 +621,27 @@ def set_volunteer_rate(
     basis: str | None = None,
     origin: Origin,
     clock: Clock,
+    key: str | None = None,
 ) -> Outcome[VolunteerRate]:
     """Add a row to the volunteer rate table: a role's hourly rate from a date."""
-    claim = begin(session, SET_VOLUNTEER_RATE, origin, clock=clock)
+    claim = begin(
+        session,
+        SET_VOLUNTEER_RATE,
+        origin,
+        clock=clock,
+        key=key,
+        request={
+            "role": role,
+            "hourly": hourly_minor,
+            "valid_from": valid_from,
+            "currency": currency,
+            "basis": basis,
+        },
+    )
+    if claim.earlier is not None:
+        rate = session.get(VolunteerRate, claim.earlier.id)
+        assert rate is not None
+        return claim.replay(rate)
     rate = figurative.set_rate(
         session,
         role=role,

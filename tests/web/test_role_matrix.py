@@ -30,6 +30,8 @@ PUBLIC = "public"
 SIGNED_IN = "signed_in"
 MONEY = ("treasurer",)
 BOOKS = ("admin", "treasurer")
+PROJECT_READERS = ("admin", "foundation_officer", "partner", "project_staff", "treasurer")
+PROJECT_ACTORS = ("admin", "project_staff", "treasurer")
 
 # endpoint -> who may use it: PUBLIC, SIGNED_IN, or the roles (and whether TOTP is needed).
 EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
@@ -268,6 +270,27 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.move_bank_rule_view": (MONEY, False),
     "api_v1.disable_bank_rule_view": (MONEY, False),
     "api_v1.set_bank_preset_view": (MONEY, False),
+    # projects (web/api/projects.py)
+    "api_v1.list_projects_view": (PROJECT_READERS, False),
+    "api_v1.get_project_view": (PROJECT_READERS, False),
+    "api_v1.project_report_view": (PROJECT_READERS, False),
+    "api_v1.project_documents_view": (PROJECT_READERS, False),
+    "api_v1.document_file_view": (PROJECT_READERS, False),
+    "api_v1.create_organisation_view": (PROJECT_ACTORS, False),
+    "api_v1.create_project_view": (PROJECT_ACTORS, False),
+    "api_v1.propose_budget_view": (PROJECT_ACTORS, False),
+    "api_v1.approve_budget_view": (PROJECT_ACTORS, False),
+    "api_v1.record_expense_view": (PROJECT_ACTORS, False),
+    "api_v1.charge_document_view": (PROJECT_ACTORS, False),
+    "api_v1.record_proof_view": (PROJECT_ACTORS, False),
+    "api_v1.grant_received_view": (PROJECT_ACTORS, False),
+    "api_v1.contribution_view": (PROJECT_ACTORS, False),
+    "api_v1.link_campaign_view": (PROJECT_ACTORS, False),
+    "api_v1.propose_payout_view": (PROJECT_ACTORS, False),
+    "api_v1.pay_payout_view": (PROJECT_ACTORS, False),
+    "api_v1.create_rate_view": (BOOKS, False),
+    "api_v1.volunteer_hours_view": (PROJECT_ACTORS, False),
+    "api_v1.in_kind_view": (PROJECT_ACTORS, False),
 }
 
 PERSONAS = ("anonymous", *ROLES)
@@ -299,6 +322,9 @@ URL_VALUES = {
     "line_id": "1",
     "rule_id": "1",
     "user_id": "1",
+    "project_id": "1",
+    "document_id": "1",
+    "version_id": "1",
 }
 
 

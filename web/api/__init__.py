@@ -18,6 +18,7 @@ from flask import Flask
 def init_api(app: Flask) -> None:
     """Register the API blueprint on `app`, exempt from CSRF."""
     from web.api import (
+        projects,  # noqa: F401 - adds the project routes
         v1,  # noqa: F401 - adds the OpenAPI document
     )
     from web.api.common import bp
