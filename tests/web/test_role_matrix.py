@@ -30,6 +30,8 @@ PUBLIC = "public"
 SIGNED_IN = "signed_in"
 MONEY = ("treasurer",)
 BOOKS = ("admin", "treasurer")
+PROJECT_READERS = ("project_staff", "partner", "foundation_officer", "treasurer", "admin")
+PROJECT_ACTORS = ("project_staff", "treasurer", "admin")
 
 # endpoint -> who may use it: PUBLIC, SIGNED_IN, or the roles (and whether TOTP is needed).
 EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
@@ -228,6 +230,25 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "grant_treasury.lines": (MONEY, False),
     "grant_treasury.disbursement": (MONEY, True),
     "grant_treasury.repayment": (MONEY, True),
+    # projects (web/projects/pages.py): readers, and the project staff who act
+    "projects.index": (PROJECT_READERS, False),
+    "projects.project": (PROJECT_READERS, False),
+    "projects.document_file": (PROJECT_READERS, False),
+    "projects.budget": (PROJECT_READERS, False),
+    "projects.budget_version": (PROJECT_READERS, False),
+    "projects.propose_budget": (PROJECT_ACTORS, True),
+    "projects.approve_budget": (PROJECT_ACTORS, True),
+    "projects.new_expense": (PROJECT_ACTORS, True),
+    "projects.money_in": (PROJECT_ACTORS, True),
+    "projects.receive_grant": (PROJECT_ACTORS, True),
+    "projects.receive_contribution": (PROJECT_ACTORS, True),
+    "projects.in_kind": (PROJECT_ACTORS, True),
+    "projects.link_campaign": (PROJECT_ACTORS, True),
+    "projects.propose_payout": (PROJECT_ACTORS, True),
+    "projects.pay_payout": (PROJECT_ACTORS, True),
+    "projects.volunteer_hours": (PROJECT_ACTORS, True),
+    "projects.rates": (PROJECT_ACTORS, True),
+    "projects.report": (("project_staff", "foundation_officer", "treasurer", "admin"), False),
     # bank reconciliation (web/bank/pages.py, web/bank/api.py)
     "bank.accounts": (BOOKS, False),
     "bank.new_account": (BOOKS, True),
@@ -299,6 +320,9 @@ URL_VALUES = {
     "line_id": "1",
     "rule_id": "1",
     "user_id": "1",
+    "project_id": "1",
+    "document_id": "1",
+    "version_id": "1",
 }
 
 
