@@ -14,13 +14,11 @@ were shown (a double submit books once) and need a confirmed TOTP code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -78,7 +76,7 @@ def register_upload_limit() -> None:
 def _uploaded(field: Any) -> bytes | None:
     data = field.data
     if isinstance(data, FileStorage) and data.filename:
-        return data.read()
+        return bytes(data.read())
     return None
 
 
@@ -130,15 +128,7 @@ def document_file(project_id: int, document_id: int) -> ResponseReturnValue:
     principal = views.principal()
 
     def read(db: Session) -> tuple[bytes, str, str]:
-        reads.readable(db, principal, project_id)
-        stored = readable_file(db, reads.user_of(db, principal), document_id)
-        from ledger.projects.models import ProjectDocument
-
-        document = db.get(ProjectDocument, document_id)
-        if document is None or document.project_id != project_id:
-            from ledger.projects.errors import ProjectNotFoundError
-
-            raise ProjectNotFoundError("Nessun documento.", document_id=document_id)
+        stored = reads.document_file(db, principal, project_id, document_id)
         return bytes(stored.content), stored.media_type, stored.sha256
 
     content, media, digest = views.read_once(read)
@@ -197,10 +187,9 @@ def _budget_lines(db: Session, project_id: int, form: BudgetForm, currency: str)
                     raise RowError(row.ref, _("Scegli il partner che cofinanzia."))
                 ref = int(ref_text[1:])
             amount = SourceAmount(row.source.data, amount_of(row.amount, currency), ref)
-            category, title, amounts = lines.setdefault(
-                code, (row.category.data, (row.title.data or code).strip(), [])
-            )
-            amounts.append(amount)
+            lines.setdefault(code, (row.category.data, (row.title.data or code).strip(), []))[
+                2
+            ].append(amount)
     if not lines:
         raise RowError(form.rows[0].code, _("Scrivi almeno una voce o carica il file."))
     return [LineSpec(code, c, t, tuple(a)) for code, (c, t, a) in lines.items()]
@@ -382,7 +371,7 @@ def new_expense(project_id: int) -> ResponseReturnValue:
 def _money(project_id: int, **forms: Any) -> ResponseReturnValue:
     principal = views.principal()
     page = views.snapshot(lambda db: reads.money_page(db, principal, project_id))
-    all_forms = {
+    all_forms: dict[str, Any] = {
         "grant": GrantForm(formdata=None),
         "contribution": ContributionForm(formdata=None),
         "campaign": CampaignForm(formdata=None),

@@ -27,6 +27,7 @@ from ledger.projects.getters import (
     may_read_project,
     officer_foundations,
     partner_organisations,
+    readable_file,
     version_rows,
     versions_of,
 )
@@ -39,6 +40,7 @@ from ledger.projects.models import (
     Project,
     ProjectCampaign,
     ProjectDocument,
+    ProjectFile,
     ProjectFunder,
     ProjectOrganisation,
     ProjectPartner,
@@ -73,6 +75,38 @@ def actable(db: Session, principal: Principal, project_id: int) -> Project:
     if not may_act_on_project(db, user_of(db, principal), project_id):
         raise Forbidden()
     return project
+
+
+def partner_only(db: Session, principal: Principal, project_id: int) -> set[int]:
+    """The organisations whose part alone the user reads: a partner's user who is neither
+    the project's staff nor an officer of one of its funders; empty for everyone else."""
+    user = user_of(db, principal)
+    if may_act_on_project(db, user, project_id):
+        return set()
+    if set(officer_foundations(db, user.id)) & {
+        f.foundation_id for f in funders_of(db, project_id)
+    }:
+        return set()
+    return partner_organisations(db, user, project_id)
+
+
+def document_file(
+    db: Session, principal: Principal, project_id: int, document_id: int
+) -> ProjectFile:
+    """A document's file, for the project's staff and its funders' officers
+    (`readable_file`); a 404 for anyone else, a partner's user included (the issue: files
+    are readable only by the project's staff and its funders' officers)."""
+    readable(db, principal, project_id)
+    document = db.get(ProjectDocument, document_id)
+    if (
+        document is None
+        or document.project_id != project_id
+        or partner_only(db, principal, project_id)
+    ):
+        raise ProjectNotFoundError(
+            f"Nessun documento {document_id} leggibile.", document_id=document_id
+        )
+    return readable_file(db, user_of(db, principal), document_id)
 
 
 def names(db: Session) -> dict[int, str]:
@@ -119,11 +153,7 @@ def overview(db: Session, principal: Principal, project_id: int, today: date) ->
     project = readable(db, principal, project_id)
     user = user_of(db, principal)
     may_act = may_act_on_project(db, user, project_id)
-    officer = bool(
-        set(officer_foundations(db, user.id))
-        & {f.foundation_id for f in funders_of(db, project_id)}
-    )
-    own = set() if may_act or officer else partner_organisations(db, user, project_id)
+    own = partner_only(db, principal, project_id)
     all_names = names(db)
     view = Overview(
         project=project,
@@ -235,11 +265,7 @@ def budget_page(
     """The versions of a project's budget and one of them (the latest without one)."""
     project = readable(db, principal, project_id)
     user = user_of(db, principal)
-    if partner_organisations(db, user, project_id) and not (
-        may_act_on_project(db, user, project_id)
-        or set(officer_foundations(db, user.id))
-        & {f.foundation_id for f in funders_of(db, project_id)}
-    ):
+    if partner_only(db, principal, project_id):
         # A partner's user reads only its own part, not the whole budget.
         raise Forbidden()
     versions = versions_of(db, project_id)
