@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from ledger.commands import Origin
 from ledger.core.money import Money
 from ledger.core.service import Ledger
+from ledger.grants.models import Foundation
 from ledger.grants.service import add_officer, create_foundation
 from ledger.projects import commands
 from ledger.projects.demo import BENE_COMUNE, FUNDER, load_bene_comune
@@ -37,7 +38,6 @@ from ledger.projects.models import (
     ProjectReceipt,
     VolunteerRate,
 )
-from ledger.grants.models import Foundation
 from tests.web.conftest import csrf_token, make_user, sign_in, totp_code
 
 SECRET = pyotp.random_base32()

@@ -34,7 +34,7 @@ from ledger.core.errors import LedgerError
 from ledger.projects import commands
 from ledger.projects.expenses import AllocationSpec
 from ledger.projects.files import MAX_BYTES
-from ledger.projects.getters import funder_by_foundation, projects_visible_to, readable_file
+from ledger.projects.getters import funder_by_foundation, projects_visible_to
 from ledger.projects.report import funder_report
 from ledger.projects.service import LineSpec, SourceAmount
 from ledger.statements import project_report, project_report_pdf
