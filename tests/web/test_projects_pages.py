@@ -679,3 +679,47 @@ def test_the_pages_speak_italian_and_english(app, ledger, bene):
         response = client.get(url)
         assert response.status_code == 200, url
         assert '<html lang="en">' in response.get_data(as_text=True), url
+
+
+def test_a_linked_campaign_is_paid_out_to_the_project_by_a_second_person(app, ledger, bene):
+    from datetime import timedelta
+
+    from ledger.campaigns import commands as campaign_commands
+    from tests.integration.test_campaign_commands import TREASURER, cash_gift, new_campaign
+
+    project = bene["project"]
+    campaign = new_campaign(ledger, goal="100.00")
+    cash_gift(ledger, campaign, "150.00", "gift-pagine")
+    staff = as_user(app, ledger, "staff")
+    money = f"/progetti/{project}/entrate"
+    linked = post(
+        staff, money, f"/progetti/{project}/entrate/campagne", {"campaign": str(campaign)}
+    )
+    assert linked.status_code == 303, linked.get_data(as_text=True)[:2000]
+    ledger.clock.instant += timedelta(days=31)
+    ledger.run(
+        lambda s: campaign_commands.close_campaign(
+            s, campaign, origin=TREASURER, clock=ledger.clock
+        )
+    )
+    staff = as_user(app, ledger, "staff")
+    proposed = post(staff, money, f"/progetti/{project}/entrate/campagne/{campaign}/proponi", {})
+    assert proposed.status_code == 303, proposed.get_data(as_text=True)[:2000]
+    receipt = ledger.read(
+        lambda s: s.scalar(select(ProjectReceipt.id).where(ProjectReceipt.campaign_id == campaign))
+    )
+    pay = f"/progetti/{project}/entrate/versamenti/{receipt}/paga"
+    refused = post(staff, money, pay, {})
+    assert refused.status_code == 422
+    assert "non può anche pagarlo" in refused.get_data(as_text=True)
+    status = ledger.read(lambda s: s.get(ProjectReceipt, receipt).status)
+    assert status == "proposed"
+    second = as_user(app, ledger, "second")
+    assert post(second, money, pay, {}).status_code == 303
+    paid = ledger.read(
+        lambda s: (
+            s.get(ProjectReceipt, receipt).status,
+            s.get(ProjectReceipt, receipt).amount_minor,
+        )
+    )
+    assert paid == ("paid", eur("150.00"))
