@@ -620,13 +620,15 @@ def test_the_funders_officer_downloads_the_report_for_a_period(app, ledger, bene
     project = bene["project"]
     form = client.get(f"/progetti/{project}/rendiconto")
     assert form.status_code == 200
+    links = form.get_data(as_text=True)
+    assert f"format={fmt}" in links and f"funder={bene['foundation']}" in links
     response = client.get(
         f"/progetti/{project}/rendiconto",
         query_string={
             "funder": bene["foundation"],
-            "dal": "2026-01-01",
-            "al": "2026-06-15",
-            "formato": fmt,
+            "from": "2026-01-01",
+            "to": "2026-06-15",
+            "format": fmt,
         },
     )
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
@@ -651,9 +653,9 @@ def test_a_report_period_ending_before_it_starts_is_shown_on_the_form(app, ledge
         f"/progetti/{bene['project']}/rendiconto",
         query_string={
             "funder": bene["foundation"],
-            "dal": "2026-06-01",
-            "al": "2026-01-01",
-            "formato": "csv",
+            "from": "2026-06-01",
+            "to": "2026-01-01",
+            "format": "csv",
         },
     )
     assert response.status_code == 422

@@ -35,25 +35,25 @@ _required = DataRequired(message=_l("Campo obbligatorio."))
 _amount_help = _l("In euro, con la virgola per i centesimi: 1500 o 12,50.")
 
 ROWS = 8
-CATEGORIES = (
-    ("personnel", _l("Personale")),
-    ("services", _l("Servizi esterni")),
-    ("goods", _l("Beni e attrezzature")),
-    ("works", _l("Lavori")),
-    ("running", _l("Costi di funzionamento")),
-    ("travel", _l("Viaggi")),
-    ("beneficiaries", _l("Sostegno ai beneficiari")),
-    ("overheads", _l("Costi generali")),
-)
-SOURCES = (
-    ("grant", _l("Contributo del finanziatore")),
-    ("partner", _l("Cofinanziamento di un partner")),
-    ("fundraising", _l("Raccolta fondi e crowdfunding")),
-    ("own", _l("Fondi propri")),
-    ("public", _l("Fondi pubblici")),
-    ("volunteer", _l("Volontariato valorizzato")),
-    ("in_kind", _l("Beni e servizi in natura")),
-)
+CATEGORIES = [
+    SelectChoice("personnel", _l("Personale")),
+    SelectChoice("services", _l("Servizi esterni")),
+    SelectChoice("goods", _l("Beni e attrezzature")),
+    SelectChoice("works", _l("Lavori")),
+    SelectChoice("running", _l("Costi di funzionamento")),
+    SelectChoice("travel", _l("Viaggi")),
+    SelectChoice("beneficiaries", _l("Sostegno ai beneficiari")),
+    SelectChoice("overheads", _l("Costi generali")),
+]
+SOURCES = [
+    SelectChoice("grant", _l("Contributo del finanziatore")),
+    SelectChoice("partner", _l("Cofinanziamento di un partner")),
+    SelectChoice("fundraising", _l("Raccolta fondi e crowdfunding")),
+    SelectChoice("own", _l("Fondi propri")),
+    SelectChoice("public", _l("Fondi pubblici")),
+    SelectChoice("volunteer", _l("Volontariato valorizzato")),
+    SelectChoice("in_kind", _l("Beni e servizi in natura")),
+]
 UPLOAD_HELP = _l("PDF, JPEG o PNG, al massimo %(mb)d MB: anche una foto dal telefono.")
 
 
@@ -109,10 +109,10 @@ class ExpenseForm(FlaskForm):  # type: ignore[misc]
     kind = SelectField(
         _l("Tipo di documento"),
         choices=[
-            ("invoice", _l("Fattura")),
-            ("receipt", _l("Ricevuta o scontrino")),
-            ("payslip", _l("Busta paga")),
-            ("timesheet", _l("Foglio ore")),
+            SelectChoice("invoice", _l("Fattura")),
+            SelectChoice("receipt", _l("Ricevuta o scontrino")),
+            SelectChoice("payslip", _l("Busta paga")),
+            SelectChoice("timesheet", _l("Foglio ore")),
         ],
         default="invoice",
     )
@@ -134,9 +134,9 @@ class ExpenseForm(FlaskForm):  # type: ignore[misc]
     paid_by = SelectField(
         _l("Pagato"),
         choices=[
-            ("bank", _l("Dalla banca del progetto")),
-            ("payable", _l("Da pagare (debito verso il fornitore)")),
-            ("partner", _l("Da un partner, a suo carico")),
+            SelectChoice("bank", _l("Dalla banca del progetto")),
+            SelectChoice("payable", _l("Da pagare (debito verso il fornitore)")),
+            SelectChoice("partner", _l("Da un partner, a suo carico")),
         ],
         default="bank",
     )
@@ -163,7 +163,10 @@ class GrantForm(FlaskForm):  # type: ignore[misc]
     funder = SelectField(_l("Finanziatore"), [_required], coerce=int, validate_choice=False)
     kind = SelectField(
         _l("Tipo"),
-        choices=[("grant_advance", _l("Anticipo")), ("grant_tranche", _l("Tranche"))],
+        choices=[
+            SelectChoice("grant_advance", _l("Anticipo")),
+            SelectChoice("grant_tranche", _l("Tranche")),
+        ],
         default="grant_advance",
     )
     amount = StringField(
@@ -234,26 +237,36 @@ class RateForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Aggiungi la tariffa"))
 
 
-class ReportForm(FlaskForm):  # type: ignore[misc]
-    """The report's funder, period and format, asked with GET (a download changes nothing)."""
+class _ReportMeta:
+    csrf = False
 
-    class Meta:
-        csrf = False
 
-    funder = SelectField(_l("Finanziatore"), [_required], coerce=int, validate_choice=False)
-    dal = DateField(_l("Dal"), [_required])
-    al = DateField(_l("Al"), [_required])
-    formato = SelectField(
-        _l("Formato"),
-        choices=[
-            SelectChoice("pdf", "PDF"),
-            SelectChoice("csv", "CSV"),
-            SelectChoice("xlsx", "XLSX"),
-            SelectChoice("json", "JSON"),
-        ],
-        default="pdf",
-    )
-    submit = SubmitField(_l("Scarica il rendiconto"))
+# The query names of the report's address are those of the API and the brief:
+# ?funder=&from=&to=&format= ("from" is a Python keyword, hence the class made by type()).
+ReportForm: Any = type(
+    "ReportForm",
+    (FlaskForm,),
+    {
+        "__doc__": "The report's funder, period and format, asked with GET (a download "
+        "changes nothing).",
+        "Meta": _ReportMeta,
+        "funder": SelectField(_l("Finanziatore"), [_required], coerce=int, validate_choice=False),
+        "from": DateField(_l("Dal"), [_required]),
+        "to": DateField(_l("Al"), [_required]),
+        "format": SelectField(
+            _l("Formato"),
+            choices=[
+                SelectChoice("pdf", "PDF"),
+                SelectChoice("csv", "CSV"),
+                SelectChoice("xlsx", "XLSX"),
+                SelectChoice("json", "JSON"),
+            ],
+            default="pdf",
+        ),
+        "submit": SubmitField(_l("Scarica il rendiconto")),
+    },
+)
+REPORT_FORMATS = ("pdf", "csv", "xlsx", "json")
 
 
 class RowError(Exception):
@@ -268,6 +281,19 @@ class RowError(Exception):
 def amount_of(field: Any, currency: str) -> int:
     """The minor units typed in `field` (a LedgerError, shown on the field, otherwise)."""
     return parse_amount_text(field.data or "", currency).minor
+
+
+def optional_amount_of(field: Any, currency: str) -> int:
+    """Like `amount_of`, with nothing or a zero ("0", "0,00") read as 0."""
+    text = (field.data or "").strip()
+    if not text or set(text) <= set("0,. "):
+        return 0
+    return amount_of(field, currency)
+
+
+def choices(pairs: Any) -> list[SelectChoice]:
+    """Select choices from (value, label) pairs."""
+    return [SelectChoice(str(value), label) for value, label in pairs]
 
 
 def budget_file_rows(content: bytes) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from web.db import in_transaction
 from web.forms import field_error
 from web.projects import reads
 from web.projects.forms import (
+    REPORT_FORMATS,
     BudgetForm,
     CampaignForm,
     ConfirmForm,
@@ -58,6 +59,8 @@ from web.projects.forms import (
     RowError,
     amount_of,
     budget_file_rows,
+    choices,
+    optional_amount_of,
     upload_help,
 )
 from web.projects.reads import ACTORS, READERS, REPORT_READERS
@@ -226,10 +229,10 @@ def propose_budget(project_id: int) -> ResponseReturnValue:
     the JSON file the CLI takes; a second person approves it."""
     principal = views.principal()
     project = views.snapshot(lambda db: reads.actable(db, principal, project_id))
-    choices = views.snapshot(lambda db: reads.ref_choices(db, project_id))
+    ref_choices = choices(views.snapshot(lambda db: reads.ref_choices(db, project_id)))
     form = BudgetForm()
     for row in form.rows:
-        row.ref.choices = choices
+        row.ref.choices = ref_choices
     key = views.form_key(form)
     if form.validate_on_submit():
         currency = project.currency
@@ -317,18 +320,18 @@ def new_expense(project_id: int) -> ResponseReturnValue:
     """An expense document with its file (a photo from the phone is fine), proof of
     payment and allocation rows; refused, nothing written, beyond its amount."""
     principal = views.principal()
-    choices = views.snapshot(lambda db: reads.expense_choices(db, principal, project_id))
+    found = views.snapshot(lambda db: reads.expense_choices(db, principal, project_id))
     form = ExpenseForm()
-    form.supplier.choices = choices.suppliers
-    form.partner.choices = choices.partners
+    form.supplier.choices = choices(found.suppliers)
+    form.partner.choices = choices(found.partners)
     for row in form.allocations:
-        row.line.choices = choices.lines
-        row.source.choices = choices.sources
+        row.line.choices = choices(found.lines)
+        row.source.choices = choices(found.sources)
     key = views.form_key(form)
     if not form.is_submitted():
         form.issued_on.data = views.today()
     if form.validate_on_submit():
-        currency = choices.project.currency
+        currency = found.project.currency
         content = _uploaded(form.file)
 
         def work(db: Session) -> None:
@@ -341,7 +344,7 @@ def new_expense(project_id: int) -> ResponseReturnValue:
                 number=form.number.data or "",
                 issued_on=form.issued_on.data,
                 net_minor=amount_of(form.net, currency),
-                vat_minor=amount_of(form.vat, currency) if (form.vat.data or "0") != "0" else 0,
+                vat_minor=optional_amount_of(form.vat, currency),
                 vat_recoverable=bool(form.vat_recoverable.data),
                 paid_by=form.paid_by.data,
                 partner_id=int(form.partner.data) if form.partner.data else None,
@@ -363,7 +366,7 @@ def new_expense(project_id: int) -> ResponseReturnValue:
         if done is not None:
             return done
     return render_template(
-        "projects/expense.html", choices=choices, form=form, upload_help=upload_help()
+        "projects/expense.html", choices=found, form=form, upload_help=upload_help()
     ), _status(form)
 
 
@@ -379,11 +382,9 @@ def _money(project_id: int, **forms: Any) -> ResponseReturnValue:
         "confirm": ConfirmForm(formdata=None),
     }
     all_forms.update(forms)
-    all_forms["grant"].funder.choices = page.funders
-    all_forms["contribution"].partner.choices = page.partners
-    all_forms["in_kind"].organisation.choices = [("", "—")] + [
-        (str(i), n) for i, n in page.partners
-    ]
+    all_forms["grant"].funder.choices = choices(page.funders)
+    all_forms["contribution"].partner.choices = choices(page.partners)
+    all_forms["in_kind"].organisation.choices = choices([("", "—"), *page.partners])
     for name in ("grant", "contribution", "in_kind"):
         views.form_key(all_forms[name])
         if all_forms[name].received_on.data is None:
@@ -410,7 +411,7 @@ def receive_grant(project_id: int) -> ResponseReturnValue:
     principal = views.principal()
     page = views.snapshot(lambda db: reads.money_page(db, principal, project_id))
     form = GrantForm()
-    form.funder.choices = page.funders
+    form.funder.choices = choices(page.funders)
     key = views.form_key(form)
     if form.validate_on_submit():
 
@@ -441,7 +442,7 @@ def receive_contribution(project_id: int) -> ResponseReturnValue:
     principal = views.principal()
     page = views.snapshot(lambda db: reads.money_page(db, principal, project_id))
     form = ContributionForm()
-    form.partner.choices = page.partners
+    form.partner.choices = choices(page.partners)
     key = views.form_key(form)
     if form.validate_on_submit():
 
@@ -470,7 +471,7 @@ def in_kind(project_id: int) -> ResponseReturnValue:
     principal = views.principal()
     page = views.snapshot(lambda db: reads.money_page(db, principal, project_id))
     form = InKindForm()
-    form.organisation.choices = [("", "—")] + [(str(i), n) for i, n in page.partners]
+    form.organisation.choices = choices([("", "—"), *page.partners])
     key = views.form_key(form)
     if form.validate_on_submit():
 
@@ -655,20 +656,20 @@ def report(project_id: int) -> ResponseReturnValue:
 
     project, funders = views.snapshot(read)
     form = ReportForm(request.args)
-    form.funder.choices = funders
+    form.funder.choices = choices(funders)
     asked = bool(request.args)
     if not asked:
         form.funder.data = funders[0][0]
-        form.dal.data = project.starts_on
-        form.al.data = min(project.ends_on, views.today())
+        form["from"].data = project.starts_on
+        form["to"].data = min(project.ends_on, views.today())
     if asked and form.validate():
-        start, end = form.dal.data, form.al.data
+        start, end = form["from"].data, form["to"].data
         foundation_id = int(form.funder.data)
-        fmt = form.formato.data
+        fmt = form["format"].data
         if foundation_id not in {f for f, _n in funders}:
             form.funder.errors = [_("Scegli uno dei finanziatori del progetto.")]
         elif start > end:
-            form.al.errors = [_("Il periodo finisce prima di cominciare.")]
+            form["to"].errors = [_("Il periodo finisce prima di cominciare.")]
         else:
             generated_on = views.today()
 
@@ -701,4 +702,6 @@ def report(project_id: int) -> ResponseReturnValue:
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
     status = 422 if asked else 200
-    return render_template("projects/report.html", project=project, form=form), status
+    return render_template(
+        "projects/report.html", project=project, form=form, formats=REPORT_FORMATS
+    ), status
