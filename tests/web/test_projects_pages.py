@@ -725,3 +725,52 @@ def test_a_linked_campaign_is_paid_out_to_the_project_by_a_second_person(app, le
         )
     )
     assert paid == ("paid", eur("150.00"))
+
+
+def test_project_staff_of_another_organisation_cannot_record_an_expense_on_the_project(
+    app, ledger, bene
+):
+    # The attack: a project_staff user of an unrelated organisation posts the expense form
+    # (with a valid CSRF token of a page of its own) to a project it does not lead.
+    outsider = make_user(
+        ledger, "altra-org@progetti.example.org", ["project_staff"], totp_secret=SECRET
+    )
+    clock = ledger.clock
+
+    def own_organisation(s: Any) -> None:
+        org = commands.create_organisation(
+            s,
+            name="Altra Cooperativa",
+            kind="cooperative",
+            origin=Origin.command_line(),
+            clock=clock,
+        ).value
+        commands.add_organisation_member(
+            s, organisation_id=org.id, user_id=outsider, origin=Origin.command_line(), clock=clock
+        )
+
+    ledger.run(own_organisation)
+    client = app.test_client()
+    assert (
+        sign_in(
+            client, "altra-org@progetti.example.org", code=totp_code(ledger, SECRET)
+        ).status_code
+        == 302
+    )
+    project = bene["project"]
+    before = count(ledger, ProjectDocument)
+    response = post(client, "/progetti", f"/progetti/{project}/spese/nuova", expense_data(bene))
+    assert response.status_code == 404
+    assert client.get(f"/progetti/{project}").status_code == 404
+    assert BENE_COMUNE not in client.get("/progetti").get_data(as_text=True)
+    assert count(ledger, ProjectDocument) == before
+
+
+def test_a_tampered_choice_is_refused_on_the_form_and_nothing_is_written(app, ledger, bene):
+    staff = as_user(app, ledger, "staff")
+    page = f"/progetti/{bene['project']}/spese/nuova"
+    before = count(ledger, ProjectDocument)
+    response = post(staff, page, page, expense_data(bene, partner="nessuno"))
+    assert response.status_code == 422
+    assert "Una scelta del modulo non è valida" in response.get_data(as_text=True)
+    assert count(ledger, ProjectDocument) == before

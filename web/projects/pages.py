@@ -94,6 +94,9 @@ def _act(
         exc.field.errors = [*list(exc.field.errors), exc.message]
     except LedgerError as exc:
         field_error(form, exc)
+    except ValueError:
+        # A choice that was never offered (a tampered form): nothing is written.
+        form.form_errors.append(_("Una scelta del modulo non è valida: ricarica la pagina."))
     else:
         flash(message, "success")
         return redirect(done, 303)
