@@ -116,6 +116,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import bank
 
     bank.register(app)
+    from web import projects
+
+    projects.register(app)
     init_api(app)
     init_webhooks(app)
     register_error_handlers(app)

@@ -143,7 +143,7 @@ def test_a_donor_sees_neither_the_treasurers_day_nor_the_staff_menus(
     assert "task-bank_lines" not in html and 'id="job-runs"' not in html
     menu = nav(html)
     assert 'id="nav-mine"' in menu
-    for group in ("treasury", "books", "admin", "review", "grants"):
+    for group in ("treasury", "books", "admin", "review", "grants", "projects"):
         assert f'id="nav-{group}"' not in menu
     assert "/account/tokens" in menu
 
@@ -151,10 +151,12 @@ def test_a_donor_sees_neither_the_treasurers_day_nor_the_staff_menus(
 @pytest.mark.parametrize(
     ("roles", "groups"),
     [
-        (["treasurer"], {"mine", "treasury", "books"}),
-        (["admin"], {"mine", "admin"}),
+        (["treasurer"], {"mine", "treasury", "books", "projects"}),
+        (["admin"], {"mine", "admin", "projects"}),
         (["reviewer", "proponent"], {"mine", "review"}),
-        (["foundation_officer"], {"mine", "grants"}),
+        (["foundation_officer"], {"mine", "grants", "projects"}),
+        (["project_staff"], {"mine", "projects"}),
+        (["partner"], {"mine", "projects"}),
     ],
 )
 def test_the_navigation_has_a_group_per_area_of_the_users_roles(
