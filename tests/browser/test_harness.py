@@ -27,7 +27,11 @@ def test_the_live_server_serves_the_application_on_its_database(
     response = page.goto("/readyz")
     assert response is not None and response.status == 200
     assert response.json()["status"] == "ok"
-    assert [check["name"] for check in response.json()["checks"]] == ["database", "migrations"]
+    assert [check["name"] for check in response.json()["checks"]] == [
+        "database",
+        "migrations",
+        "jobs",
+    ]
 
 
 def test_an_unknown_address_shows_the_italian_error_page_with_its_security_policy(
