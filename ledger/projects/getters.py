@@ -241,19 +241,43 @@ def may_read_project(session: Session, user: User | None, project_id: int) -> bo
     return any(p.id == project_id for p in projects_visible_to(session, user))
 
 
+def reads_whole_project(session: Session, user: User | None, project_id: int) -> bool:
+    """Whether `user` reads the whole project: a treasurer or admin, its project staff, or
+    an officer of one of its funders. A partner's user reads only its organisations' part
+    (`partner_organisations`)."""
+    if user is None:
+        return False
+    if may_act_on_project(session, user, project_id):
+        return True
+    if "foundation_officer" in user.roles:
+        mine = set(officer_foundations(session, user.id))
+        return any(f.foundation_id in mine for f in funders_of(session, project_id))
+    return False
+
+
 def readable_file(session: Session, user: User | None, document_id: int) -> ProjectFile:
-    """The file of a document, for a user who may read its project (the project's staff,
-    its funders' officers); ProjectNotFoundError (404) otherwise, so a document of a
-    project one may not read is indistinguishable from one that does not exist."""
+    """The file of a document, for who reads the whole project (its staff, its funders'
+    officers) and for a partner's user when the document is a cost its organisation bore;
+    ProjectNotFoundError (404) otherwise, so a document one may not read is
+    indistinguishable from one that does not exist."""
     document = session.get(ProjectDocument, document_id)
-    if (
-        document is None
-        or document.file_id is None
-        or not may_read_project(session, user, document.project_id)
-    ):
+    readable = (
+        document is not None
+        and document.file_id is not None
+        and may_read_project(session, user, document.project_id)
+        and (
+            reads_whole_project(session, user, document.project_id)
+            or (
+                document.partner_id is not None
+                and document.partner_id in partner_organisations(session, user, document.project_id)
+            )
+        )
+    )
+    if not readable:
         raise ProjectNotFoundError(
             f"Nessun documento {document_id} leggibile.", document_id=document_id
         )
+    assert document is not None and document.file_id is not None
     stored = session.get(ProjectFile, document.file_id)
     assert stored is not None
     return stored

@@ -506,3 +506,40 @@ def test_allocations_and_files_refuse_update_and_delete_in_the_database(ledger, 
     expense(world, allocations=[AllocationSpec("A.1", "own", eur("10.00"))], file=PDF)
     with pytest.raises(Exception, match=r"refused"):
         ledger.run(lambda s: s.execute(text(statement)))
+
+
+def test_a_partners_user_reads_the_file_of_a_cost_its_organisation_bore_and_no_other(ledger, clock):
+    from ledger.people.models import User
+    from ledger.projects.errors import ProjectNotFoundError
+    from ledger.projects.getters import readable_file
+    from tests.integration.projects_world import user
+
+    world = build_world(ledger, clock)
+    budgeted(world)
+    own = expense(world, allocations=[AllocationSpec("A.1", "own", eur("10.00"))], file=PDF)
+    borne = expense(
+        world,
+        "F-2",
+        allocations=[AllocationSpec("A.1", "own", eur("10.00"))],
+        file=PNG,
+        paid_by="partner",
+        partner_id=world.partner,
+    )
+    reader = world.run(lambda s: user(s, "comune@example.org", ["partner"], clock.now()))
+    world.run(
+        lambda s: commands.add_organisation_member(
+            s,
+            organisation_id=world.partner,
+            user_id=reader,
+            origin=world.origin(),
+            clock=clock,
+        )
+    )
+
+    def read_as(user_id, document_id):
+        return ledger.read(lambda s: readable_file(s, s.get(User, user_id), document_id).content)
+
+    assert read_as(reader, borne.value.document_id) == PNG
+    with pytest.raises(ProjectNotFoundError):
+        read_as(reader, own.value.document_id)
+    assert read_as(world.officer, borne.value.document_id) == PNG

@@ -52,6 +52,7 @@ from ledger.projects.getters import (
     partner_organisations,
     projects_visible_to,
     readable_file,
+    reads_whole_project,
     version_rows,
 )
 from ledger.projects.models import (
@@ -144,17 +145,6 @@ def _readable(session: Session, user: User, project_id: int) -> Project:
     if not any(p.id == project_id for p in projects_visible_to(session, user)):
         raise _missing(project_id)
     return get_project(session, project_id)
-
-
-def _whole_reader(session: Session, user: User, project: Project) -> bool:
-    """Whether `user` reads the whole project (staff, its project staff, its funders'
-    officers) rather than only a partner's part."""
-    if user.roles & STAFF_ROLES or may_act_on_project(session, user, project.id):
-        return True
-    if "foundation_officer" in user.roles:
-        mine = set(officer_foundations(session, user.id))
-        return any(f.foundation_id in mine for f in funders_of(session, project.id))
-    return False
 
 
 def _actable(session: Session, project_id: int) -> Project:
@@ -350,7 +340,7 @@ def project_body(session: Session, project: Project, user: User) -> dict[str, An
         "call_reference": project.call_reference,
         "lead": {"id": lead.id, "name": lead.name},
     }
-    if not _whole_reader(session, user, project):
+    if not reads_whole_project(session, user, project.id):
         mine = partner_organisations(session, user, project.id)
         names = {f["id"]: f["name"] for f in body["funders"]}
         return {
@@ -585,7 +575,7 @@ def project_report_view(project_id: int) -> ResponseReturnValue:
     def read(session: Session) -> tuple[Any, str]:
         user = _caller(session)
         project = _readable(session, user, project_id)
-        if not _whole_reader(session, user, project):
+        if not reads_whole_project(session, user, project.id):
             raise _missing(project_id)
         if not (user.roles & STAFF_ROLES or may_act_on_project(session, user, project_id)):
             if options["funder"] not in officer_foundations(session, user.id):
@@ -636,7 +626,7 @@ def project_documents_view(project_id: int) -> ResponseReturnValue:
     def read(session: Session) -> dict[str, Any]:
         user = _caller(session)
         project = _readable(session, user, project_id)
-        if _whole_reader(session, user, project):
+        if reads_whole_project(session, user, project.id):
             rows = list(
                 session.scalars(
                     select(ProjectDocument)
@@ -669,14 +659,7 @@ def document_file_view(project_id: int, document_id: int) -> ResponseReturnValue
     def read(session: Session) -> tuple[bytes, str]:
         user = _caller(session)
         stored = readable_file(session, user, document_id)
-        document = _document_of(session, project_id, document_id)
-        project = get_project(session, project_id)
-        if not _whole_reader(session, user, project) and document.partner_id not in (
-            partner_organisations(session, user, project_id)
-        ):
-            raise ProjectNotFoundError(
-                f"Nessun documento {document_id} leggibile.", document_id=document_id
-            )
+        _document_of(session, project_id, document_id)
         return stored.content, stored.media_type
 
     content, media_type = in_transaction(read, read_only=True)

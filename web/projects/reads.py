@@ -28,6 +28,7 @@ from ledger.projects.getters import (
     officer_foundations,
     partner_organisations,
     readable_file,
+    reads_whole_project,
     version_rows,
     versions_of,
 )
@@ -81,11 +82,7 @@ def partner_only(db: Session, principal: Principal, project_id: int) -> set[int]
     """The organisations whose part alone the user reads: a partner's user who is neither
     the project's staff nor an officer of one of its funders; empty for everyone else."""
     user = user_of(db, principal)
-    if may_act_on_project(db, user, project_id):
-        return set()
-    if set(officer_foundations(db, user.id)) & {
-        f.foundation_id for f in funders_of(db, project_id)
-    }:
+    if reads_whole_project(db, user, project_id):
         return set()
     return partner_organisations(db, user, project_id)
 
@@ -93,16 +90,12 @@ def partner_only(db: Session, principal: Principal, project_id: int) -> set[int]
 def document_file(
     db: Session, principal: Principal, project_id: int, document_id: int
 ) -> ProjectFile:
-    """A document's file, for the project's staff and its funders' officers
-    (`readable_file`); a 404 for anyone else, a partner's user included (the issue: files
-    are readable only by the project's staff and its funders' officers)."""
+    """A document's file, for the project's staff and its funders' officers, and for a
+    partner's user when it is a cost its organisation bore (`readable_file`); a 404 for
+    anyone else."""
     readable(db, principal, project_id)
     document = db.get(ProjectDocument, document_id)
-    if (
-        document is None
-        or document.project_id != project_id
-        or partner_only(db, principal, project_id)
-    ):
+    if document is None or document.project_id != project_id:
         raise ProjectNotFoundError(
             f"Nessun documento {document_id} leggibile.", document_id=document_id
         )
