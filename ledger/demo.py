@@ -74,6 +74,8 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("proponente@demo.registro.example", "Proponente Demo", "proponent"),
     ("revisore@demo.registro.example", "Revisore Demo", "reviewer"),
     ("fondazione@demo.registro.example", "Fondazione Demo", "foundation_officer"),
+    ("progetti@demo.registro.example", "Staff di progetto Demo", "project_staff"),
+    ("partner@demo.registro.example", "Partner Demo", "partner"),
 )
 DEMO_EMAILS = frozenset(email for email, _name, _role in DEMO_USERS)
 
@@ -469,6 +471,16 @@ def load_demo_into(
 
     # "Fare #BeneComune" with its 2026 and the FareLegami plan with 100 partners.
     load_demo_projects(session, clock)
+    from ledger.projects.demo import link_demo_members
+
+    # The project staff user acts for the lead of "Fare #BeneComune", the partner's
+    # user for the municipality (when the demo users are there).
+    link_demo_members(
+        session,
+        clock,
+        staff_email="progetti@demo.registro.example",
+        partner_email="partner@demo.registro.example",
+    )
     return DemoResult(
         accounts_created, entries_created, holds_created, users_created, campaigns_created
     )

@@ -39,7 +39,7 @@ from ledger.people.service import NewPerson, create_user, find_user_by_email
 from ledger.projects import commands
 from ledger.projects.expenses import AllocationSpec
 from ledger.projects.getters import funders_of
-from ledger.projects.models import Project, ProjectOrganisation
+from ledger.projects.models import OrganisationMember, Project, ProjectOrganisation
 from ledger.projects.service import FunderSettings, LineSpec, SourceAmount
 
 BENE_COMUNE = "Fare #BeneComune"
@@ -104,6 +104,32 @@ def _organisation(session: Session, name: str, kind: str, origin: Origin, clock:
             session, name=name, kind=kind, origin=origin, clock=clock
         ).value.id
     )
+
+
+def link_demo_members(
+    session: Session, clock: Clock, *, staff_email: str, partner_email: str
+) -> int:
+    """Let the demo's project staff user act for the lead of "Fare #BeneComune" and its
+    partner's user for the municipality, when those users exist; how many were linked."""
+    linked = 0
+    for email, name in ((staff_email, "Consorzio Sociale Pavese"), (partner_email, PARTNERS[0][0])):
+        user = find_user_by_email(session, email)
+        organisation = session.scalar(
+            select(ProjectOrganisation.id).where(ProjectOrganisation.name == name)
+        )
+        if user is None or organisation is None:
+            continue
+        if session.get(OrganisationMember, (organisation, user.id)) is not None:
+            continue
+        commands.add_organisation_member(
+            session,
+            organisation_id=int(organisation),
+            user_id=user.id,
+            origin=Origin.command_line(),
+            clock=clock,
+        )
+        linked += 1
+    return linked
 
 
 def _foundation(session: Session, clock: Clock) -> int:

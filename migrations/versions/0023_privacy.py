@@ -94,5 +94,6 @@ def downgrade() -> None:
                 SELECT RAISE(ABORT, 'ledger: UPDATE on audit_events refused: the audit log is append-only');
             END;
         """)
-    with op.batch_alter_table("persons") as batch:
-        batch.drop_column("erased_at")
+    # A plain DROP COLUMN (SQLite 3.35+): a batch copy would drop `persons`, which
+    # the foreign keys of users, donations and the rest refuse.
+    op.drop_column("persons", "erased_at")

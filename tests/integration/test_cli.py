@@ -29,6 +29,7 @@ from ledger.demo import DEMO_PASSWORD, DEMO_USERS
 from ledger.funds.demo_calls import DEMO_CALL_EMAILS
 from ledger.people.models import ROLES
 from ledger.people.service import authenticate
+from ledger.projects.demo import DEMO_PROJECT_EMAILS
 from tests.integration.conftest import audit_log
 
 
@@ -44,6 +45,11 @@ def accounts(run) -> None:  # type: ignore[no-untyped-def]
     ):
         result = run("accounts", "create", *args)
         assert result.exit_code == 0, result.output
+
+
+# The demo's own people (a call's proponents and reviewers, the projects' staff), never
+# with a password: every demo book holds them.
+DEMO_PEOPLE = DEMO_CALL_EMAILS | DEMO_PROJECT_EMAILS
 
 
 def entry(key: str, amount: str = "25.00", *, date: str = "2026-04-03", **extra: object) -> dict:
@@ -551,7 +557,7 @@ def test_demo_with_users_creates_one_user_per_role_who_can_sign_in_with_the_demo
 ):
     first = run("demo", "--with-users")
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines()[0].endswith(", 6 users")
+    assert first.stdout.splitlines()[0].endswith(f", {len(DEMO_USERS)} users")
     assert f"demo sign-in (password {DEMO_PASSWORD})" in first.stdout
     assert {role for _email, _name, role in DEMO_USERS} == set(ROLES)
     for email, _name, role in DEMO_USERS:
@@ -560,7 +566,7 @@ def test_demo_with_users_creates_one_user_per_role_who_can_sign_in_with_the_demo
     second = run("demo", "--with-users")
     assert "already there" in second.stdout and DEMO_PASSWORD in second.stdout
     # Plus the demo call's people, who have no password (ledger.funds.demo_calls).
-    assert user_count(book) == 6 + len(DEMO_CALL_EMAILS)
+    assert user_count(book) == len(DEMO_USERS) + len(DEMO_PEOPLE)
 
 
 def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(run, book):
@@ -570,16 +576,18 @@ def test_plain_demo_loads_the_book_without_users_and_never_prints_the_password(r
         "demo data loaded: 9 accounts, 21 entries, 2 holds, 3 campaigns",
     ]
     assert DEMO_PASSWORD not in result.output and "@" not in result.output
-    assert user_count(book) == len(DEMO_CALL_EMAILS)  # the demo call's people, no password
+    assert user_count(book) == len(DEMO_PEOPLE)  # the demo call's people, no password
     # 21 hand-made entries, then the campaign's (3 card gifts, a transfer, cash, a refund),
     # the grants demo's (2 pledges, 6 gifts, a top-up earned and released, a payment in),
     # the funds demo's and the call's (a deposit, a tranche paid), and the bank month's (two
     # transfer gifts settled, a loan repayment, a Stripe payout and its arrival, three lines
-    # booked: the returned supplier payment both ways and the fees).
+    # booked: the returned supplier payment both ways and the fees), then the projects' (an
+    # advance, a partner's cash, seven expenses, volunteer hours and in-kind).
     from ledger.core.models import JournalEntry
 
     keys = book.read(lambda s: list(s.scalars(select(JournalEntry.idempotency_key))))
-    assert book.verify().last_sequence == len(keys) == 21 + 6 + 11 + 2 + 16 + 8
+    assert book.verify().last_sequence == len(keys) == 21 + 6 + 11 + 2 + 16 + 8 + 14
+    assert sum(key.startswith("project:") for key in keys) == 14
     assert sum(key.startswith("grant:") for key in keys) == 5  # pledges, earn, release, payment
 
 
@@ -589,10 +597,10 @@ def test_demo_users_are_added_later_to_a_demo_book_without_touching_it(run, book
     added = run("demo", "--with-users")
     assert added.exit_code == 0, added.output
     assert added.stdout.splitlines()[0] == (
-        "demo data loaded: 0 accounts, 0 entries, 0 holds, 0 campaigns, 6 users"
+        f"demo data loaded: 0 accounts, 0 entries, 0 holds, 0 campaigns, {len(DEMO_USERS)} users"
     )
     assert run("trial-balance", "--format", "json").stdout == before
-    assert user_count(book) == 6 + len(DEMO_CALL_EMAILS)
+    assert user_count(book) == len(DEMO_USERS) + len(DEMO_PEOPLE)
 
 
 def test_demo_users_are_refused_where_a_real_user_exists_and_nothing_is_written(
@@ -612,7 +620,7 @@ def test_demo_users_are_refused_where_a_real_user_exists_and_nothing_is_written(
     assert book.verify().last_sequence == 0
     assert [e["action"] for e in audit_log(book)] == actions
     # The book alone may still be loaded beside real users.
-    assert run("demo").exit_code == 0 and user_count(book) == 1 + len(DEMO_CALL_EMAILS)
+    assert run("demo").exit_code == 0 and user_count(book) == 1 + len(DEMO_PEOPLE)
 
 
 def test_demo_users_are_refused_beside_a_deactivated_real_user_too(run, book, cheap_hashing):

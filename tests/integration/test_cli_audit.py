@@ -19,6 +19,7 @@ from ledger.core.clock import FixedClock
 from ledger.core.holds import HoldSpec
 from ledger.core.money import Money
 from ledger.core.service import Ledger
+from ledger.demo import DEMO_USERS
 from tests.integration.conftest import HOST, audit_log
 
 
@@ -266,11 +267,22 @@ BANK_MONTH_ACTIONS = [
 def test_loading_the_demo_writes_one_demo_load_event_with_its_counts(run, book, cheap_hashing):
     ok(run("demo"))
     ok(run("demo"))
+    first = len(audit_log(book))
     ok(run("demo", "--with-users"))
     ok(run("demo", "--with-users"))
-    # The bank month acts through the reconcile use cases, each audited once, first time only.
-    assert actions(book)[:-2] == BANK_MONTH_ACTIONS
-    assert audit_log(book)[-2:] == [
+    log = audit_log(book)
+    # The bank month and the projects act through their use cases, each audited once,
+    # first time only; adding the users links the project staff and partner's demo users
+    # to their organisations.
+    assert [e["action"] for e in log[: len(BANK_MONTH_ACTIONS)]] == BANK_MONTH_ACTIONS
+    loaded_projects = [e["action"] for e in log[len(BANK_MONTH_ACTIONS) : first - 1]]
+    assert loaded_projects and all(a.startswith("project.") for a in loaded_projects)
+    assert [e["action"] for e in log[first:]] == [
+        "project.add_member",
+        "project.add_member",
+        "demo.load",
+    ]
+    assert [e for e in log if e["action"] == "demo.load"] == [
         cli_event(
             "demo.load",
             ("demo", None),
@@ -279,7 +291,7 @@ def test_loading_the_demo_writes_one_demo_load_event_with_its_counts(run, book, 
         cli_event(
             "demo.load",
             ("demo", None),
-            {"accounts": 0, "entries": 0, "holds": 0, "users": 6, "campaigns": 0},
+            {"accounts": 0, "entries": 0, "holds": 0, "users": len(DEMO_USERS), "campaigns": 0},
         ),
     ]
 

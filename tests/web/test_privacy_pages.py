@@ -36,9 +36,9 @@ def test_a_user_downloads_their_own_data_from_the_account_page(client, ledger):
     make_user(ledger, ANNA, ["donor"])
     sign_in(client, ANNA)
     account = client.get("/account").get_data(as_text=True)
-    assert 'href="/account/dati"' in account
+    assert 'href="/account/esporta-dati"' in account
 
-    response = client.get("/account/dati")
+    response = client.get("/account/esporta-dati")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment;")
     assert response.headers["Cache-Control"] == "no-store"

@@ -522,7 +522,7 @@ def account() -> ResponseReturnValue:
     )
 
 
-@bp.get("/account/dati")
+@bp.get("/account/esporta-dati")
 @signed_in
 def data_export() -> ResponseReturnValue:
     """The signed-in user's own data as a JSON file (GDPR art. 15 and 20), audited as
