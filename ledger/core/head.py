@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from ledger.core.dbapi import DbapiStatement
 from ledger.core.models import LedgerHead, Period
 from ledger.core.storage import is_postgresql
 
@@ -70,9 +71,34 @@ _UPDATE_HEAD = (
 )
 
 
+_UPDATE_HEAD_SQLITE = DbapiStatement.update(
+    LedgerHead.__table__,  # type: ignore[arg-type]
+    ("last_sequence", "last_hash", "last_recorded_at"),
+    "id",
+)
+
+
 def advance_head(session: Session, head: Head) -> None:
     """Store the new end of the journal (inside the transaction holding the lock)."""
-    session.connection().execute(
+    advance_head_on(session.connection(), head)
+
+
+def advance_head_on(connection: Connection, head: Head) -> None:
+    """`advance_head` on the session's connection, when the caller has it at hand."""
+    if connection.dialect.name == "sqlite":
+        _UPDATE_HEAD_SQLITE.run(
+            connection,
+            [
+                {
+                    "last_sequence": head.last_sequence,
+                    "last_hash": head.last_hash,
+                    "last_recorded_at": head.last_recorded_at,
+                    "id": 1,
+                }
+            ],
+        )
+        return
+    connection.execute(
         _UPDATE_HEAD,
         {
             "h_sequence": head.last_sequence,

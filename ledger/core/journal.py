@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountLike, account_refs
-from ledger.core.balances import WorkingBalance, lock_balances, store_balances
+from ledger.core.balances import WorkingBalance, lock_balances, store_balances, store_balances_on
 from ledger.core.chain import canonical_json, chain_hash, entry_canonical, request_hash
 from ledger.core.clock import Clock, rome_today
+from ledger.core.dbapi import DbapiStatement
 from ledger.core.errors import (
     AccountNotFoundError,
     AlreadyReversedError,
@@ -47,12 +48,14 @@ from ledger.core.errors import (
     InvalidEntryError,
     UnbalancedEntryError,
 )
-from ledger.core.head import Head, advance_head, lock_head_for_posting
+from ledger.core.head import Head, advance_head, advance_head_on, lock_head_for_posting
 from ledger.core.models import (
     Account,
     Balance,
     IdempotencyKey,
     JournalEntry,
+    LedgerHead,
+    Period,
     Posting,
 )
 from ledger.core.money import Money
@@ -329,6 +332,37 @@ class PreparedEntry:
 _INSERT_ENTRIES = insert(JournalEntry.__table__)  # type: ignore[arg-type]
 _INSERT_POSTINGS = insert(Posting.__table__)  # type: ignore[arg-type]
 _INSERT_KEYS = insert(IdempotencyKey.__table__)  # type: ignore[arg-type]
+# SQLite: the same inserts straight through the DB-API cursor (see dbapi.py).
+_ENTRY_NAMES = (
+    "id",
+    "sequence",
+    "idempotency_key",
+    "request_hash",
+    "kind",
+    "effective_on",
+    "recorded_at",
+    "actor",
+    "narration",
+    "metadata_json",
+    "reverses_entry_id",
+    "hold_id",
+    "hash",
+)
+_KEY_NAMES = ("key", "operation", "request_hash", "entry_id", "hold_id", "created_at")
+_INSERT_ENTRIES_SQLITE = DbapiStatement.insert(
+    JournalEntry.__table__,  # type: ignore[arg-type]
+    _ENTRY_NAMES,
+)
+_INSERT_POSTINGS_SQLITE = DbapiStatement.insert(
+    Posting.__table__,  # type: ignore[arg-type]
+    ("entry_id", "leg", "account_id", "currency", "amount_minor"),
+)
+_INSERT_KEYS_SQLITE = DbapiStatement.insert(
+    IdempotencyKey.__table__,  # type: ignore[arg-type]
+    _KEY_NAMES,
+)
+
+HeadRead = tuple[Head, date | None]
 
 
 def write_entries(
@@ -337,12 +371,15 @@ def write_entries(
     balances: dict[int, WorkingBalance],
     *,
     clock: Clock,
+    head_read: HeadRead | None = None,
 ) -> list[EntryView]:
     """Apply and write prepared entries with locked `balances`; return the new entries.
 
     The caller has locked every balance the entries touch. This applies the
-    postings, checks overdrafts after each entry, takes the journal head, checks
-    periods and writes entries, postings, idempotency keys, balances and head.
+    postings, checks overdrafts after each entry, takes the journal head (unless
+    the caller read it already, with its period lock date, in this transaction's
+    write lock: `head_read`, SQLite only), checks periods and writes entries,
+    postings, idempotency keys, balances and head.
     """
     for p in prepared:
         for account, amount in p.legs:
@@ -350,7 +387,7 @@ def write_entries(
         for account, _amount in p.legs:
             balances[account.id].check_overdraft(p.key)
 
-    head, lock_date = lock_head_for_posting(session)
+    head, lock_date = head_read if head_read is not None else lock_head_for_posting(session)
     for p in prepared:
         check_open(p.effective_on, lock_date)
 
@@ -440,8 +477,16 @@ def write_entries(
         )
 
     head = Head(sequence, previous, recorded_at)
-    if entry_rows and is_postgresql(session):
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if entry_rows and dialect == "postgresql":
         _write_postgresql(session, entry_rows, posting_rows, key_rows, balances, head)
+    elif dialect == "sqlite":
+        _INSERT_ENTRIES_SQLITE.run(connection, entry_rows)
+        _INSERT_POSTINGS_SQLITE.run(connection, posting_rows)
+        _INSERT_KEYS_SQLITE.run(connection, key_rows)
+        store_balances_on(connection, balances)
+        advance_head_on(connection, head)
     else:
         if entry_rows:
             connection = session.connection()
@@ -681,12 +726,60 @@ _LOCK_WITH_KEY = (
 )
 
 
+_LOCK_WITH_KEY_AND_HEAD = (
+    select(
+        *_LOCK_WITH_KEY.selected_columns,
+        LedgerHead.last_sequence,
+        LedgerHead.last_hash,
+        LedgerHead.last_recorded_at,
+        select(func.max(Period.ends_on)).scalar_subquery().label("locked_through"),
+    )
+    .select_from(Balance)
+    .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
+    .join(LedgerHead, LedgerHead.id == literal(1))
+    .where(Balance.account_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Balance.account_id)
+)
+
+
+def lock_for_entry(
+    session: Session, key: str, accounts: Sequence[AccountLike]
+) -> tuple[dict[int, WorkingBalance], KeyRecord | None, HeadRead | None]:
+    """`lock_with_key`, and on SQLite the head and the period lock date in the same read.
+
+    SQLite's BEGIN IMMEDIATE gave this transaction the database's only write lock
+    at its first statement, so the head read here cannot change before COMMIT:
+    one statement does the work of two. PostgreSQL locks the head later, in
+    `write_entries`, after the balance rows (the lock order of `head.py`).
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        locked, found = lock_with_key(session, key, accounts)
+        return locked, found, None
+    by_id = {a.id: a for a in accounts}
+    balances: dict[int, WorkingBalance] = {}
+    stored: KeyRecord | None = None
+    head_read: HeadRead | None = None
+    rows = connection.execute(_LOCK_WITH_KEY_AND_HEAD, {"key": key, "ids": sorted(by_id)})
+    for row in rows:
+        balances[row.account_id] = WorkingBalance.of(by_id[row.account_id], row)
+        if row.key is not None:
+            stored = row
+        if head_read is None:
+            head_read = (
+                Head(row.last_sequence, row.last_hash, row.last_recorded_at),
+                row.locked_through,
+            )
+    return balances, stored, head_read
+
+
 def post_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> PostResult:
     """Post one entry in `session` (see `post_entries`): the lean path of one entry.
 
     Accounts come from the process cache, the idempotency record is read with the
     balance locks and the period lock date with the head, so an entry costs one
-    statement per table it writes plus two reads.
+    statement per table it writes plus two reads (one on SQLite, where the head is
+    read with the balances).
     """
     req = request_hash(spec.request())
     key = spec.idempotency_key
@@ -700,12 +793,12 @@ def post_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> PostResult
             raise
         assert replay.entry_id is not None
         return PostResult(load_entries(session, [replay.entry_id])[replay.entry_id], False)
-    balances, stored = lock_with_key(session, key, [a for a, _ in prepared.legs])
+    balances, stored, head_read = lock_for_entry(session, key, [a for a, _ in prepared.legs])
     replay_row = check_replay(stored, "entry", req)
     if replay_row is not None:
         assert replay_row.entry_id is not None
         return PostResult(load_entries(session, [replay_row.entry_id])[replay_row.entry_id], False)
-    [view] = write_entries(session, [prepared], balances, clock=clock)
+    [view] = write_entries(session, [prepared], balances, clock=clock, head_read=head_read)
     return PostResult(view, True)
 
 
