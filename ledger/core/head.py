@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ledger.core.dbapi import DbapiStatement
-from ledger.core.models import LedgerHead, Period
+from ledger.core.models import LedgerHead
 from ledger.core.storage import is_postgresql
 
 
@@ -43,15 +43,18 @@ _HEAD_AND_LOCK_DATE = select(
     LedgerHead.last_sequence,
     LedgerHead.last_hash,
     LedgerHead.last_recorded_at,
-    select(func.max(Period.ends_on)).scalar_subquery().label("locked_through"),
+    LedgerHead.locked_through,
 ).where(LedgerHead.id == 1)
 
 
 def lock_head_for_posting(session: Session) -> tuple[Head, date | None]:
     """Lock the head and read the period lock date with it, in one statement.
 
-    A period is closed under the head lock (`periods.close_period`), so the lock
-    date read here cannot change before this transaction ends.
+    A period is closed under the head lock (`periods.close_period`), which writes
+    the lock date on the head row, so the date read here is the one of the last
+    close committed before the lock was granted, and cannot change before this
+    transaction ends. (Read from `periods` in the same statement, it would come
+    from the statement's snapshot, taken before any wait for a close.)
     """
     stmt = _HEAD_AND_LOCK_DATE
     if is_postgresql(session):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, func, insert, literal, select, text
+from sqlalchemy import bindparam, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountLike, account_refs
@@ -55,7 +55,6 @@ from ledger.core.models import (
     IdempotencyKey,
     JournalEntry,
     LedgerHead,
-    Period,
     Posting,
 )
 from ledger.core.money import Money
@@ -732,7 +731,7 @@ _LOCK_WITH_KEY_AND_HEAD = (
         LedgerHead.last_sequence,
         LedgerHead.last_hash,
         LedgerHead.last_recorded_at,
-        select(func.max(Period.ends_on)).scalar_subquery().label("locked_through"),
+        LedgerHead.locked_through,
     )
     .select_from(Balance)
     .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
@@ -742,25 +741,59 @@ _LOCK_WITH_KEY_AND_HEAD = (
 )
 
 
+# PostgreSQL: the same read in one round trip. `b` locks the balance rows in ascending
+# id; the head's row is locked by `h`'s FOR UPDATE, which only sees the head row once
+# the qualification reading `b` to its end has run, so the head is locked after every
+# balance row: the order of `head.py` (balances, then the head) holds within the one
+# statement. The period lock date is read from the head row itself (written by a close
+# under the head lock), so after waiting for a close this sees the close's date.
+_LOCK_WITH_KEY_AND_HEAD_POSTGRESQL = text(
+    """
+    WITH b AS MATERIALIZED (
+        SELECT account_id, posted_debits, posted_credits, pending_debits, pending_credits,
+            version
+        FROM balances WHERE account_id = ANY(CAST(:ids AS integer[]))
+        ORDER BY account_id FOR UPDATE
+    ), h AS (
+        SELECT last_sequence, last_hash, last_recorded_at, locked_through FROM ledger_heads
+        WHERE id = 1 AND (SELECT count(*) FROM b) >= 0
+        FOR UPDATE
+    )
+    SELECT b.account_id, b.posted_debits, b.posted_credits, b.pending_debits,
+        b.pending_credits, b.version, k.key, k.operation, k.request_hash, k.entry_id,
+        k.hold_id, h.last_sequence, h.last_hash, h.last_recorded_at, h.locked_through
+    FROM b CROSS JOIN h LEFT OUTER JOIN idempotency_keys AS k ON k.key = :key
+    ORDER BY b.account_id
+    """
+).columns(
+    last_recorded_at=LedgerHead.__table__.c.last_recorded_at.type,
+    locked_through=LedgerHead.__table__.c.locked_through.type,
+)
+
+
 def lock_for_entry(
     session: Session, key: str, accounts: Sequence[AccountLike]
 ) -> tuple[dict[int, WorkingBalance], KeyRecord | None, HeadRead | None]:
-    """`lock_with_key`, and on SQLite the head and the period lock date in the same read.
+    """`lock_with_key`, and the head and the period lock date, in one statement.
 
     SQLite's BEGIN IMMEDIATE gave this transaction the database's only write lock
-    at its first statement, so the head read here cannot change before COMMIT:
-    one statement does the work of two. PostgreSQL locks the head later, in
-    `write_entries`, after the balance rows (the lock order of `head.py`).
+    at its first statement, so the head read here cannot change before COMMIT.
+    PostgreSQL locks the balance rows in ascending id, then the head (the lock
+    order of `head.py`), in one round trip. A replay or conflict found here is
+    answered before anything is written, as before; the head stays locked to the
+    unit's end, as it would have been by the write.
     """
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        locked, found = lock_with_key(session, key, accounts)
-        return locked, found, None
     by_id = {a.id: a for a in accounts}
     balances: dict[int, WorkingBalance] = {}
     stored: KeyRecord | None = None
     head_read: HeadRead | None = None
-    rows = connection.execute(_LOCK_WITH_KEY_AND_HEAD, {"key": key, "ids": sorted(by_id)})
+    stmt = (
+        _LOCK_WITH_KEY_AND_HEAD_POSTGRESQL
+        if connection.dialect.name == "postgresql"
+        else _LOCK_WITH_KEY_AND_HEAD
+    )
+    rows = connection.execute(stmt, {"key": key, "ids": sorted(by_id)})
     for row in rows:
         balances[row.account_id] = WorkingBalance.of(by_id[row.account_id], row)
         if row.key is not None:
