@@ -867,9 +867,10 @@ def reverse_entry(
         "effective_on": effective_on.isoformat() if effective_on else None,
     }
     req_hash = request_hash(req)
-    replay = check_replay(
-        lookup_keys(session, [idempotency_key]).get(idempotency_key), "reversal", req_hash
-    )
+    accounts = account_refs(session, {p.account for p in original.postings})
+    # The key is read with the balance locks (and the head, in one statement).
+    balances, stored, head_read = lock_for_entry(session, idempotency_key, list(accounts.values()))
+    replay = check_replay(stored, "reversal", req_hash)
     if replay is not None:
         assert replay.entry_id is not None
         return PostResult(load_entries(session, [replay.entry_id])[replay.entry_id], False)
@@ -878,12 +879,11 @@ def reverse_entry(
             f"entry {original.sequence} is itself a reversal; post a new entry instead",
             sequence=original.sequence,
         )
-    codes = {p.account for p in original.postings}
-    accounts = account_refs(session, codes)
-    balances = lock_balances(session, list(accounts.values()))
     # Checked after the locks, so a concurrent reversal that committed first is seen.
-    existing = session.scalar(
-        select(JournalEntry.sequence).where(JournalEntry.reverses_entry_id == original.id)
+    existing = (
+        session.connection()
+        .execute(select(JournalEntry.sequence).where(JournalEntry.reverses_entry_id == original.id))
+        .scalar()
     )
     if existing is not None:
         raise AlreadyReversedError(
@@ -903,5 +903,5 @@ def reverse_entry(
         legs=[(accounts[p.account], -p.amount.minor) for p in original.postings],
         reverses_entry_id=original.id,
     )
-    [view] = write_entries(session, [prepared], balances, clock=clock)
+    [view] = write_entries(session, [prepared], balances, clock=clock, head_read=head_read)
     return PostResult(view, True)
