@@ -24,6 +24,7 @@ import io
 import pstats
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -66,21 +67,21 @@ _UPDATE = (
 )
 
 
-def _setup(ledger: Ledger) -> tuple[int, int]:
-    ledger.create_account("assets:bench:cash", "asset")
-    ledger.create_account("income:bench:gifts", "income")
+def _setup(ledger: Ledger, suffix: str = "") -> tuple[int, int]:
+    ledger.create_account(f"assets:bench:cash{suffix}", "asset")
+    ledger.create_account(f"income:bench:gifts{suffix}", "income")
     ids = {a.code: a.id for a in ledger.accounts()}
-    return ids["assets:bench:cash"], ids["income:bench:gifts"]
+    return ids[f"assets:bench:cash{suffix}"], ids[f"income:bench:gifts{suffix}"]
 
 
-def _spec(i: int) -> EntrySpec:
+def _spec(i: int, suffix: str = "", prefix: str = "one") -> EntrySpec:
     amount = 100 + i % 997
     return EntrySpec(
-        f"one-{i}",
+        f"{prefix}{suffix}-{i}",
         "bench",
         [
-            PostingSpec("assets:bench:cash", Money(amount, "EUR")),
-            PostingSpec("income:bench:gifts", Money(-amount, "EUR")),
+            PostingSpec(f"assets:bench:cash{suffix}", Money(amount, "EUR")),
+            PostingSpec(f"income:bench:gifts{suffix}", Money(-amount, "EUR")),
         ],
         effective_on=date(2026, 1, 1 + i % 28),
         narration="bench",
@@ -90,36 +91,27 @@ def _spec(i: int) -> EntrySpec:
 class CoreTransfer:
     """The baseline: one transfer per transaction in plain Core, with row locks."""
 
-    def __init__(self, ledger: Ledger, debit: int, credit: int) -> None:
+    def __init__(self, ledger: Ledger, debit: int, credit: int, writer: int = 0) -> None:
         self.engine = ledger.engine
         self.clock = ledger.clock
         self.debit, self.credit = debit, credit
         self.lock = _LOCK.with_for_update() if self.engine.dialect.name == "postgresql" else _LOCK
-        self.sequence = 10**12
+        self.sequence = 10**12 + writer * 10**9
         self.previous = "0" * 64
 
     def post(self, i: int) -> None:
-        amount = 100 + i % 997
-        self.sequence += 1
-        entry_id = str(uuid.uuid4())
-        with self.engine.begin() as conn:
-            rows = {
-                r.account_id: r
-                for r in conn.execute(self.lock, {"ids": sorted((self.debit, self.credit))})
-            }
-            d, c = rows[self.debit], rows[self.credit]
-            conn.execute(
-                _UPDATE,
-                [
-                    {"b_id": d.account_id, "b_pd": d.posted_debits + amount,
-                     "b_pc": d.posted_credits, "b_v": d.version + 1},
-                    {"b_id": c.account_id, "b_pd": c.posted_debits,
-                     "b_pc": c.posted_credits + amount, "b_v": c.version + 1},
-                ],
-            )  # fmt: skip
+        self.post_batch([i])
+
+    def post_batch(self, items: list[int]) -> None:
+        """The transfers `items` in one transaction (one statement per table)."""
+        amounts = [100 + i % 997 for i in items]
+        total = sum(amounts)
+        entries, postings = [], []
+        for i, amount in zip(items, amounts, strict=True):
+            self.sequence += 1
+            entry_id = str(uuid.uuid4())
             self.previous = chain_hash(self.previous, entry_id)
-            conn.execute(
-                ENTRIES.insert(),
+            entries.append(
                 {
                     "id": entry_id,
                     "sequence": self.sequence,
@@ -134,17 +126,31 @@ class CoreTransfer:
                     "reverses_entry_id": None,
                     "hold_id": None,
                     "hash": self.previous,
-                },
+                }
             )
+            postings += [
+                {"entry_id": entry_id, "leg": 0, "account_id": self.debit,
+                 "currency": "EUR", "amount_minor": amount},
+                {"entry_id": entry_id, "leg": 1, "account_id": self.credit,
+                 "currency": "EUR", "amount_minor": -amount},
+            ]  # fmt: skip
+        with self.engine.begin() as conn:
+            rows = {
+                r.account_id: r
+                for r in conn.execute(self.lock, {"ids": sorted((self.debit, self.credit))})
+            }
+            d, c = rows[self.debit], rows[self.credit]
             conn.execute(
-                POSTINGS.insert(),
+                _UPDATE,
                 [
-                    {"entry_id": entry_id, "leg": 0, "account_id": self.debit,
-                     "currency": "EUR", "amount_minor": amount},
-                    {"entry_id": entry_id, "leg": 1, "account_id": self.credit,
-                     "currency": "EUR", "amount_minor": -amount},
+                    {"b_id": d.account_id, "b_pd": d.posted_debits + total,
+                     "b_pc": d.posted_credits, "b_v": d.version + len(items)},
+                    {"b_id": c.account_id, "b_pd": c.posted_debits,
+                     "b_pc": c.posted_credits + total, "b_v": c.version + len(items)},
                 ],
             )  # fmt: skip
+            conn.execute(ENTRIES.insert(), entries)
+            conn.execute(POSTINGS.insert(), postings)
 
 
 def bench_single(url: str, out: Callable[[str], None], n: int) -> float:
@@ -181,6 +187,80 @@ def bench_single(url: str, out: Callable[[str], None], n: int) -> float:
         f"  ratio engine / Core with row locks:  {ratio:.2f} (rounds {min(ratios):.2f}-"
         f"{max(ratios):.2f}, {ROUNDS} alternating rounds; target >= 0.90)"
     )
+    ledger.engine.dispose()
+    return ratio
+
+
+def bench_two_writers(url: str, out: Callable[[str], None], n: int, writers: int = 2) -> float:
+    """`writers` threads, each on its own two accounts, engine then Core, alternating rounds.
+
+    The accounts differ, so Core's writers share no row (on PostgreSQL); the
+    engine's share the journal head. SQLite serialises both with BEGIN IMMEDIATE.
+    """
+    ledger = Ledger.from_url(url)
+    pairs = [_setup(ledger, f":w{w}") for w in range(writers)]
+    cores = [CoreTransfer(ledger, d, c, writer=w + 1) for w, (d, c) in enumerate(pairs)]
+    for w in range(writers):
+        for i in range(10):
+            ledger.post(_spec(-1 - i, f":w{w}", "two"))
+            cores[w].post(-1 - i)
+    per_round = max(n // ROUNDS // writers, 1)
+
+    def timed(work: Callable[[int, int], None], start: int) -> float:
+        threads = [
+            threading.Thread(
+                target=lambda w=w: [work(w, start + k) for k in range(per_round)]  # type: ignore[misc]
+            )
+            for w in range(writers)
+        ]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - t0
+
+    engine_s = core_s = 0.0
+    for r in range(ROUNDS):
+        engine_s += timed(lambda w, i: ledger.post(_spec(i, f":w{w}", "two")), r * per_round)
+        core_s += timed(lambda w, i: cores[w].post(i), r * per_round)
+    total = per_round * ROUNDS * writers
+    ratio = core_s / engine_s
+    out(f"  engine, {writers} writers (own accounts):    {rate(total, engine_s)}")
+    out(f"  Core with row locks, {writers} writers:      {rate(total, core_s)}")
+    out(f"  ratio engine / Core with row locks:  {ratio:.2f} ({ROUNDS} alternating rounds)")
+    ledger.engine.dispose()
+    return ratio
+
+
+def bench_batches(url: str, out: Callable[[str], None], batches: int, size: int = 100) -> float:
+    """`post_batch` of `size` entries per transaction against Core with row locks doing the
+    same transfers in one transaction per batch; alternating rounds."""
+    ledger = Ledger.from_url(url)
+    debit, credit = _setup(ledger)
+    core = CoreTransfer(ledger, debit, credit)
+    ledger.post_batch([_spec(-1 - i, "", "batch") for i in range(size)])
+    core.post_batch(list(range(-size, 0)))
+    per_round = max(batches // ROUNDS, 1)
+    engine_s = core_s = 0.0
+    i = 0
+    for _ in range(ROUNDS):
+        chunks = [list(range(i + b * size, i + (b + 1) * size)) for b in range(per_round)]
+        specs = [[_spec(k, "", "batch") for k in chunk] for chunk in chunks]
+        t0 = time.perf_counter()
+        for batch in specs:
+            ledger.post_batch(batch)
+        engine_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            core.post_batch(chunk)
+        core_s += time.perf_counter() - t0
+        i += per_round * size
+    total = per_round * ROUNDS * size
+    ratio = core_s / engine_s
+    out(f"  engine, batches of {size}:              {rate(total, engine_s)}")
+    out(f"  Core with row locks, same batches:   {rate(total, core_s)}")
+    out(f"  ratio engine / Core with row locks:  {ratio:.2f} ({ROUNDS} alternating rounds)")
     ledger.engine.dispose()
     return ratio
 
@@ -260,6 +340,11 @@ def main() -> None:
                 profile(url, print)
             else:
                 samples[name] = [bench_single(url, print, 600)]
+        if "--profile" not in sys.argv:
+            with make() as url:
+                samples[f"{name}, 2 writers"] = [bench_two_writers(url, print, 600)]
+            with make() as url:
+                samples[f"{name}, batches of 100"] = [bench_batches(url, print, 30)]
     for name, values in samples.items():
         print(f"{name}: ratio {statistics.median(values):.2f}")
 
