@@ -35,7 +35,7 @@ from sqlalchemy import bindparam, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountLike, account_refs
-from ledger.core.balances import WorkingBalance, lock_balances, store_balances, store_balances_on
+from ledger.core.balances import WorkingBalance, store_balances, store_balances_on
 from ledger.core.chain import canonical_json, chain_hash, entry_canonical, request_hash
 from ledger.core.clock import Clock, rome_today
 from ledger.core.dbapi import DbapiStatement
@@ -252,6 +252,23 @@ def lookup_keys(session: Session, keys: Sequence[str]) -> dict[str, IdempotencyK
     if not keys:
         return {}
     rows = session.scalars(select(IdempotencyKey).where(IdempotencyKey.key.in_(set(keys))))
+    return {r.key: r for r in rows}
+
+
+_STORED_KEYS = select(
+    IdempotencyKey.key,
+    IdempotencyKey.operation,
+    IdempotencyKey.request_hash,
+    IdempotencyKey.entry_id,
+    IdempotencyKey.hold_id,
+).where(IdempotencyKey.key.in_(bindparam("keys", expanding=True)))
+
+
+def _stored_keys(session: Session, keys: Sequence[str]) -> dict[str, KeyRecord]:
+    """`lookup_keys` through the Connection: the stored records, not ORM objects."""
+    if not keys:
+        return {}
+    rows = session.connection().execute(_STORED_KEYS, {"keys": sorted(set(keys))})
     return {r.key: r for r in rows}
 
 
@@ -640,7 +657,7 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *, clock: Clock) 
     An identical retry of a key returns the stored entry with created=False; a
     key repeated inside the batch is answered the same way.
     """
-    stored = lookup_keys(session, [s.idempotency_key for s in specs])
+    stored = _stored_keys(session, [s.idempotency_key for s in specs])
     fresh: list[tuple[int, EntrySpec, str]] = []
     first_in_batch: dict[str, tuple[str, int]] = {}  # key -> (request hash, index)
     replays: dict[int, str] = {}  # index -> stored entry id
@@ -670,8 +687,9 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *, clock: Clock) 
         codes = {p.account for _, s, _ in fresh for p in s.postings}
         accounts = account_refs(session, codes)
         prepared = _prepare([(s, req) for _, s, req in fresh], clock, accounts)
-        balances = lock_balances(session, list(accounts.values()))
-        written = write_entries(session, prepared, balances, clock=clock)
+        # The keys were read above; the balances and the head are locked in one statement.
+        balances, _none, head_read = lock_for_entry(session, None, list(accounts.values()))
+        written = write_entries(session, prepared, balances, clock=clock, head_read=head_read)
         created = {i: view for (i, _, _), view in zip(fresh, written, strict=True)}
 
     stored_views = load_entries(session, list(replays.values()))
@@ -772,7 +790,7 @@ _LOCK_WITH_KEY_AND_HEAD_POSTGRESQL = text(
 
 
 def lock_for_entry(
-    session: Session, key: str, accounts: Sequence[AccountLike]
+    session: Session, key: str | None, accounts: Sequence[AccountLike]
 ) -> tuple[dict[int, WorkingBalance], KeyRecord | None, HeadRead | None]:
     """`lock_with_key`, and the head and the period lock date, in one statement.
 
@@ -781,7 +799,8 @@ def lock_for_entry(
     PostgreSQL locks the balance rows in ascending id, then the head (the lock
     order of `head.py`), in one round trip. A replay or conflict found here is
     answered before anything is written, as before; the head stays locked to the
-    unit's end, as it would have been by the write.
+    unit's end, as it would have been by the write. With `key` None no record
+    is read (a batch reads its keys first).
     """
     connection = session.connection()
     by_id = {a.id: a for a in accounts}
