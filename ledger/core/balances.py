@@ -39,6 +39,7 @@ from ledger.core.dbapi import DbapiStatement
 from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
 from ledger.core.models import Balance, JournalEntry, Posting
 from ledger.core.money import MAX_MINOR
+from ledger.core.pending import flush_pending
 from ledger.core.storage import is_postgresql
 
 
@@ -127,6 +128,7 @@ class WorkingBalance:
 
 def lock_balances(session: Session, accounts: Sequence[AccountLike]) -> dict[int, WorkingBalance]:
     """Lock and load the balance rows of `accounts` in ascending id order."""
+    flush_pending(session)
     by_id = {a.id: a for a in accounts}
     stmt = (
         select(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.dbapi import DbapiStatement
 from ledger.core.models import LedgerHead
+from ledger.core.pending import flush_pending
 from ledger.core.storage import is_postgresql
 
 
@@ -30,6 +31,7 @@ class Head:
 
 def lock_head(session: Session) -> Head:
     """Lock the journal head row; every writer of entries serialises here."""
+    flush_pending(session)
     stmt = select(
         LedgerHead.last_sequence, LedgerHead.last_hash, LedgerHead.last_recorded_at
     ).where(LedgerHead.id == 1)
@@ -56,6 +58,7 @@ def lock_head_for_posting(session: Session) -> tuple[Head, date | None]:
     transaction ends. (Read from `periods` in the same statement, it would come
     from the statement's snapshot, taken before any wait for a close.)
     """
+    flush_pending(session)
     stmt = _HEAD_AND_LOCK_DATE
     if is_postgresql(session):
         stmt = stmt.with_for_update(of=LedgerHead)

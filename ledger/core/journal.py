@@ -58,6 +58,7 @@ from ledger.core.models import (
     Posting,
 )
 from ledger.core.money import Money
+from ledger.core.pending import flush_pending
 from ledger.core.periods import check_open
 from ledger.core.privacy import check_actor, refuse_personal_metadata, refuse_personal_text
 from ledger.core.storage import is_postgresql
@@ -711,6 +712,7 @@ def lock_with_key(
 
     One statement instead of two: the stored key, if any, comes back on every row.
     """
+    flush_pending(session)
     by_id = {a.id: a for a in accounts}
     stmt = _LOCK_WITH_KEY.with_for_update(of=Balance) if is_postgresql(session) else _LOCK_WITH_KEY
     balances: dict[int, WorkingBalance] = {}
@@ -802,6 +804,7 @@ def lock_for_entry(
     unit's end, as it would have been by the write. With `key` None no record
     is read (a batch reads its keys first).
     """
+    flush_pending(session)
     connection = session.connection()
     by_id = {a.id: a for a in accounts}
     balances: dict[int, WorkingBalance] = {}
