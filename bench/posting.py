@@ -265,6 +265,70 @@ def bench_batches(url: str, out: Callable[[str], None], batches: int, size: int 
     return ratio
 
 
+def bench_writes_last(url: str, out: Callable[[str], None], n: int, writers: int = 2) -> None:
+    """Units that post one entry and then do 20 ms of other work (waiting on the
+    server), `writers` at once, each on its own accounts: the entry posted at once (`post_entry`: the head is held
+    from the entry to COMMIT) against the entry deferred (`intents.defer_entry`: the
+    head is taken by the hook just before COMMIT). PostgreSQL only: SQLite's BEGIN
+    IMMEDIATE serialises whole units whatever they hold."""
+    from sqlalchemy import text
+
+    from ledger.core.intents import defer_entry
+    from ledger.core.journal import post_entry
+    from ledger.core.uow import run_in_transaction
+
+    ledger = Ledger.from_url(url)
+    if ledger.engine.dialect.name != "postgresql":
+        out("  (PostgreSQL only: SQLite serialises whole units with BEGIN IMMEDIATE)")
+        ledger.engine.dispose()
+        return
+    for w in range(writers):
+        _setup(ledger, f":l{w}")
+    per_round = max(n // ROUNDS // writers, 1)
+    work = text("SELECT pg_sleep(0.02)")
+
+    def unit(deferred: bool, w: int, i: int) -> None:
+        spec = _spec(i, f":l{w}", "last-d" if deferred else "last-i")
+
+        def body(session: Any) -> None:
+            if deferred:
+                defer_entry(session, spec, clock=ledger.clock)
+            else:
+                post_entry(session, spec, clock=ledger.clock)
+            session.execute(work)  # the rest of the use case
+
+        run_in_transaction(ledger.sessions, body)
+
+    def timed(deferred: bool, start: int, count: int) -> float:
+        threads = [
+            threading.Thread(
+                target=lambda w=w: [unit(deferred, w, start + k) for k in range(count)]  # type: ignore[misc]
+            )
+            for w in range(count and writers)
+        ]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - t0
+
+    timed(True, -100, 5)
+    timed(False, -100, 5)
+    now_s = last_s = 0.0
+    for r in range(ROUNDS):
+        now_s += timed(False, r * per_round, per_round)
+        last_s += timed(True, r * per_round, per_round)
+    total = per_round * ROUNDS * writers
+    out(f"  {writers} writers, entry then 20 ms of work, entry at once: {rate(total, now_s)}")
+    out(f"  {writers} writers, entry then 20 ms of work, entry last:    {rate(total, last_s)}")
+    out(f"  speed-up of writing last:  {now_s / last_s:.2f}x ({ROUNDS} alternating rounds;")
+    out(f"  one writer alone can do at most ~{1 / 0.02:.0f} units/s)")
+    report = ledger.verify()
+    out(f"  verify after: {'ok' if report.ok else report.first}")
+    ledger.engine.dispose()
+
+
 def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}/s ({n:,} in {seconds:.2f} s)"
 
@@ -358,6 +422,8 @@ def main() -> None:
                 samples[f"{name}, 2 writers"] = [bench_two_writers(url, print, 600)]
             with make() as url:
                 samples[f"{name}, batches of 100"] = [bench_batches(url, print, 30)]
+            with make() as url:
+                bench_writes_last(url, print, 600)
     for name, values in samples.items():
         print(f"{name}: ratio {statistics.median(values):.2f}")
 
