@@ -267,10 +267,11 @@ def bench_batches(url: str, out: Callable[[str], None], batches: int, size: int 
 
 def bench_writes_last(url: str, out: Callable[[str], None], n: int, writers: int = 2) -> None:
     """Units that post one entry and then do 20 ms of other work (waiting on the
-    server), `writers` at once, each on its own accounts: the entry posted at once (`post_entry`: the head is held
-    from the entry to COMMIT) against the entry deferred (`intents.defer_entry`: the
-    head is taken by the hook just before COMMIT). PostgreSQL only: SQLite's BEGIN
-    IMMEDIATE serialises whole units whatever they hold."""
+    server), `writers` at once, each on its own accounts: the entry posted at once
+    (`post_entry`: the head is held from the entry to COMMIT) against the entry
+    deferred (`intents.defer_entry`: the head is taken by the hook just before
+    COMMIT). PostgreSQL only: SQLite's BEGIN IMMEDIATE serialises whole units
+    whatever they hold."""
     from sqlalchemy import text
 
     from ledger.core.intents import defer_entry
