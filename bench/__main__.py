@@ -5,8 +5,8 @@ measured on. PostgreSQL is measured when LEDGER_BENCH_POSTGRES_URL (or
 LEDGER_TEST_POSTGRES_URL, or the local default) reaches a server; throwaway
 databases are created and dropped (one per part). Set BENCH_SCALE=small for a
 quick run. Name parts to run only those, e.g. `python -m bench gifts writers`
-(the parts: single posting concurrency book gifts writers matching reconcile load
-projects);
+(the parts: single two batches last posting concurrency book gifts writers matching
+reconcile load projects);
 each part prints how long it took and the load average after it.
 """
 
@@ -35,7 +35,7 @@ from bench.book import bench_book
 from bench.gifts import bench_gifts, bench_writers
 from bench.grants import bench_matching
 from bench.load import bench_load
-from bench.posting import bench_single
+from bench.posting import bench_batches, bench_single, bench_two_writers, bench_writes_last
 from bench.projects import bench_projects
 from bench.reconcile import bench_reconcile
 from ledger.core.chain import chain_hash
@@ -313,6 +313,21 @@ PARTS: list[Part] = [
         "single",
         "single-entry posting against Core with row locks (alternating rounds)",
         lambda url, out: bench_single(url, out, SINGLE_N),
+    ),
+    (
+        "two",
+        "two writers on their own accounts against Core with row locks (alternating rounds)",
+        lambda url, out: bench_two_writers(url, out, SINGLE_N),
+    ),
+    (
+        "batches",
+        "batches of 100 entries against Core with row locks (alternating rounds)",
+        lambda url, out: bench_batches(url, out, 12 if SMALL else 60),
+    ),
+    (
+        "last",
+        "the engine writes last: units of an entry and 20 ms of work, two writers",
+        lambda url, out: bench_writes_last(url, out, 200 if SMALL else 600),
     ),
     ("posting", "posting throughput", bench_posting),
     ("concurrency", "concurrency", bench_concurrency),

@@ -24,6 +24,7 @@ import io
 import pstats
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -66,21 +67,21 @@ _UPDATE = (
 )
 
 
-def _setup(ledger: Ledger) -> tuple[int, int]:
-    ledger.create_account("assets:bench:cash", "asset")
-    ledger.create_account("income:bench:gifts", "income")
+def _setup(ledger: Ledger, suffix: str = "") -> tuple[int, int]:
+    ledger.create_account(f"assets:bench:cash{suffix}", "asset")
+    ledger.create_account(f"income:bench:gifts{suffix}", "income")
     ids = {a.code: a.id for a in ledger.accounts()}
-    return ids["assets:bench:cash"], ids["income:bench:gifts"]
+    return ids[f"assets:bench:cash{suffix}"], ids[f"income:bench:gifts{suffix}"]
 
 
-def _spec(i: int) -> EntrySpec:
+def _spec(i: int, suffix: str = "", prefix: str = "one") -> EntrySpec:
     amount = 100 + i % 997
     return EntrySpec(
-        f"one-{i}",
+        f"{prefix}{suffix}-{i}",
         "bench",
         [
-            PostingSpec("assets:bench:cash", Money(amount, "EUR")),
-            PostingSpec("income:bench:gifts", Money(-amount, "EUR")),
+            PostingSpec(f"assets:bench:cash{suffix}", Money(amount, "EUR")),
+            PostingSpec(f"income:bench:gifts{suffix}", Money(-amount, "EUR")),
         ],
         effective_on=date(2026, 1, 1 + i % 28),
         narration="bench",
@@ -90,36 +91,27 @@ def _spec(i: int) -> EntrySpec:
 class CoreTransfer:
     """The baseline: one transfer per transaction in plain Core, with row locks."""
 
-    def __init__(self, ledger: Ledger, debit: int, credit: int) -> None:
+    def __init__(self, ledger: Ledger, debit: int, credit: int, writer: int = 0) -> None:
         self.engine = ledger.engine
         self.clock = ledger.clock
         self.debit, self.credit = debit, credit
         self.lock = _LOCK.with_for_update() if self.engine.dialect.name == "postgresql" else _LOCK
-        self.sequence = 10**12
+        self.sequence = 10**12 + writer * 10**9
         self.previous = "0" * 64
 
     def post(self, i: int) -> None:
-        amount = 100 + i % 997
-        self.sequence += 1
-        entry_id = str(uuid.uuid4())
-        with self.engine.begin() as conn:
-            rows = {
-                r.account_id: r
-                for r in conn.execute(self.lock, {"ids": sorted((self.debit, self.credit))})
-            }
-            d, c = rows[self.debit], rows[self.credit]
-            conn.execute(
-                _UPDATE,
-                [
-                    {"b_id": d.account_id, "b_pd": d.posted_debits + amount,
-                     "b_pc": d.posted_credits, "b_v": d.version + 1},
-                    {"b_id": c.account_id, "b_pd": c.posted_debits,
-                     "b_pc": c.posted_credits + amount, "b_v": c.version + 1},
-                ],
-            )  # fmt: skip
+        self.post_batch([i])
+
+    def post_batch(self, items: list[int]) -> None:
+        """The transfers `items` in one transaction (one statement per table)."""
+        amounts = [100 + i % 997 for i in items]
+        total = sum(amounts)
+        entries, postings = [], []
+        for i, amount in zip(items, amounts, strict=True):
+            self.sequence += 1
+            entry_id = str(uuid.uuid4())
             self.previous = chain_hash(self.previous, entry_id)
-            conn.execute(
-                ENTRIES.insert(),
+            entries.append(
                 {
                     "id": entry_id,
                     "sequence": self.sequence,
@@ -134,17 +126,31 @@ class CoreTransfer:
                     "reverses_entry_id": None,
                     "hold_id": None,
                     "hash": self.previous,
-                },
+                }
             )
+            postings += [
+                {"entry_id": entry_id, "leg": 0, "account_id": self.debit,
+                 "currency": "EUR", "amount_minor": amount},
+                {"entry_id": entry_id, "leg": 1, "account_id": self.credit,
+                 "currency": "EUR", "amount_minor": -amount},
+            ]  # fmt: skip
+        with self.engine.begin() as conn:
+            rows = {
+                r.account_id: r
+                for r in conn.execute(self.lock, {"ids": sorted((self.debit, self.credit))})
+            }
+            d, c = rows[self.debit], rows[self.credit]
             conn.execute(
-                POSTINGS.insert(),
+                _UPDATE,
                 [
-                    {"entry_id": entry_id, "leg": 0, "account_id": self.debit,
-                     "currency": "EUR", "amount_minor": amount},
-                    {"entry_id": entry_id, "leg": 1, "account_id": self.credit,
-                     "currency": "EUR", "amount_minor": -amount},
+                    {"b_id": d.account_id, "b_pd": d.posted_debits + total,
+                     "b_pc": d.posted_credits, "b_v": d.version + len(items)},
+                    {"b_id": c.account_id, "b_pd": c.posted_debits,
+                     "b_pc": c.posted_credits + total, "b_v": c.version + len(items)},
                 ],
             )  # fmt: skip
+            conn.execute(ENTRIES.insert(), entries)
+            conn.execute(POSTINGS.insert(), postings)
 
 
 def bench_single(url: str, out: Callable[[str], None], n: int) -> float:
@@ -185,6 +191,145 @@ def bench_single(url: str, out: Callable[[str], None], n: int) -> float:
     return ratio
 
 
+def bench_two_writers(url: str, out: Callable[[str], None], n: int, writers: int = 2) -> float:
+    """`writers` threads, each on its own two accounts, engine then Core, alternating rounds.
+
+    The accounts differ, so Core's writers share no row (on PostgreSQL); the
+    engine's share the journal head. SQLite serialises both with BEGIN IMMEDIATE.
+    """
+    ledger = Ledger.from_url(url)
+    pairs = [_setup(ledger, f":w{w}") for w in range(writers)]
+    cores = [CoreTransfer(ledger, d, c, writer=w + 1) for w, (d, c) in enumerate(pairs)]
+    for w in range(writers):
+        for i in range(10):
+            ledger.post(_spec(-1 - i, f":w{w}", "two"))
+            cores[w].post(-1 - i)
+    per_round = max(n // ROUNDS // writers, 1)
+
+    def timed(work: Callable[[int, int], None], start: int) -> float:
+        threads = [
+            threading.Thread(
+                target=lambda w=w: [work(w, start + k) for k in range(per_round)]  # type: ignore[misc]
+            )
+            for w in range(writers)
+        ]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - t0
+
+    engine_s = core_s = 0.0
+    for r in range(ROUNDS):
+        engine_s += timed(lambda w, i: ledger.post(_spec(i, f":w{w}", "two")), r * per_round)
+        core_s += timed(lambda w, i: cores[w].post(i), r * per_round)
+    total = per_round * ROUNDS * writers
+    ratio = core_s / engine_s
+    out(f"  engine, {writers} writers (own accounts):    {rate(total, engine_s)}")
+    out(f"  Core with row locks, {writers} writers:      {rate(total, core_s)}")
+    out(f"  ratio engine / Core with row locks:  {ratio:.2f} ({ROUNDS} alternating rounds)")
+    ledger.engine.dispose()
+    return ratio
+
+
+def bench_batches(url: str, out: Callable[[str], None], batches: int, size: int = 100) -> float:
+    """`post_batch` of `size` entries per transaction against Core with row locks doing the
+    same transfers in one transaction per batch; alternating rounds."""
+    ledger = Ledger.from_url(url)
+    debit, credit = _setup(ledger)
+    core = CoreTransfer(ledger, debit, credit)
+    ledger.post_batch([_spec(-1 - i, "", "batch") for i in range(size)])
+    core.post_batch(list(range(-size, 0)))
+    per_round = max(batches // ROUNDS, 1)
+    engine_s = core_s = 0.0
+    i = 0
+    for _ in range(ROUNDS):
+        chunks = [list(range(i + b * size, i + (b + 1) * size)) for b in range(per_round)]
+        specs = [[_spec(k, "", "batch") for k in chunk] for chunk in chunks]
+        t0 = time.perf_counter()
+        for batch in specs:
+            ledger.post_batch(batch)
+        engine_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            core.post_batch(chunk)
+        core_s += time.perf_counter() - t0
+        i += per_round * size
+    total = per_round * ROUNDS * size
+    ratio = core_s / engine_s
+    out(f"  engine, batches of {size}:              {rate(total, engine_s)}")
+    out(f"  Core with row locks, same batches:   {rate(total, core_s)}")
+    out(f"  ratio engine / Core with row locks:  {ratio:.2f} ({ROUNDS} alternating rounds)")
+    ledger.engine.dispose()
+    return ratio
+
+
+def bench_writes_last(url: str, out: Callable[[str], None], n: int, writers: int = 2) -> None:
+    """Units that post one entry and then do 20 ms of other work (waiting on the
+    server), `writers` at once, each on its own accounts: the entry posted at once
+    (`post_entry`: the head is held from the entry to COMMIT) against the entry
+    deferred (`intents.defer_entry`: the head is taken by the hook just before
+    COMMIT). PostgreSQL only: SQLite's BEGIN IMMEDIATE serialises whole units
+    whatever they hold."""
+    from sqlalchemy import text
+
+    from ledger.core.intents import defer_entry
+    from ledger.core.journal import post_entry
+    from ledger.core.uow import run_in_transaction
+
+    ledger = Ledger.from_url(url)
+    if ledger.engine.dialect.name != "postgresql":
+        out("  (PostgreSQL only: SQLite serialises whole units with BEGIN IMMEDIATE)")
+        ledger.engine.dispose()
+        return
+    for w in range(writers):
+        _setup(ledger, f":l{w}")
+    per_round = max(n // ROUNDS // writers, 1)
+    work = text("SELECT pg_sleep(0.02)")
+
+    def unit(deferred: bool, w: int, i: int) -> None:
+        spec = _spec(i, f":l{w}", "last-d" if deferred else "last-i")
+
+        def body(session: Any) -> None:
+            if deferred:
+                defer_entry(session, spec, clock=ledger.clock)
+            else:
+                post_entry(session, spec, clock=ledger.clock)
+            session.execute(work)  # the rest of the use case
+
+        run_in_transaction(ledger.sessions, body)
+
+    def timed(deferred: bool, start: int, count: int) -> float:
+        threads = [
+            threading.Thread(
+                target=lambda w=w: [unit(deferred, w, start + k) for k in range(count)]  # type: ignore[misc]
+            )
+            for w in range(count and writers)
+        ]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - t0
+
+    timed(True, -100, 5)
+    timed(False, -100, 5)
+    now_s = last_s = 0.0
+    for r in range(ROUNDS):
+        now_s += timed(False, r * per_round, per_round)
+        last_s += timed(True, r * per_round, per_round)
+    total = per_round * ROUNDS * writers
+    out(f"  {writers} writers, entry then 20 ms of work, entry at once: {rate(total, now_s)}")
+    out(f"  {writers} writers, entry then 20 ms of work, entry last:    {rate(total, last_s)}")
+    out(f"  speed-up of writing last:  {now_s / last_s:.2f}x ({ROUNDS} alternating rounds;")
+    out(f"  one writer alone can do at most ~{1 / 0.02:.0f} units/s)")
+    report = ledger.verify()
+    out(f"  verify after: {'ok' if report.ok else report.first}")
+    ledger.engine.dispose()
+
+
 def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}/s ({n:,} in {seconds:.2f} s)"
 
@@ -221,10 +366,23 @@ def profile(url: str, out: Callable[[str], None], n: int = 500) -> None:
     _setup(ledger)
     for i in range(50):
         ledger.post(_spec(10**6 + i))
-    seen, stop = count_statements(ledger.engine)
-    ledger.post(_spec(2 * 10**6))
-    stop()
-    out(f"  statements for one entry ({sum(seen.values())}, BEGIN/COMMIT included):")
+    if ledger.engine.dialect.name == "sqlite":
+        # SQLite's own trace sees the writes sent straight through the DB-API cursor
+        # (ledger/core/dbapi.py), which SQLAlchemy's events do not; an executemany is
+        # traced once per row.
+        seen = Counter()
+        with ledger.engine.connect() as conn:
+            raw: Any = conn.connection.dbapi_connection
+        raw.set_trace_callback(lambda sql: seen.update([" ".join(sql.split()[:4])[:60]]))
+        ledger.post(_spec(2 * 10**6))
+        raw.set_trace_callback(None)
+        label = "SQLite's trace: an executemany counts once per row"
+    else:
+        seen, stop = count_statements(ledger.engine)
+        ledger.post(_spec(2 * 10**6))
+        stop()
+        label = "BEGIN/COMMIT included"
+    out(f"  statements for one entry ({sum(seen.values())}, {label}):")
     for statement, count in seen.most_common():
         out(f"    {count} x {statement}")
     prof = cProfile.Profile()
@@ -260,6 +418,13 @@ def main() -> None:
                 profile(url, print)
             else:
                 samples[name] = [bench_single(url, print, 600)]
+        if "--profile" not in sys.argv:
+            with make() as url:
+                samples[f"{name}, 2 writers"] = [bench_two_writers(url, print, 600)]
+            with make() as url:
+                samples[f"{name}, batches of 100"] = [bench_batches(url, print, 30)]
+            with make() as url:
+                bench_writes_last(url, print, 600)
     for name, values in samples.items():
         print(f"{name}: ratio {statistics.median(values):.2f}")
 

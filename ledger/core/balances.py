@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import (
@@ -35,9 +35,11 @@ from ledger.core.accounts import (
     list_accounts,
     normal_sign,
 )
+from ledger.core.dbapi import DbapiStatement
 from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
 from ledger.core.models import Balance, JournalEntry, Posting
 from ledger.core.money import MAX_MINOR
+from ledger.core.pending import flush_pending
 from ledger.core.storage import is_postgresql
 
 
@@ -126,6 +128,7 @@ class WorkingBalance:
 
 def lock_balances(session: Session, accounts: Sequence[AccountLike]) -> dict[int, WorkingBalance]:
     """Lock and load the balance rows of `accounts` in ascending id order."""
+    flush_pending(session)
     by_id = {a.id: a for a in accounts}
     stmt = (
         select(
@@ -160,7 +163,38 @@ _UPDATE = (
 )
 
 
+_BALANCE_NAMES = ("posted_debits", "posted_credits", "pending_debits", "pending_credits", "version")
+_UPDATE_SQLITE = DbapiStatement.update(
+    Balance.__table__,  # type: ignore[arg-type]
+    _BALANCE_NAMES,
+    "account_id",
+)
+
+
 def store_balances(session: Session, balances: dict[int, WorkingBalance]) -> None:
+    """Write the changed rows of `balances` (the caller holds their locks)."""
+    store_balances_on(session.connection(), balances)
+
+
+def store_balances_on(connection: Connection, balances: dict[int, WorkingBalance]) -> None:
+    """`store_balances` on the session's connection, when the caller has it at hand."""
+    if connection.dialect.name == "sqlite":
+        _UPDATE_SQLITE.run(
+            connection,
+            [
+                {
+                    "account_id": b.account.id,
+                    "posted_debits": b.posted_debits,
+                    "posted_credits": b.posted_credits,
+                    "pending_debits": b.pending_debits,
+                    "pending_credits": b.pending_credits,
+                    "version": b.version,
+                }
+                for b in balances.values()
+                if b.dirty
+            ],
+        )
+        return
     rows = [
         {
             "b_account_id": b.account.id,
@@ -174,7 +208,7 @@ def store_balances(session: Session, balances: dict[int, WorkingBalance]) -> Non
         if b.dirty
     ]
     if rows:
-        session.connection().execute(_UPDATE, rows)
+        connection.execute(_UPDATE, rows)
 
 
 @dataclass(frozen=True, slots=True)

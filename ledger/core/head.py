@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ledger.core.chain import GENESIS_HASH
-from ledger.core.models import JournalEntry, LedgerHead, Period
+from ledger.core.dbapi import DbapiStatement
+from ledger.core.models import JournalEntry, LedgerHead
+from ledger.core.pending import flush_pending
 from ledger.core.storage import is_postgresql
 
 
@@ -30,6 +32,7 @@ class Head:
 
 def lock_head(session: Session) -> Head:
     """Lock the journal head row; every writer of entries serialises here."""
+    flush_pending(session)
     stmt = select(
         LedgerHead.last_sequence, LedgerHead.last_hash, LedgerHead.last_recorded_at
     ).where(LedgerHead.id == 1)
@@ -43,16 +46,20 @@ _HEAD_AND_LOCK_DATE = select(
     LedgerHead.last_sequence,
     LedgerHead.last_hash,
     LedgerHead.last_recorded_at,
-    select(func.max(Period.ends_on)).scalar_subquery().label("locked_through"),
+    LedgerHead.locked_through,
 ).where(LedgerHead.id == 1)
 
 
 def lock_head_for_posting(session: Session) -> tuple[Head, date | None]:
     """Lock the head and read the period lock date with it, in one statement.
 
-    A period is closed under the head lock (`periods.close_period`), so the lock
-    date read here cannot change before this transaction ends.
+    A period is closed under the head lock (`periods.close_period`), which writes
+    the lock date on the head row, so the date read here is the one of the last
+    close committed before the lock was granted, and cannot change before this
+    transaction ends. (Read from `periods` in the same statement, it would come
+    from the statement's snapshot, taken before any wait for a close.)
     """
+    flush_pending(session)
     stmt = _HEAD_AND_LOCK_DATE
     if is_postgresql(session):
         stmt = stmt.with_for_update(of=LedgerHead)
@@ -71,9 +78,34 @@ _UPDATE_HEAD = (
 )
 
 
+_UPDATE_HEAD_SQLITE = DbapiStatement.update(
+    LedgerHead.__table__,  # type: ignore[arg-type]
+    ("last_sequence", "last_hash", "last_recorded_at"),
+    "id",
+)
+
+
 def advance_head(session: Session, head: Head) -> None:
     """Store the new end of the journal (inside the transaction holding the lock)."""
-    session.connection().execute(
+    advance_head_on(session.connection(), head)
+
+
+def advance_head_on(connection: Connection, head: Head) -> None:
+    """`advance_head` on the session's connection, when the caller has it at hand."""
+    if connection.dialect.name == "sqlite":
+        _UPDATE_HEAD_SQLITE.run(
+            connection,
+            [
+                {
+                    "last_sequence": head.last_sequence,
+                    "last_hash": head.last_hash,
+                    "last_recorded_at": head.last_recorded_at,
+                    "id": 1,
+                }
+            ],
+        )
+        return
+    connection.execute(
         _UPDATE_HEAD,
         {
             "h_sequence": head.last_sequence,

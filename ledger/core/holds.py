@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
-from ledger.core.accounts import AccountView, account_refs
+from ledger.core.accounts import AccountRef, AccountView, account_refs
 from ledger.core.balances import lock_balances, store_balances
 from ledger.core.chain import request_hash
 from ledger.core.clock import Clock, rome_today
@@ -47,12 +47,13 @@ from ledger.core.journal import (
     check_replay,
     check_text,
     load_entries,
+    lock_for_entry,
     lock_with_key,
     lookup_keys,
     record_key,
     write_entries,
 )
-from ledger.core.models import Account, Hold, HoldResolution
+from ledger.core.models import Account, Hold, HoldResolution, IdempotencyKey
 from ledger.core.money import Money
 from ledger.core.privacy import check_actor
 
@@ -233,24 +234,50 @@ def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult
 _INSERT_HOLDS = insert(Hold.__table__)  # type: ignore[arg-type]
 
 
-def _open_hold(session: Session, hold_id: str) -> tuple[Hold, AccountView, AccountView]:
-    hold = session.get(Hold, hold_id)
-    if hold is None:
-        raise HoldNotFoundError(f"no hold {hold_id}", hold_id=hold_id)
-    rows = session.scalars(
-        select(Account).where(Account.id.in_([hold.debit_account_id, hold.credit_account_id]))
-    ).all()
-    by_id = {r.id: AccountView.of(r) for r in rows}
-    return hold, by_id[hold.debit_account_id], by_id[hold.credit_account_id]
+_HOLDS = Hold.__table__
+_RESOLUTIONS = HoldResolution.__table__
+_KEYS = IdempotencyKey.__table__
+_DEBIT = Account.__table__.alias("debit")
+_CREDIT = Account.__table__.alias("credit")
+_ONE = select(literal(1).label("one")).subquery("one")
+
+# The key, the hold, its resolution and both accounts in one statement; the outer
+# joins from a one-row table answer "no such hold" and a stored key alike.
+_HOLD_WITH_KEY = select(
+    _KEYS.c.key,
+    _KEYS.c.operation,
+    _KEYS.c.request_hash,
+    _KEYS.c.entry_id,
+    _KEYS.c.hold_id,
+    _HOLDS.c.id.label("h_id"),
+    _HOLDS.c.idempotency_key.label("h_key"),
+    _HOLDS.c.kind.label("h_kind"),
+    _HOLDS.c.currency.label("h_currency"),
+    _HOLDS.c.amount_minor.label("h_amount"),
+    _HOLDS.c.narration.label("h_narration"),
+    _HOLDS.c.metadata_json.label("h_metadata"),
+    _HOLDS.c.created_at.label("h_created_at"),
+    _HOLDS.c.expires_at.label("h_expires_at"),
+    _RESOLUTIONS.c.outcome.label("resolved"),
+    *(c.label(f"d_{c.key}") for c in (_DEBIT.c.id, _DEBIT.c.code, _DEBIT.c.type)),
+    *(c.label(f"d_{c.key}") for c in (_DEBIT.c.currency, _DEBIT.c.no_overdraft)),
+    *(c.label(f"c_{c.key}") for c in (_CREDIT.c.id, _CREDIT.c.code, _CREDIT.c.type)),
+    *(c.label(f"c_{c.key}") for c in (_CREDIT.c.currency, _CREDIT.c.no_overdraft)),
+).select_from(
+    _ONE.outerjoin(_HOLDS, _HOLDS.c.id == bindparam("hold_id"))
+    .outerjoin(_KEYS, _KEYS.c.key == bindparam("key"))
+    .outerjoin(_RESOLUTIONS, _RESOLUTIONS.c.hold_id == _HOLDS.c.id)
+    .outerjoin(_DEBIT, _DEBIT.c.id == _HOLDS.c.debit_account_id)
+    .outerjoin(_CREDIT, _CREDIT.c.id == _HOLDS.c.credit_account_id)
+)
+_RESOLVED = select(_RESOLUTIONS.c.outcome).where(_RESOLUTIONS.c.hold_id == bindparam("hold_id"))
+_INSERT_RESOLUTIONS = insert(HoldResolution)
 
 
-def _refuse_if_resolved(session: Session, hold: Hold) -> None:
-    outcome = session.scalar(
-        select(HoldResolution.outcome).where(HoldResolution.hold_id == hold.id)
-    )
+def _refuse_resolved(hold_id: str, outcome: str | None) -> None:
     if outcome is not None:
         raise HoldResolvedError(
-            f"hold {hold.id} is already {outcome}", hold_id=hold.id, outcome=outcome
+            f"hold {hold_id} is already {outcome}", hold_id=hold_id, outcome=outcome
         )
 
 
@@ -266,7 +293,14 @@ def resolve_hold(
     narration: str | None = None,
     actor: str | None = None,
 ) -> HoldResult:
-    """Post (in full or `amount` of it) or void an open hold."""
+    """Post (in full or `amount` of it) or void an open hold.
+
+    The lean path: the key, the hold, its resolution and its accounts in one read;
+    the balances (and, to post, the head) locked in one more; the resolution
+    re-read after the locks on PostgreSQL, where a concurrent resolver may have
+    committed meanwhile (SQLite's BEGIN IMMEDIATE already excludes one); the hold
+    answered from what was written.
+    """
     if outcome not in ("posted", "voided"):
         raise InvalidEntryError("a hold is resolved by posting or voiding it")
     check_key(idempotency_key)
@@ -282,41 +316,49 @@ def resolve_hold(
     }
     req_hash = request_hash(req)
     operation = "post_hold" if outcome == "posted" else "void_hold"
-    replay = check_replay(
-        lookup_keys(session, [idempotency_key]).get(idempotency_key), operation, req_hash
-    )
+    connection = session.connection()
+    row = connection.execute(_HOLD_WITH_KEY, {"hold_id": hold_id, "key": idempotency_key}).one()
+    replay = check_replay(row if row.key is not None else None, operation, req_hash)
     if replay is not None:
         return HoldResult(get_hold(session, hold_id), False)
-
-    hold, debit, credit = _open_hold(session, hold_id)
-    _refuse_if_resolved(session, hold)
+    if row.h_id is None:
+        raise HoldNotFoundError(f"no hold {hold_id}", hold_id=hold_id)
+    _refuse_resolved(hold_id, row.resolved)
+    debit = AccountRef(row.d_id, row.d_code, row.d_type, row.d_currency, row.d_no_overdraft)
+    credit = AccountRef(row.c_id, row.c_code, row.c_type, row.c_currency, row.c_no_overdraft)
+    expires_at: datetime | None = row.h_expires_at
     now = clock.now()
     if outcome == "posted":
-        if hold.expires_at is not None and now >= hold.expires_at:
+        if expires_at is not None and now >= expires_at:
             raise HoldExpiredError(
-                f"hold {hold.id} expired at {hold.expires_at.isoformat()}", hold_id=hold.id
+                f"hold {hold_id} expired at {expires_at.isoformat()}", hold_id=hold_id
             )
-        posted = amount.minor if amount is not None else hold.amount_minor
-        if amount is not None and amount.currency != hold.currency:
+        posted = amount.minor if amount is not None else row.h_amount
+        if amount is not None and amount.currency != row.h_currency:
             raise CurrencyMismatchError("the amount is not in the hold's currency")
-        if posted <= 0 or posted > hold.amount_minor:
+        if posted <= 0 or posted > row.h_amount:
             raise HoldAmountError(
-                f"a hold of {hold.amount_minor} minor units can post between 1 and "
-                f"{hold.amount_minor}",
-                hold_id=hold.id,
+                f"a hold of {row.h_amount} minor units can post between 1 and {row.h_amount}",
+                hold_id=hold_id,
             )
     else:
         posted = 0
     # A hold past its deadline has expired whether or not the sweep has run yet, so
     # voiding it records the truth; the label never depends on the sweep's timing.
-    expired = hold.expires_at is not None and now >= hold.expires_at
+    expired = expires_at is not None and now >= expires_at
     recorded_outcome = "expired" if outcome == "voided" and expired else outcome
 
-    balances = lock_balances(session, [debit, credit])
-    # Re-checked under the locks: a concurrent post or void that committed first wins.
-    _refuse_if_resolved(session, hold)
-    balances[debit.id].release(hold.amount_minor)
-    balances[credit.id].release(-hold.amount_minor)
+    postgresql = connection.dialect.name == "postgresql"
+    head_read = None
+    if outcome == "posted":
+        balances, _stored, head_read = lock_for_entry(session, idempotency_key, [debit, credit])
+    else:
+        balances = lock_balances(session, [debit, credit])
+    if postgresql:
+        # Re-read after the locks: a concurrent post or void that committed first wins.
+        _refuse_resolved(hold_id, connection.execute(_RESOLVED, {"hold_id": hold_id}).scalar())
+    balances[debit.id].release(row.h_amount)
+    balances[credit.id].release(-row.h_amount)
 
     entry_id: str | None = None
     if outcome == "posted":
@@ -324,34 +366,48 @@ def resolve_hold(
             key=idempotency_key,
             req_hash=req_hash,
             operation=operation,
-            kind=hold.kind,
+            kind=row.h_kind,
             effective_on=effective_on or rome_today(clock),
-            narration=narration if narration is not None else hold.narration,
-            metadata_json=hold.metadata_json,
+            narration=narration if narration is not None else row.h_narration,
+            metadata_json=row.h_metadata,
             actor=actor,
             legs=[(debit, posted), (credit, -posted)],
-            hold_id=hold.id,
+            hold_id=hold_id,
         )
-        [view] = write_entries(session, [prepared], balances, clock=clock)
+        [view] = write_entries(session, [prepared], balances, clock=clock, head_read=head_read)
         entry_id = view.id
     else:
         store_balances(session, balances)
-        record_key(session, idempotency_key, operation, req_hash, hold_id=hold.id, created_at=now)
-    session.execute(
-        insert(HoldResolution),
-        [
-            {
-                "hold_id": hold.id,
-                "outcome": recorded_outcome,
-                "amount_minor": posted,
-                "entry_id": entry_id,
-                "resolved_at": now,
-                "actor": actor,
-            }
-        ],
+        record_key(session, idempotency_key, operation, req_hash, hold_id=hold_id, created_at=now)
+    connection.execute(
+        _INSERT_RESOLUTIONS,
+        {
+            "hold_id": hold_id,
+            "outcome": recorded_outcome,
+            "amount_minor": posted,
+            "entry_id": entry_id,
+            "resolved_at": now,
+            "actor": actor,
+        },
     )
     session.flush()
-    return HoldResult(get_hold(session, hold_id), True)
+    currency = row.h_currency
+    view_of_hold = HoldView(
+        hold_id,
+        row.h_key,
+        row.h_kind,
+        debit.code,
+        credit.code,
+        Money(row.h_amount, currency),
+        row.h_created_at,
+        expires_at,
+        row.h_narration,
+        json.loads(row.h_metadata),
+        recorded_outcome,
+        Money(posted, currency) if recorded_outcome == "posted" else None,
+        entry_id,
+    )
+    return HoldResult(view_of_hold, True)
 
 
 def expire_holds(session: Session, *, clock: Clock, limit: int = 1000) -> list[str]:

@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountLike, account_refs
-from ledger.core.balances import WorkingBalance, lock_balances, store_balances
+from ledger.core.balances import WorkingBalance, store_balances, store_balances_on
 from ledger.core.chain import canonical_json, chain_hash, entry_canonical, request_hash
 from ledger.core.clock import Clock, rome_today
+from ledger.core.dbapi import DbapiStatement
 from ledger.core.errors import (
     AccountNotFoundError,
     AlreadyReversedError,
@@ -47,15 +48,17 @@ from ledger.core.errors import (
     InvalidEntryError,
     UnbalancedEntryError,
 )
-from ledger.core.head import Head, advance_head, lock_head_for_posting
+from ledger.core.head import Head, advance_head, advance_head_on, lock_head_for_posting
 from ledger.core.models import (
     Account,
     Balance,
     IdempotencyKey,
     JournalEntry,
+    LedgerHead,
     Posting,
 )
 from ledger.core.money import Money
+from ledger.core.pending import flush_pending
 from ledger.core.periods import check_open
 from ledger.core.privacy import check_actor, refuse_personal_metadata, refuse_personal_text
 from ledger.core.storage import is_postgresql
@@ -253,6 +256,23 @@ def lookup_keys(session: Session, keys: Sequence[str]) -> dict[str, IdempotencyK
     return {r.key: r for r in rows}
 
 
+_STORED_KEYS = select(
+    IdempotencyKey.key,
+    IdempotencyKey.operation,
+    IdempotencyKey.request_hash,
+    IdempotencyKey.entry_id,
+    IdempotencyKey.hold_id,
+).where(IdempotencyKey.key.in_(bindparam("keys", expanding=True)))
+
+
+def _stored_keys(session: Session, keys: Sequence[str]) -> dict[str, KeyRecord]:
+    """`lookup_keys` through the Connection: the stored records, not ORM objects."""
+    if not keys:
+        return {}
+    rows = session.connection().execute(_STORED_KEYS, {"keys": sorted(set(keys))})
+    return {r.key: r for r in rows}
+
+
 class KeyRecord(Protocol):
     """A stored idempotency key: an `IdempotencyKey` row or a Core row of its columns."""
 
@@ -329,6 +349,37 @@ class PreparedEntry:
 _INSERT_ENTRIES = insert(JournalEntry.__table__)  # type: ignore[arg-type]
 _INSERT_POSTINGS = insert(Posting.__table__)  # type: ignore[arg-type]
 _INSERT_KEYS = insert(IdempotencyKey.__table__)  # type: ignore[arg-type]
+# SQLite: the same inserts straight through the DB-API cursor (see dbapi.py).
+_ENTRY_NAMES = (
+    "id",
+    "sequence",
+    "idempotency_key",
+    "request_hash",
+    "kind",
+    "effective_on",
+    "recorded_at",
+    "actor",
+    "narration",
+    "metadata_json",
+    "reverses_entry_id",
+    "hold_id",
+    "hash",
+)
+_KEY_NAMES = ("key", "operation", "request_hash", "entry_id", "hold_id", "created_at")
+_INSERT_ENTRIES_SQLITE = DbapiStatement.insert(
+    JournalEntry.__table__,  # type: ignore[arg-type]
+    _ENTRY_NAMES,
+)
+_INSERT_POSTINGS_SQLITE = DbapiStatement.insert(
+    Posting.__table__,  # type: ignore[arg-type]
+    ("entry_id", "leg", "account_id", "currency", "amount_minor"),
+)
+_INSERT_KEYS_SQLITE = DbapiStatement.insert(
+    IdempotencyKey.__table__,  # type: ignore[arg-type]
+    _KEY_NAMES,
+)
+
+HeadRead = tuple[Head, date | None]
 
 
 def write_entries(
@@ -337,12 +388,15 @@ def write_entries(
     balances: dict[int, WorkingBalance],
     *,
     clock: Clock,
+    head_read: HeadRead | None = None,
 ) -> list[EntryView]:
     """Apply and write prepared entries with locked `balances`; return the new entries.
 
     The caller has locked every balance the entries touch. This applies the
-    postings, checks overdrafts after each entry, takes the journal head, checks
-    periods and writes entries, postings, idempotency keys, balances and head.
+    postings, checks overdrafts after each entry, takes the journal head (unless
+    the caller read it already, with its period lock date, in this transaction's
+    write lock: `head_read`, SQLite only), checks periods and writes entries,
+    postings, idempotency keys, balances and head.
     """
     for p in prepared:
         for account, amount in p.legs:
@@ -350,7 +404,7 @@ def write_entries(
         for account, _amount in p.legs:
             balances[account.id].check_overdraft(p.key)
 
-    head, lock_date = lock_head_for_posting(session)
+    head, lock_date = head_read if head_read is not None else lock_head_for_posting(session)
     for p in prepared:
         check_open(p.effective_on, lock_date)
 
@@ -440,8 +494,16 @@ def write_entries(
         )
 
     head = Head(sequence, previous, recorded_at)
-    if entry_rows and is_postgresql(session):
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if entry_rows and dialect == "postgresql":
         _write_postgresql(session, entry_rows, posting_rows, key_rows, balances, head)
+    elif dialect == "sqlite":
+        _INSERT_ENTRIES_SQLITE.run(connection, entry_rows)
+        _INSERT_POSTINGS_SQLITE.run(connection, posting_rows)
+        _INSERT_KEYS_SQLITE.run(connection, key_rows)
+        store_balances_on(connection, balances)
+        advance_head_on(connection, head)
     else:
         if entry_rows:
             connection = session.connection()
@@ -596,7 +658,7 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *, clock: Clock) 
     An identical retry of a key returns the stored entry with created=False; a
     key repeated inside the batch is answered the same way.
     """
-    stored = lookup_keys(session, [s.idempotency_key for s in specs])
+    stored = _stored_keys(session, [s.idempotency_key for s in specs])
     fresh: list[tuple[int, EntrySpec, str]] = []
     first_in_batch: dict[str, tuple[str, int]] = {}  # key -> (request hash, index)
     replays: dict[int, str] = {}  # index -> stored entry id
@@ -626,8 +688,9 @@ def post_entries(session: Session, specs: Sequence[EntrySpec], *, clock: Clock) 
         codes = {p.account for _, s, _ in fresh for p in s.postings}
         accounts = account_refs(session, codes)
         prepared = _prepare([(s, req) for _, s, req in fresh], clock, accounts)
-        balances = lock_balances(session, list(accounts.values()))
-        written = write_entries(session, prepared, balances, clock=clock)
+        # The keys were read above; the balances and the head are locked in one statement.
+        balances, _none, head_read = lock_for_entry(session, None, list(accounts.values()))
+        written = write_entries(session, prepared, balances, clock=clock, head_read=head_read)
         created = {i: view for (i, _, _), view in zip(fresh, written, strict=True)}
 
     stored_views = load_entries(session, list(replays.values()))
@@ -649,6 +712,7 @@ def lock_with_key(
 
     One statement instead of two: the stored key, if any, comes back on every row.
     """
+    flush_pending(session)
     by_id = {a.id: a for a in accounts}
     stmt = _LOCK_WITH_KEY.with_for_update(of=Balance) if is_postgresql(session) else _LOCK_WITH_KEY
     balances: dict[int, WorkingBalance] = {}
@@ -681,12 +745,96 @@ _LOCK_WITH_KEY = (
 )
 
 
+_LOCK_WITH_KEY_AND_HEAD = (
+    select(
+        *_LOCK_WITH_KEY.selected_columns,
+        LedgerHead.last_sequence,
+        LedgerHead.last_hash,
+        LedgerHead.last_recorded_at,
+        LedgerHead.locked_through,
+    )
+    .select_from(Balance)
+    .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
+    .join(LedgerHead, LedgerHead.id == literal(1))
+    .where(Balance.account_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Balance.account_id)
+)
+
+
+# PostgreSQL: the same read in one round trip. `b` locks the balance rows in ascending
+# id; the head's row is locked by `h`'s FOR UPDATE, which only sees the head row once
+# the qualification reading `b` to its end has run, so the head is locked after every
+# balance row: the order of `head.py` (balances, then the head) holds within the one
+# statement. The period lock date is read from the head row itself (written by a close
+# under the head lock), so after waiting for a close this sees the close's date.
+_LOCK_WITH_KEY_AND_HEAD_POSTGRESQL = text(
+    """
+    WITH b AS MATERIALIZED (
+        SELECT account_id, posted_debits, posted_credits, pending_debits, pending_credits,
+            version
+        FROM balances WHERE account_id = ANY(CAST(:ids AS integer[]))
+        ORDER BY account_id FOR UPDATE
+    ), h AS (
+        SELECT last_sequence, last_hash, last_recorded_at, locked_through FROM ledger_heads
+        WHERE id = 1 AND (SELECT count(*) FROM b) >= 0
+        FOR UPDATE
+    )
+    SELECT b.account_id, b.posted_debits, b.posted_credits, b.pending_debits,
+        b.pending_credits, b.version, k.key, k.operation, k.request_hash, k.entry_id,
+        k.hold_id, h.last_sequence, h.last_hash, h.last_recorded_at, h.locked_through
+    FROM b CROSS JOIN h LEFT OUTER JOIN idempotency_keys AS k ON k.key = :key
+    ORDER BY b.account_id
+    """
+).columns(
+    last_recorded_at=LedgerHead.__table__.c.last_recorded_at.type,
+    locked_through=LedgerHead.__table__.c.locked_through.type,
+)
+
+
+def lock_for_entry(
+    session: Session, key: str | None, accounts: Sequence[AccountLike]
+) -> tuple[dict[int, WorkingBalance], KeyRecord | None, HeadRead | None]:
+    """`lock_with_key`, and the head and the period lock date, in one statement.
+
+    SQLite's BEGIN IMMEDIATE gave this transaction the database's only write lock
+    at its first statement, so the head read here cannot change before COMMIT.
+    PostgreSQL locks the balance rows in ascending id, then the head (the lock
+    order of `head.py`), in one round trip. A replay or conflict found here is
+    answered before anything is written, as before; the head stays locked to the
+    unit's end, as it would have been by the write. With `key` None no record
+    is read (a batch reads its keys first).
+    """
+    flush_pending(session)
+    connection = session.connection()
+    by_id = {a.id: a for a in accounts}
+    balances: dict[int, WorkingBalance] = {}
+    stored: KeyRecord | None = None
+    head_read: HeadRead | None = None
+    stmt = (
+        _LOCK_WITH_KEY_AND_HEAD_POSTGRESQL
+        if connection.dialect.name == "postgresql"
+        else _LOCK_WITH_KEY_AND_HEAD
+    )
+    rows = connection.execute(stmt, {"key": key, "ids": sorted(by_id)})
+    for row in rows:
+        balances[row.account_id] = WorkingBalance.of(by_id[row.account_id], row)
+        if row.key is not None:
+            stored = row
+        if head_read is None:
+            head_read = (
+                Head(row.last_sequence, row.last_hash, row.last_recorded_at),
+                row.locked_through,
+            )
+    return balances, stored, head_read
+
+
 def post_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> PostResult:
     """Post one entry in `session` (see `post_entries`): the lean path of one entry.
 
     Accounts come from the process cache, the idempotency record is read with the
     balance locks and the period lock date with the head, so an entry costs one
-    statement per table it writes plus two reads.
+    statement per table it writes plus two reads (one on SQLite, where the head is
+    read with the balances).
     """
     req = request_hash(spec.request())
     key = spec.idempotency_key
@@ -700,12 +848,12 @@ def post_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> PostResult
             raise
         assert replay.entry_id is not None
         return PostResult(load_entries(session, [replay.entry_id])[replay.entry_id], False)
-    balances, stored = lock_with_key(session, key, [a for a, _ in prepared.legs])
+    balances, stored, head_read = lock_for_entry(session, key, [a for a, _ in prepared.legs])
     replay_row = check_replay(stored, "entry", req)
     if replay_row is not None:
         assert replay_row.entry_id is not None
         return PostResult(load_entries(session, [replay_row.entry_id])[replay_row.entry_id], False)
-    [view] = write_entries(session, [prepared], balances, clock=clock)
+    [view] = write_entries(session, [prepared], balances, clock=clock, head_read=head_read)
     return PostResult(view, True)
 
 
@@ -741,9 +889,10 @@ def reverse_entry(
         "effective_on": effective_on.isoformat() if effective_on else None,
     }
     req_hash = request_hash(req)
-    replay = check_replay(
-        lookup_keys(session, [idempotency_key]).get(idempotency_key), "reversal", req_hash
-    )
+    accounts = account_refs(session, {p.account for p in original.postings})
+    # The key is read with the balance locks (and the head, in one statement).
+    balances, stored, head_read = lock_for_entry(session, idempotency_key, list(accounts.values()))
+    replay = check_replay(stored, "reversal", req_hash)
     if replay is not None:
         assert replay.entry_id is not None
         return PostResult(load_entries(session, [replay.entry_id])[replay.entry_id], False)
@@ -752,12 +901,11 @@ def reverse_entry(
             f"entry {original.sequence} is itself a reversal; post a new entry instead",
             sequence=original.sequence,
         )
-    codes = {p.account for p in original.postings}
-    accounts = account_refs(session, codes)
-    balances = lock_balances(session, list(accounts.values()))
     # Checked after the locks, so a concurrent reversal that committed first is seen.
-    existing = session.scalar(
-        select(JournalEntry.sequence).where(JournalEntry.reverses_entry_id == original.id)
+    existing = (
+        session.connection()
+        .execute(select(JournalEntry.sequence).where(JournalEntry.reverses_entry_id == original.id))
+        .scalar()
     )
     if existing is not None:
         raise AlreadyReversedError(
@@ -777,5 +925,5 @@ def reverse_entry(
         legs=[(accounts[p.account], -p.amount.minor) for p in original.postings],
         reverses_entry_id=original.id,
     )
-    [view] = write_entries(session, [prepared], balances, clock=clock)
+    [view] = write_entries(session, [prepared], balances, clock=clock, head_read=head_read)
     return PostResult(view, True)

@@ -113,6 +113,8 @@ class LedgerHead(Base):
     last_sequence: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
     last_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The last day of the latest closed month (max(periods.ends_on)), set by a close.
+    locked_through: Mapped[date | None] = mapped_column(Date)
 
 
 class JournalEntry(Base):

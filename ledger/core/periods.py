@@ -3,7 +3,8 @@
 Closing a month also closes any earlier month still open: the book has one
 lock date, the end of the latest closed month, and nothing may be dated on or
 before it afterwards. A month can be closed only once it has ended in
-Europe/Rome. Closing takes the journal head lock, so it serialises with posting.
+Europe/Rome. Closing takes the journal head lock, so it serialises with posting,
+and writes the lock date on the head row, where writers read it as they lock it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import ClosedPeriodError, InvalidPeriodError
 from ledger.core.head import lock_head
-from ledger.core.models import Period
+from ledger.core.models import LedgerHead, Period
 from ledger.core.privacy import check_actor
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -72,6 +73,9 @@ def close_period(
     current = locked_through(session)
     if current is not None and ends_on <= current:
         return PeriodClose(period, ends_on, False)
+    session.connection().execute(
+        update(LedgerHead).where(LedgerHead.id == 1).values(locked_through=ends_on)
+    )
     session.add(
         Period(
             period=period,

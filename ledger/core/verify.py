@@ -85,7 +85,9 @@ def _expected_triggers(dialect: str) -> set[str]:
     if dialect == "postgresql":
         guards = ("append_only", "no_truncate")
         return {f"{t}_{g}" for t in APPEND_ONLY_TABLES for g in guards} | {
-            "postings_balanced",
+            "postings_join_new_entries",
+            "postings_stay_balanced_on_update",
+            "postings_stay_balanced_on_delete",
             "journal_entries_balanced",
             "accounts_guard",
             "accounts_no_truncate",

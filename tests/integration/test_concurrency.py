@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import (
     AlreadyReversedError,
+    ClosedPeriodError,
     ConcurrencyError,
     HoldResolvedError,
     InsufficientFundsError,
@@ -34,6 +36,7 @@ from ledger.core.errors import (
 from ledger.core.holds import HoldSpec
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
+from ledger.core.periods import close_period
 from ledger.core.service import Ledger
 from ledger.core.storage import make_session_factory
 from ledger.core.uow import run_in_transaction
@@ -490,4 +493,65 @@ def test_retries_that_stay_contended_give_up_with_a_concurrency_error_and_no_tra
     assert len(retries(uow_log)) == 2
     assert scalar(ledger, "SELECT count(*) FROM journal_entries") == 0
     assert ledger.balance("assets:bank:intesa").posted == 0
+    assert ledger.verify().ok
+
+
+def _wait_for_a_lock_wait(ledger: Ledger) -> None:
+    """Return once a backend of this database waits for a lock (the poster behind the close)."""
+    deadline = time.monotonic() + BARRIER_TIMEOUT
+    with ledger.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the entry never waited for the close")
+
+
+@pytest.mark.parametrize("kind", ["entry", "batch", "hold_post"])
+def test_an_entry_waiting_for_a_month_being_closed_is_refused_once_the_close_commits(
+    pg_ledger, kind
+):
+    ledger = pg_ledger
+    ledger.create_account("assets:bank:intesa", "asset")
+    ledger.create_account("income:donations", "income")
+    ledger.post(transfer("before", "income:donations", "assets:bank:intesa", 1000))
+    hold = None
+    if kind == "hold_post":
+        hold = ledger.hold(
+            HoldSpec("h", "grant", "assets:bank:intesa", "income:donations", Money(300, "EUR"))
+        ).hold
+    in_may = date(2026, 5, 20)  # the clock is at 2026-06-15: May has ended
+
+    late = replace(
+        transfer("late", "income:donations", "assets:bank:intesa", 5), effective_on=in_may
+    )
+
+    def post() -> Any:
+        if kind == "entry":
+            return ledger.post(late)
+        if kind == "batch":
+            return ledger.post_batch([late])
+        assert hold is not None
+        return ledger.post_hold(hold.id, idempotency_key="late", effective_on=in_may)
+
+    with ThreadPoolExecutor(1) as pool, ledger.sessions() as closing:
+        with closing.begin():
+            close_period(closing, "2026-05", clock=ledger.clock)
+            waiting = pool.submit(post)
+            _wait_for_a_lock_wait(ledger)
+        with pytest.raises(ClosedPeriodError):
+            waiting.result(timeout=RESULT_TIMEOUT)
+    # Nothing dated into the closed month: the one entry is the one posted before.
+    assert (
+        scalar(ledger, "SELECT count(*) FROM journal_entries WHERE effective_on <= :d", d=in_may)
+        == 0
+    )
+    assert_gapless(ledger, 1)
     assert ledger.verify().ok

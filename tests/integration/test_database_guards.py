@@ -303,22 +303,44 @@ def test_an_entry_with_no_postings_is_refused_at_commit(book):
 
 
 @pytest.mark.postgres_only
-def test_a_posting_added_by_raw_sql_to_a_posted_entry_is_refused_at_commit(book):
+def test_a_posting_added_by_raw_sql_to_a_posted_entry_is_refused_at_once(book):
+    # Since 0019 a posting joins only an entry written by its own transaction; one
+    # added to a committed entry is refused by the INSERT itself, before COMMIT.
     ledger, before = book
     with ledger.engine.connect() as conn:
         trans = conn.begin()
         first = entry_id(conn, 1)
-        conn.execute(
-            text(
-                "INSERT INTO postings (entry_id, leg, account_id, currency, amount_minor) "
-                "VALUES (:e, 7, :a, 'EUR', 100)"
-            ),
-            {"e": first, "a": account_id(conn, "assets:bank:intesa")},
-        )
         with pytest.raises(IntegrityError) as caught:
-            trans.commit()
+            conn.execute(
+                text(
+                    "INSERT INTO postings (entry_id, leg, account_id, currency, amount_minor) "
+                    "VALUES (:e, 7, :a, 'EUR', 100), (:e, 8, :b, 'EUR', -100)"
+                ),
+                {
+                    "e": first,
+                    "a": account_id(conn, "assets:bank:intesa"),
+                    "b": account_id(conn, "income:donations"),
+                },
+            )
+        trans.rollback()
     assert sqlstate(caught.value) == CHECK_VIOLATION
+    assert "written in the same transaction" in str(caught.value.orig)
     assert_books_intact(ledger, before)
+
+
+@pytest.mark.postgres_only
+def test_postings_updated_out_of_balance_behind_a_dropped_append_only_trigger_are_refused(book):
+    ledger, before = book
+    with ledger.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER postings_append_only ON postings"))
+    exc = refused_now(
+        ledger,
+        "UPDATE postings SET amount_minor = amount_minor + 1 "
+        "WHERE entry_id = (SELECT id FROM journal_entries WHERE sequence = 1) AND leg = 0",
+    )
+    assert sqlstate(exc) == CHECK_VIOLATION
+    assert "does not balance" in str(exc.orig)
+    assert snapshot(ledger) == before
 
 
 # --------------------------------------------------------------------------- I2

@@ -293,7 +293,7 @@ DROPPABLE = {
     "postgresql": [
         "postings_append_only",
         "journal_entries_append_only",
-        "postings_balanced",
+        "postings_join_new_entries",
         "postings_no_truncate",
     ],
     "sqlite": [
@@ -334,7 +334,9 @@ def test_a_tamper_hidden_by_dropping_a_trigger_reports_both_the_sequence_and_i2(
         if backend == "postgresql":
             # The balance trigger is silenced too, or COMMIT would refuse the change.
             conn.execute(text(f"DROP TRIGGER {trigger} ON postings"))
-            conn.execute(text("ALTER TABLE postings DISABLE TRIGGER postings_balanced"))
+            conn.execute(
+                text("ALTER TABLE postings DISABLE TRIGGER postings_stay_balanced_on_update")
+            )
         else:
             conn.execute(text(f"DROP TRIGGER {trigger}"))
         conn.execute(

@@ -1,0 +1,241 @@
+"""The engine writes last (issue 14, part 2; docs/journal-writes.md section 2): a first,
+opt-in step.
+
+`defer_entry` decides at the call everything a caller may want to catch (the spec's
+validation, a replay or a conflict of its key, an overdraft of a no-overdraft
+account, a closed period as of the call) and registers a **journal intent**; the
+entry, its postings and key, the balances and the head are written by a hook just
+before the unit's COMMIT, so the head and the shared (class D) balance rows are
+held for the last statements only, not for the rest of the unit.
+
+- **Class C rows** (accounts flagged `no_overdraft`) are locked at the call, in
+  ascending id, and kept locked to COMMIT: the overdraft is decided there, against
+  the rows as locked plus the unit's earlier intents.
+- **Class D rows** (all others) are neither read nor locked at the call; at the
+  flush they are locked in ascending id, then the head (one statement,
+  `journal.lock_for_entry`), and everything is written as by `write_entries`,
+  which checks the period under the head lock again and every range.
+- A refusal found only at the flush (a month closed by a concurrent unit between
+  the call and COMMIT, a total past `MAX_MINOR`, a key taken by a concurrent unit)
+  is raised by the COMMIT and rolls the whole unit back (I10); a unit of work
+  retries the last one as before (`uow.py`).
+- Any other engine write or lock in the unit (`post_entry`, holds, balances)
+  first flushes the pending intents ("early flush", counted in
+  `session.info[EARLY_FLUSHES]`), so the two paths never overwrite each other;
+  so does `EntryRef.entry`, the `EntryView` with its sequence and hash.
+- A savepoint rolled back drops the intents registered inside it and forgets the
+  class C rows it locked (their locks went with it).
+
+Nothing in the domain calls this yet; the hot paths move to it one at a time
+(docs/journal-writes.md 2.3). Not built yet: the shared period lock that would
+surface a concurrent close at the call rather than at COMMIT, and the guard
+against a commit that bypasses the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
+
+from ledger.core.accounts import AccountLike, account_refs
+from ledger.core.balances import WorkingBalance
+from ledger.core.chain import request_hash
+from ledger.core.clock import Clock
+from ledger.core.errors import IdempotencyConflictError
+from ledger.core.journal import (
+    EntrySpec,
+    EntryView,
+    PreparedEntry,
+    _prepare,
+    _stored_keys,
+    check_replay,
+    load_entries,
+    lock_for_entry,
+    lock_with_key,
+    write_entries,
+)
+from ledger.core.models import LedgerHead
+from ledger.core.pending import FLUSH_JOURNAL
+from ledger.core.periods import check_open
+
+INTENTS = "ledger.journal.intents"
+CHECKED = "ledger.journal.checked_rows"
+MARKS = "ledger.journal.intent_marks"
+EARLY_FLUSHES = "ledger.journal.early_flushes"
+
+
+@dataclass
+class JournalIntent:
+    """An entry decided at its call, written just before COMMIT."""
+
+    prepared: PreparedEntry
+    clock: Clock
+    view: EntryView | None = None
+
+
+@dataclass
+class EntryRef:
+    """What `defer_entry` returns: the entry's key and whether the call created it.
+
+    `entry` is the written entry (sequence, hash, time); reading it before COMMIT
+    writes the unit's pending intents at once (an early flush).
+    """
+
+    idempotency_key: str
+    created: bool
+    _session: Session | None = field(default=None, repr=False)
+    _intent: JournalIntent | None = field(default=None, repr=False)
+    _stored: EntryView | None = field(default=None, repr=False)
+
+    @property
+    def entry(self) -> EntryView:
+        if self._stored is not None:
+            return self._stored
+        assert self._intent is not None and self._session is not None
+        if self._intent.view is None:
+            self._session.info[EARLY_FLUSHES] = self._session.info.get(EARLY_FLUSHES, 0) + 1
+            flush_journal(self._session)
+        assert self._intent.view is not None, "the unit rolled back before its entry was written"
+        return self._intent.view
+
+
+_LOCK_DATE = select(LedgerHead.locked_through).where(LedgerHead.id == 1)
+
+
+def defer_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> EntryRef:
+    """Decide an entry now and write it just before the unit's COMMIT (see the module)."""
+    # This call's own locks must not write the unit's earlier intents.
+    session.info.pop(FLUSH_JOURNAL, None)
+    try:
+        return _defer(session, spec, clock)
+    finally:
+        if session.info.get(INTENTS):
+            session.info[FLUSH_JOURNAL] = flush_journal
+
+
+def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
+    req = request_hash(spec.request())
+    key = spec.idempotency_key
+    intents: list[JournalIntent] = session.info.setdefault(INTENTS, [])
+    for earlier in intents:
+        if earlier.prepared.key == key:
+            if earlier.prepared.req_hash != req or earlier.prepared.operation != "entry":
+                raise IdempotencyConflictError(
+                    f"idempotency key {key!r} was used in this unit for a different request; "
+                    "nothing was written",
+                    idempotency_key=key,
+                )
+            return EntryRef(key, False, session, earlier)
+    accounts = account_refs(session, {p.account for p in spec.postings})
+    [prepared] = _prepare([(spec, req)], clock, accounts)
+    checked: dict[int, WorkingBalance] = session.info.setdefault(CHECKED, {})
+    to_lock = [a for a in accounts.values() if a.no_overdraft and a.id not in checked]
+    connection = session.connection()
+    if to_lock:
+        locked, stored = lock_with_key(session, key, to_lock)
+    else:
+        locked, stored = {}, _stored_keys(session, [key]).get(key)
+    replay = check_replay(stored, "entry", req)
+    if replay is not None:
+        assert replay.entry_id is not None
+        view = load_entries(session, [replay.entry_id])[replay.entry_id]
+        checked.update(locked)
+        return EntryRef(key, False, _stored=view)
+    check_open(prepared.effective_on, connection.execute(_LOCK_DATE).scalar())
+    # The overdraft, on copies: the locked rows plus every intent of the unit and this one.
+    projected = {i: replace(b) for i, b in {**checked, **locked}.items()}
+    for intent in [*intents, JournalIntent(prepared, clock)]:
+        for account, amount in intent.prepared.legs:
+            if account.id in projected:
+                projected[account.id].post(amount)
+    for account, _amount in prepared.legs:
+        if account.id in projected:
+            projected[account.id].check_overdraft(key)
+    checked.update(locked)
+    intent = JournalIntent(prepared, clock)
+    intents.append(intent)
+    return EntryRef(key, True, session, intent)
+
+
+def flush_journal(session: Session) -> None:
+    """Write the unit's pending intents now: class D rows, then the head, then the rest."""
+    session.info.pop(FLUSH_JOURNAL, None)
+    intents: list[JournalIntent] = session.info.get(INTENTS, [])
+    if not intents:
+        return
+    session.info[INTENTS] = []
+    checked: dict[int, WorkingBalance] = session.info.setdefault(CHECKED, {})
+    deferred: dict[int, AccountLike] = {}
+    for intent in intents:
+        for account, _amount in intent.prepared.legs:
+            if account.id not in checked:
+                deferred[account.id] = account
+    locked, _none, head_read = lock_for_entry(session, None, list(deferred.values()))
+    balances = {**checked, **locked}
+    views = write_entries(
+        session,
+        [i.prepared for i in intents],
+        balances,
+        clock=intents[-1].clock,
+        head_read=head_read,
+    )
+    for intent, view in zip(intents, views, strict=True):
+        intent.view = view
+    # The rows stay locked to COMMIT; a later call reads them again (the immediate
+    # path may change them meanwhile).
+    session.info.pop(CHECKED, None)
+
+
+def pending(session: Session) -> Sequence[JournalIntent]:
+    """The intents not written yet."""
+    intents: list[JournalIntent] = session.info.get(INTENTS, [])
+    return tuple(intents)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_last(session: Session) -> None:
+    # A savepoint's release is not the unit's COMMIT.
+    if session.get_nested_transaction() is not None:
+        return
+    if session.info.get(INTENTS):
+        session.flush()  # the domain's own rows first
+        flush_journal(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks: dict[int, tuple[int, int]] = session.info.setdefault(MARKS, {})
+        marks[id(transaction)] = (
+            len(session.info.get(INTENTS, [])),
+            len(session.info.get(CHECKED, {})),
+        )
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop(session: Session, previous: SessionTransaction) -> None:
+    marks: dict[int, tuple[int, int]] = session.info.get(MARKS, {})
+    mark = marks.pop(id(previous), None) if previous.nested else None
+    if mark is None:
+        if not previous.nested:
+            _clear(session)
+        return
+    intents: list[JournalIntent] = session.info.get(INTENTS, [])
+    del intents[mark[0] :]
+    checked: dict[int, WorkingBalance] = session.info.get(CHECKED, {})
+    for account_id in list(checked)[mark[1] :]:
+        del checked[account_id]  # locked inside the savepoint: its locks are gone
+
+
+@event.listens_for(Session, "after_commit")
+def _done(session: Session) -> None:
+    if session.get_nested_transaction() is None:
+        _clear(session)
+
+
+def _clear(session: Session) -> None:
+    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL):
+        session.info.pop(name, None)

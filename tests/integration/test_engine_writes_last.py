@@ -1,0 +1,238 @@
+"""The engine writes last (issue 14, part 2, first step): `intents.defer_entry`.
+
+An entry is decided at the call (replay, conflict, overdraft of a checked account,
+closed period) and written with the head just before the unit's COMMIT. Whatever
+fails at that last moment rolls the whole unit back (I10), the domain's rows
+included, and a month closed while the unit ran is refused at its COMMIT.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from ledger.core.accounts import create_account
+from ledger.core.errors import (
+    BalanceOutOfRangeError,
+    ClosedPeriodError,
+    IdempotencyConflictError,
+    InsufficientFundsError,
+)
+from ledger.core.intents import EARLY_FLUSHES, EntryRef, defer_entry, pending
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.models import Account
+from ledger.core.money import MAX_MINOR, Money
+from ledger.core.service import Ledger
+from ledger.core.storage import READ_ONLY_OPTION
+from ledger.core.uow import unit_of_work
+
+CASH = "assets:cash"
+GIFTS = "income:gifts"
+FUND = "assets:fund:cash"  # no overdraft: a checked (class C) row
+
+
+def eur(minor: int) -> Money:
+    return Money(minor, "EUR")
+
+
+def move(key: str, debit: str, credit: str, minor: int, day: date | None = None) -> EntrySpec:
+    return EntrySpec(
+        key,
+        "transfer",
+        [PostingSpec(debit, eur(minor)), PostingSpec(credit, eur(-minor))],
+        effective_on=day,
+    )
+
+
+@pytest.fixture
+def book(ledger: Ledger) -> Iterator[Ledger]:
+    ledger.create_account(CASH, "asset")
+    ledger.create_account(GIFTS, "income")
+    ledger.create_account(FUND, "asset", no_overdraft=True)
+    ledger.post(move("seed", FUND, GIFTS, 1000, date(2026, 6, 1)))
+    yield ledger
+
+
+def entries(ledger: Ledger) -> list[tuple[int, str]]:
+    # Read-only (a deferred BEGIN on SQLite), so it may read while a unit writes.
+    with ledger.engine.connect().execution_options(**{READ_ONLY_OPTION: True}) as conn:
+        rows = conn.execute(
+            text("SELECT sequence, idempotency_key FROM journal_entries ORDER BY sequence")
+        )
+        return [(r.sequence, r.idempotency_key) for r in rows]
+
+
+def has_account(ledger: Ledger, code: str) -> bool:
+    with ledger.engine.connect() as conn:
+        return conn.execute(select(Account.id).where(Account.code == code)).first() is not None
+
+
+def test_deferred_entries_are_written_at_commit_in_call_order_and_verify(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        create_account(
+            session, "expenses:rent", "expense", clock=book.clock
+        )  # the domain's own row
+        first = defer_entry(session, move("a", CASH, GIFTS, 300), clock=book.clock)
+        second = defer_entry(session, move("b", "expenses:rent", FUND, 200), clock=book.clock)
+        assert [i.prepared.key for i in pending(session)] == ["a", "b"]
+        assert entries(book) == [(1, "seed")]  # nothing of the journal written yet
+    assert entries(book) == [(1, "seed"), (2, "a"), (3, "b")]
+    assert (first.entry.sequence, second.entry.sequence) == (2, 3)
+    assert book.balance(FUND).available == 800
+    assert book.balance(CASH).posted == 300
+    assert book.verify().ok
+
+
+def test_a_replay_and_a_conflict_are_answered_at_the_call(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        made = defer_entry(session, move("k", CASH, GIFTS, 300), clock=book.clock)
+        again = defer_entry(session, move("k", CASH, GIFTS, 300), clock=book.clock)
+        assert made.created and not again.created
+        with pytest.raises(IdempotencyConflictError):
+            defer_entry(session, move("k", CASH, GIFTS, 301), clock=book.clock)
+        with pytest.raises(IdempotencyConflictError):
+            defer_entry(session, move("seed", CASH, GIFTS, 5), clock=book.clock)
+        stored = defer_entry(
+            session, move("seed", FUND, GIFTS, 1000, date(2026, 6, 1)), clock=book.clock
+        )
+        assert not stored.created and stored.entry.sequence == 1
+    assert entries(book) == [(1, "seed"), (2, "k")]
+    assert book.verify().ok
+
+
+def test_an_overdraft_of_a_checked_account_counts_the_unit_s_earlier_intents(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        defer_entry(session, move("out-1", CASH, FUND, 600), clock=book.clock)
+        with pytest.raises(InsufficientFundsError):
+            defer_entry(session, move("out-2", CASH, FUND, 401), clock=book.clock)
+        defer_entry(session, move("out-3", CASH, FUND, 400), clock=book.clock)
+    assert [k for _, k in entries(book)] == ["seed", "out-1", "out-3"]
+    assert book.balance(FUND).available == 0
+    assert book.verify().ok
+
+
+def test_a_closed_month_is_refused_at_the_call(book: Ledger) -> None:
+    book.clock.instant += timedelta(minutes=1)  # type: ignore[attr-defined]
+    book.close_period("2026-05")
+    with unit_of_work(book.sessions) as session:
+        with pytest.raises(ClosedPeriodError):
+            defer_entry(session, move("may", CASH, GIFTS, 5, date(2026, 5, 31)), clock=book.clock)
+        defer_entry(session, move("june", CASH, GIFTS, 5, date(2026, 6, 2)), clock=book.clock)
+    assert [k for _, k in entries(book)] == ["seed", "june"]
+
+
+def test_an_error_raised_by_the_write_before_commit_rolls_the_whole_unit_back(
+    book: Ledger,
+) -> None:
+    most = Money(MAX_MINOR, "EUR")
+    book.create_account("assets:big", "asset")
+    book.create_account("income:big", "income")
+    book.post(
+        EntrySpec(
+            "max", "donation", [PostingSpec("assets:big", most), PostingSpec("income:big", -most)]
+        )
+    )
+    before = entries(book)
+    # assets:big is a deferred (class D) row: its range is checked only when it is
+    # written, by the hook before COMMIT, after the domain's row was already flushed.
+    with pytest.raises(BalanceOutOfRangeError), unit_of_work(book.sessions) as session:
+        create_account(session, "expenses:never", "expense", clock=book.clock)
+        defer_entry(session, move("one-cent-more", "assets:big", GIFTS, 1), clock=book.clock)
+        defer_entry(session, move("fine", "expenses:never", FUND, 5), clock=book.clock)
+    assert entries(book) == before  # I10: nothing of the unit, neither entry ...
+    assert not has_account(book, "expenses:never")  # ... nor the domain's row
+    assert book.balance(FUND).available == 1000
+    assert book.verify().ok
+
+
+def test_a_savepoint_rolled_back_takes_its_intents_with_it(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        defer_entry(session, move("kept", CASH, GIFTS, 100), clock=book.clock)
+        nested = session.begin_nested()
+        defer_entry(session, move("dropped", CASH, FUND, 900), clock=book.clock)
+        nested.rollback()
+        # The savepoint's reservation of the fund is gone with it.
+        defer_entry(session, move("after", CASH, FUND, 1000), clock=book.clock)
+    assert [k for _, k in entries(book)] == ["seed", "kept", "after"]
+    assert book.balance(FUND).available == 0
+    assert book.verify().ok
+
+
+def test_the_immediate_path_in_the_same_unit_writes_the_intents_first(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        deferred = defer_entry(session, move("deferred", CASH, FUND, 700), clock=book.clock)
+        now = post_entry(session, move("now", CASH, FUND, 300), clock=book.clock)
+        assert not pending(session)
+        assert now.entry.sequence == 3
+        assert session.info.get(EARLY_FLUSHES, 0) == 0
+        assert deferred.entry.sequence == 2  # written already: no flush needed
+        with pytest.raises(InsufficientFundsError):
+            defer_entry(session, move("one-more", CASH, FUND, 1), clock=book.clock)
+    assert book.balance(FUND).available == 0
+    assert book.verify().ok
+
+
+def test_reading_the_sequence_before_commit_writes_the_intents_then(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        ref = defer_entry(session, move("early", CASH, GIFTS, 100), clock=book.clock)
+        assert ref.entry.sequence == 2
+        assert session.info[EARLY_FLUSHES] == 1
+        later = defer_entry(session, move("later", CASH, GIFTS, 100), clock=book.clock)
+    assert later.entry.sequence == 3
+    assert book.verify().ok
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+def _other_unit(book: Ledger, work: Any) -> threading.Thread:
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the other unit waited for the deferring one"
+    return thread
+
+
+@pytest.mark.postgres_only
+def test_a_unit_with_a_deferred_entry_does_not_hold_the_head_until_its_commit(
+    pg_ledger: Ledger,
+) -> None:
+    book = pg_ledger
+    book.create_account(CASH, "asset")
+    book.create_account(GIFTS, "income")
+    done: list[int] = []
+    with unit_of_work(book.sessions) as session:
+        ref: EntryRef = defer_entry(session, move("slow", CASH, GIFTS, 5), clock=book.clock)
+        # Another writer, on the same accounts, posts and commits meanwhile: neither
+        # the head nor the deferred (class D) rows are locked before this COMMIT.
+        _other_unit(
+            book, lambda: done.append(book.post(move("fast", CASH, GIFTS, 7)).entry.sequence)
+        )
+    assert done == [1]
+    assert ref.entry.sequence == 2
+    assert book.balance(CASH).posted == 12
+    assert book.verify().ok
+
+
+@pytest.mark.postgres_only
+def test_a_month_closed_while_a_unit_runs_refuses_its_entry_and_its_rows_at_commit(
+    pg_ledger: Ledger,
+) -> None:
+    book = pg_ledger
+    book.create_account(CASH, "asset")
+    book.create_account(GIFTS, "income")
+    closed: list[object] = []
+    session: Session
+    with pytest.raises(ClosedPeriodError), unit_of_work(book.sessions) as session:
+        create_account(session, "expenses:may", "expense", clock=book.clock)
+        defer_entry(session, move("may", CASH, GIFTS, 5, date(2026, 5, 20)), clock=book.clock)
+        # May is still open at the call; another unit closes it before this COMMIT.
+        _other_unit(book, lambda: closed.append(book.close_period("2026-05")))
+    assert closed
+    assert entries(book) == []
+    assert not has_account(book, "expenses:may")
+    assert book.verify().ok
