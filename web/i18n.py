@@ -92,6 +92,9 @@ DOMAIN_MESSAGES = {
     # the administration pages (web/admin/)
     ("invalid_person", "roles"): _l("Ogni utente deve avere almeno un ruolo."),
     ("not_allowed", "user"): _l("Non puoi disattivare il tuo stesso account."),
+    ("not_allowed", "roles"): _l(
+        "Non puoi togliere a te stesso il ruolo di amministratore: lo fa un altro amministratore."
+    ),
     ("user_not_found", "email"): _l("Nessun utente con questa e-mail."),
     ("role_missing", "email"): _l(
         "Questo utente non ha il ruolo di referente di fondazione: assegnaglielo prima."

@@ -380,8 +380,10 @@ def change_roles(
     """Grant `added` and take away `removed` roles of the user with this e-mail.
 
     A role both added and removed, an unknown role or taking the last one away
-    is InvalidPersonError; an unknown e-mail is UserNotFoundError. A change
-    that changes nothing writes nothing (`created` false).
+    is InvalidPersonError; an unknown e-mail is UserNotFoundError; an admin taking
+    the admin role away from themselves is NotAllowedError (another admin does it,
+    so the organisation is never left without one by a slip). A change that changes
+    nothing writes nothing (`created` false).
     """
     claim = begin(session, CHANGE_ROLES, origin, clock=clock)
     adding, removing = set(added), set(removed)
@@ -391,6 +393,10 @@ def change_roles(
     user = service.get_user_by_email(session, email)
     before = set(user.roles)
     after = (before | adding) - removing
+    if origin.user_id is not None and origin.user_id == user.id and "admin" in before - after:
+        raise NotAllowedError(
+            "an admin cannot take the admin role away from themselves", field="roles"
+        )
     if after == before:
         return Outcome(user, created=False)
     service.set_roles(user, after)

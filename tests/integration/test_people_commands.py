@@ -650,6 +650,26 @@ def test_a_user_cannot_deactivate_their_own_account(ledger):
     assert ledger.read(lambda s: s.get(User, user_id).active) is True
 
 
+def test_an_admin_cannot_take_the_admin_role_away_from_themselves_but_another_admin_can(ledger):
+    user_id = create(ledger).value.id
+    ledger.run(
+        lambda s: commands.change_roles(
+            s, "anna.rossi@example.it", added=["admin"], origin=CONSOLE, clock=ledger.clock
+        )
+    )
+    themselves = Origin(channel="web", user_id=user_id, source="203.0.113.9")
+
+    def demote(origin: Origin) -> Any:
+        return lambda s: commands.change_roles(
+            s, "anna.rossi@example.it", removed=["admin"], origin=origin, clock=ledger.clock
+        )
+
+    refused_with_nothing_written(ledger, NotAllowedError, demote(themselves))
+    assert "admin" in ledger.read(lambda s: s.get(User, user_id).roles)
+    ledger.run(demote(CONSOLE))
+    assert "admin" not in ledger.read(lambda s: s.get(User, user_id).roles)
+
+
 def test_a_token_is_issued_with_one_event_and_never_to_a_deactivated_user(ledger):
     user_id = create(ledger).value.id
 

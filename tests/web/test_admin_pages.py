@@ -172,6 +172,20 @@ def test_an_admin_cannot_deactivate_their_own_account(admin: FlaskClient, ledger
     assert "user.deactivate" not in actions(ledger)
 
 
+def test_an_admin_cannot_take_the_admin_role_away_from_themselves(
+    admin: FlaskClient, ledger: Ledger
+):
+    own = ledger.read(lambda s: find_user_by_email(s, ADMIN).id)  # type: ignore[union-attr]
+    page = f"/admin/utenti/{own}"
+    response = form_post(admin, f"{page}/ruoli", {"roles": "treasurer"}, page=page)
+    assert response.status_code == 422
+    assert "Non puoi togliere a te stesso il ruolo di amministratore" in response.get_data(
+        as_text=True
+    )
+    assert "admin" in roles_of(ledger, ADMIN)
+    assert "user.roles" not in actions(ledger)
+
+
 def test_an_unknown_user_is_a_404(admin: FlaskClient):
     assert admin.get("/admin/utenti/999").status_code == 404
 
