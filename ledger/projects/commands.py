@@ -28,7 +28,9 @@ from ledger.projects import expenses, figurative, money_in, service
 from ledger.projects.errors import FourEyesError
 from ledger.projects.expenses import AllocationSpec, Expense
 from ledger.projects.figurative import Figurative
-from ledger.projects.getters import get_organisation, get_project, get_version
+from ledger.people.errors import NotAllowedError
+from ledger.people.models import User
+from ledger.projects.getters import STAFF_ROLES, get_organisation, get_project, get_version
 from ledger.projects.models import (
     BudgetVersion,
     OrganisationMember,
@@ -63,6 +65,22 @@ def _user(origin: Origin) -> int:
             "Questo atto richiede una persona identificata (regola dei quattro occhi)."
         )
     return origin.user_id
+
+
+def _treasury(session: Session, origin: Origin, act: str) -> None:
+    """Acts that decide what money a project receives or what its volunteers' time is
+    worth (linking a campaign, paying a campaign out, the rate table shared by every
+    project) belong to the treasury: a treasurer or an admin, or an operator at the
+    console. A project's own staff may propose a payout, never link a campaign or pay
+    one: two colleagues of one project could otherwise move any campaign's donations
+    and matches into it (security review, 2026-12-07)."""
+    if origin.user_id is None:
+        if origin.channel == "cli":
+            return
+        raise NotAllowedError(f"{act}: serve una persona della tesoreria o dell'amministrazione.")
+    user = session.get(User, origin.user_id)
+    if user is None or not user.active or not user.roles & STAFF_ROLES:
+        raise NotAllowedError(f"{act}: solo la tesoreria o l'amministrazione.")
 
 
 def create_organisation(
@@ -546,6 +564,7 @@ def link_campaign(
     )
     if claim.earlier is not None:
         return claim.replay(campaign_id)
+    _treasury(session, origin, "Collegare una campagna a un progetto")
     money_in.link_campaign(session, project_id, campaign_id, clock=clock)
     return claim.done(campaign_id, subject_id=project_id, details={"campaign": campaign_id})
 
@@ -600,8 +619,10 @@ def pay_payout(
     )
     if claim.earlier is not None:
         return claim.replay(_received(dict(claim.earlier.result)))
+    payer = _user(origin)
+    _treasury(session, origin, "Eseguire il versamento di una campagna")
     received = money_in.pay_payout(
-        session, receipt_id, paid_by_user_id=_user(origin), clock=clock, actor=origin.actor
+        session, receipt_id, paid_by_user_id=payer, clock=clock, actor=origin.actor
     )
     return claim.done(
         received,
@@ -642,6 +663,7 @@ def set_volunteer_rate(
         rate = session.get(VolunteerRate, claim.earlier.id)
         assert rate is not None
         return claim.replay(rate)
+    _treasury(session, origin, "Modificare la tabella delle tariffe del volontariato")
     rate = figurative.set_rate(
         session,
         role=role,

@@ -221,3 +221,62 @@ def test_released_matching_money_is_paid_out_with_the_escrow_in_one_entry(ledger
     }
     assert ledger.balance(match).posted == 0
     assert entry.metadata == {"project_id": p, "campaign_id": campaign_id, "receipt_id": receipt}
+
+
+def test_a_projects_own_staff_cannot_link_a_campaign_or_pay_it_out(ledger, clock):
+    """The attack of the security review (2026-12-07): two project staff of the lead
+    organisation linked any campaign of the instance to their project, proposed its
+    payout and paid it to themselves. Linking and paying are the treasury's acts; a
+    project's staff may only propose. Refused with nothing written."""
+    from ledger.commands import Origin
+    from ledger.people.errors import NotAllowedError
+    from tests.integration.projects_world import user
+
+    world = build_world(ledger, clock)
+    p = world.project
+    campaign_id = _succeeded_campaign(ledger, clock)
+
+    def staff_of_the_lead(session, email):
+        member = user(session, email, ["project_staff"], clock.now())
+        commands.add_organisation_member(
+            session,
+            organisation_id=world.lead,
+            user_id=member,
+            origin=Origin.command_line(),
+            clock=clock,
+        )
+        return Origin(channel="web", user_id=member)
+
+    one = ledger.run(lambda s: staff_of_the_lead(s, "uno@progetto.example.org"))
+    two = ledger.run(lambda s: staff_of_the_lead(s, "due@progetto.example.org"))
+    before = footprint(ledger)
+    with pytest.raises(NotAllowedError):
+        ledger.run(lambda s: commands.link_campaign(s, p, campaign_id, origin=one, clock=clock))
+    assert footprint(ledger) == before
+    ledger.run(
+        lambda s: commands.link_campaign(s, p, campaign_id, origin=world.origin(), clock=clock)
+    )
+    receipt = ledger.run(
+        lambda s: commands.propose_payout(s, p, campaign_id, origin=one, clock=clock)
+    ).value
+    before = footprint(ledger)
+    with pytest.raises(NotAllowedError):
+        ledger.run(lambda s: commands.pay_payout(s, receipt, origin=two, clock=clock))
+    assert footprint(ledger) == before
+    assert ledger.balance(campaign_accounts.escrow(campaign_id)).posted == eur("150.00")
+    paid = ledger.run(
+        lambda s: commands.pay_payout(s, receipt, origin=world.origin(), clock=clock)
+    ).value
+    assert paid.amount_minor == eur("150.00")
+    with pytest.raises(NotAllowedError):
+        ledger.run(
+            lambda s: commands.set_volunteer_rate(
+                s,
+                role="cuoco",
+                hourly_minor=eur("999.00"),
+                valid_from=date(2026, 1, 1),
+                origin=two,
+                clock=clock,
+            )
+        )
+    assert ledger.verify().ok

@@ -33,6 +33,7 @@ from ledger.projects.getters import budget_in_force, version_rows, versions_of
 from ledger.projects.models import (
     FigurativeItem,
     Project,
+    ProjectCampaign,
     ProjectDocument,
     ProjectOrganisation,
     ProjectReceipt,
@@ -82,6 +83,9 @@ def bene(ledger: Ledger) -> dict[str, Any]:
         "stranger": make_user(
             ledger, "altrove@progetti.example.org", ["foundation_officer"], totp_secret=SECRET
         ),
+        "treasurer": make_user(
+            ledger, "tesoreria@progetti.example.org", ["treasurer"], totp_secret=SECRET
+        ),
     }
     origin = Origin.command_line()
     for who, organisation in (
@@ -123,6 +127,7 @@ def as_user(app: Any, ledger: Ledger, who: str, *, step: int = 0) -> FlaskClient
         "partner": "caritas@progetti.example.org",
         "officer": "cariplo@progetti.example.org",
         "stranger": "altrove@progetti.example.org",
+        "treasurer": "tesoreria@progetti.example.org",
     }[who]
     code = None if who == "partner" else totp_code(ledger, SECRET, step)
     response = sign_in(client, email, code=code)
@@ -539,9 +544,9 @@ def test_a_partners_cash_and_goods_in_kind_are_recorded(app, ledger, bene):
 
 def test_linking_an_unknown_campaign_is_refused_on_the_form(app, ledger, bene):
     project = bene["project"]
-    staff = as_user(app, ledger, "staff")
+    treasurer = as_user(app, ledger, "treasurer")
     response = post(
-        staff,
+        treasurer,
         f"/progetti/{project}/entrate",
         f"/progetti/{project}/entrate/campagne",
         {"campaign": "999"},
@@ -554,17 +559,17 @@ def test_volunteer_hours_are_valued_at_the_rate_of_the_role_and_the_rate_table_g
     app, ledger, bene
 ):
     project = bene["project"]
-    staff = as_user(app, ledger, "staff")
     rates = "/progetti/tariffe-volontariato"
     before = count(ledger, VolunteerRate)
     added = post(
-        staff,
+        as_user(app, ledger, "treasurer"),
         rates,
         rates,
         {"role": "cuoco", "hourly": "14,00", "valid_from": "2026-01-01", "basis": "CCNL turismo"},
     )
     assert added.status_code == 303
     assert count(ledger, VolunteerRate) == before + 1
+    staff = as_user(app, ledger, "staff")
     person = ledger.read(
         lambda s: s.scalar(
             select(FigurativeItem.person_id).where(FigurativeItem.person_id.is_not(None)).limit(1)
@@ -683,7 +688,9 @@ def test_the_pages_speak_italian_and_english(app, ledger, bene):
         assert '<html lang="en">' in response.get_data(as_text=True), url
 
 
-def test_a_linked_campaign_is_paid_out_to_the_project_by_a_second_person(app, ledger, bene):
+def test_a_linked_campaign_is_paid_out_to_the_project_by_the_treasury_not_by_its_proposer(
+    app, ledger, bene
+):
     from datetime import timedelta
 
     from ledger.campaigns import commands as campaign_commands
@@ -692,11 +699,17 @@ def test_a_linked_campaign_is_paid_out_to_the_project_by_a_second_person(app, le
     project = bene["project"]
     campaign = new_campaign(ledger, goal="100.00")
     cash_gift(ledger, campaign, "150.00", "gift-pagine")
-    staff = as_user(app, ledger, "staff")
     money = f"/progetti/{project}/entrate"
-    linked = post(
-        staff, money, f"/progetti/{project}/entrate/campagne", {"campaign": str(campaign)}
-    )
+    link = f"/progetti/{project}/entrate/campagne"
+    # The attack (security review, 2026-12-07): a project's own staff linked any
+    # campaign of the instance to their project, and two colleagues proposed and paid
+    # its escrow and matches into it. Linking and paying are the treasury's.
+    staff = as_user(app, ledger, "staff")
+    assert post(staff, money, link, {"campaign": str(campaign)}).status_code == 403
+    assert ledger.read(lambda s: s.get(ProjectCampaign, campaign)) is None
+    assert f'action="{link}"' not in staff.get(money).get_data(as_text=True)
+    treasurer = as_user(app, ledger, "treasurer")
+    linked = post(treasurer, money, link, {"campaign": str(campaign)})
     assert linked.status_code == 303, linked.get_data(as_text=True)[:2000]
     ledger.clock.instant += timedelta(days=31)
     ledger.run(
@@ -711,13 +724,12 @@ def test_a_linked_campaign_is_paid_out_to_the_project_by_a_second_person(app, le
         lambda s: s.scalar(select(ProjectReceipt.id).where(ProjectReceipt.campaign_id == campaign))
     )
     pay = f"/progetti/{project}/entrate/versamenti/{receipt}/paga"
-    refused = post(staff, money, pay, {})
-    assert refused.status_code == 422
-    assert "non può anche pagarlo" in refused.get_data(as_text=True)
+    assert post(staff, money, pay, {}).status_code == 403
+    assert post(as_user(app, ledger, "second"), money, pay, {}).status_code == 403
     status = ledger.read(lambda s: s.get(ProjectReceipt, receipt).status)
     assert status == "proposed"
-    second = as_user(app, ledger, "second")
-    assert post(second, money, pay, {}).status_code == 303
+    treasurer = as_user(app, ledger, "treasurer", step=1)
+    assert post(treasurer, money, pay, {}).status_code == 303
     paid = ledger.read(
         lambda s: (
             s.get(ProjectReceipt, receipt).status,
@@ -725,6 +737,30 @@ def test_a_linked_campaign_is_paid_out_to_the_project_by_a_second_person(app, le
         )
     )
     assert paid == ("paid", eur("150.00"))
+
+
+def test_project_staff_cannot_change_the_volunteer_rate_table(app, ledger, bene):
+    # The attack: project staff raised a role's rate, inflating every project's
+    # volunteer co-financing in the funders' reports.
+    rates = "/progetti/tariffe-volontariato"
+    staff = as_user(app, ledger, "staff")
+    before = count(ledger, VolunteerRate)
+    page = staff.get(rates)
+    assert page.status_code == 200
+    assert 'name="hourly"' not in page.get_data(as_text=True)
+    response = staff.post(
+        rates,
+        data={
+            "csrf_token": csrf_token(
+                staff.get(f"/progetti/{bene['project']}").get_data(as_text=True)
+            ),
+            "role": "cuoco",
+            "hourly": "999,00",
+            "valid_from": "2026-01-01",
+        },
+    )
+    assert response.status_code == 403
+    assert count(ledger, VolunteerRate) == before
 
 
 def test_project_staff_of_another_organisation_cannot_record_an_expense_on_the_project(

@@ -32,6 +32,8 @@ MONEY = ("treasurer",)
 BOOKS = ("admin", "treasurer")
 PROJECT_READERS = ("admin", "foundation_officer", "partner", "project_staff", "treasurer")
 PROJECT_ACTORS = ("admin", "project_staff", "treasurer")
+# Linking a campaign to a project and paying it out: the treasury only.
+PROJECT_TREASURY = ("admin", "treasurer")
 
 # endpoint -> who may use it: PUBLIC, SIGNED_IN, or the roles (and whether TOTP is needed).
 EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
@@ -243,11 +245,12 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "projects.receive_grant": (PROJECT_ACTORS, True),
     "projects.receive_contribution": (PROJECT_ACTORS, True),
     "projects.in_kind": (PROJECT_ACTORS, True),
-    "projects.link_campaign": (PROJECT_ACTORS, True),
+    "projects.link_campaign": (PROJECT_TREASURY, True),
     "projects.propose_payout": (PROJECT_ACTORS, True),
-    "projects.pay_payout": (PROJECT_ACTORS, True),
+    "projects.pay_payout": (PROJECT_TREASURY, True),
     "projects.volunteer_hours": (PROJECT_ACTORS, True),
     "projects.rates": (PROJECT_ACTORS, True),
+    "projects.add_rate": (PROJECT_TREASURY, True),
     "projects.report": (("project_staff", "foundation_officer", "treasurer", "admin"), False),
     # bank reconciliation (web/bank/pages.py, web/bank/api.py)
     "bank.accounts": (BOOKS, False),
@@ -304,9 +307,9 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.record_proof_view": (PROJECT_ACTORS, False),
     "api_v1.grant_received_view": (PROJECT_ACTORS, False),
     "api_v1.contribution_view": (PROJECT_ACTORS, False),
-    "api_v1.link_campaign_view": (PROJECT_ACTORS, False),
+    "api_v1.link_campaign_view": (PROJECT_TREASURY, False),
     "api_v1.propose_payout_view": (PROJECT_ACTORS, False),
-    "api_v1.pay_payout_view": (PROJECT_ACTORS, False),
+    "api_v1.pay_payout_view": (PROJECT_TREASURY, False),
     "api_v1.create_rate_view": (BOOKS, False),
     "api_v1.volunteer_hours_view": (PROJECT_ACTORS, False),
     "api_v1.in_kind_view": (PROJECT_ACTORS, False),

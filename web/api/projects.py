@@ -1041,7 +1041,7 @@ def contribution_view(project_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/projects/<int:project_id>/campaigns")
-@allow(*ACTORS)
+@allow(*BOOKS)
 @needs_scope(MONEY)
 @documented(
     "Link a campaign to the project",
@@ -1098,7 +1098,7 @@ def propose_payout_view(project_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/projects/<int:project_id>/payouts/<int:receipt_id>/pay")
-@allow(*ACTORS)
+@allow(*BOOKS)
 @needs_scope(MONEY)
 @documented(
     "Pay a proposed campaign payout",

@@ -63,7 +63,7 @@ from web.projects.forms import (
     optional_amount_of,
     upload_help,
 )
-from web.projects.reads import ACTORS, READERS, REPORT_READERS
+from web.projects.reads import ACTORS, BOOKS, READERS, REPORT_READERS
 
 bp = Blueprint("projects", __name__)
 
@@ -499,7 +499,7 @@ def in_kind(project_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/progetti/<int:project_id>/entrate/campagne")
-@allow(*ACTORS, two_factor=True)
+@allow(*BOOKS, two_factor=True)
 def link_campaign(project_id: int) -> ResponseReturnValue:
     principal = views.principal()
     form = CampaignForm()
@@ -543,7 +543,7 @@ def propose_payout(project_id: int, campaign_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/progetti/<int:project_id>/entrate/versamenti/<int:receipt_id>/paga")
-@allow(*ACTORS, two_factor=True)
+@allow(*BOOKS, two_factor=True)
 def pay_payout(project_id: int, receipt_id: int) -> ResponseReturnValue:
     """Pay a proposed campaign payout: a person other than the proposer."""
     principal = views.principal()
@@ -612,14 +612,22 @@ def volunteer_hours(project_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/progetti/tariffe-volontariato", methods=["GET", "POST"])
+@bp.get("/progetti/tariffe-volontariato")
 @allow(*ACTORS, two_factor=True)
 def rates() -> ResponseReturnValue:
     """The volunteer rate table: a role's hourly rate from a date (the collective
-    agreement's rate for the equivalent job)."""
+    agreement's rate for the equivalent job). Project staff read it; the treasury
+    adds to it (`add_rate`)."""
     form = RateForm()
-    if not form.is_submitted():
-        form.valid_from.data = views.today()
+    form.valid_from.data = views.today()
+    return _rates_page(form)
+
+
+@bp.post("/progetti/tariffe-volontariato")
+@allow(*BOOKS, two_factor=True)
+def add_rate() -> ResponseReturnValue:
+    """Add a row to the rate table (it values every project's volunteer time)."""
+    form = RateForm()
     if form.validate_on_submit():
 
         def work(db: Session) -> None:
@@ -636,8 +644,15 @@ def rates() -> ResponseReturnValue:
         done = _act(form, work, _("Tariffa aggiunta."), url_for("projects.rates"))
         if done is not None:
             return done
+    return _rates_page(form)
+
+
+def _rates_page(form: RateForm) -> ResponseReturnValue:
     rows = views.snapshot(reads.rates)
-    return render_template("projects/rates.html", form=form, rows=rows), _status(form)
+    may_set = views.snapshot(lambda db: reads.may_set_rates(db, views.principal()))
+    return render_template("projects/rates.html", form=form, rows=rows, may_set=may_set), _status(
+        form
+    )
 
 
 # ------------------------------------------------------------------ the report

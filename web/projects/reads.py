@@ -53,6 +53,8 @@ from web.access import Principal
 
 READERS = ("project_staff", "partner", "foundation_officer", "treasurer", "admin")
 ACTORS = ("project_staff", "treasurer", "admin")
+# The treasury: links campaigns to projects and pays them out, keeps the rate table.
+BOOKS = ("treasurer", "admin")
 REPORT_READERS = ("project_staff", "foundation_officer", "treasurer", "admin")
 
 
@@ -356,6 +358,8 @@ class MoneyPage:
     campaigns: list[int]
     figurative: list[FigurativeItem]
     names: dict[int, str]
+    # A treasurer or an admin: links campaigns and pays them out (the domain's rule).
+    treasury: bool = False
 
 
 def money_page(db: Session, principal: Principal, project_id: int) -> MoneyPage:
@@ -394,6 +398,7 @@ def money_page(db: Session, principal: Principal, project_id: int) -> MoneyPage:
             )
         ),
         names=all_names,
+        treasury=bool(user_of(db, principal).roles & STAFF_ROLES),
     )
 
 
@@ -404,9 +409,8 @@ def rates(db: Session) -> list[VolunteerRate]:
 
 
 def may_set_rates(db: Session, principal: Principal) -> bool:
-    """Treasurers and admins, or project staff acting for an organisation."""
-    user = user_of(db, principal)
-    return bool(user.roles & STAFF_ROLES) or "project_staff" in user.roles
+    """Treasurers and admins (the rate table values every project's volunteer time)."""
+    return bool(user_of(db, principal).roles & STAFF_ROLES)
 
 
 def funder_project(db: Session, project_id: int, foundation_id: int) -> ProjectFunder:
