@@ -155,3 +155,84 @@ def test_the_api_exports_ones_own_data_and_lets_an_admin_erase_with_a_totp_code(
         client.get("/api/v1/me/data", headers={"Authorization": f"Bearer {anna_token}"}).status_code
         == 401
     )
+
+
+def test_an_admins_read_token_without_two_factor_cannot_export_a_persons_data(
+    client, ledger, clock
+):
+    """The attack of the security review (2026-12-07): an admin not enrolled in
+    two-factor issued a read token (no code needed) and read every person's codice
+    fiscale and address through /api/v1/people/<id>/data, which the admin page
+    refuses without two-factor. The export now needs a money token, issued only
+    after a TOTP code."""
+    make_user(ledger, ANNA, ["donor"])
+    person_id = ledger.read(
+        lambda s: s.execute(
+            text("SELECT id FROM persons WHERE email = :e"), {"e": ANNA}
+        ).scalar_one()
+    )
+    no_totp = make_user(ledger, "admin-senza-otp@example.org", ["admin"])
+    read_token = ledger.run(
+        lambda s: (
+            people_commands.issue_own_token(
+                s,
+                no_totp,
+                "lettura",
+                scopes=["read"],
+                days=1,
+                code=None,
+                box=ledger.require_secret_box(),
+                origin=Origin(channel="web", user_id=no_totp),
+                clock=clock,
+            ).value.token
+        )
+    )
+    refused = client.get(
+        f"/api/v1/people/{person_id}/data", headers={"Authorization": f"Bearer {read_token}"}
+    )
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "insufficient_scope"
+    assert ANNA not in refused.get_data(as_text=True)
+
+
+def test_erasure_codes_are_limited_per_admin_on_the_api(client, ledger, clock):
+    """The attack of the security review (2026-12-07): with a stolen money token but
+    not the authenticator, the erasure's TOTP code could be guessed without limit.
+    It now counts against the admin's TOTP allowance (5 per minute by default):
+    the sixth guess is refused with 429 and nothing is erased."""
+    make_user(ledger, ANNA, ["donor"])
+    person_id = ledger.read(
+        lambda s: s.execute(
+            text("SELECT id FROM persons WHERE email = :e"), {"e": ANNA}
+        ).scalar_one()
+    )
+    admin_id, secret = admin(ledger)
+    token = ledger.run(
+        lambda s: (
+            people_commands.issue_own_token(
+                s,
+                admin_id,
+                "rubato",
+                scopes=["money"],
+                days=1,
+                code=totp_code(ledger, secret),
+                box=ledger.require_secret_box(),
+                origin=Origin(channel="web", user_id=admin_id),
+                clock=clock,
+            ).value.token
+        )
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    statuses = [
+        client.post(
+            f"/api/v1/people/{person_id}/erase", json={"code": f"{n:06d}"}, headers=headers
+        ).status_code
+        for n in range(6)
+    ]
+    assert statuses == [422] * 5 + [429]
+    email = ledger.read(
+        lambda s: s.execute(
+            text("SELECT email FROM persons WHERE id = :i"), {"i": person_id}
+        ).scalar_one()
+    )
+    assert email == ANNA

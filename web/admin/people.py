@@ -16,6 +16,7 @@ from web import views
 from web.access import allow
 from web.admin.common import ADMIN, bp
 from web.db import in_transaction
+from web.extensions import limiter, two_factor_key, two_factor_limit
 from web.forms import field_error
 from web.people.forms import EraseForm
 from web.people.pages import json_download
@@ -66,6 +67,7 @@ def person_export(person_id: int) -> ResponseReturnValue:
 
 @bp.route("/persone/<int:person_id>/cancella", methods=["GET", "POST"])
 @allow(ADMIN, two_factor=True)
+@limiter.limit(two_factor_limit, methods=["POST"], key_func=two_factor_key)
 def person_erase(person_id: int) -> ResponseReturnValue:
     """Erase a person (GDPR art. 17), with the admin's TOTP code; shows what was replaced
     and what the law requires to keep, and why."""

@@ -16,6 +16,7 @@ from web.api.common import bp, json_answer
 from web.api.docs import documented
 from web.api.inputs import json_body, load
 from web.db import in_transaction
+from web.extensions import limiter, two_factor_key, two_factor_limit
 from web.people.reads import own_tokens
 from web.people.schemas import (
     EraseSchema,
@@ -111,7 +112,9 @@ def my_data_view() -> ResponseReturnValue:
 
 @bp.get("/people/<int:person_id>/data")
 @allow("admin")
-@needs_scope(READ)
+# A money token: issued only after a TOTP code, as the admin page asks for two-factor.
+# A read token (no code needed) let an admin without two-factor export anyone's data.
+@needs_scope(MONEY)
 @documented(
     "A person's data",
     tag="meta",
@@ -119,7 +122,8 @@ def my_data_view() -> ResponseReturnValue:
     errors={404: "`person_not_found`: no person has this id."},
 )
 def person_data_view(person_id: int) -> ResponseReturnValue:
-    """Everything the product holds about a person, for an admin; audited as `person.export`."""
+    """Everything the product holds about a person, for an admin with a money token (issued
+    after a TOTP code, like the admin page's two-factor); audited as `person.export`."""
     origin, clock = views.origin(), views.clock()
     data = in_transaction(
         lambda db: privacy.export_person(db, person_id, origin=origin, clock=clock).value
@@ -130,6 +134,9 @@ def person_data_view(person_id: int) -> ResponseReturnValue:
 @bp.post("/people/<int:person_id>/erase")
 @allow("admin")
 @needs_scope(MONEY)
+# The TOTP code is limited per user as everywhere else: a stolen money token must not
+# let its holder guess the admin's authenticator.
+@limiter.limit(two_factor_limit, key_func=two_factor_key)
 @documented(
     "Erase a person",
     tag="meta",
