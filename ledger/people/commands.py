@@ -412,7 +412,7 @@ def change_roles(
 
 
 def deactivate_user(session: Session, email: str, *, origin: Origin, clock: Clock) -> Outcome[User]:
-    """Stop the user signing in and using API tokens; the person and history stay.
+    """Stop the user signing in and revoke their API tokens; the person and history stay.
 
     Deactivating an inactive user writes nothing (`created` false).
     """
@@ -420,16 +420,18 @@ def deactivate_user(session: Session, email: str, *, origin: Origin, clock: Cloc
     user = service.get_user_by_email(session, email)
     if origin.user_id is not None and origin.user_id == user.id:
         raise NotAllowedError("a user cannot deactivate their own account", field="user")
-    if not service.deactivate_user(user):
+    revoked = service.deactivate_user(session, user, now=clock.now())
+    if revoked is None:
         return Outcome(user, created=False)
-    return claim.done(user, subject_id=user.id)
+    return claim.done(user, subject_id=user.id, details={"tokens_revoked": revoked})
 
 
 def reactivate_user(session: Session, email: str, *, origin: Origin, clock: Clock) -> Outcome[User]:
-    """Let a deactivated user sign in and use their API tokens again.
+    """Let a deactivated user sign in again.
 
     Their sessions from before the deactivation stay ended (the session epoch
-    moves on). Reactivating an active user writes nothing (`created` false).
+    moves on) and the tokens it revoked stay revoked: they issue new ones.
+    Reactivating an active user writes nothing (`created` false).
     """
     claim = begin(session, REACTIVATE_USER, origin, clock=clock)
     user = service.get_user_by_email(session, email)

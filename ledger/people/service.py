@@ -42,6 +42,7 @@ from ledger.people.models import (
     ApiToken,
     Person,
     Registration,
+    SignInLink,
     User,
     UserRole,
 )
@@ -220,12 +221,25 @@ def set_roles(user: User, roles: Iterable[str]) -> frozenset[str]:
     return chosen
 
 
-def deactivate_user(user: User) -> bool:
-    """Stop the user signing in and using their API tokens; False if already inactive."""
+def deactivate_user(session: Session, user: User, *, now: datetime) -> int | None:
+    """Stop the user signing in; revoke their live API tokens and unused sign-in links
+    for good (a reactivated account does not get back a token that may have been why
+    it was deactivated). How many tokens were revoked; None if already inactive."""
     if not user.active:
-        return False
+        return None
     user.active = False
-    return True
+    tokens = list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        )
+    )
+    for token in tokens:
+        token.revoked_at = now
+    for link in session.scalars(
+        select(SignInLink).where(SignInLink.user_id == user.id, SignInLink.used_at.is_(None))
+    ):
+        link.used_at = now
+    return len(tokens)
 
 
 def reactivate_user(user: User) -> bool:

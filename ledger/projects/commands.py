@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.clock import Clock
 from ledger.core.money import format_minor
+from ledger.people.errors import NotAllowedError
+from ledger.people.models import User
 from ledger.projects import expenses, figurative, money_in, service
 from ledger.projects.errors import FourEyesError
 from ledger.projects.expenses import AllocationSpec, Expense
 from ledger.projects.figurative import Figurative
-from ledger.people.errors import NotAllowedError
-from ledger.people.models import User
 from ledger.projects.getters import STAFF_ROLES, get_organisation, get_project, get_version
 from ledger.projects.models import (
     BudgetVersion,

@@ -190,13 +190,13 @@ def test_a_deactivated_user_can_no_longer_sign_in_nor_use_a_token(ledger):
         lambda s: issue_token(s, s.get(User, user_id), "ci", now=ledger.clock.now())[0]
     )
 
-    def deactivate(session: Session) -> bool:
+    def deactivate(session: Session) -> int | None:
         user = session.get(User, user_id)
         assert user is not None
-        return deactivate_user(user)
+        return deactivate_user(session, user, now=ledger.clock.now())
 
-    assert ledger.run(deactivate) is True
-    assert ledger.run(deactivate) is False
+    assert ledger.run(deactivate) == 1
+    assert ledger.run(deactivate) is None
     assert ledger.run(lambda s: authenticate(s, "anna.rossi@example.it", PASSWORD)) is None
     assert ledger.read(lambda s: user_for_token(s, token, now=ledger.clock.now())) is None
 

@@ -23,7 +23,7 @@ from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.money import Money
 from ledger.core.service import Ledger
 from ledger.people import totp
-from ledger.people.models import User
+from ledger.people.models import ApiToken, User
 from ledger.people.service import find_user_by_email, issue_token
 from ledger.reconcile import statements as importer
 from ledger.reconcile.commands import create_bank_account, get_bank_account
@@ -128,7 +128,7 @@ def test_taking_away_every_role_is_refused_and_changes_nothing(admin: FlaskClien
     assert "user.roles" not in actions(ledger)
 
 
-def test_a_deactivated_user_can_neither_sign_in_nor_use_a_token_until_reactivated(
+def test_a_deactivated_user_can_neither_sign_in_nor_use_a_token_and_reactivation_keeps_it_revoked(
     admin: FlaskClient, ledger: Ledger, clock: FixedClock, app
 ):
     user_id = make_user(ledger, "anna@example.org", ["donor"])
@@ -153,9 +153,15 @@ def test_a_deactivated_user_can_neither_sign_in_nor_use_a_token_until_reactivate
     assert sign_in(other, "anna@example.org").status_code == 422  # refused, the form again
     assert "disattivato" in admin.get(page).get_data(as_text=True)
 
+    # The attack of the security review (2026-12-07): an account deactivated because
+    # a token leaked got every live token back when it was reactivated.
     assert form_post(admin, f"{page}/riattiva", {}, page=page).status_code == 303
-    assert other.get("/api/v1/me", headers=bearer).status_code == 200
+    assert other.get("/api/v1/me", headers=bearer).status_code == 401
     assert sign_in(other, "anna@example.org").status_code == 302
+    revoked = ledger.read(
+        lambda s: s.scalars(select(ApiToken.revoked_at).where(ApiToken.user_id == user_id)).all()
+    )
+    assert revoked and all(at is not None for at in revoked)
     assert [a for a in actions(ledger) if a.startswith("user.")][-2:] == [
         "user.deactivate",
         "user.reactivate",

@@ -38,7 +38,7 @@ class RolesForm(FlaskForm):  # type: ignore[misc]
 
 class DeactivateForm(FlaskForm):  # type: ignore[misc]
     confirm = BooleanField(
-        _l("Confermo: questa persona non potrà più accedere né usare i suoi token"),
+        _l("Confermo: questa persona non potrà più accedere e i suoi token saranno revocati"),
         [DataRequired(message=_l("Spunta la conferma per disattivare l'utente."))],
     )
     submit = SubmitField(_l("Disattiva l'utente"))
