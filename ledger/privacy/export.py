@@ -119,23 +119,16 @@ def _audit(session: Session, person_id: int, user_id: int | None) -> list[dict[s
     if user_id is not None:
         about.append(AuditEvent.actor_user_id == user_id)
         about.append((AuditEvent.subject_type == "user") & (AuditEvent.subject_id == str(user_id)))
-    return [
-        _row(
-            e,
-            (
-                "id",
-                "occurred_at",
-                "action",
-                "channel",
-                "subject_type",
-                "subject_id",
-                "source",
-                "user_agent",
-                "details",
-            ),
-        )
-        for e in session.scalars(select(AuditEvent).where(or_(*about)).order_by(AuditEvent.id))
-    ]
+    own = ("source", "user_agent")
+    fields = ("id", "occurred_at", "action", "channel", "subject_type", "subject_id", "details")
+    rows = []
+    for e in session.scalars(select(AuditEvent).where(or_(*about)).order_by(AuditEvent.id)):
+        # The address and browser of an act are the actor's personal data: the person's
+        # own acts carry theirs; an act of staff about them (an admin's export, a
+        # treasurer's correction) does not disclose the staff member's.
+        mine = user_id is not None and e.actor_user_id == user_id
+        rows.append(_row(e, fields + own if mine else fields))
+    return rows
 
 
 def collect(session: Session, person_id: int, *, linked: bool = True) -> dict[str, Any]:

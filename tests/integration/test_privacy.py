@@ -361,6 +361,23 @@ def test_a_persons_export_holds_everything_about_them_and_nothing_secret(ledger)
     assert audited == 1
 
 
+def test_a_persons_export_does_not_disclose_the_address_of_staff_who_acted_on_them(ledger):
+    """The attack of the security review (2026-12-07): after an admin exported a
+    person's data, the person's own export showed the admin's IP address and browser
+    (the `person.export` event is about them). Their own acts keep theirs."""
+    donor, _ = a_donor_with_everything(ledger)
+    admin = admin_origin(ledger)
+    ledger.run(lambda s: export_person(s, donor.person_id, origin=admin, clock=ledger.clock))
+    own = Origin(channel="web", user_id=donor.id)
+    data = ledger.run(
+        lambda s: export_person(s, donor.person_id, origin=own, clock=ledger.clock)
+    ).value
+    by_admin = [e for e in data["audit_events"] if e["action"] == "person.export"]
+    assert by_admin, data["audit_events"]
+    assert "192.0.2.1" not in str(data) and "Chrome" not in str(data)
+    assert any(e.get("source") == "198.51.100.7" for e in data["audit_events"])
+
+
 def test_an_unconfirmed_account_exports_without_what_is_linked_only_by_address(ledger):
     donor, _ = a_donor_with_everything(ledger)
     ledger.run(lambda s: setattr(s.get_one(User, donor.id), "email_verified_at", None))
