@@ -31,6 +31,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +89,19 @@ class BackupFile:
 def back_up(ledger: Ledger, output: Path, *, origin: Origin) -> Outcome[BackupFile]:
     """Copy the whole database of `ledger` into `output`, then audit it there.
 
-    The file is written beside `output` as `<name>.partial` and renamed when
-    complete, so a failed backup never leaves a truncated file where a good one
-    was (an existing `output` is replaced only by a complete backup).
+    The file is written beside `output` under a fresh name of its own
+    (`.<name>.<random>.partial`, created by mkstemp: readable and writable by its
+    owner only, never an existing file or a link someone left there) and renamed
+    when complete, so a failed backup never leaves a truncated file where a good
+    one was (an existing `output` is replaced only by a complete backup). The
+    backup holds password hashes, sealed secrets and everyone's personal data:
+    it stays mode 0600 whatever the umask.
     """
     url = ledger.engine.url
     backend = _backend(url)
-    partial = output.with_name(output.name + ".partial")
+    handle, name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
+    os.close(handle)
+    partial = Path(name)
     try:
         if backend == "sqlite":
             _sqlite_copy(_sqlite_path(url), partial)

@@ -7,6 +7,7 @@ or e-mail address."""
 from __future__ import annotations
 
 import json
+import os
 
 import click
 from sqlalchemy.orm import Session
@@ -46,7 +47,10 @@ def people_export(ctx: click.Context, person: str, output: str | None) -> None:
     if output is None:
         click.echo(text)
         return
-    with open(output, "w", encoding="utf-8") as handle:
+    # Personal data: readable by the operator only, whatever the umask.
+    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
     click.echo(f"written to {output}", err=True)
 

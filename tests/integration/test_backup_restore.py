@@ -5,6 +5,7 @@ overwritten without --force. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,11 @@ def test_a_book_backed_up_and_restored_into_a_new_database_is_the_same_book(
     made = run(db_url, "backup", "--output", str(file))
     assert made.exit_code == 0, made.output
     assert "backup written" in made.output
-    assert not file.with_name("book.backup.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
+    # The attack of the security review (2026-12-07): under the usual umask 022 the
+    # backup (password hashes, sealed TOTP secrets, everyone's personal data) was
+    # readable by every local user.
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
 
     restored = run(empty_url, "restore", str(file))
     assert restored.exit_code == 0, restored.output

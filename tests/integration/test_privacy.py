@@ -491,6 +491,8 @@ def test_the_cli_exports_and_erases_a_person_by_e_mail(ledger, run, tmp_path):
     assert exported.exit_code == 0, exported.output
     data = json.loads(output.read_text(encoding="utf-8"))
     assert data["person"]["email"] == EMAIL and len(data["donations"]) == 3
+    # Personal data: the file is the operator's only, whatever the umask (it was 0644).
+    assert output.stat().st_mode & 0o777 == 0o600
 
     refused = run("people", "erase", EMAIL)
     assert refused.exit_code == 2 and "--yes" in refused.output
