@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from ledger.core.clock import Clock
 from ledger.core.errors import EntryNotFoundError
 from ledger.core.journal import EntrySpec, PostingSpec, get_entry, post_entry
+from ledger.core.models import JournalEntry
 from ledger.core.money import Money, format_it
 from ledger.projects import accounts
 from ledger.projects.errors import (
@@ -55,7 +56,7 @@ from ledger.projects.models import (
     ProjectPartner,
 )
 from ledger.reconcile.matching import state_of
-from ledger.reconcile.models import BankLine
+from ledger.reconcile.models import BankAccount, BankLine
 
 CHARGE_SOURCES = ("grant", "partner", "fundraising", "own", "public")
 
@@ -169,16 +170,26 @@ def _within(
 
 
 def check_proof(
-    session: Session, *, payment_line_id: int | None, payment_sequence: int | None
+    session: Session,
+    *,
+    payment_line_id: int | None,
+    payment_sequence: int | None,
+    gross_minor: int,
+    document_id: int | None = None,
 ) -> None:
-    """A proof of payment: a reconciled outgoing bank line, or an existing entry."""
+    """A proof of payment: a reconciled outgoing bank line, or an existing entry, that
+    can pay this document (`gross_minor`, net plus VAT) beside every other document
+    it already proves, in any project: one payment of 50.00 is never the quietanza of
+    invoices for more than 50.00 (security review, 2026-12-07). The line or the
+    entry is locked while this is decided, so two documents citing it at once are
+    checked one after the other."""
     if payment_line_id is not None and payment_sequence is not None:
         raise ProofOfPaymentError(
             "Indica come quietanza un movimento bancario oppure una registrazione, non entrambi.",
             field="payment",
         )
     if payment_line_id is not None:
-        line = session.get(BankLine, payment_line_id)
+        line = session.get(BankLine, payment_line_id, with_for_update=True)
         if line is None:
             raise ProofOfPaymentError(
                 f"Nessun movimento bancario {payment_line_id}.", field="payment_line"
@@ -194,13 +205,61 @@ def check_proof(
                 "di usarlo come quietanza.",
                 field="payment_line",
             )
+        _payment_covers(
+            session,
+            ProjectDocument.payment_line_id == payment_line_id,
+            Money(-line.amount_minor, session.get_one(BankAccount, line.bank_account_id).currency),
+            gross_minor,
+            document_id,
+            f"Il movimento {payment_line_id}",
+            "payment_line",
+        )
     if payment_sequence is not None:
         try:
-            get_entry(session, sequence=payment_sequence)
+            entry = get_entry(session, sequence=payment_sequence)
         except EntryNotFoundError:
             raise ProofOfPaymentError(
                 f"Nessuna registrazione {payment_sequence}.", field="payment_sequence"
             ) from None
+        session.execute(
+            select(JournalEntry.id).where(JournalEntry.id == entry.id).with_for_update()
+        )
+        legs = [p.amount for p in entry.postings if p.amount.minor > 0]
+        _payment_covers(
+            session,
+            ProjectDocument.payment_sequence == payment_sequence,
+            Money(sum(m.minor for m in legs), legs[0].currency if legs else "EUR"),
+            gross_minor,
+            document_id,
+            f"La registrazione {payment_sequence}",
+            "payment_sequence",
+        )
+
+
+def _payment_covers(
+    session: Session,
+    proven_by: Any,
+    paid: Money,
+    gross_minor: int,
+    document_id: int | None,
+    what: str,
+    field: str,
+) -> None:
+    """Refuse a proof whose payment is smaller than the documents it would prove."""
+    query = select(
+        func.coalesce(func.sum(ProjectDocument.net_minor + ProjectDocument.vat_minor), 0)
+    ).where(proven_by)
+    if document_id is not None:
+        query = query.where(ProjectDocument.id != document_id)
+    already = int(session.scalar(query) or 0)
+    if already + gross_minor > paid.minor:
+        c = paid.currency
+        raise ProofOfPaymentError(
+            f"{what} paga {format_it(paid.minor, c)}: è già la quietanza di documenti per "
+            f"{format_it(already, c)}, e questo ({format_it(gross_minor, c)}) lo "
+            "supererebbe. Nulla è stato registrato.",
+            field=field,
+        )
 
 
 def _ids(values: Sequence[int]) -> str:
@@ -296,7 +355,12 @@ def record_expense(
     if not allocations:
         raise InvalidExpenseError("Una spesa ha almeno una riga di imputazione.", field="lines")
     _check_allocations(session, project, allocations)
-    check_proof(session, payment_line_id=payment_line_id, payment_sequence=payment_sequence)
+    check_proof(
+        session,
+        payment_line_id=payment_line_id,
+        payment_sequence=payment_sequence,
+        gross_minor=net_minor + vat_minor,
+    )
     if (
         session.scalar(
             select(ProjectDocument.id).where(
@@ -472,7 +536,13 @@ def record_proof(
         raise ProofOfPaymentError(
             f"Il documento {document.id} ha già la sua quietanza.", field="payment"
         )
-    check_proof(session, payment_line_id=payment_line_id, payment_sequence=payment_sequence)
+    check_proof(
+        session,
+        payment_line_id=payment_line_id,
+        payment_sequence=payment_sequence,
+        gross_minor=document.net_minor + document.vat_minor,
+        document_id=document.id,
+    )
     document.payment_line_id = payment_line_id
     document.payment_sequence = payment_sequence
     session.flush()

@@ -436,6 +436,33 @@ def test_a_reconciled_outgoing_bank_line_is_the_proof_and_an_unexplained_one_is_
     )
     world.run(prove)
     assert ledger.balance(accounts.payables(p)).posted == 0
+    # The attack of the security review (2026-12-07): the same 1,000.00 payment cited
+    # as the quietanza of further invoices, of any size. Refused, nothing written.
+    from tests.integration.commands_helpers import footprint
+
+    before = footprint(ledger)
+    with pytest.raises(ProofOfPaymentError, match=r"già la quietanza di documenti per 1\.000,00"):
+        expense(
+            world,
+            "F-2",
+            allocations=[AllocationSpec("A.1", "own", eur("0.01"))],
+            net="0.01",
+            payment_line_id=line_id,
+        )
+    assert footprint(ledger) == before
+    second = expense(world, "F-3", allocations=[AllocationSpec("A.1", "own", eur("5.00"))])
+    before = footprint(ledger)
+    with pytest.raises(ProofOfPaymentError):
+        world.run(
+            lambda s: commands.record_proof(
+                s,
+                second.value.document_id,
+                payment_line_id=line_id,
+                origin=world.origin(),
+                clock=clock,
+            )
+        )
+    assert footprint(ledger) == before
 
 
 def test_a_document_is_readable_by_staff_and_its_funders_officer_only(ledger, clock):
