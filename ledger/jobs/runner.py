@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.core.uow import run_in_transaction
@@ -144,7 +145,11 @@ def run_job(ctx: JobContext, job: Job, *, attempt: int = 1, force: bool = False)
             error = exc
         if error is not None:
             log.warning(
-                "job %s failed (attempt %d): %s", job.name, attempt, runs.describe_error(error)
+                "job %s failed (attempt %d): %s",
+                job.name,
+                attempt,
+                runs.describe_error(error),
+                exc_info=error if isinstance(error, DBAPIError) else None,
             )
         alerted = run_in_transaction(
             ledger.sessions,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
@@ -45,9 +46,28 @@ def describe_error(exc: BaseException) -> str:
         text = f"{exc.code}: {exc.message}"
     elif isinstance(exc, JobFailed):
         text = str(exc)
+    elif isinstance(exc, DBAPIError):
+        text = _database_error(exc)
     else:
         text = f"{type(exc).__name__}: {exc}"
     return _ADDRESS.sub("<address>", text)[:ERROR_LENGTH]
+
+
+def _database_error(exc: DBAPIError) -> str:
+    """A database error without its text: SQLAlchemy's message carries the statement's
+    parameters and PostgreSQL's a DETAIL with the offending values (a name, a codice
+    fiscale, an IBAN), which would reach the admin page and the alert e-mail (security
+    review, 2026-12-07). Kept: the type, the SQLSTATE and the constraint; the worker's
+    log has the traceback."""
+    original = exc.orig
+    state = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    diagnostics = getattr(original, "diag", None)
+    constraint = getattr(diagnostics, "constraint_name", None)
+    text = f"{type(exc).__name__} ({type(original).__name__}"
+    text += f", {state})" if state else ")"
+    if constraint:
+        text += f" on {constraint}"
+    return text + ": the worker's log has the details"
 
 
 def worker_name() -> str:

@@ -119,6 +119,35 @@ def test_a_failing_job_is_retried_with_back_off_and_each_attempt_is_recorded(led
     assert not any("bruno@" in (e or "") for e in errors)
 
 
+def test_a_database_error_in_a_job_keeps_no_values_on_the_run(ledger):
+    """The attack of the security review (2026-12-07): a job that failed on the
+    database kept SQLAlchemy's message, with the statement's parameters (and on
+    PostgreSQL a DETAIL with the values), on the run the admin page shows and the
+    alert e-mail sends: a person's name and codice fiscale among them."""
+    secret_name, secret_cf = "Bruno Bianchi", "BNCBRN80A01G388X"
+
+    def clumsy(ctx: JobContext) -> dict[str, int]:
+        def insert_twice(session):  # type: ignore[no-untyped-def]
+            for _ in range(2):
+                session.execute(
+                    text(
+                        "INSERT INTO persons (id, full_name, email, codice_fiscale, created_at) "
+                        "VALUES (424242, :n, 'bruno@example.org', :cf, CURRENT_TIMESTAMP)"
+                    ),
+                    {"n": secret_name, "cf": secret_cf},
+                )
+
+        ledger.run(insert_twice)
+        return {}
+
+    job = Job("clumsy", timedelta(minutes=5), clumsy)
+    run_job(context(ledger), job)
+    [run] = ledger.read(lambda s: recent_runs(s, job="clumsy"))
+    assert run.error is not None and run.error.startswith("IntegrityError (")
+    assert secret_name not in run.error and secret_cf not in run.error
+    assert "INSERT" not in run.error
+
+
 def test_back_off_doubles_and_never_exceeds_the_jobs_interval():
     job = Job("j", timedelta(seconds=100), lambda ctx: {})
     assert [backoff({"JOB_RETRY_BACKOFF": 30}, job, n) for n in (1, 2, 3, 4)] == [
