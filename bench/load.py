@@ -264,6 +264,16 @@ def books_after(ledger: Ledger, campaign: int, sessions: list[str]) -> dict[str,
     return found
 
 
+def forget_limits(settings: dict[str, Any]) -> None:
+    """Remove this run's rate-limit keys from the shared store."""
+    import redis
+
+    store = redis.Redis.from_url(settings["RATELIMIT_STORAGE_URI"])
+    for key in store.scan_iter(match=f"*{settings['RATELIMIT_KEY_PREFIX']}*"):
+        store.delete(key)
+    store.close()
+
+
 def bench_load(
     url: str, out: Callable[[str], None], *, gifts: int, workers: tuple[int, ...] = (2, 4)
 ) -> None:
@@ -280,6 +290,12 @@ def bench_load(
             "STRIPE_KEY_PREFIX": "bench-load-",
             "TOTP_KEY": new_key(),
             "MAIL_SENDER": "log",
+            # Several workers need a shared rate-limit store (the server refuses memory://);
+            # Redis on this machine, keys under a prefix of this run, removed after it.
+            "RATELIMIT_STORAGE_URI": os.environ.get(
+                "LEDGER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"
+            ),
+            "RATELIMIT_KEY_PREFIX": f"ledger-bench-load-{os.getpid()}",
         }
         for count in workers:
             round_name = f"w{count}"
@@ -320,6 +336,7 @@ def bench_load(
             finally:
                 server.stop()
                 log.unlink(missing_ok=True)
+                forget_limits(settings)
 
             after = books_after(ledger, campaign, sessions)
             hooks, pages = latencies["webhook"], latencies["page"]

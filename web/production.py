@@ -87,6 +87,20 @@ def unsafe_settings(config: Mapping[str, Any]) -> list[str]:
     for switch in ("TESTING", "DEBUG"):
         if config.get(switch):
             problems.append(f"LEDGER_{switch} is on: it is for tests and development only")
+    workers = int(config.get("SERVER_WORKERS") or 1)
+    storage = str(config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    if workers > 1 and storage.startswith("memory://") and config.get("RATELIMIT_ENABLED", True):
+        problems.append(
+            f"LEDGER_RATELIMIT_STORAGE_URI is memory:// with {workers} workers: each process "
+            "would count sign-in and two-factor attempts on its own, multiplying what a "
+            "guesser may try (set a shared store such as redis://127.0.0.1:6379/0, or "
+            "LEDGER_SERVER_WORKERS=1)"
+        )
+    if not config.get("SESSION_COOKIE_SECURE", True):
+        problems.append(
+            "LEDGER_SESSION_COOKIE_SECURE is off: the session cookie would travel over plain "
+            "HTTP (serve behind HTTPS and leave it on)"
+        )
     return problems
 
 

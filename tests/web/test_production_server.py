@@ -14,11 +14,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -43,10 +45,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# The shared rate-limit store of the production tests (CI requires Redis: .ci/run);
+# a database of its own, emptied after each server.
+LIMITS_REDIS = (
+    os.environ.get("LEDGER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/14"
+)
+
+
 def safe_environment(db_url: str) -> dict[str, str]:
     """Settings the production server accepts (nothing published, no demo)."""
     return {
         "LEDGER_DATABASE_URL": db_url,
+        "LEDGER_RATELIMIT_STORAGE_URI": LIMITS_REDIS,
         "LEDGER_SECRET_KEY": "k" * 8 + os.urandom(16).hex(),
         "LEDGER_STRIPE_WEBHOOK_SECRET": "whsec_" + os.urandom(16).hex(),
         "LEDGER_TOTP_KEY": new_key(),
@@ -87,9 +97,11 @@ def production_server(db_url: str, tmp_path: Path) -> Iterator[tuple[int, Path]]
     """`ledger serve --production` on a free port; yields the port and its log's path."""
     port = free_port()
     log = tmp_path / "server.log"
+    prefix = f"ledger-test-{uuid.uuid4().hex}"
     env = {
         **os.environ,
         **safe_environment(db_url),
+        "LEDGER_RATELIMIT_KEY_PREFIX": prefix,
         "PYTHONPATH": str(ROOT),
         "LEDGER_SERVER_BIND": f"127.0.0.1:{port}",
         "LEDGER_SERVER_WORKERS": "2",
@@ -125,6 +137,10 @@ def production_server(db_url: str, tmp_path: Path) -> Iterator[tuple[int, Path]]
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+        store = redis.Redis.from_url(LIMITS_REDIS)
+        for key in store.scan_iter(match=f"*{prefix}*"):
+            store.delete(key)
+        store.close()
 
 
 def load_demo_users(ledger: Ledger) -> int:
@@ -269,6 +285,24 @@ def test_it_refuses_to_start_on_a_database_with_the_demo_users(
     output = start_refused(monkeypatch, db_url)
     assert f"refused: the database holds {users} demo user(s)" in output, output
     assert output.count("refused:") == 1
+
+
+def test_it_refuses_per_process_rate_limits_with_several_workers(no_exec, monkeypatch, db_url):
+    # The finding of the security review (2026-12-07): with the default two workers and
+    # memory:// storage, every limit (sign-in, two-factor codes) counted per process.
+    output = start_refused(
+        monkeypatch,
+        db_url,
+        LEDGER_RATELIMIT_STORAGE_URI="memory://",
+        LEDGER_SERVER_WORKERS="2",
+    )
+    assert "refused: LEDGER_RATELIMIT_STORAGE_URI is memory:// with 2 workers" in output
+    assert output.count("refused:") == 1
+
+
+def test_it_refuses_a_session_cookie_sent_over_plain_http(no_exec, monkeypatch, db_url):
+    output = start_refused(monkeypatch, db_url, LEDGER_SESSION_COOKIE_SECURE="false")
+    assert "refused: LEDGER_SESSION_COOKIE_SECURE is off" in output
 
 
 def test_every_problem_is_named_at_once(no_exec, monkeypatch, db_url):
