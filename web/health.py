@@ -5,7 +5,8 @@ database outage never makes a load balancer restart healthy web workers.
 `/readyz` answers whether this instance can serve: a list of named checks
 (`READINESS_CHECKS`), each giving `ok` and a short `detail` without secrets or
 personal data; 200 when every check passes, 503 otherwise, as
-`{"status": "ok"|"unavailable", "checks": [{"name", "ok", "detail"}]}`.
+`{"status": "ok"|"unavailable", "checks": [{"name", "ok", "detail"}]}`; the
+`detail` only for a request from this machine (127.0.0.1 or ::1).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from ledger.core.migrate import applied_revisions, head_revisions
@@ -23,6 +24,8 @@ from web.access import public
 from web.db import current_ledger, ping
 
 bp = Blueprint("health", __name__)
+# Who sees each check's detail on /readyz: a monitor on this machine.
+LOCAL_ADDRESSES = frozenset({"127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +100,15 @@ def readyz() -> ResponseReturnValue:
     if checks[0].ok:
         checks.extend(check(ledger) for check in READINESS_CHECKS)
     ready = all(check.ok for check in checks)
+    # The details (the schema's revisions, stale jobs' names, exception classes) are for
+    # a monitor on this machine; anyone else learns which check fails, not why
+    # (security review, 2026-12-07).
+    local = request.remote_addr in LOCAL_ADDRESSES
     body = {
         "status": "ok" if ready else "unavailable",
-        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+        "checks": [
+            {"name": c.name, "ok": c.ok, **({"detail": c.detail} if local else {})}
+            for c in checks
+        ],
     }
     return jsonify(body), 200 if ready else 503

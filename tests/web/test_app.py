@@ -84,6 +84,14 @@ def test_the_factory_builds_an_app_for_an_unreachable_database_and_readyz_report
         "status": "unavailable",
         "checks": [{"name": "database", "ok": False, "detail": "unreachable (OperationalError)"}],
     }
+    # From another machine: which check fails, not why (the security review of
+    # 2026-12-07 found the schema's revisions, stale jobs and exception classes public).
+    remote = client.get("/readyz", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert remote.status_code == 503
+    assert remote.get_json() == {
+        "status": "unavailable",
+        "checks": [{"name": "database", "ok": False}],
+    }
     engine.dispose()
 
 
