@@ -6,9 +6,9 @@ once when the function returns and rolls back if it raises, so views never
 commit and a refused request leaves no trace (I10). A second unit of work in
 the same request is refused: two commits per request would let half a request
 succeed. The function may be run again after a deadlock or serialization
-failure, or after its connection died under it (the server ended it: the unit
-runs once more on a new connection), so it must only touch the database, never
-the outside world.
+failure, or after its connection died under it before COMMIT (the server ended
+it: the unit runs once more on a new connection; `ledger.core.uow`), so it must
+only touch the database, never the outside world.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import TypeVar
 
 from flask import current_app, g
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.core.service import Ledger
@@ -26,8 +25,6 @@ from ledger.core.service import Ledger
 T = TypeVar("T")
 
 EXTENSION = "ledger"
-# A unit of work whose connection died under it runs once more on a new one.
-DEAD_CONNECTION_ATTEMPTS = 2
 
 
 def current_ledger() -> Ledger:
@@ -47,18 +44,11 @@ def in_transaction(work: Callable[[Session], T], *, read_only: bool = False) -> 
         raise RuntimeError("a request runs one unit of work; put all its calls in one function")
     g._ledger_unit_of_work_used = True
 
+    # A connection the server ends under the unit is handled by the ledger's unit of
+    # work (ledger.core.uow): run once more on a new connection when it died before
+    # COMMIT, for the CLI and the worker as for requests.
     ledger = current_ledger()
-    for attempt in range(1, DEAD_CONNECTION_ATTEMPTS + 1):
-        try:
-            return ledger.read(work) if read_only else ledger.run(work)
-        except DBAPIError as exc:
-            # The server ended the connection under the unit (a restart, an
-            # administrator, a crash): the pool has dropped it. The unit runs again on a
-            # new connection; every command is idempotent, so one whose COMMIT was
-            # lost on the way is answered as a repeat.
-            if not exc.connection_invalidated or attempt == DEAD_CONNECTION_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    return ledger.read(work) if read_only else ledger.run(work)
 
 
 def ping(engine: Engine) -> None:

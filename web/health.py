@@ -107,8 +107,7 @@ def readyz() -> ResponseReturnValue:
     body = {
         "status": "ok" if ready else "unavailable",
         "checks": [
-            {"name": c.name, "ok": c.ok, **({"detail": c.detail} if local else {})}
-            for c in checks
+            {"name": c.name, "ok": c.ok, **({"detail": c.detail} if local else {})} for c in checks
         ],
     }
     return jsonify(body), 200 if ready else 503

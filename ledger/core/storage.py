@@ -79,8 +79,8 @@ def _configure_psycopg(engine: Engine) -> None:
     def _end_read_only(connection: Any) -> None:
         # Runs just before SQLAlchemy's ROLLBACK; once committed, psycopg's rollback
         # finds no transaction and keeps its prepared statements.
-        if not connection.get_execution_options().get(READ_ONLY_OPTION):
-            return
+        if connection.invalidated or not connection.get_execution_options().get(READ_ONLY_OPTION):
+            return  # a connection the server ended has no transaction to commit
         dbapi_connection = connection.connection.dbapi_connection
         if dbapi_connection.info.transaction_status == TransactionStatus.INTRANS:
             dbapi_connection.commit()

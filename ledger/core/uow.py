@@ -35,6 +35,12 @@ _CONTENTION_SQLSTATES = {"40001", "40P01", "55P03"}
 # violation that persists is a real conflict and is raised as it is.
 _RACE_RETRIES = 2
 DEFAULT_ATTEMPTS = 8
+# A connection the server ended under the unit (a restart, an administrator, a crash;
+# the pool drops it): the unit runs once more on a new connection, but only when it
+# died before COMMIT was sent, so nothing of the first run can have been committed.
+# A death during COMMIT leaves the outcome unknown and is raised; a command run again
+# with the same request key answers as a repeat.
+DEAD_CONNECTION_RETRIES = 1
 
 
 def _classify(exc: DBAPIError) -> str | None:
@@ -69,15 +75,21 @@ def run_read_only(factory: sessionmaker[Session], work: Callable[[Session], T]) 
     PostgreSQL: REPEATABLE READ, READ ONLY (a write raises). SQLite: a deferred
     BEGIN, which in WAL mode reads one snapshot without taking the write lock.
     """
-    session = factory()
-    try:
-        session.connection(execution_options={READ_ONLY_OPTION: True})
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-        return work(session)
-    finally:
-        session.rollback()
-        session.close()
+    for retry in range(DEAD_CONNECTION_RETRIES + 1):
+        session = factory()
+        try:
+            session.connection(execution_options={READ_ONLY_OPTION: True})
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+            return work(session)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or retry == DEAD_CONNECTION_RETRIES:
+                raise
+            log.warning("a read's connection died under it; reading again on a new one")
+        finally:
+            session.rollback()
+            session.close()
+    raise AssertionError("unreachable")
 
 
 def run_in_transaction(
@@ -90,14 +102,26 @@ def run_in_transaction(
 
     `work` must have no effect outside the session: it may run more than once.
     """
-    races = 0
+    races = dead = 0
     for attempt in range(1, attempts + 1):
+        committing = False
         try:
             with unit_of_work(factory) as session:
-                return work(session)
+                result = work(session)
+                committing = True
+            return result
         except DBAPIError as exc:
             kind = _classify(exc)
-            if kind == "race" and races < _RACE_RETRIES and attempt < attempts:
+            if (
+                exc.connection_invalidated
+                and not committing
+                and dead < DEAD_CONNECTION_RETRIES
+                and attempt < attempts
+            ):
+                dead += 1
+                kind = "a dead connection"
+                log.warning("a unit's connection died under it; running it again on a new one")
+            elif kind == "race" and races < _RACE_RETRIES and attempt < attempts:
                 races += 1
             elif kind == "contention" and attempt < attempts:
                 pass

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from ledger.core.accounts import create_account
 from ledger.core.clock import FixedClock
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.models import Account
@@ -86,3 +88,41 @@ def test_the_next_command_succeeds_after_the_server_ended_the_pooled_connection(
     assert result.created
     assert ledger.read(lambda s: s.scalar(text("SELECT pg_backend_pid()"))) != killed
     assert ledger.verify().ok
+
+
+# ------------------------------------------------------------------ dead connections
+def test_a_unit_of_the_cli_whose_connection_dies_before_commit_runs_again_once(pg_ledger):
+    """The ledger's own unit of work (the CLI's and the worker's, not only a request's):
+    the server ends the connection in the middle of the unit; it runs once more on a
+    new connection and writes once. A second death is raised."""
+    backends: list[int] = []
+
+    def work(session):  # type: ignore[no-untyped-def]
+        backends.append(session.scalar(text("SELECT pg_backend_pid()")))
+        create_account(session, "assets:cassa", "asset", clock=pg_ledger.clock)
+        if len(backends) == 1:
+            session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return "done"
+
+    assert pg_ledger.run(work) == "done"
+    assert len(backends) == 2 and backends[0] != backends[1]
+    assert [a.code for a in pg_ledger.accounts()] == ["assets:cassa"]
+
+    runs: list[int] = []
+
+    def dies(session):  # type: ignore[no-untyped-def]
+        runs.append(1)
+        session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+    with pytest.raises(OperationalError):
+        pg_ledger.run(dies)
+    assert len(runs) == 2
+    reads: list[int] = []
+
+    def read_dies_once(session):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        if len(reads) == 1:
+            session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return session.scalar(text("SELECT 1"))
+
+    assert pg_ledger.read(read_dies_once) == 1 and len(reads) == 2
