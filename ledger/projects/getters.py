@@ -12,9 +12,12 @@ of the lead organisation.
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.clock import ROME
 from ledger.grants.models import Foundation, FoundationOfficer
 from ledger.people.models import User
 from ledger.projects.errors import ProjectNotFoundError
@@ -132,6 +135,26 @@ def budget_in_force(session: Session, project_id: int) -> BudgetVersion | None:
         .order_by(BudgetVersion.number.desc())
         .limit(1)
     ).first()
+
+
+def budget_at(session: Session, project_id: int, on: date) -> BudgetVersion | None:
+    """The version in force on `on` (a report's last day): the latest approved on or
+    before that day (Rome), so a report for a past period is measured against the
+    budget then in force, not against a later revision; for a period before the first
+    approval, the first approved version. None before any approval."""
+    approved = list(
+        session.scalars(
+            select(BudgetVersion)
+            .where(BudgetVersion.project_id == project_id, BudgetVersion.status == "approved")
+            .order_by(BudgetVersion.number)
+        )
+    )
+    then = [
+        v
+        for v in approved
+        if v.approved_at is not None and v.approved_at.astimezone(ROME).date() <= on
+    ]
+    return then[-1] if then else (approved[0] if approved else None)
 
 
 def version_rows(session: Session, version_id: int) -> list[tuple[BudgetLine, list[BudgetAmount]]]:

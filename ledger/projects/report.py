@@ -40,7 +40,7 @@ from ledger.grants.models import Foundation
 from ledger.projects import rules
 from ledger.projects.errors import InvalidProjectError
 from ledger.projects.getters import (
-    budget_in_force,
+    budget_at,
     funder_by_foundation,
     get_project,
     version_rows,
@@ -170,7 +170,7 @@ def funder_report(
     foundation = session.get(Foundation, foundation_id)
     assert foundation is not None
     threshold = rules.percent(funder.variance_pct, "variance_pct") or Decimal(0)
-    version = budget_in_force(session, project.id)
+    version = budget_at(session, project.id, ends_on)
     rows = version_rows(session, version.id) if version is not None else []
 
     # Budget by line (cash sources) and by source.

@@ -242,3 +242,45 @@ def test_the_csv_xlsx_and_pdf_carry_the_same_figures(ledger, clock):
     assert report_pdf(r, generated_on=date(2027, 7, 1)) == report_pdf(
         r, generated_on=date(2027, 7, 1)
     )
+
+
+def test_a_report_for_a_past_period_uses_the_budget_then_in_force(ledger, clock):
+    """A revision (rimodulazione) approved later does not change what an earlier
+    period's report is measured against; a report ending after it uses it."""
+    from datetime import timedelta
+
+    world = worked_world(ledger, clock)  # version 1, approved at the clock's day
+    approved_v1 = clock.now().date()
+    clock.instant += timedelta(days=120)
+    world.budget(
+        [
+            LineSpec(
+                "A.1",
+                "personnel",
+                "Operatori di comunità",
+                (
+                    SourceAmount("grant", eur("60000.00"), world.funder),
+                    SourceAmount("partner", eur("20000.00"), world.partner),
+                ),
+            ),
+            LineSpec(
+                "B.1",
+                "services",
+                "Servizi esterni",
+                (SourceAmount("partner", eur("20000.00"), world.partner),),
+            ),
+        ]
+    )
+    approved_v2 = clock.now().date()
+    before = report(world, STARTS, approved_v2 - timedelta(days=1))
+    after = report(world, STARTS, approved_v2)
+    assert before.budget_version == 1 and after.budget_version == 2
+    assert {line.code: line.budget_minor for line in before.lines} == {
+        "A.1": eur("90000.00"),
+        "B.1": eur("10000.00"),
+    }
+    assert {line.code: line.budget_minor for line in after.lines} == {
+        "A.1": eur("80000.00"),
+        "B.1": eur("20000.00"),
+    }
+    assert report(world, STARTS, approved_v1 - timedelta(days=1)).budget_version == 1
