@@ -234,6 +234,7 @@ def test_a_document_is_charged_further_given_its_proof_and_in_kind_is_recorded(r
         "f4",
     )
     assert result.exit_code == 0, result.output
+    expense_entry = result.output.split()[-1]
     document = 3
     refused = run(
         "projects",
@@ -259,7 +260,12 @@ def test_a_document_is_charged_further_given_its_proof_and_in_kind_is_recorded(r
         "c1",
     )
     assert charged.exit_code == 0, charged.output
-    entry = charged.output.split()[-1]
+    charge_entry = charged.output.split()[-1]
+    # The charge's own entry (600.00) cannot be the quietanza of a 1,000.00 invoice.
+    short = run("projects", "proof", str(document), "--entry", charge_entry)
+    assert short.exit_code == 1 and "paga 600,00" in short.output, short.output
+    # The expense's own entry paid the whole invoice from the project's cash.
+    entry = expense_entry
     assert run("projects", "proof", str(document), "--entry", entry).exit_code == 0
     again = run("projects", "proof", str(document), "--entry", entry)
     assert again.exit_code == 1 and "proof_of_payment" in again.output
