@@ -9,7 +9,7 @@ their foundations funds; anyone else sees none. `may_act_on_project` is the rule
 for the acts (budget, expenses, money in, volunteer time): staff, or project staff
 of the lead organisation. `may_keep_volunteer_register` is its rule for the
 organisation's register of volunteers, which belongs to no project: staff, or
-project staff acting for an organisation.
+project staff.
 """
 
 from __future__ import annotations
@@ -227,13 +227,11 @@ def may_act_on_project(session: Session, user: User | None, project_id: int) -> 
 
 def may_keep_volunteer_register(session: Session, user: User | None) -> bool:
     """Whether `user` may read and keep the organisation's register of volunteers (enrol,
-    end): those who record volunteer hours, at the organisation's level: a treasurer or
-    admin, or project staff acting for an organisation."""
+    end): the roles that record volunteer hours, at the organisation's level (the
+    register belongs to no project): a treasurer or admin, or project staff."""
     if user is None:
         return False
-    if user.roles & STAFF_ROLES:
-        return True
-    return "project_staff" in user.roles and bool(member_organisations(session, user.id))
+    return bool(user.roles & STAFF_ROLES) or "project_staff" in user.roles
 
 
 def partner_organisations(session: Session, user: User | None, project_id: int) -> set[int]:
