@@ -11,8 +11,8 @@ staff of the lead organisation): a reader who may not act gets 403.
 
 The organisation's register of volunteers (art. 17 c.1 CTS) is read and kept at
 `/volunteers` by who may record volunteer hours, at the organisation's level
-(`may_keep_volunteer_register`: a treasurer or admin, or project staff); hours of a person not enrolled on their day are a 422
-`invalid_project` on `person`.
+(`may_keep_volunteer_register`: a treasurer or admin, or project staff); hours
+of a person not enrolled on their day are a 422 `invalid_project` on `person`.
 
 Every POST needs a `money` token and an `Idempotency-Key`: a repeat with the
 same key and body answers 200 with `Idempotent-Replayed: true` and writes
