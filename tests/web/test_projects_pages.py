@@ -727,6 +727,27 @@ def test_the_register_of_volunteers_is_kept_on_the_volunteer_page(app, ledger, b
     assert count(ledger, FigurativeItem) == items + 1
 
 
+def test_the_register_speaks_english_and_so_do_its_refusals(app, ledger, bene):
+    client = as_user(app, ledger, "staff")
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    assert client.post("/language", data={"lang": "en", "csrf_token": token}).status_code == 302
+    page = f"/progetti/{bene['project']}/volontariato"
+    html = client.get(page).get_data(as_text=True)
+    assert "Register of volunteers" in html and "End the enrolment" in html
+    assert "Enrol in the register" in html and "in progress" in html
+    enrolled = ledger.read(
+        lambda s: s.scalar(select(VolunteerEnrolment.person_id).order_by(VolunteerEnrolment.id))
+    )
+    again = post(
+        client,
+        page,
+        f"{page}/registro",
+        {"form_key": uuid.uuid4().hex, "person": str(enrolled), "enrolled_on": "2026-06-01"},
+    )
+    assert again.status_code == 422
+    assert "already in the register of volunteers" in again.get_data(as_text=True)
+
+
 def test_the_register_is_kept_by_who_acts_on_the_project_only(app, ledger, bene):
     project = bene["project"]
     person = _new_person(ledger, "Altra Persona")
