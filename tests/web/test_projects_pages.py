@@ -648,6 +648,8 @@ def test_the_register_of_volunteers_is_kept_on_the_volunteer_page(app, ledger, b
     assert "Volontaria Uno" in html and "in corso" in html
     # The hours form offers the people of the register only.
     assert "<option value=" in html and "Volontaria Tre (n. " in html
+    for control in ("person", "submit", "form_key", "enrol-person", "enrol-submit"):
+        assert html.count(f'id="{control}"') == 1, control  # two forms, no shared id
     newcomer = _new_person(ledger, "Nuova Volontaria")
     assert "Nuova Volontaria" not in html
     before = count(ledger, VolunteerEnrolment)

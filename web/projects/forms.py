@@ -229,17 +229,21 @@ class HoursForm(FlaskForm):  # type: ignore[misc]
 
 
 class EnrolForm(FlaskForm):  # type: ignore[misc]
-    """A person enrolled in the register of volunteers from a day."""
+    """A person enrolled in the register of volunteers from a day (its fields' ids differ
+    from the hours form's, which is on the same page)."""
 
-    form_key = key_field()
+    form_key = key_field("enrol-form_key")
     person = IntegerField(
         _l("Persona (n. nell'anagrafica)"),
         [_required, NumberRange(min=1)],
+        id="enrol-person",
         render_kw={"inputmode": "numeric"},
     )
-    enrolled_on = DateField(_l("Iscritta dal"), [_required])
-    activity = StringField(_l("Servizio svolto"), [Optional(), Length(max=200)])
-    submit = SubmitField(_l("Iscrivi al registro"))
+    enrolled_on = DateField(_l("Iscritta dal"), [_required], id="enrol-enrolled_on")
+    activity = StringField(
+        _l("Servizio svolto"), [Optional(), Length(max=200)], id="enrol-activity"
+    )
+    submit = SubmitField(_l("Iscrivi al registro"), id="enrol-submit")
 
 
 class EndForm(FlaskForm):  # type: ignore[misc]
