@@ -24,11 +24,18 @@ from sqlalchemy.orm import Session
 from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.clock import Clock
 from ledger.core.money import format_minor
+from ledger.people.errors import NotAllowedError
+from ledger.people.models import User
 from ledger.projects import expenses, figurative, money_in, service, volunteers
 from ledger.projects.errors import FourEyesError, InvalidProjectError
 from ledger.projects.expenses import AllocationSpec, Expense
 from ledger.projects.figurative import Figurative
-from ledger.projects.getters import get_organisation, get_project, get_version
+from ledger.projects.getters import (
+    get_organisation,
+    get_project,
+    get_version,
+    may_keep_volunteer_register,
+)
 from ledger.projects.models import (
     BudgetVersion,
     OrganisationMember,
@@ -58,6 +65,25 @@ RECORD_VOLUNTEER_HOURS = command("project.record_volunteer_hours", "project")
 RECORD_IN_KIND = command("project.record_in_kind", "project")
 ENROL_VOLUNTEER = command("project.enrol_volunteer", "volunteer_enrolment")
 END_VOLUNTEER = command("project.end_volunteer", "volunteer_enrolment")
+
+
+def _register_keeper(session: Session, origin: Origin) -> None:
+    """The register of volunteers is kept by those who record volunteer hours, at the
+    organisation's level (`getters.may_keep_volunteer_register`), or by an operator at
+    the console; decided here so the pages, the API and the CLI share the rule."""
+    if origin.user_id is None:
+        if origin.channel == "cli":
+            return
+        raise NotAllowedError(
+            "Il registro dei volontari lo tiene una persona identificata.", field="register"
+        )
+    user = session.get(User, origin.user_id)
+    if user is None or not user.active or not may_keep_volunteer_register(session, user):
+        raise NotAllowedError(
+            "Il registro dei volontari lo tiene chi registra le ore di volontariato "
+            "(personale dei progetti, tesoreria, amministrazione).",
+            field="register",
+        )
 
 
 def _user(origin: Origin) -> int:
@@ -785,8 +811,9 @@ def enrol_volunteer(
 ) -> Outcome[VolunteerEnrolment]:
     """Enrol a person in the organisation's register of volunteers (art. 17 c.1 CTS) from
     a day: refused (VolunteerRegisterError, nothing written) while they have an open
-    enrolment or when the period would overlap an earlier one. The audit event names
-    ids and dates only, never the person's name or the service's text."""
+    enrolment or when the period would overlap an earlier one; NotAllowedError for a
+    user who does not keep the register. The audit event names ids and dates only,
+    never the person's name or the service's text."""
     claim = begin(
         session,
         ENROL_VOLUNTEER,
@@ -797,6 +824,7 @@ def enrol_volunteer(
     )
     if claim.earlier is not None:
         return claim.replay(volunteers.get_enrolment(session, claim.earlier.id))
+    _register_keeper(session, origin)
     row = volunteers.enrol(
         session, person_id=person_id, enrolled_on=enrolled_on, activity=activity, clock=clock
     )
@@ -835,6 +863,7 @@ def end_volunteer(
     )
     if claim.earlier is not None:
         return claim.replay(volunteers.get_enrolment(session, claim.earlier.id))
+    _register_keeper(session, origin)
     if enrolment_id is not None:
         row = volunteers.get_enrolment(session, enrolment_id, lock=True)
     else:

@@ -361,3 +361,43 @@ def test_an_end_racing_hours_after_it_never_leaves_hours_outside_the_period(pg_l
     assert len(periods) == 3
     for done_on in days:
         assert any(start <= done_on <= end for start, end in periods), (done_on, periods)
+
+
+def test_only_who_records_volunteer_hours_keeps_the_register(ledger, clock):
+    """The rule is the domain's, so the pages, the API and the CLI share it: an officer or
+    an anonymous web request is refused, nothing written; the console's operator may."""
+    from ledger.commands import Origin
+    from ledger.people.errors import NotAllowedError
+
+    world, person = _world(ledger, clock)
+    before = footprint(ledger)
+    for origin in (world.origin(world.officer), Origin(channel="web", user_id=None)):
+        with pytest.raises(NotAllowedError) as refused:
+            ledger.run(
+                lambda s, o=origin: commands.enrol_volunteer(
+                    s, person_id=person, enrolled_on=D(2026, 2, 1), origin=o, clock=clock
+                )
+            )
+        assert refused.value.http_status == 403
+    assert footprint(ledger) == before
+    enrolment = ledger.run(
+        lambda s: commands.enrol_volunteer(
+            s,
+            person_id=person,
+            enrolled_on=D(2026, 2, 1),
+            origin=Origin.command_line(),
+            clock=clock,
+        )
+    ).value.id
+    before = footprint(ledger)
+    with pytest.raises(NotAllowedError):
+        ledger.run(
+            lambda s: commands.end_volunteer(
+                s,
+                enrolment_id=enrolment,
+                ended_on=D(2026, 3, 1),
+                origin=world.origin(world.officer),
+                clock=clock,
+            )
+        )
+    assert footprint(ledger) == before
