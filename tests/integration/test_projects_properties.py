@@ -34,6 +34,7 @@ from ledger.projects.errors import (
 from ledger.projects.expenses import AllocationSpec
 from ledger.projects.getters import funders_of
 from ledger.projects.models import (
+    FIGURATIVE_SOURCES,
     ExpenseAllocation,
     FigurativeItem,
     ProjectDocument,
@@ -278,7 +279,13 @@ def test_reports_equal_the_journal_and_never_exceed_documents_or_the_grant(ledge
         r = funder_report(session, project, foundation, date(2026, 1, 1), date(2026, 12, 31))
         for line in r.lines:
             assert line.actual_minor == _posted(session, accounts.line(project, line.code))
-        assert sum(x.actual_minor for x in r.lines) == sum(x.actual_minor for x in r.sources)
+        # The lines are cash; volunteer time is a figurative source beside them, equal to
+        # its figurative cost account and to the hours' values.
+        cash = [x for x in r.sources if x.source not in FIGURATIVE_SOURCES]
+        assert sum(x.actual_minor for x in r.lines) == sum(x.actual_minor for x in cash)
+        volunteered = sum(x.actual_minor for x in r.sources if x.source == "volunteer")
+        assert volunteered == r.figurative.volunteer_minor
+        assert volunteered == _posted(session, accounts.figurative_cost(project, "volunteer"))
         assert r.total_actual_minor == sum(x.actual_minor for x in r.lines)
         assert r.total_budget_minor == sum(x.budget_minor for x in r.lines)
         assert 0 <= r.grant_due_minor <= r.grant_minor
