@@ -18,14 +18,15 @@ from ledger.core.errors import LedgerError
 from web.i18n import error_text
 
 
-def key_field() -> HiddenField:
+def key_field(field_id: str | None = None) -> HiddenField:
     """The hidden request key of a form that moves money or creates something.
 
     It is made when the form is built for showing (a fresh random key) and sent
     back with it, so a double submit of one shown form is one request to the
-    use case (`web.views.form_key`); a new showing gets a new key.
+    use case (`web.views.form_key`); a new showing gets a new key. `field_id` sets
+    its HTML id when another form with a key is on the same page.
     """
-    return HiddenField(default=lambda: uuid.uuid4().hex)
+    return HiddenField(default=lambda: uuid.uuid4().hex, id=field_id)
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]

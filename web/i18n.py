@@ -110,6 +110,15 @@ DOMAIN_MESSAGES = {
         "Un token che muove denaro richiede l'autenticazione a due fattori: "
         "attivala prima dall'area personale."
     ),
+    # the register of volunteers (web/projects/)
+    ("volunteer_register", "person"): _l(
+        "Questa persona è già iscritta al registro dei volontari: chiudi prima l'iscrizione aperta."
+    ),
+    ("volunteer_register", "enrolled_on"): _l(
+        "I periodi di una persona non si sovrappongono: la nuova iscrizione inizia dopo "
+        "l'ultimo giorno della precedente."
+    ),
+    ("invalid_project", "ended_on"): _l("La fine dell'iscrizione non può precedere il suo inizio."),
 }
 
 

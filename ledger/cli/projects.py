@@ -3,10 +3,13 @@
 `list` shows the projects with their funders; `report` writes the report to a
 funder for a period (JSON, CSV, XLSX or PDF). The other commands are the acts of
 `ledger.projects.commands` (organisations, projects, budget versions, expenses
-with their document file, money in, campaign payouts, volunteer hours and
-in-kind): each only parses its arguments and calls the use case, which writes
-its audit event. Acts under the four-eyes rule (approving a budget, proposing
-and paying a payout) need `--as EMAIL`, the user who acts; the others accept it.
+with their document file, money in, campaign payouts, the register of
+volunteers, volunteer hours and in-kind): each only parses its arguments and
+calls the use case, which writes its audit event. `volunteers` lists the
+register of volunteers (art. 17 c.1 CTS); `volunteer-enrol` and `volunteer-end`
+keep it, and `volunteer-hours` is refused for a person not enrolled on the day.
+Acts under the four-eyes rule (approving a budget, proposing and paying a
+payout) need `--as EMAIL`, the user who acts; the others accept it.
 Amounts are decimal strings in the project's currency ("1234.50").
 """
 
@@ -25,7 +28,7 @@ from ledger.cli.common import DATE, CommandError, open_ledger
 from ledger.commands import Origin
 from ledger.core.money import Money
 from ledger.people.service import find_user_by_email
-from ledger.projects import commands
+from ledger.projects import commands, volunteers
 from ledger.projects.expenses import AllocationSpec
 from ledger.projects.getters import (
     foundation_names,
@@ -594,9 +597,114 @@ def projects_rate(
     click.echo(f"rate {rate_id} added")
 
 
+@projects.command("volunteers")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def projects_volunteers(ctx: click.Context, fmt: str) -> None:
+    """The register of volunteers (art. 17 c.1 CTS): open periods first (JSON: id,
+    person_id, name, enrolled_on, ended_on, activity)."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        rows = volunteers.register(session)
+        names = volunteers.names_of(session, [r.person_id for r in rows])
+        return [
+            {
+                "id": r.id,
+                "person_id": r.person_id,
+                "name": names.get(r.person_id, ""),
+                "enrolled_on": r.enrolled_on.isoformat(),
+                "ended_on": r.ended_on.isoformat() if r.ended_on else None,
+                "activity": r.activity,
+            }
+            for r in rows
+        ]
+
+    rows = open_ledger(ctx).read(read)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no volunteers enrolled")
+        return
+    for r in rows:
+        period = f"{r['enrolled_on']} - {r['ended_on'] or 'open':<10}"
+        activity = f"  ({r['activity']})" if r["activity"] else ""
+        click.echo(f"{r['id']:>4}  person {r['person_id']:>5}  {period}  {r['name']}{activity}")
+
+
+@projects.command("volunteer-enrol")
+@click.option("--person", type=int, required=True, help="The person's id.")
+@click.option("--from", "enrolled_on", type=DATE, required=True, help="First day (YYYY-MM-DD).")
+@click.option("--activity", default=None, help="The service the volunteer does.")
+@KEY
+@AS_USER
+@click.pass_context
+def projects_volunteer_enrol(
+    ctx: click.Context,
+    person: int,
+    enrolled_on: datetime,
+    activity: str | None,
+    key: str,
+    as_email: str | None,
+) -> None:
+    """Enrol a person in the register of volunteers from a day (an open period)."""
+    ledger = open_ledger(ctx)
+    enrolment = ledger.run(
+        lambda s: (
+            commands.enrol_volunteer(
+                s,
+                person_id=person,
+                enrolled_on=enrolled_on.date(),
+                activity=activity,
+                origin=_origin(s, as_email),
+                clock=ledger.clock,
+                key=key,
+            ).value.id
+        )
+    )
+    click.echo(f"enrolled person {person} as enrolment {enrolment}")
+
+
+@projects.command("volunteer-end")
+@click.option("--person", type=int, default=None, help="The person whose open period ends.")
+@click.option("--enrolment", type=int, default=None, help="Or the enrolment's id.")
+@click.option("--to", "ended_on", type=DATE, required=True, help="Last day (YYYY-MM-DD).")
+@KEY
+@AS_USER
+@click.pass_context
+def projects_volunteer_end(
+    ctx: click.Context,
+    person: int | None,
+    enrolment: int | None,
+    ended_on: datetime,
+    key: str,
+    as_email: str | None,
+) -> None:
+    """End an enrolment in the register of volunteers on a day (included)."""
+    if (person is None) == (enrolment is None):
+        raise click.UsageError("give either --person or --enrolment")
+    ledger = open_ledger(ctx)
+    ended = ledger.run(
+        lambda s: (
+            commands.end_volunteer(
+                s,
+                enrolment_id=enrolment,
+                person_id=person,
+                ended_on=ended_on.date(),
+                origin=_origin(s, as_email),
+                clock=ledger.clock,
+                key=key,
+            ).value.id
+        )
+    )
+    click.echo(f"enrolment {ended} ended on {ended_on.date().isoformat()}")
+
+
 @projects.command("volunteer-hours")
 @click.argument("project_id", type=int)
-@click.option("--person", type=int, required=True, help="The registered volunteer's person id.")
+@click.option(
+    "--person", type=int, required=True, help="The person id of a volunteer enrolled that day."
+)
 @click.option("--activity", required=True)
 @click.option("--role", required=True)
 @click.option("--minutes", type=int, required=True)
@@ -615,7 +723,7 @@ def projects_volunteer_hours(
     key: str,
     as_email: str | None,
 ) -> None:
-    """Record a registered volunteer's time on an activity (figurative)."""
+    """Record an enrolled volunteer's time on an activity (figurative)."""
     ledger = open_ledger(ctx)
     value = ledger.run(
         lambda s: (

@@ -14,7 +14,9 @@ every record that refers to the person by id. Kept, and listed with the
 reason in the outcome: issued donation receipts (they print the donor's name
 and codice fiscale), the borrower's name and codice fiscale on the person when
 they have loans (the loan contract), bank statement lines that name them, and
-their applications to calls (the record of the committee's decisions).
+their applications to calls (the record of the committee's decisions), and
+their periods in the register of volunteers (art. 17 c.1 CTS: the register must
+be kept; its rows hold the person's id, never a name, so they stay as they are).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ledger.funds.call_models import Application
 from ledger.funds.models import Loan
 from ledger.people.models import ApiToken, Registration, SignInLink
 from ledger.people.service import end_sessions, get_person, user_of_person
+from ledger.projects.models import VolunteerEnrolment
 from ledger.reconcile.models import BankLine
 
 ERASED_DOMAIN = "erased.invalid"
@@ -53,6 +56,10 @@ REASONS = {
     "applications": (
         "Domande ai bandi: atti della procedura di assegnazione di fondi, da conservare "
         "con le sue decisioni."
+    ),
+    "volunteer_register": (
+        "Iscrizioni al registro dei volontari: il registro va tenuto (art. 17 c. 1 "
+        "D.Lgs. 117/2017); restano le date e il servizio, con il solo numero della persona."
     ),
 }
 
@@ -164,6 +171,16 @@ def erase(session: Session, person_id: int, *, now: datetime) -> Erasure:
         kept.append(Kept("receipts", receipts, REASONS["receipts"]))
     if lines:
         kept.append(Kept("bank_lines", lines, REASONS["bank_lines"]))
+    enrolments = int(
+        session.scalar(
+            select(func.count(VolunteerEnrolment.id)).where(
+                VolunteerEnrolment.person_id == person_id
+            )
+        )
+        or 0
+    )
+    if enrolments:
+        kept.append(Kept("volunteer_register", enrolments, REASONS["volunteer_register"]))
 
     registrations = select(Registration).where(Registration.email == old_email)
     if user is not None:

@@ -3,11 +3,12 @@
 The person and their user (never a password hash, TOTP secret or token hash),
 their API tokens' metadata, sign-in links and registrations, their gifts with
 their refunds and receipts, their applications to calls with their history,
-their loans, the committees and foundations they belong to, and the audit
-events they made or that are about them (with the address and user agent each
-one kept). With `linked` false (an account whose address is not confirmed) the
-records linked to the person only through the address (gifts, receipts, loans)
-are left out: they may be someone else's.
+their loans, the committees and foundations they belong to, their periods in
+the register of volunteers and their volunteer hours, and the audit events they
+made or that are about them (with the address and user agent each one kept).
+With `linked` false (an account whose address is not confirmed) the records
+linked to the person only through the address (gifts, receipts, loans) are left
+out: they may be someone else's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ledger.funds.models import Loan
 from ledger.grants.models import FoundationOfficer
 from ledger.people.models import ApiToken, Registration, SignInLink
 from ledger.people.service import get_person, user_of_person
+from ledger.projects.models import FigurativeItem, VolunteerEnrolment
 
 FORMAT = "community-ledger/person-export/1"
 
@@ -150,6 +152,23 @@ def collect(session: Session, person_id: int, *, linked: bool = True) -> dict[st
         "foundations": [],
         "donations": [],
         "loans": [],
+        # Kept by person id, not through the address: always the person's own.
+        "volunteer_enrolments": [
+            _row(e, ("id", "enrolled_on", "ended_on", "activity", "created_at", "ended_at"))
+            for e in session.scalars(
+                select(VolunteerEnrolment)
+                .where(VolunteerEnrolment.person_id == person_id)
+                .order_by(VolunteerEnrolment.id)
+            )
+        ],
+        "volunteer_hours": [
+            _row(i, ("id", "project_id", "activity", "role", "minutes", "value_minor", "done_on"))
+            for i in session.scalars(
+                select(FigurativeItem)
+                .where(FigurativeItem.person_id == person_id, FigurativeItem.kind == "volunteer")
+                .order_by(FigurativeItem.id)
+            )
+        ],
         "linked_records_included": linked,
     }
     registrations = select(Registration).where(Registration.email == person.email)

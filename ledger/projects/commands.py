@@ -3,7 +3,7 @@
 Each function here is one act. It takes the act's arguments, an `Origin` and,
 when the act can be repeated, the caller's request key; it checks, writes
 through the bookkeeping modules (`service`, `expenses`, `money_in`,
-`figurative`), records its own audit event under the action declared below and
+`figurative`, `volunteers`), records its own audit event under the action declared below and
 returns an `Outcome` saying whether this call did it. Pages, the API and the
 CLI call these and only translate input and output.
 
@@ -26,16 +26,23 @@ from ledger.core.clock import Clock
 from ledger.core.money import format_minor
 from ledger.people.errors import NotAllowedError
 from ledger.people.models import User
-from ledger.projects import expenses, figurative, money_in, service
-from ledger.projects.errors import FourEyesError
+from ledger.projects import expenses, figurative, money_in, service, volunteers
+from ledger.projects.errors import FourEyesError, InvalidProjectError
 from ledger.projects.expenses import AllocationSpec, Expense
 from ledger.projects.figurative import Figurative
-from ledger.projects.getters import STAFF_ROLES, get_organisation, get_project, get_version
+from ledger.projects.getters import (
+    STAFF_ROLES,
+    get_organisation,
+    get_project,
+    get_version,
+    may_keep_volunteer_register,
+)
 from ledger.projects.models import (
     BudgetVersion,
     OrganisationMember,
     Project,
     ProjectOrganisation,
+    VolunteerEnrolment,
     VolunteerRate,
 )
 from ledger.projects.money_in import Received
@@ -57,6 +64,27 @@ PAY_PAYOUT = command("project.pay_payout", "project_receipt")
 SET_VOLUNTEER_RATE = command("project.set_volunteer_rate", "volunteer_rate")
 RECORD_VOLUNTEER_HOURS = command("project.record_volunteer_hours", "project")
 RECORD_IN_KIND = command("project.record_in_kind", "project")
+ENROL_VOLUNTEER = command("project.enrol_volunteer", "volunteer_enrolment")
+END_VOLUNTEER = command("project.end_volunteer", "volunteer_enrolment")
+
+
+def _register_keeper(session: Session, origin: Origin) -> None:
+    """The register of volunteers is kept by those who record volunteer hours, at the
+    organisation's level (`getters.may_keep_volunteer_register`), or by an operator at
+    the console; decided here so the pages, the API and the CLI share the rule."""
+    if origin.user_id is None:
+        if origin.channel == "cli":
+            return
+        raise NotAllowedError(
+            "Il registro dei volontari lo tiene una persona identificata.", field="register"
+        )
+    user = session.get(User, origin.user_id)
+    if user is None or not user.active or not may_keep_volunteer_register(session, user):
+        raise NotAllowedError(
+            "Il registro dei volontari lo tiene chi registra le ore di volontariato "
+            "(personale dei progetti, tesoreria, amministrazione).",
+            field="register",
+        )
 
 
 def _user(origin: Origin) -> int:
@@ -705,7 +733,8 @@ def record_volunteer_hours(
     clock: Clock,
     key: str,
 ) -> Outcome[Figurative]:
-    """Record a registered volunteer's time on an activity (figurative, once per key)."""
+    """Record the time of a volunteer enrolled in the register on `done_on` on an activity
+    (figurative, once per key); refused, nothing written, for anyone not enrolled then."""
     claim = begin(
         session,
         RECORD_VOLUNTEER_HOURS,
@@ -788,4 +817,82 @@ def record_in_kind(
         subject_id=project_id,
         details={"value": item.value_minor, "sequence": item.sequence},
         result=_figurative_result(item),
+    )
+
+
+def enrol_volunteer(
+    session: Session,
+    *,
+    person_id: int,
+    enrolled_on: date,
+    activity: str | None = None,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[VolunteerEnrolment]:
+    """Enrol a person in the organisation's register of volunteers (art. 17 c.1 CTS) from
+    a day: refused (VolunteerRegisterError, nothing written) while they have an open
+    enrolment or when the period would overlap an earlier one; NotAllowedError for a
+    user who does not keep the register. The audit event names ids and dates only,
+    never the person's name or the service's text."""
+    claim = begin(
+        session,
+        ENROL_VOLUNTEER,
+        origin,
+        clock=clock,
+        key=key,
+        request={"person": person_id, "enrolled_on": enrolled_on, "activity": activity},
+    )
+    if claim.earlier is not None:
+        return claim.replay(volunteers.get_enrolment(session, claim.earlier.id))
+    _register_keeper(session, origin)
+    row = volunteers.enrol(
+        session, person_id=person_id, enrolled_on=enrolled_on, activity=activity, clock=clock
+    )
+    return claim.done(
+        row,
+        subject_id=row.id,
+        details={"person": row.person_id, "from": row.enrolled_on.isoformat()},
+    )
+
+
+def end_volunteer(
+    session: Session,
+    *,
+    enrolment_id: int | None = None,
+    person_id: int | None = None,
+    ended_on: date,
+    origin: Origin,
+    clock: Clock,
+    key: str | None = None,
+) -> Outcome[VolunteerEnrolment]:
+    """End an enrolment in the register on `ended_on` (included): the enrolment by its id,
+    or the person's open one. Refused, nothing written, before its first day
+    (InvalidProjectError), when it is ended already or hours of the person are recorded
+    after that day (VolunteerRegisterError)."""
+    if (enrolment_id is None) == (person_id is None):
+        raise InvalidProjectError(
+            "Indica l'iscrizione oppure la persona (una delle due).", field="enrolment"
+        )
+    claim = begin(
+        session,
+        END_VOLUNTEER,
+        origin,
+        clock=clock,
+        key=key,
+        request={"enrolment": enrolment_id, "person": person_id, "ended_on": ended_on},
+    )
+    if claim.earlier is not None:
+        return claim.replay(volunteers.get_enrolment(session, claim.earlier.id))
+    _register_keeper(session, origin)
+    if enrolment_id is not None:
+        row = volunteers.get_enrolment(session, enrolment_id, lock=True)
+    else:
+        assert person_id is not None
+        row = volunteers.open_enrolment_of(session, person_id)
+    volunteers.end(session, row, ended_on=ended_on, clock=clock)
+    return claim.done(
+        row,
+        subject_id=row.id,
+        details={"person": row.person_id, "to": ended_on.isoformat()},
     )

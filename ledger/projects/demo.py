@@ -8,8 +8,9 @@ counted). Its budget (seven lines,
 every funding source) is proposed by one person and approved by another; in
 the first half of 2026 it receives the 30 % advance and the municipality's cash, records
 expenses with their documents (a payslip, invoices with and without
-recoverable VAT, a receipt, goods bought directly by a partner), volunteer
-hours valued by the rate table and a room lent in kind. Its interim report (stato di
+recoverable VAT, a receipt, goods bought directly by a partner), the hours of
+three volunteers enrolled in the register of volunteers (art. 17 c.1 CTS) from
+mid January, valued by the rate table, and a room lent in kind. Its interim report (stato di
 avanzamento) for the half year is `ledger projects report <id> --funder <Cariplo's
 id> --from 2026-01-01 --to 2026-06-30`. Everything is dated before 15 June 2026, the
 demo's "today".
@@ -55,6 +56,13 @@ VOLUNTEERS = (
     ("volontario.2@demo.registro.example", "Volontario Due"),
     ("volontaria.3@demo.registro.example", "Volontaria Tre"),
 )
+# Their service as the register of volunteers records it, and the day they enrolled.
+VOLUNTEER_SERVICES = (
+    "Doposcuola e accompagnamento allo studio",
+    "Emporio solidale e distribuzione",
+    "Animazione di quartiere",
+)
+ENROLLED_ON = date(2026, 1, 15)
 PARTNERS = (
     ("Comune di Pavia", "public_body"),
     ("Caritas Diocesana di Pavia", "association"),
@@ -401,6 +409,16 @@ def load_bene_comune(session: Session, clock: Clock) -> int:
             clock=clock,
         )
     volunteers = _volunteers(session, clock)
+    for i, (person, service) in enumerate(zip(volunteers, VOLUNTEER_SERVICES, strict=True)):
+        commands.enrol_volunteer(
+            session,
+            person_id=person,
+            enrolled_on=ENROLLED_ON,
+            activity=service,
+            origin=me,
+            clock=clock,
+            key=f"demo-bc-volunteer-{i}",
+        )
     hours = (
         (0, "Doposcuola al punto di comunità", "educatore", 6 * 60, date(2026, 3, 14)),
         (1, "Distribuzione all'emporio solidale", "animatore", 8 * 60, date(2026, 4, 18)),

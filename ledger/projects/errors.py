@@ -71,3 +71,19 @@ class PayoutError(LedgerError):
 
     code = "project_payout"
     http_status = 409
+
+
+class VolunteerRegisterError(LedgerError):
+    """The register of volunteers refuses the act: the person has an open enrolment, the
+    period would overlap another of theirs, the enrolment is ended already, or hours are
+    recorded after the day it would end (409)."""
+
+    code = "volunteer_register"
+    http_status = 409
+
+
+class EnrolmentNotFoundError(LedgerError):
+    """No such enrolment in the register of volunteers (or no open one for the person)."""
+
+    code = "volunteer_enrolment_not_found"
+    http_status = 404

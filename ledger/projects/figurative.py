@@ -1,6 +1,7 @@
 """Volunteer time and in-kind: the figurative layer, kept out of cash balances.
 
-Volunteer hours of a registered person (a `persons` id; never a name in the
+Volunteer hours of a person enrolled in the register of volunteers on the day
+worked (art. 17 c.1 CTS, `volunteers`; a `persons` id, never a name in the
 journal) per activity are valued at the hourly rate of their role in the rate
 table the organisation keeps (the collective-agreement pay of the equivalent
 job, DM 107/2021 art. 3 c.3), the rate in force on the day worked:
@@ -25,7 +26,7 @@ from ledger.core.clock import Clock
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
 from ledger.people.models import Person
-from ledger.projects import accounts
+from ledger.projects import accounts, volunteers
 from ledger.projects.errors import InvalidProjectError
 from ledger.projects.getters import get_project
 from ledger.projects.models import FigurativeItem, ProjectOrganisation, VolunteerRate
@@ -166,10 +167,12 @@ def record_hours(
     clock: Clock,
     actor: str | None = None,
 ) -> Figurative:
-    """A registered volunteer's time on an activity, valued at their role's rate."""
+    """An enrolled volunteer's time on an activity, valued at their role's rate: refused
+    (InvalidProjectError on `person`) unless the person was in the register on `done_on`."""
     project = get_project(session, project_id)
     if session.get(Person, person_id) is None:
         raise InvalidProjectError(f"Nessuna persona registrata con id {person_id}.", field="person")
+    volunteers.check_enrolled(session, person_id, done_on)
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= MAX_MINUTES:
         raise InvalidProjectError(
             f"I minuti di un giorno vanno da 1 a {MAX_MINUTES}.", field="minutes"

@@ -7,7 +7,9 @@ organisation is a partner of (and, through `partner_organisations`, only its own
 contributions and costs); a foundation officer sees only the projects one of
 their foundations funds; anyone else sees none. `may_act_on_project` is the rule
 for the acts (budget, expenses, money in, volunteer time): staff, or project staff
-of the lead organisation.
+of the lead organisation. `may_keep_volunteer_register` is its rule for the
+organisation's register of volunteers, which belongs to no project: staff, or
+project staff.
 """
 
 from __future__ import annotations
@@ -244,6 +246,15 @@ def may_act_on_project(session: Session, user: User | None, project_id: int) -> 
         return False
     lead = session.scalar(select(Project.lead_organisation_id).where(Project.id == project_id))
     return lead is not None and lead in member_organisations(session, user.id)
+
+
+def may_keep_volunteer_register(session: Session, user: User | None) -> bool:
+    """Whether `user` may read and keep the organisation's register of volunteers (enrol,
+    end): the roles that record volunteer hours, at the organisation's level (the
+    register belongs to no project): a treasurer or admin, or project staff."""
+    if user is None:
+        return False
+    return bool(user.roles & STAFF_ROLES) or "project_staff" in user.roles
 
 
 def partner_organisations(session: Session, user: User | None, project_id: int) -> set[int]:

@@ -24,6 +24,10 @@
 - `project_campaigns`: the campaigns whose money goes to a project.
 - `volunteer_rates`, `figurative_items`: the hourly rates per role, and
   volunteer hours and in-kind gifts at fair value (a figurative layer).
+- `volunteer_enrolments` (migration 0027_volunteer_register): the organisation's
+  register of volunteers (art. 17 c.1 CTS), one row per period a person serves
+  (from, to, the service), kept by id: at most one open period per person, the
+  periods of a person never overlap, a period is ended once and never deleted.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -318,3 +324,29 @@ class FigurativeItem(Base):
     done_on: Mapped[date] = mapped_column(Date)
     entry_sequence: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class VolunteerEnrolment(Base):
+    """A period of a person in the register of volunteers (art. 17 c.1 CTS): their
+    volunteer hours count only on the days of such a period."""
+
+    __tablename__ = "volunteer_enrolments"
+    __table_args__ = (
+        CheckConstraint("ended_on IS NULL OR ended_on >= enrolled_on", name="period_ordered"),
+        # One open period per person at a time.
+        Index(
+            "uq_volunteer_enrolments_open",
+            "person_id",
+            unique=True,
+            sqlite_where=text("ended_on IS NULL"),
+            postgresql_where=text("ended_on IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    enrolled_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    activity: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -15,6 +15,7 @@ from ledger.core.clock import FixedClock
 from ledger.core.money import Money
 from ledger.core.service import Ledger
 from ledger.grants import service as grants
+from ledger.people.models import User
 from ledger.people.service import NewPerson, create_user
 from ledger.projects import commands
 from ledger.projects.getters import funders_of
@@ -63,6 +64,19 @@ class ProjectWorld:
 
     def read(self, work: Callable[[Session], Any]) -> Any:
         return self.ledger.read(work)
+
+    def volunteer(self, user_id: int | None = None, *, since: date = STARTS) -> int:
+        """The person of a user (the staff member by default), enrolled in the register of
+        volunteers from `since` (volunteer hours count only then); their person id."""
+        person = int(
+            self.read(lambda s: s.get(User, self.staff if user_id is None else user_id).person_id)
+        )
+        self.run(
+            lambda s: commands.enrol_volunteer(
+                s, person_id=person, enrolled_on=since, origin=self.origin(), clock=self.clock
+            )
+        )
+        return person
 
     def budget(self, lines: list[LineSpec], *, approve: bool = True) -> int:
         """Propose (staff) and approve (second) a budget version; its id."""

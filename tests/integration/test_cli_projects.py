@@ -310,3 +310,65 @@ def test_a_document_is_charged_further_given_its_proof_and_in_kind_is_recorded(r
         "600.00",
         f"entry:{entry}",
     )
+
+
+def test_the_register_of_volunteers_is_kept_and_gates_the_hours(run, book, tmp_path):
+    _setup(run, book, tmp_path)
+    assert run("projects", "rate", "educatore", "18.50", "--from", "2026-01-01").exit_code == 0
+    assert run("projects", "volunteers").output.strip() == "no volunteers enrolled"
+
+    def hours(day, key):
+        return run(
+            "projects",
+            "volunteer-hours",
+            "1",
+            "--person",
+            "1",
+            "--activity",
+            "Doposcuola",
+            "--role",
+            "educatore",
+            "--minutes",
+            "90",
+            "--date",
+            day,
+            "--key",
+            key,
+        )
+
+    refused = hours("2026-03-02", "h0")
+    assert refused.exit_code == 1
+    assert "invalid_project" in refused.output and "non era iscritta" in refused.output
+    enrol = ("projects", "volunteer-enrol", "--person", "1", "--from", "2026-02-01")
+    done = run(*enrol, "--activity", "Doposcuola", "--key", "e1")
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == "enrolled person 1 as enrolment 1"
+    assert run(*enrol, "--activity", "Doposcuola", "--key", "e1").exit_code == 0  # a repeat
+    again = run(*enrol, "--key", "e2")
+    assert again.exit_code == 1 and "volunteer_register" in again.output
+    recorded = hours("2026-03-02", "h1")
+    assert recorded.exit_code == 0, recorded.output
+    early = run("projects", "volunteer-end", "--person", "1", "--to", "2026-03-01", "--key", "x1")
+    assert early.exit_code == 1 and "volunteer_register" in early.output
+    before = run(
+        "projects", "volunteer-end", "--enrolment", "1", "--to", "2026-01-31", "--key", "x2"
+    )
+    assert before.exit_code == 1 and "invalid_project" in before.output
+    neither = run("projects", "volunteer-end", "--to", "2026-03-31", "--key", "x3")
+    assert neither.exit_code != 0
+    ended = run("projects", "volunteer-end", "--person", "1", "--to", "2026-03-31", "--key", "x4")
+    assert ended.output.strip() == "enrolment 1 ended on 2026-03-31", ended.output
+    assert hours("2026-04-01", "h2").exit_code == 1
+    listed = json.loads(run("projects", "volunteers", "--format", "json").output)
+    assert listed == [
+        {
+            "id": 1,
+            "person_id": 1,
+            "name": "Staff",
+            "enrolled_on": "2026-02-01",
+            "ended_on": "2026-03-31",
+            "activity": "Doposcuola",
+        }
+    ]
+    table = run("projects", "volunteers").output
+    assert "2026-02-01 - 2026-03-31" in table and "Staff" in table

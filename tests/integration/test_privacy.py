@@ -337,6 +337,85 @@ def test_a_person_without_receipts_or_loans_keeps_nothing(ledger):
     assert text_hits(ledger, [NAME, EMAIL, CF]) == set()
 
 
+def test_a_volunteers_register_rows_and_hours_are_exported_and_kept_by_id_on_erasure(ledger):
+    from datetime import date
+
+    from ledger.projects import commands as project_commands
+    from ledger.projects.models import FigurativeItem, VolunteerEnrolment
+    from tests.integration.projects_world import build_world, eur
+
+    world = build_world(ledger, ledger.clock)
+    volunteer = make_user(ledger, EMAIL, NAME, ["donor"], codice_fiscale=CF)
+    person = volunteer.person_id
+    origin = world.origin()
+    clock = ledger.clock
+    ledger.run(
+        lambda s: project_commands.set_volunteer_rate(
+            s,
+            role="educatore",
+            hourly_minor=eur("18.50"),
+            valid_from=date(2026, 1, 1),
+            origin=origin,
+            clock=clock,
+        )
+    )
+    for enrolled, ended in ((date(2026, 1, 10), date(2026, 2, 28)), (date(2026, 4, 1), None)):
+        ledger.run(
+            lambda s, e=enrolled: project_commands.enrol_volunteer(
+                s,
+                person_id=person,
+                enrolled_on=e,
+                activity="Doposcuola",
+                origin=origin,
+                clock=clock,
+            )
+        )
+        if ended is not None:
+            ledger.run(
+                lambda s, e=ended: project_commands.end_volunteer(
+                    s, person_id=person, ended_on=e, origin=origin, clock=clock
+                )
+            )
+    ledger.run(
+        lambda s: project_commands.record_volunteer_hours(
+            s,
+            world.project,
+            person_id=person,
+            activity="Doposcuola",
+            role="educatore",
+            minutes=90,
+            done_on=date(2026, 4, 2),
+            origin=origin,
+            clock=clock,
+            key="ore",
+        )
+    )
+    own = Origin(channel="web", user_id=volunteer.id)
+    data = ledger.run(lambda s: export_person(s, person, origin=own, clock=clock)).value
+    assert [(e["enrolled_on"], e["ended_on"]) for e in data["volunteer_enrolments"]] == [
+        ("2026-01-10", "2026-02-28"),
+        ("2026-04-01", None),
+    ]
+    assert [(h["minutes"], h["done_on"]) for h in data["volunteer_hours"]] == [(90, "2026-04-02")]
+
+    done = erase(ledger, person, admin_origin(ledger))
+    kept = {k.what: k for k in done.kept}
+    assert kept["volunteer_register"].count == 2
+    assert "art. 17" in kept["volunteer_register"].reason
+    rows = ledger.read(
+        lambda s: [
+            (e.person_id, e.enrolled_on, e.ended_on)
+            for e in s.scalars(select(VolunteerEnrolment).order_by(VolunteerEnrolment.id))
+        ]
+    )
+    assert rows == [
+        (person, date(2026, 1, 10), date(2026, 2, 28)),
+        (person, date(2026, 4, 1), None),
+    ]
+    assert ledger.read(lambda s: len(list(s.scalars(select(FigurativeItem.id))))) == 1
+    assert text_hits(ledger, [NAME, EMAIL, CF]) == set()
+
+
 def test_a_persons_export_holds_everything_about_them_and_nothing_secret(ledger):
     donor, _ = a_donor_with_everything(ledger)
     own = Origin(channel="web", user_id=donor.id)

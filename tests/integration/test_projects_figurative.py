@@ -9,16 +9,11 @@ import pytest
 
 from ledger.core.accounts import list_accounts
 from ledger.core.balances import balance
-from ledger.people.models import User
 from ledger.projects import accounts, commands
 from ledger.projects.errors import InvalidProjectError
 from ledger.projects.figurative import value_of
 from tests.integration.commands_helpers import assert_once, footprint
 from tests.integration.projects_world import build_world, eur
-
-
-def _person(ledger, user_id):
-    return ledger.read(lambda s: s.get(User, user_id).person_id)
 
 
 def test_hours_are_valued_at_the_rate_in_force_for_the_role_on_the_day(ledger, clock):
@@ -35,7 +30,7 @@ def test_hours_are_valued_at_the_rate_in_force_for_the_role_on_the_day(ledger, c
                 clock=clock,
             )
         )
-    person = _person(ledger, world.staff)
+    person = world.volunteer()
 
     def hours(day, minutes, key):
         return ledger.run(
@@ -112,8 +107,9 @@ def test_in_kind_is_recorded_once_per_key_and_no_cash_account_moves(ledger, cloc
 
 def test_hours_of_someone_not_registered_or_a_role_without_a_rate_are_refused(ledger, clock):
     world = build_world(ledger, clock)
+    enrolled = world.volunteer()
     before = footprint(ledger)
-    for person, role in ((999, "educatore"), (_person(ledger, world.staff), "nessuno")):
+    for person, role in ((999, "educatore"), (enrolled, "nessuno")):
         with pytest.raises(InvalidProjectError):
             ledger.run(
                 lambda s, p=person, r=role: commands.record_volunteer_hours(
@@ -144,7 +140,7 @@ def test_volunteer_hours_twice_with_one_key_are_recorded_once(ledger, clock):
             clock=clock,
         )
     )
-    person = _person(ledger, world.staff)
+    person = world.volunteer()
 
     def hours(minutes):
         return lambda session, key: commands.record_volunteer_hours(

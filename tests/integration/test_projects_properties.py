@@ -1,6 +1,8 @@
-"""Property: random expenses, charges, budget revisions and money in keep every report
-total equal to the journal, allocations never above their documents, and the grant due
-never above the grant.
+"""Property: random expenses, charges, budget revisions, money in, and volunteers enrolled
+in and ended from the register with their hours keep every report total equal to the
+journal, allocations never above their documents, the grant due never above the grant,
+each volunteer's periods apart (one open at most), and every hour counted inside a
+period of its volunteer.
 
 Each example builds its own project (with its own funder and partner) in the test's
 database, so the examples never see each other's figures; refused acts (a charge beyond
@@ -23,10 +25,21 @@ from ledger.core.models import LedgerHead
 from ledger.grants import service as grants
 from ledger.people.service import NewPerson, create_user
 from ledger.projects import accounts, commands
-from ledger.projects.errors import OverAllocatedError
+from ledger.projects.errors import (
+    EnrolmentNotFoundError,
+    InvalidProjectError,
+    OverAllocatedError,
+    VolunteerRegisterError,
+)
 from ledger.projects.expenses import AllocationSpec
 from ledger.projects.getters import funders_of
-from ledger.projects.models import ExpenseAllocation, ProjectDocument
+from ledger.projects.models import (
+    FIGURATIVE_SOURCES,
+    ExpenseAllocation,
+    FigurativeItem,
+    ProjectDocument,
+    VolunteerEnrolment,
+)
 from ledger.projects.report import funder_report
 from ledger.projects.service import FunderSettings, LineSpec, SourceAmount
 
@@ -56,7 +69,16 @@ charge = st.tuples(
 )
 revise = st.tuples(st.just("revise"), st.lists(amounts, min_size=3, max_size=3))
 money_in = st.tuples(st.sampled_from(("advance", "contribution")), amounts)
-operations = st.lists(st.one_of(expense, charge, revise, money_in), min_size=1, max_size=12)
+volunteering = st.tuples(
+    st.sampled_from(("enrol", "end", "hours")),
+    st.integers(min_value=0, max_value=1),  # which of two volunteers
+    st.integers(min_value=1, max_value=360),  # day of 2026
+    st.integers(min_value=1, max_value=600),  # minutes
+)
+operations = st.lists(
+    st.one_of(expense, charge, revise, money_in, volunteering), min_size=1, max_size=12
+)
+REFUSED = (OverAllocatedError, InvalidProjectError, VolunteerRegisterError, EnrolmentNotFoundError)
 
 
 def _posted(session, code, as_of=None):
@@ -83,6 +105,16 @@ def test_reports_equal_the_journal_and_never_exceed_documents_or_the_grant(ledge
             ).id
             for i in (1, 2)
         ]
+        volunteers = [
+            create_user(
+                session,
+                NewPerson(email=f"v{n}-{i}@example.org", full_name="Volontario"),
+                roles=["donor"],
+                password=None,
+                now=now,
+            ).person_id
+            for i in (1, 2)
+        ]
         foundation = grants.create_foundation(session, name=f"Fondazione {n}", now=now).id
         origin = Origin(channel="web", user_id=users[0])
         orgs = [
@@ -102,9 +134,17 @@ def test_reports_equal_the_journal_and_never_exceed_documents_or_the_grant(ledge
             origin=origin,
             clock=clock,
         ).value.id
-        return users, foundation, orgs, project, funders_of(session, project)[0].id
+        commands.set_volunteer_rate(
+            session,
+            role=f"ruolo {n}",
+            hourly_minor=1_850,
+            valid_from=date(2026, 1, 1),
+            origin=origin,
+            clock=clock,
+        )
+        return users, volunteers, foundation, orgs, project, funders_of(session, project)[0].id
 
-    users, foundation, orgs, project, funder = ledger.run(setup)
+    users, volunteers, foundation, orgs, project, funder = ledger.run(setup)
     first, second = (Origin(channel="web", user_id=u) for u in users)
 
     def refs(source):
@@ -164,6 +204,31 @@ def test_reports_equal_the_journal_and_never_exceed_documents_or_the_grant(ledge
                 clock=clock,
                 key=key,
             )
+        elif op[0] in ("enrol", "end", "hours"):
+            _, who, day, minutes = op
+            person = volunteers[who]
+            on = date.fromordinal(date(2026, 1, 1).toordinal() + day - 1)
+            if op[0] == "enrol":
+                commands.enrol_volunteer(
+                    session, person_id=person, enrolled_on=on, origin=first, clock=clock, key=key
+                )
+            elif op[0] == "end":
+                commands.end_volunteer(
+                    session, person_id=person, ended_on=on, origin=first, clock=clock, key=key
+                )
+            else:
+                commands.record_volunteer_hours(
+                    session,
+                    project,
+                    person_id=person,
+                    activity="Doposcuola",
+                    role=f"ruolo {n}",
+                    minutes=minutes,
+                    done_on=on,
+                    origin=first,
+                    clock=clock,
+                    key=key,
+                )
         elif op[0] == "advance":
             commands.receive_grant(
                 session,
@@ -188,7 +253,17 @@ def test_reports_equal_the_journal_and_never_exceed_documents_or_the_grant(ledge
             )
 
     def head():
-        return ledger.read(lambda s: s.scalar(select(LedgerHead.last_sequence)))
+        return ledger.read(
+            lambda s: (
+                s.scalar(select(LedgerHead.last_sequence)),
+                s.scalar(select(func.count(VolunteerEnrolment.id))),
+                s.scalar(
+                    select(func.count(VolunteerEnrolment.id)).where(
+                        VolunteerEnrolment.ended_on.is_not(None)
+                    )
+                ),
+            )
+        )
 
     for number, op in enumerate(ops):
         if op[0] == "revise":
@@ -197,14 +272,20 @@ def test_reports_equal_the_journal_and_never_exceed_documents_or_the_grant(ledge
         before = head()
         try:
             ledger.run(lambda s, op=op, key=f"{n}-{number}": step(s, op, key))
-        except OverAllocatedError:
+        except REFUSED:
             assert head() == before
 
     def check(session):
         r = funder_report(session, project, foundation, date(2026, 1, 1), date(2026, 12, 31))
         for line in r.lines:
             assert line.actual_minor == _posted(session, accounts.line(project, line.code))
-        assert sum(x.actual_minor for x in r.lines) == sum(x.actual_minor for x in r.sources)
+        # The lines are cash; volunteer time is a figurative source beside them, equal to
+        # its figurative cost account and to the hours' values.
+        cash = [x for x in r.sources if x.source not in FIGURATIVE_SOURCES]
+        assert sum(x.actual_minor for x in r.lines) == sum(x.actual_minor for x in cash)
+        volunteered = sum(x.actual_minor for x in r.sources if x.source == "volunteer")
+        assert volunteered == r.figurative.volunteer_minor
+        assert volunteered == _posted(session, accounts.figurative_cost(project, "volunteer"))
         assert r.total_actual_minor == sum(x.actual_minor for x in r.lines)
         assert r.total_budget_minor == sum(x.budget_minor for x in r.lines)
         assert 0 <= r.grant_due_minor <= r.grant_minor
@@ -227,6 +308,22 @@ def test_reports_equal_the_journal_and_never_exceed_documents_or_the_grant(ledge
             )
         )
         assert gross == r.total_actual_minor + _posted(session, accounts.not_charged(project))
+        for person in volunteers:
+            periods = [
+                (e.enrolled_on, e.ended_on or date.max)
+                for e in session.scalars(
+                    select(VolunteerEnrolment)
+                    .where(VolunteerEnrolment.person_id == person)
+                    .order_by(VolunteerEnrolment.enrolled_on)
+                )
+            ]
+            assert [end for _start, end in periods].count(date.max) <= 1
+            for (_s1, end), (start, _e2) in itertools.pairwise(periods):
+                assert end < start  # apart, in order
+            for day in session.scalars(
+                select(FigurativeItem.done_on).where(FigurativeItem.person_id == person)
+            ):
+                assert any(start <= day <= end for start, end in periods)
 
     ledger.read(check)
     assert ledger.verify().ok

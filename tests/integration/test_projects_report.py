@@ -183,9 +183,7 @@ def test_volunteer_time_enters_the_totals_only_when_the_funder_counts_it(ledger,
             clock=clock,
         )
     )
-    from ledger.people.models import User
-
-    person = world.read(lambda s: s.get(User, world.staff).person_id)
+    person = world.volunteer()
     world.run(
         lambda s: commands.record_volunteer_hours(
             s,

@@ -1,7 +1,8 @@
 """A year of "Fare #BeneComune" (issue 15): the demo's first half of 2026 (budget approved
 by a second person, the advance, the municipality's cash, seven documents, volunteer
 hours, a room lent in kind), then a second half (a payslip, a tranche, more partner cash,
-a document charged in two steps, a budget revision, more hours). Every balance of the
+a document charged in two steps, a budget revision, a volunteer's pause in the register
+of volunteers, when their hours are refused, and more hours). Every balance of the
 project is asserted, the interim report for the half year and the final report are
 checked figure by figure, the PDF's text carries them, the journal verifies and the
 beancount export passes bean-check with balances equal to ours.
@@ -13,6 +14,7 @@ import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -28,6 +30,7 @@ from ledger.projects.demo import (
     DEMO_PROJECT_PEOPLE,
     load_bene_comune,
 )
+from ledger.projects.errors import InvalidProjectError
 from ledger.projects.expenses import AllocationSpec
 from ledger.projects.getters import funders_of, get_version, version_rows, versions_of
 from ledger.projects.models import Project, ProjectOrganisation
@@ -35,6 +38,7 @@ from ledger.projects.report import funder_report
 from ledger.projects.service import LineSpec, SourceAmount
 from ledger.statements.project_report import report_json
 from ledger.statements.project_report_pdf import report_pdf
+from tests.integration.commands_helpers import footprint
 from tests.integration.test_beancount_oracle import bean_check, beancount_balances, export
 
 
@@ -159,20 +163,44 @@ def _second_half(ledger, clock, project, funder, org, staff, volunteer):
 
     version = run(revised)
     run(lambda s: commands.approve_budget(s, version, origin=other, clock=clock))
+
+    # The volunteer pauses in October: out of the register from 1 October, back on 1
+    # November; hours of a day in between do not count (art. 17 c.1 CTS) and are refused.
     run(
-        lambda s: commands.record_volunteer_hours(
+        lambda s: commands.end_volunteer(
+            s, person_id=volunteer, ended_on=date(2026, 9, 30), origin=me, clock=clock
+        )
+    )
+    run(
+        lambda s: commands.enrol_volunteer(
+            s,
+            person_id=volunteer,
+            enrolled_on=date(2026, 11, 1),
+            activity="Doposcuola",
+            origin=me,
+            clock=clock,
+        )
+    )
+
+    def hours(day, key):
+        return lambda s: commands.record_volunteer_hours(
             s,
             project,
             person_id=volunteer,
             activity="Doposcuola",
             role="educatore",
             minutes=600,
-            done_on=date(2026, 11, 20),
+            done_on=day,
             origin=me,
             clock=clock,
-            key="y-hours",
+            key=key,
         )
-    )
+
+    before = footprint(ledger)
+    with pytest.raises(InvalidProjectError):
+        run(hours(date(2026, 10, 15), "y-hours-october"))
+    assert footprint(ledger) == before
+    run(hours(date(2026, 11, 20), "y-hours"))
     return version
 
 

@@ -529,8 +529,11 @@ def test_every_project_route_is_in_the_openapi_document_with_its_key(client):
         "/volunteer-rates",
         "/projects/{project_id}/volunteer-hours",
         "/projects/{project_id}/in-kind",
+        "/volunteers",
+        "/volunteers/{enrolment_id}/end",
     }
     gets = {
+        "/volunteers",
         "/projects",
         "/projects/{project_id}",
         "/projects/{project_id}/report",
@@ -567,6 +570,8 @@ def test_volunteer_rates_hours_and_in_kind_are_figurative_and_replayed_by_key(
     )
     assert again.status_code == 200 and again.get_json()["id"] == rate["id"]
     person = ledger.read(lambda s: s.get(User, world.staff.user_id).person_id)
+    enrolment = {"person_id": person, "enrolled_on": "2026-01-01"}
+    created(post(client, world.staff, "/volunteers", enrolment, key="iscrizione"))
     hours = created(
         post(
             client,
@@ -670,3 +675,92 @@ def test_a_grant_from_a_foundation_that_does_not_fund_the_project_is_422_on_its_
     response = post(client, world.staff, f"/projects/{world.project}/expenses", body, key="F-8")
     assert response.status_code == 422
     assert "allocations.0.ref" in response.get_json()["error"]["details"]["fields"]
+
+
+def _entries(ledger: Ledger) -> int:
+    return int(ledger.read(lambda s: s.scalar(select(func.count()).select_from(JournalEntry))))
+
+
+def test_the_register_of_volunteers_is_kept_through_the_api_and_gates_the_hours(
+    client, world, ledger
+):
+    person = ledger.read(lambda s: s.get(User, world.project_staff.user_id).person_id)
+    created(
+        post(
+            client,
+            world.staff,
+            "/volunteer-rates",
+            {"role": "animatore", "hourly": "18.00", "valid_from": "2026-01-01"},
+            key="tariffa",
+        )
+    )
+
+    def hours(day: str, key: str):  # type: ignore[no-untyped-def]
+        body = {
+            "person_id": person,
+            "activity": "Doposcuola",
+            "role": "animatore",
+            "minutes": 60,
+            "done_on": day,
+        }
+        return post(
+            client, world.project_staff, f"/projects/{world.project}/volunteer-hours", body, key=key
+        )
+
+    before = _entries(ledger)
+    refused = hours("2026-03-02", "ore-0")
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["code"] == "invalid_project"
+    assert _entries(ledger) == before
+    body = {"person_id": person, "enrolled_on": "2026-02-01", "activity": "Doposcuola"}
+    enrolment = created(post(client, world.project_staff, "/volunteers", body, key="iscr-1"))
+    assert enrolment["person_id"] == person and enrolment["ended_on"] is None
+    assert enrolment["name"] == "Fabio Staff"
+    replay = post(client, world.project_staff, "/volunteers", body, key="iscr-1")
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json()["id"] == enrolment["id"]
+    other = {**body, "enrolled_on": "2026-02-02"}
+    conflict = post(client, world.project_staff, "/volunteers", other, key="iscr-1")
+    assert conflict.status_code == 409
+    assert conflict.get_json()["error"]["code"] == "idempotency_conflict"
+    second = post(client, world.project_staff, "/volunteers", other, key="iscr-2")
+    assert second.status_code == 409
+    assert second.get_json()["error"]["code"] == "volunteer_register"
+    assert created(hours("2026-03-02", "ore-1"))["value"] == "18.00"
+    end = f"/volunteers/{enrolment['id']}/end"
+    early = post(client, world.staff, end, {"ended_on": "2026-01-31"}, key="fine-0")
+    assert early.status_code == 422
+    assert early.get_json()["error"]["code"] == "invalid_project"
+    before_hours = post(client, world.staff, end, {"ended_on": "2026-03-01"}, key="fine-1")
+    assert before_hours.status_code == 409
+    assert before_hours.get_json()["error"]["code"] == "volunteer_register"
+    ended = created(post(client, world.staff, end, {"ended_on": "2026-03-31"}, key="fine-2"), 200)
+    assert ended["ended_on"] == "2026-03-31"
+    missing = post(client, world.staff, "/volunteers/999/end", {"ended_on": "2026-03-31"}, key="x")
+    assert missing.status_code == 404
+    assert missing.get_json()["error"]["code"] == "volunteer_enrolment_not_found"
+    before = _entries(ledger)
+    assert hours("2026-04-01", "ore-2").status_code == 422
+    assert _entries(ledger) == before
+    listed = client.get(f"{API}/volunteers", headers=world.project_staff.auth)
+    assert listed.status_code == 200
+    assert listed.get_json()["volunteers"] == [
+        {
+            "id": enrolment["id"],
+            "person_id": person,
+            "name": "Fabio Staff",
+            "enrolled_on": "2026-02-01",
+            "ended_on": "2026-03-31",
+            "activity": "Doposcuola",
+        }
+    ]
+
+
+def test_officers_and_partners_neither_read_nor_keep_the_register(client, world, ledger):
+    person = ledger.read(lambda s: s.get(User, world.officer.user_id).person_id)
+    body = {"person_id": person, "enrolled_on": "2026-02-01"}
+    for caller in (world.officer, world.partner_user):
+        assert client.get(f"{API}/volunteers", headers=caller.auth).status_code == 403
+        assert post(client, caller, "/volunteers", body, key="k").status_code == 403
+    listed = client.get(f"{API}/volunteers", headers=world.staff.auth).get_json()
+    assert listed == {"volunteers": []}

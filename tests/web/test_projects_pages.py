@@ -1,6 +1,7 @@
 """The pages of projects (issue 15 part 7): the list and overview, the budget editor with
-its four-eyes approval, expense entry with a document's file, money in, volunteer hours and
-rates, the report to a funder; who sees what (a foundation officer of another foundation
+its four-eyes approval, expense entry with a document's file, money in, volunteer hours (of
+the people in the register of volunteers, kept on the same page) and rates, the report to a
+funder; who sees what (a foundation officer of another foundation
 gets 404 for the project and its document's file, a partner's user reads only its own
 organisation's part). The project is the demo's "Fare #BeneComune", loaded through the
 use cases; every act goes through the pages and is read back from the books.
@@ -12,6 +13,7 @@ import csv
 import io
 import json
 import uuid
+from datetime import date
 from typing import Any
 
 import pyotp
@@ -21,6 +23,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from ledger.audit.models import AuditEvent
 from ledger.commands import Origin
 from ledger.core.money import Money
 from ledger.core.service import Ledger
@@ -37,6 +40,7 @@ from ledger.projects.models import (
     ProjectDocument,
     ProjectOrganisation,
     ProjectReceipt,
+    VolunteerEnrolment,
     VolunteerRate,
 )
 from tests.web.conftest import csrf_token, make_user, sign_in, totp_code
@@ -616,6 +620,160 @@ def test_volunteer_hours_are_valued_at_the_rate_of_the_role_and_the_rate_table_g
         },
     )
     assert unknown.status_code == 422
+
+
+def _journal_head(ledger: Ledger) -> Any:
+    from ledger.core.models import LedgerHead
+
+    return ledger.read(lambda s: tuple(s.execute(select(LedgerHead.last_sequence)).one()))
+
+
+def _new_person(ledger: Ledger, name: str) -> int:
+    from ledger.people.models import Person
+
+    def work(s: Any) -> int:
+        person = Person(
+            full_name=name,
+            email=f"{uuid.uuid4().hex[:8]}@volontari.example.org",
+            created_at=ledger.clock.now(),
+        )
+        s.add(person)
+        s.flush()
+        return int(person.id)
+
+    return int(ledger.run(work))
+
+
+def test_the_register_of_volunteers_is_kept_on_the_volunteer_page(app, ledger, bene):
+    project = bene["project"]
+    page = f"/progetti/{project}/volontariato"
+    staff = as_user(app, ledger, "staff")
+    html = staff.get(page).get_data(as_text=True)
+    assert 'id="register"' in html and "Registro dei volontari" in html
+    assert "Volontaria Uno" in html and "in corso" in html
+    # The hours form offers the people of the register only.
+    assert "<option value=" in html and "Volontaria Tre (n. " in html
+    for control in ("person", "submit", "form_key", "enrol-person", "enrol-submit"):
+        assert html.count(f'id="{control}"') == 1, control  # two forms, no shared id
+    newcomer = _new_person(ledger, "Nuova Volontaria")
+    assert "Nuova Volontaria" not in html
+    before = count(ledger, VolunteerEnrolment)
+    enrol = f"{page}/registro"
+    form = {"person": str(newcomer), "enrolled_on": "2026-06-01", "activity": "Cene solidali"}
+    done = post(staff, page, enrol, {"form_key": uuid.uuid4().hex, **form})
+    assert done.status_code == 303, done.get_data(as_text=True)[:2000]
+    assert count(ledger, VolunteerEnrolment) == before + 1
+    html = staff.get(page).get_data(as_text=True)
+    assert "Nuova Volontaria" in html and "Cene solidali" in html
+    assert f'<option value="{newcomer}">Nuova Volontaria (n. {newcomer})</option>' in html
+    # A second open enrolment is refused on the form, nothing written.
+    again = post(staff, page, enrol, {"form_key": uuid.uuid4().hex, **form})
+    assert again.status_code == 422
+    assert "è già iscritta al registro" in again.get_data(as_text=True)
+    assert count(ledger, VolunteerEnrolment) == before + 1
+    enrolment = ledger.read(
+        lambda s: s.scalar(
+            select(VolunteerEnrolment.id).where(VolunteerEnrolment.person_id == newcomer)
+        )
+    )
+    end = f"{page}/registro/{enrolment}/chiudi"
+    early = post(staff, page, end, {"ended_on": "2026-05-31"})
+    assert early.status_code == 422
+    assert "non può precedere il suo inizio" in early.get_data(as_text=True)
+    assert 'id="ended_on-' + str(enrolment) + '-error"' in early.get_data(as_text=True)
+    for _twice in range(2):  # a double submit ends it once
+        ended = post(staff, page, end, {"ended_on": "2026-06-30"})
+        assert ended.status_code == 303
+    row = ledger.read(lambda s: s.get(VolunteerEnrolment, enrolment).ended_on)
+    assert str(row) == "2026-06-30"
+    events = ledger.read(
+        lambda s: s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "project.end_volunteer")
+        )
+    )
+    assert events == 1
+    ledger.run(
+        lambda s: commands.set_volunteer_rate(
+            s,
+            role="cuoca",
+            hourly_minor=eur("14.00"),
+            valid_from=date(2026, 1, 1),
+            origin=Origin.command_line(),
+            clock=ledger.clock,
+        )
+    )
+
+    def hours(day: str, person: int = newcomer) -> Any:
+        return post(
+            staff,
+            page,
+            page,
+            {
+                "form_key": uuid.uuid4().hex,
+                "person": str(person),
+                "activity": "Cena solidale",
+                "role": "cuoca",
+                "hours": "2",
+                "minutes": "0",
+                "done_on": day,
+            },
+        )
+
+    items, head = count(ledger, FigurativeItem), _journal_head(ledger)
+    for day in ("2026-05-31", "2026-07-01"):  # before and after the period
+        refused = hours(day)
+        assert refused.status_code == 422
+        assert "non era iscritta al registro dei volontari" in refused.get_data(as_text=True)
+    outsider = _new_person(ledger, "Mai Iscritta")
+    tampered = hours("2026-06-10", outsider)  # a person the form never offered
+    assert tampered.status_code == 422
+    assert (count(ledger, FigurativeItem), _journal_head(ledger)) == (items, head)
+    assert hours("2026-06-30").status_code == 303
+    assert count(ledger, FigurativeItem) == items + 1
+
+
+def test_the_register_speaks_english_and_so_do_its_refusals(app, ledger, bene):
+    client = as_user(app, ledger, "staff")
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    assert client.post("/language", data={"lang": "en", "csrf_token": token}).status_code == 302
+    page = f"/progetti/{bene['project']}/volontariato"
+    html = client.get(page).get_data(as_text=True)
+    assert "Register of volunteers" in html and "End the enrolment" in html
+    assert "Enrol in the register" in html and "in progress" in html
+    enrolled = ledger.read(
+        lambda s: s.scalar(select(VolunteerEnrolment.person_id).order_by(VolunteerEnrolment.id))
+    )
+    again = post(
+        client,
+        page,
+        f"{page}/registro",
+        {"form_key": uuid.uuid4().hex, "person": str(enrolled), "enrolled_on": "2026-06-01"},
+    )
+    assert again.status_code == 422
+    assert "already in the register of volunteers" in again.get_data(as_text=True)
+
+
+def test_the_register_is_kept_by_who_acts_on_the_project_only(app, ledger, bene):
+    project = bene["project"]
+    person = _new_person(ledger, "Altra Persona")
+    before = count(ledger, VolunteerEnrolment)
+    for who in ("officer", "partner"):
+        client = as_user(app, ledger, who)
+        html = client.get(f"/progetti/{project}").get_data(as_text=True)
+        response = client.post(
+            f"/progetti/{project}/volontariato/registro",
+            data={
+                "csrf_token": csrf_token(html),
+                "form_key": uuid.uuid4().hex,
+                "person": str(person),
+                "enrolled_on": "2026-06-01",
+            },
+        )
+        assert response.status_code in (403, 404), who
+        assert client.get(f"/progetti/{project}/volontariato").status_code in (403, 404)
+    assert count(ledger, VolunteerEnrolment) == before
 
 
 # ------------------------------------------------------------------ report

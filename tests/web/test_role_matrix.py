@@ -249,6 +249,8 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "projects.propose_payout": (PROJECT_ACTORS, True),
     "projects.pay_payout": (PROJECT_TREASURY, True),
     "projects.volunteer_hours": (PROJECT_ACTORS, True),
+    "projects.enrol_volunteer": (PROJECT_ACTORS, True),
+    "projects.end_volunteer": (PROJECT_ACTORS, True),
     "projects.rates": (PROJECT_ACTORS, True),
     "projects.add_rate": (PROJECT_TREASURY, True),
     "projects.report": (("project_staff", "foundation_officer", "treasurer", "admin"), False),
@@ -312,6 +314,9 @@ EXPECTED: dict[str, tuple[str | tuple[str, ...], bool]] = {
     "api_v1.pay_payout_view": (PROJECT_TREASURY, False),
     "api_v1.create_rate_view": (BOOKS, False),
     "api_v1.volunteer_hours_view": (PROJECT_ACTORS, False),
+    "api_v1.volunteer_register_view": (PROJECT_ACTORS, False),
+    "api_v1.enrol_volunteer_view": (PROJECT_ACTORS, False),
+    "api_v1.end_volunteer_view": (PROJECT_ACTORS, False),
     "api_v1.in_kind_view": (PROJECT_ACTORS, False),
 }
 
@@ -347,6 +352,7 @@ URL_VALUES = {
     "project_id": "1",
     "document_id": "1",
     "version_id": "1",
+    "enrolment_id": "1",
 }
 
 

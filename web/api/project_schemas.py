@@ -172,6 +172,21 @@ class VolunteerHoursSchema(Schema):
     done_on = IsoDate(required=True)
 
 
+class EnrolSchema(Schema):
+    person_id = _id(required=True, metadata={"description": "The person's id."})
+    enrolled_on = IsoDate(required=True, metadata={"description": "The first day."})
+    activity = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "The service the volunteer does."},
+    )
+
+
+class EndEnrolmentSchema(Schema):
+    ended_on = IsoDate(required=True, metadata={"description": "The last day (included)."})
+
+
 class InKindSchema(Schema):
     description = _text(200, required=True)
     fair_value = Amount(required=True)
@@ -343,6 +358,25 @@ class RateSchema(Schema):
     currency = fields.String()
     valid_from = fields.Date()
     basis = fields.String(allow_none=True)
+
+
+class EnrolmentSchema(Schema):
+    """A period of a person in the register of volunteers (art. 17 c.1 CTS)."""
+
+    id = fields.Integer()
+    person_id = fields.Integer()
+    name = fields.String(metadata={"description": "The person's name, as the register shows."})
+    enrolled_on = fields.Date()
+    ended_on = fields.Date(allow_none=True, metadata={"description": "Null while open."})
+    activity = fields.String(allow_none=True)
+
+
+class RegisterSchema(Schema):
+    volunteers = fields.List(
+        fields.Nested(EnrolmentSchema),
+        required=True,
+        metadata={"description": "Open periods first, then by first day."},
+    )
 
 
 class FigurativeAnswerSchema(Schema):

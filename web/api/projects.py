@@ -9,6 +9,11 @@ organisations' part (contributions and costs, their documents), never the
 funders' report. Acts need `may_act_on_project` (treasurer, admin, or project
 staff of the lead organisation): a reader who may not act gets 403.
 
+The organisation's register of volunteers (art. 17 c.1 CTS) is read and kept at
+`/volunteers` by who may record volunteer hours, at the organisation's level
+(`may_keep_volunteer_register`: a treasurer or admin, or project staff); hours
+of a person not enrolled on their day are a 422 `invalid_project` on `person`.
+
 Every POST needs a `money` token and an `Idempotency-Key`: a repeat with the
 same key and body answers 200 with `Idempotent-Replayed: true` and writes
 nothing; the same key with another body is a 409. An expense is one JSON request
@@ -33,7 +38,7 @@ from ledger.commands import Origin, Outcome
 from ledger.core.errors import LedgerError
 from ledger.core.money import format_minor
 from ledger.people.models import MONEY, READ, User
-from ledger.projects import commands
+from ledger.projects import commands, volunteers
 from ledger.projects.errors import ProjectNotFoundError
 from ledger.projects.expenses import AllocationSpec, Expense, get_document
 from ledger.projects.figurative import Figurative
@@ -47,6 +52,7 @@ from ledger.projects.getters import (
     get_project,
     get_version,
     may_act_on_project,
+    may_keep_volunteer_register,
     member_organisations,
     officer_foundations,
     partner_organisations,
@@ -65,6 +71,7 @@ from ledger.projects.models import (
     ProjectOrganisation,
     ProjectPartner,
     ProjectReceipt,
+    VolunteerEnrolment,
     VolunteerRate,
 )
 from ledger.projects.money_in import Received
@@ -83,6 +90,9 @@ from web.api.project_schemas import (
     ChargeSchema,
     ContributionSchema,
     DocumentListSchema,
+    EndEnrolmentSchema,
+    EnrolmentSchema,
+    EnrolSchema,
     ExpenseAnswerSchema,
     ExpenseCreateSchema,
     FigurativeAnswerSchema,
@@ -100,6 +110,7 @@ from web.api.project_schemas import (
     RateCreateSchema,
     RateSchema,
     ReceivedSchema,
+    RegisterSchema,
     ReportQuerySchema,
     ReportSchema,
     VersionSchema,
@@ -1178,6 +1189,127 @@ def create_rate_view() -> ResponseReturnValue:
     )
 
 
+def _register_keeper(session: Session) -> User:
+    """The caller, if they may keep the register of volunteers; 403 otherwise."""
+    user = _caller(session)
+    if not may_keep_volunteer_register(session, user):
+        raise ProjectForbiddenError(
+            "Solo chi registra le ore di volontariato tiene il registro dei volontari."
+        )
+    return user
+
+
+def _enrolment_body(
+    session: Session, row: VolunteerEnrolment, names: dict[int, str] | None = None
+) -> dict[str, Any]:
+    if names is None:
+        names = volunteers.names_of(session, [row.person_id])
+    return {
+        "id": row.id,
+        "person_id": row.person_id,
+        "name": names.get(row.person_id, ""),
+        "enrolled_on": row.enrolled_on,
+        "ended_on": row.ended_on,
+        "activity": row.activity,
+    }
+
+
+REGISTER_FORBIDDEN = {
+    403: "`forbidden`: the caller does not keep the register, or the token lacks the scope "
+    "(`insufficient_scope`)."
+}
+
+
+@bp.get("/volunteers")
+@allow(*ACTORS)
+@needs_scope(READ)
+@documented(
+    "The register of volunteers",
+    tag=TAG,
+    responses={200: ("Every period of the register.", RegisterSchema)},
+    errors=REGISTER_FORBIDDEN,
+)
+def volunteer_register_view() -> ResponseReturnValue:
+    """The organisation's register of volunteers (art. 17 c.1 CTS): who, from, to, the
+    service. Volunteer hours count only on a day inside a period of their person."""
+
+    def read(session: Session) -> dict[str, Any]:
+        _register_keeper(session)
+        rows = volunteers.register(session)
+        names = volunteers.names_of(session, [r.person_id for r in rows])
+        return {"volunteers": [_enrolment_body(session, r, names) for r in rows]}
+
+    return json_answer(RegisterSchema(), in_transaction(read, read_only=True))
+
+
+@bp.post("/volunteers")
+@allow(*ACTORS)
+@needs_scope(MONEY)
+@documented(
+    "Enrol a volunteer",
+    tag=TAG,
+    body=EnrolSchema,
+    idempotent=True,
+    responses={201: ("The enrolment (an open period).", EnrolmentSchema)},
+    errors={
+        **REGISTER_FORBIDDEN,
+        409: "`volunteer_register` (the person has an open enrolment, or the period would "
+        "overlap an earlier one) or `idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_project` (no such person, or erased).",
+    },
+)
+def enrol_volunteer_view() -> ResponseReturnValue:
+    """Enrol a person in the register of volunteers from a day."""
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[VolunteerEnrolment]:
+        _register_keeper(session)
+        return commands.enrol_volunteer(
+            session,
+            person_id=data["person_id"],
+            enrolled_on=data["enrolled_on"],
+            activity=data["activity"],
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        )
+
+    return command_post(EnrolSchema(), act, _enrolment_body, EnrolmentSchema())
+
+
+@bp.post("/volunteers/<int:enrolment_id>/end")
+@allow(*ACTORS)
+@needs_scope(MONEY)
+@documented(
+    "End a volunteer's enrolment",
+    tag=TAG,
+    body=EndEnrolmentSchema,
+    idempotent=True,
+    responses={200: ("The ended enrolment.", EnrolmentSchema)},
+    errors={
+        **REGISTER_FORBIDDEN,
+        404: "`volunteer_enrolment_not_found`.",
+        409: "`volunteer_register` (ended already, or hours of the person are recorded "
+        "after that day) or `idempotency_conflict`.",
+        422: "`invalid_input` or `invalid_project` (the last day is before the first).",
+    },
+)
+def end_volunteer_view(enrolment_id: int) -> ResponseReturnValue:
+    """End an enrolment of the register on its last day (included)."""
+
+    def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[VolunteerEnrolment]:
+        _register_keeper(session)
+        return commands.end_volunteer(
+            session,
+            enrolment_id=enrolment_id,
+            ended_on=data["ended_on"],
+            origin=origin,
+            clock=views.clock(),
+            key=key,
+        )
+
+    return command_post(EndEnrolmentSchema(), act, _enrolment_body, EnrolmentSchema(), status=200)
+
+
 @bp.post("/projects/<int:project_id>/volunteer-hours")
 @allow(*ACTORS)
 @needs_scope(MONEY)
@@ -1187,11 +1319,15 @@ def create_rate_view() -> ResponseReturnValue:
     body=VolunteerHoursSchema,
     idempotent=True,
     responses={201: ("The figurative item and its entry.", FigurativeAnswerSchema)},
-    errors={**ACT_ERRORS, 422: "`invalid_input` or `invalid_project` (no rate for the role)."},
+    errors={
+        **ACT_ERRORS,
+        422: "`invalid_input` or `invalid_project` (no rate for the role; on `person`: not "
+        "enrolled in the register of volunteers on `done_on`).",
+    },
 )
 def volunteer_hours_view(project_id: int) -> ResponseReturnValue:
-    """A registered volunteer's time on an activity, valued at the role's rate
-    (figurative: kept out of cash balances)."""
+    """The time of a volunteer enrolled in the register on `done_on` on an activity, valued
+    at the role's rate (figurative: kept out of cash balances)."""
 
     def act(session: Session, data: Any, origin: Origin, key: str) -> Outcome[Figurative]:
         _actable(session, project_id)

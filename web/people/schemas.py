@@ -57,6 +57,12 @@ class PersonExportSchema(Schema):
         fields.Dict(), required=True, metadata={"description": "With refunds and receipts."}
     )
     loans = fields.List(fields.Dict(), required=True)
+    volunteer_enrolments = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "Their periods in the register of volunteers."},
+    )
+    volunteer_hours = fields.List(fields.Dict(), required=True)
     audit_events = fields.List(fields.Dict(), required=True)
     linked_records_included = fields.Boolean(
         required=True,
@@ -76,7 +82,15 @@ class EraseSchema(Schema):
 class KeptSchema(Schema):
     what = fields.String(
         required=True,
-        metadata={"enum": ["receipts", "loan_contracts", "bank_lines", "applications"]},
+        metadata={
+            "enum": [
+                "receipts",
+                "loan_contracts",
+                "bank_lines",
+                "applications",
+                "volunteer_register",
+            ]
+        },
     )
     count = fields.Integer(required=True)
     reason = fields.String(required=True)

@@ -213,13 +213,44 @@ class InKindForm(FlaskForm):  # type: ignore[misc]
 
 class HoursForm(FlaskForm):  # type: ignore[misc]
     form_key = key_field()
-    person = IntegerField(_l("Volontario (n. della persona)"), [_required, NumberRange(min=1)])
+    # Only the people in the register of volunteers are offered (and accepted).
+    person = SelectField(
+        _l("Volontario iscritto al registro"),
+        [_required],
+        coerce=int,
+        description=_l("Le ore contano solo nei giorni in cui la persona è iscritta."),
+    )
     activity = StringField(_l("Attività"), [_required, Length(max=200)])
     role = StringField(_l("Ruolo (come nella tabella delle tariffe)"), [_required, Length(max=64)])
     hours = IntegerField(_l("Ore"), [Optional(), NumberRange(min=0, max=24)], default=0)
     minutes = IntegerField(_l("Minuti"), [Optional(), NumberRange(min=0, max=59)], default=0)
     done_on = DateField(_l("Giorno"), [_required])
     submit = SubmitField(_l("Registra le ore"))
+
+
+class EnrolForm(FlaskForm):  # type: ignore[misc]
+    """A person enrolled in the register of volunteers from a day (its fields' ids differ
+    from the hours form's, which is on the same page)."""
+
+    form_key = key_field("enrol-form_key")
+    person = IntegerField(
+        _l("Persona (n. nell'anagrafica)"),
+        [_required, NumberRange(min=1)],
+        id="enrol-person",
+        render_kw={"inputmode": "numeric"},
+    )
+    enrolled_on = DateField(_l("Iscritta dal"), [_required], id="enrol-enrolled_on")
+    activity = StringField(
+        _l("Servizio svolto"), [Optional(), Length(max=200)], id="enrol-activity"
+    )
+    submit = SubmitField(_l("Iscrivi al registro"), id="enrol-submit")
+
+
+class EndForm(FlaskForm):  # type: ignore[misc]
+    """The last day of an enrolment in the register of volunteers."""
+
+    ended_on = DateField(_l("Ultimo giorno"), [_required])
+    submit = SubmitField(_l("Chiudi l'iscrizione"))
 
 
 class RateForm(FlaskForm):  # type: ignore[misc]

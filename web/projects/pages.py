@@ -1,6 +1,7 @@
 """Pages of projects (issue 15): the list, a project's overview, the budget editor, expense
-entry with a document's file, money in (grant, partners, campaigns), volunteer hours and the
-rate table, in-kind, and the report to a funder.
+entry with a document's file, money in (grant, partners, campaigns), volunteer hours with the
+organisation's register of volunteers (art. 17 c.1 CTS) and the rate table, in-kind, and the
+report to a funder.
 
 Who sees what is the domain's rule (`ledger.projects.getters`, through `reads`): project
 staff act on the projects their organisation leads (treasurers and admins on all), a
@@ -50,6 +51,8 @@ from web.projects.forms import (
     CampaignForm,
     ConfirmForm,
     ContributionForm,
+    EndForm,
+    EnrolForm,
     ExpenseForm,
     GrantForm,
     HoursForm,
@@ -568,16 +571,56 @@ def pay_payout(project_id: int, receipt_id: int) -> ResponseReturnValue:
 
 
 # ------------------------------------------------------------------ volunteer time
+def _volunteer(
+    project_id: int, *, failed_end: int | None = None, **forms: Any
+) -> ResponseReturnValue:
+    """The volunteer page: the hours form (people of the register only), the hours, the
+    register of volunteers with its enrol form and an end form per open enrolment."""
+    principal = views.principal()
+    page = views.snapshot(lambda db: reads.volunteer_page(db, principal, project_id))
+    all_forms: dict[str, Any] = {
+        "form": HoursForm(formdata=None),
+        "enrol": EnrolForm(formdata=None),
+        "end": EndForm(formdata=None),
+    }
+    all_forms.update(forms)
+    all_forms["form"].person.choices = choices(page.people)
+    for name in ("form", "enrol"):
+        views.form_key(all_forms[name])
+    today = views.today()
+    for form, name in ((all_forms["form"], "done_on"), (all_forms["enrol"], "enrolled_on")):
+        if getattr(form, name).data is None and not form.is_submitted():
+            getattr(form, name).data = today
+    fresh_end = EndForm(formdata=None)
+    fresh_end.ended_on.data = today
+    rates = views.snapshot(reads.rates)
+    status = 422 if forms and any(f.is_submitted() for f in forms.values()) else 200
+    return render_template(
+        "projects/volunteer.html",
+        page=page,
+        rates=rates,
+        failed_end=failed_end,
+        fresh_end=fresh_end,
+        **all_forms,
+    ), status
+
+
+def _volunteer_done(project_id: int) -> str:
+    return url_for("projects.volunteer_hours", project_id=project_id)
+
+
 @bp.route("/progetti/<int:project_id>/volontariato", methods=["GET", "POST"])
 @allow(*ACTORS, two_factor=True)
 def volunteer_hours(project_id: int) -> ResponseReturnValue:
-    """A registered volunteer's time on an activity, valued at the role's rate."""
+    """The time of a volunteer enrolled in the register on the day, valued at the role's
+    rate; the page also keeps the register of volunteers."""
     principal = views.principal()
-    page = views.snapshot(lambda db: reads.money_page(db, principal, project_id))
+    if request.method == "GET":
+        return _volunteer(project_id)
+    page = views.snapshot(lambda db: reads.volunteer_page(db, principal, project_id))
     form = HoursForm()
+    form.person.choices = choices(page.people)
     key = views.form_key(form)
-    if not form.is_submitted():
-        form.done_on.data = views.today()
     if form.validate_on_submit():
 
         def work(db: Session) -> None:
@@ -598,18 +641,64 @@ def volunteer_hours(project_id: int) -> ResponseReturnValue:
                 key=key,
             )
 
-        done = _act(
-            form,
-            work,
-            _("Ore di volontariato registrate."),
-            url_for("projects.volunteer_hours", project_id=project_id),
-        )
+        done = _act(form, work, _("Ore di volontariato registrate."), _volunteer_done(project_id))
         if done is not None:
             return done
-    rates = views.snapshot(reads.rates)
-    return render_template("projects/volunteer.html", page=page, form=form, rates=rates), _status(
-        form
-    )
+    return _volunteer(project_id, form=form)
+
+
+@bp.post("/progetti/<int:project_id>/volontariato/registro")
+@allow(*ACTORS, two_factor=True)
+def enrol_volunteer(project_id: int) -> ResponseReturnValue:
+    """Enrol a person in the organisation's register of volunteers (art. 17 c.1 CTS)."""
+    principal = views.principal()
+    form = EnrolForm()
+    key = views.form_key(form)
+    if form.validate_on_submit():
+
+        def work(db: Session) -> None:
+            reads.actable(db, principal, project_id)
+            commands.enrol_volunteer(
+                db,
+                person_id=int(form.person.data),
+                enrolled_on=form.enrolled_on.data,
+                activity=form.activity.data or None,
+                origin=views.origin(),
+                clock=views.clock(),
+                key=key,
+            )
+
+        message = _("Persona iscritta al registro dei volontari.")
+        done = _act(form, work, message, _volunteer_done(project_id))
+        if done is not None:
+            return done
+    return _volunteer(project_id, enrol=form)
+
+
+@bp.post("/progetti/<int:project_id>/volontariato/registro/<int:enrolment_id>/chiudi")
+@allow(*ACTORS, two_factor=True)
+def end_volunteer(project_id: int, enrolment_id: int) -> ResponseReturnValue:
+    """End an enrolment of the register on its last day (a double submit ends it once)."""
+    principal = views.principal()
+    form = EndForm()
+    if form.validate_on_submit():
+
+        def work(db: Session) -> None:
+            reads.register_enrolment(db, principal, project_id, enrolment_id)
+            commands.end_volunteer(
+                db,
+                enrolment_id=enrolment_id,
+                ended_on=form.ended_on.data,
+                origin=views.origin(),
+                clock=views.clock(),
+                # One key per enrolment and day: a second submit of the form answers the first.
+                key=f"end-{enrolment_id}-{form.ended_on.data.isoformat()}",
+            )
+
+        done = _act(form, work, _("Iscrizione chiusa."), _volunteer_done(project_id))
+        if done is not None:
+            return done
+    return _volunteer(project_id, failed_end=enrolment_id, end=form)
 
 
 @bp.get("/progetti/tariffe-volontariato")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden
 
 from ledger.people.models import User
+from ledger.projects import volunteers
 from ledger.projects.errors import ProjectNotFoundError
 from ledger.projects.getters import (
     STAFF_ROLES,
@@ -46,6 +47,7 @@ from ledger.projects.models import (
     ProjectOrganisation,
     ProjectPartner,
     ProjectReceipt,
+    VolunteerEnrolment,
     VolunteerRate,
 )
 from ledger.projects.report import ReportLine, funder_report
@@ -400,6 +402,50 @@ def money_page(db: Session, principal: Principal, project_id: int) -> MoneyPage:
         names=all_names,
         treasury=bool(user_of(db, principal).roles & STAFF_ROLES),
     )
+
+
+@dataclass
+class VolunteerPage:
+    """A project's volunteer hours and the organisation's register of volunteers."""
+
+    project: Project
+    hours: list[FigurativeItem]
+    register: list[VolunteerEnrolment]
+    names: dict[int, str]
+    # The hours form's choices: the people of the register, by name.
+    people: list[tuple[int, str]]
+
+
+def volunteer_page(db: Session, principal: Principal, project_id: int) -> VolunteerPage:
+    """For who may act on the project: they keep the register too (`may_act_on_project`
+    implies `may_keep_volunteer_register`)."""
+    project = actable(db, principal, project_id)
+    register = volunteers.register(db)
+    names = volunteers.names_of(db, [e.person_id for e in register])
+    return VolunteerPage(
+        project=project,
+        hours=list(
+            db.scalars(
+                select(FigurativeItem)
+                .where(FigurativeItem.project_id == project_id, FigurativeItem.kind == "volunteer")
+                .order_by(FigurativeItem.id)
+            )
+        ),
+        register=register,
+        names=names,
+        people=[
+            (pid, f"{name} (n. {pid})")
+            for pid, name in sorted(names.items(), key=lambda kv: (kv[1], kv[0]))
+        ],
+    )
+
+
+def register_enrolment(
+    db: Session, principal: Principal, project_id: int, enrolment_id: int
+) -> VolunteerEnrolment:
+    """An enrolment of the register, for who may act on the project (404, 403 otherwise)."""
+    actable(db, principal, project_id)
+    return volunteers.get_enrolment(db, enrolment_id, lock=True)
 
 
 def rates(db: Session) -> list[VolunteerRate]:
