@@ -103,7 +103,10 @@ def readyz() -> ResponseReturnValue:
     # The details (the schema's revisions, stale jobs' names, exception classes) are for
     # a monitor on this machine; anyone else learns which check fails, not why
     # (security review, 2026-12-07).
-    local = request.remote_addr in LOCAL_ADDRESSES
+    # Behind a proxy on this machine every request comes from 127.0.0.1: a forwarded
+    # one is someone else's.
+    forwarded = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    local = request.remote_addr in LOCAL_ADDRESSES and not forwarded
     body = {
         "status": "ok" if ready else "unavailable",
         "checks": [

@@ -89,7 +89,12 @@ def unsafe_settings(config: Mapping[str, Any]) -> list[str]:
             problems.append(f"LEDGER_{switch} is on: it is for tests and development only")
     workers = int(config.get("SERVER_WORKERS") or 1)
     storage = str(config.get("RATELIMIT_STORAGE_URI") or "memory://")
-    if workers > 1 and storage.startswith("memory://") and config.get("RATELIMIT_ENABLED", True):
+    if not config.get("RATELIMIT_ENABLED", True):
+        problems.append(
+            "LEDGER_RATELIMIT_ENABLED is off: sign-in and two-factor codes could be guessed "
+            "without limit"
+        )
+    elif workers > 1 and storage.startswith("memory://"):
         problems.append(
             f"LEDGER_RATELIMIT_STORAGE_URI is memory:// with {workers} workers: each process "
             "would count sign-in and two-factor attempts on its own, multiplying what a "

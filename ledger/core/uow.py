@@ -108,6 +108,7 @@ def run_in_transaction(
         try:
             with unit_of_work(factory) as session:
                 result = work(session)
+                session.flush()  # a dead connection here is still before COMMIT
                 committing = True
             return result
         except DBAPIError as exc:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from ledger.core.uow import run_in_transaction
@@ -149,7 +149,7 @@ def run_job(ctx: JobContext, job: Job, *, attempt: int = 1, force: bool = False)
                 job.name,
                 attempt,
                 runs.describe_error(error),
-                exc_info=error if isinstance(error, DBAPIError) else None,
+                exc_info=error if isinstance(error, StatementError) else None,
             )
         alerted = run_in_transaction(
             ledger.sessions,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
@@ -46,14 +46,14 @@ def describe_error(exc: BaseException) -> str:
         text = f"{exc.code}: {exc.message}"
     elif isinstance(exc, JobFailed):
         text = str(exc)
-    elif isinstance(exc, DBAPIError):
+    elif isinstance(exc, StatementError):
         text = _database_error(exc)
     else:
         text = f"{type(exc).__name__}: {exc}"
     return _ADDRESS.sub("<address>", text)[:ERROR_LENGTH]
 
 
-def _database_error(exc: DBAPIError) -> str:
+def _database_error(exc: StatementError) -> str:
     """A database error without its text: SQLAlchemy's message carries the statement's
     parameters and PostgreSQL's a DETAIL with the offending values (a name, a codice
     fiscale, an IBAN), which would reach the admin page and the alert e-mail (security

@@ -420,6 +420,9 @@ def deactivate_user(session: Session, email: str, *, origin: Origin, clock: Cloc
     user = service.get_user_by_email(session, email)
     if origin.user_id is not None and origin.user_id == user.id:
         raise NotAllowedError("a user cannot deactivate their own account", field="user")
+    # Locked: a token being issued now (which locks the user too) is either seen and
+    # revoked here, or refused because the user is no longer active.
+    user = service.lock_user(session, user.id) or user
     revoked = service.deactivate_user(session, user, now=clock.now())
     if revoked is None:
         return Outcome(user, created=False)
@@ -508,7 +511,10 @@ def issue_token(
     (UserInactiveError, nothing written).
     """
     claim = begin(session, ISSUE_TOKEN, origin, clock=clock)
+    # Locked, as deactivation locks it: a token is never issued beside a deactivation
+    # that would not see it (and so not revoke it).
     user = service.get_user_by_email(session, email)
+    user = service.lock_user(session, user.id) or user
     if not user.active:
         raise UserInactiveError(f"user {user.id} is deactivated", user_id=user.id)
     return _issued(claim, session, user, name, scopes, days, clock)

@@ -56,7 +56,7 @@ from ledger.projects.models import (
     ProjectPartner,
 )
 from ledger.reconcile.matching import state_of
-from ledger.reconcile.models import BankAccount, BankLine
+from ledger.reconcile.models import BankAccount, BankAllocation, BankLine
 
 CHARGE_SOURCES = ("grant", "partner", "fundraising", "own", "public")
 
@@ -205,9 +205,21 @@ def check_proof(
                 "di usarlo come quietanza.",
                 field="payment_line",
             )
+        # The entries the line is the payment of are the same payment.
+        sequences = [
+            int(record)
+            for record in session.scalars(
+                select(BankAllocation.record_id).where(
+                    BankAllocation.line_id == payment_line_id,
+                    BankAllocation.kind.in_(("entry", "booked")),
+                )
+            )
+            if record is not None and record.isdigit()
+        ]
         _payment_covers(
             session,
-            ProjectDocument.payment_line_id == payment_line_id,
+            (ProjectDocument.payment_line_id == payment_line_id)
+            | ProjectDocument.payment_sequence.in_(sequences),
             Money(-line.amount_minor, session.get_one(BankAccount, line.bank_account_id).currency),
             gross_minor,
             document_id,
@@ -221,14 +233,45 @@ def check_proof(
             raise ProofOfPaymentError(
                 f"Nessuna registrazione {payment_sequence}.", field="payment_sequence"
             ) from None
+        # FOR NO KEY UPDATE: two proofs citing the entry wait for each other, a
+        # reversal pointing at it (a foreign key) does not wait.
         session.execute(
-            select(JournalEntry.id).where(JournalEntry.id == entry.id).with_for_update()
+            select(JournalEntry.id)
+            .where(JournalEntry.id == entry.id)
+            .with_for_update(key_share=True)
         )
+        # A payment the bank shows is proven by its bank line, and the line and its
+        # entry are one payment: citing both would prove twice its amount.
+        shown = session.scalar(
+            select(BankAllocation.line_id).where(
+                BankAllocation.kind.in_(("entry", "booked")),
+                BankAllocation.record_id == str(payment_sequence),
+            )
+        )
+        if shown is not None:
+            raise ProofOfPaymentError(
+                f"La registrazione {payment_sequence} è il pagamento del movimento bancario "
+                f"{shown}: indica come quietanza il movimento.",
+                field="payment_sequence",
+            )
+        if entry.reverses_entry_id is not None or session.scalar(
+            select(JournalEntry.id).where(JournalEntry.reverses_entry_id == entry.id)
+        ):
+            raise ProofOfPaymentError(
+                f"La registrazione {payment_sequence} è uno storno o è stornata: non è un "
+                "pagamento.",
+                field="payment_sequence",
+            )
         legs = [p.amount for p in entry.postings if p.amount.minor > 0]
+        if len({m.currency for m in legs}) != 1:
+            raise ProofOfPaymentError(
+                f"La registrazione {payment_sequence} non è un pagamento in una valuta.",
+                field="payment_sequence",
+            )
         _payment_covers(
             session,
             ProjectDocument.payment_sequence == payment_sequence,
-            Money(sum(m.minor for m in legs), legs[0].currency if legs else "EUR"),
+            Money(sum(m.minor for m in legs), legs[0].currency),
             gross_minor,
             document_id,
             f"La registrazione {payment_sequence}",

@@ -148,6 +148,36 @@ def test_a_database_error_in_a_job_keeps_no_values_on_the_run(ledger):
     assert "INSERT" not in run.error
 
 
+def test_a_statement_refused_before_the_database_keeps_no_values_on_the_run(ledger):
+    """The review's follow-up: an error raised while binding a statement's parameters
+    (a naive timestamp) is a StatementError, not a DBAPIError, and its text holds the
+    statement and every parameter."""
+    from datetime import datetime
+
+    from ledger.people.models import Person
+
+    secret_name, secret_cf = "Carla Verdi", "VRDCRL80A41G388X"
+
+    def naive(ctx: JobContext) -> dict[str, int]:
+        def insert(session):  # type: ignore[no-untyped-def]
+            session.execute(
+                Person.__table__.insert().values(
+                    full_name=secret_name,
+                    email="carla@example.org",
+                    codice_fiscale=secret_cf,
+                    created_at=datetime(2026, 1, 1),
+                )
+            )
+
+        ledger.run(insert)
+        return {}
+
+    run_job(context(ledger), Job("naive", timedelta(minutes=5), naive))
+    [run] = ledger.read(lambda s: recent_runs(s, job="naive"))
+    assert run.error is not None and run.error.startswith("StatementError (ValueError)")
+    assert secret_name not in run.error and secret_cf not in run.error
+
+
 def test_back_off_doubles_and_never_exceeds_the_jobs_interval():
     job = Job("j", timedelta(seconds=100), lambda ctx: {})
     assert [backoff({"JOB_RETRY_BACKOFF": 30}, job, n) for n in (1, 2, 3, 4)] == [

@@ -463,6 +463,25 @@ def test_a_reconciled_outgoing_bank_line_is_the_proof_and_an_unexplained_one_is_
             )
         )
     assert footprint(ledger) == before
+    # The entry that booked the line is the same payment: citing it is refused.
+    from ledger.reconcile.models import BankAllocation
+
+    booked = ledger.read(
+        lambda s: s.scalar(
+            select(BankAllocation.record_id).where(BankAllocation.line_id == line_id)
+        )
+    )
+    with pytest.raises(ProofOfPaymentError, match="indica come quietanza il movimento"):
+        world.run(
+            lambda s: commands.record_proof(
+                s,
+                second.value.document_id,
+                payment_sequence=int(booked),
+                origin=world.origin(),
+                clock=clock,
+            )
+        )
+    assert footprint(ledger) == before
 
 
 def test_a_document_is_readable_by_staff_and_its_funders_officer_only(ledger, clock):

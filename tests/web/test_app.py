@@ -92,6 +92,10 @@ def test_the_factory_builds_an_app_for_an_unreachable_database_and_readyz_report
         "status": "unavailable",
         "checks": [{"name": "database", "ok": False}],
     }
+    # Through a reverse proxy on this machine: the request comes from 127.0.0.1 but
+    # is someone else's.
+    proxied = client.get("/readyz", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.get_json()["checks"] == [{"name": "database", "ok": False}]
     engine.dispose()
 
 

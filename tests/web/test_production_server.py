@@ -300,6 +300,12 @@ def test_it_refuses_per_process_rate_limits_with_several_workers(no_exec, monkey
     assert output.count("refused:") == 1
 
 
+def test_it_refuses_to_start_with_rate_limits_off(no_exec, monkeypatch, db_url):
+    output = start_refused(monkeypatch, db_url, LEDGER_RATELIMIT_ENABLED="false")
+    assert "refused: LEDGER_RATELIMIT_ENABLED is off" in output
+    assert output.count("refused:") == 1
+
+
 def test_it_refuses_a_session_cookie_sent_over_plain_http(no_exec, monkeypatch, db_url):
     output = start_refused(monkeypatch, db_url, LEDGER_SESSION_COOKIE_SECURE="false")
     assert "refused: LEDGER_SESSION_COOKIE_SECURE is off" in output
