@@ -16,7 +16,7 @@ Who may act on which project is the caller's access rule
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -68,23 +68,39 @@ ENROL_VOLUNTEER = command("project.enrol_volunteer", "volunteer_enrolment")
 END_VOLUNTEER = command("project.end_volunteer", "volunteer_enrolment")
 
 
-def _register_keeper(session: Session, origin: Origin) -> None:
-    """The register of volunteers is kept by those who record volunteer hours, at the
-    organisation's level (`getters.may_keep_volunteer_register`), or by an operator at
-    the console; decided here so the pages, the API and the CLI share the rule."""
+def _acting(
+    session: Session,
+    origin: Origin,
+    may: Callable[[Session, User], bool],
+    *,
+    refused: str,
+    anonymous: str,
+    field: str | None = None,
+) -> None:
+    """Who may do an act, decided in the use case so the pages, the API and the CLI
+    share the rule: an operator at the console, or an active user `may` admits;
+    NotAllowedError (nothing written) for anyone else."""
     if origin.user_id is None:
         if origin.channel == "cli":
             return
-        raise NotAllowedError(
-            "Il registro dei volontari lo tiene una persona identificata.", field="register"
-        )
+        raise NotAllowedError(anonymous, **({"field": field} if field else {}))
     user = session.get(User, origin.user_id)
-    if user is None or not user.active or not may_keep_volunteer_register(session, user):
-        raise NotAllowedError(
-            "Il registro dei volontari lo tiene chi registra le ore di volontariato "
-            "(personale dei progetti, tesoreria, amministrazione).",
-            field="register",
-        )
+    if user is None or not user.active or not may(session, user):
+        raise NotAllowedError(refused, **({"field": field} if field else {}))
+
+
+def _register_keeper(session: Session, origin: Origin) -> None:
+    """The register of volunteers is kept by those who record volunteer hours, at the
+    organisation's level (`getters.may_keep_volunteer_register`)."""
+    _acting(
+        session,
+        origin,
+        may_keep_volunteer_register,
+        refused="Il registro dei volontari lo tiene chi registra le ore di volontariato "
+        "(personale dei progetti, tesoreria, amministrazione).",
+        anonymous="Il registro dei volontari lo tiene una persona identificata.",
+        field="register",
+    )
 
 
 def _user(origin: Origin) -> int:
@@ -98,17 +114,17 @@ def _user(origin: Origin) -> int:
 def _treasury(session: Session, origin: Origin, act: str) -> None:
     """Acts that decide what money a project receives or what its volunteers' time is
     worth (linking a campaign, paying a campaign out, the rate table shared by every
-    project) belong to the treasury: a treasurer or an admin, or an operator at the
-    console. A project's own staff may propose a payout, never link a campaign or pay
-    one: two colleagues of one project could otherwise move any campaign's donations
-    and matches into it (security review, 2026-12-07)."""
-    if origin.user_id is None:
-        if origin.channel == "cli":
-            return
-        raise NotAllowedError(f"{act}: serve una persona della tesoreria o dell'amministrazione.")
-    user = session.get(User, origin.user_id)
-    if user is None or not user.active or not user.roles & STAFF_ROLES:
-        raise NotAllowedError(f"{act}: solo la tesoreria o l'amministrazione.")
+    project) belong to the treasury: a treasurer or an admin. A project's own staff may
+    propose a payout, never link a campaign or pay one: two colleagues of one project
+    could otherwise move any campaign's donations and matches into it (security review,
+    2026-12-07)."""
+    _acting(
+        session,
+        origin,
+        lambda _session, user: bool(user.roles & STAFF_ROLES),
+        refused=f"{act}: solo la tesoreria o l'amministrazione.",
+        anonymous=f"{act}: serve una persona della tesoreria o dell'amministrazione.",
+    )
 
 
 def create_organisation(
