@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import (
@@ -37,7 +37,7 @@ from ledger.core.accounts import (
 )
 from ledger.core.dbapi import DbapiStatement
 from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
-from ledger.core.models import Balance, JournalEntry, Posting
+from ledger.core.models import Balance, JournalEntry, Period, PeriodTotal, Posting
 from ledger.core.money import MAX_MINOR
 from ledger.core.pending import flush_pending
 from ledger.core.storage import is_postgresql
@@ -230,13 +230,48 @@ def balance(session: Session, code: str, as_of: date | None = None) -> BalanceVi
         row = session.execute(select(Balance).where(Balance.account_id == account.id)).scalar_one()
         wb = WorkingBalance.of(account, row)
         return BalanceView(account, wb.posted, wb.pending, wb.available)
-    total = session.scalar(
-        select(func.coalesce(func.sum(Posting.amount_minor), 0))
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .where(Posting.account_id == account.id, JournalEntry.effective_on <= as_of)
-    )
-    posted = sign * int(total or 0)
+    total = _nets_as_of(session, as_of, account.id).get(account.id, 0)
+    posted = sign * total
     return BalanceView(account, posted, 0, posted, as_of)
+
+
+def _nets_as_of(session: Session, as_of: date, account_id: int | None = None) -> dict[int, int]:
+    """Net posted amount (debits minus credits) per account of the postings dated on or
+    before `as_of`: the totals of the latest month closed by then (`period_totals`,
+    which cannot change) plus the postings dated after that month, or every posting
+    when no month had closed. One account's only, when `account_id` is given."""
+    p, e, t = Posting.__table__.c, JournalEntry.__table__.c, PeriodTotal.__table__.c
+    closed = session.execute(
+        select(Period.period, Period.ends_on)
+        .where(Period.ends_on <= as_of)
+        .order_by(Period.ends_on.desc())
+        .limit(1)
+    ).first()
+    dated = e.effective_on <= as_of
+    if closed is not None:
+        dated = dated & (e.effective_on > closed.ends_on)
+    after = (
+        select(p.account_id, p.amount_minor.label("net"))
+        .select_from(Posting.__table__.join(JournalEntry.__table__, e.id == p.entry_id))
+        .where(dated)
+    )
+    if account_id is not None:
+        after = after.where(p.account_id == account_id)
+    if closed is None:
+        rows = after.subquery()
+    else:
+        totals = select(t.account_id, (t.debits - t.credits).label("net")).where(
+            t.period == closed.period
+        )
+        if account_id is not None:
+            totals = totals.where(t.account_id == account_id)
+        rows = union_all(totals, after).subquery()
+    return {
+        account: int(net)
+        for account, net in session.execute(
+            select(rows.c.account_id, func.sum(rows.c.net)).group_by(rows.c.account_id)
+        )
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,15 +292,7 @@ def trial_balance(session: Session, as_of: date | None = None) -> list[TrialBala
             )
         }
     else:
-        nets = {
-            account_id: int(total)
-            for account_id, total in session.execute(
-                select(Posting.account_id, func.sum(Posting.amount_minor))
-                .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-                .where(JournalEntry.effective_on <= as_of)
-                .group_by(Posting.account_id)
-            )
-        }
+        nets = _nets_as_of(session, as_of)
     lines = []
     for account in accounts:
         net = nets.get(account.id, 0)

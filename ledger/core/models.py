@@ -235,3 +235,19 @@ class Period(Base):
     closed_after_sequence: Mapped[int] = mapped_column(BigInteger)
     # The chain hash at that sequence: anchors the journal up to the close (I9).
     head_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PeriodTotal(Base):
+    """One account's posted debits and credits dated on or before a closed month's end.
+
+    Written by the close, never changed (append-only): a balance as of a later date
+    is these plus the postings after the close (migration 0028_period_totals).
+    """
+
+    __tablename__ = "period_totals"
+    __table_args__ = (CheckConstraint("debits >= 0 AND credits >= 0", name="non_negative"),)
+
+    period: Mapped[str] = mapped_column(ForeignKey("periods.period"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    debits: Mapped[int] = mapped_column(BigInteger)
+    credits: Mapped[int] = mapped_column(BigInteger)

@@ -5,6 +5,12 @@ lock date, the end of the latest closed month, and nothing may be dated on or
 before it afterwards. A month can be closed only once it has ended in
 Europe/Rome. Closing takes the journal head lock, so it serialises with posting,
 and writes the lock date on the head row, where writers read it as they lock it.
+
+Under that lock the close also writes each account's posted debits and credits
+dated on or before the month's end (`period_totals`): the last close's totals plus
+the postings dated after it. Nothing can be dated on or before a closed month's
+end afterwards, so they never change, and a balance or trial balance as of a later
+date adds only the postings after the close (`balances.trial_balance`).
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import ClosedPeriodError, InvalidPeriodError
 from ledger.core.head import lock_head
-from ledger.core.models import LedgerHead, Period
+from ledger.core.models import JournalEntry, LedgerHead, Period, PeriodTotal, Posting
 from ledger.core.privacy import check_actor
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -87,4 +94,33 @@ def close_period(
         )
     )
     session.flush()
+    session.connection().execute(_totals_insert(session, period, ends_on, current))
     return PeriodClose(period, ends_on, True)
+
+
+def _totals_insert(session: Session, period: str, ends_on: date, after: date | None) -> Any:
+    """INSERT ... SELECT of the month's `period_totals`: the totals of the close through
+    `after` (the previous lock date) plus the postings dated after it, to `ends_on`."""
+    p, e, t = Posting.__table__.c, JournalEntry.__table__.c, PeriodTotal.__table__.c
+    since = e.effective_on <= ends_on
+    parts = []
+    if after is not None:
+        previous = session.scalar(select(Period.period).where(Period.ends_on == after))
+        parts.append(select(t.account_id, t.debits, t.credits).where(t.period == previous))
+        since = since & (e.effective_on > after)
+    parts.append(
+        select(
+            p.account_id,
+            case((p.amount_minor > 0, p.amount_minor), else_=0).label("debits"),
+            case((p.amount_minor < 0, -p.amount_minor), else_=0).label("credits"),
+        )
+        .select_from(Posting.__table__.join(JournalEntry.__table__, e.id == p.entry_id))
+        .where(since)
+    )
+    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    return insert(PeriodTotal).from_select(
+        ["period", "account_id", "debits", "credits"],
+        select(
+            literal(period), rows.c.account_id, func.sum(rows.c.debits), func.sum(rows.c.credits)
+        ).group_by(rows.c.account_id),
+    )

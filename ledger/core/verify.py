@@ -4,8 +4,9 @@ Walks the journal in sequence order, recomputing what the engine maintains:
 per-entry balance (I1), reversal links (I3), idempotency records (I4), running
 no-overdraft balances (I5), periods closed before the entry was written (I8),
 the gapless sequence and hash chain (I9); then compares the replay with the maintained
-balances and the global zero sum (I7), open holds with pending totals (I6),
-looks for rows outside any entry (I10) and for the append-only triggers (I2).
+balances, the totals written by each month's close and the global zero sum (I7),
+open holds with pending totals (I6), looks for rows outside any entry (I10) and for
+the append-only triggers (I2).
 The first failure is the lowest sequence number, then the lowest invariant.
 It only reads.
 """
@@ -34,6 +35,7 @@ from ledger.core.models import (
     JournalEntry,
     LedgerHead,
     Period,
+    PeriodTotal,
     Posting,
 )
 
@@ -45,6 +47,7 @@ APPEND_ONLY_TABLES = (
     "hold_resolutions",
     "idempotency_keys",
     "periods",
+    "period_totals",
 )
 MAX_REPORTED = 100
 _ORDER = {f"I{n}": n for n in range(1, 11)}
@@ -143,6 +146,9 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
     lock_after: list[date] = []
     for p in periods:
         lock_after.append(max(p.ends_on, lock_after[-1]) if lock_after else p.ends_on)
+    # Debits and credits per month of effective date and account, for the totals
+    # each close wrote (`period_totals`); gathered only when a month was closed.
+    monthly: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
 
     debits: dict[int, int] = defaultdict(int)
     credits: dict[int, int] = defaultdict(int)
@@ -214,6 +220,17 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
             if account is not None and account[1]:
                 running[account_id] += account[2] * amount
                 watched = True
+        if periods:
+            month = effective_on.year * 12 + effective_on.month
+            sums_of_month = monthly.get(month)
+            if sums_of_month is None:
+                sums_of_month = monthly[month] = (defaultdict(int), defaultdict(int))
+            month_debits, month_credits = sums_of_month
+            for _leg, account_id, _currency, amount in legs:
+                if amount > 0:
+                    month_debits[account_id] += amount
+                else:
+                    month_credits[account_id] -= amount
         if len(legs) < 2:
             report.add("I1", seq, f"entry {seq} has {len(legs)} postings")
         if len(currencies) == 1:
@@ -355,6 +372,7 @@ def verify(session: Session, progress: Callable[[int], None] | None = None) -> V
         report.add("I9", report.last_sequence or None, "the head hash does not match the chain")
 
     _check_balances(session, report, accounts, debits, credits, legs_count)
+    _check_period_totals(session, report, accounts, periods, monthly)
     _check_holds(session, report, accounts)
     orphans = session.scalar(
         select(func.count())
@@ -412,6 +430,50 @@ def _check_balances(
     for currency, total in sorted(totals.items()):
         if total != 0:
             report.add("I7", None, f"the book does not sum to zero in {currency}: {total}")
+
+
+def _check_period_totals(
+    session: Session,
+    report: VerifyReport,
+    accounts: dict[int, Account],
+    periods: list[Period],
+    monthly: dict[int, tuple[dict[int, int], dict[int, int]]],
+) -> None:
+    """Each close's totals (`period_totals`) equal the journal's postings dated on or
+    before its month's end, account by account (I7)."""
+    stored: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
+    for row in session.execute(
+        select(PeriodTotal.period, PeriodTotal.account_id, PeriodTotal.debits, PeriodTotal.credits)
+    ):
+        stored[row.period][row.account_id] = (row.debits, row.credits)
+    closes = {p.period for p in periods}
+    for period in sorted(set(stored) - closes):
+        report.add("I7", None, f"totals are recorded for {period}, which was never closed")
+    running_d: dict[int, int] = defaultdict(int)
+    running_c: dict[int, int] = defaultdict(int)
+    months = sorted(monthly)
+    i = 0
+    for p in sorted(periods, key=lambda p: p.ends_on):
+        through = p.ends_on.year * 12 + p.ends_on.month
+        while i < len(months) and months[i] <= through:
+            month_debits, month_credits = monthly[months[i]]
+            for account_id, amount in month_debits.items():
+                running_d[account_id] += amount
+            for account_id, amount in month_credits.items():
+                running_c[account_id] += amount
+            i += 1
+        recorded = stored.get(p.period, {})
+        for account_id in sorted(set(running_d) | set(running_c) | set(recorded)):
+            journal = (running_d[account_id], running_c[account_id])
+            kept = recorded.get(account_id, (0, 0))
+            if kept != journal:
+                code = accounts[account_id].code if account_id in accounts else account_id
+                report.add(
+                    "I7",
+                    None,
+                    f"account {code}: the totals recorded when {p.period} closed "
+                    f"{kept[0]}/{kept[1]} differ from the journal {journal[0]}/{journal[1]}",
+                )
 
 
 def _check_holds(session: Session, report: VerifyReport, accounts: dict[int, Account]) -> None:

@@ -533,6 +533,7 @@ APPEND_ONLY_ROWS = {
     "hold_resolutions": "outcome = 'posted'",
     "idempotency_keys": "key = 'don-1'",
     "periods": "period = '2026-05'",
+    "period_totals": "period = '2026-05'",
 }
 UPDATES = {
     "journal_entries": "narration = 'rewritten'",
@@ -541,6 +542,7 @@ UPDATES = {
     "hold_resolutions": "outcome = 'voided'",
     "idempotency_keys": "request_hash = 'x'",
     "periods": "closed_by = 'someone else'",
+    "period_totals": "debits = debits + 1",
 }
 
 

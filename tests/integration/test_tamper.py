@@ -424,4 +424,12 @@ def test_a_perfect_forgery_of_the_tail_is_caught_by_the_hash_a_period_close_reco
     report = book.ledger.verify()
     assert_first(report, "I9", 6)
     assert "anchored by a period close" in report.first.message
-    assert {v.invariant for v in report.violations} == {"I9"}
+    # The totals the close wrote per account count the removed pair's debits and
+    # credits (their nets cancel, their turnover does not): caught a second time.
+    assert {v.invariant for v in report.violations} == {"I9", "I7"}
+    totals = [v for v in report.violations if v.invariant == "I7"]
+    assert {v.message.split(": the totals")[0] for v in totals} == {
+        "account assets:bank:intesa",
+        "account income:donations",
+    }
+    assert all("when 2026-06 closed" in v.message for v in totals), totals
