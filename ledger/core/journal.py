@@ -22,6 +22,7 @@ of step 4 written by one statement just before COMMIT.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, insert, literal, select, text
+from sqlalchemy import Select, bindparam, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountLike, account_refs
@@ -714,51 +715,75 @@ def lock_with_key(
     """
     flush_pending(session)
     by_id = {a.id: a for a in accounts}
-    stmt = _LOCK_WITH_KEY.with_for_update(of=Balance) if is_postgresql(session) else _LOCK_WITH_KEY
+    stmt = _lock_with_key_statement(len(by_id))
+    if is_postgresql(session):
+        stmt = stmt.with_for_update(of=Balance)
     balances: dict[int, WorkingBalance] = {}
     stored: KeyRecord | None = None
-    for row in session.connection().execute(stmt, {"key": key, "ids": sorted(by_id)}):
+    for row in session.connection().execute(stmt, _id_params(key, by_id)):
         balances[row.account_id] = WorkingBalance.of(by_id[row.account_id], row)
         if row.key is not None:
             stored = row
     return balances, stored
 
 
-_LOCK_WITH_KEY = (
-    select(
-        Balance.account_id,
-        Balance.posted_debits,
-        Balance.posted_credits,
-        Balance.pending_debits,
-        Balance.pending_credits,
-        Balance.version,
-        IdempotencyKey.key,
-        IdempotencyKey.operation,
-        IdempotencyKey.request_hash,
-        IdempotencyKey.entry_id,
-        IdempotencyKey.hold_id,
-    )
-    .select_from(Balance)
-    .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
-    .where(Balance.account_id.in_(bindparam("ids", expanding=True)))
-    .order_by(Balance.account_id)
+_LOCKED_ROW_COLUMNS = (
+    Balance.account_id,
+    Balance.posted_debits,
+    Balance.posted_credits,
+    Balance.pending_debits,
+    Balance.pending_credits,
+    Balance.version,
+    IdempotencyKey.key,
+    IdempotencyKey.operation,
+    IdempotencyKey.request_hash,
+    IdempotencyKey.entry_id,
+    IdempotencyKey.hold_id,
 )
 
 
-_LOCK_WITH_KEY_AND_HEAD = (
-    select(
-        *_LOCK_WITH_KEY.selected_columns,
-        LedgerHead.last_sequence,
-        LedgerHead.last_hash,
-        LedgerHead.last_recorded_at,
-        LedgerHead.locked_through,
+# The account ids are bound one parameter each (id0, id1, ...), one statement per
+# number of legs, not as an expanding IN: SQLAlchemy rewrites an expanding IN into
+# the SQL text on every execution (`_process_parameters_for_postcompile`), which
+# took about a tenth of an entry's time on SQLite (issue 14, cProfile of 2,000
+# `Ledger.post`).
+def _id_params(key: str | None, by_id: dict[int, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {f"id{i}": account_id for i, account_id in enumerate(sorted(by_id))}
+    params["key"] = key
+    return params
+
+
+def _ids(n: int) -> list[Any]:
+    return [bindparam(f"id{i}") for i in range(n)]
+
+
+@functools.lru_cache(maxsize=32)
+def _lock_with_key_statement(n: int) -> Select[*tuple[Any, ...]]:
+    return (
+        select(*_LOCKED_ROW_COLUMNS)
+        .select_from(Balance)
+        .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
+        .where(Balance.account_id.in_(_ids(n)))
+        .order_by(Balance.account_id)
     )
-    .select_from(Balance)
-    .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
-    .join(LedgerHead, LedgerHead.id == literal(1))
-    .where(Balance.account_id.in_(bindparam("ids", expanding=True)))
-    .order_by(Balance.account_id)
-)
+
+
+@functools.lru_cache(maxsize=32)
+def _lock_with_key_and_head_statement(n: int) -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            *_LOCKED_ROW_COLUMNS,
+            LedgerHead.last_sequence,
+            LedgerHead.last_hash,
+            LedgerHead.last_recorded_at,
+            LedgerHead.locked_through,
+        )
+        .select_from(Balance)
+        .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
+        .join(LedgerHead, LedgerHead.id == literal(1))
+        .where(Balance.account_id.in_(_ids(n)))
+        .order_by(Balance.account_id)
+    )
 
 
 # PostgreSQL: the same read in one round trip. `b` locks the balance rows in ascending
@@ -810,12 +835,14 @@ def lock_for_entry(
     balances: dict[int, WorkingBalance] = {}
     stored: KeyRecord | None = None
     head_read: HeadRead | None = None
-    stmt = (
-        _LOCK_WITH_KEY_AND_HEAD_POSTGRESQL
-        if connection.dialect.name == "postgresql"
-        else _LOCK_WITH_KEY_AND_HEAD
-    )
-    rows = connection.execute(stmt, {"key": key, "ids": sorted(by_id)})
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(
+            _LOCK_WITH_KEY_AND_HEAD_POSTGRESQL, {"key": key, "ids": sorted(by_id)}
+        )
+    else:
+        rows = connection.execute(
+            _lock_with_key_and_head_statement(len(by_id)), _id_params(key, by_id)
+        )
     for row in rows:
         balances[row.account_id] = WorkingBalance.of(by_id[row.account_id], row)
         if row.key is not None:
