@@ -6,9 +6,15 @@ entries (BENCH_SCALE=small: 20,000), stopping at marks on the way. At each mark:
 
 - a balance read (one maintained row by primary key, median of 200);
 - the trial balance today (`Ledger.trial_balance()`: the maintained balance rows)
-  and as of a date (`trial_balance(as_of)`: the postings summed per account, the
-  path whose cost grows with the book; the date covers every entry), beside its
-  baseline in the same run: the same aggregate as plain SQL text on a Connection;
+  and as of a date (`trial_balance(as_of)`), beside its baseline in the same run:
+  every posting of the book summed per account by plain SQL text on a Connection
+  (what as of a date cost before closes kept totals, and what it still costs on a
+  book with no month closed). The book's entries are dated in order over 23
+  months (January 2025 to November 2026, the clock fixed at 7 December 2026) and
+  each month is closed once the build has passed it, as a treasurer closes a
+  month; the trial balance is taken as of the end of the book (the totals of the
+  last close plus the month still open) and as of the last closed month's end
+  (the totals alone); at the full book, closing the last open month is timed;
 - at 100,000 entries (small: 10,000) and at the full book, `verify()`, beside its
   baseline: the same rows (every entry joined to its postings, in sequence
   order) streamed with plain Core and the hash chain recomputed, nothing else
@@ -24,12 +30,13 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 
 from ledger.core.chain import GENESIS_HASH, chain_hash, entry_canonical
+from ledger.core.clock import FixedClock
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.models import JournalEntry, Posting
 from ledger.core.money import Money
@@ -38,6 +45,9 @@ from ledger.core.service import Ledger
 ACCOUNTS = 100
 BATCH = 2000
 AS_OF = date(2026, 12, 31)
+FIRST_DAY = date(2025, 1, 1)
+LAST_DAY = date(2026, 11, 30)
+CLOCK = FixedClock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
 _TRIAL_SQL = text(
     "SELECT p.account_id, SUM(p.amount_minor) FROM postings p "
     "JOIN journal_entries e ON e.id = p.entry_id "
@@ -58,7 +68,16 @@ _VERIFY_SELECT = (
 )  # fmt: skip
 
 
-def _spec(i: int, codes: list[str], rng: random.Random) -> EntrySpec:
+def _day(i: int, entries: int) -> date:
+    """Entry `i` of a book of `entries`, dated in order from FIRST_DAY to LAST_DAY."""
+    return FIRST_DAY + timedelta(days=(LAST_DAY - FIRST_DAY).days * i // max(entries - 1, 1))
+
+
+def _month_end(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1) - timedelta(days=1)
+
+
+def _spec(i: int, codes: list[str], rng: random.Random, on: date) -> EntrySpec:
     minor = rng.randint(1, 100_000)
     return EntrySpec(
         f"big-{i}",
@@ -67,7 +86,7 @@ def _spec(i: int, codes: list[str], rng: random.Random) -> EntrySpec:
             PostingSpec(rng.choice(codes), Money(minor, "EUR")),
             PostingSpec("income:bench", Money(-minor, "EUR")),
         ],
-        effective_on=date(2026, 1, 1 + i % 28),
+        effective_on=on,
         narration="bench",
     )
 
@@ -125,7 +144,7 @@ def _chain_floor(ledger: Ledger) -> tuple[int, str, float]:
 
 def bench_book(url: str, out: Callable[[str], None], *, entries: int, verify_at: int) -> None:
     """Build the book through the engine to `entries`, measuring at each mark."""
-    ledger = Ledger.from_url(url)
+    ledger = Ledger.from_url(url, clock=CLOCK)
     postgres = ledger.engine.dialect.name == "postgresql"
     codes = [f"assets:bench:a{i}" for i in range(ACCOUNTS)]
     for code in codes:
@@ -135,17 +154,27 @@ def bench_book(url: str, out: Callable[[str], None], *, entries: int, verify_at:
     marks = sorted({min(5_000, entries), verify_at, entries})
     posted = 0
     build = 0.0
+    closed: date | None = None
     try:
         for mark in marks:
             t0 = time.perf_counter()
             while posted < mark:
                 n = min(BATCH, mark - posted)
-                ledger.post_batch([_spec(posted + k, codes, rng) for k in range(n)])
+                # A batch stops at a month's end: the month is closed before the next.
+                first = _day(posted, entries)
+                while n > 1 and _day(posted + n - 1, entries) > _month_end(first):
+                    n -= 1
+                ledger.post_batch(
+                    [_spec(posted + k, codes, rng, _day(posted + k, entries)) for k in range(n)]
+                )
                 posted += n
+                if posted < entries and _day(posted, entries) > _month_end(first):
+                    ledger.close_period(f"{first.year}-{first.month:02d}")
+                    closed = _month_end(first)
             build += time.perf_counter() - t0
             out(
                 f"  {posted:>9,} entries ({2 * posted:,} postings), built through post_batch "
-                f"in {build:.1f} s so far"
+                f"in {build:.1f} s so far (closes included); books closed through {closed}"
             )
             balance = _median(lambda: ledger.balance(codes[0]), 200)
             out(f"    balance read: {balance * 1e6:.0f} µs median of 200")
@@ -162,6 +191,7 @@ def bench_book(url: str, out: Callable[[str], None], *, entries: int, verify_at:
             today = _median(ledger.trial_balance, 20)
             lines = ledger.trial_balance(AS_OF)
             as_of = _median(lambda: ledger.trial_balance(AS_OF), times)
+            at_close = _median(lambda c=closed: ledger.trial_balance(c), times) if closed else None
 
             def plain() -> list[Any]:
                 with ledger.engine.connect() as conn:
@@ -174,12 +204,33 @@ def bench_book(url: str, out: Callable[[str], None], *, entries: int, verify_at:
                 f"    trial balance today (maintained rows, {len(lines)} accounts): "
                 f"{today * 1000:.1f} ms median of 20"
             )
+            summed = {account_id: int(net) for account_id, net in plain()}
+            same = summed == {
+                line.account.id: line.debit - line.credit
+                for line in lines
+                if line.debit or line.credit
+            }
             out(
-                f"    trial balance as of {AS_OF} (postings summed): {as_of:.3f} s median of "
-                f"{times}; baseline, the same SQL on a Connection: {floor:.3f} s "
-                f"({'balanced' if debit == credit else 'NOT BALANCED'}; "
+                f"    trial balance as of {AS_OF} (the totals of the close through {closed} "
+                f"and the postings after it): {as_of:.3f} s median of {times}; baseline, "
+                f"every posting summed by the same SQL on a Connection: {floor:.3f} s "
+                f"({'balanced' if debit == credit else 'NOT BALANCED'}, "
+                f"{'the same nets' if same else 'NOT THE SAME NETS'} as the baseline; "
                 "target < 0.85 s at 1,000,000 entries)"
             )
+            if at_close is not None:
+                out(
+                    f"    trial balance as of {closed}, a closed month's end (its totals "
+                    f"alone): {at_close * 1000:.1f} ms median of {times}"
+                )
+            if posted == entries:
+                month = _day(entries - 1, entries)
+                t0 = time.perf_counter()
+                ledger.close_period(f"{month.year}-{month.month:02d}")
+                out(
+                    f"    closing {month.year}-{month.month:02d} (its totals from the last "
+                    f"close's and the month's postings): {time.perf_counter() - t0:.3f} s"
+                )
             if posted in (verify_at, entries):
                 t0 = time.perf_counter()
                 report = ledger.verify()
