@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, literal, select
+from sqlalchemy import Connection, bindparam, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountRef, AccountView, account_refs
-from ledger.core.balances import lock_balances, store_balances
+from ledger.core.balances import WorkingBalance, lock_balances, store_balances
 from ledger.core.chain import request_hash
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import (
@@ -193,26 +193,28 @@ def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult
     for b in balances.values():
         b.check_overdraft(spec.idempotency_key)
     hold_id = str(uuid.uuid4())
-    session.connection().execute(
-        _INSERT_HOLDS,
-        {
-            "id": hold_id,
-            "idempotency_key": spec.idempotency_key,
-            "request_hash": req_hash,
-            "kind": spec.kind,
-            "debit_account_id": debit.id,
-            "credit_account_id": credit.id,
-            "currency": spec.amount.currency,
-            "amount_minor": spec.amount.minor,
-            "narration": spec.narration,
-            "metadata_json": spec.metadata_json,
-            "actor": spec.actor,
-            "created_at": now,
-            "expires_at": spec.expires_at,
-        },
-    )
-    record_key(session, spec.idempotency_key, "hold", req_hash, hold_id=hold_id, created_at=now)
-    store_balances(session, balances)
+    row = {
+        "id": hold_id,
+        "idempotency_key": spec.idempotency_key,
+        "request_hash": req_hash,
+        "kind": spec.kind,
+        "debit_account_id": debit.id,
+        "credit_account_id": credit.id,
+        "currency": spec.amount.currency,
+        "amount_minor": spec.amount.minor,
+        "narration": spec.narration,
+        "metadata_json": spec.metadata_json,
+        "actor": spec.actor,
+        "created_at": now,
+        "expires_at": spec.expires_at,
+    }
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _write_hold_postgresql(connection, row, balances)
+    else:
+        connection.execute(_INSERT_HOLDS, row)
+        record_key(session, spec.idempotency_key, "hold", req_hash, hold_id=hold_id, created_at=now)
+        store_balances(session, balances)
     view = HoldView(
         hold_id,
         spec.idempotency_key,
@@ -232,6 +234,48 @@ def create_hold(session: Session, spec: HoldSpec, *, clock: Clock) -> HoldResult
 
 
 _INSERT_HOLDS = insert(Hold.__table__)  # type: ignore[arg-type]
+
+_HOLD_NAMES = tuple(c.name for c in Hold.__table__.columns)
+# PostgreSQL: the hold, its key and both balance rows (locked by the caller) in one
+# statement, one round trip instead of three, as the journal's `_WRITE_POSTGRESQL`
+# writes an entry. The key's foreign key to the hold is checked at the statement's
+# end, when the hold's row is there.
+_WRITE_HOLD_POSTGRESQL = text(
+    f"""
+    WITH new_hold AS (
+        INSERT INTO holds ({", ".join(_HOLD_NAMES)})
+        VALUES ({", ".join(f":{n}" for n in _HOLD_NAMES)})
+    ), new_key AS (
+        INSERT INTO idempotency_keys (key, operation, request_hash, entry_id, hold_id,
+            created_at)
+        VALUES (:idempotency_key, 'hold', :request_hash, NULL, :id, :created_at)
+    )
+    UPDATE balances SET posted_debits = b.posted_debits, posted_credits = b.posted_credits,
+        pending_debits = b.pending_debits, pending_credits = b.pending_credits,
+        version = b.version
+    FROM unnest(CAST(:b_account_id AS integer[]), CAST(:b_posted_debits AS bigint[]),
+        CAST(:b_posted_credits AS bigint[]), CAST(:b_pending_debits AS bigint[]),
+        CAST(:b_pending_credits AS bigint[]), CAST(:b_version AS bigint[]))
+        AS b(account_id, posted_debits, posted_credits, pending_debits, pending_credits,
+            version)
+    WHERE balances.account_id = b.account_id
+    """  # column names are the model's; every value is bound
+).bindparams(
+    bindparam("created_at", type_=Hold.__table__.c.created_at.type),
+    bindparam("expires_at", type_=Hold.__table__.c.expires_at.type),
+)
+
+
+def _write_hold_postgresql(
+    connection: Connection, row: dict[str, Any], balances: Mapping[int, WorkingBalance]
+) -> None:
+    dirty = [b for b in balances.values() if b.dirty]
+    params = dict(row)
+    params["b_account_id"] = [b.account.id for b in dirty]
+    for name in ("posted_debits", "posted_credits", "pending_debits", "pending_credits"):
+        params[f"b_{name}"] = [getattr(b, name) for b in dirty]
+    params["b_version"] = [b.version for b in dirty]
+    connection.execute(_WRITE_HOLD_POSTGRESQL, params)
 
 
 _HOLDS = Hold.__table__

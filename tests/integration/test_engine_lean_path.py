@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,7 @@ from ledger.core.journal import (
     PostingSpec,
     post_entry,
 )
-from ledger.core.models import Balance, JournalEntry
+from ledger.core.models import Balance, IdempotencyKey, JournalEntry
 from ledger.core.money import Money
 from ledger.core.periods import check_open, locked_through
 from ledger.core.service import Ledger
@@ -378,3 +378,41 @@ def test_the_wal_stays_bounded_over_a_long_run_of_entries(sqlite_ledger: Ledger)
         largest = max(largest, wal.stat().st_size)
     assert largest < 8 * 1024 * 1024
     assert sqlite_ledger.verify().ok
+
+
+# --------------------------------------------------------------------------- PostgreSQL holds
+@pytest.mark.postgres_only
+def test_a_hold_on_postgresql_is_one_read_and_one_write_statement(pg_ledger: Ledger) -> None:
+    _open_book(pg_ledger)
+    pg_ledger.post(gift("fund", 10_000))
+    pg_ledger.hold(HoldSpec("warm", "grant", POOL, CASH, eur(100)))
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()[:3]))
+
+    event.listen(pg_ledger.engine, "before_cursor_execute", before)
+    try:
+        made = pg_ledger.hold(HoldSpec("traced", "grant", POOL, CASH, eur(300)))
+    finally:
+        event.remove(pg_ledger.engine, "before_cursor_execute", before)
+    # The lock read (balances and key), then the hold, its key and both balances at once.
+    assert [s.split()[0] for s in seen] == ["SELECT", "WITH"], seen
+    assert seen[1] == "WITH new_hold AS"
+    assert made.created and made.hold.status == "open"
+    # Money reserved out of the cash for the pool: both rows carry the two holds.
+    assert pg_ledger.balance(CASH).pending == 400
+    assert pg_ledger.balance(CASH).available == 10_000 - 400
+    assert pg_ledger.balance(POOL).pending == 400
+    again = pg_ledger.hold(HoldSpec("traced", "grant", POOL, CASH, eur(300)))
+    assert not again.created and again.hold.id == made.hold.id
+    with pg_ledger.engine.connect() as conn:
+        stored = conn.execute(
+            select(IdempotencyKey.operation, IdempotencyKey.hold_id).where(
+                IdempotencyKey.key == "traced"
+            )
+        ).one()
+    assert tuple(stored) == ("hold", made.hold.id)
+    pg_ledger.post_hold(made.hold.id, idempotency_key="traced-post", amount=eur(200))
+    assert pg_ledger.balance(CASH).pending == 100
+    assert pg_ledger.verify().ok
