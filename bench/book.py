@@ -174,7 +174,8 @@ def bench_book(url: str, out: Callable[[str], None], *, entries: int, verify_at:
             build += time.perf_counter() - t0
             out(
                 f"  {posted:>9,} entries ({2 * posted:,} postings), built through post_batch "
-                f"in {build:.1f} s so far (closes included); books closed through {closed}"
+                f"in {build:.1f} s so far (closes included); "
+                + (f"books closed through {closed}" if closed else "no month closed yet")
             )
             balance = _median(lambda: ledger.balance(codes[0]), 200)
             out(f"    balance read: {balance * 1e6:.0f} µs median of 200")
@@ -211,8 +212,13 @@ def bench_book(url: str, out: Callable[[str], None], *, entries: int, verify_at:
                 if line.debit or line.credit
             }
             out(
-                f"    trial balance as of {AS_OF} (the totals of the close through {closed} "
-                f"and the postings after it): {as_of:.3f} s median of {times}; baseline, "
+                f"    trial balance as of {AS_OF} ("
+                + (
+                    f"the totals of the close through {closed} and the postings after it"
+                    if closed
+                    else "every posting: no month closed yet"
+                )
+                + f"): {as_of:.3f} s median of {times}; baseline, "
                 f"every posting summed by the same SQL on a Connection: {floor:.3f} s "
                 f"({'balanced' if debit == credit else 'NOT BALANCED'}, "
                 f"{'the same nets' if same else 'NOT THE SAME NETS'} as the baseline; "
