@@ -24,7 +24,9 @@ held for the last statements only, not for the rest of the unit.
   `session.info[EARLY_FLUSHES]`), so the two paths never overwrite each other;
   so does `EntryRef.entry`, the `EntryView` with its sequence and hash.
 - A savepoint rolled back drops the intents registered inside it and forgets the
-  class C rows it locked (their locks went with it).
+  class C rows it locked (their locks went with it). Intents registered before it
+  but written inside it (an engine lock in the savepoint flushed them) were undone
+  by its rollback: they become pending again, to be written at COMMIT.
 
 Nothing in the domain calls this yet; the hot paths move to it one at a time
 (docs/journal-writes.md 2.3). Not built yet: the shared period lock that would
@@ -65,6 +67,9 @@ INTENTS = "ledger.journal.intents"
 CHECKED = "ledger.journal.checked_rows"
 MARKS = "ledger.journal.intent_marks"
 EARLY_FLUSHES = "ledger.journal.early_flushes"
+SERIAL = "ledger.journal.intent_serial"  # intents registered in the unit so far
+FLUSHES = "ledger.journal.flushes"  # flushes in the unit so far
+WRITTEN = "ledger.journal.written"  # intents written in the unit, with their flush
 
 
 @dataclass
@@ -74,6 +79,8 @@ class JournalIntent:
     prepared: PreparedEntry
     clock: Clock
     view: EntryView | None = None
+    serial: int = 0  # registration order in the unit (savepoint marks compare it)
+    flush: int = 0  # the unit's flush that wrote it (0: not written)
 
 
 @dataclass
@@ -155,7 +162,9 @@ def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
         if account.id in projected:
             projected[account.id].check_overdraft(key)
     checked.update(locked)
-    intent = JournalIntent(prepared, clock)
+    serial = session.info.get(SERIAL, 0) + 1
+    session.info[SERIAL] = serial
+    intent = JournalIntent(prepared, clock, serial=serial)
     intents.append(intent)
     return EntryRef(key, True, session, intent)
 
@@ -182,8 +191,14 @@ def flush_journal(session: Session) -> None:
         clock=intents[-1].clock,
         head_read=head_read,
     )
+    flush = session.info.get(FLUSHES, 0) + 1
+    session.info[FLUSHES] = flush
     for intent, view in zip(intents, views, strict=True):
         intent.view = view
+        intent.flush = flush
+    if session.get_nested_transaction() is not None:
+        # Written inside a savepoint: its rollback would undo them (see `_drop`).
+        session.info.setdefault(WRITTEN, []).extend(intents)
     # The rows stay locked to COMMIT; a later call reads them again (the immediate
     # path may change them meanwhile).
     session.info.pop(CHECKED, None)
@@ -208,25 +223,43 @@ def _write_last(session: Session) -> None:
 @event.listens_for(Session, "after_transaction_create")
 def _mark(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
-        marks: dict[int, tuple[int, int]] = session.info.setdefault(MARKS, {})
+        marks: dict[int, tuple[int, int, int]] = session.info.setdefault(MARKS, {})
         marks[id(transaction)] = (
-            len(session.info.get(INTENTS, [])),
+            session.info.get(SERIAL, 0),
+            session.info.get(FLUSHES, 0),
             len(session.info.get(CHECKED, {})),
         )
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop(session: Session, previous: SessionTransaction) -> None:
-    marks: dict[int, tuple[int, int]] = session.info.get(MARKS, {})
+    marks: dict[int, tuple[int, int, int]] = session.info.get(MARKS, {})
     mark = marks.pop(id(previous), None) if previous.nested else None
     if mark is None:
         if not previous.nested:
             _clear(session)
         return
-    intents: list[JournalIntent] = session.info.get(INTENTS, [])
-    del intents[mark[0] :]
+    serial, flushes, checked_count = mark
+    # Registered inside the savepoint: gone with it, written or not.
+    kept = [i for i in session.info.get(INTENTS, []) if i.serial <= serial]
+    # Registered before it but written inside it (an engine lock in the savepoint
+    # flushed them): the rollback undid the write, so they are pending again.
+    written: list[JournalIntent] = session.info.get(WRITTEN, [])
+    undone = [i for i in written if i.flush > flushes]
+    session.info[WRITTEN] = [i for i in written if i.flush <= flushes]
+    for intent in undone:
+        intent.view, intent.flush = None, 0
+    intents = sorted([*kept, *(i for i in undone if i.serial <= serial)], key=lambda i: i.serial)
+    session.info[INTENTS] = intents
+    if intents:
+        session.info[FLUSH_JOURNAL] = flush_journal
     checked: dict[int, WorkingBalance] = session.info.get(CHECKED, {})
-    for account_id in list(checked)[mark[1] :]:
+    if session.info.get(FLUSHES, 0) > flushes:
+        # A flush inside the savepoint forgot the rows locked before it: forget them
+        # all, so the next call locks and reads them again (the unit holds them).
+        checked.clear()
+        return
+    for account_id in list(checked)[checked_count:]:
         del checked[account_id]  # locked inside the savepoint: its locks are gone
 
 
@@ -237,5 +270,5 @@ def _done(session: Session) -> None:
 
 
 def _clear(session: Session) -> None:
-    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL):
+    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL, SERIAL, FLUSHES, WRITTEN):
         session.info.pop(name, None)

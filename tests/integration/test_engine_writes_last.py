@@ -164,6 +164,25 @@ def test_a_savepoint_rolled_back_takes_its_intents_with_it(book: Ledger) -> None
     assert book.verify().ok
 
 
+def test_intents_written_inside_a_savepoint_rolled_back_are_pending_again(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        before = defer_entry(session, move("before", CASH, GIFTS, 100), clock=book.clock)
+        nested = session.begin_nested()
+        # An engine lock inside the savepoint writes the unit's pending intent ...
+        post_entry(session, move("inside", CASH, GIFTS, 5), clock=book.clock)
+        assert not pending(session) and before.entry.sequence == 2
+        defer_entry(session, move("inside-later", CASH, FUND, 900), clock=book.clock)
+        nested.rollback()
+        # ... and the rollback undid that write: "before" waits for COMMIT again, the
+        # savepoint's own entries are gone, and so is its reservation of the fund.
+        assert [i.prepared.key for i in pending(session)] == ["before"]
+        defer_entry(session, move("after", CASH, FUND, 1000), clock=book.clock)
+    assert [k for _, k in entries(book)] == ["seed", "before", "after"]
+    assert before.entry.sequence == 2
+    assert book.balance(CASH).posted == 1100
+    assert book.verify().ok
+
+
 def test_the_immediate_path_in_the_same_unit_writes_the_intents_first(book: Ledger) -> None:
     with unit_of_work(book.sessions) as session:
         deferred = defer_entry(session, move("deferred", CASH, FUND, 700), clock=book.clock)
