@@ -20,9 +20,10 @@ held for the last statements only, not for the rest of the unit.
   is raised by the COMMIT and rolls the whole unit back (I10); a unit of work
   retries the last one as before (`uow.py`).
 - Any other engine write or lock in the unit (`post_entry`, holds, balances)
-  first flushes the pending intents ("early flush", counted in
-  `session.info[EARLY_FLUSHES]`), so the two paths never overwrite each other;
-  so does `EntryRef.entry`, the `EntryView` with its sequence and hash.
+  first flushes the pending intents (counted in `session.info[LOCK_FLUSHES]`),
+  so the two paths never overwrite each other; so does `EntryRef.entry`, the
+  `EntryView` with its sequence and hash (an "early flush", counted in
+  `session.info[EARLY_FLUSHES]`). Either way the unit holds the head from then on.
 - A savepoint rolled back drops the intents registered inside it and forgets the
   class C rows it locked (their locks went with it). Intents registered before it
   but written inside it (an engine lock in the savepoint flushed them) were undone
@@ -66,7 +67,8 @@ from ledger.core.periods import check_open
 INTENTS = "ledger.journal.intents"
 CHECKED = "ledger.journal.checked_rows"
 MARKS = "ledger.journal.intent_marks"
-EARLY_FLUSHES = "ledger.journal.early_flushes"
+EARLY_FLUSHES = "ledger.journal.early_flushes"  # flushes asked by EntryRef.entry
+LOCK_FLUSHES = "ledger.journal.lock_flushes"  # flushes asked by another engine lock
 SERIAL = "ledger.journal.intent_serial"  # intents registered in the unit so far
 FLUSHES = "ledger.journal.flushes"  # flushes in the unit so far
 WRITTEN = "ledger.journal.written"  # intents written in the unit, with their flush
@@ -120,7 +122,7 @@ def defer_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> EntryRef:
         return _defer(session, spec, clock)
     finally:
         if session.info.get(INTENTS):
-            session.info[FLUSH_JOURNAL] = flush_journal
+            session.info[FLUSH_JOURNAL] = _flush_for_lock
 
 
 def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
@@ -204,6 +206,12 @@ def flush_journal(session: Session) -> None:
     session.info.pop(CHECKED, None)
 
 
+def _flush_for_lock(session: Session) -> None:
+    """`flush_journal` as `pending.flush_pending` calls it, before another engine lock."""
+    session.info[LOCK_FLUSHES] = session.info.get(LOCK_FLUSHES, 0) + 1
+    flush_journal(session)
+
+
 def pending(session: Session) -> Sequence[JournalIntent]:
     """The intents not written yet."""
     intents: list[JournalIntent] = session.info.get(INTENTS, [])
@@ -252,7 +260,7 @@ def _drop(session: Session, previous: SessionTransaction) -> None:
     intents = sorted([*kept, *(i for i in undone if i.serial <= serial)], key=lambda i: i.serial)
     session.info[INTENTS] = intents
     if intents:
-        session.info[FLUSH_JOURNAL] = flush_journal
+        session.info[FLUSH_JOURNAL] = _flush_for_lock
     checked: dict[int, WorkingBalance] = session.info.get(CHECKED, {})
     if session.info.get(FLUSHES, 0) > flushes:
         # A flush inside the savepoint forgot the rows locked before it: forget them

@@ -24,7 +24,7 @@ from ledger.core.errors import (
     IdempotencyConflictError,
     InsufficientFundsError,
 )
-from ledger.core.intents import EARLY_FLUSHES, EntryRef, defer_entry, pending
+from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, EntryRef, defer_entry, pending
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.models import Account
 from ledger.core.money import MAX_MINOR, Money
@@ -190,6 +190,7 @@ def test_the_immediate_path_in_the_same_unit_writes_the_intents_first(book: Ledg
         assert not pending(session)
         assert now.entry.sequence == 3
         assert session.info.get(EARLY_FLUSHES, 0) == 0
+        assert session.info[LOCK_FLUSHES] == 1
         assert deferred.entry.sequence == 2  # written already: no flush needed
         with pytest.raises(InsufficientFundsError):
             defer_entry(session, move("one-more", CASH, FUND, 1), clock=book.clock)

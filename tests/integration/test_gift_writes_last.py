@@ -25,7 +25,7 @@ from ledger.campaigns.commands import Donor, Recipient
 from ledger.campaigns.models import Donation, Receipt, ReceiptCounter
 from ledger.commands import Origin
 from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
-from ledger.core.intents import EARLY_FLUSHES, pending
+from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, pending
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
@@ -117,7 +117,7 @@ def test_a_cash_gift_writes_its_entry_at_commit_with_no_early_flush(ledger: Ledg
         key = f"donation:{donation.id}:settle"
         # Decided, not written: the receipt and the audit are in, the journal is not.
         assert [i.prepared.key for i in pending(session)] == [key]
-        assert session.info.get(EARLY_FLUSHES, 0) == 0
+        assert (session.info.get(EARLY_FLUSHES, 0), session.info.get(LOCK_FLUSHES, 0)) == (0, 0)
         assert session.scalar(select(func.count()).select_from(Receipt)) == 1
         assert journal(ledger) == before
     assert [k for _, k in journal(ledger)] == [*(k for _, k in before), key]
@@ -127,13 +127,14 @@ def test_a_cash_gift_writes_its_entry_at_commit_with_no_early_flush(ledger: Ledg
 
 def test_a_gift_with_a_ratio_commitment_is_written_at_the_pool_s_hold(ledger: Ledger) -> None:
     """The match's hold on the pool (`create_hold`, an engine lock) writes the gift's
-    entry first: one early flush's worth of head time, but no read of the entry."""
+    entry first (a flush before COMMIT: the head is held from there on), not a read."""
     books = Books(ledger)
     commitment = books.commit(ratio="1")
     with unit_of_work(ledger.sessions) as session:
         donation = gift(session, ledger, books.campaign_id, eur("10.00"), "matched-1")
         assert not pending(session)
-        assert session.info.get(EARLY_FLUSHES, 0) == 0  # written by the hold, not by a read
+        assert session.info.get(LOCK_FLUSHES, 0) == 1  # by the hold ...
+        assert session.info.get(EARLY_FLUSHES, 0) == 0  # ... not by a read of the entry
     assert [k for _, k in journal(ledger)][-1] == f"donation:{donation.id}:settle"
     assert [(d, m) for d, m, _ in books.matches(commitment)] == [(donation.id, 1000)]
     assert ledger.verify().ok
@@ -217,7 +218,7 @@ def test_a_gift_on_another_campaign_commits_while_the_first_gift_s_unit_is_open(
         _other_unit(
             lambda: done.append(book.run(lambda s: gift(s, book, second, eur("7.00"), "fast").id))
         )
-        assert session.info.get(EARLY_FLUSHES, 0) == 0
+        assert (session.info.get(EARLY_FLUSHES, 0), session.info.get(LOCK_FLUSHES, 0)) == (0, 0)
     keys = [k for _, k in journal(book)]
     assert keys == [f"donation:{done[0]}:settle", f"donation:{slow.id}:settle"]
     assert book.balance(CASH).posted == 1700
