@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from ledger.campaigns.accounts import CASH
 from ledger.campaigns.commands import Donor, Recipient
 from ledger.campaigns.models import Donation, Receipt, ReceiptCounter
 from ledger.commands import Origin
-from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
+from ledger.core.errors import BalanceOutOfRangeError, ClosedPeriodError, InsufficientFundsError
 from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, pending
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import MAX_MINOR, Money
@@ -68,12 +68,12 @@ def new_campaign(ledger: Ledger, organisation: Recipient = FIRST) -> int:
 def gift(
     s: Session, ledger: Ledger, campaign_id: int, amount: Money, key: str, **kw: Any
 ) -> Donation:
+    kw.setdefault("donated_on", None)
     return campaign_commands.record_offline_gift(
         s,
         campaign_id,
         amount,
         method="cash",
-        donated_on=None,
         reference=None,
         anonymous=True,
         donor=Donor(),
@@ -198,7 +198,7 @@ def _other_unit(work: Callable[[], object]) -> None:
     thread = threading.Thread(target=run)
     thread.start()
     thread.join(timeout=20)
-    assert not thread.is_alive(), "the other gift waited for the first one's unit"
+    assert not thread.is_alive(), "the other unit waited for the open gift's unit"
     assert not errors, errors
 
 
@@ -222,4 +222,22 @@ def test_a_gift_on_another_campaign_commits_while_the_first_gift_s_unit_is_open(
     keys = [k for _, k in journal(book)]
     assert keys == [f"donation:{done[0]}:settle", f"donation:{slow.id}:settle"]
     assert book.balance(CASH).posted == 1700
+    assert book.verify().ok
+
+
+@pytest.mark.postgres_only
+def test_a_month_closed_while_a_gift_s_unit_is_open_refuses_the_whole_gift_at_commit(
+    pg_ledger: Ledger,
+) -> None:
+    book = pg_ledger
+    campaign_id = new_campaign(book)
+    before = footprint(book)
+    returned: list[int] = []
+    with pytest.raises(ClosedPeriodError), unit_of_work(book.sessions) as session:
+        may = gift(session, book, campaign_id, eur("10.00"), "in-may", donated_on=date(2026, 5, 20))
+        returned.append(may.id)  # May was open at the call ...
+        # ... and another unit closes it before this one commits: it holds no head.
+        _other_unit(lambda: book.close_period("2026-05"))
+    assert returned
+    assert footprint(book) == before
     assert book.verify().ok
