@@ -29,10 +29,11 @@ held for the last statements only, not for the rest of the unit.
   but written inside it (an engine lock in the savepoint flushed them) were undone
   by its rollback: they become pending again, to be written at COMMIT.
 
-Nothing in the domain calls this yet; the hot paths move to it one at a time
-(docs/journal-writes.md 2.3). Not built yet: the shared period lock that would
-surface a concurrent close at the call rather than at COMMIT, and the guard
-against a commit that bypasses the session.
+The settled gift's entry (`campaigns.donations._book`) is the first domain caller;
+the other hot paths move to it one at a time (docs/journal-writes.md 2.3). Not
+built yet: the shared period lock that would surface a concurrent close at the
+call rather than at COMMIT, and the guard against a commit that bypasses the
+session.
 """
 
 from __future__ import annotations
