@@ -36,12 +36,14 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 
 from bench.grants import _campaign
 from ledger.campaigns import accounts as campaign_accounts
 from ledger.campaigns.commands import Donor, record_offline_gift
 from ledger.commands import Origin
 from ledger.core.clock import FixedClock, rome_today
+from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import Money
 from ledger.core.service import Ledger
@@ -176,6 +178,31 @@ def _counted(ledger: Ledger, act: Callable[[], None]) -> str:
     return f"{sum(seen.values())} statements ({', '.join(parts)})"
 
 
+def _journal_flushes(act: Callable[[int, str], None], tag: str, n: int = 20) -> str:
+    """The journal writes of `n` acts before their COMMIT (docs/journal-writes.md 2.3):
+    asked by another engine lock (a hold, an entry posted at once) or by a read of a
+    deferred entry; with those the unit holds the head from there to its COMMIT."""
+    seen: Counter[str] = Counter()
+
+    def before_commit(session: Session) -> None:  # after the engine's own hook
+        if session.get_nested_transaction() is None:
+            seen["units"] += 1
+            seen["lock"] += session.info.get(LOCK_FLUSHES, 0)
+            seen["read"] += session.info.get(EARLY_FLUSHES, 0)
+
+    event.listen(Session, "before_commit", before_commit)
+    try:
+        for k in range(n):
+            act(2 * 10**6 + k, f"{tag}-{k}")
+    finally:
+        event.remove(Session, "before_commit", before_commit)
+    units = max(seen["units"], 1)
+    return (
+        f"{seen['lock'] / units:.2f} by an engine lock, {seen['read'] / units:.2f} by a read "
+        f"({seen['units']} units)"
+    )
+
+
 def time_in_statements(
     engine: Engine, needle: str
 ) -> tuple[list[float], list[int], Callable[[], None]]:
@@ -286,6 +313,9 @@ def bench_gifts(url: str, out: Callable[[str], None], *, gifts: int) -> None:
             )
         for n, (label, _act) in enumerate(paths):
             out(f"  SQL per act, {label}: {counts[n]}")
+        for n, (label, act) in enumerate(paths):
+            flushes = _journal_flushes(act, f"flush-{n}")
+            out(f"  journal written before COMMIT, per act, {label}: {flushes}")
         out(f"  request key row: {_keys_cost(ledger, matched, max(per_round, 20))}")
         out(
             f"  ({ROUNDS} alternating rounds of {per_round} per path; statements of one act "

@@ -27,6 +27,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from ledger.campaigns.models import Campaign, Donation
+from ledger.core.errors import BalanceOutOfRangeError
+from ledger.core.money import MAX_MINOR
 
 _KEY = "ledger.campaigns.crowd"
 
@@ -89,9 +91,20 @@ def changed(session: Session, donation: Donation, before: Counted) -> Totals | N
             donors = 1 if after.live else -1
     if not (gross or net or donors):
         return None
+    # A total past what a BIGINT holds is refused here, before the database raises
+    # (PostgreSQL) or turns it into a float (SQLite): the gift's own entry, written
+    # only at COMMIT (`core.intents`), has not refused it yet.
+    room = [
+        column <= MAX_MINOR - delta
+        for column, delta in (
+            (Campaign.crowd_gross_minor, gross),
+            (Campaign.crowd_net_minor, net),
+        )
+        if delta > 0
+    ]
     row = session.execute(
         update(Campaign)
-        .where(Campaign.id == donation.campaign_id)
+        .where(Campaign.id == donation.campaign_id, *room)
         .values(
             crowd_gross_minor=Campaign.crowd_gross_minor + gross,
             crowd_net_minor=Campaign.crowd_net_minor + net,
@@ -99,7 +112,14 @@ def changed(session: Session, donation: Donation, before: Counted) -> Totals | N
         )
         .returning(Campaign.crowd_gross_minor, Campaign.crowd_net_minor, Campaign.crowd_donors)
         .execution_options(synchronize_session=False)
-    ).one()
+    ).one_or_none()
+    if row is None:
+        raise BalanceOutOfRangeError(
+            f"campaign {donation.campaign_id}: its raised total would exceed {MAX_MINOR} "
+            "minor units, more than the ledger can store; nothing was written",
+            campaign_id=donation.campaign_id,
+            maximum=MAX_MINOR,
+        )
     totals = Totals(int(row[0]), int(row[1]), int(row[2]))
     session.info.setdefault(_KEY, {})[donation.campaign_id] = totals
     campaign = session.identity_map.get(identity_key(Campaign, donation.campaign_id))

@@ -28,7 +28,8 @@ from ledger.campaigns.models import METHODS, Campaign, Donation
 from ledger.campaigns.refunds import refund_if_campaign_failed
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import IdempotencyConflictError
-from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.intents import defer_entry
+from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.money import Money, format_it
 from ledger.events import GiftSettled, publish
 from ledger.payments.references import GIFT, creditor_reference
@@ -270,7 +271,11 @@ def _book(
     actor: str,
 ) -> None:
     """The settled gift's entry, receipt and reactions, under the campaign's row lock
-    (`campaign`, locked by the caller); the donation row already says it is settled."""
+    (`campaign`, locked by the caller); the donation row already says it is settled.
+
+    The entry is deferred (`defer_entry`): a refusal only the write can find (a
+    month closed by another unit meanwhile, a total past MAX_MINOR) is raised by
+    the COMMIT and rolls the whole gift back, its donation, receipt and audit."""
     assert donation.donated_on is not None
     gross_minor = donation.amount_minor
     currency = donation.currency
@@ -283,7 +288,12 @@ def _book(
         PostingSpec(accounts.escrow(donation.campaign_id), Money(-gross_minor, currency))
     )
     method_it = {"card": "carta", "bank_transfer": "bonifico", "cash": "contanti"}[donation.method]
-    post_entry(
+    # Decided now (key, period), written with the journal head just before COMMIT
+    # (`core.intents`): the head and the shared cash/bank/Stripe rows are not held
+    # while the receipt, the reactions and the caller's audit run. Nothing below
+    # reads the journal or these balance rows; an engine lock taken below (a
+    # matching grant's hold, a refund's entry) writes the entry first.
+    defer_entry(
         session,
         EntrySpec(
             idempotency_key=f"donation:{donation.id}:settle",

@@ -20,16 +20,20 @@ held for the last statements only, not for the rest of the unit.
   is raised by the COMMIT and rolls the whole unit back (I10); a unit of work
   retries the last one as before (`uow.py`).
 - Any other engine write or lock in the unit (`post_entry`, holds, balances)
-  first flushes the pending intents ("early flush", counted in
-  `session.info[EARLY_FLUSHES]`), so the two paths never overwrite each other;
-  so does `EntryRef.entry`, the `EntryView` with its sequence and hash.
+  first flushes the pending intents (counted in `session.info[LOCK_FLUSHES]`),
+  so the two paths never overwrite each other; so does `EntryRef.entry`, the
+  `EntryView` with its sequence and hash (an "early flush", counted in
+  `session.info[EARLY_FLUSHES]`). Either way the unit holds the head from then on.
 - A savepoint rolled back drops the intents registered inside it and forgets the
-  class C rows it locked (their locks went with it).
+  class C rows it locked (their locks went with it). Intents registered before it
+  but written inside it (an engine lock in the savepoint flushed them) were undone
+  by its rollback: they become pending again, to be written at COMMIT.
 
-Nothing in the domain calls this yet; the hot paths move to it one at a time
-(docs/journal-writes.md 2.3). Not built yet: the shared period lock that would
-surface a concurrent close at the call rather than at COMMIT, and the guard
-against a commit that bypasses the session.
+The settled gift's entry (`campaigns.donations._book`) is the first domain caller;
+the other hot paths move to it one at a time (docs/journal-writes.md 2.3). Not
+built yet: the shared period lock that would surface a concurrent close at the
+call rather than at COMMIT, and the guard against a commit that bypasses the
+session.
 """
 
 from __future__ import annotations
@@ -64,7 +68,11 @@ from ledger.core.periods import check_open
 INTENTS = "ledger.journal.intents"
 CHECKED = "ledger.journal.checked_rows"
 MARKS = "ledger.journal.intent_marks"
-EARLY_FLUSHES = "ledger.journal.early_flushes"
+EARLY_FLUSHES = "ledger.journal.early_flushes"  # flushes asked by EntryRef.entry
+LOCK_FLUSHES = "ledger.journal.lock_flushes"  # flushes asked by another engine lock
+SERIAL = "ledger.journal.intent_serial"  # intents registered in the unit so far
+FLUSHES = "ledger.journal.flushes"  # flushes in the unit so far
+WRITTEN = "ledger.journal.written"  # intents written in the unit, with their flush
 
 
 @dataclass
@@ -74,6 +82,8 @@ class JournalIntent:
     prepared: PreparedEntry
     clock: Clock
     view: EntryView | None = None
+    serial: int = 0  # registration order in the unit (savepoint marks compare it)
+    flush: int = 0  # the unit's flush that wrote it (0: not written)
 
 
 @dataclass
@@ -113,7 +123,7 @@ def defer_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> EntryRef:
         return _defer(session, spec, clock)
     finally:
         if session.info.get(INTENTS):
-            session.info[FLUSH_JOURNAL] = flush_journal
+            session.info[FLUSH_JOURNAL] = _flush_for_lock
 
 
 def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
@@ -155,7 +165,9 @@ def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
         if account.id in projected:
             projected[account.id].check_overdraft(key)
     checked.update(locked)
-    intent = JournalIntent(prepared, clock)
+    serial = session.info.get(SERIAL, 0) + 1
+    session.info[SERIAL] = serial
+    intent = JournalIntent(prepared, clock, serial=serial)
     intents.append(intent)
     return EntryRef(key, True, session, intent)
 
@@ -182,11 +194,23 @@ def flush_journal(session: Session) -> None:
         clock=intents[-1].clock,
         head_read=head_read,
     )
+    flush = session.info.get(FLUSHES, 0) + 1
+    session.info[FLUSHES] = flush
     for intent, view in zip(intents, views, strict=True):
         intent.view = view
+        intent.flush = flush
+    if session.get_nested_transaction() is not None:
+        # Written inside a savepoint: its rollback would undo them (see `_drop`).
+        session.info.setdefault(WRITTEN, []).extend(intents)
     # The rows stay locked to COMMIT; a later call reads them again (the immediate
     # path may change them meanwhile).
     session.info.pop(CHECKED, None)
+
+
+def _flush_for_lock(session: Session) -> None:
+    """`flush_journal` as `pending.flush_pending` calls it, before another engine lock."""
+    session.info[LOCK_FLUSHES] = session.info.get(LOCK_FLUSHES, 0) + 1
+    flush_journal(session)
 
 
 def pending(session: Session) -> Sequence[JournalIntent]:
@@ -208,25 +232,43 @@ def _write_last(session: Session) -> None:
 @event.listens_for(Session, "after_transaction_create")
 def _mark(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
-        marks: dict[int, tuple[int, int]] = session.info.setdefault(MARKS, {})
+        marks: dict[int, tuple[int, int, int]] = session.info.setdefault(MARKS, {})
         marks[id(transaction)] = (
-            len(session.info.get(INTENTS, [])),
+            session.info.get(SERIAL, 0),
+            session.info.get(FLUSHES, 0),
             len(session.info.get(CHECKED, {})),
         )
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop(session: Session, previous: SessionTransaction) -> None:
-    marks: dict[int, tuple[int, int]] = session.info.get(MARKS, {})
+    marks: dict[int, tuple[int, int, int]] = session.info.get(MARKS, {})
     mark = marks.pop(id(previous), None) if previous.nested else None
     if mark is None:
         if not previous.nested:
             _clear(session)
         return
-    intents: list[JournalIntent] = session.info.get(INTENTS, [])
-    del intents[mark[0] :]
+    serial, flushes, checked_count = mark
+    # Registered inside the savepoint: gone with it, written or not.
+    kept = [i for i in session.info.get(INTENTS, []) if i.serial <= serial]
+    # Registered before it but written inside it (an engine lock in the savepoint
+    # flushed them): the rollback undid the write, so they are pending again.
+    written: list[JournalIntent] = session.info.get(WRITTEN, [])
+    undone = [i for i in written if i.flush > flushes]
+    session.info[WRITTEN] = [i for i in written if i.flush <= flushes]
+    for intent in undone:
+        intent.view, intent.flush = None, 0
+    intents = sorted([*kept, *(i for i in undone if i.serial <= serial)], key=lambda i: i.serial)
+    session.info[INTENTS] = intents
+    if intents:
+        session.info[FLUSH_JOURNAL] = _flush_for_lock
     checked: dict[int, WorkingBalance] = session.info.get(CHECKED, {})
-    for account_id in list(checked)[mark[1] :]:
+    if session.info.get(FLUSHES, 0) > flushes:
+        # A flush inside the savepoint forgot the rows locked before it: forget them
+        # all, so the next call locks and reads them again (the unit holds them).
+        checked.clear()
+        return
+    for account_id in list(checked)[checked_count:]:
         del checked[account_id]  # locked inside the savepoint: its locks are gone
 
 
@@ -237,5 +279,5 @@ def _done(session: Session) -> None:
 
 
 def _clear(session: Session) -> None:
-    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL):
+    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL, SERIAL, FLUSHES, WRITTEN):
         session.info.pop(name, None)

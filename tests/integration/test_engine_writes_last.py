@@ -24,7 +24,7 @@ from ledger.core.errors import (
     IdempotencyConflictError,
     InsufficientFundsError,
 )
-from ledger.core.intents import EARLY_FLUSHES, EntryRef, defer_entry, pending
+from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, EntryRef, defer_entry, pending
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.models import Account
 from ledger.core.money import MAX_MINOR, Money
@@ -164,6 +164,25 @@ def test_a_savepoint_rolled_back_takes_its_intents_with_it(book: Ledger) -> None
     assert book.verify().ok
 
 
+def test_intents_written_inside_a_savepoint_rolled_back_are_pending_again(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        before = defer_entry(session, move("before", CASH, GIFTS, 100), clock=book.clock)
+        nested = session.begin_nested()
+        # An engine lock inside the savepoint writes the unit's pending intent ...
+        post_entry(session, move("inside", CASH, GIFTS, 5), clock=book.clock)
+        assert not pending(session) and before.entry.sequence == 2
+        defer_entry(session, move("inside-later", CASH, FUND, 900), clock=book.clock)
+        nested.rollback()
+        # ... and the rollback undid that write: "before" waits for COMMIT again, the
+        # savepoint's own entries are gone, and so is its reservation of the fund.
+        assert [i.prepared.key for i in pending(session)] == ["before"]
+        defer_entry(session, move("after", CASH, FUND, 1000), clock=book.clock)
+    assert [k for _, k in entries(book)] == ["seed", "before", "after"]
+    assert before.entry.sequence == 2
+    assert book.balance(CASH).posted == 1100
+    assert book.verify().ok
+
+
 def test_the_immediate_path_in_the_same_unit_writes_the_intents_first(book: Ledger) -> None:
     with unit_of_work(book.sessions) as session:
         deferred = defer_entry(session, move("deferred", CASH, FUND, 700), clock=book.clock)
@@ -171,6 +190,7 @@ def test_the_immediate_path_in_the_same_unit_writes_the_intents_first(book: Ledg
         assert not pending(session)
         assert now.entry.sequence == 3
         assert session.info.get(EARLY_FLUSHES, 0) == 0
+        assert session.info[LOCK_FLUSHES] == 1
         assert deferred.entry.sequence == 2  # written already: no flush needed
         with pytest.raises(InsufficientFundsError):
             defer_entry(session, move("one-more", CASH, FUND, 1), clock=book.clock)

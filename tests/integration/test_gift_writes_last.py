@@ -1,0 +1,243 @@
+"""A cash gift writes its entry last (issue 14, part 2; docs/journal-writes.md section 2).
+
+`campaigns.commands.record_offline_gift` books the gift's entry with
+`core.intents.defer_entry`: decided at the call, written with the journal head just
+before the unit's COMMIT. So the head and the shared cash row are not held while
+the receipt, the reactions and the audit run, a gift without commitments flushes
+nothing early, and a refusal found only at the write rolls the whole gift back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from ledger.audit.models import AuditEvent
+from ledger.campaigns import commands as campaign_commands
+from ledger.campaigns.accounts import CASH
+from ledger.campaigns.commands import Donor, Recipient
+from ledger.campaigns.models import Donation, Receipt, ReceiptCounter
+from ledger.commands import Origin
+from ledger.core.errors import BalanceOutOfRangeError, ClosedPeriodError, InsufficientFundsError
+from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, pending
+from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.money import MAX_MINOR, Money
+from ledger.core.service import Ledger
+from ledger.core.storage import READ_ONLY_OPTION
+from ledger.core.uow import unit_of_work
+from tests.integration.grants_helpers import Books
+
+TREASURER = Origin(channel="api", user_id=None, source="127.0.0.1")
+# Two organisations: each has its own receipt counter, which serialises the gifts
+# of one organisation by design (docs/journal-writes.md 4.3).
+FIRST = Recipient(
+    name="Associazione Quartiere Vivo ODV", tax_code="97123450153", qualification="ODV"
+)
+SECOND = Recipient(name="Circolo Ricreativo Borgo APS", tax_code="98012340109", qualification="APS")
+
+
+def eur(text_amount: str) -> Money:
+    return Money.parse(text_amount, "EUR")
+
+
+def new_campaign(ledger: Ledger, organisation: Recipient = FIRST) -> int:
+    def work(s: Session) -> int:
+        campaign = campaign_commands.create_campaign(
+            s,
+            title="Un orto in cortile",
+            description_md="Semi e attrezzi.",
+            goal=eur("1000.00"),
+            deadline_at=ledger.clock.now() + timedelta(days=30),
+            funding_model="keep_what_you_raise",
+            organisation=organisation,
+            origin=TREASURER,
+            clock=ledger.clock,
+        ).value
+        campaign_commands.publish_campaign(s, campaign.id, origin=TREASURER, clock=ledger.clock)
+        return int(campaign.id)
+
+    return ledger.run(work)
+
+
+def gift(
+    s: Session, ledger: Ledger, campaign_id: int, amount: Money, key: str, **kw: Any
+) -> Donation:
+    kw.setdefault("donated_on", None)
+    return campaign_commands.record_offline_gift(
+        s,
+        campaign_id,
+        amount,
+        method="cash",
+        reference=None,
+        anonymous=True,
+        donor=Donor(),
+        origin=TREASURER,
+        clock=ledger.clock,
+        key=key,
+        **kw,
+    ).value
+
+
+def journal(ledger: Ledger) -> list[tuple[int, str]]:
+    # Read-only (a deferred BEGIN on SQLite), so it may read while a unit writes.
+    with ledger.engine.connect().execution_options(**{READ_ONLY_OPTION: True}) as conn:
+        rows = conn.execute(
+            text("SELECT sequence, idempotency_key FROM journal_entries ORDER BY sequence")
+        )
+        return [(r.sequence, r.idempotency_key) for r in rows]
+
+
+def footprint(ledger: Ledger) -> dict[str, object]:
+    """What a gift writes besides its entry: donation, receipt and its number, audit."""
+
+    def read(s: Session) -> dict[str, object]:
+        return {
+            "donations": s.scalar(select(func.count()).select_from(Donation)),
+            "receipts": s.scalar(select(func.count()).select_from(Receipt)),
+            "numbers": sorted(s.execute(select(ReceiptCounter.last_number)).scalars()),
+            "audit": list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id))),
+            "requests": s.scalar(text("SELECT count(*) FROM command_requests")),
+            "journal": journal(ledger),
+        }
+
+    return ledger.read(read)
+
+
+def test_a_cash_gift_writes_its_entry_at_commit_with_no_early_flush(ledger: Ledger) -> None:
+    campaign_id = new_campaign(ledger)
+    before = journal(ledger)
+    with unit_of_work(ledger.sessions) as session:
+        donation = gift(session, ledger, campaign_id, eur("25.00"), "cash-1")
+        key = f"donation:{donation.id}:settle"
+        # Decided, not written: the receipt and the audit are in, the journal is not.
+        assert [i.prepared.key for i in pending(session)] == [key]
+        assert (session.info.get(EARLY_FLUSHES, 0), session.info.get(LOCK_FLUSHES, 0)) == (0, 0)
+        assert session.scalar(select(func.count()).select_from(Receipt)) == 1
+        assert journal(ledger) == before
+    assert [k for _, k in journal(ledger)] == [*(k for _, k in before), key]
+    assert ledger.balance(CASH).posted == 2500
+    assert ledger.verify().ok
+
+
+def test_a_gift_with_a_ratio_commitment_is_written_at_the_pool_s_hold(ledger: Ledger) -> None:
+    """The match's hold on the pool (`create_hold`, an engine lock) writes the gift's
+    entry first (a flush before COMMIT: the head is held from there on), not a read."""
+    books = Books(ledger)
+    commitment = books.commit(ratio="1")
+    with unit_of_work(ledger.sessions) as session:
+        donation = gift(session, ledger, books.campaign_id, eur("10.00"), "matched-1")
+        assert not pending(session)
+        assert session.info.get(LOCK_FLUSHES, 0) == 1  # by the hold ...
+        assert session.info.get(EARLY_FLUSHES, 0) == 0  # ... not by a read of the entry
+    assert [k for _, k in journal(ledger)][-1] == f"donation:{donation.id}:settle"
+    assert [(d, m) for d, m, _ in books.matches(commitment)] == [(donation.id, 1000)]
+    assert ledger.verify().ok
+
+
+def test_a_refusal_at_the_write_rolls_the_whole_gift_back(ledger: Ledger) -> None:
+    """The shared cash row is a deferred (class D) row: a total past MAX_MINOR is found
+    only when the entry is written, before COMMIT; the gift's call has returned by
+    then, and its donation, receipt, receipt number and audit go with the unit."""
+    big, small = new_campaign(ledger, FIRST), new_campaign(ledger, SECOND)
+    ledger.run(
+        lambda s: gift(s, ledger, big, Money(MAX_MINOR, "EUR"), "max", maximum_minor=MAX_MINOR)
+    )
+    before = footprint(ledger)
+    returned: list[int] = []
+    with pytest.raises(BalanceOutOfRangeError), unit_of_work(ledger.sessions) as session:
+        returned.append(gift(session, ledger, small, eur("0.01"), "one-cent-more").id)
+    assert returned, "the gift's call itself refused nothing: the write did"
+    assert footprint(ledger) == before
+    assert ledger.verify().ok
+
+
+def test_a_savepoint_rolled_back_after_a_gift_keeps_the_gift_s_entry(ledger: Ledger) -> None:
+    """An engine call inside a savepoint writes the unit's pending gift first; the
+    savepoint's rollback undoes that write, and the gift's entry is written again
+    at COMMIT (as `reconcile.apply_references` does for a loan after a gift line)."""
+    ledger.create_account("assets:fund", "asset", no_overdraft=True)
+    ledger.create_account("expenses:out", "expense")
+    campaign_id = new_campaign(ledger)
+    with unit_of_work(ledger.sessions) as session:
+        donation = gift(session, ledger, campaign_id, eur("25.00"), "cash-sp")
+        with pytest.raises(InsufficientFundsError), session.begin_nested():
+            post_entry(
+                session,
+                EntrySpec(
+                    "too-much",
+                    "transfer",
+                    [
+                        PostingSpec("expenses:out", eur("1.00")),
+                        PostingSpec("assets:fund", eur("-1.00")),
+                    ],
+                ),
+                clock=ledger.clock,
+            )
+        assert [i.prepared.key for i in pending(session)] == [f"donation:{donation.id}:settle"]
+    assert [k for _, k in journal(ledger)] == [f"donation:{donation.id}:settle"]
+    assert ledger.balance(CASH).posted == 2500
+    assert ledger.verify().ok
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+def _other_unit(work: Callable[[], object]) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the other unit waited for the open gift's unit"
+    assert not errors, errors
+
+
+@pytest.mark.postgres_only
+def test_a_gift_on_another_campaign_commits_while_the_first_gift_s_unit_is_open(
+    pg_ledger: Ledger,
+) -> None:
+    book = pg_ledger
+    first, second = new_campaign(book, FIRST), new_campaign(book, SECOND)
+    done: list[int] = []
+    with unit_of_work(book.sessions) as session:
+        slow = gift(session, book, first, eur("10.00"), "slow")
+        # The first gift's call has returned; its unit is still open. Another gift,
+        # on another campaign (of another organisation), to the same shared cash
+        # account, posts and commits meanwhile: neither the head nor the cash row is
+        # held by the open unit.
+        _other_unit(
+            lambda: done.append(book.run(lambda s: gift(s, book, second, eur("7.00"), "fast").id))
+        )
+        assert (session.info.get(EARLY_FLUSHES, 0), session.info.get(LOCK_FLUSHES, 0)) == (0, 0)
+    keys = [k for _, k in journal(book)]
+    assert keys == [f"donation:{done[0]}:settle", f"donation:{slow.id}:settle"]
+    assert book.balance(CASH).posted == 1700
+    assert book.verify().ok
+
+
+@pytest.mark.postgres_only
+def test_a_month_closed_while_a_gift_s_unit_is_open_refuses_the_whole_gift_at_commit(
+    pg_ledger: Ledger,
+) -> None:
+    book = pg_ledger
+    campaign_id = new_campaign(book)
+    before = footprint(book)
+    returned: list[int] = []
+    with pytest.raises(ClosedPeriodError), unit_of_work(book.sessions) as session:
+        may = gift(session, book, campaign_id, eur("10.00"), "in-may", donated_on=date(2026, 5, 20))
+        returned.append(may.id)  # May was open at the call ...
+        # ... and another unit closes it before this one commits: it holds no head.
+        _other_unit(lambda: book.close_period("2026-05"))
+    assert returned
+    assert footprint(book) == before
+    assert book.verify().ok
