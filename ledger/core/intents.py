@@ -40,8 +40,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ledger.core.accounts import AccountLike, account_refs
@@ -54,14 +55,13 @@ from ledger.core.journal import (
     EntryView,
     PreparedEntry,
     _prepare,
-    _stored_keys,
     check_replay,
     load_entries,
     lock_for_entry,
     lock_with_key,
     write_entries,
 )
-from ledger.core.models import LedgerHead
+from ledger.core.models import IdempotencyKey, LedgerHead
 from ledger.core.pending import FLUSH_JOURNAL
 from ledger.core.periods import check_open
 
@@ -113,6 +113,20 @@ class EntryRef:
 
 
 _LOCK_DATE = select(LedgerHead.locked_through).where(LedgerHead.id == 1)
+# The head row always exists: its lock date, and the stored key's record if any.
+_KEY_AND_LOCK_DATE = (
+    select(
+        LedgerHead.locked_through,
+        IdempotencyKey.key,
+        IdempotencyKey.operation,
+        IdempotencyKey.request_hash,
+        IdempotencyKey.entry_id,
+        IdempotencyKey.hold_id,
+    )
+    .select_from(LedgerHead)
+    .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
+    .where(LedgerHead.id == 1)
+)
 
 
 def defer_entry(session: Session, spec: EntrySpec, *, clock: Clock) -> EntryRef:
@@ -144,17 +158,21 @@ def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
     checked: dict[int, WorkingBalance] = session.info.setdefault(CHECKED, {})
     to_lock = [a for a in accounts.values() if a.no_overdraft and a.id not in checked]
     connection = session.connection()
+    lock_date: date | None
     if to_lock:
         locked, stored = lock_with_key(session, key, to_lock)
+        lock_date = connection.execute(_LOCK_DATE).scalar()
     else:
-        locked, stored = {}, _stored_keys(session, [key]).get(key)
+        # The stored key and the period lock date in one statement (one round trip).
+        row = connection.execute(_KEY_AND_LOCK_DATE, {"key": key}).one()
+        locked, stored, lock_date = {}, (row if row.key is not None else None), row.locked_through
     replay = check_replay(stored, "entry", req)
     if replay is not None:
         assert replay.entry_id is not None
         view = load_entries(session, [replay.entry_id])[replay.entry_id]
         checked.update(locked)
         return EntryRef(key, False, _stored=view)
-    check_open(prepared.effective_on, connection.execute(_LOCK_DATE).scalar())
+    check_open(prepared.effective_on, lock_date)
     # The overdraft, on copies: the locked rows plus every intent of the unit and this one.
     projected = {i: replace(b) for i, b in {**checked, **locked}.items()}
     for intent in [*intents, JournalIntent(prepared, clock)]:

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import create_account
@@ -104,6 +104,27 @@ def test_a_replay_and_a_conflict_are_answered_at_the_call(book: Ledger) -> None:
         assert not stored.created and stored.entry.sequence == 1
     assert entries(book) == [(1, "seed"), (2, "k")]
     assert book.verify().ok
+
+
+def test_a_call_on_unchecked_accounts_reads_its_key_and_the_lock_date_in_one_statement(
+    book: Ledger,
+) -> None:
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()[:2]))
+
+    with unit_of_work(book.sessions) as session:  # the accounts join the process's cache
+        defer_entry(session, move("warm", CASH, GIFTS, 100), clock=book.clock)
+    with unit_of_work(book.sessions) as session:
+        session.connection()  # the unit's BEGIN (and SQLite's pragmas) outside the count
+        event.listen(book.engine, "before_cursor_execute", before)
+        try:
+            defer_entry(session, move("one-read", CASH, GIFTS, 300), clock=book.clock)
+        finally:
+            event.remove(book.engine, "before_cursor_execute", before)
+    assert seen == ["SELECT ledger_heads.locked_through,"], seen
+    assert [k for _, k in entries(book)] == ["seed", "warm", "one-read"]
 
 
 def test_an_overdraft_of_a_checked_account_counts_the_unit_s_earlier_intents(book: Ledger) -> None:
