@@ -38,7 +38,7 @@ session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -225,8 +225,19 @@ def flush_journal(session: Session) -> None:
     session.info.pop(CHECKED, None)
 
 
-def _flush_for_lock(session: Session) -> None:
-    """`flush_journal` as `pending.flush_pending` calls it, before another engine lock."""
+def _flush_for_lock(
+    session: Session, touching: Collection[int] | None = None, key: str | None = None
+) -> None:
+    """`flush_journal` as `pending.flush_pending` calls it, before another engine lock.
+
+    With `touching` (a lock that writes no journal: a new hold), only when a pending
+    intent posts to one of those rows or uses `key`."""
+    if touching is not None and not any(
+        intent.prepared.key == key
+        or any(account.id in touching for account, _ in intent.prepared.legs)
+        for intent in pending(session)
+    ):
+        return
     session.info[LOCK_FLUSHES] = session.info.get(LOCK_FLUSHES, 0) + 1
     flush_journal(session)
 

@@ -712,9 +712,12 @@ def lock_with_key(
     """Lock the balance rows of `accounts` (ascending id) and read `key`'s record with them.
 
     One statement instead of two: the stored key, if any, comes back on every row.
+    The unit's pending journal intents are written first only if one of them posts
+    to these rows or uses `key` (`pending.flush_pending`): neither caller writes
+    the journal.
     """
-    flush_pending(session)
     by_id = {a.id: a for a in accounts}
+    flush_pending(session, by_id, key)
     stmt = _lock_with_key_statement(len(by_id))
     if is_postgresql(session):
         stmt = stmt.with_for_update(of=Balance)

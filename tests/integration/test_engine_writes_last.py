@@ -24,6 +24,7 @@ from ledger.core.errors import (
     IdempotencyConflictError,
     InsufficientFundsError,
 )
+from ledger.core.holds import HoldSpec, create_hold
 from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, EntryRef, defer_entry, pending
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.models import Account
@@ -35,6 +36,7 @@ from ledger.core.uow import unit_of_work
 CASH = "assets:cash"
 GIFTS = "income:gifts"
 FUND = "assets:fund:cash"  # no overdraft: a checked (class C) row
+POOL = "liabilities:pool"
 
 
 def eur(minor: int) -> Money:
@@ -216,6 +218,50 @@ def test_the_immediate_path_in_the_same_unit_writes_the_intents_first(book: Ledg
         with pytest.raises(InsufficientFundsError):
             defer_entry(session, move("one-more", CASH, FUND, 1), clock=book.clock)
     assert book.balance(FUND).available == 0
+    assert book.verify().ok
+
+
+def test_a_hold_on_rows_no_intent_posts_to_leaves_the_intents_to_commit(book: Ledger) -> None:
+    book.create_account(POOL, "liability")
+    with unit_of_work(book.sessions) as session:
+        defer_entry(session, move("gift", CASH, GIFTS, 500), clock=book.clock)
+        held = create_hold(
+            session, HoldSpec("match", "grant", POOL, FUND, eur(400)), clock=book.clock
+        )
+        assert [i.prepared.key for i in pending(session)] == ["gift"]
+        assert session.info.get(LOCK_FLUSHES, 0) == 0
+    assert [k for _, k in entries(book)] == ["seed", "gift"]
+    assert book.balance(CASH).posted == 500
+    assert book.balance(FUND).available == 600
+    assert book.get_hold(held.hold.id).status == "open"
+    assert book.verify().ok
+
+
+def test_a_hold_on_a_row_an_intent_posts_to_writes_the_intents_first(book: Ledger) -> None:
+    book.create_account(POOL, "liability")
+    with unit_of_work(book.sessions) as session:
+        defer_entry(session, move("out", CASH, FUND, 700), clock=book.clock)
+        # The fund's row is the intent's (class C, read at its call): the hold must see
+        # the 700 already gone, and must not be overwritten by the intent's write.
+        with pytest.raises(InsufficientFundsError):
+            create_hold(session, HoldSpec("big", "grant", POOL, FUND, eur(301)), clock=book.clock)
+        assert not pending(session) and session.info[LOCK_FLUSHES] == 1
+        create_hold(session, HoldSpec("fits", "grant", POOL, FUND, eur(300)), clock=book.clock)
+    assert book.balance(FUND).available == 0
+    assert book.balance(FUND).posted == 300
+    assert book.verify().ok
+
+
+def test_a_hold_under_a_key_an_intent_uses_is_refused_at_the_call(book: Ledger) -> None:
+    book.create_account(POOL, "liability")
+    with unit_of_work(book.sessions) as session:
+        defer_entry(session, move("same-key", CASH, GIFTS, 500), clock=book.clock)
+        with pytest.raises(IdempotencyConflictError):
+            create_hold(
+                session, HoldSpec("same-key", "grant", POOL, FUND, eur(10)), clock=book.clock
+            )
+        assert not pending(session)  # written first, so the key's use is known
+    assert [k for _, k in entries(book)] == ["seed", "same-key"]
     assert book.verify().ok
 
 

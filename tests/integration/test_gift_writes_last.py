@@ -125,16 +125,17 @@ def test_a_cash_gift_writes_its_entry_at_commit_with_no_early_flush(ledger: Ledg
     assert ledger.verify().ok
 
 
-def test_a_gift_with_a_ratio_commitment_is_written_at_the_pool_s_hold(ledger: Ledger) -> None:
-    """The match's hold on the pool (`create_hold`, an engine lock) writes the gift's
-    entry first (a flush before COMMIT: the head is held from there on), not a read."""
+def test_a_gift_with_a_ratio_commitment_is_still_written_last(ledger: Ledger) -> None:
+    """The match's hold on the pool (`create_hold`) writes no journal and touches none
+    of the gift entry's rows (the pool and the match's account, not the cash and the
+    escrow): the entry stays pending to COMMIT, the head free until then."""
     books = Books(ledger)
     commitment = books.commit(ratio="1")
     with unit_of_work(ledger.sessions) as session:
         donation = gift(session, ledger, books.campaign_id, eur("10.00"), "matched-1")
-        assert not pending(session)
-        assert session.info.get(LOCK_FLUSHES, 0) == 1  # by the hold ...
-        assert session.info.get(EARLY_FLUSHES, 0) == 0  # ... not by a read of the entry
+        assert [i.prepared.key for i in pending(session)] == [f"donation:{donation.id}:settle"]
+        assert session.info.get(LOCK_FLUSHES, 0) == 0
+        assert session.info.get(EARLY_FLUSHES, 0) == 0
     assert [k for _, k in journal(ledger)][-1] == f"donation:{donation.id}:settle"
     assert [(d, m) for d, m, _ in books.matches(commitment)] == [(donation.id, 1000)]
     assert ledger.verify().ok
