@@ -5,7 +5,7 @@ measured on. PostgreSQL is measured when LEDGER_BENCH_POSTGRES_URL (or
 LEDGER_TEST_POSTGRES_URL, or the local default) reaches a server; throwaway
 databases are created and dropped (one per part). Set BENCH_SCALE=small for a
 quick run. Name parts to run only those, e.g. `python -m bench gifts writers`
-(the parts: single two batches last posting concurrency book gifts writers matching
+(the parts: single two batches last posting concurrency book gifts writers head matching
 reconcile load projects);
 each part prints how long it took and the load average after it.
 """
@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.book import bench_book
-from bench.gifts import bench_gifts, bench_writers
+from bench.gifts import bench_gifts, bench_head_held, bench_writers
 from bench.grants import bench_matching
 from bench.load import bench_load
 from bench.posting import bench_batches, bench_single, bench_two_writers, bench_writes_last
@@ -345,6 +345,11 @@ PARTS: list[Part] = [
         "writers",
         f"writers on different campaigns, {CONC_SECONDS} s each",
         lambda url, out: bench_writers(url, out, seconds=CONC_SECONDS),
+    ),
+    (
+        "head",
+        "how long a cash gift holds the journal head (PostgreSQL)",
+        lambda url, out: bench_head_held(url, out, gifts=50 if SMALL else 200),
     ),
     (
         "matching",

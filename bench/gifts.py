@@ -403,3 +403,72 @@ def bench_writers(url: str, out: Callable[[str], None], *, seconds: float) -> No
         out("  (target: two writers at least 1.8x one)")
     finally:
         ledger.engine.dispose()
+
+
+# ----------------------------------------------------------------- the head held
+def bench_head_held(url: str, out: Callable[[str], None], *, gifts: int) -> None:
+    """How long a cash gift through the use case holds the journal head (PostgreSQL):
+    from the start of the statement that locks `ledger_heads` FOR UPDATE to the end
+    of the unit's COMMIT, beside the gift's whole time, medians over `gifts` gifts
+    per kind, the kinds alternating. By Little's law the head alone caps every writer
+    of the book together at 1 / (time held)."""
+    ledger = _ledger(url, pool=2)
+    if ledger.engine.dialect.name != "postgresql":
+        out("  (PostgreSQL only: SQLite's BEGIN IMMEDIATE holds the whole database per unit)")
+        ledger.engine.dispose()
+        return
+    state: dict[str, Any] = {}
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not state.get("on"):
+            return
+        state["n"] += 1
+        if "head" not in state and "ledger_heads" in statement and "FOR UPDATE" in statement:
+            state["head"] = time.perf_counter()
+            state["at"] = state["n"]
+
+    def after_commit(_session: Session) -> None:
+        if state.get("on"):
+            state["end"] = time.perf_counter()
+
+    event.listen(ledger.engine, "before_cursor_execute", before)
+    event.listen(Session, "after_commit", after_commit)
+    try:
+        kinds = [
+            ("cash gift, no commitment", _campaign(ledger, matched=False)),
+            ("cash gift, a ratio and a threshold commitment", _campaign(ledger, matched=True)),
+        ]
+        for label, campaign in kinds:
+            for k in range(20):
+                gift(ledger, campaign, k, f"warm-{label}-{k}", None)
+        rows: dict[str, list[tuple[int, int, float, float]]] = {label: [] for label, _ in kinds}
+        for r in range(gifts):
+            for label, campaign in kinds:
+                state.clear()
+                state.update(on=True, n=0)
+                t0 = time.perf_counter()
+                gift(ledger, campaign, r, f"held-{label}-{r}", None)
+                state["on"] = False
+                rows[label].append(
+                    (
+                        state["n"],
+                        state["n"] - state["at"],
+                        state["end"] - state["head"],
+                        state["end"] - t0,
+                    )
+                )
+        for label, values in rows.items():
+            statements = statistics.median(v[0] for v in values)
+            after = statistics.median(v[1] for v in values)
+            held = statistics.median(v[2] for v in values)
+            total = statistics.median(v[3] for v in values)
+            out(
+                f"  {label}: head held {held * 1000:.2f} ms of {total * 1000:.2f} ms "
+                f"({held / total:.0%}); {statements:.0f} statements (BEGIN and COMMIT not "
+                f"counted), {after:.0f} after the head's lock; at most {1 / held:,.0f} gifts/s "
+                f"for the whole book by the head alone (medians of {len(values)})"
+            )
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", before)
+        event.remove(Session, "after_commit", after_commit)
+        ledger.engine.dispose()
