@@ -456,11 +456,7 @@ def _match(
     allocation.eligible_minor = result.state.campaign_eligible
     allocation.matched_minor = result.state.campaign_matched
     if result.match_minor > 0:
-        # The match and the allocation's counts go first: the hold is an engine lock,
-        # which writes the unit's deferred journal entries (the gift's) and so takes the
-        # journal head until COMMIT; these rows need not be written while it is held.
         match.holds = 1
-        session.flush()
         match.hold_id = _hold(
             session,
             row,
