@@ -46,7 +46,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, has_request_context, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, current_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
@@ -371,8 +372,25 @@ def end_old_sign_in() -> None:
         session[SESSION_LANGUAGE] = language
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """Signed cookie sessions, except that a static file never sets the cookie.
+
+    A permanent session's cookie is sent again with every response (its lifetime
+    slides). A stylesheet or an icon requested with the cookie of a moment ago, and
+    answered after a request that changed the session (the language just switched,
+    a sign-in), would put the old session back in the browser: the next page came
+    up in the old language (a browser test caught it on a loaded machine). Static
+    files read nothing of the session, so they leave the cookie alone."""
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if has_request_context() and request.endpoint == "static":
+            return False
+        return super().should_set_cookie(app, session)
+
+
 def init_access(app: Flask) -> None:
     """Install flask-login, the end of old sign-ins and the access check on `app`."""
+    app.session_interface = _SessionInterface()
     manager = LoginManager()
     manager.session_protection = "basic"
     manager.login_view = "auth.login"

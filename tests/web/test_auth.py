@@ -935,3 +935,28 @@ def test_ledger_outbox_dispatch_sends_what_a_request_could_not(app, client, ledg
     assert "1 sent, 0 failed" in result.output
     sent = ledger.read(lambda s: s.execute(text("SELECT sent_at FROM outbox_messages")).one())
     assert sent.sent_at is not None
+
+
+def test_a_static_file_fetched_with_an_older_cookie_does_not_put_the_old_session_back(
+    client, ledger
+):
+    """A stylesheet or icon requested with the cookie of a moment ago, answered after the
+    language switch, used to send that older session back to the browser (a permanent
+    session's cookie is renewed by every response), and the next page came in the old
+    language. Static files now leave the cookie alone; pages still renew it."""
+    make_user(ledger, "anna@example.org", ["donor"])
+    sign_in(client, "anna@example.org")
+    before_switch = client.get_cookie("ledger_session").value
+    page = client.get("/account")
+    assert "ledger_session=" in page.headers.get("Set-Cookie", "")  # the lifetime slides
+    form_post(client, "/language", {"lang": "en"}, page="/account")
+    switched = client.get_cookie("ledger_session").value
+    assert switched != before_switch
+    # The icon's request left with the cookie from before the switch; its answer
+    # arrives now.
+    client.set_cookie("ledger_session", before_switch)
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200
+    assert "ledger_session=" not in icon.headers.get("Set-Cookie", "")
+    client.set_cookie("ledger_session", switched)  # what the browser keeps
+    assert '<html lang="en"' in client.get("/account").get_data(as_text=True)
