@@ -21,7 +21,9 @@ held for the last statements only, not for the rest of the unit.
   retries the last one as before (`uow.py`).
 - Any other engine write or lock in the unit (`post_entry`, holds, balances)
   first flushes the pending intents (counted in `session.info[LOCK_FLUSHES]`),
-  so the two paths never overwrite each other; so does `EntryRef.entry`, the
+  so the two paths never overwrite each other (a new hold, which writes no
+  journal, only when an intent posts to one of its two rows or uses its key);
+  so does `EntryRef.entry`, the
   `EntryView` with its sequence and hash (an "early flush", counted in
   `session.info[EARLY_FLUSHES]`). Either way the unit holds the head from then on.
 - A savepoint rolled back drops the intents registered inside it and forgets the
