@@ -126,19 +126,23 @@ class WorkingBalance:
             )
 
 
+# What `WorkingBalance.of` reads of a balance row (also selected by the journal's locks).
+BALANCE_COLUMNS = (
+    Balance.account_id,
+    Balance.posted_debits,
+    Balance.posted_credits,
+    Balance.pending_debits,
+    Balance.pending_credits,
+    Balance.version,
+)
+
+
 def lock_balances(session: Session, accounts: Sequence[AccountLike]) -> dict[int, WorkingBalance]:
     """Lock and load the balance rows of `accounts` in ascending id order."""
     flush_pending(session)
     by_id = {a.id: a for a in accounts}
     stmt = (
-        select(
-            Balance.account_id,
-            Balance.posted_debits,
-            Balance.posted_credits,
-            Balance.pending_debits,
-            Balance.pending_credits,
-            Balance.version,
-        )
+        select(*BALANCE_COLUMNS)
         .where(Balance.account_id.in_(sorted(by_id)))
         .order_by(Balance.account_id)
     )

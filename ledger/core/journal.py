@@ -36,7 +36,12 @@ from sqlalchemy import Select, bindparam, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import AccountLike, account_refs
-from ledger.core.balances import WorkingBalance, store_balances, store_balances_on
+from ledger.core.balances import (
+    BALANCE_COLUMNS,
+    WorkingBalance,
+    store_balances,
+    store_balances_on,
+)
 from ledger.core.chain import canonical_json, chain_hash, entry_canonical, request_hash
 from ledger.core.clock import Clock, rome_today
 from ledger.core.dbapi import DbapiStatement
@@ -731,12 +736,7 @@ def lock_with_key(
 
 
 _LOCKED_ROW_COLUMNS = (
-    Balance.account_id,
-    Balance.posted_debits,
-    Balance.posted_credits,
-    Balance.pending_debits,
-    Balance.pending_credits,
-    Balance.version,
+    *BALANCE_COLUMNS,
     IdempotencyKey.key,
     IdempotencyKey.operation,
     IdempotencyKey.request_hash,
