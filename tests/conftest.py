@@ -26,6 +26,7 @@ from ledger.core.migrate import upgrade
 from ledger.core.sealing import SecretBox
 from ledger.core.service import Ledger
 from ledger.wiring import wire
+from tests import journal_reads
 
 PG_ADMIN_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
@@ -66,6 +67,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # The grants react to campaign events in every test, as in the app and the CLI.
 wire()
+
+# No statement may read the journal's tables past the unit's own unwritten entries.
+journal_reads.install()
 
 # The tests' Ledgers and test apps share the public development key of TOTP secrets
 # (ledger.core.sealing); a LEDGER_TOTP_KEY exported in the shell must not split them.

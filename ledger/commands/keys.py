@@ -35,6 +35,7 @@ from ledger.commands.outcome import Outcome
 from ledger.core.clock import Clock
 from ledger.core.errors import IdempotencyConflictError, InvalidEntryError
 from ledger.core.models import LedgerHead
+from ledger.core.pending import flush_pending
 
 T = TypeVar("T")
 
@@ -200,6 +201,9 @@ def begin(
         )
     hashed = request_hash(request or {})
     scope = origin.scope
+    # The head read below must count the entries an earlier act of this unit deferred:
+    # they are written first (a unit of one act has none, and writes nothing here).
+    flush_pending(session)
     # One statement claims the key and reads the journal head: the row is inserted
     # unless the key's row exists. On PostgreSQL a concurrent request with this key
     # waits here until the first commits (then finds its row and answers the replay)

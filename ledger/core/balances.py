@@ -37,9 +37,9 @@ from ledger.core.accounts import (
 )
 from ledger.core.dbapi import DbapiStatement
 from ledger.core.errors import BalanceOutOfRangeError, InsufficientFundsError
-from ledger.core.models import Balance, JournalEntry, Period, PeriodTotal, Posting
+from ledger.core.models import Account, Balance, JournalEntry, Period, PeriodTotal, Posting
 from ledger.core.money import MAX_MINOR
-from ledger.core.pending import flush_pending
+from ledger.core.pending import flush_pending, pending_nets
 from ledger.core.storage import is_postgresql
 
 
@@ -227,16 +227,46 @@ class BalanceView:
 
 
 def balance(session: Session, code: str, as_of: date | None = None) -> BalanceView:
-    """Current balance from the maintained row, or a replay up to `as_of` (inclusive)."""
+    """Current balance from the maintained row, or a replay up to `as_of` (inclusive);
+    either way with the unit's entries not written yet (`pending.pending_nets`)."""
     account = get_account(session, code)
     sign = normal_sign(account.type)
+    unwritten = sign * pending_nets(session, as_of, account.id).get(account.id, 0)
     if as_of is None:
         row = session.execute(select(Balance).where(Balance.account_id == account.id)).scalar_one()
         wb = WorkingBalance.of(account, row)
-        return BalanceView(account, wb.posted, wb.pending, wb.available)
+        return BalanceView(account, wb.posted + unwritten, wb.pending, wb.available + unwritten)
     total = _nets_as_of(session, as_of, account.id).get(account.id, 0)
-    posted = sign * total
+    posted = sign * total + unwritten
     return BalanceView(account, posted, 0, posted, as_of)
+
+
+def available_by_code(session: Session, codes: Iterable[str]) -> dict[str, int]:
+    """The available balance of each account of `codes` that exists, in one statement of
+    the maintained rows (unlocked), with the unit's entries not written yet."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            Account.id,
+            Account.code,
+            Account.type,
+            Balance.posted_debits,
+            Balance.posted_credits,
+            Balance.pending_debits,
+            Balance.pending_credits,
+        )
+        .join(Balance, Balance.account_id == Account.id)
+        .where(Account.code.in_(wanted))
+    ).all()
+    unwritten = pending_nets(session)
+    found: dict[str, int] = {}
+    for row in rows:
+        sign = normal_sign(row.type)
+        posted = sign * (row.posted_debits - row.posted_credits + unwritten.get(row.id, 0))
+        found[row.code] = posted - (row.pending_credits if sign == 1 else row.pending_debits)
+    return found
 
 
 def _nets_as_of(session: Session, as_of: date, account_id: int | None = None) -> dict[int, int]:
@@ -286,7 +316,8 @@ class TrialBalanceLine:
 
 
 def trial_balance(session: Session, as_of: date | None = None) -> list[TrialBalanceLine]:
-    """Net posted balance of every account, split into debit and credit columns."""
+    """Net posted balance of every account, split into debit and credit columns (the
+    unit's entries not written yet included)."""
     accounts = list_accounts(session)
     if as_of is None:
         nets = {
@@ -297,6 +328,8 @@ def trial_balance(session: Session, as_of: date | None = None) -> list[TrialBala
         }
     else:
         nets = _nets_as_of(session, as_of)
+    for account_id, net in pending_nets(session, as_of).items():  # the unit's, unwritten
+        nets[account_id] = nets.get(account_id, 0) + net
     lines = []
     for account in accounts:
         net = nets.get(account.id, 0)

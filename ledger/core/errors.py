@@ -120,6 +120,14 @@ class InvalidPeriodError(LedgerError):
     code = "invalid_period"
 
 
+class JournalNotWrittenError(LedgerError):
+    """A unit's deferred entries were still pending when its connection committed: a
+    programming error (a commit around the session), never the caller's."""
+
+    code = "journal_not_written"
+    http_status = 500
+
+
 class ConcurrencyError(LedgerError):
     """Retries of a deadlock or serialization failure were exhausted."""
 

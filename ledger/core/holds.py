@@ -55,6 +55,7 @@ from ledger.core.journal import (
 )
 from ledger.core.models import Account, Hold, HoldResolution, IdempotencyKey
 from ledger.core.money import Money
+from ledger.core.pending import flush_pending
 from ledger.core.privacy import check_actor
 
 
@@ -360,6 +361,9 @@ def resolve_hold(
     }
     req_hash = request_hash(req)
     operation = "post_hold" if outcome == "posted" else "void_hold"
+    # A pending entry of the unit under this key is written first, so the key's answer
+    # is the unit's own; the locks below write the unit's other pending entries.
+    flush_pending(session, (), idempotency_key)
     connection = session.connection()
     row = connection.execute(_HOLD_WITH_KEY, {"hold_id": hold_id, "key": idempotency_key}).one()
     replay = check_replay(row if row.key is not None else None, operation, req_hash)

@@ -31,11 +31,20 @@ held for the last statements only, not for the rest of the unit.
   but written inside it (an engine lock in the savepoint flushed them) were undone
   by its rollback: they become pending again, to be written at COMMIT.
 
+- A commit that bypasses the session while intents are pending
+  (`session.connection().commit()`, which skips the before-commit hook, or a
+  `COMMIT` statement) raises before the database commits (`JournalNotWrittenError`)
+  and the unit is rolled back, instead of committing its domain rows without their
+  entries. Each connection names the unit using it (`OWNER`, set when a session
+  begins on it, dropped when it goes back to the pool); intents never outlive the
+  unit's transaction, however it ends. Not caught: a commit on the raw DBAPI
+  connection, and a unit left with a savepoint open when it commits (the hook
+  waits for the savepoint, so the guard refuses that unit: an error, not a loss).
+
 The settled gift's entry (`campaigns.donations._book`) is the first domain caller;
 the other hot paths move to it one at a time (docs/journal-writes.md 2.3). Not
 built yet: the shared period lock that would surface a concurrent close at the
-call rather than at COMMIT, and the guard against a commit that bypasses the
-session.
+call rather than at COMMIT.
 """
 
 from __future__ import annotations
@@ -43,15 +52,16 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Connection, Engine, Pool, bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ledger.core.accounts import AccountLike, account_refs
 from ledger.core.balances import WorkingBalance
 from ledger.core.chain import request_hash
 from ledger.core.clock import Clock
-from ledger.core.errors import IdempotencyConflictError
+from ledger.core.errors import IdempotencyConflictError, JournalNotWrittenError
 from ledger.core.journal import (
     EntrySpec,
     EntryView,
@@ -64,10 +74,9 @@ from ledger.core.journal import (
     write_entries,
 )
 from ledger.core.models import IdempotencyKey, LedgerHead
-from ledger.core.pending import FLUSH_JOURNAL
+from ledger.core.pending import FLUSH_JOURNAL, INTENTS
 from ledger.core.periods import check_open
 
-INTENTS = "ledger.journal.intents"
 CHECKED = "ledger.journal.checked_rows"
 MARKS = "ledger.journal.intent_marks"
 EARLY_FLUSHES = "ledger.journal.early_flushes"  # flushes asked by EntryRef.entry
@@ -75,6 +84,7 @@ LOCK_FLUSHES = "ledger.journal.lock_flushes"  # flushes asked by another engine 
 SERIAL = "ledger.journal.intent_serial"  # intents registered in the unit so far
 FLUSHES = "ledger.journal.flushes"  # flushes in the unit so far
 WRITTEN = "ledger.journal.written"  # intents written in the unit, with their flush
+OWNER = "ledger.journal.owner"  # on a connection's info: the `session.info` of its unit
 
 
 @dataclass
@@ -307,6 +317,65 @@ def _drop(session: Session, previous: SessionTransaction) -> None:
 def _done(session: Session) -> None:
     if session.get_nested_transaction() is None:
         _clear(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    # However the unit ended (a close without a rollback too), its intents end with it.
+    if transaction.parent is None and not transaction.nested:
+        _clear(session)
+
+
+@event.listens_for(Session, "after_begin")
+def _own(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    connection.info[OWNER] = session.info
+
+
+@event.listens_for(Pool, "checkin")
+def _disown(_dbapi_connection: Any, record: Any) -> None:
+    # `Connection.info` is the pooled connection's and outlives the checkout: a unit
+    # that ended is no longer the owner of whoever checks the connection out next.
+    if record is not None:
+        record.info.pop(OWNER, None)
+
+
+def pending_on(connection: Connection) -> Sequence[JournalIntent]:
+    """The intents not written yet of the unit using `connection` (none if no unit)."""
+    owner: dict[str, Any] | None = connection.info.get(OWNER)
+    return tuple(owner.get(INTENTS, ())) if owner is not None else ()
+
+
+@event.listens_for(Engine, "commit")
+def _guard(connection: Connection) -> None:
+    """Refuse a COMMIT that would leave the unit's intents unwritten (it bypassed the
+    session's before-commit hook): the unit is rolled back instead."""
+    left = pending_on(connection)
+    if left:
+        # SQLAlchemy takes the transaction for ended either way and hands the connection
+        # back without a reset: end it here, so nothing of the unit is kept.
+        try:
+            connection.connection.rollback()
+        except BaseException:
+            connection.invalidate()  # closed: the server rolls the unit back
+            raise
+        raise _not_written(left, "committed around its session")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _guard_statement(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    """The same guard against a COMMIT sent as a statement (no commit event fires)."""
+    if statement[:8].lstrip().upper().startswith(("COMMIT", "END")):
+        left = pending_on(connection)
+        if left:
+            raise _not_written(left, "sent a COMMIT statement; it was not sent")
+
+
+def _not_written(left: Sequence[JournalIntent], how: str) -> JournalNotWrittenError:
+    return JournalNotWrittenError(
+        f"{len(left)} journal entr{'y' if len(left) == 1 else 'ies'} of this unit "
+        f"({', '.join(i.prepared.key for i in left)}) not written yet: the unit {how}; "
+        "nothing of it was committed"
+    )
 
 
 def _clear(session: Session) -> None:

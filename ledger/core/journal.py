@@ -256,8 +256,12 @@ def get_entry(
 
 # --------------------------------------------------------------------------- idempotency
 def lookup_keys(session: Session, keys: Sequence[str]) -> dict[str, IdempotencyKey]:
+    """The stored records of `keys`; a pending intent of the unit under one of them is
+    written first (`pending.flush_pending`), so the answer is the unit's own."""
     if not keys:
         return {}
+    for key in set(keys):
+        flush_pending(session, (), key)
     rows = session.scalars(select(IdempotencyKey).where(IdempotencyKey.key.in_(set(keys))))
     return {r.key: r for r in rows}
 

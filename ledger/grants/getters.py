@@ -16,9 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign
-from ledger.core.accounts import normal_sign
-from ledger.core.balances import balance
-from ledger.core.models import Account, Balance
+from ledger.core.balances import available_by_code, balance
 from ledger.grants import accounts
 from ledger.grants.errors import (
     CommitmentNotFoundError,
@@ -75,28 +73,8 @@ def pool_available(session: Session, commitment_id: int) -> int:
 def pools_available(session: Session, commitment_ids: list[int]) -> dict[int, int]:
     """`pool_available` of several commitments in one statement (the maintained rows),
     by commitment id; read under the commitments' row locks, which guard their pools."""
-    if not commitment_ids:
-        return {}
     codes = {accounts.pool(c): c for c in commitment_ids}
-    rows = session.execute(
-        select(
-            Account.code,
-            Account.type,
-            Balance.posted_debits,
-            Balance.posted_credits,
-            Balance.pending_debits,
-            Balance.pending_credits,
-        )
-        .join(Balance, Balance.account_id == Account.id)
-        .where(Account.code.in_(list(codes)))
-    ).all()
-    found: dict[int, int] = {}
-    for row in rows:
-        sign = normal_sign(row.type)
-        posted = sign * (row.posted_debits - row.posted_credits)
-        pending = row.pending_credits if sign == 1 else row.pending_debits
-        found[codes[row.code]] = posted - pending
-    return found
+    return {codes[code]: value for code, value in available_by_code(session, codes).items()}
 
 
 # --------------------------------------------------------------------- rules of a row

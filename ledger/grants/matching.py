@@ -41,8 +41,7 @@ from ledger.campaigns.service import get_campaign
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import IdempotencyConflictError
 from ledger.core.holds import HoldSpec, create_hold, resolve_hold
-from ledger.core.journal import EntrySpec, PostingSpec, post_entry
-from ledger.core.models import JournalEntry, Posting
+from ledger.core.journal import EntrySpec, PostingSpec, get_entry, lookup_keys, post_entry
 from ledger.core.money import Money
 from ledger.grants import accounts
 from ledger.grants.errors import DisbursementError, GrantStateError
@@ -177,7 +176,10 @@ def _entry(
 
 def _existing(session: Session, key: str) -> int | None:
     """The sequence of the entry written under `key`, if any (a retried payment)."""
-    return session.scalar(select(JournalEntry.sequence).where(JournalEntry.idempotency_key == key))
+    found = lookup_keys(session, [key]).get(key)
+    if found is None or found.entry_id is None:
+        return None
+    return get_entry(session, entry_id=found.entry_id).sequence
 
 
 # --------------------------------------------------------------------- allocations
@@ -1247,10 +1249,7 @@ def on_gift_reinstated(
 
 def _replay_check(session: Session, sequence: int, amount_minor: int) -> None:
     """A retried payment must be the same payment: same amount under the same reference."""
-    entry = session.scalars(select(JournalEntry).where(JournalEntry.sequence == sequence)).one()
-    booked = session.scalar(
-        select(func.max(Posting.amount_minor)).where(Posting.entry_id == entry.id)
-    )
+    booked = max(p.amount.minor for p in get_entry(session, sequence=sequence).postings)
     if booked != amount_minor:
         raise IdempotencyConflictError(
             "questo riferimento è già stato usato per un altro importo", sequence=sequence

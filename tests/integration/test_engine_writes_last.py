@@ -18,20 +18,23 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.accounts import create_account
+from ledger.core.balances import balance, trial_balance
 from ledger.core.errors import (
     BalanceOutOfRangeError,
     ClosedPeriodError,
     IdempotencyConflictError,
     InsufficientFundsError,
+    JournalNotWrittenError,
 )
 from ledger.core.holds import HoldSpec, create_hold
 from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, EntryRef, defer_entry, pending
-from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.journal import EntrySpec, PostingSpec, lookup_keys, post_entry
 from ledger.core.models import Account
 from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
 from ledger.core.storage import READ_ONLY_OPTION
 from ledger.core.uow import unit_of_work
+from tests.journal_reads import StaleJournalRead
 
 CASH = "assets:cash"
 GIFTS = "income:gifts"
@@ -323,3 +326,121 @@ def test_a_month_closed_while_a_unit_runs_refuses_its_entry_and_its_rows_at_comm
     assert entries(book) == []
     assert not has_account(book, "expenses:may")
     assert book.verify().ok
+
+
+def test_a_commit_around_the_session_is_refused_and_commits_nothing(book: Ledger) -> None:
+    """`session.connection().commit()` skips the before-commit hook that writes the
+    intents: without the guard the domain row would commit without its entry."""
+    session = book.sessions()
+    try:
+        session.begin()
+        create_account(session, "expenses:rent", "expense", clock=book.clock)
+        defer_entry(session, move("around", CASH, GIFTS, 300), clock=book.clock)
+        session.flush()
+        with pytest.raises(JournalNotWrittenError, match="around"):
+            session.connection().commit()
+    finally:
+        session.close()
+    assert not has_account(book, "expenses:rent")
+    assert entries(book) == [(1, "seed")]
+    # The unit ended: its intent does not follow the session into its next unit.
+    with unit_of_work(book.sessions) as session:
+        assert pending(session) == ()
+        defer_entry(session, move("next", CASH, GIFTS, 100), clock=book.clock)
+    assert entries(book) == [(1, "seed"), (2, "next")]
+    assert book.verify().ok
+
+
+def test_intents_end_with_a_unit_closed_without_a_rollback(book: Ledger) -> None:
+    session = book.sessions()
+    session.begin()
+    defer_entry(session, move("dropped", CASH, GIFTS, 300), clock=book.clock)
+    session.close()  # no commit, no rollback: the unit ends with its intents
+    with session.begin():  # the same Session object, a new unit
+        assert pending(session) == ()
+    assert entries(book) == [(1, "seed")]
+    with book.engine.begin() as conn:  # a bare unit on a pooled connection commits
+        conn.execute(text("SELECT 1"))
+
+
+def test_reads_of_balances_in_the_unit_count_its_unwritten_entries(book: Ledger) -> None:
+    """`balance` and `trial_balance` add the unit's pending legs to the rows they read,
+    without writing the journal (the head stays free)."""
+    day = book.clock.now().date()
+    with unit_of_work(book.sessions) as session:
+        before = balance(session, CASH).posted
+        defer_entry(session, move("seen", CASH, GIFTS, 300, day), clock=book.clock)
+        defer_entry(session, move("seen-2", FUND, CASH, 50, day), clock=book.clock)
+        now = balance(session, CASH)
+        assert (now.posted, now.available) == (before + 250, before + 250)
+        assert balance(session, GIFTS).posted == 1000 + 300
+        assert balance(session, CASH, as_of=day).posted == 250
+        assert balance(session, CASH, as_of=day - timedelta(days=1)).posted == 0
+        lines = {line.account.code: line for line in trial_balance(session)}
+        assert (lines[CASH].debit, lines[GIFTS].credit, lines[FUND].debit) == (250, 1300, 1050)
+        assert sum(x.debit for x in lines.values()) == sum(x.credit for x in lines.values())
+        dated = {line.account.code: line for line in trial_balance(session, day)}
+        assert dated[CASH].debit == 250
+        assert entries(book) == [(1, "seed")]  # read, not written
+        assert session.info.get(LOCK_FLUSHES, 0) == 0
+    assert book.balance(CASH).posted == 250
+    assert book.verify().ok
+
+
+def test_a_key_looked_up_in_the_unit_is_its_own_pending_entry(book: Ledger) -> None:
+    with unit_of_work(book.sessions) as session:
+        defer_entry(session, move("mine", CASH, GIFTS, 300), clock=book.clock)
+        defer_entry(session, move("other", CASH, GIFTS, 1), clock=book.clock)
+        assert lookup_keys(session, ["unknown"]) == {}
+        assert [i.prepared.key for i in pending(session)] == ["mine", "other"]
+        found = lookup_keys(session, ["mine"])
+        assert found["mine"].operation == "entry"
+        assert pending(session) == ()  # written first, in call order, with the other
+        assert session.info[LOCK_FLUSHES] == 1
+    assert entries(book) == [(1, "seed"), (2, "mine"), (3, "other")]
+    assert book.verify().ok
+
+
+def test_a_read_of_the_journal_past_the_units_own_entries_fails_the_test(book: Ledger) -> None:
+    """The suite's listener (tests/journal_reads.py): code outside the engine functions
+    that know a unit's pending entries may not read the journal's tables meanwhile."""
+    with unit_of_work(book.sessions) as session:
+        session.execute(text("SELECT posted_debits FROM balances")).all()  # nothing pending
+        defer_entry(session, move("unseen", CASH, GIFTS, 300), clock=book.clock)
+        with pytest.raises(StaleJournalRead, match="unseen"):
+            session.execute(text("SELECT posted_debits FROM balances")).all()
+        with pytest.raises(StaleJournalRead):
+            session.execute(text("SELECT count(*) FROM journal_entries")).all()
+        assert balance(session, CASH).posted == 300  # the engine's read knows it
+        session.execute(text("SELECT count(*) FROM accounts")).all()  # not the journal's
+        session.rollback()
+
+
+def test_a_commit_statement_sent_in_the_unit_is_refused_and_commits_nothing(
+    book: Ledger,
+) -> None:
+    with pytest.raises(JournalNotWrittenError, match="COMMIT statement"):
+        with unit_of_work(book.sessions) as session:
+            create_account(session, "expenses:rent", "expense", clock=book.clock)
+            defer_entry(session, move("stated", CASH, GIFTS, 300), clock=book.clock)
+            session.flush()
+            session.execute(text("COMMIT"))
+    assert not has_account(book, "expenses:rent")
+    assert entries(book) == [(1, "seed")]
+
+
+def test_a_connection_back_in_the_pool_belongs_to_no_unit(book: Ledger) -> None:
+    """A session's next unit with pending entries does not stop another user of the
+    connection its last unit had from committing."""
+    session = book.sessions()
+    with session.begin():
+        session.execute(text("SELECT 1"))
+    # The connection that unit used, back from the pool (read-only: a plain BEGIN on
+    # SQLite, so the session's next unit can take the write lock beside it).
+    with book.engine.connect().execution_options(**{READ_ONLY_OPTION: True}) as bare:
+        with session.begin():  # the same session's next unit, on another connection
+            defer_entry(session, move("later", CASH, GIFTS, 300), clock=book.clock)
+            bare.execute(text("SELECT count(*) FROM accounts")).all()
+            bare.commit()  # not this unit's: not refused
+    session.close()
+    assert entries(book) == [(1, "seed"), (2, "later")]
