@@ -14,8 +14,9 @@ is never altered: a correction voids it and issues a new one with a new number.
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Receipt, ReceiptCounter
@@ -25,16 +26,29 @@ from ledger.people.models import Person
 CORRECTED = "Dati del donatore corretti"
 
 
+_COUNTER_TABLE = cast(Table, ReceiptCounter.__table__)
+_COUNTERS = _COUNTER_TABLE.c
+# Built once, plain Core on the session's connection (no counter row is loaded).
+_ADVANCE = (
+    update(_COUNTER_TABLE)
+    .where(
+        _COUNTERS.organisation_id == bindparam("b_organisation_id"),
+        _COUNTERS.year == bindparam("b_year"),
+    )
+    .values(last_number=_COUNTERS.last_number + 1)
+    .returning(_COUNTERS.last_number)
+)
+
+
 def _next_number(session: Session, organisation_id: int, year: int) -> int:
     """The year's next number: the counter row advanced and read in one locking UPDATE
     (the year's first receipt inserts the row; two first receipts meet on its key and
     the loser's unit of work runs again)."""
-    number = session.execute(
-        update(ReceiptCounter)
-        .where(ReceiptCounter.organisation_id == organisation_id, ReceiptCounter.year == year)
-        .values(last_number=ReceiptCounter.last_number + 1)
-        .returning(ReceiptCounter.last_number)
-    ).scalar_one_or_none()
+    number = (
+        session.connection()
+        .execute(_ADVANCE, {"b_organisation_id": organisation_id, "b_year": year})
+        .scalar_one_or_none()
+    )
     if number is not None:
         return int(number)
     session.add(ReceiptCounter(organisation_id=organisation_id, year=year, last_number=1))

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -43,6 +43,29 @@ MAX_KEY = 255  # the key column; each domain keeps its own, shorter limit for en
 
 # The journal's last sequence, read in the statement that claims a key.
 _HEAD = select(LedgerHead.last_sequence).limit(1).scalar_subquery()
+_REQUESTS = cast(Table, CommandRequest.__table__)
+# The claim and the outcome are plain Core statements built once, run on the
+# session's connection: no ORM row is loaded or kept for them, and building and
+# routing them through the ORM cost a gift more than the server did (issue 14).
+_CLAIM_VALUES: dict[str, Any] = {
+    "action": bindparam("action"),
+    "scope": bindparam("scope"),
+    "request_key": bindparam("request_key"),
+    "request_hash": bindparam("request_hash"),
+    "created_at": bindparam("created_at"),
+}
+_CLAIM = {
+    dialect: insert(_REQUESTS)
+    .values(_CLAIM_VALUES)
+    .on_conflict_do_nothing(index_elements=["action", "scope", "request_key"])
+    .returning(_REQUESTS.c.id, _HEAD)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_REMEMBER = (
+    update(_REQUESTS)
+    .where(_REQUESTS.c.id == bindparam("row_id"))
+    .values(subject_id=bindparam("subject_id"), result=bindparam("result"))
+)
 
 
 def _plain(value: Any) -> Any:
@@ -168,14 +191,13 @@ class Claim(Generic[T]):
         """Write the outcome on the key's row (one UPDATE; the row is not read back)."""
         if self.row_id is None:
             return
-        self.session.execute(
-            update(CommandRequest)
-            .where(CommandRequest.id == self.row_id)
-            .values(
-                subject_id=None if subject_id is None else str(subject_id),
-                result=dict(_plain(result or {})),
-            )
-            .execution_options(synchronize_session=False)
+        self.session.connection().execute(
+            _REMEMBER,
+            {
+                "row_id": self.row_id,
+                "subject_id": None if subject_id is None else str(subject_id),
+                "result": dict(_plain(result or {})),
+            },
         )
 
 
@@ -209,21 +231,16 @@ def begin(
     # waits here until the first commits (then finds its row and answers the replay)
     # or rolls back (then claims the key itself); SQLite's write lock, taken at
     # BEGIN, serialises them.
-    insert = (
-        pg_insert(CommandRequest)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite_insert(CommandRequest)
-    )
-    claimed = session.execute(
-        insert.values(
-            action=command.action,
-            scope=scope,
-            request_key=key,
-            request_hash=hashed,
-            created_at=clock.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["action", "scope", "request_key"])
-        .returning(CommandRequest.id, _HEAD)
+    connection = session.connection()
+    claimed = connection.execute(
+        _CLAIM[connection.dialect.name],
+        {
+            "action": command.action,
+            "scope": scope,
+            "request_key": key,
+            "request_hash": hashed,
+            "created_at": clock.now(),
+        },
     ).first()
     if claimed is not None:
         return Claim(session, command, origin, clock, int(claimed[0]), None, claimed[1])
