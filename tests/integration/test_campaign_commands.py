@@ -35,6 +35,7 @@ from ledger.people import commands as people_commands
 from ledger.people import service as people_service
 from ledger.people.errors import InvalidPersonError
 from ledger.people.models import Person
+from tests.integration.campaign_helpers import live_campaign
 from tests.integration.commands_helpers import assert_once, footprint
 
 TREASURER = Origin(channel="api", user_id=None, source="127.0.0.1")
@@ -67,23 +68,7 @@ def new_campaign(
     ledger: Ledger, *, goal: str = "1000.00", model: str = "keep_what_you_raise"
 ) -> int:
     """A live campaign of the settings' organisation, made and published by the use cases."""
-
-    def work(s: Session) -> int:
-        campaign = campaign_commands.create_campaign(
-            s,
-            title="Un orto in cortile",
-            description_md="Semi e attrezzi.",
-            goal=eur(goal),
-            deadline_at=ledger.clock.now() + timedelta(days=30),
-            funding_model=model,
-            organisation=RECIPIENT,
-            origin=TREASURER,
-            clock=ledger.clock,
-        ).value
-        campaign_commands.publish_campaign(s, campaign.id, origin=TREASURER, clock=ledger.clock)
-        return campaign.id
-
-    return ledger.run(work)
+    return live_campaign(ledger, RECIPIENT, goal=goal, model=model, origin=TREASURER)
 
 
 def cash_gift(ledger: Ledger, campaign_id: int, amount: str, key: str) -> int:

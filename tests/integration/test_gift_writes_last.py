@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
 from ledger.core.storage import READ_ONLY_OPTION
 from ledger.core.uow import unit_of_work
+from tests.integration.campaign_helpers import live_campaign
 from tests.integration.grants_helpers import Books
 
 TREASURER = Origin(channel="api", user_id=None, source="127.0.0.1")
@@ -47,22 +48,7 @@ def eur(text_amount: str) -> Money:
 
 
 def new_campaign(ledger: Ledger, organisation: Recipient = FIRST) -> int:
-    def work(s: Session) -> int:
-        campaign = campaign_commands.create_campaign(
-            s,
-            title="Un orto in cortile",
-            description_md="Semi e attrezzi.",
-            goal=eur("1000.00"),
-            deadline_at=ledger.clock.now() + timedelta(days=30),
-            funding_model="keep_what_you_raise",
-            organisation=organisation,
-            origin=TREASURER,
-            clock=ledger.clock,
-        ).value
-        campaign_commands.publish_campaign(s, campaign.id, origin=TREASURER, clock=ledger.clock)
-        return int(campaign.id)
-
-    return ledger.run(work)
+    return live_campaign(ledger, organisation, origin=TREASURER)
 
 
 def gift(

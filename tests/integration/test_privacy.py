@@ -32,6 +32,7 @@ from ledger.privacy.commands import (
     erase_person,
     export_person,
 )
+from tests.integration.campaign_helpers import live_campaign
 
 NAME = "Beatrice Quaglia"
 EMAIL = "beatrice.quaglia@example.org"
@@ -64,22 +65,7 @@ def make_user(ledger: Ledger, email: str, name: str, roles: list[str], **extra: 
 
 
 def new_campaign(ledger: Ledger) -> int:
-    def work(s: Session) -> int:
-        campaign = campaign_commands.create_campaign(
-            s,
-            title="Un orto in cortile",
-            description_md="Semi e attrezzi.",
-            goal=eur("1000.00"),
-            deadline_at=ledger.clock.now() + timedelta(days=30),
-            funding_model="keep_what_you_raise",
-            organisation=RECIPIENT,
-            origin=TREASURER,
-            clock=ledger.clock,
-        ).value
-        campaign_commands.publish_campaign(s, campaign.id, origin=TREASURER, clock=ledger.clock)
-        return campaign.id
-
-    return ledger.run(work)
+    return live_campaign(ledger, RECIPIENT, origin=TREASURER)
 
 
 def gift(ledger: Ledger, campaign_id: int, key: str) -> int:
