@@ -651,7 +651,7 @@ def test_the_audit_log_cannot_be_rewritten(ledger):
     make_user(ledger, "anna@example.org", ["donor"])
     from ledger.audit.service import Origin, record
 
-    ledger.run(lambda s: record(s, Origin("cli"), "user.create", now=ledger.clock.now()) and None)
+    ledger.run(lambda s: record(s, Origin("cli"), "user.create", now=ledger.clock.now()))
     with pytest.raises(Exception, match=r"append-only|refused"):
         ledger.run(lambda s: s.execute(text("UPDATE audit_events SET action = 'x'")))
     with pytest.raises(Exception, match=r"append-only|refused"):
