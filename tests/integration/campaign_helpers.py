@@ -1,13 +1,16 @@
-"""A live campaign made and published by the use cases, as a treasurer would."""
+"""A live campaign made and published by the use cases, and an anonymous cash gift to it,
+as a treasurer would record them."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ledger.campaigns import commands as campaign_commands
-from ledger.campaigns.commands import Recipient
+from ledger.campaigns.commands import Donor, Recipient
+from ledger.campaigns.models import Donation
 from ledger.commands import Origin
 from ledger.core.money import Money
 from ledger.core.service import Ledger
@@ -41,3 +44,31 @@ def live_campaign(
         return int(campaign.id)
 
     return ledger.run(work)
+
+
+def cash_gift_in(
+    s: Session,
+    ledger: Ledger,
+    campaign_id: int,
+    amount: Money,
+    key: str,
+    *,
+    origin: Origin = TREASURER,
+    **kw: Any,
+) -> Donation:
+    """An anonymous cash gift recorded by the use case in the caller's unit (`kw`: the
+    use case's other arguments, `donated_on` None unless given)."""
+    kw.setdefault("donated_on", None)
+    return campaign_commands.record_offline_gift(
+        s,
+        campaign_id,
+        amount,
+        method="cash",
+        reference=None,
+        anonymous=True,
+        donor=Donor(),
+        origin=origin,
+        clock=ledger.clock,
+        key=key,
+        **kw,
+    ).value

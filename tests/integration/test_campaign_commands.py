@@ -35,7 +35,7 @@ from ledger.people import commands as people_commands
 from ledger.people import service as people_service
 from ledger.people.errors import InvalidPersonError
 from ledger.people.models import Person
-from tests.integration.campaign_helpers import live_campaign
+from tests.integration.campaign_helpers import cash_gift_in, live_campaign
 from tests.integration.commands_helpers import assert_once, footprint
 
 TREASURER = Origin(channel="api", user_id=None, source="127.0.0.1")
@@ -73,20 +73,8 @@ def new_campaign(
 
 def cash_gift(ledger: Ledger, campaign_id: int, amount: str, key: str) -> int:
     return ledger.run(
-        lambda s: campaign_commands.record_offline_gift(
-            s,
-            campaign_id,
-            eur(amount),
-            method="cash",
-            donated_on=None,
-            reference=None,
-            anonymous=True,
-            donor=Donor(),
-            origin=TREASURER,
-            clock=ledger.clock,
-            key=key,
-        )
-    ).value.id
+        lambda s: cash_gift_in(s, ledger, campaign_id, eur(amount), key, origin=TREASURER)
+    ).id
 
 
 def card_gift(ledger: Ledger, campaign_id: int, amount: str, key: str) -> int:

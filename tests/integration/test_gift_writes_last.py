@@ -19,9 +19,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
-from ledger.campaigns import commands as campaign_commands
 from ledger.campaigns.accounts import CASH
-from ledger.campaigns.commands import Donor, Recipient
+from ledger.campaigns.commands import Recipient
 from ledger.campaigns.models import Donation, Receipt, ReceiptCounter
 from ledger.commands import Origin
 from ledger.core.errors import BalanceOutOfRangeError, ClosedPeriodError, InsufficientFundsError
@@ -31,7 +30,7 @@ from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
 from ledger.core.storage import READ_ONLY_OPTION
 from ledger.core.uow import unit_of_work
-from tests.integration.campaign_helpers import live_campaign
+from tests.integration.campaign_helpers import cash_gift_in, live_campaign
 from tests.integration.grants_helpers import Books
 
 TREASURER = Origin(channel="api", user_id=None, source="127.0.0.1")
@@ -54,20 +53,7 @@ def new_campaign(ledger: Ledger, organisation: Recipient = FIRST) -> int:
 def gift(
     s: Session, ledger: Ledger, campaign_id: int, amount: Money, key: str, **kw: Any
 ) -> Donation:
-    kw.setdefault("donated_on", None)
-    return campaign_commands.record_offline_gift(
-        s,
-        campaign_id,
-        amount,
-        method="cash",
-        reference=None,
-        anonymous=True,
-        donor=Donor(),
-        origin=TREASURER,
-        clock=ledger.clock,
-        key=key,
-        **kw,
-    ).value
+    return cash_gift_in(s, ledger, campaign_id, amount, key, origin=TREASURER, **kw)
 
 
 def journal(ledger: Ledger) -> list[tuple[int, str]]:
