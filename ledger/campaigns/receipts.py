@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Receipt, ReceiptCounter
@@ -68,10 +68,15 @@ def donor_identity(session: Session, donation: Donation) -> tuple[str | None, st
     return None, None
 
 
+_INSERT_RECEIPT = insert(cast(Table, Receipt.__table__)).returning(Receipt.__table__.c.id)
+
+
 def issue(
     session: Session, donation: Donation, *, clock: Clock, campaign: Campaign | None = None
-) -> Receipt | None:
-    """Give a settled gift its receipt for what it still counts (None if nothing remains)."""
+) -> int | None:
+    """Give a settled gift its receipt for what it still counts: the new receipt's id
+    (None if nothing remains). Written at once by a statement built once, not an ORM
+    object flushed (every settled gift writes one; issue 14)."""
     if donation.counted_minor <= 0:
         return None
     if campaign is None:
@@ -79,20 +84,27 @@ def issue(
     assert campaign is not None
     on = donation.donated_on or rome_today(clock)
     donor_name, donor_codice_fiscale = donor_identity(session, donation)
-    receipt = Receipt(
-        donation_id=donation.id,
-        amount_minor=donation.counted_minor,
-        currency=donation.currency,
-        organisation_id=campaign.organisation_id,
-        year=on.year,
-        number=_next_number(session, campaign.organisation_id, on.year),
-        issued_on=rome_today(clock),
-        donor_name=donor_name,
-        donor_codice_fiscale=donor_codice_fiscale,
+    number = _next_number(session, campaign.organisation_id, on.year)
+    return int(
+        session.connection()
+        .execute(
+            _INSERT_RECEIPT,
+            {
+                "donation_id": donation.id,
+                "amount_minor": donation.counted_minor,
+                "currency": donation.currency,
+                "organisation_id": campaign.organisation_id,
+                "year": on.year,
+                "number": number,
+                "issued_on": rome_today(clock),
+                "voided_on": None,
+                "void_reason": None,
+                "donor_name": donor_name,
+                "donor_codice_fiscale": donor_codice_fiscale,
+            },
+        )
+        .scalar_one()
     )
-    session.add(receipt)
-    session.flush()
-    return receipt
 
 
 def void(session: Session, donation: Donation, *, on: date, reason: str) -> Receipt | None:
@@ -111,7 +123,8 @@ def reissue_after_change(
     """After money went back or the donor was corrected: void the receipt and, if
     something remains, issue a new one (returned)."""
     void(session, donation, on=rome_today(clock), reason=reason)
-    return issue(session, donation, clock=clock)
+    receipt_id = issue(session, donation, clock=clock)
+    return None if receipt_id is None else session.get(Receipt, receipt_id)
 
 
 def valid_receipts_of_person(session: Session, person_id: int) -> list[Receipt]:

@@ -32,7 +32,9 @@ their own first, with the refund reactions apart from the settlement ones.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import cast
+
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.crowd import totals as crowd_totals
@@ -340,27 +342,41 @@ def on_gift_settled(
             )
 
 
+# Built once (every matched gift runs it; issue 14).
+_ALLOCATIONS_LOCKED = (
+    select(
+        Allocation,
+        select(Match.id)
+        .where(
+            Match.commitment_id == Allocation.commitment_id,
+            Match.donation_id == bindparam("b_donation_id"),
+        )
+        .exists(),
+    )
+    .where(
+        Allocation.commitment_id.in_(bindparam("b_commitment_ids", expanding=True)),
+        Allocation.campaign_id == bindparam("b_campaign_id"),
+    )
+    .order_by(Allocation.id)
+    .with_for_update(of=Allocation)
+)
+
+
 def _allocations(
     session: Session, commitment_ids: list[int], campaign_id: int, donation_id: int
 ) -> tuple[dict[int, Allocation], set[int]]:
     """The allocations of these commitments on the campaign, locked by one statement,
     and the commitments among them that have matched the gift already (a match
     is only ever made on an allocation, so a commitment without one has none)."""
-    matched = (
-        select(Match.id)
-        .where(Match.commitment_id == Allocation.commitment_id, Match.donation_id == donation_id)
-        .exists()
-    )
     found: dict[int, Allocation] = {}
     done: set[int] = set()
     for allocation, has_match in session.execute(
-        select(Allocation, matched)
-        .where(
-            Allocation.commitment_id.in_(commitment_ids),
-            Allocation.campaign_id == campaign_id,
-        )
-        .order_by(Allocation.id)
-        .with_for_update(of=Allocation)
+        _ALLOCATIONS_LOCKED,
+        {
+            "b_donation_id": donation_id,
+            "b_commitment_ids": commitment_ids,
+            "b_campaign_id": campaign_id,
+        },
     ):
         found[allocation.commitment_id] = allocation
         if has_match:
@@ -420,6 +436,9 @@ def _state(
     )
 
 
+_INSERT_MATCH = insert(cast(Table, Match.__table__))
+
+
 def _match(
     session: Session,
     row: Commitment,
@@ -442,24 +461,12 @@ def _match(
         new_gift=donation.person_id is None,
     )
     result = match_gift(ratio_rule(row), state, gift)
-    match = Match(
-        commitment_id=row.id,
-        campaign_id=campaign.id,
-        donation_id=donation.id,
-        donor_key=gift.donor_key,
-        eligible_minor=result.state.campaign_eligible - allocation.eligible_minor,
-        match_minor=result.match_minor,
-        reason=str(result.reason),
-        state="reserved" if result.match_minor else "unmatched",
-        holds=0,
-        created_at=clock.now(),
-    )
-    session.add(match)
+    eligible = result.state.campaign_eligible - allocation.eligible_minor
     allocation.eligible_minor = result.state.campaign_eligible
     allocation.matched_minor = result.state.campaign_matched
+    hold_id: str | None = None
     if result.match_minor > 0:
-        match.holds = 1
-        match.hold_id = _hold(
+        hold_id = _hold(
             session,
             row,
             result.match_minor,
@@ -478,11 +485,28 @@ def _match(
             now=clock.now(),
             campaign_id=campaign.id,
             donation_id=donation.id,
-            hold_id=match.hold_id,
+            hold_id=hold_id,
             note=str(result.reason),
             actor=actor,
         )
-    session.flush()
+    # Written at once by a statement built once, not an ORM object flushed later: a
+    # second match of the gift fails here on the unique (commitment, donation).
+    session.connection().execute(
+        _INSERT_MATCH,
+        {
+            "commitment_id": row.id,
+            "campaign_id": campaign.id,
+            "donation_id": donation.id,
+            "donor_key": gift.donor_key,
+            "eligible_minor": eligible,
+            "match_minor": result.match_minor,
+            "reason": str(result.reason),
+            "state": "reserved" if result.match_minor else "unmatched",
+            "hold_id": hold_id,
+            "holds": 1 if hold_id is not None else 0,
+            "created_at": clock.now(),
+        },
+    )
     if campaign.outcome == "succeeded":
         _earn_and_release(session, row, allocation, campaign, clock=clock, actor=actor)
 
