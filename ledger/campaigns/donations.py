@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns import accounts, crowd, receipts
@@ -153,6 +153,20 @@ def attach_checkout(session: Session, donation_id: int, session_id: str, url: st
     return donation
 
 
+# Built once (every cash gift runs it; issue 14): the campaign locked, and the gift
+# made under the request key, if any, in the same statement.
+_CAMPAIGN_AND_KEY_LOCKED = (
+    select(
+        Campaign,
+        select(Donation.id)
+        .where(Donation.request_key == bindparam("b_request_key"))
+        .scalar_subquery(),
+    )
+    .where(Campaign.id == bindparam("b_campaign_id"))
+    .with_for_update(of=Campaign)
+)
+
+
 def record_offline_donation(
     session: Session,
     campaign_id: int,
@@ -179,12 +193,7 @@ def record_offline_donation(
     """
     # One statement locks the campaign and looks for a gift made under this key.
     found = session.execute(
-        select(
-            Campaign,
-            select(Donation.id).where(Donation.request_key == request_key).scalar_subquery(),
-        )
-        .where(Campaign.id == campaign_id)
-        .with_for_update(of=Campaign)
+        _CAMPAIGN_AND_KEY_LOCKED, {"b_campaign_id": campaign_id, "b_request_key": request_key}
     ).one_or_none()
     if found is None or found[1] is not None:
         existing = _replay(session, request_key, campaign_id, amount, method)

@@ -48,6 +48,8 @@ _HEAD_AND_LOCK_DATE = select(
     LedgerHead.last_recorded_at,
     LedgerHead.locked_through,
 ).where(LedgerHead.id == 1)
+# Built once with its FOR UPDATE: a statement built per call pays for its cache key.
+_HEAD_AND_LOCK_DATE_FOR_UPDATE = _HEAD_AND_LOCK_DATE.with_for_update(of=LedgerHead)
 
 
 def lock_head_for_posting(session: Session) -> tuple[Head, date | None]:
@@ -60,9 +62,7 @@ def lock_head_for_posting(session: Session) -> tuple[Head, date | None]:
     from the statement's snapshot, taken before any wait for a close.)
     """
     flush_pending(session)
-    stmt = _HEAD_AND_LOCK_DATE
-    if is_postgresql(session):
-        stmt = stmt.with_for_update(of=LedgerHead)
+    stmt = _HEAD_AND_LOCK_DATE_FOR_UPDATE if is_postgresql(session) else _HEAD_AND_LOCK_DATE
     row = session.connection().execute(stmt).one()
     return Head(row.last_sequence, row.last_hash, row.last_recorded_at), row.locked_through
 

@@ -727,9 +727,7 @@ def lock_with_key(
     """
     by_id = {a.id: a for a in accounts}
     flush_pending(session, by_id, key)
-    stmt = _lock_with_key_statement(len(by_id))
-    if is_postgresql(session):
-        stmt = stmt.with_for_update(of=Balance)
+    stmt = _lock_with_key_statement(len(by_id), for_update=is_postgresql(session))
     balances: dict[int, WorkingBalance] = {}
     stored: KeyRecord | None = None
     for row in session.connection().execute(stmt, _id_params(key, by_id)):
@@ -765,14 +763,17 @@ def _ids(n: int) -> list[Any]:
 
 
 @functools.lru_cache(maxsize=32)
-def _lock_with_key_statement(n: int) -> Select[*tuple[Any, ...]]:
-    return (
+def _lock_with_key_statement(n: int, *, for_update: bool) -> Select[*tuple[Any, ...]]:
+    # Cached with its FOR UPDATE too: a statement built again per call pays for its
+    # cache key again (issue 14, a hold of a matched gift).
+    stmt = (
         select(*_LOCKED_ROW_COLUMNS)
         .select_from(Balance)
         .outerjoin(IdempotencyKey, IdempotencyKey.key == bindparam("key"))
         .where(Balance.account_id.in_(_ids(n)))
         .order_by(Balance.account_id)
     )
+    return stmt.with_for_update(of=Balance) if for_update else stmt
 
 
 @functools.lru_cache(maxsize=32)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign
@@ -53,16 +53,29 @@ def get_commitment(session: Session, commitment_id: int, *, lock: bool = False) 
     return row
 
 
+# Built once (the gift path runs them on every matched gift; issue 14): a campaign
+# outside a call binds a call id of None, and `call_id = NULL` matches nothing.
+_COVERING = (
+    select(Commitment)
+    .where(
+        (Commitment.campaign_id == bindparam("b_campaign_id"))
+        | (Commitment.call_id == bindparam("b_call_id")),
+        Commitment.status == "active",
+    )
+    .order_by(Commitment.id)
+)
+_COVERING_LOCKED = _COVERING.with_for_update()
+
+
 def covering(session: Session, campaign: Campaign, *, lock: bool = False) -> list[Commitment]:
     """Active commitments toward the campaign or toward its call, in id order; with
     `lock`, their rows are locked together by the same statement, in id order."""
-    scope = Commitment.campaign_id == campaign.id
-    if campaign.call_id is not None:
-        scope = scope | (Commitment.call_id == campaign.call_id)
-    query = select(Commitment).where(scope, Commitment.status == "active").order_by(Commitment.id)
-    if lock:
-        query = query.with_for_update()
-    return list(session.scalars(query))
+    return list(
+        session.scalars(
+            _COVERING_LOCKED if lock else _COVERING,
+            {"b_campaign_id": campaign.id, "b_call_id": campaign.call_id},
+        )
+    )
 
 
 def pool_available(session: Session, commitment_id: int) -> int:
