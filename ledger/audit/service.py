@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
@@ -71,7 +71,51 @@ _EVENTS = cast(Table, AuditEvent.__table__)
 # Built once and run on the session's connection: an event is written at its call,
 # in the caller's transaction, without an ORM object to flush at COMMIT (every use
 # case writes one; issue 14 measured the ORM's flush of it on every gift).
-_INSERT_EVENT = insert(_EVENTS)
+INSERT_EVENT = insert(_EVENTS)
+
+
+def event_params(
+    origin: Origin,
+    action: str,
+    *,
+    now: datetime,
+    subject_type: str | None = None,
+    subject_id: str | int | None = None,
+    details: Mapping[str, Any] | None = None,
+    user_id: int | None = None,
+) -> dict[str, Any]:
+    """The row of one event, checked (a known channel, no personal data in its details)."""
+    if origin.channel not in CHANNELS:
+        raise ValueError(f"unknown audit channel {origin.channel!r}")
+    payload = dict(details or {})
+    refuse_personal_metadata(payload)
+    return {
+        "occurred_at": now,
+        "actor_user_id": user_id if user_id is not None else origin.user_id,
+        "channel": origin.channel,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": None if subject_id is None else str(subject_id),
+        "source": (origin.source or None) and origin.source[:64],
+        "user_agent": (origin.user_agent or None) and origin.user_agent[:200],
+        "details": payload,
+    }
+
+
+_EVENT_COLUMNS = [c for c in _EVENTS.columns if c.name != "id"]
+# PostgreSQL: the event as a data-modifying CTE, for a statement that writes it
+# together with another row of the same act (`commands.keys`: the request key's
+# outcome), one round trip instead of two. Its parameters are `event_<column>`.
+EVENT_CTE = (
+    insert(_EVENTS)
+    .values({c.name: bindparam(f"event_{c.name}", type_=c.type) for c in _EVENT_COLUMNS})
+    .cte("new_audit_event")
+)
+
+
+def event_cte_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`event_params` named for `EVENT_CTE`."""
+    return {f"event_{name}": value for name, value in params.items()}
 
 
 def record(
@@ -87,23 +131,17 @@ def record(
 ) -> None:
     """Write one event in the caller's transaction; `user_id` overrides the origin's user
     (a user made by the act is flushed already: the act knows its id)."""
-    if origin.channel not in CHANNELS:
-        raise ValueError(f"unknown audit channel {origin.channel!r}")
-    payload = dict(details or {})
-    refuse_personal_metadata(payload)
     session.connection().execute(
-        _INSERT_EVENT,
-        {
-            "occurred_at": now,
-            "actor_user_id": user_id if user_id is not None else origin.user_id,
-            "channel": origin.channel,
-            "action": action,
-            "subject_type": subject_type,
-            "subject_id": None if subject_id is None else str(subject_id),
-            "source": (origin.source or None) and origin.source[:64],
-            "user_agent": (origin.user_agent or None) and origin.user_agent[:200],
-            "details": payload,
-        },
+        INSERT_EVENT,
+        event_params(
+            origin,
+            action,
+            now=now,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details=details,
+            user_id=user_id,
+        ),
     )
 
 

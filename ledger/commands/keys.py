@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ledger.audit.service import Origin, record
+from ledger.audit.service import EVENT_CTE, INSERT_EVENT, Origin, event_cte_params, event_params
 from ledger.commands.declare import Command
 from ledger.commands.models import CommandRequest
 from ledger.commands.outcome import Outcome
@@ -66,6 +66,8 @@ _REMEMBER = (
     .where(_REQUESTS.c.id == bindparam("row_id"))
     .values(subject_id=bindparam("subject_id"), result=bindparam("result"))
 )
+# PostgreSQL: the act's audit event written by the same statement (`Claim.done`).
+_EVENT_AND_REMEMBER = _REMEMBER.add_cte(EVENT_CTE)
 
 
 def _plain(value: Any) -> Any:
@@ -174,8 +176,7 @@ class Claim(Generic[T]):
         """
         if self.earlier is not None:
             raise RuntimeError("done() ends a first request; a repeat is answered by replay()")
-        record(
-            self.session,
+        event = event_params(
             self.origin,
             self.command.action,
             now=self.clock.now(),
@@ -184,21 +185,32 @@ class Claim(Generic[T]):
             details=details,
             user_id=user_id,
         )
-        self._remember(subject_id, result)
+        connection = self.session.connection()
+        if self.row_id is not None and connection.dialect.name == "postgresql":
+            # The event and the key's outcome in one round trip.
+            connection.execute(
+                _EVENT_AND_REMEMBER,
+                {**event_cte_params(event), **self._outcome(subject_id, result)},
+            )
+        else:
+            connection.execute(INSERT_EVENT, event)
+            self._remember(subject_id, result)
         return Outcome(value=value, created=True)
+
+    def _outcome(
+        self, subject_id: int | str | None, result: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        return {
+            "row_id": self.row_id,
+            "subject_id": None if subject_id is None else str(subject_id),
+            "result": dict(_plain(result or {})),
+        }
 
     def _remember(self, subject_id: int | str | None, result: Mapping[str, Any] | None) -> None:
         """Write the outcome on the key's row (one UPDATE; the row is not read back)."""
         if self.row_id is None:
             return
-        self.session.connection().execute(
-            _REMEMBER,
-            {
-                "row_id": self.row_id,
-                "subject_id": None if subject_id is None else str(subject_id),
-                "result": dict(_plain(result or {})),
-            },
-        )
+        self.session.connection().execute(_REMEMBER, self._outcome(subject_id, result))
 
 
 def begin(

@@ -107,7 +107,7 @@ def test_an_account_whose_event_cannot_be_written_is_not_created(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr("ledger.commands.keys.record", broken)
+    monkeypatch.setattr("ledger.commands.keys.event_params", broken)
     with pytest.raises(RuntimeError):
         run("accounts", "create", "assets:bank:intesa", "--type", "asset")
     monkeypatch.undo()
