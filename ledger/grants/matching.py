@@ -32,7 +32,7 @@ their own first, with the refund reactions apart from the settlement ones.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
@@ -56,7 +56,7 @@ from ledger.grants.getters import (
     ratio_rule,
     threshold_rule,
 )
-from ledger.grants.log import log_event
+from ledger.grants.log import EVENT_CTE, INSERT_EVENT, event_cte_params, event_row, log_event
 from ledger.grants.models import Allocation, Commitment, GrantEvent, Match
 from ledger.grants.rules import (
     Gift,
@@ -437,6 +437,7 @@ def _state(
 
 
 _INSERT_MATCH = insert(cast(Table, Match.__table__))
+_INSERT_MATCH_AND_EVENT = _INSERT_MATCH.add_cte(EVENT_CTE)
 
 
 def _match(
@@ -465,6 +466,7 @@ def _match(
     allocation.eligible_minor = result.state.campaign_eligible
     allocation.matched_minor = result.state.campaign_matched
     hold_id: str | None = None
+    event: dict[str, Any] | None = None
     if result.match_minor > 0:
         hold_id = _hold(
             session,
@@ -477,8 +479,7 @@ def _match(
             donation_id=donation.id,
         )
         allocation.reserved_minor += result.match_minor
-        log_event(
-            session,
+        event = event_row(
             row,
             "reserved",
             result.match_minor,
@@ -489,24 +490,30 @@ def _match(
             note=str(result.reason),
             actor=actor,
         )
-    # Written at once by a statement built once, not an ORM object flushed later: a
-    # second match of the gift fails here on the unique (commitment, donation).
-    session.connection().execute(
-        _INSERT_MATCH,
-        {
-            "commitment_id": row.id,
-            "campaign_id": campaign.id,
-            "donation_id": donation.id,
-            "donor_key": gift.donor_key,
-            "eligible_minor": eligible,
-            "match_minor": result.match_minor,
-            "reason": str(result.reason),
-            "state": "reserved" if result.match_minor else "unmatched",
-            "hold_id": hold_id,
-            "holds": 1 if hold_id is not None else 0,
-            "created_at": clock.now(),
-        },
-    )
+    match = {
+        "commitment_id": row.id,
+        "campaign_id": campaign.id,
+        "donation_id": donation.id,
+        "donor_key": gift.donor_key,
+        "eligible_minor": eligible,
+        "match_minor": result.match_minor,
+        "reason": str(result.reason),
+        "state": "reserved" if result.match_minor else "unmatched",
+        "hold_id": hold_id,
+        "holds": 1 if hold_id is not None else 0,
+        "created_at": clock.now(),
+    }
+    # Written at once by statements built once, not ORM objects flushed later: a
+    # second match of the gift fails here on the unique (commitment, donation). On
+    # PostgreSQL the grant log's event goes in the same statement.
+    connection = session.connection()
+    if event is None:
+        connection.execute(_INSERT_MATCH, match)
+    elif connection.dialect.name == "postgresql":
+        connection.execute(_INSERT_MATCH_AND_EVENT, {**match, **event_cte_params(event)})
+    else:
+        connection.execute(INSERT_EVENT, event)
+        connection.execute(_INSERT_MATCH, match)
     if campaign.outcome == "succeeded":
         _earn_and_release(session, row, allocation, campaign, clock=clock, actor=actor)
 
