@@ -34,8 +34,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger.campaigns.crowd import totals as crowd_totals
 from ledger.campaigns.models import Campaign, Donation
@@ -436,8 +437,28 @@ def _state(
     )
 
 
-_INSERT_MATCH = insert(cast(Table, Match.__table__))
-_INSERT_MATCH_AND_EVENT = _INSERT_MATCH.add_cte(EVENT_CTE)
+_MATCHES = cast(Table, Match.__table__)
+# Every statement below binds its values under a prefix (m_, a_, event_): a
+# parameter named as a column of a table an UPDATE in the same statement writes
+# would be taken by that UPDATE as a value to set.
+_INSERT_MATCH = insert(_MATCHES).values(
+    {c.name: bindparam(f"m_{c.name}", type_=c.type) for c in _MATCHES.columns if c.name != "id"}
+)
+_ALLOCATIONS = cast(Table, Allocation.__table__)
+# A match's allocation figures.
+_UPDATE_FIGURES = (
+    update(_ALLOCATIONS)
+    .where(_ALLOCATIONS.c.id == bindparam("a_id"))
+    .values(
+        eligible_minor=bindparam("a_eligible_minor"),
+        matched_minor=bindparam("a_matched_minor"),
+        reserved_minor=bindparam("a_reserved_minor"),
+    )
+)
+# PostgreSQL: the match, its allocation's figures and (when it reserves money) its
+# grant-log event in one statement.
+_INSERT_MATCH_AND_FIGURES = _INSERT_MATCH.add_cte(_UPDATE_FIGURES.cte("figures"))
+_INSERT_MATCH_FIGURES_AND_EVENT = _INSERT_MATCH_AND_FIGURES.add_cte(EVENT_CTE)
 
 
 def _match(
@@ -463,8 +484,6 @@ def _match(
     )
     result = match_gift(ratio_rule(row), state, gift)
     eligible = result.state.campaign_eligible - allocation.eligible_minor
-    allocation.eligible_minor = result.state.campaign_eligible
-    allocation.matched_minor = result.state.campaign_matched
     hold_id: str | None = None
     event: dict[str, Any] | None = None
     if result.match_minor > 0:
@@ -478,7 +497,6 @@ def _match(
             actor=actor,
             donation_id=donation.id,
         )
-        allocation.reserved_minor += result.match_minor
         event = event_row(
             row,
             "reserved",
@@ -491,29 +509,44 @@ def _match(
             actor=actor,
         )
     match = {
-        "commitment_id": row.id,
-        "campaign_id": campaign.id,
-        "donation_id": donation.id,
-        "donor_key": gift.donor_key,
-        "eligible_minor": eligible,
-        "match_minor": result.match_minor,
-        "reason": str(result.reason),
-        "state": "reserved" if result.match_minor else "unmatched",
-        "hold_id": hold_id,
-        "holds": 1 if hold_id is not None else 0,
-        "created_at": clock.now(),
+        "m_commitment_id": row.id,
+        "m_campaign_id": campaign.id,
+        "m_donation_id": donation.id,
+        "m_donor_key": gift.donor_key,
+        "m_eligible_minor": eligible,
+        "m_match_minor": result.match_minor,
+        "m_reason": str(result.reason),
+        "m_state": "reserved" if result.match_minor else "unmatched",
+        "m_hold_id": hold_id,
+        "m_holds": 1 if hold_id is not None else 0,
+        "m_created_at": clock.now(),
+    }
+    figures = {
+        "a_id": allocation.id,
+        "a_eligible_minor": result.state.campaign_eligible,
+        "a_matched_minor": result.state.campaign_matched,
+        "a_reserved_minor": allocation.reserved_minor + result.match_minor,
     }
     # Written at once by statements built once, not ORM objects flushed later: a
     # second match of the gift fails here on the unique (commitment, donation). On
-    # PostgreSQL the grant log's event goes in the same statement.
+    # PostgreSQL the allocation's figures and the grant log's event go in the same
+    # statement as the match.
     connection = session.connection()
-    if event is None:
-        connection.execute(_INSERT_MATCH, match)
-    elif connection.dialect.name == "postgresql":
-        connection.execute(_INSERT_MATCH_AND_EVENT, {**match, **event_cte_params(event)})
+    if connection.dialect.name == "postgresql":
+        if event is None:
+            connection.execute(_INSERT_MATCH_AND_FIGURES, {**match, **figures})
+        else:
+            connection.execute(
+                _INSERT_MATCH_FIGURES_AND_EVENT, {**match, **figures, **event_cte_params(event)}
+            )
     else:
-        connection.execute(INSERT_EVENT, event)
+        connection.execute(_UPDATE_FIGURES, figures)
+        if event is not None:
+            connection.execute(INSERT_EVENT, event)
         connection.execute(_INSERT_MATCH, match)
+    # The object agrees with its row and has nothing of these left to flush.
+    for name in ("eligible_minor", "matched_minor", "reserved_minor"):
+        set_committed_value(allocation, name, figures[f"a_{name}"])
     if campaign.outcome == "succeeded":
         _earn_and_release(session, row, allocation, campaign, clock=clock, actor=actor)
 

@@ -30,6 +30,7 @@ from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
 from ledger.core.storage import READ_ONLY_OPTION
 from ledger.core.uow import unit_of_work
+from ledger.grants.models import Allocation
 from tests.integration.campaign_helpers import cash_gift_in, live_campaign
 from tests.integration.grants_helpers import Books
 
@@ -110,6 +111,36 @@ def test_a_gift_with_a_ratio_commitment_is_still_written_last(ledger: Ledger) ->
         assert session.info.get(EARLY_FLUSHES, 0) == 0
     assert [k for _, k in journal(ledger)][-1] == f"donation:{donation.id}:settle"
     assert [(d, m) for d, m, _ in books.matches(commitment)] == [(donation.id, 1000)]
+    assert ledger.verify().ok
+
+
+def test_two_matched_gifts_in_one_unit_share_the_allocations_figures(ledger: Ledger) -> None:
+    """A match writes its allocation's figures by a statement, not an ORM flush, and
+    leaves the object in the session agreeing with the row: the second gift of the
+    unit is matched on the first's figures (here the campaign cap leaves it 5.00),
+    and the row, its grant log and the pool agree at the end."""
+    books = Books(ledger)
+    commitment = books.commit(ratio="1", campaign_cap_minor=1500)
+    with unit_of_work(ledger.sessions) as session:
+        first = gift(session, ledger, books.campaign_id, eur("10.00"), "capped-1")
+        # Held by the unit, as a later act of it would hold it.
+        held = session.scalars(
+            select(Allocation).where(Allocation.commitment_id == commitment)
+        ).one()
+        second = gift(session, ledger, books.campaign_id, eur("10.00"), "capped-2")
+        assert (held.eligible_minor, held.matched_minor, held.reserved_minor) == (2000, 1500, 1500)
+    assert [(d, m) for d, m, _ in books.matches(commitment)] == [
+        (first.id, 1000),
+        (second.id, 500),
+    ]
+    allocation = books.allocation(commitment)
+    assert (allocation.eligible_minor, allocation.matched_minor, allocation.reserved_minor) == (
+        2000,
+        1500,
+        1500,
+    )
+    assert books.events(commitment)[-2:] == [("reserved", 1000), ("reserved", 500)]
+    assert books.states(commitment)["reserved"] == 1500
     assert ledger.verify().ok
 
 

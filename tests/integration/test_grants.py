@@ -607,3 +607,52 @@ def test_a_call_wide_threshold_says_once_when_its_pool_has_nothing_left_to_reser
     books.campaign_id = first
     books.give("400.00")
     assert books.states(c)["released"] == eur("600.00")
+
+
+def test_a_card_gift_settled_after_success_is_matched_and_released_at_once(ledger):
+    """The late match writes its allocation's figures by a statement and hands the same
+    allocation object to the release that follows in the unit: the release must start
+    from the figures the match wrote, so nothing stays reserved."""
+    from ledger.campaigns.donations import Limits, settle, start_online_donation
+    from ledger.core.money import Money
+
+    books = Books(ledger, goal="100.00")
+    c = books.commit(ratio="1")
+    books.give("100.00")
+
+    def start(session):
+        donation, _ = start_online_donation(
+            session,
+            books.campaign_id,
+            Money.parse("40.00", "EUR"),
+            person_id=None,
+            anonymous=True,
+            request_key="late-card",
+            limits=Limits(),
+            clock=ledger.clock,
+        )
+        return donation.id
+
+    late = ledger.run(start)
+    books.close()
+    assert books.states(c)["released"] == eur("100.00")
+
+    def pay(session):
+        from ledger.campaigns.models import Donation
+
+        settle(
+            session,
+            session.get(Donation, late),
+            gross_minor=eur("40.00"),
+            fee_minor=eur("1.00"),
+            clock=ledger.clock,
+            actor="test",
+        )
+
+    ledger.run(pay)
+    assert [(d, m) for d, m, _ in books.matches(c)][-1] == (late, eur("40.00"))
+    allocation = books.allocation(c)
+    assert (allocation.reserved_minor, allocation.released_minor) == (0, eur("140.00"))
+    states = books.states(c)
+    assert (states["reserved"], states["released"]) == (0, eur("140.00"))
+    assert ledger.verify().ok
