@@ -263,7 +263,9 @@ def available_by_code(session: Session, codes: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(codes))
     if not wanted:
         return {}
-    rows = session.execute(_AVAILABLE_BY_CODE, {"b_codes": wanted}).all()
+    # On the connection: plain rows, no ORM entity (every account's balance row is
+    # flushed with it when the account is opened).
+    rows = session.connection().execute(_AVAILABLE_BY_CODE, {"b_codes": wanted}).all()
     unwritten = pending_nets(session)
     found: dict[str, int] = {}
     for row in rows:
