@@ -23,12 +23,12 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, event, exists, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from ledger.campaigns.models import Campaign, Donation
 from ledger.core.errors import BalanceOutOfRangeError
 from ledger.core.money import MAX_MINOR
+from ledger.core.uow import set_as_written
 
 _KEY = "ledger.campaigns.crowd"
 
@@ -148,9 +148,15 @@ def changed(session: Session, donation: Donation, before: Counted) -> Totals | N
     session.info.setdefault(_KEY, {})[donation.campaign_id] = totals
     campaign = session.identity_map.get(identity_key(Campaign, donation.campaign_id))
     if isinstance(campaign, Campaign):  # the loaded row says the same, without being dirty
-        set_committed_value(campaign, "crowd_gross_minor", totals.gross_minor)
-        set_committed_value(campaign, "crowd_net_minor", totals.net_minor)
-        set_committed_value(campaign, "crowd_donors", totals.donors)
+        set_as_written(
+            session,
+            campaign,
+            {
+                "crowd_gross_minor": totals.gross_minor,
+                "crowd_net_minor": totals.net_minor,
+                "crowd_donors": totals.donors,
+            },
+        )
     return totals
 
 

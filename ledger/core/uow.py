@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger.core.errors import ConcurrencyError
 from ledger.core.storage import READ_ONLY_OPTION
@@ -135,3 +136,35 @@ def run_in_transaction(
             log.debug("retrying after %s (attempt %d): %s", kind, attempt, exc.orig)
             time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not crypto
     raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------- rows written by statements
+
+_WRITTEN = "ledger.core.uow.written"
+
+
+def set_as_written(session: Session, obj: object, values: Mapping[str, Any]) -> None:
+    """Bring a loaded ORM object in line with what a Core statement just wrote to its row.
+
+    The attributes take `values` as their committed state: nothing is dirty, nothing
+    is flushed again. SQLAlchemy expires on a savepoint's rollback only the objects
+    the ORM itself changed inside it, so these are remembered and expired (read
+    again when next used) at any rollback of the unit, a savepoint's included:
+    the statement's write may be among what was undone.
+    """
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+    written: list[tuple[object, tuple[str, ...]]] = session.info.setdefault(_WRITTEN, [])
+    written.append((obj, tuple(values)))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _expire_written(session: Session, _previous: Any) -> None:
+    for obj, names in session.info.pop(_WRITTEN, []):
+        if obj in session:
+            session.expire(obj, list(names))
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_written(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)

@@ -36,7 +36,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger.campaigns.crowd import totals as crowd_totals
 from ledger.campaigns.models import Campaign, Donation
@@ -46,6 +45,7 @@ from ledger.core.errors import IdempotencyConflictError
 from ledger.core.holds import HoldSpec, create_hold, resolve_hold
 from ledger.core.journal import EntrySpec, PostingSpec, get_entry, lookup_keys, post_entry
 from ledger.core.money import Money
+from ledger.core.uow import set_as_written
 from ledger.grants import accounts
 from ledger.grants.errors import DisbursementError, GrantStateError
 from ledger.grants.getters import (
@@ -446,6 +446,7 @@ _INSERT_MATCH = insert(_MATCHES).values(
 )
 _ALLOCATIONS = cast(Table, Allocation.__table__)
 # A match's allocation figures.
+_FIGURES = ("eligible_minor", "matched_minor", "reserved_minor")
 _UPDATE_FIGURES = (
     update(_ALLOCATIONS)
     .where(_ALLOCATIONS.c.id == bindparam("a_id"))
@@ -544,9 +545,13 @@ def _match(
         if event is not None:
             connection.execute(INSERT_EVENT, event)
         connection.execute(_INSERT_MATCH, match)
-    # The object agrees with its row and has nothing of these left to flush.
-    for name in ("eligible_minor", "matched_minor", "reserved_minor"):
-        set_committed_value(allocation, name, figures[f"a_{name}"])
+    # The object agrees with its row and has nothing of these left to flush (and is
+    # read again if a savepoint around this is rolled back).
+    set_as_written(
+        session,
+        allocation,
+        {name: figures[f"a_{name}"] for name in _FIGURES},
+    )
     if campaign.outcome == "succeeded":
         _earn_and_release(session, row, allocation, campaign, clock=clock, actor=actor)
 

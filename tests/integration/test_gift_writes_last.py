@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ledger.audit.models import AuditEvent
 from ledger.campaigns.accounts import CASH
 from ledger.campaigns.commands import Recipient
-from ledger.campaigns.models import Donation, Receipt, ReceiptCounter
+from ledger.campaigns.models import Campaign, Donation, Receipt, ReceiptCounter
 from ledger.commands import Origin
 from ledger.core.errors import BalanceOutOfRangeError, ClosedPeriodError, InsufficientFundsError
 from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, pending
@@ -141,6 +141,39 @@ def test_two_matched_gifts_in_one_unit_share_the_allocations_figures(ledger: Led
     )
     assert books.events(commitment)[-2:] == [("reserved", 1000), ("reserved", 500)]
     assert books.states(commitment)["reserved"] == 1500
+    assert ledger.verify().ok
+
+
+def test_a_matched_gift_undone_by_a_savepoint_leaves_no_figures_behind(ledger: Ledger) -> None:
+    """The match's figures and the campaign's crowd totals are written by statements and
+    copied onto the loaded objects, which the ORM does not expire when a savepoint
+    rolls back: `uow.set_as_written` does. The gift after the rolled-back one is
+    matched on the figures of the database (under a cap of 20.00, in full), and the
+    objects held by the unit read what the rows say."""
+    books = Books(ledger)
+    commitment = books.commit(ratio="1", campaign_cap_minor=2000)
+    with unit_of_work(ledger.sessions) as session:
+        first = gift(session, ledger, books.campaign_id, eur("10.00"), "undone-1")
+        held = session.scalars(
+            select(Allocation).where(Allocation.commitment_id == commitment)
+        ).one()
+        campaign = session.get(Campaign, books.campaign_id)
+        assert campaign is not None
+        with pytest.raises(RuntimeError), session.begin_nested():
+            gift(session, ledger, books.campaign_id, eur("10.00"), "undone-2")
+            raise RuntimeError("the rest of the savepoint's work fails")
+        assert (held.matched_minor, held.reserved_minor) == (1000, 1000)
+        assert (campaign.crowd_gross_minor, campaign.crowd_donors) == (1000, 1)
+        third = gift(session, ledger, books.campaign_id, eur("10.00"), "undone-3")
+    assert [(d, m) for d, m, _ in books.matches(commitment)] == [(first.id, 1000), (third.id, 1000)]
+    allocation = books.allocation(commitment)
+    assert (allocation.eligible_minor, allocation.matched_minor, allocation.reserved_minor) == (
+        2000,
+        2000,
+        2000,
+    )
+    assert books.states(commitment)["reserved"] == 2000
+    assert books.events(commitment)[-2:] == [("reserved", 1000), ("reserved", 1000)]
     assert ledger.verify().ok
 
 
