@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -74,27 +74,33 @@ _EVENTS = cast(Table, AuditEvent.__table__)
 INSERT_EVENT = insert(_EVENTS)
 
 
+class EventFacts(TypedDict, total=False):
+    """What an event says beyond who, how and when: its subject, details and user
+    (`user_id` overrides the origin's user: a user made by the act is flushed
+    already, and the act knows its id)."""
+
+    subject_type: str | None
+    subject_id: str | int | None
+    details: Mapping[str, Any] | None
+    user_id: int | None
+
+
 def event_params(
-    origin: Origin,
-    action: str,
-    *,
-    now: datetime,
-    subject_type: str | None = None,
-    subject_id: str | int | None = None,
-    details: Mapping[str, Any] | None = None,
-    user_id: int | None = None,
+    origin: Origin, action: str, *, now: datetime, **facts: Unpack[EventFacts]
 ) -> dict[str, Any]:
     """The row of one event, checked (a known channel, no personal data in its details)."""
     if origin.channel not in CHANNELS:
         raise ValueError(f"unknown audit channel {origin.channel!r}")
-    payload = dict(details or {})
+    payload = dict(facts.get("details") or {})
     refuse_personal_metadata(payload)
+    user_id = facts.get("user_id")
+    subject_id = facts.get("subject_id")
     return {
         "occurred_at": now,
         "actor_user_id": user_id if user_id is not None else origin.user_id,
         "channel": origin.channel,
         "action": action,
-        "subject_type": subject_type,
+        "subject_type": facts.get("subject_type"),
         "subject_id": None if subject_id is None else str(subject_id),
         "source": (origin.source or None) and origin.source[:64],
         "user_agent": (origin.user_agent or None) and origin.user_agent[:200],
@@ -119,30 +125,10 @@ def event_cte_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record(
-    session: Session,
-    origin: Origin,
-    action: str,
-    *,
-    now: datetime,
-    subject_type: str | None = None,
-    subject_id: str | int | None = None,
-    details: Mapping[str, Any] | None = None,
-    user_id: int | None = None,
+    session: Session, origin: Origin, action: str, *, now: datetime, **facts: Unpack[EventFacts]
 ) -> None:
-    """Write one event in the caller's transaction; `user_id` overrides the origin's user
-    (a user made by the act is flushed already: the act knows its id)."""
-    session.connection().execute(
-        INSERT_EVENT,
-        event_params(
-            origin,
-            action,
-            now=now,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            details=details,
-            user_id=user_id,
-        ),
-    )
+    """Write one event in the caller's transaction."""
+    session.connection().execute(INSERT_EVENT, event_params(origin, action, now=now, **facts))
 
 
 @dataclass(frozen=True, slots=True)

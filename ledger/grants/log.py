@@ -8,7 +8,7 @@ statements read the log back as the commitment's history.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.orm import Session
@@ -37,31 +37,37 @@ EVENT_CTE = (
 )
 
 
+class EventFacts(TypedDict, total=False):
+    """What a grant-log row says beyond its commitment, kind, amount and time."""
+
+    campaign_id: int | None
+    donation_id: int | None
+    entry_sequence: int | None
+    hold_id: str | None
+    note: str
+    actor: str | None
+
+
 def event_row(
     row: Commitment,
     kind: str,
     amount_minor: int,
     *,
     now: datetime,
-    campaign_id: int | None = None,
-    donation_id: int | None = None,
-    entry_sequence: int | None = None,
-    hold_id: str | None = None,
-    note: str = "",
-    actor: str | None = None,
+    **facts: Unpack[EventFacts],
 ) -> dict[str, Any]:
     """The grant log's row for one transition of `row`'s money."""
     assert row.id is not None, "the commitment is written before its log"
     return {
         "commitment_id": row.id,
-        "campaign_id": campaign_id,
-        "donation_id": donation_id,
+        "campaign_id": facts.get("campaign_id"),
+        "donation_id": facts.get("donation_id"),
         "kind": kind,
         "amount_minor": amount_minor,
-        "entry_sequence": entry_sequence,
-        "hold_id": hold_id,
-        "note": note,
-        "actor": actor,
+        "entry_sequence": facts.get("entry_sequence"),
+        "hold_id": facts.get("hold_id"),
+        "note": facts.get("note", ""),
+        "actor": facts.get("actor"),
         "created_at": now,
     }
 
@@ -73,29 +79,10 @@ def log_event(
     amount_minor: int,
     *,
     now: datetime,
-    campaign_id: int | None = None,
-    donation_id: int | None = None,
-    entry_sequence: int | None = None,
-    hold_id: str | None = None,
-    note: str = "",
-    actor: str | None = None,
+    **facts: Unpack[EventFacts],
 ) -> None:
     """Append one transition of `row`'s money (`kind`, `amount_minor`) to the grant log."""
-    session.connection().execute(
-        INSERT_EVENT,
-        event_row(
-            row,
-            kind,
-            amount_minor,
-            now=now,
-            campaign_id=campaign_id,
-            donation_id=donation_id,
-            entry_sequence=entry_sequence,
-            hold_id=hold_id,
-            note=note,
-            actor=actor,
-        ),
-    )
+    session.connection().execute(INSERT_EVENT, event_row(row, kind, amount_minor, now=now, **facts))
 
 
 def event_cte_params(event: dict[str, Any]) -> dict[str, Any]:

@@ -114,6 +114,17 @@ def test_a_gift_with_a_ratio_commitment_is_still_written_last(ledger: Ledger) ->
     assert ledger.verify().ok
 
 
+def figures(allocation: Allocation) -> tuple[int, int, int]:
+    """An allocation's eligible, matched and reserved money."""
+    return allocation.eligible_minor, allocation.matched_minor, allocation.reserved_minor
+
+
+def held_allocation(session: Session, commitment: int) -> Allocation:
+    """The commitment's allocation loaded and held by the unit, as a later act of it
+    would hold it."""
+    return session.scalars(select(Allocation).where(Allocation.commitment_id == commitment)).one()
+
+
 def test_two_matched_gifts_in_one_unit_share_the_allocations_figures(ledger: Ledger) -> None:
     """A match writes its allocation's figures by a statement, not an ORM flush, and
     leaves the object in the session agreeing with the row: the second gift of the
@@ -123,22 +134,14 @@ def test_two_matched_gifts_in_one_unit_share_the_allocations_figures(ledger: Led
     commitment = books.commit(ratio="1", campaign_cap_minor=1500)
     with unit_of_work(ledger.sessions) as session:
         first = gift(session, ledger, books.campaign_id, eur("10.00"), "capped-1")
-        # Held by the unit, as a later act of it would hold it.
-        held = session.scalars(
-            select(Allocation).where(Allocation.commitment_id == commitment)
-        ).one()
+        held = held_allocation(session, commitment)
         second = gift(session, ledger, books.campaign_id, eur("10.00"), "capped-2")
-        assert (held.eligible_minor, held.matched_minor, held.reserved_minor) == (2000, 1500, 1500)
+        assert figures(held) == (2000, 1500, 1500)
     assert [(d, m) for d, m, _ in books.matches(commitment)] == [
         (first.id, 1000),
         (second.id, 500),
     ]
-    allocation = books.allocation(commitment)
-    assert (allocation.eligible_minor, allocation.matched_minor, allocation.reserved_minor) == (
-        2000,
-        1500,
-        1500,
-    )
+    assert figures(books.allocation(commitment)) == (2000, 1500, 1500)
     assert books.events(commitment)[-2:] == [("reserved", 1000), ("reserved", 500)]
     assert books.states(commitment)["reserved"] == 1500
     assert ledger.verify().ok
@@ -154,24 +157,17 @@ def test_a_matched_gift_undone_by_a_savepoint_leaves_no_figures_behind(ledger: L
     commitment = books.commit(ratio="1", campaign_cap_minor=2000)
     with unit_of_work(ledger.sessions) as session:
         first = gift(session, ledger, books.campaign_id, eur("10.00"), "undone-1")
-        held = session.scalars(
-            select(Allocation).where(Allocation.commitment_id == commitment)
-        ).one()
+        held = held_allocation(session, commitment)
         campaign = session.get(Campaign, books.campaign_id)
         assert campaign is not None
         with pytest.raises(RuntimeError), session.begin_nested():
             gift(session, ledger, books.campaign_id, eur("10.00"), "undone-2")
             raise RuntimeError("the rest of the savepoint's work fails")
-        assert (held.matched_minor, held.reserved_minor) == (1000, 1000)
+        assert figures(held) == (1000, 1000, 1000)
         assert (campaign.crowd_gross_minor, campaign.crowd_donors) == (1000, 1)
         third = gift(session, ledger, books.campaign_id, eur("10.00"), "undone-3")
     assert [(d, m) for d, m, _ in books.matches(commitment)] == [(first.id, 1000), (third.id, 1000)]
-    allocation = books.allocation(commitment)
-    assert (allocation.eligible_minor, allocation.matched_minor, allocation.reserved_minor) == (
-        2000,
-        2000,
-        2000,
-    )
+    assert figures(books.allocation(commitment)) == (2000, 2000, 2000)
     assert books.states(commitment)["reserved"] == 2000
     assert books.events(commitment)[-2:] == [("reserved", 1000), ("reserved", 1000)]
     assert ledger.verify().ok
