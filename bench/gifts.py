@@ -15,10 +15,11 @@ listener on the engine, and what the request key's `command_requests` row
 costs a gift (its INSERT and UPDATE: count, and time inside the driver's
 execute around each) is measured over more gifts with commitments.
 
-`bench_writers`: 1, 2, 4 and 8 threads, each recording cash gifts on its own
-campaign for a fixed time; total gifts/s and the speed-up over one writer,
-`verify()` after. The campaigns share the cash account, the journal head and,
-with commitments, nothing else (each has its own foundation and pools).
+`bench_writers`: 1, 2, 4 and 8 writers, each a process of its own (as
+gunicorn's workers are) recording cash gifts on its own campaign, the counts
+alternating in rounds; total gifts/s and each round's speed-up over its own one
+writer, `verify()` after. The campaigns share the cash account, the journal head
+and, with commitments, nothing else (each has its own foundation and pools).
 
     python -m bench gifts writers     # only these two parts, both backends
 """
@@ -39,6 +40,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from bench.grants import _campaign
+from bench.workers import Acts, Phase, Writers
 from ledger.campaigns import accounts as campaign_accounts
 from ledger.campaigns.commands import Donor, record_offline_gift
 from ledger.commands import Origin
@@ -326,81 +328,65 @@ def bench_gifts(url: str, out: Callable[[str], None], *, gifts: int) -> None:
 
 
 # ----------------------------------------------------------------- many writers
-@dataclass
-class Run:
-    gifts: int
-    seconds: float
-    latencies: list[float]
-    retried: int
+WRITER_ROUNDS = 3
 
 
-def _writers(ledger: Ledger, campaigns: list[int], seconds: float, tag: str) -> Run:
-    """One thread per campaign, recording gifts on it until `seconds` have passed."""
+def gift_writer(url: str, campaign_id: int, tag: str) -> Acts:
+    """A writer process's act (`bench.workers`): cash gifts on its own campaign."""
+    ledger = _ledger(url, pool=1)
     attempts = Attempts()
-    barrier = threading.Barrier(len(campaigns) + 1)
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors: list[BaseException] = []
-    stop_at = [0.0]
 
-    def writer(w: int, campaign: int) -> None:
-        local: list[float] = []
-        barrier.wait()
-        i = 0
-        try:
-            while time.perf_counter() < stop_at[0]:
-                t = time.perf_counter()
-                gift(ledger, campaign, i, f"{tag}-{w}-{i}", attempts)
-                local.append(time.perf_counter() - t)
-                i += 1
-        except BaseException as exc:  # re-raised below, never hidden
-            with lock:
-                errors.append(exc)
-        with lock:
-            latencies.extend(local)
+    def act(i: int) -> int:
+        runs = attempts.runs
+        gift(ledger, campaign_id, i, f"{tag}-{i}", attempts)
+        return attempts.runs - runs
 
-    threads = [threading.Thread(target=writer, args=(w, c)) for w, c in enumerate(campaigns)]
-    for t in threads:
-        t.start()
-    stop_at[0] = time.perf_counter() + seconds
-    started = time.perf_counter()
-    barrier.wait()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {len(campaigns)} writers failed") from errors[0]
-    return Run(len(latencies), elapsed, latencies, attempts.runs - len(latencies))
+    act(0)  # warm: the connection, the caches, the campaign's rows
+    return {"gift": act}
 
 
 def bench_writers(url: str, out: Callable[[str], None], *, seconds: float) -> None:
-    """1, 2, 4, 8 writers, each on its own campaign, for `seconds` each; verify after."""
-    ledger = _ledger(url, pool=max(WRITERS) + 1)
+    """1, 2, 4, 8 writers, each a process (`bench.workers`) recording cash gifts on its
+    own campaign; the counts alternate within each of WRITER_ROUNDS rounds, `seconds`
+    per count per round, and each round's speed-up is over its own one-writer phase.
+    verify() after each kind."""
+    ledger = _ledger(url, pool=1)
     if ledger.engine.dialect.name == "sqlite":
         out("  (SQLite: one database write lock, BEGIN IMMEDIATE; writers queue on it)")
     try:
         for matched, label in KINDS:
-            one: float | None = None
+            campaigns = [_campaign(ledger, matched=matched) for _ in range(max(WRITERS))]
+            makers = [
+                partial(gift_writer, url, campaign, f"w{int(matched)}-{w}")
+                for w, campaign in enumerate(campaigns)
+            ]
+            phases: dict[int, list[Phase]] = {writers: [] for writers in WRITERS}
+            with Writers(makers) as pool:
+                for _ in range(WRITER_ROUNDS):
+                    for writers in WRITERS:
+                        phases[writers].append(pool.run("gift", writers, seconds))
             for writers in WRITERS:
-                tag = f"w{writers}-{int(matched)}"
-                campaigns = [_campaign(ledger, matched=matched) for _ in range(writers)]
-                for w, campaign in enumerate(campaigns):  # warm each campaign's accounts
-                    gift(ledger, campaign, 0, f"{tag}-{w}-warm", None)
-                run = _writers(ledger, campaigns, seconds, tag)
-                per_second = run.gifts / run.seconds
-                one = one or per_second
+                runs = phases[writers]
+                ups = [p.rate / one.rate for p, one in zip(runs, phases[1], strict=True)]
                 plural = "s" if writers > 1 else ""
                 out(
                     f"  {label}, {writers} writer{plural} on {writers} campaign{plural}: "
-                    f"{_rate(run.gifts, run.seconds)}, speed-up {per_second / one:.2f}x, "
-                    f"{_latency(run.latencies)}, {run.retried} retried"
+                    f"{_rate(sum(p.units for p in runs), sum(p.seconds for p in runs))}, "
+                    f"speed-up {statistics.median(ups):.2f}x "
+                    f"(rounds {min(ups):.2f}-{max(ups):.2f}), "
+                    f"{_latency([t for p in runs for t in p.latencies])}, "
+                    f"{sum(p.retried for p in runs)} retried"
                 )
             report = ledger.verify()
             out(
                 f"  after the runs with {label}, verify(): "
                 f"{'ok' if report.ok else report.first} ({report.entries_checked:,} entries)"
             )
-        out("  (target: two writers at least 1.8x one)")
+        out(
+            f"  (one process per writer; {WRITER_ROUNDS} rounds, the writer counts alternating, "
+            f"{seconds:g} s each; speed-up: median over the rounds of the rate over that "
+            "round's one writer; target: two writers at least 1.8x one)"
+        )
     finally:
         ledger.engine.dispose()
 

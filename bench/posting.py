@@ -30,11 +30,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, event, select, update
 
+from bench.workers import Acts, Phase, Writers
 from ledger.core.chain import chain_hash
 from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.models import Balance, JournalEntry, Posting
@@ -191,45 +193,60 @@ def bench_single(url: str, out: Callable[[str], None], n: int) -> float:
     return ratio
 
 
+def pair_writer(url: str, w: int, debit: int, credit: int) -> Acts:
+    """A writer process's acts (`bench.workers`) on its own two accounts: the engine's
+    entry and Core's transfer, each one per transaction."""
+    ledger = Ledger.from_url(url)
+    core = CoreTransfer(ledger, debit, credit, writer=w + 1)
+    suffix = f":w{w}"
+
+    def engine(i: int) -> int:
+        ledger.post(_spec(i, suffix, "two"))
+        return 1
+
+    def plain(i: int) -> int:
+        core.post(i)
+        return 1
+
+    for i in range(10):  # warm both: the connection, the statement and account caches
+        engine(-1 - i)
+        plain(-1 - i)
+    return {"engine": engine, "core": plain}
+
+
 def bench_two_writers(url: str, out: Callable[[str], None], n: int, writers: int = 2) -> float:
-    """`writers` threads, each on its own two accounts, engine then Core, alternating rounds.
+    """`writers` processes (`bench.workers`), each on its own two accounts, the engine
+    then Core, in alternating rounds of about n / ROUNDS entries each.
 
     The accounts differ, so Core's writers share no row (on PostgreSQL); the
     engine's share the journal head. SQLite serialises both with BEGIN IMMEDIATE.
     """
     ledger = Ledger.from_url(url)
     pairs = [_setup(ledger, f":w{w}") for w in range(writers)]
-    cores = [CoreTransfer(ledger, d, c, writer=w + 1) for w, (d, c) in enumerate(pairs)]
-    for w in range(writers):
-        for i in range(10):
-            ledger.post(_spec(-1 - i, f":w{w}", "two"))
-            cores[w].post(-1 - i)
-    per_round = max(n // ROUNDS // writers, 1)
-
-    def timed(work: Callable[[int, int], None], start: int) -> float:
-        threads = [
-            threading.Thread(
-                target=lambda w=w: [work(w, start + k) for k in range(per_round)]  # type: ignore[misc]
-            )
-            for w in range(writers)
-        ]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return time.perf_counter() - t0
-
-    engine_s = core_s = 0.0
-    for r in range(ROUNDS):
-        engine_s += timed(lambda w, i: ledger.post(_spec(i, f":w{w}", "two")), r * per_round)
-        core_s += timed(lambda w, i: cores[w].post(i), r * per_round)
-    total = per_round * ROUNDS * writers
-    ratio = core_s / engine_s
-    out(f"  engine, {writers} writers (own accounts):    {rate(total, engine_s)}")
-    out(f"  Core with row locks, {writers} writers:      {rate(total, core_s)}")
-    out(f"  ratio engine / Core with row locks:  {ratio:.2f} ({ROUNDS} alternating rounds)")
+    makers = [partial(pair_writer, url, w, d, c) for w, (d, c) in enumerate(pairs)]
     ledger.engine.dispose()
+    with Writers(makers) as pool:
+        # A round's length, from the engine's rate alone.
+        probe = pool.run("engine", writers, 0.5)
+        seconds = max(n / ROUNDS / probe.rate, 1.5)
+        phases: dict[str, list[Phase]] = {"engine": [], "core": []}
+        for _ in range(ROUNDS):
+            for act, done in phases.items():
+                done.append(pool.run(act, writers, seconds))
+    engine_n, engine_s = (
+        sum(p.units for p in phases["engine"]),
+        sum(p.seconds for p in phases["engine"]),
+    )
+    core_n, core_s = sum(p.units for p in phases["core"]), sum(p.seconds for p in phases["core"])
+    ratios = [e.rate / c.rate for e, c in zip(phases["engine"], phases["core"], strict=True)]
+    out(f"  engine, {writers} writer processes (own accounts): {rate(engine_n, engine_s)}")
+    out(f"  Core with row locks, {writers} writer processes:   {rate(core_n, core_s)}")
+    engine_rate, core_rate = engine_n / engine_s, core_n / core_s
+    ratio = engine_rate / core_rate
+    out(
+        f"  ratio engine / Core with row locks:  {ratio:.2f} (rounds {min(ratios):.2f}-"
+        f"{max(ratios):.2f}, {ROUNDS} alternating rounds of {seconds:.1f} s)"
+    )
     return ratio
 
 
