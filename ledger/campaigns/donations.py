@@ -299,9 +299,11 @@ def _book(
     method_it = {"card": "carta", "bank_transfer": "bonifico", "cash": "contanti"}[donation.method]
     # Decided now (key, period), written with the journal head just before COMMIT
     # (`core.intents`): the head and the shared cash/bank/Stripe rows are not held
-    # while the receipt, the reactions and the caller's audit run. Nothing below
-    # reads the journal or these balance rows; an engine lock taken below (a
-    # matching grant's hold, a refund's entry) writes the entry first.
+    # while the reactions and the caller's audit run; the receipt is numbered just
+    # before them (`receipts.issue_last`), so the organisation's counter is not held
+    # either. Nothing below reads the journal or these balance rows; an engine lock
+    # taken below (a matching grant's hold, a refund's entry) writes the entry (and
+    # the receipt) first.
     defer_entry(
         session,
         EntrySpec(
@@ -324,7 +326,7 @@ def _book(
         clock=clock,
     )
     crowd.changed(session, donation, crowd.NOTHING)
-    receipts.issue(session, donation, clock=clock, campaign=campaign)
+    receipts.issue_last(session, donation, clock=clock, campaign=campaign)
     refund_if_campaign_failed(session, donation, clock=clock, campaign=campaign)
     # Matching grants react in this transaction: the gift and its match commit together.
     publish(session, GiftSettled(donation.id, donation.campaign_id, actor), clock=clock)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Organisation, Receipt, Refund
 from ledger.campaigns.receipt_data import PaymentMethod, ReceiptData, format_receipt_number
+from ledger.campaigns.receipts import write_pending
 from ledger.people.models import Person
 
 
@@ -128,7 +129,9 @@ def _rows(session: Session, query: Select[Donation]) -> list[DonationRow]:
             select(Person.id, Person.full_name, Person.email).where(Person.id.in_(person_ids))
         )
     }
-    # The receipt shown for a gift: its valid one, else the last one voided.
+    # The receipt shown for a gift: its valid one, else the last one voided (a gift
+    # settled in this unit has its receipt written first: the API answers with it).
+    write_pending(session)
     receipts: dict[int, Receipt] = {}
     for receipt in session.scalars(
         select(Receipt).where(Receipt.donation_id.in_(ids)).order_by(Receipt.id)
@@ -197,6 +200,7 @@ def refunds_of(session: Session, donation_id: int) -> list[Refund]:
 
 
 def receipts_of(session: Session, donation_id: int) -> list[Receipt]:
+    write_pending(session, donation_id)
     return list(
         session.scalars(
             select(Receipt).where(Receipt.donation_id == donation_id).order_by(Receipt.id)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ledger.campaigns.models import Campaign, Donation, Receipt, ReceiptCounter
 from ledger.core.clock import Clock, rome_today
+from ledger.core.intents import before_journal, pending_steps, run_before_journal
 from ledger.people.models import Person
 
 CORRECTED = "Dati del donatore corretti"
@@ -95,12 +96,41 @@ _ADVANCE_AND_INSERT = (
 )
 
 
+def _key(donation_id: int) -> str:
+    return f"receipt:{donation_id}"
+
+
+def issue_last(session: Session, donation: Donation, *, clock: Clock, campaign: Campaign) -> None:
+    """Give a settled gift its receipt at the end of the unit, just before its journal
+    entries (`core.intents.before_journal`), for what the gift still counts then.
+
+    The organisation's counter row is locked by the write that numbers the receipt and
+    held to COMMIT: written at the call, it held every other gift to the organisation
+    (on any of its campaigns) for the rest of the unit, the matching grants included;
+    written last, for its last statements. Every read of receipts in the unit (here
+    and in `queries`) writes the pending ones first (`write_pending`)."""
+    before_journal(
+        session,
+        _key(donation.id),
+        lambda s: issue(s, donation, clock=clock, campaign=campaign),
+    )
+
+
+def write_pending(session: Session, donation_id: int | None = None) -> None:
+    """Write now the unit's pending receipt of the gift (of every gift if None): every
+    read of receipts in a unit that may have settled a gift calls this first."""
+    for key in pending_steps(session):
+        if key == _key(donation_id) if donation_id is not None else key.startswith("receipt:"):
+            run_before_journal(session, key)
+
+
 def issue(
     session: Session, donation: Donation, *, clock: Clock, campaign: Campaign | None = None
 ) -> int | None:
     """Give a settled gift its receipt for what it still counts: the new receipt's id
     (None if nothing remains). Written at once by statements built once, not an ORM
     object flushed (every settled gift writes one; issue 14)."""
+    write_pending(session, donation.id)
     if donation.counted_minor <= 0:
         return None
     if campaign is None:
@@ -158,6 +188,7 @@ def reissue_after_change(
 
 def valid_receipts_of_person(session: Session, person_id: int) -> list[Receipt]:
     """The valid receipts of the gifts that refer to a person, oldest first."""
+    write_pending(session)
     return list(
         session.scalars(
             select(Receipt)
@@ -170,6 +201,7 @@ def valid_receipts_of_person(session: Session, person_id: int) -> list[Receipt]:
 
 def valid_receipt(session: Session, donation_id: int) -> Receipt | None:
     """The gift's receipt that is not voided (at most one, by a partial unique index)."""
+    write_pending(session, donation_id)
     return session.scalars(
         select(Receipt).where(Receipt.donation_id == donation_id, Receipt.voided_on.is_(None))
     ).one_or_none()

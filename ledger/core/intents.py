@@ -31,6 +31,15 @@ held for the last statements only, not for the rest of the unit.
   but written inside it (an engine lock in the savepoint flushed them) were undone
   by its rollback: they become pending again, to be written at COMMIT.
 
+- **Steps before the journal** (`before_journal`): a domain write decided at its call
+  but done just before the journal is written (at COMMIT, or at an earlier flush of
+  the intents), because it locks a row every unit of its kind shares: a settled
+  gift's receipt, numbered on its organisation's counter
+  (`campaigns.receipts.issue_last`). The counter is then taken just before the
+  head, in every unit in that order, and held for the last statements only. A read
+  of what a step writes runs it first (`run_before_journal`); savepoints treat
+  steps as they treat intents.
+
 - A commit that bypasses the session while intents are pending
   (`session.connection().commit()`, which skips the before-commit hook, or a
   `COMMIT` statement) raises before the database commits (`JournalNotWrittenError`)
@@ -49,7 +58,7 @@ call rather than at COMMIT.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -85,6 +94,8 @@ SERIAL = "ledger.journal.intent_serial"  # intents registered in the unit so far
 FLUSHES = "ledger.journal.flushes"  # flushes in the unit so far
 WRITTEN = "ledger.journal.written"  # intents written in the unit, with their flush
 OWNER = "ledger.journal.owner"  # on a connection's info: the `session.info` of its unit
+STEPS = "ledger.journal.steps"  # (key, step, serial): domain writes to run before the journal
+RAN = "ledger.journal.steps_ran"  # (key, step, serial, ran at): steps run inside a savepoint
 
 
 @dataclass
@@ -202,8 +213,47 @@ def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
     return EntryRef(key, True, session, intent)
 
 
+Step = Callable[[Session], object]
+
+
+def before_journal(session: Session, key: str, step: Step) -> None:
+    """Run `step(session)` just before the unit's journal is written (at its COMMIT, or
+    at an earlier flush of its intents), not now: a domain write that takes a row every
+    unit of a kind shares (an organisation's receipt counter) then holds it for the
+    last statements only, and always before the head, so units take the two in one
+    order. Steps run in the order registered; `run_before_journal` runs one now (a
+    read of what it writes). A step registered inside a savepoint rolled back is
+    dropped; one registered before it and run inside it runs again later."""
+    serial = session.info.get(SERIAL, 0) + 1
+    session.info[SERIAL] = serial
+    session.info.setdefault(STEPS, []).append((key, step, serial))
+
+
+def pending_steps(session: Session) -> list[str]:
+    """The keys of the unit's steps not run yet, in the order they will run."""
+    return [s[0] for s in session.info.get(STEPS) or ()]
+
+
+def run_before_journal(session: Session, key: str | None = None) -> None:
+    """Run now the pending step registered under `key` (every pending step if None)."""
+    steps: list[tuple[str, Step, int]] = session.info.get(STEPS) or []
+    due = [s for s in steps if key is None or s[0] == key]
+    if not due:
+        return
+    session.info[STEPS] = [s for s in steps if s not in due]
+    for name, step, serial in due:
+        if session.get_nested_transaction() is not None:
+            # Its rollback would undo the step's write (see `_drop`).
+            ran_at = session.info.get(SERIAL, 0) + 1
+            session.info[SERIAL] = ran_at
+            session.info.setdefault(RAN, []).append((name, step, serial, ran_at))
+        step(session)
+
+
 def flush_journal(session: Session) -> None:
-    """Write the unit's pending intents now: class D rows, then the head, then the rest."""
+    """Write the unit's pending intents now: class D rows, then the head, then the rest
+    (the domain's steps registered with `before_journal` first)."""
+    run_before_journal(session)
     session.info.pop(FLUSH_JOURNAL, None)
     intents: list[JournalIntent] = session.info.get(INTENTS, [])
     if not intents:
@@ -265,7 +315,7 @@ def _write_last(session: Session) -> None:
     # A savepoint's release is not the unit's COMMIT.
     if session.get_nested_transaction() is not None:
         return
-    if session.info.get(INTENTS):
+    if session.info.get(INTENTS) or session.info.get(STEPS):
         session.flush()  # the domain's own rows first
         flush_journal(session)
 
@@ -290,6 +340,15 @@ def _drop(session: Session, previous: SessionTransaction) -> None:
             _clear(session)
         return
     serial, flushes, checked_count = mark
+    # Steps: those registered inside the savepoint are gone; those registered before it
+    # and run inside it were undone by its rollback, so they are pending again.
+    ran: list[tuple[str, Step, int, int]] = session.info.get(RAN, [])
+    session.info[RAN] = [r for r in ran if r[3] <= serial]
+    again = [(name, step, at) for name, step, at, ran_at in ran if ran_at > serial and at <= serial]
+    steps: list[tuple[str, Step, int]] = session.info.get(STEPS, [])
+    session.info[STEPS] = sorted(
+        [*(s for s in steps if s[2] <= serial), *again], key=lambda s: s[2]
+    )
     # Registered inside the savepoint: gone with it, written or not.
     kept = [i for i in session.info.get(INTENTS, []) if i.serial <= serial]
     # Registered before it but written inside it (an engine lock in the savepoint
@@ -345,11 +404,20 @@ def pending_on(connection: Connection) -> Sequence[JournalIntent]:
     return tuple(owner.get(INTENTS, ())) if owner is not None else ()
 
 
+def _left_on(connection: Connection) -> list[str]:
+    """What the unit using `connection` has still to write at its COMMIT: the keys of
+    its intents and of its steps."""
+    owner: dict[str, Any] | None = connection.info.get(OWNER)
+    if owner is None:
+        return []
+    return [i.prepared.key for i in owner.get(INTENTS, ())] + [s[0] for s in owner.get(STEPS, ())]
+
+
 @event.listens_for(Engine, "commit")
 def _guard(connection: Connection) -> None:
     """Refuse a COMMIT that would leave the unit's intents unwritten (it bypassed the
     session's before-commit hook): the unit is rolled back instead."""
-    left = pending_on(connection)
+    left = _left_on(connection)
     if left:
         # SQLAlchemy takes the transaction for ended either way and hands the connection
         # back without a reset: end it here, so nothing of the unit is kept.
@@ -365,19 +433,19 @@ def _guard(connection: Connection) -> None:
 def _guard_statement(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
     """The same guard against a COMMIT sent as a statement (no commit event fires)."""
     if statement[:8].lstrip().upper().startswith(("COMMIT", "END")):
-        left = pending_on(connection)
+        left = _left_on(connection)
         if left:
             raise _not_written(left, "sent a COMMIT statement; it was not sent")
 
 
-def _not_written(left: Sequence[JournalIntent], how: str) -> JournalNotWrittenError:
+def _not_written(left: Sequence[str], how: str) -> JournalNotWrittenError:
     return JournalNotWrittenError(
-        f"{len(left)} journal entr{'y' if len(left) == 1 else 'ies'} of this unit "
-        f"({', '.join(i.prepared.key for i in left)}) not written yet: the unit {how}; "
-        "nothing of it was committed"
+        f"this unit's journal entries and the writes kept for just before them "
+        f"({', '.join(left)}) are not written yet: the unit {how}; nothing of it was "
+        "committed"
     )
 
 
 def _clear(session: Session) -> None:
-    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL, SERIAL, FLUSHES, WRITTEN):
+    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL, SERIAL, FLUSHES, WRITTEN, STEPS, RAN):
         session.info.pop(name, None)

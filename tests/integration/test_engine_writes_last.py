@@ -9,7 +9,7 @@ included, and a month closed while the unit ran is refused at its COMMIT.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,7 +27,15 @@ from ledger.core.errors import (
     JournalNotWrittenError,
 )
 from ledger.core.holds import HoldSpec, create_hold
-from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, EntryRef, defer_entry, pending
+from ledger.core.intents import (
+    EARLY_FLUSHES,
+    LOCK_FLUSHES,
+    EntryRef,
+    before_journal,
+    defer_entry,
+    pending,
+    pending_steps,
+)
 from ledger.core.journal import EntrySpec, PostingSpec, lookup_keys, post_entry
 from ledger.core.models import Account
 from ledger.core.money import MAX_MINOR, Money
@@ -326,6 +334,41 @@ def test_a_month_closed_while_a_unit_runs_refuses_its_entry_and_its_rows_at_comm
     assert entries(book) == []
     assert not has_account(book, "expenses:may")
     assert book.verify().ok
+
+
+def test_steps_run_before_the_journal_in_order_and_a_bypassing_commit_is_refused(
+    book: Ledger,
+) -> None:
+    """`before_journal` steps run at COMMIT, in the order registered, before the unit's
+    entries are written (the unit's entry is still pending); a commit around the
+    session with a step pending is refused like one with an intent pending."""
+    seen: list[tuple[str, int]] = []
+
+    def step(name: str) -> Callable[[Session], None]:
+        def run(s: Session) -> None:
+            seen.append((name, len(pending(s))))
+
+        return run
+
+    with unit_of_work(book.sessions) as session:
+        defer_entry(session, move("after-steps", CASH, GIFTS, 100), clock=book.clock)
+        before_journal(session, "first", step("first"))
+        before_journal(session, "second", step("second"))
+        assert pending_steps(session) == ["first", "second"] and seen == []
+    assert seen == [("first", 1), ("second", 1)]
+    assert entries(book) == [(1, "seed"), (2, "after-steps")]
+    session = book.sessions()
+    try:
+        session.begin()
+        create_account(session, "expenses:stepped", "expense", clock=book.clock)
+        before_journal(session, "a-step", step("never"))
+        session.flush()
+        with pytest.raises(JournalNotWrittenError, match="a-step"):
+            session.connection().commit()
+    finally:
+        session.close()
+    assert not has_account(book, "expenses:stepped")
+    assert [name for name, _ in seen] == ["first", "second"]
 
 
 def test_a_commit_around_the_session_is_refused_and_commits_nothing(book: Ledger) -> None:

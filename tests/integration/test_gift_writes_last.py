@@ -3,8 +3,10 @@
 `campaigns.commands.record_offline_gift` books the gift's entry with
 `core.intents.defer_entry`: decided at the call, written with the journal head just
 before the unit's COMMIT. So the head and the shared cash row are not held while
-the receipt, the reactions and the audit run, a gift without commitments flushes
-nothing early, and a refusal found only at the write rolls the whole gift back.
+the reactions and the audit run, a gift without commitments flushes nothing early,
+and a refusal found only at the write rolls the whole gift back. Its receipt is
+numbered just before the entry (`receipts.issue_last`, a `before_journal` step), so
+the organisation's receipt counter is not held either.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
+from ledger.campaigns import receipts
 from ledger.campaigns.accounts import CASH
 from ledger.campaigns.commands import Recipient
 from ledger.campaigns.models import Campaign, Donation, Receipt, ReceiptCounter
 from ledger.commands import Origin
 from ledger.core.errors import BalanceOutOfRangeError, ClosedPeriodError, InsufficientFundsError
-from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, pending
+from ledger.core.intents import EARLY_FLUSHES, LOCK_FLUSHES, pending, pending_steps
 from ledger.core.journal import EntrySpec, PostingSpec, post_entry
 from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
@@ -88,12 +91,15 @@ def test_a_cash_gift_writes_its_entry_at_commit_with_no_early_flush(ledger: Ledg
     with unit_of_work(ledger.sessions) as session:
         donation = gift(session, ledger, campaign_id, eur("25.00"), "cash-1")
         key = f"donation:{donation.id}:settle"
-        # Decided, not written: the receipt and the audit are in, the journal is not.
+        # Decided, not written: the audit is in; the receipt and the journal are not.
         assert [i.prepared.key for i in pending(session)] == [key]
+        assert pending_steps(session) == [f"receipt:{donation.id}"]
         assert (session.info.get(EARLY_FLUSHES, 0), session.info.get(LOCK_FLUSHES, 0)) == (0, 0)
-        assert session.scalar(select(func.count()).select_from(Receipt)) == 1
+        assert session.scalar(select(func.count()).select_from(Receipt)) == 0
         assert journal(ledger) == before
     assert [k for _, k in journal(ledger)] == [*(k for _, k in before), key]
+    assert footprint(ledger)["numbers"] == [1]
+    assert ledger.read(lambda s: s.scalars(select(Receipt.amount_minor)).all()) == [2500]
     assert ledger.balance(CASH).posted == 2500
     assert ledger.verify().ok
 
@@ -218,6 +224,45 @@ def test_a_savepoint_rolled_back_after_a_gift_keeps_the_gift_s_entry(ledger: Led
     assert ledger.verify().ok
 
 
+def test_a_receipt_read_in_the_unit_is_written_first_and_numbered_once(ledger: Ledger) -> None:
+    """A read of the gift's receipts in its own unit (a correction, a refund) writes the
+    pending receipt first: it is found, and COMMIT numbers no second one."""
+    campaign_id = new_campaign(ledger)
+    with unit_of_work(ledger.sessions) as session:
+        donation = gift(session, ledger, campaign_id, eur("25.00"), "read-own")
+        found = receipts.valid_receipt(session, donation.id)
+        assert found is not None and (found.number, found.amount_minor) == (1, 2500)
+        assert pending_steps(session) == []
+    assert footprint(ledger)["receipts"] == 1
+    assert footprint(ledger)["numbers"] == [1]
+
+
+def test_a_receipt_written_inside_a_savepoint_rolled_back_is_numbered_at_commit(
+    ledger: Ledger,
+) -> None:
+    """A receipt registered before a savepoint and written inside it (a read there) was
+    undone by the rollback: it is pending again and written at COMMIT; one registered
+    inside a savepoint rolled back is gone with it."""
+    first, second = new_campaign(ledger, FIRST), new_campaign(ledger, SECOND)
+    with unit_of_work(ledger.sessions) as session:
+        kept = gift(session, ledger, first, eur("25.00"), "kept")
+        with pytest.raises(RuntimeError), session.begin_nested():
+            assert receipts.valid_receipt(session, kept.id) is not None
+            raise RuntimeError("the savepoint fails")
+        assert pending_steps(session) == [f"receipt:{kept.id}"]
+        with pytest.raises(RuntimeError), session.begin_nested():
+            gone = gift(session, ledger, second, eur("5.00"), "gone")
+            # The second act's key claim wrote the unit's pending entry, and before it
+            # the first gift's receipt, inside this savepoint.
+            assert pending_steps(session) == [f"receipt:{gone.id}"]
+            raise RuntimeError("the savepoint fails")
+        assert pending_steps(session) == [f"receipt:{kept.id}"]
+    rows = ledger.read(
+        lambda s: s.execute(select(Receipt.donation_id, Receipt.number, Receipt.amount_minor)).all()
+    )
+    assert [tuple(r) for r in rows] == [(kept.id, 1, 2500)]
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 def _other_unit(work: Callable[[], object]) -> None:
     errors: list[BaseException] = []
@@ -255,6 +300,32 @@ def test_a_gift_on_another_campaign_commits_while_the_first_gift_s_unit_is_open(
     keys = [k for _, k in journal(book)]
     assert keys == [f"donation:{done[0]}:settle", f"donation:{slow.id}:settle"]
     assert book.balance(CASH).posted == 1700
+    assert book.verify().ok
+
+
+@pytest.mark.postgres_only
+def test_a_gift_to_the_same_organisation_commits_while_the_first_gift_s_unit_is_open(
+    pg_ledger: Ledger,
+) -> None:
+    """The organisation's receipt counter is numbered at COMMIT, not at the call: a gift
+    on another campaign of the same organisation numbers its receipt and commits while
+    the first gift's unit is open; the numbers follow the commits, without a gap."""
+    book = pg_ledger
+    first, second = new_campaign(book, FIRST), new_campaign(book, FIRST)
+    done: list[int] = []
+    with unit_of_work(book.sessions) as session:
+        slow = gift(session, book, first, eur("10.00"), "slow-same")
+        _other_unit(
+            lambda: done.append(
+                book.run(lambda s: gift(s, book, second, eur("7.00"), "fast-same").id)
+            )
+        )
+    rows = book.read(
+        lambda s: s.execute(
+            select(Receipt.donation_id, Receipt.number).order_by(Receipt.number)
+        ).all()
+    )
+    assert [tuple(r) for r in rows] == [(done[0], 1), (slow.id, 2)]
     assert book.verify().ok
 
 
