@@ -61,7 +61,7 @@ BOOK_ENTRIES = 20_000 if SMALL else 1_000_000
 VERIFY_AT = 10_000 if SMALL else 100_000
 GIFTS_N = 200 if SMALL else 1000
 CONC_SECONDS = 3 if SMALL else 10
-WRITER_SECONDS = 1.5 if SMALL else 4  # per writer count per round
+WRITER_SECONDS = 1.5 if SMALL else 3  # per writer count per round
 
 
 def conditions(pg_version: str | None) -> list[str]:

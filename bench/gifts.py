@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
-from bench.grants import _campaign
+from bench.grants import _campaign, _organisation
 from bench.workers import Acts, Phase, Writers
 from ledger.campaigns import accounts as campaign_accounts
 from ledger.campaigns.commands import Donor, record_offline_gift
@@ -349,34 +349,42 @@ def bench_writers(url: str, out: Callable[[str], None], *, seconds: float) -> No
     """1, 2, 4, 8 writers, each a process (`bench.workers`) recording cash gifts on its
     own campaign; the counts alternate within each of WRITER_ROUNDS rounds, `seconds`
     per count per round, and each round's speed-up is over its own one-writer phase.
-    verify() after each kind."""
+    On PostgreSQL, also with every campaign of one organisation (whose receipt
+    counter every gift numbers its receipt on). verify() after each kind."""
     ledger = _ledger(url, pool=1)
-    if ledger.engine.dialect.name == "sqlite":
+    sqlite = ledger.engine.dialect.name == "sqlite"
+    if sqlite:
         out("  (SQLite: one database write lock, BEGIN IMMEDIATE; writers queue on it)")
     try:
         for matched, label in KINDS:
-            campaigns = [_campaign(ledger, matched=matched) for _ in range(max(WRITERS))]
-            makers = [
-                partial(gift_writer, url, campaign, f"w{int(matched)}-{w}")
-                for w, campaign in enumerate(campaigns)
-            ]
-            phases: dict[int, list[Phase]] = {writers: [] for writers in WRITERS}
-            with Writers(makers) as pool:
-                for _ in range(WRITER_ROUNDS):
-                    for writers in WRITERS:
-                        phases[writers].append(pool.run("gift", writers, seconds))
-            for writers in WRITERS:
-                runs = phases[writers]
-                ups = [p.rate / one.rate for p, one in zip(runs, phases[1], strict=True)]
-                plural = "s" if writers > 1 else ""
-                out(
-                    f"  {label}, {writers} writer{plural} on {writers} campaign{plural}: "
-                    f"{_rate(sum(p.units for p in runs), sum(p.seconds for p in runs))}, "
-                    f"speed-up {statistics.median(ups):.2f}x "
-                    f"(rounds {min(ups):.2f}-{max(ups):.2f}), "
-                    f"{_latency([t for p in runs for t in p.latencies])}, "
-                    f"{sum(p.retried for p in runs)} retried"
-                )
+            for shared in (False,) if sqlite else (False, True):
+                one_organisation = _organisation(ledger) if shared else None
+                campaigns = [
+                    _campaign(ledger, matched=matched, organisation_id=one_organisation)
+                    for _ in range(max(WRITERS))
+                ]
+                makers = [
+                    partial(gift_writer, url, campaign, f"w{int(matched)}{int(shared)}-{w}")
+                    for w, campaign in enumerate(campaigns)
+                ]
+                phases: dict[int, list[Phase]] = {writers: [] for writers in WRITERS}
+                with Writers(makers) as pool:
+                    for _ in range(WRITER_ROUNDS):
+                        for writers in WRITERS:
+                            phases[writers].append(pool.run("gift", writers, seconds))
+                whose = "one organisation's" if shared else "its own organisation's"
+                for writers in WRITERS:
+                    runs = phases[writers]
+                    ups = [p.rate / one.rate for p, one in zip(runs, phases[1], strict=True)]
+                    plural = "s" if writers > 1 else ""
+                    out(
+                        f"  {label}, {writers} writer{plural}, each on {whose} campaign: "
+                        f"{_rate(sum(p.units for p in runs), sum(p.seconds for p in runs))}, "
+                        f"speed-up {statistics.median(ups):.2f}x "
+                        f"(rounds {min(ups):.2f}-{max(ups):.2f}), "
+                        f"{_latency([t for p in runs for t in p.latencies])}, "
+                        f"{sum(p.retried for p in runs)} retried"
+                    )
             report = ledger.verify()
             out(
                 f"  after the runs with {label}, verify(): "

@@ -23,21 +23,31 @@ from ledger.grants.service import CommitmentSpec, create_commitment, create_foun
 from ledger.wiring import wire
 
 
-def _campaign(ledger: Ledger, *, matched: bool) -> int:
+def _organisation(ledger: Ledger) -> int:
+    return ledger.run(
+        lambda session: (
+            create_organisation(
+                session,
+                name=f"ODV {time.perf_counter_ns()}",
+                tax_code="97123450153",
+                qualification="ODV",
+                now=ledger.clock.now(),
+            ).id
+        )
+    )
+
+
+def _campaign(ledger: Ledger, *, matched: bool, organisation_id: int | None = None) -> int:
+    """A published campaign (of its own new organisation unless `organisation_id`),
+    covered, if `matched`, by a 1:1 ratio and a 40 %/60 % threshold commitment."""
     clock = ledger.clock
+    organisation = organisation_id if organisation_id is not None else _organisation(ledger)
 
     def work(session: Any) -> int:
-        org = create_organisation(
-            session,
-            name=f"ODV {time.perf_counter_ns()}",
-            tax_code="97123450153",
-            qualification="ODV",
-            now=clock.now(),
-        )
         campaign = create_campaign(
             session,
             NewCampaign(
-                organisation_id=org.id,
+                organisation_id=organisation,
                 title="Bench",
                 description_md="",
                 goal_minor=100_000_000,
