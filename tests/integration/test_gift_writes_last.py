@@ -280,53 +280,48 @@ def _other_unit(work: Callable[[], object]) -> None:
     assert not errors, errors
 
 
-@pytest.mark.postgres_only
-def test_a_gift_on_another_campaign_commits_while_the_first_gift_s_unit_is_open(
-    pg_ledger: Ledger,
-) -> None:
-    book = pg_ledger
-    first, second = new_campaign(book, FIRST), new_campaign(book, SECOND)
+def _a_gift_commits_while_another_is_open(
+    book: Ledger, second_organisation: Recipient
+) -> tuple[int, int]:
+    """A gift's unit (on a campaign of FIRST) stays open after its call returned while
+    another gift, on another campaign of `second_organisation`, posts and commits in
+    another unit (which must not wait for it): (the open one's id, the other's id)."""
+    first, second = new_campaign(book, FIRST), new_campaign(book, second_organisation)
     done: list[int] = []
     with unit_of_work(book.sessions) as session:
         slow = gift(session, book, first, eur("10.00"), "slow")
-        # The first gift's call has returned; its unit is still open. Another gift,
-        # on another campaign (of another organisation), to the same shared cash
-        # account, posts and commits meanwhile: neither the head nor the cash row is
-        # held by the open unit.
         _other_unit(
             lambda: done.append(book.run(lambda s: gift(s, book, second, eur("7.00"), "fast").id))
         )
         assert (session.info.get(EARLY_FLUSHES, 0), session.info.get(LOCK_FLUSHES, 0)) == (0, 0)
-    keys = [k for _, k in journal(book)]
-    assert keys == [f"donation:{done[0]}:settle", f"donation:{slow.id}:settle"]
-    assert book.balance(CASH).posted == 1700
     assert book.verify().ok
+    return slow.id, done[0]
+
+
+@pytest.mark.postgres_only
+def test_a_gift_on_another_campaign_commits_while_the_first_gift_s_unit_is_open(
+    pg_ledger: Ledger,
+) -> None:
+    """Neither the head nor the shared cash row is held by the open unit."""
+    slow, fast = _a_gift_commits_while_another_is_open(pg_ledger, SECOND)
+    keys = [k for _, k in journal(pg_ledger)]
+    assert keys == [f"donation:{fast}:settle", f"donation:{slow}:settle"]
+    assert pg_ledger.balance(CASH).posted == 1700
 
 
 @pytest.mark.postgres_only
 def test_a_gift_to_the_same_organisation_commits_while_the_first_gift_s_unit_is_open(
     pg_ledger: Ledger,
 ) -> None:
-    """The organisation's receipt counter is numbered at COMMIT, not at the call: a gift
-    on another campaign of the same organisation numbers its receipt and commits while
-    the first gift's unit is open; the numbers follow the commits, without a gap."""
-    book = pg_ledger
-    first, second = new_campaign(book, FIRST), new_campaign(book, FIRST)
-    done: list[int] = []
-    with unit_of_work(book.sessions) as session:
-        slow = gift(session, book, first, eur("10.00"), "slow-same")
-        _other_unit(
-            lambda: done.append(
-                book.run(lambda s: gift(s, book, second, eur("7.00"), "fast-same").id)
-            )
-        )
-    rows = book.read(
+    """The organisation's receipt counter is numbered at COMMIT, not at the call, so it
+    is not held by the open unit either; the numbers follow the commits, no gap."""
+    slow, fast = _a_gift_commits_while_another_is_open(pg_ledger, FIRST)
+    rows = pg_ledger.read(
         lambda s: s.execute(
             select(Receipt.donation_id, Receipt.number).order_by(Receipt.number)
         ).all()
     )
-    assert [tuple(r) for r in rows] == [(done[0], 1), (slow.id, 2)]
-    assert book.verify().ok
+    assert [tuple(r) for r in rows] == [(fast, 1), (slow, 2)]
 
 
 @pytest.mark.postgres_only
