@@ -7,7 +7,8 @@ journal, its keys and the maintained balances do not show it. Domain code that r
 them in between would see the book without its own unit's entries, and nothing else
 would notice. The engine's own readers either add the pending legs (`balance`,
 `trial_balance`, `available_by_code`), write the entries first (every lock,
-`lookup_keys` for a key of theirs), or were checked
+`lookup_keys` for a key of theirs), keep them beside what they read (the command
+key's claim: the head, and the entries still to be written), or were checked
 against them (`create_hold` on rows and a key no pending entry touches).
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
+from ledger.commands import keys
 from ledger.core import accounts, balances, holds, intents, journal
 
 TABLES = re.compile(
@@ -39,6 +41,7 @@ AWARE = frozenset(
         journal.load_entries,  # by id: only a written entry has one
         journal.get_entry,  # by id or sequence: likewise
         accounts.create_account,  # a new account's row: no entry of the unit posts to it
+        keys.begin,  # the head's last sequence, with the unit's unwritten entries beside it
     )
 )
 

@@ -34,8 +34,8 @@ from ledger.commands.models import CommandRequest
 from ledger.commands.outcome import Outcome
 from ledger.core.clock import Clock
 from ledger.core.errors import IdempotencyConflictError, InvalidEntryError
+from ledger.core.intents import JournalIntent, pending
 from ledger.core.models import LedgerHead
-from ledger.core.pending import flush_pending
 
 T = TypeVar("T")
 
@@ -119,6 +119,7 @@ class Claim(Generic[T]):
         row_id: int | None,
         earlier: Earlier | None,
         head: int | None = None,
+        unwritten: tuple[JournalIntent, ...] = (),
     ) -> None:
         self.session = session
         self.command = command
@@ -126,7 +127,10 @@ class Claim(Generic[T]):
         self.clock = clock
         self.row_id = row_id  # the key's `command_requests` row this request claimed
         self.earlier = earlier
-        self.head = head
+        self.head = head  # the journal's last sequence when the act began
+        # Entries an earlier act of this unit deferred, not written when this one began:
+        # they were there before it, and take their sequences (above `head`) later.
+        self.unwritten = unwritten
 
     def existed(self, sequence: int | None) -> bool:
         """Whether the journal entry `sequence` was there before this act began.
@@ -135,7 +139,12 @@ class Claim(Generic[T]):
         already holds) is answered by the domain's own guard with the entry it
         wrote then: that is a repeat, not a new act.
         """
-        return sequence is not None and self.head is not None and sequence <= self.head
+        if sequence is None or self.head is None:
+            return False
+        return sequence <= self.head or any(
+            intent.view is not None and intent.view.sequence == sequence
+            for intent in self.unwritten
+        )
 
     def replay(self, value: T) -> Outcome[T]:
         """Answer a repeat with the earlier outcome's value (nothing is written)."""
@@ -235,9 +244,11 @@ def begin(
         )
     hashed = request_hash(request or {})
     scope = origin.scope
-    # The head read below must count the entries an earlier act of this unit deferred:
-    # they are written first (a unit of one act has none, and writes nothing here).
-    flush_pending(session)
+    # The head read below does not count the entries an earlier act of this unit
+    # deferred and are still to be written: the claim keeps them (`existed`), and they
+    # stay pending, so a unit of many acts (a bank statement's run) writes its
+    # journal once, at COMMIT, and takes the head there.
+    unwritten = tuple(pending(session))
     # One statement claims the key and reads the journal head: the row is inserted
     # unless the key's row exists. On PostgreSQL a concurrent request with this key
     # waits here until the first commits (then finds its row and answers the replay)
@@ -255,7 +266,7 @@ def begin(
         },
     ).first()
     if claimed is not None:
-        return Claim(session, command, origin, clock, int(claimed[0]), None, claimed[1])
+        return Claim(session, command, origin, clock, int(claimed[0]), None, claimed[1], unwritten)
     found = session.execute(
         select(CommandRequest.request_hash, CommandRequest.subject_id, CommandRequest.result).where(
             CommandRequest.action == command.action,

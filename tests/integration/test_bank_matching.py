@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from ledger.campaigns.models import Donation, Receipt
 from ledger.campaigns.service import figures
 from ledger.core.clock import FixedClock
+from ledger.core.intents import FLUSHES, pending
 from ledger.core.journal import get_entry
-from ledger.core.models import Account
+from ledger.core.models import Account, JournalEntry
 from ledger.core.service import Ledger
 from ledger.funds.models import LoanInstalment, LoanRepayment
 from ledger.payments.references import creditor_reference, printable
@@ -208,6 +209,58 @@ def test_references_settle_the_gift_record_the_repayment_once(
     after = footprint(ledger)
     changed = {k for k in before if before[k] != after[k]}
     assert changed <= {"audit_events"}  # the act itself is audited, nothing else
+
+
+def test_a_run_over_many_gift_lines_writes_its_journal_once_at_commit(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """A month of lines applied at once: each settled gift's entry waits for the run's
+    COMMIT (no act of the run writes the journal for the next), then all are written
+    together, in line order, and the book verifies."""
+    campaign_id = new_campaign(ledger)
+    gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"month-{n}") for n in range(4)]
+    _bank(ledger)
+    clock.instant = LATER
+    lines = _import(
+        ledger,
+        [
+            ParsedLine(
+                date(2026, 6, 18),
+                (10 + n) * 100,
+                "BONIFICO DONAZIONE",
+                f"m{n}",
+                reference=creditor_reference("D", gift),
+            )
+            for n, gift in enumerate(gifts)
+        ],
+    )
+    head = ledger.read(
+        lambda s: s.scalar(select(func.coalesce(func.max(JournalEntry.sequence), 0)))
+    )
+
+    def run(s: Session) -> tuple[int, list[str], int]:
+        counts = apply_references(s, FI, origin=TREASURER, clock=ledger.clock).value
+        waiting = [i.prepared.key for i in pending(s)]
+        return counts.settled_gifts, waiting, s.info.get(FLUSHES, 0)
+
+    settled, waiting, flushes = ledger.run(run)
+    assert (settled, len(waiting), flushes) == (4, 4, 0)
+    written = ledger.read(
+        lambda s: [
+            (e.sequence, e.metadata_json)
+            for e in s.scalars(
+                select(JournalEntry)
+                .where(JournalEntry.sequence > head)
+                .order_by(JournalEntry.sequence)
+            )
+        ]
+    )
+    assert [json.loads(m)["donation_id"] for _seq, m in written] == gifts
+    assert [seq for seq, _m in written] == [head + 1 + n for n in range(4)]
+    assert [(a[0], a[2]) for a in _allocations(ledger)] == [
+        (line, str(gift)) for line, gift in zip(lines, gifts, strict=True)
+    ]
+    assert ledger.verify().ok
 
 
 def test_ignore_book_and_match_by_hand(ledger: Ledger) -> None:

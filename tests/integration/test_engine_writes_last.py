@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
+from ledger.commands import Origin, begin
 from ledger.core.accounts import create_account
 from ledger.core.balances import balance, trial_balance
 from ledger.core.errors import (
@@ -42,12 +43,14 @@ from ledger.core.money import MAX_MINOR, Money
 from ledger.core.service import Ledger
 from ledger.core.storage import READ_ONLY_OPTION
 from ledger.core.uow import unit_of_work
+from ledger.funds import commands as fund_commands
 from tests.journal_reads import StaleJournalRead
 
 CASH = "assets:cash"
 GIFTS = "income:gifts"
 FUND = "assets:fund:cash"  # no overdraft: a checked (class C) row
 POOL = "liabilities:pool"
+ACT = Origin(channel="api", user_id=None, source="127.0.0.1")
 
 
 def eur(minor: int) -> Money:
@@ -229,6 +232,30 @@ def test_the_immediate_path_in_the_same_unit_writes_the_intents_first(book: Ledg
         with pytest.raises(InsufficientFundsError):
             defer_entry(session, move("one-more", CASH, FUND, 1), clock=book.clock)
     assert book.balance(FUND).available == 0
+    assert book.verify().ok
+
+
+def test_a_command_begun_after_a_deferred_entry_leaves_it_to_commit_and_knows_it(
+    book: Ledger,
+) -> None:
+    """A unit of many acts (a bank statement's run) writes its journal once: a keyed
+    command's claim does not write the unit's pending entries to read the head, and
+    still tells an entry that was there before it began from one it made."""
+    probe = fund_commands.CREATE_FUND
+    with unit_of_work(book.sessions) as session:
+        earlier = defer_entry(session, move("earlier-act", CASH, GIFTS, 300), clock=book.clock)
+        claim = begin(session, probe, ACT, clock=book.clock, key="k-1", request={"n": 1})
+        assert [i.prepared.key for i in pending(session)] == ["earlier-act"]
+        assert session.info.get(LOCK_FLUSHES, 0) == 0
+        assert entries(book) == [(1, "seed")]
+        # This act posts at once: the earlier entry is written first, then its own.
+        own = post_entry(session, move("this-act", CASH, GIFTS, 200), clock=book.clock)
+        assert (earlier.entry.sequence, own.entry.sequence) == (2, 3)
+        assert claim.existed(1)  # committed before the unit began
+        assert claim.existed(2)  # deferred by an earlier act of the unit
+        assert not claim.existed(3)  # this act's own
+        assert not claim.existed(None)
+    assert entries(book) == [(1, "seed"), (2, "earlier-act"), (3, "this-act")]
     assert book.verify().ok
 
 

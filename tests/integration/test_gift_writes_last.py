@@ -252,9 +252,8 @@ def test_a_receipt_written_inside_a_savepoint_rolled_back_is_numbered_at_commit(
         assert pending_steps(session) == [f"receipt:{kept.id}"]
         with pytest.raises(RuntimeError), session.begin_nested():
             gone = gift(session, ledger, second, eur("5.00"), "gone")
-            # The second act's key claim wrote the unit's pending entry, and before it
-            # the first gift's receipt, inside this savepoint.
-            assert pending_steps(session) == [f"receipt:{gone.id}"]
+            # The second act's key claim writes nothing: both receipts wait for COMMIT.
+            assert pending_steps(session) == [f"receipt:{kept.id}", f"receipt:{gone.id}"]
             raise RuntimeError("the savepoint fails")
         assert pending_steps(session) == [f"receipt:{kept.id}"]
     rows = ledger.read(
