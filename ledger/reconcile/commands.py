@@ -513,16 +513,19 @@ def apply_references(
     account = get_bank_account(session, iban)
     today = rome_today(clock)
     settled = repaid = left = examined = 0
-    for view in matching.line_views(session, account, "unexplained"):
-        if view.amount_minor <= 0:
-            continue
+    unexplained = matching.line_views(session, account, "unexplained")
+    incoming = [v for v in unexplained if v.amount_minor > 0]
+    # Read once for the run, not once per line: the lines (kept here, so the session
+    # does not read each again) and the ledger accounts this bank account holds.
+    rows = matching.lines_by_id(session, [v.id for v in incoming])
+    held = {a.code for a in held_accounts(session, account)}
+    for view in incoming:
         examined += 1
         if view.booked_on > today:
             left += 1
             continue
-        # A line without one of our references is left as it is, without a lock
-        # (the row was loaded with the views: no query).
-        found = matching.our_reference(session.get_one(BankLine, view.id))
+        # A line without one of our references is left as it is, without a lock.
+        found = matching.our_reference(rows[view.id])
         if found is None:
             left += 1
             continue
@@ -532,9 +535,9 @@ def apply_references(
             left += 1  # partly explained by hand: the rest is the treasurer's
             continue
         kind, record_id = found
-        if kind == "D" and _settle_gift(session, account, line, record_id, origin, clock):
+        if kind == "D" and _settle_gift(session, account, held, line, record_id, origin, clock):
             settled += 1
-        elif kind == "L" and _repay_loan(session, account, line, record_id, origin, clock):
+        elif kind == "L" and _repay_loan(session, account, held, line, record_id, origin, clock):
             repaid += 1
         else:
             left += 1
@@ -605,13 +608,16 @@ def _book_by_rule(
 def takes_transfer_gifts(session: Session, account: BankAccount) -> bool:
     """Whether gifts by transfer land on this bank account: campaigns book them to one
     ledger account (`METHOD_ACCOUNT["bank_transfer"]`), which it must hold."""
-    wanted = campaign_accounts.METHOD_ACCOUNT["bank_transfer"]
-    return any(held.code == wanted for held in held_accounts(session, account))
+    return _TRANSFER_GIFTS in {held.code for held in held_accounts(session, account)}
+
+
+_TRANSFER_GIFTS = campaign_accounts.METHOD_ACCOUNT["bank_transfer"]
 
 
 def _settle_gift(
     session: Session,
     account: BankAccount,
+    held: set[str],
     line: BankLine,
     donation_id: int,
     origin: Origin,
@@ -625,7 +631,7 @@ def _settle_gift(
         or gift.transfer_reference is None
         or gift.currency != account.currency
         or gift.amount_minor != line.amount_minor
-        or not takes_transfer_gifts(session, account)
+        or _TRANSFER_GIFTS not in held  # gifts by transfer do not land on this account
     ):
         return False
     settle_transfer_gift(
@@ -652,6 +658,7 @@ def _settle_gift(
 def _repay_loan(
     session: Session,
     account: BankAccount,
+    held: set[str],
     line: BankLine,
     loan_id: int,
     origin: Origin,
@@ -661,7 +668,7 @@ def _repay_loan(
     if loan is None or loan.currency != account.currency:
         return False
     cash = FundAccounts(loan.fund_id).cash
-    if not any(a.code == cash for a in held_accounts(session, account)):
+    if cash not in held:
         return False  # the loan's money is not in this bank account: the treasurer's
     line_id, amount = line.id, line.amount_minor
     try:

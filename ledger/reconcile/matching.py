@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from ledger.core.money import format_minor
 from ledger.payments.references import parse_reference
@@ -95,28 +95,42 @@ def line_views(session: Session, account: BankAccount, status: str | None = None
     """The lines to explain (see `statements.lines_to_explain`) with their derived
     status, only those of `status` when given."""
     views = lines_to_explain(session, account)
-    rows = [session.get(BankLine, v.id) for v in views]
-    states = explained(session, [r for r in rows if r is not None])
+    states = explained(session, views)
     out = [replace(v, status=states[v.id].status) for v in views]
     return [v for v in out if status is None or v.status == status]
 
 
-def is_split(session: Session, line_id: int) -> bool:
-    """Whether the line is a batch entry split into child lines."""
-    return (
-        session.scalars(
-            select(BankLine.id).where(BankLine.parent_line_id == line_id).limit(1)
-        ).first()
-        is not None
-    )
+def lines_by_id(session: Session, ids: Sequence[int]) -> dict[int, BankLine]:
+    """The lines `ids`, read 500 to a statement rather than one by one.
+
+    Keep the dict while the lines are used: the session's identity map holds a row
+    only while something refers to it, so a line read earlier and let go is read
+    again by `session.get`."""
+    found: dict[int, BankLine] = {}
+    for start in range(0, len(ids), 500):
+        for line in session.scalars(
+            select(BankLine).where(BankLine.id.in_(ids[start : start + 500]))
+        ):
+            found[line.id] = line
+    return found
+
+
+_CHILD = aliased(BankLine)
+# The line, locked, and whether it has detail lines, in one statement.
+_LOCK_LINE = (
+    select(BankLine, select(_CHILD.id).where(_CHILD.parent_line_id == BankLine.id).exists())
+    .where(BankLine.id == bindparam("line_id"))
+    .with_for_update(of=BankLine)
+)
 
 
 def lock_line(session: Session, line_id: int) -> BankLine:
     """The line, locked for the rest of the transaction (PostgreSQL: FOR UPDATE)."""
-    line = session.scalars(select(BankLine).where(BankLine.id == line_id).with_for_update()).first()
-    if line is None:
+    found = session.execute(_LOCK_LINE, {"line_id": line_id}).first()
+    if found is None:
         raise BankLineNotFoundError(f"no bank line {line_id}", line_id=line_id)
-    if is_split(session, line_id):
+    line, split = found
+    if split:
         raise InvalidAllocationError(
             f"bank line {line_id} is a split batch: explain its detail lines",
             field="line",

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.clock import Clock
@@ -114,6 +114,16 @@ def _found(mark: str | None, marks: str) -> bool:
     return len(wanted) >= MIN_MARK and wanted in marks
 
 
+def _arrived(currency: str) -> tuple[ColumnElement[bool], ...]:
+    """The payouts a line in `currency` may be: paid, booked, with an arrival date."""
+    return (
+        StripePayout.status == "paid",
+        StripePayout.currency == currency,
+        StripePayout.entry_sequence.is_not(None),
+        StripePayout.arrival_date.is_not(None),
+    )
+
+
 def candidate_payouts(session: Session, line: BankLine) -> list[PayoutCandidate]:
     """The paid payouts this line may be, the confident ones first (see the module)."""
     account = session.get(BankAccount, line.bank_account_id)
@@ -121,13 +131,7 @@ def candidate_payouts(session: Session, line: BankLine) -> list[PayoutCandidate]
         return []
     rows = session.scalars(
         select(StripePayout)
-        .where(
-            StripePayout.status == "paid",
-            StripePayout.currency == account.currency,
-            StripePayout.amount_minor == line.amount_minor,
-            StripePayout.entry_sequence.is_not(None),
-            StripePayout.arrival_date.is_not(None),
-        )
+        .where(*_arrived(account.currency), StripePayout.amount_minor == line.amount_minor)
         .order_by(StripePayout.arrival_date, StripePayout.id)
     )
     days = [d for d in (line.booked_on, line.value_on) if d is not None]
@@ -290,8 +294,12 @@ def match_payouts(
     """Match each wholly unexplained incoming line of `account` that has exactly one
     candidate payout, a confident one, to it; how many lines were matched."""
     matched = 0
+    # A line can only be a payout of its very amount: the others are not locked or read.
+    amounts = set(
+        session.scalars(select(StripePayout.amount_minor).where(*_arrived(account.currency)))
+    )
     for view in matching.line_views(session, account, "unexplained"):
-        if view.amount_minor <= 0:
+        if view.amount_minor <= 0 or view.amount_minor not in amounts:
             continue
         line = matching.lock_line(session, view.id)
         if line.booked_on > today:
