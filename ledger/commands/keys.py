@@ -127,7 +127,7 @@ class Claim(Generic[T]):
         self.clock = clock
         self.row_id = row_id  # the key's `command_requests` row this request claimed
         self.earlier = earlier
-        self.head = head  # the journal's last sequence when the act began
+        self.head = head  # the journal's last written sequence when the act began
         # Entries an earlier act of this unit deferred, not written when this one began:
         # they were there before it, and take their sequences (above `head`) later.
         self.unwritten = unwritten
@@ -137,7 +137,9 @@ class Claim(Generic[T]):
 
         A key first sent before request keys were kept (or a key the domain
         already holds) is answered by the domain's own guard with the entry it
-        wrote then: that is a repeat, not a new act.
+        wrote then: that is a repeat, not a new act. An entry is there before the act
+        when it was written by then (at or below `head`) or deferred by an earlier
+        act of the unit (`unwritten`, whatever sequence it was given since).
         """
         if sequence is None or self.head is None:
             return False

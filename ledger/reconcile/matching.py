@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ledger.core.money import format_minor
 from ledger.payments.references import parse_reference
@@ -115,22 +115,27 @@ def lines_by_id(session: Session, ids: Sequence[int]) -> dict[int, BankLine]:
     return found
 
 
-_CHILD = aliased(BankLine)
-# The line, locked, and whether it has detail lines, in one statement.
-_LOCK_LINE = (
-    select(BankLine, select(_CHILD.id).where(_CHILD.parent_line_id == BankLine.id).exists())
-    .where(BankLine.id == bindparam("line_id"))
-    .with_for_update(of=BankLine)
-)
+def is_split(session: Session, line_id: int) -> bool:
+    """Whether the line is a batch entry split into child lines."""
+    return (
+        session.scalars(
+            select(BankLine.id).where(BankLine.parent_line_id == line_id).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def lock_line(session: Session, line_id: int) -> BankLine:
-    """The line, locked for the rest of the transaction (PostgreSQL: FOR UPDATE)."""
-    found = session.execute(_LOCK_LINE, {"line_id": line_id}).first()
-    if found is None:
+    """The line, locked for the rest of the transaction (PostgreSQL: FOR UPDATE).
+
+    Whether it is split is asked by a statement of its own, after the lock: in READ
+    COMMITTED a statement that waited for the lock reads every other row as it was
+    before the wait, so an EXISTS inside the locking statement could miss detail
+    lines committed meanwhile."""
+    line = session.scalars(select(BankLine).where(BankLine.id == line_id).with_for_update()).first()
+    if line is None:
         raise BankLineNotFoundError(f"no bank line {line_id}", line_id=line_id)
-    line, split = found
-    if split:
+    if is_split(session, line_id):
         raise InvalidAllocationError(
             f"bank line {line_id} is a split batch: explain its detail lines",
             field="line",
