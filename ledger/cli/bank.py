@@ -236,6 +236,7 @@ def _report_json(report: Any) -> dict[str, Any]:
             for k in report.already_imported
         ],
         "details_added": report.details_added,
+        "kept_whole": list(report.kept_whole),
         "skipped_statements": report.skipped_statements,
         "accepted_unbalanced": report.accepted_unbalanced,
     }

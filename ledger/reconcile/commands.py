@@ -360,6 +360,7 @@ def import_statement(
             "lines": report.lines,
             "new": report.new,
             "already_imported": len(report.already_imported),
+            "kept_whole": list(report.kept_whole),
             "accepted_unbalanced": report.accepted_unbalanced,
         },
     )

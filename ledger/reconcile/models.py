@@ -113,6 +113,8 @@ class StatementImport(Base):
     new_count: Mapped[int] = mapped_column(Integer)
     already_count: Mapped[int] = mapped_column(Integer)
     already_line_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of ids
+    # Lines this file would have split, explained by then: kept whole (JSON list of ids).
+    kept_whole_line_ids: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class BankStatement(Base):

@@ -54,7 +54,13 @@ from ledger.reconcile.errors import (
     StatementDiscontinuousError,
     StatementUnbalancedError,
 )
-from ledger.reconcile.models import BankAccount, BankLine, BankStatement, StatementImport
+from ledger.reconcile.models import (
+    BankAccount,
+    BankAllocation,
+    BankLine,
+    BankStatement,
+    StatementImport,
+)
 from ledger.reconcile.parsed import Detail, ParsedLine, ParsedStatement
 
 _CHUNK = 500  # values per IN list of the identity lookup
@@ -102,6 +108,8 @@ class ImportReport:
     skipped_statements: int = 0
     accepted_unbalanced: bool = False
     new_line_ids: tuple[int, ...] = field(default_factory=tuple)
+    # Known lines this file breaks down, explained already: left whole, without details.
+    kept_whole: tuple[int, ...] = field(default_factory=tuple)
 
     @property
     def id(self) -> int:
@@ -363,6 +371,18 @@ def import_parsed(
         else:
             known.append((item, row))
 
+    # A known entry this file breaks down gets its detail lines, unless the treasurer
+    # has explained it meanwhile (see `_explained_locked`): it is kept whole.
+    to_split: list[tuple[_Identified, BankLine]] = []
+    kept_whole: list[int] = []
+    for item, row in known:
+        if not splits(item.line) or _has_details(session, row.id):
+            continue
+        if _explained_locked(session, row.id):
+            kept_whole.append(row.id)
+        else:
+            to_split.append((item, row))
+
     record = StatementImport(
         bank_account_id=account.id,
         sha256=sha256,
@@ -378,6 +398,7 @@ def import_parsed(
         new_count=len(fresh),
         already_count=len(known),
         already_line_ids=json.dumps([row.id for _, row in known]),
+        kept_whole_line_ids=json.dumps(kept_whole),
     )
     session.add(record)
     session.flush()
@@ -445,16 +466,9 @@ def import_parsed(
         if splits(item.line):
             _add_details(session, parent, item.line, statement_rows[item.statement].id, record.id)
 
-    details_added = 0
-    for item, row in known:
-        if not splits(item.line):
-            continue
-        has_children = session.scalar(
-            select(BankLine.id).where(BankLine.parent_line_id == row.id).limit(1)
-        )
-        if has_children is None:
-            _add_details(session, row, item.line, statement_rows[item.statement].id, record.id)
-            details_added += 1
+    for item, row in to_split:
+        _add_details(session, row, item.line, statement_rows[item.statement].id, record.id)
+    details_added = len(to_split)
     session.flush()
 
     return ImportReport(
@@ -472,9 +486,29 @@ def import_parsed(
         ),
         details_added=details_added,
         skipped_statements=skipped,
+        kept_whole=tuple(kept_whole),
         accepted_unbalanced=accepted,
         new_line_ids=tuple(new_ids),
     )
+
+
+def _has_details(session: Session, line_id: int) -> bool:
+    found = session.scalar(select(BankLine.id).where(BankLine.parent_line_id == line_id).limit(1))
+    return found is not None
+
+
+def _explained_locked(session: Session, line_id: int) -> bool:
+    """Lock a known line as `matching.lock_line` does, then say whether anything explains
+    it (any allocation, a part included).
+
+    The allocations are read by a statement of their own, after the lock: one that
+    waited for it sees what the other unit committed. An allocation waits for this
+    import in turn (`lock_line`), then finds the line split."""
+    session.scalars(select(BankLine.id).where(BankLine.id == line_id).with_for_update()).all()
+    found = session.scalar(
+        select(BankAllocation.id).where(BankAllocation.line_id == line_id).limit(1)
+    )
+    return found is not None
 
 
 def _add_details(
@@ -571,6 +605,7 @@ def report_of(session: Session, import_id: int) -> ImportReport:
         ),
         accepted_unbalanced=record.accepted_unbalanced,
         new_line_ids=tuple(new_ids),
+        kept_whole=tuple(json.loads(record.kept_whole_line_ids)),
     )
 
 

@@ -20,8 +20,14 @@ from stdnum import iban as stdnum_iban
 from ledger.audit.models import AuditEvent
 from ledger.commands import Origin
 from ledger.core.service import Ledger
+from ledger.core.uow import unit_of_work
 from ledger.reconcile import statements as importer
-from ledger.reconcile.commands import create_bank_account, get_bank_account, import_statement
+from ledger.reconcile.commands import (
+    create_bank_account,
+    get_bank_account,
+    ignore_line,
+    import_statement,
+)
 from ledger.reconcile.errors import (
     InvalidBankAccountError,
     StatementAccountMismatchError,
@@ -29,6 +35,7 @@ from ledger.reconcile.errors import (
     StatementUnbalancedError,
 )
 from ledger.reconcile.formats.camt import parse_camt053
+from ledger.reconcile.matching import line_views
 from ledger.reconcile.models import BankAccount, BankLine, BankStatement, StatementImport
 from ledger.reconcile.parsed import ParsedLine, ParsedStatement
 from tests.bank_fixtures import (
@@ -137,6 +144,62 @@ def test_file5_camt054_after_file1_adds_only_what_is_new_and_the_breakdowns(
     reversal = next(x for x in _lines(ledger, FI) if x.reversal)
     details = [x for x in _lines(ledger, FI, top=False) if x.parent_line_id == reversal.id]
     assert [d.reason_code for d in details] == ["AC01", "CUST"]
+
+
+def test_a_breakdown_arriving_for_a_line_explained_already_leaves_it_whole(
+    ledger: Ledger,
+) -> None:
+    """File 5 breaks down entries of file 1. An entry the treasurer has explained in
+    between keeps its explanation and gets no detail lines: split, it would leave the
+    lines to explain and its details would ask to be explained (and booked) again."""
+    _account(ledger, FI, "assets:bank:fi")
+    _import(ledger, FI, fixture_bytes(FI_053))
+    arch04 = next(x for x in _lines(ledger, FI) if (x.bank_ref or "").endswith("ARCH04"))
+    ledger.run(
+        lambda s: ignore_line(
+            s, arch04.id, "stipendi: registrati a mano", origin=CLI, clock=ledger.clock
+        )
+    )
+    report = _import(ledger, FI, fixture_bytes(FI_054))
+    assert report.details_added == 2  # ARCH21 and ARCH05; not ARCH04
+    assert report.kept_whole == (arch04.id,)
+    assert [x for x in _lines(ledger, FI, top=False) if x.parent_line_id == arch04.id] == []
+    views = ledger.read(lambda s: line_views(s, get_bank_account(s, FI)))
+    assert [v.status for v in views if v.id == arch04.id] == ["ignored"]
+    audit = ledger.read(
+        lambda s: s.scalars(
+            select(AuditEvent.details)
+            .where(AuditEvent.action == "bank.import")
+            .order_by(AuditEvent.id.desc())
+        ).first()
+    )
+    assert audit["kept_whole"] == [arch04.id]
+
+
+def test_a_breakdown_imported_while_the_line_is_being_explained_waits_and_keeps_it_whole(
+    pg_ledger: Ledger,
+) -> None:
+    """The import locks a line before it asks whether anything explains it: an import
+    arriving while a treasurer's explanation of the line is not committed yet waits
+    for it, then keeps the line whole. (The other order is refused by `lock_line`:
+    the detail lines' foreign key already locks their parent.)"""
+    ledger = pg_ledger
+    _account(ledger, FI, "assets:bank:fi")
+    _import(ledger, FI, fixture_bytes(FI_053))
+    arch04 = next(x for x in _lines(ledger, FI) if (x.bank_ref or "").endswith("ARCH04"))
+    reports: list[importer.ImportReport] = []
+    other = threading.Thread(
+        target=lambda: reports.append(_import(ledger, FI, fixture_bytes(FI_054)))
+    )
+    with unit_of_work(ledger.sessions) as session:
+        ignore_line(session, arch04.id, "a mano", origin=CLI, clock=ledger.clock)
+        other.start()
+        other.join(1.0)
+        assert other.is_alive()  # waiting for the line's lock
+    other.join(10)
+    (report,) = reports
+    assert (report.details_added, report.kept_whole) == (2, (arch04.id,))
+    assert [x for x in _lines(ledger, FI, top=False) if x.parent_line_id == arch04.id] == []
 
 
 def test_file2_chf_refused_for_eur_account(ledger: Ledger) -> None:

@@ -11,16 +11,18 @@ import re
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from ledger.commands import Origin
 from ledger.core.service import Ledger
 from ledger.people import totp
-from ledger.reconcile.commands import get_bank_account
+from ledger.reconcile.commands import get_bank_account, ignore_line
 from ledger.reconcile.matching import line_views
 from ledger.reconcile.models import BankAllocation, BankLine, StatementImport
-from tests.bank_fixtures import FI_053, POSTFINANCE_053, fixture_bytes
+from tests.bank_fixtures import FI_053, FI_054, POSTFINANCE_053, fixture_bytes
 from tests.web.conftest import csrf_token, form_post, make_user, sign_in, totp_code
 
 FI = "FI7433010001222090"
 CH = "CH2909000000250094239"
+BY_HAND = Origin(channel="cli", source="test")
 _KEY = re.compile(r'name="form_key"[^>]*value="([^"]+)"')
 
 
@@ -85,6 +87,24 @@ def test_upload_a_statement_then_again_says_already_imported(
     assert re.search(r'id="new-count">0<', page) and re.search(r'id="known-count">10<', page)
     assert "Movimenti già importati" in page
     assert _count(ledger, StatementImport) == 2
+
+
+def test_a_breakdown_of_an_explained_line_is_shown_as_kept_whole(
+    client: FlaskClient, ledger: Ledger
+) -> None:
+    _treasurer(client, ledger)
+    account_id = _new_account(client, ledger, FI, "assets:bank:fi")
+    assert _upload(client, account_id, fixture_bytes(FI_053)).status_code == 302
+    arch04 = ledger.read(
+        lambda s: s.scalars(select(BankLine.id).where(BankLine.bank_ref.like("%ARCH04"))).one()
+    )
+    ledger.run(lambda s: ignore_line(s, arch04, "a mano", origin=BY_HAND, clock=ledger.clock))
+    later = _upload(client, account_id, fixture_bytes(FI_054))
+    assert later.status_code == 302
+    page = client.get(later.headers["Location"]).get_data(as_text=True)
+    kept = re.search(r'id="kept-whole">(.*?)</div>', page, re.S)
+    assert kept is not None and "già spiegati" in kept.group(1)
+    assert re.findall(r'href="/banca/movimenti/(\d+)"', kept.group(1)) == [str(arch04)]
 
 
 def test_a_refused_file_writes_nothing_and_can_be_accepted_with_a_reason(

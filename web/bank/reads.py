@@ -240,6 +240,7 @@ def report_body(report: ImportReport) -> dict[str, Any]:
             for k in report.already_imported
         ],
         "details_added": report.details_added,
+        "kept_whole": list(report.kept_whole),
         "skipped_statements": report.skipped_statements,
         "accepted_unbalanced": report.accepted_unbalanced,
     }

@@ -95,6 +95,7 @@ class ImportReportSchema(Schema):
     new_line_ids = fields.List(fields.Integer(), required=True)
     already_imported = fields.List(fields.Nested(KnownLineSchema), required=True)
     details_added = fields.Integer(required=True)
+    kept_whole = fields.List(fields.Integer(), required=True)
     skipped_statements = fields.Integer(required=True)
     accepted_unbalanced = fields.Boolean(required=True)
 
