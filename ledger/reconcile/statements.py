@@ -33,7 +33,9 @@ Batches: an entry whose details (two or more) add up to it is stored as the
 entry and its details as child lines (`parent_line_id`); the bank balance is
 the sum of entries, and the details are what gets explained. An entry already
 stored unsplit gets its children when a later file (a camt.054 for a camt.053
-entry with the same bank id) carries a breakdown that adds up.
+entry with the same bank id) carries a breakdown that adds up, unless the
+treasurer has explained the entry by then: it is kept whole (`kept_whole`), as
+explained, and the breakdown is not stored.
 """
 
 from __future__ import annotations
