@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import insert
 
+from bench.gifts import count_statements
 from bench.grants import _campaign
 from ledger.campaigns.commands import start_transfer_gift
 from ledger.campaigns.donations import Limits
@@ -295,15 +296,25 @@ def bench_reconcile(
         imported = time.perf_counter() - t0
         assert report.new == lines, report.new
         out(f"- import_statement: {lines / imported:,.0f} lines/s ({imported:.2f} s)")
+        seen, stop = count_statements(ledger.engine)
         t0 = time.perf_counter()
-        counts = ledger.run(
-            lambda s: apply_references(s, IBAN, origin=ORIGIN, clock=ledger.clock).value
-        )
-        matched = time.perf_counter() - t0
+        try:
+            counts = ledger.run(
+                lambda s: apply_references(s, IBAN, origin=ORIGIN, clock=ledger.clock).value
+            )
+        finally:
+            matched = time.perf_counter() - t0
+            stop()
         out(
             f"- apply_references: {counts.examined / matched:,.0f} incoming lines/s "
             f"({counts.examined:,} examined in {matched:.2f} s: {counts.settled_gifts:,} gifts "
             f"settled, {counts.repayments:,} repayments recorded, {counts.left:,} left)"
+        )
+        sent = sum(seen.values())
+        out(
+            f"  {sent:,} statements, {sent / counts.examined:.1f} per incoming line, the "
+            "statement counter on (SQLite: the journal's writes on the DB-API cursor "
+            "are not counted)"
         )
         again = ledger.run(
             lambda s: import_statement(s, IBAN, data, origin=ORIGIN, clock=ledger.clock).value
