@@ -606,13 +606,13 @@ def _book_by_rule(
     return True
 
 
+_TRANSFER_GIFTS = campaign_accounts.METHOD_ACCOUNT["bank_transfer"]
+
+
 def takes_transfer_gifts(session: Session, account: BankAccount) -> bool:
     """Whether gifts by transfer land on this bank account: campaigns book them to one
     ledger account (`METHOD_ACCOUNT["bank_transfer"]`), which it must hold."""
     return _TRANSFER_GIFTS in {held.code for held in held_accounts(session, account)}
-
-
-_TRANSFER_GIFTS = campaign_accounts.METHOD_ACCOUNT["bank_transfer"]
 
 
 def _settle_gift(
