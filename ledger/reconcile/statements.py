@@ -34,8 +34,8 @@ entry and its details as child lines (`parent_line_id`); the bank balance is
 the sum of entries, and the details are what gets explained. An entry already
 stored unsplit gets its children when a later file (a camt.054 for a camt.053
 entry with the same bank id) carries a breakdown that adds up, unless the
-treasurer has explained the entry by then: it is kept whole (`kept_whole`), as
-explained, and the breakdown is not stored.
+treasurer has explained the entry by then, even in part: it is kept whole
+(`kept_whole`), as it was, and the breakdown is not stored.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from ledger.core.money import format_minor
 from ledger.reconcile.errors import (
@@ -374,16 +374,16 @@ def import_parsed(
             known.append((item, row))
 
     # A known entry this file breaks down gets its detail lines, unless the treasurer
-    # has explained it meanwhile (see `_explained_locked`): it is kept whole.
-    to_split: list[tuple[_Identified, BankLine]] = []
-    kept_whole: list[int] = []
+    # has explained it meanwhile, even in part (see `_locked_state`): it is kept
+    # whole. One breakdown per line, should two items of the file name the same line.
+    breakdowns: dict[int, tuple[_Identified, BankLine]] = {}
     for item, row in known:
-        if not splits(item.line) or _has_details(session, row.id):
-            continue
-        if _explained_locked(session, row.id):
-            kept_whole.append(row.id)
-        else:
-            to_split.append((item, row))
+        if splits(item.line):
+            breakdowns.setdefault(row.id, (item, row))
+    rows = sorted((row for _item, row in breakdowns.values()), key=lambda r: (r.booked_on, r.id))
+    split, explained = _locked_state(session, [r.id for r in rows])
+    to_split = [breakdowns[r.id] for r in rows if r.id not in split and r.id not in explained]
+    kept_whole = sorted(explained - split)
 
     record = StatementImport(
         bank_account_id=account.id,
@@ -494,23 +494,35 @@ def import_parsed(
     )
 
 
-def _has_details(session: Session, line_id: int) -> bool:
-    found = session.scalar(select(BankLine.id).where(BankLine.parent_line_id == line_id).limit(1))
-    return found is not None
+def _locked_state(session: Session, line_ids: list[int]) -> tuple[set[int], set[int]]:
+    """Lock the known lines a file breaks down (`line_ids`, in the order the matching
+    locks lines: booking day, then id) and return those split already and those that
+    anything explains (any allocation, a part included).
 
-
-def _explained_locked(session: Session, line_id: int) -> bool:
-    """Lock a known line as `matching.lock_line` does, then say whether anything explains
-    it (any allocation, a part included).
-
-    The allocations are read by a statement of their own, after the lock: one that
-    waited for it sees what the other unit committed. An allocation waits for this
-    import in turn (`lock_line`), then finds the line split."""
-    session.scalars(select(BankLine.id).where(BankLine.id == line_id).with_for_update()).all()
-    found = session.scalar(
-        select(BankAllocation.id).where(BankAllocation.line_id == line_id).limit(1)
-    )
-    return found is not None
+    Both are read by statements of their own, after the lock: one that waited for it
+    sees what the other unit committed. An allocation waits for this import in turn
+    (`matching.lock_line`), then finds the line split."""
+    split: set[int] = set()
+    explained: set[int] = set()
+    for start in range(0, len(line_ids), _CHUNK):
+        chunk = line_ids[start : start + _CHUNK]
+        session.scalars(
+            select(BankLine.id)
+            .where(BankLine.id.in_(chunk))
+            .order_by(BankLine.booked_on, BankLine.id)
+            .with_for_update()
+        ).all()
+        split.update(
+            i
+            for i in session.scalars(
+                select(BankLine.parent_line_id).where(BankLine.parent_line_id.in_(chunk))
+            )
+            if i is not None
+        )
+        explained.update(
+            session.scalars(select(BankAllocation.line_id).where(BankAllocation.line_id.in_(chunk)))
+        )
+    return split, explained
 
 
 def _add_details(
@@ -577,6 +589,13 @@ def report_of(session: Session, import_id: int) -> ImportReport:
         .where(BankLine.import_id == import_id, BankLine.parent_line_id.is_(None))
         .order_by(BankLine.id)
     ).all()
+    # The known lines this import broke down: parents of its detail lines, imported before.
+    parent = aliased(BankLine)
+    details_added = session.scalar(
+        select(func.count(func.distinct(BankLine.parent_line_id)))
+        .join(parent, parent.id == BankLine.parent_line_id)
+        .where(BankLine.import_id == import_id, parent.import_id != import_id)
+    )
     return ImportReport(
         import_id=record.id,
         iban=account.iban,
@@ -605,6 +624,7 @@ def report_of(session: Session, import_id: int) -> ImportReport:
             KnownLine(r.id, r.booked_on, r.amount_minor, r.bank_ref, r.text)
             for r in (known_rows[i] for i in ids)
         ),
+        details_added=int(details_added or 0),
         accepted_unbalanced=record.accepted_unbalanced,
         new_line_ids=tuple(new_ids),
         kept_whole=tuple(json.loads(record.kept_whole_line_ids)),

@@ -163,6 +163,9 @@ def test_a_breakdown_arriving_for_a_line_explained_already_leaves_it_whole(
     report = _import(ledger, FI, fixture_bytes(FI_054))
     assert report.details_added == 2  # ARCH21 and ARCH05; not ARCH04
     assert report.kept_whole == (arch04.id,)
+    # Read back as a replay and the result page read it.
+    again = ledger.read(lambda s: importer.report_of(s, report.import_id))
+    assert (again.details_added, again.kept_whole) == (2, (arch04.id,))
     assert [x for x in _lines(ledger, FI, top=False) if x.parent_line_id == arch04.id] == []
     views = ledger.read(lambda s: line_views(s, get_bank_account(s, FI)))
     assert [v.status for v in views if v.id == arch04.id] == ["ignored"]
