@@ -32,13 +32,14 @@ AWARE = frozenset(
     for fn in (
         intents._defer,
         intents.flush_journal,
+        intents.sequences,  # by id: a pending entry of the unit is written first
         holds.create_hold,
         holds.resolve_hold,
         balances.balance,
         balances.trial_balance,
         balances.available_by_code,
         journal.lookup_keys,
-        journal.load_entries,  # by id: only a written entry has one
+        journal.load_entries,  # by id: a pending entry's id is not in the journal yet
         journal.get_entry,  # by id or sequence: likewise
         accounts.create_account,  # a new account's row: no entry of the unit posts to it
         keys.begin,  # the head's last sequence, with the unit's unwritten entries beside it

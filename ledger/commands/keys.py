@@ -34,7 +34,7 @@ from ledger.commands.models import CommandRequest
 from ledger.commands.outcome import Outcome
 from ledger.core.clock import Clock
 from ledger.core.errors import IdempotencyConflictError, InvalidEntryError
-from ledger.core.intents import JournalIntent, pending
+from ledger.core.intents import JournalIntent, pending, sequences
 from ledger.core.models import LedgerHead
 
 T = TypeVar("T")
@@ -147,6 +147,20 @@ class Claim(Generic[T]):
             intent.view is not None and intent.view.sequence == sequence
             for intent in self.unwritten
         )
+
+    def existed_entry(self, entry_id: str | None) -> bool:
+        """`existed` for an entry named by its id, as domain rows keep it now.
+
+        One of the unit's intents still pending is this act's own (an earlier act's
+        would be in `unwritten`); any other entry is read for its sequence.
+        """
+        if entry_id is None or self.head is None:
+            return False
+        if any(intent.prepared.entry_id == entry_id for intent in self.unwritten):
+            return True
+        if any(intent.prepared.entry_id == entry_id for intent in pending(self.session)):
+            return False
+        return self.existed(sequences(self.session, [entry_id]).get(entry_id))
 
     def replay(self, value: T) -> Outcome[T]:
         """Answer a repeat with the earlier outcome's value (nothing is written)."""

@@ -82,7 +82,7 @@ from ledger.core.journal import (
     lock_with_key,
     write_entries,
 )
-from ledger.core.models import IdempotencyKey, LedgerHead
+from ledger.core.models import IdempotencyKey, JournalEntry, LedgerHead
 from ledger.core.pending import FLUSH_JOURNAL, INTENTS
 from ledger.core.periods import check_open
 
@@ -122,6 +122,14 @@ class EntryRef:
     _session: Session | None = field(default=None, repr=False)
     _intent: JournalIntent | None = field(default=None, repr=False)
     _stored: EntryView | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        """The entry's id, known at the call: domain rows keep it, not the sequence."""
+        if self._stored is not None:
+            return self._stored.id
+        assert self._intent is not None
+        return self._intent.prepared.entry_id
 
     @property
     def entry(self) -> EntryView:
@@ -302,6 +310,33 @@ def _flush_for_lock(
         return
     session.info[LOCK_FLUSHES] = session.info.get(LOCK_FLUSHES, 0) + 1
     flush_journal(session)
+
+
+def sequences(session: Session, entry_ids: Collection[str | None]) -> dict[str, int]:
+    """The journal sequence of each entry id given that has one (`None` ids are skipped).
+
+    An entry still pending in the unit gets its sequence only when written: asking
+    for one writes the unit's intents at once (an early flush, counted), as reading
+    `EntryRef.entry` does. Pages and answers that print an entry's number read it
+    here, by the id the domain's row keeps.
+    """
+    ids = sorted({i for i in entry_ids if i is not None})
+    if not ids:
+        return {}
+    asked = set(ids)
+    if any(intent.prepared.entry_id in asked for intent in pending(session)):
+        session.info[EARLY_FLUSHES] = session.info.get(EARLY_FLUSHES, 0) + 1
+        flush_journal(session)
+    found: dict[str, int] = {}
+    connection = session.connection()
+    for start in range(0, len(ids), 500):
+        rows = connection.execute(
+            select(JournalEntry.id, JournalEntry.sequence).where(
+                JournalEntry.id.in_(ids[start : start + 500])
+            )
+        )
+        found.update((entry_id, sequence) for entry_id, sequence in rows)
+    return found
 
 
 def pending(session: Session) -> Sequence[JournalIntent]:

@@ -353,6 +353,10 @@ class PreparedEntry:
     legs: list[tuple[AccountLike, int]]
     reverses_entry_id: str | None = None
     hold_id: str | None = None
+    # Drawn when the entry is decided, so a deferred entry has its id before it is
+    # written: domain rows keep it (`EntryRef.id`), and a savepoint that rolls back a
+    # written intent writes it again under the same id.
+    entry_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 # Plain Core statements on the tables: the hot path needs no ORM unit of work.
@@ -427,7 +431,7 @@ def write_entries(
     views: list[EntryView] = []
     for p in prepared:
         sequence += 1
-        entry_id = str(uuid.uuid4())
+        entry_id = p.entry_id
         legs = [(leg, a.id, a.currency, amount) for leg, (a, amount) in enumerate(p.legs)]
         canonical = entry_canonical(
             sequence=sequence,

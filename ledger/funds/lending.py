@@ -56,6 +56,7 @@ from ledger.core.errors import (
     InsufficientFundsError,
 )
 from ledger.core.holds import resolve_hold
+from ledger.core.intents import defer_entry
 from ledger.core.journal import EntrySpec, PostingSpec, load_entries, post_entry
 from ledger.core.money import Money, format_it
 from ledger.core.privacy import check_actor
@@ -581,9 +582,14 @@ def _post(
     metadata: dict[str, Any],
     actor: str | None,
     clock: Clock,
-) -> int:
+) -> str:
+    """Decide the entry now and write it when the unit commits; return its id.
+
+    The fund's cash is checked (and locked) at the call, so a short fund is refused
+    here; the journal head is taken only at COMMIT (docs/journal-writes.md 2.3).
+    """
     postings = [PostingSpec(code, Money(amount, currency)) for code, amount in legs if amount]
-    result = post_entry(
+    ref = defer_entry(
         session,
         EntrySpec(
             idempotency_key=key,
@@ -596,7 +602,7 @@ def _post(
         ),
         clock=clock,
     )
-    return result.entry.sequence
+    return ref.id
 
 
 def _replayed(row: Any, same: bool, key: str) -> None:
@@ -684,7 +690,7 @@ def record_repayment(
     session.add(row)
     session.flush()
     accounts = FundAccounts(loan.fund_id)
-    row.entry_sequence = _post(
+    row.entry_id = _post(
         session,
         key=f"loan:{loan.id}:repayment:{row.id}",
         kind="repayment",
@@ -772,7 +778,7 @@ def refund_overpayment(
     session.flush()
     accounts = FundAccounts(loan.fund_id)
     try:
-        row.entry_sequence = _post(
+        row.entry_id = _post(
             session,
             key=f"loan:{loan.id}:overpayment-refund:{row.id}",
             kind="overpayment_refund",
@@ -852,7 +858,7 @@ def write_off_loan(
         loan.closed_on = day
         session.flush()
         return row
-    row.entry_sequence = _post(
+    row.entry_id = _post(
         session,
         key=f"loan:{loan.id}:write-off",
         kind="write_off",
@@ -940,7 +946,7 @@ def record_recovery(
     session.add(row)
     session.flush()
     accounts = FundAccounts(loan.fund_id)
-    row.entry_sequence = _post(
+    row.entry_id = _post(
         session,
         key=f"loan:{loan.id}:recovery:{row.id}",
         kind="recovery",

@@ -313,7 +313,7 @@ def record_repayment(
         clock=clock,
         actor=origin.actor,
     )
-    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+    if claim.existed_entry(row.entry_id):  # booked under this key before keys were kept
         return claim.known(row, subject_id=loan_id, result={"repayment_id": row.id})
     return claim.done(
         row,
@@ -322,7 +322,7 @@ def record_repayment(
             "repayment_id": row.id,
             "amount": format_minor(row.amount_minor, row.currency),
             "overpayment": format_minor(row.overpayment_minor, row.currency),
-            "sequence": row.entry_sequence,
+            "entry_id": row.entry_id,
         },
         result={"repayment_id": row.id},
     )
@@ -356,14 +356,14 @@ def write_off_loan(
         session, loan_id, key=origin.scoped(key), clock=clock, actor=origin.actor, on=on
     )
     loan = lending.get_loan(session, loan_id)
-    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+    if claim.existed_entry(row.entry_id):  # booked under this key before keys were kept
         return claim.known(row, subject_id=loan_id, result={"write_off_id": row.id})
     return claim.done(
         row,
         subject_id=loan_id,
         details={
             "principal": format_minor(row.principal_minor, loan.currency),
-            "sequence": row.entry_sequence,
+            "entry_id": row.entry_id,
         },
         result={"write_off_id": row.id},
     )
@@ -400,7 +400,7 @@ def record_recovery(
         actor=origin.actor,
     )
     loan = lending.get_loan(session, loan_id)
-    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+    if claim.existed_entry(row.entry_id):  # booked under this key before keys were kept
         return claim.known(row, subject_id=loan_id, result={"recovery_id": row.id})
     return claim.done(
         row,
@@ -408,7 +408,7 @@ def record_recovery(
         details={
             "recovery_id": row.id,
             "amount": format_minor(row.amount_minor, loan.currency),
-            "sequence": row.entry_sequence,
+            "entry_id": row.entry_id,
         },
         result={"recovery_id": row.id},
     )
@@ -446,7 +446,7 @@ def refund_overpayment(
         refunded_on=refunded_on,
     )
     loan = lending.get_loan(session, loan_id)
-    if claim.existed(row.entry_sequence):  # booked under this key before keys were kept
+    if claim.existed_entry(row.entry_id):  # booked under this key before keys were kept
         return claim.known(row, subject_id=loan_id, result={"refund_id": row.id})
     return claim.done(
         row,
@@ -454,7 +454,7 @@ def refund_overpayment(
         details={
             "refund_id": row.id,
             "amount": format_minor(row.amount_minor, loan.currency),
-            "sequence": row.entry_sequence,
+            "entry_id": row.entry_id,
         },
         result={"refund_id": row.id},
     )

@@ -156,7 +156,7 @@ class LoanRepayment(Base):
     waived_interest_minor: Mapped[int] = mapped_column(BigInteger)
     waived_fees_minor: Mapped[int] = mapped_column(BigInteger)
     request_key: Mapped[str] = mapped_column(String(255), unique=True)
-    entry_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    entry_id: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_by: Mapped[str | None] = mapped_column(String(255))
 
@@ -179,7 +179,7 @@ class LoanWriteOff(Base):
     fees_minor: Mapped[int] = mapped_column(BigInteger)
     from_provision_minor: Mapped[int] = mapped_column(BigInteger)
     request_key: Mapped[str] = mapped_column(String(255), unique=True)
-    entry_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    entry_id: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_by: Mapped[str | None] = mapped_column(String(255))
 
@@ -199,7 +199,7 @@ class LoanRecovery(Base):
     fees_minor: Mapped[int] = mapped_column(BigInteger)
     excess_minor: Mapped[int] = mapped_column(BigInteger)
     request_key: Mapped[str] = mapped_column(String(255), unique=True)
-    entry_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    entry_id: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_by: Mapped[str | None] = mapped_column(String(255))
 
@@ -215,6 +215,6 @@ class OverpaymentRefund(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_on: Mapped[date] = mapped_column(Date)
     request_key: Mapped[str] = mapped_column(String(255), unique=True)
-    entry_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    entry_id: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_by: Mapped[str | None] = mapped_column(String(255))

@@ -355,13 +355,11 @@ def _explained_sequences(
         )
     for start in range(0, len(repayment_ids), 500):
         sequences.update(
-            s
-            for s in session.scalars(
-                select(LoanRepayment.entry_sequence).where(
-                    LoanRepayment.id.in_(repayment_ids[start : start + 500])
-                )
+            session.scalars(
+                select(JournalEntry.sequence)
+                .join(LoanRepayment, LoanRepayment.entry_id == JournalEntry.id)
+                .where(LoanRepayment.id.in_(repayment_ids[start : start + 500]))
             )
-            if s is not None
         )
     return sequences, payouts, line_ids
 

@@ -366,7 +366,7 @@ def _allocated(session: Session, kind: str, record_ids: Iterable[str]) -> set[st
 def _entries(session: Session, board: _Board, account: BankAccount, on: date, left: int) -> None:
     rows = session.execute(
         select(JournalEntry.sequence, JournalEntry.effective_on, JournalEntry.narration)
-        .add_columns(JournalEntry.kind, JournalEntry.metadata_json)
+        .add_columns(JournalEntry.kind, JournalEntry.metadata_json, JournalEntry.id)
         .join(Posting, Posting.entry_id == JournalEntry.id)
         .where(
             Posting.account_id == account.account_id,
@@ -390,13 +390,15 @@ def _entries(session: Session, board: _Board, account: BankAccount, on: date, le
             if gift is not None:
                 gifts[str(gift)] = str(r.sequence)
     taken |= {gifts[g] for g in _allocated(session, "gift", gifts)}
+    numbers = {r.id: str(r.sequence) for r in rows}
     repaid = {
-        str(rid): str(seq)
-        for rid, seq in session.execute(
-            select(LoanRepayment.id, LoanRepayment.entry_sequence).where(
-                LoanRepayment.entry_sequence.in_([r.sequence for r in rows])
+        str(rid): numbers[entry_id]
+        for rid, entry_id in session.execute(
+            select(LoanRepayment.id, LoanRepayment.entry_id).where(
+                LoanRepayment.entry_id.in_(list(numbers))
             )
         )
+        if entry_id is not None
     }
     taken |= {repaid[r] for r in _allocated(session, "repayment", repaid)}
     for r in rows:

@@ -263,6 +263,68 @@ def test_a_run_over_many_gift_lines_writes_its_journal_once_at_commit(
     assert ledger.verify().ok
 
 
+def test_a_loan_repayment_in_the_run_waits_for_its_commit_too(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """A repayment between two gifts neither writes the first gift's entry nor takes
+    the journal head: the run's three entries are written together at COMMIT, in line
+    order, and the repayment's row names its entry by id."""
+    campaign_id = new_campaign(ledger)
+    gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"around-{n}") for n in range(2)]
+    fund_id, product_id = fund_with_product(ledger)
+    loan_id = paid_out(ledger, fund_id, product_id)
+    _bank(ledger)
+    ledger.run(
+        lambda s: hold_account(
+            s, FI, f"assets:funds:{fund_id}:cash", origin=TREASURER, clock=ledger.clock
+        )
+    )
+    clock.instant = LATER
+    reference = printable(creditor_reference("L", loan_id))
+    _import(
+        ledger,
+        [
+            ParsedLine(
+                date(2026, 6, 18), 1000, "DONO", "a0", reference=creditor_reference("D", gifts[0])
+            ),
+            ParsedLine(date(2026, 6, 19), 5000, f"RATA PRESTITO {reference}", "a1"),
+            ParsedLine(
+                date(2026, 6, 20), 1100, "DONO", "a2", reference=creditor_reference("D", gifts[1])
+            ),
+        ],
+    )
+    head = ledger.read(
+        lambda s: s.scalar(select(func.coalesce(func.max(JournalEntry.sequence), 0)))
+    )
+
+    def run(s: Session) -> tuple[int, int, list[str], int]:
+        counts = apply_references(s, FI, origin=TREASURER, clock=ledger.clock).value
+        waiting = [i.prepared.kind for i in pending(s)]
+        return counts.settled_gifts, counts.repayments, waiting, s.info.get(FLUSHES, 0)
+
+    assert ledger.run(run) == (2, 1, ["donation", "repayment", "donation"], 0)
+    written = ledger.read(
+        lambda s: [
+            (e.sequence, e.kind, e.id)
+            for e in s.scalars(
+                select(JournalEntry)
+                .where(JournalEntry.sequence > head)
+                .order_by(JournalEntry.sequence)
+            )
+        ]
+    )
+    assert [(seq, kind) for seq, kind, _id in written] == [
+        (head + 1, "donation"),
+        (head + 2, "repayment"),
+        (head + 3, "donation"),
+    ]
+    repayment = ledger.read(
+        lambda s: s.execute(select(LoanRepayment.amount_minor, LoanRepayment.entry_id)).one()
+    )
+    assert tuple(repayment) == (5000, written[1][2])
+    assert ledger.verify().ok
+
+
 def test_ignore_book_and_match_by_hand(ledger: Ledger) -> None:
     campaign_id = new_campaign(ledger)
     first = cash_gift(ledger, campaign_id, "10.00", "c1")

@@ -15,13 +15,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
 from ledger.commands import Origin
 from ledger.core.clock import FixedClock
 from ledger.core.errors import IdempotencyConflictError
+from ledger.core.intents import FLUSHES, pending
+from ledger.core.journal import get_entry
 from ledger.core.service import Ledger
 from ledger.funds import lending, loan_commands
 from ledger.funds import service as funds
@@ -97,6 +99,12 @@ def paid_out(ledger: Ledger, fund_id: int, product_id: int, principal: int = 200
         lambda s: loan_commands.disburse_loan(s, loan_id, origin=TREASURER, clock=ledger.clock)
     )
     return loan_id
+
+
+def entry_kind(ledger: Ledger, entry_id: str | None) -> str:
+    """The kind of the journal entry a loan row names (it must name one)."""
+    assert entry_id is not None
+    return ledger.read(lambda s: get_entry(s, entry_id=entry_id)).kind
 
 
 def audited(ledger: Ledger, action: str) -> list[tuple[str | None, dict[str, Any]]]:
@@ -295,10 +303,11 @@ def test_a_repayment_twice_with_one_key_books_once(ledger: Ledger, clock: FixedC
                 "repayment_id": row.id,
                 "amount": "400.00",
                 "overpayment": "0.00",
-                "sequence": row.entry_sequence,
+                "entry_id": row.entry_id,
             },
         )
     ]
+    assert entry_kind(ledger, row.entry_id) == "repayment"
 
 
 def test_a_write_off_twice_with_one_key_writes_off_once(ledger: Ledger, clock: FixedClock) -> None:
@@ -316,8 +325,9 @@ def test_a_write_off_twice_with_one_key_writes_off_once(ledger: Ledger, clock: F
     assert ledger.balance(a.loans_receivable).posted == 0
     assert ledger.balance(a.loan_losses).posted == 200_000
     assert audited(ledger, "loan.write_off") == [
-        (str(loan_id), {"principal": "2000.00", "sequence": first.value.entry_sequence})
+        (str(loan_id), {"principal": "2000.00", "entry_id": first.value.entry_id})
     ]
+    assert entry_kind(ledger, first.value.entry_id) == "write_off"
 
 
 def test_a_recovery_twice_with_one_key_books_once(ledger: Ledger, clock: FixedClock) -> None:
@@ -349,10 +359,11 @@ def test_a_recovery_twice_with_one_key_books_once(ledger: Ledger, clock: FixedCl
             {
                 "recovery_id": first.value.id,
                 "amount": "500.00",
-                "sequence": first.value.entry_sequence,
+                "entry_id": first.value.entry_id,
             },
         )
     ]
+    assert entry_kind(ledger, first.value.entry_id) == "recovery"
 
 
 def test_an_overpayment_refund_twice_with_one_key_pays_back_once(ledger: Ledger) -> None:
@@ -386,10 +397,11 @@ def test_an_overpayment_refund_twice_with_one_key_pays_back_once(ledger: Ledger)
             {
                 "refund_id": first.value.id,
                 "amount": "100.00",
-                "sequence": first.value.entry_sequence,
+                "entry_id": first.value.entry_id,
             },
         )
     ]
+    assert entry_kind(ledger, first.value.entry_id) == "overpayment_refund"
 
 
 def test_one_key_may_serve_two_different_acts(ledger: Ledger) -> None:
@@ -511,6 +523,48 @@ def test_a_repayment_booked_before_request_keys_were_kept_is_answered_as_a_repea
     again = ledger.run(retry)
     assert (again.created, again.value.id) == (False, earlier.id)
     assert footprint(ledger) == after
+
+
+def test_a_repayment_an_earlier_act_of_the_unit_deferred_is_a_repeat_and_this_acts_own_is_not(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """`Claim.existed_entry`: the lending guard answers the key with the row an earlier
+    act of the same unit wrote, whose entry is still to be written: a repeat. A first
+    repayment's own entry, pending too, is new."""
+    fund_id, product_id = fund_with_product(ledger)
+    loan_id = paid_out(ledger, fund_id, product_id)
+    clock.instant = datetime(2026, 7, 20, 9, tzinfo=UTC)
+
+    def command(s: Session, key: str) -> Any:
+        return loan_commands.record_repayment(
+            s,
+            loan_id,
+            20_000,
+            received_on=date(2026, 7, 20),
+            origin=TREASURER,
+            clock=ledger.clock,
+            key=key,
+        )
+
+    def unit(s: Session) -> tuple[bool, bool, int, int]:
+        earlier = lending.record_repayment(
+            s,
+            loan_id,
+            20_000,
+            received_on=date(2026, 7, 20),
+            key=TREASURER.scoped("same-unit"),
+            clock=ledger.clock,
+        )
+        again = command(s, "same-unit")
+        fresh = command(s, "another")
+        assert again.value.id == earlier.id and fresh.value.id != earlier.id
+        return again.created, fresh.created, len(pending(s)), s.info.get(FLUSHES, 0)
+
+    assert ledger.run(unit) == (False, True, 2, 0)
+    assert [d["repayment_id"] for _s, d in audited(ledger, "loan.repayment")] == [
+        ledger.read(lambda s: s.scalar(select(func.max(LoanRepayment.id))))
+    ]
+    assert ledger.balance(FundAccounts(fund_id).cash).posted == 800_000 + 40_000
 
 
 def test_a_loan_opened_before_request_keys_were_kept_is_answered_as_a_repeat(

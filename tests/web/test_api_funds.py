@@ -155,6 +155,17 @@ def test_a_loan_through_the_api_refuses_more_than_the_fund_holds_and_is_repaid(
     )
     assert ledger.balance(a.cash).posted == 50_000
     assert ledger.balance(a.interest).posted == 4_797
+    # The answer, its replay and the schedule print the number the entry got at COMMIT.
+    entry = ledger.entry(split["sequence"])
+    assert (entry.kind, entry.metadata["repayment_id"]) == ("repayment", split["id"])
+    replay = client.post(
+        f"{API}/loans/{ids[0]}/repayments",
+        json={"amount": "500.00", "received_on": "2026-07-20"},
+        headers=t.with_key("p1"),
+    )
+    assert replay.get_json()["sequence"] == split["sequence"]
+    listed = client.get(f"{API}/loans/{ids[0]}/schedule", headers=t.auth).get_json()
+    assert [r["sequence"] for r in listed["repayments"]] == [split["sequence"]]
     # 500.00 back in the fund does not cover a third loan of 5,000.00.
     still = client.post(
         f"{API}/loans/{ids[2]}/disburse",
@@ -210,6 +221,8 @@ def test_write_off_and_recovery_and_the_fund_statement_as_csv(
         headers=t.with_key("r"),
     )
     assert back.status_code == 201 and back.get_json()["principal"] == "300.00"
+    assert ledger.entry(gone.get_json()["sequence"]).kind == "write_off"
+    assert ledger.entry(back.get_json()["sequence"]).kind == "recovery"
     a = FundAccounts(fund_id)
     assert ledger.balance(a.loan_losses).posted == 100_000
     assert ledger.balance(a.recoveries).posted == 30_000
@@ -272,6 +285,7 @@ def test_an_overpayment_is_answered_and_paid_back_through_the_api(
         headers=t.with_key("r1"),
     )
     assert back.status_code == 201, back.get_json()
+    assert ledger.entry(back.get_json()["sequence"]).kind == "overpayment_refund"
     a = FundAccounts(fund_id)
     assert ledger.balance(a.overpayments).posted == 0
     assert ledger.balance(a.cash).posted == 1_000_000

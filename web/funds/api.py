@@ -24,6 +24,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from ledger.commands import Origin, Outcome
+from ledger.core.intents import sequences
 from ledger.core.money import format_minor
 from ledger.funds import commands as fund_commands
 from ledger.funds import lending, loan_commands
@@ -161,7 +162,13 @@ def _loan_body(session: Session, loan: Loan) -> dict[str, Any]:
     }
 
 
-def _repayment_body(r: LoanRepayment) -> dict[str, Any]:
+def _sequence(session: Session, entry_id: str | None) -> int | None:
+    """The journal number of a loan row's entry, for the answer. A row booked in this
+    unit has its entry written here, just before the unit commits (an early flush)."""
+    return sequences(session, [entry_id]).get(entry_id) if entry_id is not None else None
+
+
+def _repayment_body(r: LoanRepayment, sequence: int | None) -> dict[str, Any]:
     c = r.currency
     return {
         "id": r.id,
@@ -174,11 +181,11 @@ def _repayment_body(r: LoanRepayment) -> dict[str, Any]:
         "principal": _m(r.principal_minor, c),
         "overpayment": _m(r.overpayment_minor, c),
         "paid_off_early": r.paid_off_early,
-        "sequence": r.entry_sequence,
+        "sequence": sequence,
     }
 
 
-def _recovery_body(r: LoanRecovery, currency: str) -> dict[str, Any]:
+def _recovery_body(r: LoanRecovery, currency: str, sequence: int | None) -> dict[str, Any]:
     return {
         "id": r.id,
         "loan_id": r.loan_id,
@@ -188,7 +195,7 @@ def _recovery_body(r: LoanRecovery, currency: str) -> dict[str, Any]:
         "interest": _m(r.interest_minor, currency),
         "fees": _m(r.fees_minor, currency),
         "excess": _m(r.excess_minor, currency),
-        "sequence": r.entry_sequence,
+        "sequence": sequence,
     }
 
 
@@ -488,6 +495,7 @@ def loan_schedule_view(loan_id: int) -> ResponseReturnValue:
         loan = readable_loan(session, loan_id, principal)
         d = lending.loan_detail(session, loan.id, on=views.today())
         c = loan.currency
+        numbers = sequences(session, [r.entry_id for r in d.repayments])
         return {
             "loan_id": loan.id,
             "currency": c,
@@ -506,7 +514,7 @@ def loan_schedule_view(loan_id: int) -> ResponseReturnValue:
                 }
                 for line in d.lines
             ],
-            "repayments": [_repayment_body(r) for r in d.repayments],
+            "repayments": [_repayment_body(r, numbers.get(r.entry_id or "")) for r in d.repayments],
         }
 
     return json_answer(ScheduleSchema(), views.read_once(read))
@@ -601,7 +609,10 @@ def repayment_view(loan_id: int) -> ResponseReturnValue:
         )
 
     return command_post(
-        RepaymentCreateSchema(), act, lambda _s, row: _repayment_body(row), RepaymentSchema()
+        RepaymentCreateSchema(),
+        act,
+        lambda session, row: _repayment_body(row, _sequence(session, row.entry_id)),
+        RepaymentSchema(),
     )
 
 
@@ -639,7 +650,7 @@ def write_off_view(loan_id: int) -> ResponseReturnValue:
             "interest_due_unpaid": _m(row.interest_minor, c),
             "fees_due_unpaid": _m(row.fees_minor, c),
             "from_provision": _m(row.from_provision_minor, c),
-            "sequence": row.entry_sequence,
+            "sequence": _sequence(session, row.entry_id),
         }
 
     return command_post(None, act, answer, WriteOffSchema())
@@ -673,7 +684,8 @@ def recovery_view(loan_id: int) -> ResponseReturnValue:
         )
 
     def answer(session: Session, row: LoanRecovery) -> dict[str, Any]:
-        return _recovery_body(row, lending.get_loan(session, loan_id).currency)
+        currency = lending.get_loan(session, loan_id).currency
+        return _recovery_body(row, currency, _sequence(session, row.entry_id))
 
     return command_post(RepaymentCreateSchema(), act, answer, RecoverySchema())
 
@@ -714,7 +726,7 @@ def overpayment_refund_view(loan_id: int) -> ResponseReturnValue:
             "loan_id": loan_id,
             "amount": _m(row.amount_minor, currency),
             "refunded_on": row.refunded_on,
-            "sequence": row.entry_sequence,
+            "sequence": _sequence(session, row.entry_id),
         }
 
     return command_post(OverpaymentRefundCreateSchema(), act, answer, OverpaymentRefundSchema())
