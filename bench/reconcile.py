@@ -9,10 +9,18 @@ each gift settled with its receipt, each repayment recorded, each line
 allocated), and prints lines per second. Baselines measured in the same run:
 parsing the file alone, and a plain SQLAlchemy Core insert of the same rows
 into `bank_lines` (no identity checks, no statements, no audit).
+
+On PostgreSQL a writer process records cash gifts on a campaign of its own while
+the run applies the references, as a donor's gift arrives during a treasurer's
+month of lines: its gifts' waits are printed beside the same writer alone, just
+before. A unit that took the journal head early would hold every gift until its
+COMMIT.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +29,7 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import insert
 
-from bench.gifts import count_statements
+from bench.gifts import count_statements, gift_writer
 from bench.grants import _campaign
 from ledger.campaigns.commands import start_transfer_gift
 from ledger.campaigns.donations import Limits
@@ -277,6 +285,8 @@ def bench_reconcile(
         gift_count = (lines + 2) // 3
         t0 = time.perf_counter()
         gifts, loan_ids = _world(ledger, gift_count, loans)
+        # A campaign open while the donor gives (its writer's clock stays on 15 June).
+        donor_campaign = _campaign(ledger, matched=False) if _postgresql(ledger) else None
         setup = time.perf_counter() - t0
         data = camt053(statement_lines(lines, gifts, loan_ids), opening=0)
         clock.instant = datetime(2026, 7, 20, 12, 0, tzinfo=UTC)  # every line booked by now
@@ -296,6 +306,10 @@ def bench_reconcile(
         imported = time.perf_counter() - t0
         assert report.new == lines, report.new
         out(f"- import_statement: {lines / imported:,.0f} lines/s ({imported:.2f} s)")
+        donor = _Donor(url, donor_campaign) if donor_campaign is not None else None
+        alone = donor.gifts(DONOR_ALONE_SECONDS) if donor is not None else None
+        if donor is not None:
+            donor.start()
         seen, stop = count_statements(ledger.engine)
         t0 = time.perf_counter()
         try:
@@ -305,6 +319,7 @@ def bench_reconcile(
         finally:
             matched = time.perf_counter() - t0
             stop()
+            during = donor.stop() if donor is not None else None
         out(
             f"- apply_references: {counts.examined / matched:,.0f} incoming lines/s "
             f"({counts.examined:,} examined in {matched:.2f} s: {counts.settled_gifts:,} gifts "
@@ -316,6 +331,11 @@ def bench_reconcile(
             "statement counter on (SQLite: the journal's writes on the DB-API cursor "
             "are not counted)"
         )
+        if alone is not None and during is not None:
+            out(
+                f"- a donor's cash gifts on another campaign during the run: {_waits(during)}; "
+                f"baseline, the same writer alone just before: {_waits(alone)}"
+            )
         again = ledger.run(
             lambda s: import_statement(s, IBAN, data, origin=ORIGIN, clock=ledger.clock).value
         )
@@ -323,8 +343,80 @@ def bench_reconcile(
         core = _core_insert(ledger, data)
         out(f"- baseline, plain Core insert of the same rows: {lines / core:,.0f} lines/s")
         settled = ledger.read(
-            lambda s: s.query(Donation).filter(Donation.status == "settled").count()
+            lambda s: (
+                s.query(Donation)
+                .filter(Donation.status == "settled", Donation.campaign_id != donor_campaign)
+                .count()
+            )
         )
         assert settled == counts.settled_gifts
     finally:
         ledger.engine.dispose()
+
+
+DONOR_ALONE_SECONDS = 3.0
+
+
+def _postgresql(ledger: Ledger) -> bool:
+    return ledger.engine.dialect.name == "postgresql"
+
+
+def _donate(url: str, campaign_id: int, commands: Any, results: Any, stopping: Any) -> None:
+    """A writer process: cash gifts one after another until a deadline or `stopping`,
+    each gift's wait (seconds) sent back at the end of each stretch."""
+    act = gift_writer(url, campaign_id, "donor")["gift"]
+    results.put("ready")
+    i = 0
+    while (command := commands.get()) is not None:
+        waits: list[float] = []
+        while time.time() < command and not stopping.is_set():
+            i += 1
+            t = time.perf_counter()
+            act(i)
+            waits.append(time.perf_counter() - t)
+        results.put(waits)
+
+
+class _Donor:
+    """One writer process (spawned, as gunicorn's workers are) recording cash gifts."""
+
+    def __init__(self, url: str, campaign_id: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.commands = context.Queue()
+        self.results = context.Queue()
+        self.stopping = context.Event()
+        self.process = context.Process(
+            target=_donate,
+            args=(url, campaign_id, self.commands, self.results, self.stopping),
+            daemon=True,
+        )
+        self.process.start()
+        assert self.results.get(timeout=120) == "ready"
+
+    def gifts(self, seconds: float) -> list[float]:
+        """Gifts for `seconds`, the process alone."""
+        self.commands.put(time.time() + seconds)
+        waits: list[float] = self.results.get(timeout=seconds + 120)
+        return waits
+
+    def start(self) -> None:
+        """Gifts until `stop`."""
+        self.stopping.clear()
+        self.commands.put(time.time() + 3600)
+
+    def stop(self) -> list[float]:
+        self.stopping.set()
+        waits: list[float] = self.results.get(timeout=120)
+        self.commands.put(None)
+        self.process.join(timeout=60)
+        return waits
+
+
+def _waits(waits: list[float]) -> str:
+    if not waits:
+        return "no gift finished"
+    ms = sorted(w * 1000 for w in waits)
+    return (
+        f"{len(ms):,} gifts, {len(ms) / sum(waits):,.0f}/s, p50 {statistics.median(ms):.1f} ms, "
+        f"longest {ms[-1]:,.0f} ms"
+    )
