@@ -88,6 +88,7 @@ from ledger.core.periods import check_open
 
 CHECKED = "ledger.journal.checked_rows"
 MARKS = "ledger.journal.intent_marks"
+FAILED = "ledger.journal.write_failed"  # a write outside a savepoint raised: roll back
 EARLY_FLUSHES = "ledger.journal.early_flushes"  # flushes asked by EntryRef.entry
 LOCK_FLUSHES = "ledger.journal.lock_flushes"  # flushes asked by another engine lock
 SERIAL = "ledger.journal.intent_serial"  # intents registered in the unit so far
@@ -261,6 +262,11 @@ def run_before_journal(session: Session, key: str | None = None) -> None:
 def flush_journal(session: Session) -> None:
     """Write the unit's pending intents now: class D rows, then the head, then the rest
     (the domain's steps registered with `before_journal` first)."""
+    if session.info.get(FAILED):
+        raise JournalNotWrittenError(
+            "writing this unit's journal failed earlier in the unit: it must roll back; "
+            "nothing of it was committed"
+        )
     run_before_journal(session)
     session.info.pop(FLUSH_JOURNAL, None)
     intents: list[JournalIntent] = session.info.get(INTENTS, [])
@@ -273,17 +279,21 @@ def flush_journal(session: Session) -> None:
         for account, _amount in intent.prepared.legs:
             if account.id not in checked:
                 deferred[account.id] = account
-    locked, _none, head_read = lock_for_entry(session, None, list(deferred.values()))
-    balances = {**checked, **locked}
-    views = write_entries(
-        session,
-        [i.prepared for i in intents],
-        balances,
-        clock=intents[-1].clock,
-        head_read=head_read,
-    )
     flush = session.info.get(FLUSHES, 0) + 1
     session.info[FLUSHES] = flush
+    try:
+        locked, _none, head_read = lock_for_entry(session, None, list(deferred.values()))
+        balances = {**checked, **locked}
+        views = write_entries(
+            session,
+            [i.prepared for i in intents],
+            balances,
+            clock=intents[-1].clock,
+            head_read=head_read,
+        )
+    except BaseException:
+        _write_failed(session, intents, flush)
+        raise
     for intent, view in zip(intents, views, strict=True):
         intent.view = view
         intent.flush = flush
@@ -292,6 +302,26 @@ def flush_journal(session: Session) -> None:
         session.info.setdefault(WRITTEN, []).extend(intents)
     # The rows stay locked to COMMIT; a later call reads them again (the immediate
     # path may change them meanwhile).
+    session.info.pop(CHECKED, None)
+
+
+def _write_failed(session: Session, intents: list[JournalIntent], flush: int) -> None:
+    """The intents a failed write took are not lost with it.
+
+    Inside a savepoint they count as written by a flush of it, so its rollback puts
+    them back as pending (`_drop`), with the checked rows forgotten (the write may
+    have moved their working balances). Outside one the unit cannot commit: they are
+    pending again, and the unit's journal refuses to be written (`FAILED`), so a
+    caller that catches the error and commits gets `JournalNotWrittenError`, not a
+    unit without its entries.
+    """
+    for intent in intents:
+        intent.flush = flush
+    if session.get_nested_transaction() is not None:
+        session.info.setdefault(WRITTEN, []).extend(intents)
+        return
+    session.info[INTENTS] = [*intents, *session.info.get(INTENTS, [])]
+    session.info[FAILED] = True
     session.info.pop(CHECKED, None)
 
 
@@ -482,5 +512,16 @@ def _not_written(left: Sequence[str], how: str) -> JournalNotWrittenError:
 
 
 def _clear(session: Session) -> None:
-    for name in (INTENTS, CHECKED, MARKS, FLUSH_JOURNAL, SERIAL, FLUSHES, WRITTEN, STEPS, RAN):
+    for name in (
+        INTENTS,
+        CHECKED,
+        MARKS,
+        FLUSH_JOURNAL,
+        SERIAL,
+        FLUSHES,
+        WRITTEN,
+        STEPS,
+        RAN,
+        FAILED,
+    ):
         session.info.pop(name, None)

@@ -164,9 +164,7 @@ def test_a_closed_month_is_refused_at_the_call(book: Ledger) -> None:
     assert [k for _, k in entries(book)] == ["seed", "june"]
 
 
-def test_an_error_raised_by_the_write_before_commit_rolls_the_whole_unit_back(
-    book: Ledger,
-) -> None:
+def _at_most(book: Ledger) -> None:
     most = Money(MAX_MINOR, "EUR")
     book.create_account("assets:big", "asset")
     book.create_account("income:big", "income")
@@ -175,6 +173,12 @@ def test_an_error_raised_by_the_write_before_commit_rolls_the_whole_unit_back(
             "max", "donation", [PostingSpec("assets:big", most), PostingSpec("income:big", -most)]
         )
     )
+
+
+def test_an_error_raised_by_the_write_before_commit_rolls_the_whole_unit_back(
+    book: Ledger,
+) -> None:
+    _at_most(book)
     before = entries(book)
     # assets:big is a deferred (class D) row: its range is checked only when it is
     # written, by the hook before COMMIT, after the domain's row was already flushed.
@@ -185,6 +189,35 @@ def test_an_error_raised_by_the_write_before_commit_rolls_the_whole_unit_back(
     assert entries(book) == before  # I10: nothing of the unit, neither entry ...
     assert not has_account(book, "expenses:never")  # ... nor the domain's row
     assert book.balance(FUND).available == 1000
+    assert book.verify().ok
+
+
+def test_a_write_that_fails_inside_a_savepoint_leaves_the_intents_pending(book: Ledger) -> None:
+    """A lock inside a savepoint writes the unit's earlier intents, and the write fails
+    (a class D total past MAX_MINOR): the savepoint's rollback puts them back as
+    pending, so the unit's COMMIT tries them again and fails whole, rather than
+    commit the unit without them."""
+    _at_most(book)
+    before = entries(book)
+    with pytest.raises(BalanceOutOfRangeError), unit_of_work(book.sessions) as session:
+        defer_entry(session, move("one-cent-more", "assets:big", GIFTS, 1), clock=book.clock)
+        with pytest.raises(BalanceOutOfRangeError), session.begin_nested():
+            post_entry(session, move("inside", CASH, GIFTS, 5), clock=book.clock)
+        assert [i.prepared.key for i in pending(session)] == ["one-cent-more"]
+    assert entries(book) == before
+    assert book.verify().ok
+
+
+def test_a_unit_whose_journal_write_failed_does_not_commit(book: Ledger) -> None:
+    """The same failure outside a savepoint, caught by the caller: the unit's COMMIT is
+    refused, with nothing of it written."""
+    _at_most(book)
+    before = entries(book)
+    with pytest.raises(JournalNotWrittenError), unit_of_work(book.sessions) as session:
+        defer_entry(session, move("one-cent-more", "assets:big", GIFTS, 1), clock=book.clock)
+        with pytest.raises(BalanceOutOfRangeError):
+            post_entry(session, move("after", CASH, GIFTS, 5), clock=book.clock)
+    assert entries(book) == before
     assert book.verify().ok
 
 
