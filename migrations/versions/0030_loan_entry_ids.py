@@ -75,10 +75,33 @@ def _create_guards(postgresql: bool, column: str) -> None:
             """)
 
 
+def _refuse_dangling(table: str, column: str, key: str) -> None:
+    """A booked row whose entry the journal does not hold would lose its link (and its
+    guard) silently: the migration stops instead, with the rows named."""
+    rows = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                f"SELECT id FROM {table} WHERE {column} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM journal_entries WHERE journal_entries.{key} = {table}.{column})"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if rows:
+        raise RuntimeError(
+            f"{table} rows {rows} name a journal entry ({column}) the journal does not "
+            "hold; nothing was migrated"
+        )
+
+
 # Plain ADD and DROP COLUMN on both backends: a batch operation would recreate the
 # tables on SQLite and drop their no-delete triggers with them.
 def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
+    for table in TABLES:
+        _refuse_dangling(table, "entry_sequence", "sequence")
     _drop_guards(postgresql)
     for table in TABLES:
         op.add_column(table, sa.Column("entry_id", sa.String(36)))
@@ -96,6 +119,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
+    for table in TABLES:
+        _refuse_dangling(table, "entry_id", "id")
     _drop_guards(postgresql)
     for table in TABLES:
         op.drop_index(f"ix_{table}_entry_id", table_name=table)

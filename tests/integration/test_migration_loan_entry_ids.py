@@ -16,8 +16,10 @@ from ledger.core.service import Ledger
 from ledger.funds import loan_commands
 from tests.integration.test_fund_commands import TREASURER, fund_with_product, paid_out
 
-ROWS = "SELECT 'repayment', id, {column} FROM loan_repayments UNION ALL " + (
-    "SELECT 'write_off', id, {column} FROM loan_write_offs"
+ROWS = (
+    "SELECT 'repayment', id, {column} FROM loan_repayments UNION ALL "
+    "SELECT 'write_off', id, {column} FROM loan_write_offs UNION ALL "
+    "SELECT 'recovery', id, {column} FROM loan_recoveries"
 )
 
 
@@ -59,11 +61,16 @@ def test_loan_rows_keep_their_entry_down_and_up(db_url: str, clock: FixedClock) 
     ledger.run(
         lambda s: loan_commands.write_off_loan(s, lost, origin=TREASURER, clock=clock, key="w")
     )
+    ledger.run(
+        lambda s: loan_commands.record_recovery(
+            s, lost, 10_000, received_on=date(2026, 7, 20), origin=TREASURER, clock=clock, key="c"
+        )
+    )
     with ledger.engine.connect() as connection:
         numbers = dict(connection.execute(text("SELECT id, sequence FROM journal_entries")).all())
     ledger.engine.dispose()
     by_id = _rows(db_url, "entry_id")
-    assert {kind for kind, _id, _entry in by_id} == {"repayment", "write_off"}
+    assert {kind for kind, _id, _entry in by_id} == {"repayment", "write_off", "recovery"}
     assert all(entry in numbers for _kind, _id, entry in by_id)
 
     downgrade(db_url, "0029_kept_whole")
@@ -77,3 +84,46 @@ def test_loan_rows_keep_their_entry_down_and_up(db_url: str, clock: FixedClock) 
     assert _rows(db_url, "entry_id") == by_id
     _refused(db_url, "UPDATE loan_repayments SET entry_id = NULL")
     _refused(db_url, "DELETE FROM loan_write_offs")
+
+
+def test_a_row_naming_no_entry_stops_the_migration(db_url: str, clock: FixedClock) -> None:
+    """A booked row whose sequence names no entry would come out of the upgrade with no
+    link and no guard: the upgrade stops, naming it, and leaves the schema as it was."""
+    ledger = Ledger.from_url(db_url, clock=clock)
+    fund_id, product_id = fund_with_product(ledger)
+    loan_id = paid_out(ledger, fund_id, product_id)
+    clock.instant = datetime(2026, 7, 20, 9, tzinfo=UTC)
+    ledger.run(
+        lambda s: loan_commands.record_repayment(
+            s,
+            loan_id,
+            40_000,
+            received_on=date(2026, 7, 20),
+            origin=TREASURER,
+            clock=clock,
+            key="r",
+        )
+    )
+    ledger.engine.dispose()
+    downgrade(db_url, "0029_kept_whole")
+    ledger = Ledger.from_url(db_url)
+    # As a row booked before the guards were written could be: its trigger set aside.
+    with ledger.engine.begin() as connection:
+        postgresql = connection.dialect.name == "postgresql"
+        guard = "loan_repayments_append_only" if postgresql else "loan_repayments_set_once"
+        off = f"ALTER TABLE loan_repayments DISABLE TRIGGER {guard}" if postgresql else ""
+        if off:
+            connection.execute(text(off))
+            connection.execute(text("UPDATE loan_repayments SET entry_sequence = 999999"))
+            connection.execute(text(f"ALTER TABLE loan_repayments ENABLE TRIGGER {guard}"))
+        else:
+            sql = connection.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": guard}
+            ).scalar_one()
+            connection.execute(text(f"DROP TRIGGER {guard}"))
+            connection.execute(text("UPDATE loan_repayments SET entry_sequence = 999999"))
+            connection.execute(text(sql))
+    ledger.engine.dispose()
+    with pytest.raises(RuntimeError, match="loan_repayments rows"):
+        upgrade(db_url)
+    assert _rows(db_url, "entry_sequence") == {("repayment", 1, 999999)}
