@@ -307,19 +307,23 @@ def bench_reconcile(
         assert report.new == lines, report.new
         out(f"- import_statement: {lines / imported:,.0f} lines/s ({imported:.2f} s)")
         donor = _Donor(url, donor_campaign) if donor_campaign is not None else None
-        alone = donor.gifts(DONOR_ALONE_SECONDS) if donor is not None else None
-        if donor is not None:
-            donor.start()
-        seen, stop = count_statements(ledger.engine)
-        t0 = time.perf_counter()
         try:
-            counts = ledger.run(
-                lambda s: apply_references(s, IBAN, origin=ORIGIN, clock=ledger.clock).value
-            )
-        finally:
-            matched = time.perf_counter() - t0
-            stop()
+            alone = donor.gifts(DONOR_ALONE_SECONDS) if donor is not None else None
+            if donor is not None:
+                donor.start()
+            seen, stop = count_statements(ledger.engine)
+            t0 = time.perf_counter()
+            try:
+                counts = ledger.run(
+                    lambda s: apply_references(s, IBAN, origin=ORIGIN, clock=ledger.clock).value
+                )
+            finally:
+                matched = time.perf_counter() - t0
+                stop()
             during = donor.stop() if donor is not None else None
+        finally:
+            if donor is not None:
+                donor.close()
         out(
             f"- apply_references: {counts.examined / matched:,.0f} incoming lines/s "
             f"({counts.examined:,} examined in {matched:.2f} s: {counts.settled_gifts:,} gifts "
@@ -405,11 +409,20 @@ class _Donor:
         self.commands.put(time.time() + 3600)
 
     def stop(self) -> list[float]:
+        """The waits of the gifts since `start` (the last one finishes first)."""
         self.stopping.set()
         waits: list[float] = self.results.get(timeout=120)
-        self.commands.put(None)
-        self.process.join(timeout=60)
         return waits
+
+    def close(self) -> None:
+        """End the process, however the bench went: it must not give on into the next
+        part."""
+        self.stopping.set()
+        self.commands.put(None)
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=10)
 
 
 def _waits(waits: list[float]) -> str:

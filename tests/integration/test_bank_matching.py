@@ -108,6 +108,20 @@ def _allocations(ledger: Ledger) -> list[tuple[int, str, str | None, int]]:
     )
 
 
+def _loan_in_bank(ledger: Ledger) -> int:
+    """A loan paid out of a fund whose cash sits in the bank account: its repayments
+    apply from the account's lines."""
+    fund_id, product_id = fund_with_product(ledger)
+    loan_id = paid_out(ledger, fund_id, product_id)
+    _bank(ledger)
+    ledger.run(
+        lambda s: hold_account(
+            s, FI, f"assets:funds:{fund_id}:cash", origin=TREASURER, clock=ledger.clock
+        )
+    )
+    return loan_id
+
+
 def _apply(ledger: Ledger) -> dict[str, int]:
     return ledger.run(
         lambda s: apply_references(s, FI, origin=TREASURER, clock=ledger.clock).value.as_dict()
@@ -120,15 +134,7 @@ def test_references_settle_the_gift_record_the_repayment_once(
     campaign_id = new_campaign(ledger)
     gift_id = start(ledger, campaign_id, "25.00", "pledge")
     other_id = start(ledger, campaign_id, "40.00", "pledge-2")
-    fund_id, product_id = fund_with_product(ledger)
-    loan_id = paid_out(ledger, fund_id, product_id)
-    _bank(ledger)
-    # The fund's cash sits in this bank account: its loans' repayments apply from it.
-    ledger.run(
-        lambda s: hold_account(
-            s, FI, f"assets:funds:{fund_id}:cash", origin=TREASURER, clock=ledger.clock
-        )
-    )
+    loan_id = _loan_in_bank(ledger)
     two = ledger.read(
         lambda s: sum(
             s.scalars(
@@ -271,14 +277,7 @@ def test_a_loan_repayment_in_the_run_waits_for_its_commit_too(
     order, and the repayment's row names its entry by id."""
     campaign_id = new_campaign(ledger)
     gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"around-{n}") for n in range(2)]
-    fund_id, product_id = fund_with_product(ledger)
-    loan_id = paid_out(ledger, fund_id, product_id)
-    _bank(ledger)
-    ledger.run(
-        lambda s: hold_account(
-            s, FI, f"assets:funds:{fund_id}:cash", origin=TREASURER, clock=ledger.clock
-        )
-    )
+    loan_id = _loan_in_bank(ledger)
     clock.instant = LATER
     reference = printable(creditor_reference("L", loan_id))
     _import(
