@@ -836,6 +836,10 @@ def write_off_loan(
     check_actor(actor)
     amounts = math.write_off_amounts(loan_state(session, loan), day)
     accounts = FundAccounts(loan.fund_id)
+    # The fund's row, locked to COMMIT, serialises the fund's write-offs: two loans
+    # written off at once would otherwise both read the whole provision and both
+    # charge it (the provision is not a checked row, so nothing else would refuse).
+    get_fund(session, loan.fund_id, lock=True)
     provision = max(-balance(session, accounts.provision).posted, 0)
     from_provision = min(amounts.principal, provision)
     row = LoanWriteOff(

@@ -23,6 +23,7 @@ from ledger.core.clock import FixedClock
 from ledger.core.errors import IdempotencyConflictError, LedgerError
 from ledger.core.models import Hold, JournalEntry
 from ledger.core.service import Ledger
+from ledger.core.uow import unit_of_work
 from ledger.funds import lending
 from ledger.funds import service as funds
 from ledger.funds.accounts import FundAccounts
@@ -690,6 +691,39 @@ def test_concurrent_disbursements_never_pay_out_more_than_the_fund_holds(pg_url:
         assert ledger.verify().ok
     finally:
         ledger.engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_two_write_offs_at_once_charge_the_provision_once(pg_ledger: Ledger) -> None:
+    """A write-off reads the provision it charges; a second write-off on the same fund
+    waits for the first's COMMIT (the fund's row) and finds what is left of it."""
+    ledger = pg_ledger
+    fund_id = new_fund(ledger, 1_000_000)
+    product = new_product(ledger, fund_id)
+    loans = [new_loan(ledger, fund_id, product, 200_000, key=f"lost-{n}") for n in range(2)]
+    ledger.run(
+        lambda s: funds.provide_for_losses(s, fund_id, 100_000, key="2026-06", clock=ledger.clock)
+    )
+    at(ledger, date(2026, 11, 1))
+    charged: list[int] = []
+
+    def second() -> None:
+        row = ledger.run(
+            lambda s: lending.write_off_loan(s, loans[1], key="wo-1", clock=ledger.clock)
+        )
+        charged.append(row.from_provision_minor)
+
+    with unit_of_work(ledger.sessions) as session:
+        first = lending.write_off_loan(session, loans[0], key="wo-0", clock=ledger.clock)
+        charged.append(first.from_provision_minor)
+        racer = threading.Thread(target=second)
+        racer.start()
+        racer.join(timeout=1.0)
+        waited = racer.is_alive()
+    racer.join(timeout=30)
+    assert (waited, charged) == (True, [100_000, 0])
+    assert books(ledger, fund_id)["provision"] == 0
+    assert ledger.verify().ok
 
 
 @pytest.mark.postgres_only
