@@ -395,9 +395,14 @@ def _line_json(session: Session, line_id: int) -> dict[str, Any]:
     account = session.get(BankAccount, line.bank_account_id)
     assert account is not None
     state = matching.state_of(session, line)
-    allocations = session.scalars(
-        select(BankAllocation).where(BankAllocation.line_id == line_id).order_by(BankAllocation.id)
+    allocations = list(
+        session.scalars(
+            select(BankAllocation)
+            .where(BankAllocation.line_id == line_id)
+            .order_by(BankAllocation.id)
+        )
     )
+    records = matching.records_shown(session, allocations)
     return {
         "line": line.id,
         "amount": format_minor(line.amount_minor, account.currency),
@@ -406,7 +411,7 @@ def _line_json(session: Session, line_id: int) -> dict[str, Any]:
         "allocations": [
             {
                 "kind": a.kind,
-                "record_id": a.record_id,
+                "record_id": records.get(a.id),
                 "amount": format_minor(a.amount_minor, account.currency),
                 "reason": a.reason,
             }

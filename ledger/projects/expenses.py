@@ -205,17 +205,25 @@ def check_proof(
                 "di usarlo come quietanza.",
                 field="payment_line",
             )
-        # The entries the line is the payment of are the same payment.
+        # The entries the line is the payment of are the same payment: matched by hand
+        # ("entry", by number) or booked from the line ("booked", by the entry's id).
         sequences = [
             int(record)
             for record in session.scalars(
                 select(BankAllocation.record_id).where(
-                    BankAllocation.line_id == payment_line_id,
-                    BankAllocation.kind.in_(("entry", "booked")),
+                    BankAllocation.line_id == payment_line_id, BankAllocation.kind == "entry"
                 )
             )
             if record is not None and record.isdigit()
         ]
+        sequences += session.scalars(
+            select(JournalEntry.sequence).join(
+                BankAllocation,
+                (BankAllocation.record_id == JournalEntry.id)
+                & (BankAllocation.kind == "booked")
+                & (BankAllocation.line_id == payment_line_id),
+            )
+        ).all()
         _payment_covers(
             session,
             (ProjectDocument.payment_line_id == payment_line_id)
@@ -244,8 +252,11 @@ def check_proof(
         # entry are one payment: citing both would prove twice its amount.
         shown = session.scalar(
             select(BankAllocation.line_id).where(
-                BankAllocation.kind.in_(("entry", "booked")),
-                BankAllocation.record_id == str(payment_sequence),
+                (
+                    (BankAllocation.kind == "entry")
+                    & (BankAllocation.record_id == str(entry.sequence))
+                )
+                | ((BankAllocation.kind == "booked") & (BankAllocation.record_id == entry.id))
             )
         )
         if shown is not None:

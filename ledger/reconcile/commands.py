@@ -33,7 +33,8 @@ from ledger.commands import Origin, Outcome, begin, command
 from ledger.core.accounts import get_account
 from ledger.core.clock import Clock, rome_today
 from ledger.core.errors import LedgerError
-from ledger.core.journal import EntrySpec, PostingSpec, get_entry, post_entry
+from ledger.core.intents import defer_entry
+from ledger.core.journal import EntrySpec, PostingSpec, get_entry
 from ledger.core.models import Account
 from ledger.core.money import Money
 from ledger.funds.accounts import FundAccounts
@@ -768,7 +769,7 @@ def book_line(
         return claim.replay(_allocations_of(session, line_id))
     line = matching.lock_line(session, line_id)
     account = _line_account(session, line)
-    rows, sequence, left = _book_left(
+    rows, entry_id, left = _book_left(
         session,
         account,
         line,
@@ -781,7 +782,7 @@ def book_line(
     return claim.done(
         rows,
         subject_id=line.id,
-        details={"amount": left, "account": account_code, "sequence": sequence},
+        details={"amount": left, "account": account_code, "entry_id": entry_id},
     )
 
 
@@ -796,10 +797,16 @@ def _book_left(
     clock: Clock,
     entry_key: str,
     rule_id: int | None = None,
-) -> tuple[list[BankAllocation], int, int]:
+) -> tuple[list[BankAllocation], str, int]:
     """Book what is left of a locked line against `account_code` and allocate the line to
-    the entry (its reason `rule:<id>` when a rule booked it): the rows, the entry's
-    sequence and the amount booked."""
+    the entry (its reason `rule:<id>` when a rule booked it): the rows, the entry's id
+    and the amount booked.
+
+    The entry is written when the unit commits (`defer_entry`): a checked row (a
+    fund's cash) is locked and checked here as before, the other rows and the
+    journal head only at COMMIT, so a run that books many lines by rule takes the
+    head once, at its end. The allocation names the entry by id (`record_id` of a "booked"
+    allocation; its number is read from the journal)."""
     mirrored = session.get(Account, account.account_id)
     assert mirrored is not None
     other = get_account(session, account_code)
@@ -818,7 +825,7 @@ def _book_left(
     metadata: dict[str, Any] = {"bank_line": line.id}
     if rule_id is not None:
         metadata["bank_rule"] = rule_id
-    posted = post_entry(
+    booked = defer_entry(
         session,
         EntrySpec(
             idempotency_key=entry_key,
@@ -837,7 +844,7 @@ def _book_left(
         [
             (
                 "booked",
-                str(posted.entry.sequence),
+                booked.id,
                 left,
                 None if rule_id is None else f"rule:{rule_id}",
             )
@@ -846,7 +853,7 @@ def _book_left(
         actor=actor,
         now=clock.now(),
     )
-    return rows, posted.entry.sequence, left
+    return rows, booked.id, left
 
 
 def match_line(

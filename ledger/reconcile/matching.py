@@ -28,6 +28,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.intents import sequences
 from ledger.core.money import format_minor
 from ledger.payments.references import parse_reference
 from ledger.reconcile.errors import (
@@ -142,6 +143,20 @@ def lock_line(session: Session, line_id: int) -> BankLine:
             line_id=line_id,
         )
     return line
+
+
+def records_shown(session: Session, allocations: Iterable[BankAllocation]) -> dict[int, str]:
+    """What each allocation names, as people read it, by allocation id: a booked line's
+    entry by its journal number (the allocation keeps the entry's id, which exists
+    before the number: `intents.defer_entry`), any other record as stored. An
+    allocation that names nothing (ignored) is left out."""
+    rows = [a for a in allocations if a.record_id is not None]
+    numbers = sequences(session, [a.record_id for a in rows if a.kind == "booked"])
+    return {
+        a.id: str(numbers[a.record_id]) if a.kind == "booked" else a.record_id
+        for a in rows
+        if a.record_id is not None and (a.kind != "booked" or a.record_id in numbers)
+    }
 
 
 def state_of(session: Session, line: BankLine) -> Explained:

@@ -328,6 +328,7 @@ def _explained_sequences(
     sequences: set[int] = set()
     gift_keys: list[str] = []
     repayment_ids: list[int] = []
+    booked_ids: list[str] = []
     payouts: set[str] = set()
     rows = session.execute(
         select(BankAllocation.kind, BankAllocation.record_id)
@@ -337,8 +338,10 @@ def _explained_sequences(
     for kind, record_id in rows:
         if record_id is None:
             continue
-        if kind in ("entry", "booked") and record_id.isdigit():
+        if kind == "entry" and record_id.isdigit():
             sequences.add(int(record_id))
+        elif kind == "booked":
+            booked_ids.append(record_id)  # the entry's id
         elif kind == "gift" and record_id.isdigit():
             gift_keys.append(f"donation:{record_id}:settle")
         elif kind == "repayment" and record_id.isdigit():
@@ -350,6 +353,14 @@ def _explained_sequences(
             session.scalars(
                 select(JournalEntry.sequence).where(
                     JournalEntry.idempotency_key.in_(gift_keys[start : start + 500])
+                )
+            )
+        )
+    for start in range(0, len(booked_ids), 500):
+        sequences.update(
+            session.scalars(
+                select(JournalEntry.sequence).where(
+                    JournalEntry.id.in_(booked_ids[start : start + 500])
                 )
             )
         )

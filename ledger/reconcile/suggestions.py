@@ -381,7 +381,11 @@ def _entries(session: Session, board: _Board, account: BankAccount, on: date, le
     if not rows:
         return
     sequences = [str(r.sequence) for r in rows]
-    taken = _allocated(session, "entry", sequences) | _allocated(session, "booked", sequences)
+    numbers = {r.id: str(r.sequence) for r in rows}
+    # A line booked here names its entry by id ("booked"), one matched by hand by number.
+    taken = _allocated(session, "entry", sequences) | {
+        numbers[i] for i in _allocated(session, "booked", numbers)
+    }
     # An entry that settled a gift or a repayment a line was allocated to is explained too.
     gifts = {}
     for r in rows:
@@ -390,7 +394,6 @@ def _entries(session: Session, board: _Board, account: BankAccount, on: date, le
             if gift is not None:
                 gifts[str(gift)] = str(r.sequence)
     taken |= {gifts[g] for g in _allocated(session, "gift", gifts)}
-    numbers = {r.id: str(r.sequence) for r in rows}
     repaid = {
         str(rid): numbers[entry_id]
         for rid, entry_id in session.execute(

@@ -357,8 +357,8 @@ def test_ignore_book_and_match_by_hand(ledger: Ledger) -> None:
             ).value
         )
     )
-    sequence = int(booked[0].record_id or 0)
-    entry = ledger.read(lambda s: get_entry(s, sequence=sequence))
+    # A booked line names its entry by id (the entry is written at COMMIT).
+    entry = ledger.read(lambda s: get_entry(s, entry_id=booked[0].record_id))
     assert entry.effective_on == on
     assert {(p.account, p.amount.minor) for p in entry.postings} == {
         (BANK, -250),

@@ -10,16 +10,21 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
 from ledger.campaigns.models import Donation, Receipt
 from ledger.core.clock import FixedClock
 from ledger.core.errors import LedgerError
+from ledger.core.intents import FLUSHES, pending
 from ledger.core.journal import get_entry
 from ledger.core.models import JournalEntry
 from ledger.core.service import Ledger
 from ledger.funds.models import LoanInstalment, LoanRepayment
+from ledger.payments.references import creditor_reference
+from ledger.reconcile.commands import apply_references
 from ledger.reconcile.errors import InvalidRuleError, LineRefusedError, OverAllocationError
+from ledger.reconcile.matching import records_shown
 from ledger.reconcile.models import BankAllocation, BankRule
 from ledger.reconcile.parsed import ParsedLine
 from ledger.reconcile.rule_commands import (
@@ -35,6 +40,7 @@ from tests.integration.conftest import Run
 from tests.integration.test_bank_matching import (
     BANK,
     FI,
+    LATER,
     _allocations,
     _apply,
     _bank,
@@ -43,6 +49,7 @@ from tests.integration.test_bank_matching import (
 )
 from tests.integration.test_campaign_commands import TREASURER, cash_gift, fetch, new_campaign
 from tests.integration.test_fund_commands import fund_with_product, paid_out
+from tests.integration.test_transfer_gifts import start
 
 FEES = "expenses:bank_fees"
 INTEREST = "income:interest"
@@ -172,7 +179,8 @@ def test_rules_first_match_wins_on_each_condition_and_book_once(ledger: Ledger) 
         interest_line: f"rule:{interest}",
         from_mario: f"rule:{mario}",
     }
-    fee_entry = ledger.read(lambda s: get_entry(s, sequence=int(booked[fee][2] or 0)))
+    # The allocation names its entry by id (written at the run's COMMIT).
+    fee_entry = ledger.read(lambda s: get_entry(s, entry_id=booked[fee][2]))
     assert fee_entry.narration == "Commissioni bancarie"
     assert fee_entry.effective_on == ON
     assert {(p.account, p.amount.minor) for p in fee_entry.postings} == {(BANK, -250), (FEES, 250)}
@@ -598,3 +606,60 @@ def test_cli_rules_and_one_line_by_hand(ledger: Ledger, run: Run) -> None:
     disabled = _json(run("bank", "rules", "disable", str(added["id"])))
     assert isinstance(disabled, dict) and disabled["active"] is False
     assert _status(ledger)[fee] == ("booked", -150)
+
+
+def test_lines_booked_by_rules_wait_for_the_runs_commit(ledger: Ledger, clock: FixedClock) -> None:
+    """A rule's booking neither writes the gifts deferred before it nor takes the
+    journal head: the run's entries, gifts and bookings alike, are written together
+    at COMMIT, in line order, and each booked line names its entry by id; the line's
+    detail prints the entry's number."""
+    campaign_id = new_campaign(ledger)
+    gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"ruled-{n}") for n in range(2)]
+    _bank(ledger)
+    _accounts(ledger)
+    _rule(ledger, "Commissioni", Conditions(text_contains="commissioni"), **_book(FEES))
+    clock.instant = LATER
+    first, fee, second = _import(
+        ledger,
+        [
+            ParsedLine(ON, 1000, "DONO", "g0", reference=creditor_reference("D", gifts[0])),
+            ParsedLine(ON, -250, "COMMISSIONI TENUTA CONTO", "f0"),
+            ParsedLine(ON, 1100, "DONO", "g1", reference=creditor_reference("D", gifts[1])),
+        ],
+    )
+    head = ledger.read(
+        lambda s: s.scalar(select(func.coalesce(func.max(JournalEntry.sequence), 0)))
+    )
+
+    def run(s: Session) -> tuple[int, int, list[str], int]:
+        counts = apply_references(s, FI, origin=TREASURER, clock=ledger.clock).value
+        waiting = sorted(i.prepared.kind for i in pending(s))
+        return counts.settled_gifts, counts.booked_by_rules, waiting, s.info.get(FLUSHES, 0)
+
+    assert ledger.run(run) == (2, 1, ["bank_line", "donation", "donation"], 0)
+    written = ledger.read(
+        lambda s: {
+            e.id: (e.sequence, e.kind)
+            for e in s.scalars(select(JournalEntry).where(JournalEntry.sequence > head))
+        }
+    )
+    # The references' pass, then the rules': in the order the run decided them.
+    assert sorted(written.values()) == [
+        (head + 1, "donation"),
+        (head + 2, "donation"),
+        (head + 3, "bank_line"),
+    ]
+    booked = {a[0]: a[2] for a in _allocations(ledger)}
+    assert written[booked[fee] or ""] == (head + 3, "bank_line")
+
+    def shown(s: Session) -> dict[int, str]:
+        rows = list(s.scalars(select(BankAllocation)))
+        records = records_shown(s, rows)
+        return {a.line_id: records[a.id] for a in rows}
+
+    assert ledger.read(shown) == {
+        first: str(gifts[0]),
+        fee: str(head + 3),
+        second: str(gifts[1]),
+    }
+    assert ledger.verify().ok

@@ -464,11 +464,15 @@ def test_a_reconciled_outgoing_bank_line_is_the_proof_and_an_unexplained_one_is_
         )
     assert footprint(ledger) == before
     # The entry that booked the line is the same payment: citing it is refused.
+    from ledger.core.models import JournalEntry
     from ledger.reconcile.models import BankAllocation
 
     booked = ledger.read(
         lambda s: s.scalar(
-            select(BankAllocation.record_id).where(BankAllocation.line_id == line_id)
+            select(JournalEntry.sequence).join(
+                BankAllocation,
+                (BankAllocation.record_id == JournalEntry.id) & (BankAllocation.line_id == line_id),
+            )
         )
     )
     with pytest.raises(ProofOfPaymentError, match="indica come quietanza il movimento"):

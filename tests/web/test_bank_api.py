@@ -189,6 +189,8 @@ def test_ignore_book_match_once_per_key_and_conflicts(
 
     # A match to the entry just booked (any existing record); two parts split the line.
     sequence = int(booked.get_json()["allocations"][0]["record"])
+    # The answer prints the entry's number (the allocation keeps its id).
+    assert ledger.entry(sequence).metadata == {"bank_line": second["id"]}
     target = incoming[0]
     amount_minor = int(target["amount"].replace(".", ""))
     half = amount_minor // 2

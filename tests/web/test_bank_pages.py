@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ledger.commands import Origin
+from ledger.core.models import JournalEntry
 from ledger.core.service import Ledger
 from ledger.people import totp
 from ledger.reconcile.commands import get_bank_account, ignore_line
@@ -182,8 +183,17 @@ def test_the_queue_and_the_line_acts(client: FlaskClient, ledger: Ledger) -> Non
     assert f"/banca/movimenti/{outgoing[1].id}" in booked_list
 
     sequence = ledger.read(
-        lambda s: s.scalar(select(BankAllocation.record_id).where(BankAllocation.kind == "booked"))
+        lambda s: s.scalar(
+            select(JournalEntry.sequence).join(
+                BankAllocation,
+                (BankAllocation.record_id == JournalEntry.id) & (BankAllocation.kind == "booked"),
+            )
+        )
     )
+    assert sequence is not None
+    # The line's page names the entry by its number.
+    page = client.get(f"/banca/movimenti/{outgoing[1].id}").get_data(as_text=True)
+    assert f"n. {sequence} ·" in page
     target = incoming[0]
     whole = target.amount_minor
     half = whole // 2

@@ -155,6 +155,7 @@ class LineDetail:
     allocations: list[BankAllocation]
     is_split: bool
     children: list[BankLine]
+    records: dict[int, str]  # allocation id -> what it names, as read (a booked entry's number)
 
 
 def line_detail(session: Session, line_id: int) -> LineDetail:
@@ -183,7 +184,8 @@ def line_detail(session: Session, line_id: int) -> LineDetail:
             .order_by(BankAllocation.id)
         )
     )
-    return LineDetail(line, account, status, left, allocations, bool(children), children)
+    records = matching.records_shown(session, allocations)
+    return LineDetail(line, account, status, left, allocations, bool(children), children, records)
 
 
 # ------------------------------------------------------------------ JSON bodies
@@ -267,11 +269,11 @@ def line_body(
     }
 
 
-def allocation_body(row: BankAllocation, currency: str) -> dict[str, Any]:
+def allocation_body(row: BankAllocation, currency: str, record: str | None) -> dict[str, Any]:
     return {
         "id": row.id,
         "kind": row.kind,
-        "record": row.record_id,
+        "record": record,
         "amount": format_minor(row.amount_minor, currency),
         "reason": row.reason,
         "actor": row.actor,
@@ -303,7 +305,9 @@ def line_detail_body(detail: LineDetail) -> dict[str, Any]:
         "raw": line.raw,
         "status": detail.status,
         "left": format_minor(detail.left_minor, currency),
-        "allocations": [allocation_body(a, currency) for a in detail.allocations],
+        "allocations": [
+            allocation_body(a, currency, detail.records.get(a.id)) for a in detail.allocations
+        ],
     }
 
 
