@@ -88,6 +88,7 @@ from ledger.core.periods import check_open
 
 CHECKED = "ledger.journal.checked_rows"
 MARKS = "ledger.journal.intent_marks"
+KEYS = "ledger.journal.intent_keys"  # (the intents' list, its length, key -> intent)
 FAILED = "ledger.journal.write_failed"  # a write outside a savepoint raised: roll back
 EARLY_FLUSHES = "ledger.journal.early_flushes"  # flushes asked by EntryRef.entry
 LOCK_FLUSHES = "ledger.journal.lock_flushes"  # flushes asked by another engine lock
@@ -176,15 +177,16 @@ def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
     req = request_hash(spec.request())
     key = spec.idempotency_key
     intents: list[JournalIntent] = session.info.setdefault(INTENTS, [])
-    for earlier in intents:
-        if earlier.prepared.key == key:
-            if earlier.prepared.req_hash != req or earlier.prepared.operation != "entry":
-                raise IdempotencyConflictError(
-                    f"idempotency key {key!r} was used in this unit for a different request; "
-                    "nothing was written",
-                    idempotency_key=key,
-                )
-            return EntryRef(key, False, session, earlier)
+    by_key = _by_key(session, intents)
+    earlier = by_key.get(key)
+    if earlier is not None:
+        if earlier.prepared.req_hash != req or earlier.prepared.operation != "entry":
+            raise IdempotencyConflictError(
+                f"idempotency key {key!r} was used in this unit for a different request; "
+                "nothing was written",
+                idempotency_key=key,
+            )
+        return EntryRef(key, False, session, earlier)
     accounts = account_refs(session, {p.account for p in spec.postings})
     [prepared] = _prepare([(spec, req)], clock, accounts)
     checked: dict[int, WorkingBalance] = session.info.setdefault(CHECKED, {})
@@ -205,21 +207,36 @@ def _defer(session: Session, spec: EntrySpec, clock: Clock) -> EntryRef:
         checked.update(locked)
         return EntryRef(key, False, _stored=view)
     check_open(prepared.effective_on, lock_date)
-    # The overdraft, on copies: the locked rows plus every intent of the unit and this one.
-    projected = {i: replace(b) for i, b in {**checked, **locked}.items()}
-    for intent in [*intents, JournalIntent(prepared, clock)]:
-        for account, amount in intent.prepared.legs:
-            if account.id in projected:
-                projected[account.id].post(amount)
-    for account, _amount in prepared.legs:
-        if account.id in projected:
-            projected[account.id].check_overdraft(key)
+    # The overdraft of this entry's checked rows, on copies: each row as locked, plus
+    # every intent of the unit that posts to it, plus this entry. (An entry on no
+    # checked row, most of a month's bank run, reads no earlier intent.)
+    rows = {**checked, **locked}
+    projected = {a.id: replace(rows[a.id]) for a, _amount in prepared.legs if a.id in rows}
+    if projected:
+        for legs in (*(i.prepared.legs for i in intents), prepared.legs):
+            for account, amount in legs:
+                if account.id in projected:
+                    projected[account.id].post(amount)
+        for balance in projected.values():
+            balance.check_overdraft(key)
     checked.update(locked)
     serial = session.info.get(SERIAL, 0) + 1
     session.info[SERIAL] = serial
     intent = JournalIntent(prepared, clock, serial=serial)
     intents.append(intent)
+    by_key[key] = intent
+    session.info[KEYS] = (intents, len(intents), by_key)
     return EntryRef(key, True, session, intent)
+
+
+def _by_key(session: Session, intents: list[JournalIntent]) -> dict[str, JournalIntent]:
+    """The unit's pending intents by key, kept beside the list while `_defer` only
+    appends to it; a list replaced (a flush, a savepoint's rollback) is indexed again."""
+    index: tuple[list[JournalIntent], int, dict[str, JournalIntent]] | None = session.info.get(KEYS)
+    if index is None or index[0] is not intents or index[1] != len(intents):
+        index = (intents, len(intents), {i.prepared.key: i for i in intents})
+        session.info[KEYS] = index
+    return index[2]
 
 
 Step = Callable[[Session], object]
@@ -523,5 +540,6 @@ def _clear(session: Session) -> None:
         STEPS,
         RAN,
         FAILED,
+        KEYS,
     ):
         session.info.pop(name, None)
