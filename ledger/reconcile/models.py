@@ -38,8 +38,9 @@ What explains a line (migration 0015_bank_matching):
 
 - `bank_allocations`: one row per part of a line explained (append-only): the
   kind (`gift`, `repayment`, `entry`, `payout`, `booked`, `ignored`), the
-  record it points at (donation id, loan repayment id, journal entry sequence,
-  payout id; none for `ignored`), the amount signed like the line, the reason
+  record it points at (donation id, loan repayment id, journal entry sequence
+  for `entry`, journal entry id for `booked` (migration 0031), payout id; none
+  for `ignored`), the amount signed like the line, the reason
   of an ignored line (or `rule:<id>`, the rule that booked the line), who and
   when. A line's status is derived from them.
 

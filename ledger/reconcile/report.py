@@ -39,7 +39,7 @@ The reconciling items:
   both unexplained cancel out and are not items.
 
 An entry is explained by a line when one of the line's allocations points at
-it: `entry` / `booked` (the entry's sequence), `gift` (the donation's
+it: `entry` (the entry's sequence), `booked` (the entry's id), `gift` (the donation's
 settlement entry, journal key `donation:<id>:settle`), `repayment` (the loan
 repayment's entry), `payout` (the entries carrying metadata
 `stripe_payout: <id>`); and any entry whose metadata names the line
@@ -328,7 +328,6 @@ def _explained_sequences(
     sequences: set[int] = set()
     gift_keys: list[str] = []
     repayment_ids: list[int] = []
-    booked_ids: list[str] = []
     payouts: set[str] = set()
     rows = session.execute(
         select(BankAllocation.kind, BankAllocation.record_id)
@@ -340,8 +339,8 @@ def _explained_sequences(
             continue
         if kind == "entry" and record_id.isdigit():
             sequences.add(int(record_id))
-        elif kind == "booked":
-            booked_ids.append(record_id)  # the entry's id
+        # "booked" names its entry by id, and the entry names the line (`bank_line`
+        # in its metadata): the metadata explains it below.
         elif kind == "gift" and record_id.isdigit():
             gift_keys.append(f"donation:{record_id}:settle")
         elif kind == "repayment" and record_id.isdigit():
@@ -353,14 +352,6 @@ def _explained_sequences(
             session.scalars(
                 select(JournalEntry.sequence).where(
                     JournalEntry.idempotency_key.in_(gift_keys[start : start + 500])
-                )
-            )
-        )
-    for start in range(0, len(booked_ids), 500):
-        sequences.update(
-            session.scalars(
-                select(JournalEntry.sequence).where(
-                    JournalEntry.id.in_(booked_ids[start : start + 500])
                 )
             )
         )

@@ -382,10 +382,8 @@ def _entries(session: Session, board: _Board, account: BankAccount, on: date, le
         return
     sequences = [str(r.sequence) for r in rows]
     numbers = {r.id: str(r.sequence) for r in rows}
-    # A line booked here names its entry by id ("booked"), one matched by hand by number.
-    taken = _allocated(session, "entry", sequences) | {
-        numbers[i] for i in _allocated(session, "booked", numbers)
-    }
+    # Entries booked from a line ("booked") are not candidates (kind bank_line).
+    taken = _allocated(session, "entry", sequences)
     # An entry that settled a gift or a repayment a line was allocated to is explained too.
     gifts = {}
     for r in rows:
