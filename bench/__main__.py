@@ -35,7 +35,13 @@ from bench.book import bench_book
 from bench.gifts import bench_gifts, bench_head_held, bench_writers
 from bench.grants import bench_matching
 from bench.load import bench_load
-from bench.posting import bench_batches, bench_single, bench_two_writers, bench_writes_last
+from bench.posting import (
+    bench_batches,
+    bench_deferred_unit,
+    bench_single,
+    bench_two_writers,
+    bench_writes_last,
+)
 from bench.projects import bench_projects
 from bench.reconcile import bench_reconcile
 from ledger.core.chain import chain_hash
@@ -324,6 +330,13 @@ PARTS: list[Part] = [
         "batches",
         "batches of 100 entries against Core with row locks (alternating rounds)",
         lambda url, out: bench_batches(url, out, 12 if SMALL else 60),
+    ),
+    (
+        "deferred",
+        "one unit deferring many entries (a month's bank run), beside one post_batch",
+        lambda url, out: bench_deferred_unit(
+            url, out, (1000, 2000) if SMALL else (1000, 4000, 8000)
+        ),
     ),
     (
         "last",

@@ -282,6 +282,57 @@ def bench_batches(url: str, out: Callable[[str], None], batches: int, size: int 
     return ratio
 
 
+def bench_deferred_unit(url: str, out: Callable[[str], None], sizes: tuple[int, ...]) -> None:
+    """One unit that defers many entries (`intents.defer_entry`), as a month's bank run
+    does: the entries decided per second at each size (flat if deciding one does not
+    read the earlier ones), beside the same entries posted in one `post_batch` (the
+    immediate path, one transaction) in the same run. One entry in twenty moves money
+    out of a checked (no-overdraft) account, whose overdraft reads the unit's earlier
+    entries on it."""
+    from ledger.core.intents import defer_entry
+    from ledger.core.uow import unit_of_work
+
+    ledger = Ledger.from_url(url)
+    run = uuid.uuid4().hex[:8]
+    debit, credit, checked = (f"{code}-{run}" for code in ("assets:d", "income:d", "assets:c"))
+    ledger.create_account(debit, "asset")
+    ledger.create_account(credit, "income")
+    ledger.create_account(checked, "asset", no_overdraft=True)
+    seed = Money(10**12, "EUR")
+    ledger.post(
+        EntrySpec(
+            f"deferred-{run}-seed",
+            "transfer",
+            [PostingSpec(checked, seed), PostingSpec(credit, Money(-seed.minor, "EUR"))],
+        )
+    )
+
+    def spec(size: int, i: int, tag: str) -> EntrySpec:
+        source = checked if i % 20 == 0 else credit
+        return EntrySpec(
+            f"deferred-{run}-{tag}-{size}-{i}",
+            "transfer",
+            [PostingSpec(debit, Money(100, "EUR")), PostingSpec(source, Money(-100, "EUR"))],
+        )
+
+    for size in sizes:
+        with unit_of_work(ledger.sessions) as session:
+            t0 = time.perf_counter()
+            for i in range(size):
+                defer_entry(session, spec(size, i, "unit"), clock=ledger.clock)
+            decided = time.perf_counter() - t0
+        whole = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ledger.post_batch([spec(size, i, "batch") for i in range(size)])
+        batch = time.perf_counter() - t0
+        out(
+            f"  {size:>5,} deferred in one unit: decided at {size / decided:,.0f}/s, "
+            f"with COMMIT {size / whole:,.0f}/s; baseline, one post_batch: {size / batch:,.0f}/s"
+        )
+    out(f"  after the run verify(): {'ok' if ledger.verify().ok else 'FAILED'}")
+    ledger.engine.dispose()
+
+
 def bench_writes_last(url: str, out: Callable[[str], None], n: int, writers: int = 2) -> None:
     """Units that post one entry and then do 20 ms of other work (waiting on the
     server), `writers` at once, each on its own accounts: the entry posted at once
