@@ -37,6 +37,7 @@ from ledger.core.intents import defer_entry
 from ledger.core.journal import EntrySpec, PostingSpec, get_entry
 from ledger.core.models import Account
 from ledger.core.money import Money
+from ledger.core.periods import locked_through
 from ledger.funds.accounts import FundAccounts
 from ledger.funds.loan_commands import record_repayment
 from ledger.funds.models import Loan, LoanRepayment
@@ -510,10 +511,16 @@ def apply_references(
     `rule:<id>`, one entry per line under `rule_key`), a `propose` rule leaves it
     to the treasurer. `examined` = settled + repayments + payouts + booked by
     rules + left.
+
+    A line dated in a closed month is left to the treasurer by every pass (its
+    entry could not be written there; a month may close with lines unexplained).
     """
     claim = begin(session, APPLY_REFERENCES, origin, clock=clock)
     account = get_bank_account(session, iban)
     today = rome_today(clock)
+    # A line of a closed month is the treasurer's: its entry could not be written, and
+    # the refusal would stop the whole run (a month may close with lines unexplained).
+    closed = locked_through(session)
     settled = repaid = left = examined = 0
     unexplained = matching.line_views(session, account, "unexplained")
     incoming = [v for v in unexplained if v.amount_minor > 0]
@@ -523,7 +530,7 @@ def apply_references(
     held = {a.code for a in held_accounts(session, account)}
     for view in incoming:
         examined += 1
-        if view.booked_on > today:
+        if view.booked_on > today or _closed(view.booked_on, closed):
             left += 1
             continue
         # A line without one of our references is left as it is, without a lock.
@@ -543,7 +550,7 @@ def apply_references(
             repaid += 1
         else:
             left += 1
-    payouts = _match_payouts(session, account, origin, clock)
+    payouts = _match_payouts(session, account, origin, clock, closed)
     left -= payouts
     # Then the treasurer's rules, in order, on the lines still wholly unexplained
     # (outgoing ones too): a `book` rule books the line; a `propose` rule only
@@ -551,6 +558,8 @@ def apply_references(
     booked = 0
     rules = rule_book.rules_of(session, account.id)
     for view in matching.line_views(session, account, "unexplained") if rules else ():
+        if _closed(view.booked_on, closed):
+            continue
         if _book_by_rule(session, account, view.id, rules, origin, clock, today):
             booked += 1
             if view.amount_minor > 0:
@@ -561,10 +570,21 @@ def apply_references(
     return claim.done(counts, subject_id=account.id, details=counts.as_dict())
 
 
-def _match_payouts(session: Session, account: BankAccount, origin: Origin, clock: Clock) -> int:
+def _closed(day: date, closed_through: date | None) -> bool:
+    return closed_through is not None and day <= closed_through
+
+
+def _match_payouts(
+    session: Session, account: BankAccount, origin: Origin, clock: Clock, closed: date | None
+) -> int:
     """The payout pass of `apply_references` (see `payout_matching.match_payouts`)."""
     return payout_matching.match_payouts(
-        session, account, today=rome_today(clock), clock=clock, actor=origin.actor
+        session,
+        account,
+        today=rome_today(clock),
+        clock=clock,
+        actor=origin.actor,
+        closed_through=closed,
     )
 
 

@@ -289,10 +289,17 @@ def book_allocated(
 
 
 def match_payouts(
-    session: Session, account: BankAccount, *, today: date, clock: Clock, actor: str
+    session: Session,
+    account: BankAccount,
+    *,
+    today: date,
+    clock: Clock,
+    actor: str,
+    closed_through: date | None = None,
 ) -> int:
     """Match each wholly unexplained incoming line of `account` that has exactly one
-    candidate payout, a confident one, to it; how many lines were matched."""
+    candidate payout, a confident one, to it; how many lines were matched. A line
+    dated on or before `closed_through` (a closed month) is left."""
     matched = 0
     # A line can only be a payout of its very amount: the others are not locked or read.
     amounts = set(
@@ -300,6 +307,8 @@ def match_payouts(
     )
     for view in matching.line_views(session, account, "unexplained"):
         if view.amount_minor <= 0 or view.amount_minor not in amounts:
+            continue
+        if closed_through is not None and view.booked_on <= closed_through:
             continue
         line = matching.lock_line(session, view.id)
         if line.booked_on > today:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.audit.models import AuditEvent
+from ledger.books import commands as books
 from ledger.campaigns.models import Donation, Receipt
 from ledger.core.clock import FixedClock
 from ledger.core.errors import LedgerError
@@ -662,4 +663,44 @@ def test_lines_booked_by_rules_wait_for_the_runs_commit(ledger: Ledger, clock: F
         fee: str(head + 3),
         second: str(gifts[1]),
     }
+    assert ledger.verify().ok
+
+
+def test_lines_of_a_closed_month_are_left_and_the_run_goes_on(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """A month may be closed with lines unexplained (with a warning). A later run leaves
+    those lines to the treasurer, whatever rule or reference they match (their entries
+    could not be written), and applies the rest; before, the first of them refused the
+    whole run."""
+    campaign_id = new_campaign(ledger)
+    gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"closed-{n}") for n in range(2)]
+    _bank(ledger)
+    _accounts(ledger)
+    _rule(ledger, "Commissioni", Conditions(text_contains="commissioni"), **_book(FEES))
+    clock.instant = LATER
+    may, june = date(2026, 5, 29), date(2026, 6, 12)
+    fee_may, gift_may, fee_june, gift_june = _import(
+        ledger,
+        [
+            ParsedLine(may, -250, "COMMISSIONI MAGGIO", "c1"),
+            ParsedLine(may, 1000, "DONO", "c2", reference=creditor_reference("D", gifts[0])),
+            ParsedLine(june, -300, "COMMISSIONI GIUGNO", "c3"),
+            ParsedLine(june, 1100, "DONO", "c4", reference=creditor_reference("D", gifts[1])),
+        ],
+    )
+    ledger.run(lambda s: books.close_period(s, "2026-05", origin=TREASURER, clock=ledger.clock))
+    # Outgoing lines count as examined when a rule books them (the run's counts).
+    assert _apply(ledger) == {
+        "examined": 3,
+        "settled_gifts": 1,
+        "repayments": 0,
+        "payouts": 0,
+        "booked_by_rules": 1,
+        "left": 1,
+    }
+    status = _status(ledger)
+    assert (status[fee_may][0], status[gift_may][0]) == ("unexplained", "unexplained")
+    assert (status[fee_june][0], status[gift_june][0]) == ("booked", "matched")
+    assert ledger.read(lambda s: s.get(Donation, gifts[0]).status) == "pending"
     assert ledger.verify().ok

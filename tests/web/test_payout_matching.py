@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from ledger.books import commands as books
 from ledger.campaigns import accounts
 from ledger.core.journal import get_entry
 from ledger.core.models import Account, JournalEntry
@@ -253,4 +254,21 @@ def test_two_payouts_of_one_amount_wait_for_the_treasurer_who_cannot_overallocat
     assert _status(ledger) == {one: "matched", two: "matched"}
     assert ledger.balance(TRANSIT).posted == 0
     assert ledger.balance(BANK).posted == 2 * 3920
+    assert ledger.verify().ok
+
+
+def test_a_payout_line_of_a_closed_month_is_left_to_the_treasurer(stripe_app, fake, ledger):
+    """June closed with the payout's line unexplained: the run does not match it (its
+    arrival could not be booked in June) and does not fail."""
+    _paid(stripe_app, fake, ledger, [("100.00", 175)], trace_id="TR-78")
+    ledger.clock.instant = datetime(2026, 7, 2, 9, tzinfo=UTC)
+    _bank(ledger)
+    [line] = _statement(
+        ledger,
+        [_line(date(2026, 6, 17), 9825, "ACCREDITO STRIPE PAYMENTS", "c1", end_to_end_id="TR-78")],
+    )
+    ledger.run(lambda s: books.close_period(s, "2026-06", origin=TREASURER, clock=ledger.clock))
+    assert _apply(ledger)["payouts"] == 0
+    assert _status(ledger) == {line: "unexplained"}
+    assert ledger.balance(BANK).posted == 0
     assert ledger.verify().ok
