@@ -609,17 +609,23 @@ def test_cli_rules_and_one_line_by_hand(ledger: Ledger, run: Run) -> None:
     assert _status(ledger)[fee] == ("booked", -150)
 
 
+def _two_gifts_and_a_fee_rule(ledger: Ledger, clock: FixedClock, tag: str) -> list[int]:
+    """Two pending transfer gifts, the bank account, and a rule booking its fees."""
+    campaign_id = new_campaign(ledger)
+    gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"{tag}-{n}") for n in range(2)]
+    _bank(ledger)
+    _accounts(ledger)
+    _rule(ledger, "Commissioni", Conditions(text_contains="commissioni"), **_book(FEES))
+    clock.instant = LATER
+    return gifts
+
+
 def test_lines_booked_by_rules_wait_for_the_runs_commit(ledger: Ledger, clock: FixedClock) -> None:
     """A rule's booking neither writes the gifts deferred before it nor takes the
     journal head: the run's entries, gifts and bookings alike, are written together
     at COMMIT, in line order, and each booked line names its entry by id; the line's
     detail prints the entry's number."""
-    campaign_id = new_campaign(ledger)
-    gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"ruled-{n}") for n in range(2)]
-    _bank(ledger)
-    _accounts(ledger)
-    _rule(ledger, "Commissioni", Conditions(text_contains="commissioni"), **_book(FEES))
-    clock.instant = LATER
+    gifts = _two_gifts_and_a_fee_rule(ledger, clock, "ruled")
     first, fee, second = _import(
         ledger,
         [
@@ -673,12 +679,7 @@ def test_lines_of_a_closed_month_are_left_and_the_run_goes_on(
     those lines to the treasurer, whatever rule or reference they match (their entries
     could not be written), and applies the rest; before, the first of them refused the
     whole run."""
-    campaign_id = new_campaign(ledger)
-    gifts = [start(ledger, campaign_id, f"{10 + n}.00", f"closed-{n}") for n in range(2)]
-    _bank(ledger)
-    _accounts(ledger)
-    _rule(ledger, "Commissioni", Conditions(text_contains="commissioni"), **_book(FEES))
-    clock.instant = LATER
+    gifts = _two_gifts_and_a_fee_rule(ledger, clock, "closed")
     may, june = date(2026, 5, 29), date(2026, 6, 12)
     fee_may, gift_may, fee_june, gift_june = _import(
         ledger,

@@ -41,16 +41,12 @@ def _refused(db_url: str, sql: str) -> None:
         ledger.engine.dispose()
 
 
-def test_loan_rows_keep_their_entry_down_and_up(db_url: str, clock: FixedClock) -> None:
-    ledger = Ledger.from_url(db_url, clock=clock)
-    fund_id, product_id = fund_with_product(ledger)
-    repaid = paid_out(ledger, fund_id, product_id)
-    lost = paid_out(ledger, fund_id, product_id, principal=150_000)
+def _repay(ledger: Ledger, loan_id: int, clock: FixedClock) -> None:
     clock.instant = datetime(2026, 7, 20, 9, tzinfo=UTC)
     ledger.run(
         lambda s: loan_commands.record_repayment(
             s,
-            repaid,
+            loan_id,
             40_000,
             received_on=date(2026, 7, 20),
             origin=TREASURER,
@@ -58,6 +54,14 @@ def test_loan_rows_keep_their_entry_down_and_up(db_url: str, clock: FixedClock) 
             key="r",
         )
     )
+
+
+def test_loan_rows_keep_their_entry_down_and_up(db_url: str, clock: FixedClock) -> None:
+    ledger = Ledger.from_url(db_url, clock=clock)
+    fund_id, product_id = fund_with_product(ledger)
+    repaid = paid_out(ledger, fund_id, product_id)
+    lost = paid_out(ledger, fund_id, product_id, principal=150_000)
+    _repay(ledger, repaid, clock)
     ledger.run(
         lambda s: loan_commands.write_off_loan(s, lost, origin=TREASURER, clock=clock, key="w")
     )
@@ -92,18 +96,7 @@ def test_a_row_naming_no_entry_stops_the_migration(db_url: str, clock: FixedCloc
     ledger = Ledger.from_url(db_url, clock=clock)
     fund_id, product_id = fund_with_product(ledger)
     loan_id = paid_out(ledger, fund_id, product_id)
-    clock.instant = datetime(2026, 7, 20, 9, tzinfo=UTC)
-    ledger.run(
-        lambda s: loan_commands.record_repayment(
-            s,
-            loan_id,
-            40_000,
-            received_on=date(2026, 7, 20),
-            origin=TREASURER,
-            clock=clock,
-            key="r",
-        )
-    )
+    _repay(ledger, loan_id, clock)
     ledger.engine.dispose()
     downgrade(db_url, "0029_kept_whole")
     ledger = Ledger.from_url(db_url)
