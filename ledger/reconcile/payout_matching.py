@@ -37,7 +37,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.clock import Clock
-from ledger.core.journal import EntrySpec, PostingSpec, post_entry
+from ledger.core.intents import defer_entry
+from ledger.core.journal import EntrySpec, PostingSpec
 from ledger.core.models import Account
 from ledger.core.money import Money, format_minor
 from ledger.reconcile import matching
@@ -207,15 +208,18 @@ def book_payout_arrival(
     ordinal: int,
     clock: Clock,
     actor: str,
-) -> int:
+) -> str:
     """Book `amount_minor` of payout `payout_id` arriving on the bank with `line`:
     Dr the bank's mirrored account, Cr money in transit, on the line's booking date.
     `ordinal` numbers the allocations of this line to this payout (from 1). Returns
-    the entry's sequence."""
+    the entry's id: the entry is written when the unit commits (`defer_entry`), so
+    a month's run of `apply_references` takes the journal head only there. The
+    entry names the line and the payout in its metadata, which is how the
+    reconciliation report finds it."""
     mirrored = session.get(Account, account.account_id)
     assert mirrored is not None
     amount = Money(amount_minor, account.currency)
-    posted = post_entry(
+    booked = defer_entry(
         session,
         EntrySpec(
             idempotency_key=f"bank-line-payout:{line.id}:{payout_id}:{ordinal}",
@@ -228,7 +232,7 @@ def book_payout_arrival(
         ),
         clock=clock,
     )
-    return posted.entry.sequence
+    return booked.id
 
 
 def allocate_to_payouts(

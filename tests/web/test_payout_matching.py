@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from ledger.books import commands as books
 from ledger.campaigns import accounts
+from ledger.core.intents import FLUSHES, pending
 from ledger.core.journal import get_entry
 from ledger.core.models import Account, JournalEntry
 from ledger.core.service import Ledger
@@ -271,4 +272,34 @@ def test_a_payout_line_of_a_closed_month_is_left_to_the_treasurer(stripe_app, fa
     assert _apply(ledger)["payouts"] == 0
     assert _status(ledger) == {line: "unexplained"}
     assert ledger.balance(BANK).posted == 0
+    assert ledger.verify().ok
+
+
+def test_a_payouts_arrival_waits_for_the_runs_commit(stripe_app, fake, ledger):
+    """The arrival a run books for a matched payout takes the journal head only at the
+    run's COMMIT, with the run's other entries; it names the line and the payout."""
+    payout_id = _paid(stripe_app, fake, ledger, [("100.00", 175)], trace_id="TR-79")
+    ledger.clock.instant = datetime(2026, 6, 18, 9, tzinfo=UTC)
+    _bank(ledger)
+    [line] = _statement(
+        ledger,
+        [_line(date(2026, 6, 17), 9825, "ACCREDITO STRIPE PAYMENTS", "d1", end_to_end_id="TR-79")],
+    )
+
+    def run(s):  # type: ignore[no-untyped-def]
+        counts = apply_references(s, IBAN, origin=TREASURER, clock=ledger.clock).value
+        return counts.payouts, [i.prepared.kind for i in pending(s)], s.info.get(FLUSHES, 0)
+
+    assert ledger.run(run) == (1, ["stripe_payout_arrival"], 0)
+    entry = ledger.read(
+        lambda s: get_entry(
+            s,
+            sequence=s.scalars(
+                select(JournalEntry.sequence).where(JournalEntry.kind == "stripe_payout_arrival")
+            ).one(),
+        )
+    )
+    assert entry.metadata == {"bank_line": line, "payout": payout_id}
+    assert _status(ledger) == {line: "matched"}
+    assert ledger.balance(BANK).posted == 9825
     assert ledger.verify().ok
