@@ -50,6 +50,7 @@ from ledger.campaigns.models import Campaign, Donation
 from ledger.commands import Origin
 from ledger.core.balances import balance
 from ledger.core.clock import ROME, Clock
+from ledger.core.intents import flush_journal
 from ledger.core.models import Account, JournalEntry, Posting
 from ledger.core.money import Money
 from ledger.funds.accounts import FundAccounts
@@ -381,6 +382,8 @@ def load_demo_bank_month(session: Session, clock: Clock, *, origin: Origin) -> i
     payout, transactions = _payout(session, campaign_id, last_day)
     if payout.amount_minor:
         sync_payout(session, payout, transactions, origin=origin, clock=clock)
+        # Its entry waits for COMMIT; the month is read from the journal just below.
+        flush_journal(session)
     month = month_of(session)
     assert month is not None
     account = create_bank_account(

@@ -191,7 +191,9 @@ class StripePayout(Base):
     arrival_date: Mapped[date | None] = mapped_column(Date, index=True)
     statement_descriptor: Mapped[str | None] = mapped_column(String(64))
     trace_id: Mapped[str | None] = mapped_column(String(255))
-    entry_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    # The payout's entry (stripe balance -> money in transit), written when its unit
+    # commits; its number is read from the journal (migration 0032).
+    entry_id: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
     reversal_sequence: Mapped[int | None] = mapped_column(BigInteger)
     transactions: Mapped[int] = mapped_column(Integer, default=0)
     differences: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of objects

@@ -120,7 +120,7 @@ def _arrived(currency: str) -> tuple[ColumnElement[bool], ...]:
     return (
         StripePayout.status == "paid",
         StripePayout.currency == currency,
-        StripePayout.entry_sequence.is_not(None),
+        StripePayout.entry_id.is_not(None),
         StripePayout.arrival_date.is_not(None),
     )
 
@@ -171,7 +171,7 @@ def check_payout_parts(
         row = session.scalars(
             select(StripePayout).where(StripePayout.id == payout_id).with_for_update()
         ).first()
-        if row is None or row.status != "paid" or row.entry_sequence is None:
+        if row is None or row.status != "paid" or row.entry_id is None:
             state = "unknown" if row is None else row.status
             raise InvalidAllocationError(
                 f"payout {payout_id} is {state}: only a paid, booked payout reaches the bank",

@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session
 from ledger.campaigns import accounts as campaign_accounts
 from ledger.campaigns.models import Dispute, Donation, Refund
 from ledger.core.clock import Clock, rome_today
-from ledger.core.journal import EntrySpec, PostingSpec, post_entry, reverse_entry
+from ledger.core.intents import defer_entry
+from ledger.core.journal import EntrySpec, PostingSpec, reverse_entry
 from ledger.core.money import Money
 from ledger.payments.stripe_gateway import BalanceTransaction, PayoutState
 from ledger.reconcile.models import StripePayout, StripePayoutItem
@@ -85,7 +86,7 @@ class PayoutRecorded:
     amount_minor: int
     currency: str
     status: str
-    entry_sequence: int | None = None
+    entry_id: str | None = None  # the payout's entry (its number exists at COMMIT)
     reversal_sequence: int | None = None
     differences: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
@@ -307,11 +308,11 @@ def record_payout(
             return _recorded(row, "failed")
         if row.status == "failed":
             return _recorded(row, "already")
-        if row.entry_sequence is not None:
+        if row.entry_id is not None:
             reversed_entry = reverse_entry(
                 session,
                 idempotency_key=f"stripe-payout:{payout.id}:failed",
-                sequence=row.entry_sequence,
+                entry_id=row.entry_id,
                 clock=clock,
                 narration=f"Versamento Stripe {payout.id} non riuscito: torna nel saldo Stripe",
                 actor=actor,
@@ -396,7 +397,9 @@ def _book(
             ],
         )
         amount = Money(payout.amount_minor, payout.currency)
-        posted = post_entry(
+        # Written when the unit commits (`defer_entry`): the event's unit takes the
+        # journal head there, not here.
+        booked = defer_entry(
             session,
             EntrySpec(
                 idempotency_key=f"stripe-payout:{payout.id}",
@@ -412,7 +415,7 @@ def _book(
             ),
             clock=clock,
         )
-        row.entry_sequence = posted.entry.sequence
+        row.entry_id = booked.id
     session.flush()
     return row
 
@@ -424,7 +427,7 @@ def _recorded(row: StripePayout, outcome: str) -> PayoutRecorded:
         amount_minor=row.amount_minor,
         currency=row.currency,
         status=row.status,
-        entry_sequence=row.entry_sequence,
+        entry_id=row.entry_id,
         reversal_sequence=row.reversal_sequence,
         differences=tuple(json.loads(row.differences or "[]")),
     )

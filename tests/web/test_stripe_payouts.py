@@ -23,6 +23,8 @@ from sqlalchemy import text
 from ledger.audit.service import Origin
 from ledger.campaigns import accounts
 from ledger.core.clock import FixedClock
+from ledger.core.intents import FLUSHES, pending
+from ledger.core.journal import get_entry
 from ledger.core.sealing import new_key
 from ledger.core.service import Ledger
 from ledger.payments.stripe_gateway import StripeGateway
@@ -267,4 +269,36 @@ def test_the_webhook_and_the_sync_racing_book_one_entry(pg_stripe_app, fake, pg_
         )
         == 1
     )
+    assert ledger.verify().ok
+
+
+def test_a_payouts_entry_waits_for_its_units_commit_and_its_row_names_it(stripe_app, fake, ledger):
+    """Recording a paid payout writes its row at once and its entry (Stripe balance ->
+    money in transit) when the unit commits; the row names the entry by id, and a
+    later failure reverses that entry."""
+    cid = open_campaign(ledger)
+    charge = gift(stripe_app, fake, cid, "100.00", 175, "k-1")
+    payout_id = fake.payout([fake.transaction_of(charge)])
+    reader = gateway(fake)
+    payout = reader.retrieve_payout(payout_id)
+    transactions = reader.payout_transactions(payout_id)
+
+    def unit(s):  # type: ignore[no-untyped-def]
+        recorded = reconcile_commands.sync_payout(
+            s, payout, transactions, origin=ORIGIN, clock=ledger.clock
+        ).value
+        return recorded.outcome, [i.prepared.kind for i in pending(s)], s.info.get(FLUSHES, 0)
+
+    assert ledger.run(unit) == ("booked", ["stripe_payout"], 0)
+    stored = row(ledger, payout_id)
+    entry = ledger.read(lambda s: get_entry(s, entry_id=stored["entry_id"]))
+    assert (entry.kind, entry.metadata["stripe_payout"]) == ("stripe_payout", payout_id)
+
+    fake.fail_payout(payout_id)
+    assert post(stripe_app.test_client(), fake.payout_event(payout_id)).get_json() == {
+        "outcome": "applied"
+    }
+    reversal = ledger.entry(row(ledger, payout_id)["reversal_sequence"])
+    assert reversal.reverses_entry_id == entry.id
+    assert ledger.balance(TRANSIT).posted == 0
     assert ledger.verify().ok
